@@ -1,0 +1,204 @@
+//! The one event stream every lane carries.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Seq;
+
+/// One published event. The server assigns `seq` and `ts_ms` when it publishes; every lane carries the
+/// same event with the same `seq`, so deliveries can be compared message by message.
+///
+/// On the wire: `{"seq":7,"ts_ms":1700000000123,"kind":"chat","data":{...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Strictly increasing across the whole stream; the resume point of every lane.
+    pub seq: Seq,
+    /// The server's publish time in Unix milliseconds; delay is measured from here.
+    pub ts_ms: u64,
+    /// What happened; its `kind` tag names the body.
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+impl Event {
+    /// The body's kind tag as it appears on the wire.
+    pub fn kind(&self) -> &'static str {
+        self.body.kind()
+    }
+}
+
+/// The typed body of an event, tagged by `kind` with its fields under `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum EventBody {
+    /// A sample of the server host's real load.
+    Load(HostLoad),
+    /// New prices from the simulated ticker.
+    Ticker(TickerQuotes),
+    /// A chat message typed by someone in the page.
+    Chat(ChatMessage),
+    /// Something the server wants every viewer to see on the timeline (a fault, a restart, a gap).
+    Notice(Notice),
+}
+
+impl EventBody {
+    /// The kind tag as it appears on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventBody::Load(_) => "load",
+            EventBody::Ticker(_) => "ticker",
+            EventBody::Chat(_) => "chat",
+            EventBody::Notice(_) => "notice",
+        }
+    }
+}
+
+/// Real load of the host the server runs on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostLoad {
+    /// CPU use over the last sampling interval, 0–100, averaged over all cores.
+    pub cpu_percent: f32,
+    /// Memory in use, in bytes.
+    pub mem_used_bytes: u64,
+    /// Physical memory, in bytes.
+    pub mem_total_bytes: u64,
+    /// The 1, 5 and 15 minute load averages.
+    pub load_avg: [f64; 3],
+    /// Bytes received per second on all interfaces over the last interval.
+    pub net_rx_per_sec: u64,
+    /// Bytes sent per second on all interfaces over the last interval.
+    pub net_tx_per_sec: u64,
+}
+
+/// One tick of the simulated market: the symbols that moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TickerQuotes {
+    pub quotes: Vec<Quote>,
+}
+
+/// The price of one symbol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quote {
+    pub symbol: String,
+    /// Price in the market's currency, rounded to cents.
+    pub price: f64,
+    /// Change since the ticker's opening price, in percent.
+    pub change_pct: f64,
+}
+
+/// A chat message as everyone receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub author: String,
+    pub text: String,
+    /// Which way the sender sent it: as a letter or on the phone line.
+    pub via: ChatVia,
+    /// An opaque tag chosen by the sender, echoed back so it can recognise its own message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ref: Option<String>,
+}
+
+/// How a chat message reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatVia {
+    /// `POST /api/messages` — a letter.
+    Post,
+    /// A WebSocket frame — said on the phone line.
+    Ws,
+}
+
+/// A notice for every viewer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub level: NoticeLevel,
+    /// A stable machine-readable code, e.g. `server_started`.
+    pub code: String,
+    /// A human sentence.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeLevel {
+    Info,
+    Warning,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn samples() -> Vec<Event> {
+        vec![
+            Event {
+                seq: 1,
+                ts_ms: 1_700_000_000_000,
+                body: EventBody::Load(HostLoad {
+                    cpu_percent: 12.5,
+                    mem_used_bytes: 3 << 30,
+                    mem_total_bytes: 24 << 30,
+                    load_avg: [0.5, 0.25, 0.125],
+                    net_rx_per_sec: 1200,
+                    net_tx_per_sec: 800,
+                }),
+            },
+            Event {
+                seq: 2,
+                ts_ms: 1_700_000_000_100,
+                body: EventBody::Ticker(TickerQuotes {
+                    quotes: vec![Quote { symbol: "ACME".into(), price: 101.25, change_pct: 1.25 }],
+                }),
+            },
+            Event {
+                seq: 3,
+                ts_ms: 1_700_000_000_200,
+                body: EventBody::Chat(ChatMessage {
+                    author: "ana".into(),
+                    text: "hello \"world\" \u{1F4DE}".into(),
+                    via: ChatVia::Ws,
+                    client_ref: Some("c-1".into()),
+                }),
+            },
+            Event {
+                seq: u64::MAX,
+                ts_ms: u64::MAX,
+                body: EventBody::Notice(Notice {
+                    level: NoticeLevel::Warning,
+                    code: "server_started".into(),
+                    text: "a fresh history begins".into(),
+                }),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        for event in samples() {
+            let json = serde_json::to_string(&event).unwrap();
+            let back: Event = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, event, "{json}");
+        }
+    }
+
+    #[test]
+    fn wire_shape_is_flat_with_kind_and_data() {
+        let json = serde_json::to_value(&samples()[2]).unwrap();
+        assert_eq!(json["seq"], 3);
+        assert_eq!(json["kind"], "chat");
+        assert_eq!(json["data"]["via"], "ws");
+        assert_eq!(json["data"]["client_ref"], "c-1");
+        assert_eq!(samples()[2].kind(), "chat");
+    }
+
+    #[test]
+    fn unknown_kind_is_rejected() {
+        let err = serde_json::from_str::<Event>(r#"{"seq":1,"ts_ms":2,"kind":"weather","data":{}}"#);
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn chat_without_client_ref_omits_it() {
+        let msg = ChatMessage { author: "a".into(), text: "b".into(), via: ChatVia::Post, client_ref: None };
+        assert_eq!(serde_json::to_string(&msg).unwrap(), r#"{"author":"a","text":"b","via":"post"}"#);
+    }
+}

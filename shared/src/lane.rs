@@ -1,0 +1,106 @@
+//! The four lanes: four ways of receiving the same stream.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// One way of talking to the server. The serialized form (`poll`, `longpoll`, `sse`, `ws`) is the lane id
+/// used in URLs, stats, metrics labels and the page's test hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LaneId {
+    /// Short polling: a letter every interval, most answers say "nothing new".
+    Poll,
+    /// Long polling: the server holds the letter until there is news or the wait runs out.
+    LongPoll,
+    /// Server-Sent Events: a one-way radio over one HTTP response.
+    Sse,
+    /// WebSocket: one open two-way line.
+    Ws,
+}
+
+impl LaneId {
+    /// Every lane, in the order the page shows them (letters first, phone call last).
+    pub const ALL: [LaneId; 4] = [LaneId::Poll, LaneId::LongPoll, LaneId::Sse, LaneId::Ws];
+
+    /// The id as it appears on the wire and in test hooks.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LaneId::Poll => "poll",
+            LaneId::LongPoll => "longpoll",
+            LaneId::Sse => "sse",
+            LaneId::Ws => "ws",
+        }
+    }
+
+    /// The lane's name in the letters/phone-call language of the product.
+    pub const fn title(self) -> &'static str {
+        match self {
+            LaneId::Poll => "Letters",
+            LaneId::LongPoll => "Held letters",
+            LaneId::Sse => "Radio",
+            LaneId::Ws => "Phone call",
+        }
+    }
+
+    /// A one-line explanation of what happens on the wire.
+    pub const fn explanation(self) -> &'static str {
+        match self {
+            LaneId::Poll => "HTTP short polling: ask every interval; most answers say \"nothing new\".",
+            LaneId::LongPoll => "HTTP long polling: the server holds each request until there is news.",
+            LaneId::Sse => "Server-Sent Events: one request opens a one-way stream from the server.",
+            LaneId::Ws => "WebSocket: one upgraded connection; both sides talk whenever they need to.",
+        }
+    }
+
+    /// A dense index (0..4) for per-lane arrays.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for LaneId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error for a string that names no lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownLane(pub String);
+
+impl fmt::Display for UnknownLane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown lane {:?}: expected one of poll, longpoll, sse, ws", self.0)
+    }
+}
+
+impl std::error::Error for UnknownLane {}
+
+impl FromStr for LaneId {
+    type Err = UnknownLane;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LaneId::ALL
+            .into_iter()
+            .find(|lane| lane.as_str() == s)
+            .ok_or_else(|| UnknownLane(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_serde_and_from_str() {
+        for lane in LaneId::ALL {
+            let json = serde_json::to_string(&lane).unwrap();
+            assert_eq!(json, format!("\"{}\"", lane.as_str()));
+            assert_eq!(serde_json::from_str::<LaneId>(&json).unwrap(), lane);
+            assert_eq!(lane.as_str().parse::<LaneId>().unwrap(), lane);
+            assert_eq!(LaneId::ALL[lane.index()], lane);
+        }
+        assert!("carrier-pigeon".parse::<LaneId>().is_err());
+    }
+}

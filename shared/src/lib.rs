@@ -1,0 +1,36 @@
+//! The Switchboard wire protocol and the pure logic both sides of it need.
+//!
+//! Everything here compiles for native targets and for `wasm32-unknown-unknown` and pulls in no async
+//! runtime, so the axum server, the Leptos frontend, the load generator and the tests all speak from one
+//! definition. The full wire format, lane by lane, is written down in `docs/PROTOCOL.md`.
+//!
+//! Layout:
+//! - [`lane`] — the four ways of talking ([`LaneId`]) and their names in the letters/phone-call language;
+//! - [`event`] — the one event stream: [`Event`] with its `seq`, `ts_ms` and typed body;
+//! - [`batch`] — what a poll or long poll answers, including the explicit [`Gap`] notice;
+//! - [`ws`] — WebSocket messages named by direction: [`BrowserMessage`] and [`ServerMessage`];
+//! - [`sse`] — the event names and framing used on the Server-Sent Events lane;
+//! - [`chat`] — the chat message a browser posts and the limits both sides enforce;
+//! - [`tracker`] — [`SeqTracker`], which classifies every received seq as new, duplicate, recovered or
+//!   after a gap;
+//! - [`stats`] — the server's per-lane counters as served at `/api/stats`, and percentile math.
+
+pub mod batch;
+pub mod chat;
+pub mod event;
+pub mod lane;
+pub mod sse;
+pub mod stats;
+pub mod tracker;
+pub mod ws;
+
+pub use batch::{Batch, Gap};
+pub use chat::{ChatAccepted, ChatPost, ChatRejection};
+pub use event::{ChatMessage, ChatVia, Event, EventBody, HostLoad, Notice, NoticeLevel, Quote, TickerQuotes};
+pub use lane::LaneId;
+pub use stats::{LaneCounters, ServerStats};
+pub use tracker::{Arrival, SeqTracker};
+pub use ws::{BrowserMessage, ErrorCode, ServerMessage};
+
+/// A sequence number: strictly increasing across the whole stream and shared by every lane.
+pub type Seq = u64;

@@ -1,0 +1,238 @@
+//! The phone line: WebSocket messages, named by direction. Every text frame holds one JSON object whose
+//! `type` names the message.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::{ChatPost, Event, Gap, Seq};
+
+/// What a browser says on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BrowserMessage {
+    /// A chat message; the server answers `chat_accepted` (or `error`) and everyone receives the event.
+    Chat(ChatPost),
+    /// A clock probe; the server answers `pong` with both clocks at once.
+    Ping(Ping),
+    /// Replay everything after `after` on this connection (the server answers with the events, or a gap
+    /// notice first when it no longer holds some of them).
+    Resume { after: Seq },
+}
+
+impl BrowserMessage {
+    /// Parses one text frame, telling a frame that is not JSON apart from JSON of an unknown `type` and
+    /// from a known type with bad fields, so the browser gets an error it can act on.
+    pub fn parse(text: &str) -> Result<BrowserMessage, (ErrorCode, String)> {
+        match serde_json::from_str::<BrowserMessage>(text) {
+            Ok(message) => Ok(message),
+            Err(err) => Err(classify(text, err)),
+        }
+    }
+}
+
+fn classify(text: &str, err: serde_json::Error) -> (ErrorCode, String) {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return (ErrorCode::MalformedJson, format!("frame is not valid JSON: {err}"));
+    };
+    match value.get("type").and_then(serde_json::Value::as_str) {
+        None => (ErrorCode::Invalid, "message must be a JSON object with a string \"type\"".to_owned()),
+        Some(kind @ ("chat" | "ping" | "resume")) => (ErrorCode::Invalid, format!("bad {kind:?} message: {err}")),
+        Some(kind) => (
+            ErrorCode::UnknownType,
+            format!("unknown message type {kind:?}: expected one of chat, ping, resume"),
+        ),
+    }
+}
+
+/// A clock probe from the browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ping {
+    /// Chosen by the browser to pair the pong with its ping.
+    pub id: u64,
+    /// The browser's clock when it sent the ping, Unix milliseconds (fractional allowed).
+    pub client_ms: f64,
+}
+
+/// What the server says on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The first frame on every connection.
+    Hello(Hello),
+    /// One event of the stream.
+    Event(Event),
+    /// "Still here": sent every heartbeat interval, so a silent dead line can be told from a quiet one.
+    Heartbeat(Heartbeat),
+    /// The answer to a ping.
+    Pong(Pong),
+    /// Seqs the client should have had but the server no longer holds.
+    Gap(Gap),
+    /// A chat message sent on this connection was published under `seq`.
+    ChatAccepted(crate::ChatAccepted),
+    /// The last frame from the browser was refused; the connection stays open unless errors keep coming.
+    Error { code: ErrorCode, message: String },
+}
+
+/// The first thing a client hears on a streaming lane (WebSocket `hello`, SSE `hello` event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The history's epoch (see [`crate::Batch::epoch`]).
+    pub epoch: u64,
+    /// The newest seq published so far (0 before the first event).
+    pub head: Seq,
+    /// The oldest seq the server still holds, or `None` while its history is empty.
+    pub oldest: Option<Seq>,
+    /// The seq this connection resumes after, if it asked for a resume; events follow from there.
+    pub resumed_after: Option<Seq>,
+    /// How often the server sends a heartbeat, so the client can declare the line dead after a few
+    /// missed ones.
+    pub heartbeat_ms: u64,
+    /// Which server instance this connection reached.
+    pub instance: String,
+    /// The server's clock, Unix milliseconds.
+    pub server_ms: u64,
+}
+
+/// A heartbeat: proof of life carrying the server's clock and head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub server_ms: u64,
+    pub head: Seq,
+}
+
+/// The answer to a [`Ping`], carrying both clocks: round trip = now − `client_ms`; the server's clock
+/// runs ahead of the browser's by `server_ms` − (`client_ms` + round trip / 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pong {
+    pub id: u64,
+    pub client_ms: f64,
+    pub server_ms: f64,
+}
+
+impl Pong {
+    /// Round trip and clock offset (server minus browser) in ms, given the browser's clock on receipt.
+    pub fn measure(&self, received_ms: f64) -> (f64, f64) {
+        let round_trip = (received_ms - self.client_ms).max(0.0);
+        (round_trip, self.server_ms - (self.client_ms + round_trip / 2.0))
+    }
+}
+
+/// Why the server refused a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not JSON.
+    MalformedJson,
+    /// JSON with a `type` the server does not know.
+    UnknownType,
+    /// A known type with missing or wrong fields, or a chat message over its limits.
+    Invalid,
+    /// Larger than the server accepts for one message.
+    TooLarge,
+    /// A binary frame; the protocol is JSON text.
+    Binary,
+    /// The server could not do what was asked (e.g. publishing failed).
+    Unavailable,
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_value(self).ok();
+        f.write_str(text.as_ref().and_then(serde_json::Value::as_str).unwrap_or("error"))
+    }
+}
+
+/// WebSocket close codes the server uses, and what each means.
+pub mod close_code {
+    /// The browser hung up, or the server ended the call normally.
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The browser kept sending frames the server had to refuse.
+    pub const POLICY: u16 = 1008;
+    /// A frame was larger than the server's hard limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server failed; the client should redial.
+    pub const INTERNAL: u16 = 1011;
+    /// The browser stopped answering protocol pings: the line is considered dead.
+    pub const PEER_SILENT: u16 = 4000;
+    /// The client fell so far behind that its own send queue overflowed; it should redial and resume.
+    pub const TOO_SLOW: u16 = 4001;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::tests::samples;
+    use crate::ChatAccepted;
+
+    #[test]
+    fn browser_messages_round_trip() {
+        let messages = vec![
+            BrowserMessage::Chat(ChatPost { author: "a".into(), text: "b".into(), client_ref: None }),
+            BrowserMessage::Ping(Ping { id: 3, client_ms: 1_700_000_000_000.5 }),
+            BrowserMessage::Resume { after: 41 },
+        ];
+        for message in messages {
+            let json = serde_json::to_string(&message).unwrap();
+            assert_eq!(BrowserMessage::parse(&json).unwrap(), message, "{json}");
+        }
+        assert_eq!(
+            serde_json::to_string(&BrowserMessage::Resume { after: 41 }).unwrap(),
+            r#"{"type":"resume","after":41}"#
+        );
+    }
+
+    #[test]
+    fn server_messages_round_trip() {
+        let mut messages = vec![
+            ServerMessage::Hello(Hello {
+                epoch: 1,
+                head: 2,
+                oldest: Some(1),
+                resumed_after: None,
+                heartbeat_ms: 5000,
+                instance: "a".into(),
+                server_ms: 3,
+            }),
+            ServerMessage::Heartbeat(Heartbeat { server_ms: 4, head: 2 }),
+            ServerMessage::Pong(Pong { id: 1, client_ms: 2.5, server_ms: 3.0 }),
+            ServerMessage::Gap(Gap { first: 1, last: 9 }),
+            ServerMessage::ChatAccepted(ChatAccepted { seq: 5, ts_ms: 6, client_ref: Some("r".into()) }),
+            ServerMessage::Error { code: ErrorCode::UnknownType, message: "nope".into() },
+        ];
+        messages.extend(samples().into_iter().map(ServerMessage::Event));
+        for message in messages {
+            let json = serde_json::to_string(&message).unwrap();
+            assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), message, "{json}");
+        }
+    }
+
+    #[test]
+    fn an_event_frame_is_the_event_with_a_type() {
+        let event = samples().remove(2);
+        let json = serde_json::to_value(ServerMessage::Event(event.clone())).unwrap();
+        let mut plain = serde_json::to_value(&event).unwrap();
+        plain["type"] = "event".into();
+        assert_eq!(json, plain);
+    }
+
+    #[test]
+    fn bad_frames_are_classified() {
+        assert_eq!(BrowserMessage::parse("{not json").unwrap_err().0, ErrorCode::MalformedJson);
+        assert_eq!(BrowserMessage::parse(r#"{"type":"dance"}"#).unwrap_err().0, ErrorCode::UnknownType);
+        assert_eq!(BrowserMessage::parse(r#"{"type":"ping"}"#).unwrap_err().0, ErrorCode::Invalid);
+        assert_eq!(BrowserMessage::parse(r#"[1,2]"#).unwrap_err().0, ErrorCode::Invalid);
+        assert_eq!(BrowserMessage::parse(r#"{"type":7}"#).unwrap_err().0, ErrorCode::Invalid);
+        let (code, message) = BrowserMessage::parse(r#"{"type":"dance"}"#).unwrap_err();
+        assert_eq!(code.to_string(), "unknown_type");
+        assert!(message.contains("dance"), "{message}");
+    }
+
+    #[test]
+    fn pong_measures_round_trip_and_offset() {
+        // Browser sends at 1000, server stamps 1550 (its clock is 500 ahead), reply lands at 1100.
+        let pong = Pong { id: 1, client_ms: 1000.0, server_ms: 1550.0 };
+        assert_eq!(pong.measure(1100.0), (100.0, 500.0));
+    }
+}
