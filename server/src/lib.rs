@@ -1,1 +1,158 @@
+//! The Switchboard server: one live event stream — real host load, a simulated ticker and chat — published
+//! four ways at once, so a browser can receive it by letters (short polling), held letters (long
+//! polling), radio (Server-Sent Events) and phone call (WebSocket) side by side.
+//!
+//! Layout:
+//! - [`hub`] — the publisher: seq and timestamp assignment, the bounded history, fan-out, resumes and gap
+//!   notices. Every event is serialized once and its bytes shared by every lane and subscriber.
+//! - [`lanes`] — one module per lane (`poll`, `longpoll`, `sse`, `ws`): thin handlers over the hub.
+//! - [`api`] — health, chat posts, `/api/stats` and `/metrics`.
+//! - [`metering`] — per-lane counters, with bytes counted on the real TCP stream (headers and framing
+//!   included).
+//! - [`sources`] — the host-load sampler and the ticker.
+//! - [`config`] — the command-line flags; [`error`] — the HTTP error type.
+//!
+//! [`app`] builds the router (tests can drive it without a socket); [`run`] serves it on a listener until
+//! a shutdown future resolves, then answers held requests, closes streams and waits for every task.
+//! The wire format of every lane is in `docs/PROTOCOL.md`.
 
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod lanes;
+pub mod metering;
+pub mod sources;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::time::{Interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+use hub::Hub;
+use metering::{ConnInfo, MeteredListener, Meters, lane_of_path};
+
+/// Everything the handlers share; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    pub meters: Arc<Meters>,
+    pub config: Arc<Config>,
+    /// Cancelled once on shutdown: held long polls answer, streams and calls end, sources stop.
+    pub shutdown: CancellationToken,
+    /// Every task the server starts (sources, WebSocket calls), so shutdown can wait for all of them.
+    pub tasks: TaskTracker,
+    pub instance: Arc<str>,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> AppState {
+        AppState {
+            hub: Arc::new(Hub::new(
+                usize::try_from(config.history).unwrap_or(usize::MAX),
+            )),
+            meters: Arc::new(Meters::default()),
+            instance: config.instance_name().into(),
+            config: Arc::new(config),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// The router: the server contract of `DESIGN.md`, plus the built frontend at `/` when configured.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/api/poll", get(lanes::poll::poll))
+        .route("/api/longpoll", get(lanes::longpoll::longpoll))
+        .route("/api/sse", get(lanes::sse::sse))
+        .route("/ws", get(lanes::ws::ws))
+        .route(
+            "/api/messages",
+            post(api::post_message).layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
+        )
+        .route("/api/stats", get(api::stats))
+        .route("/metrics", get(api::metrics));
+    let router = match &state.config.static_dir {
+        Some(dir) => api.fallback_service(ServeDir::new(dir).fallback(get(api::not_found))),
+        None => api.fallback(api::not_found),
+    };
+    router
+        .layer(middleware::from_fn_with_state(state.clone(), account))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Counts every request against its lane and tells the connection's byte meter which lane it serves.
+async fn account(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let lane = lane_of_path(request.uri().path());
+    let counters = match lane {
+        Some(lane) => state.meters.lane(lane).clone(),
+        None => state.meters.other().clone(),
+    };
+    counters.requests.fetch_add(1, Relaxed);
+    let conn = request
+        .extensions()
+        .get::<ConnectInfo<ConnInfo>>()
+        .map(|ConnectInfo(conn)| conn.clone());
+    if let Some(conn) = &conn {
+        conn.meter.begin(lane);
+        request.extensions_mut().insert(conn.clone());
+    }
+    let response = next.run(request).await;
+    if response.status().is_client_error() || response.status().is_server_error() {
+        counters.errors.fetch_add(1, Relaxed);
+    }
+    if let Some(conn) = conn {
+        // A request body read by the handler belongs to this request too.
+        conn.meter.flush_in();
+    }
+    response
+}
+
+/// Serves Switchboard on `listener` until `shutdown` resolves; then answers held long polls, ends every
+/// stream and call, stops the sources, and returns once every task has finished.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState::new(config);
+    sources::spawn(&state);
+    let token = state.shutdown.clone();
+    let tasks = state.tasks.clone();
+    let listener = MeteredListener::new(listener, state.meters.clone());
+    let service = app(state).into_make_service_with_connect_info::<ConnInfo>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: answering held requests and closing streams");
+            token.cancel();
+        })
+        .await?;
+    tasks.close();
+    tasks.wait().await;
+    Ok(())
+}
+
+/// The heartbeat timer of a stream: first tick one interval from now, and no bursts after a stall.
+pub(crate) fn heartbeat_interval(every: Duration) -> Interval {
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    interval
+}

@@ -66,7 +66,12 @@ mod tests {
 
     #[test]
     fn batch_round_trips_and_keeps_its_shape() {
-        let batch = Batch { epoch: 9, head: 3, gap: Some(Gap { first: 1, last: 1 }), events: samples()[1..3].to_vec() };
+        let batch = Batch {
+            epoch: 9,
+            head: 3,
+            gap: Some(Gap { first: 1, last: 1 }),
+            events: samples()[1..3].to_vec(),
+        };
         let json = serde_json::to_string(&batch).unwrap();
         assert_eq!(serde_json::from_str::<Batch>(&json).unwrap(), batch);
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -77,11 +82,26 @@ mod tests {
     #[test]
     fn next_after_follows_events_then_gap_then_the_question() {
         let events = samples()[1..3].to_vec();
-        let with_events = Batch { epoch: 1, head: 3, gap: None, events };
+        let with_events = Batch {
+            epoch: 1,
+            head: 3,
+            gap: None,
+            events,
+        };
         assert_eq!(with_events.next_after(0), 3);
-        let only_gap = Batch { epoch: 1, head: 9, gap: Some(Gap { first: 1, last: 4 }), events: vec![] };
+        let only_gap = Batch {
+            epoch: 1,
+            head: 9,
+            gap: Some(Gap { first: 1, last: 4 }),
+            events: vec![],
+        };
         assert_eq!(only_gap.next_after(0), 4);
-        let empty = Batch { epoch: 1, head: 7, gap: None, events: vec![] };
+        let empty = Batch {
+            epoch: 1,
+            head: 7,
+            gap: None,
+            events: vec![],
+        };
         assert_eq!(empty.next_after(7), 7);
     }
 

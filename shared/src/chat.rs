@@ -43,13 +43,25 @@ impl ChatPost {
         if text.chars().count() > MAX_TEXT_CHARS {
             return Err(ChatRejection::TextTooLong);
         }
-        if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
             return Err(ChatRejection::ControlCharacters);
         }
-        if self.client_ref.as_ref().is_some_and(|r| r.chars().count() > MAX_CLIENT_REF_CHARS) {
+        if self
+            .client_ref
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > MAX_CLIENT_REF_CHARS)
+        {
             return Err(ChatRejection::ClientRefTooLong);
         }
-        Ok(ChatMessage { author: author.to_owned(), text: text.to_owned(), via, client_ref: self.client_ref })
+        Ok(ChatMessage {
+            author: author.to_owned(),
+            text: text.to_owned(),
+            via,
+            client_ref: self.client_ref,
+        })
     }
 }
 
@@ -68,12 +80,19 @@ impl fmt::Display for ChatRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ChatRejection::EmptyAuthor => f.write_str("author must not be empty"),
-            ChatRejection::AuthorTooLong => write!(f, "author must be at most {MAX_AUTHOR_CHARS} characters"),
+            ChatRejection::AuthorTooLong => {
+                write!(f, "author must be at most {MAX_AUTHOR_CHARS} characters")
+            }
             ChatRejection::EmptyText => f.write_str("text must not be empty"),
-            ChatRejection::TextTooLong => write!(f, "text must be at most {MAX_TEXT_CHARS} characters"),
+            ChatRejection::TextTooLong => {
+                write!(f, "text must be at most {MAX_TEXT_CHARS} characters")
+            }
             ChatRejection::ControlCharacters => f.write_str("control characters are not allowed"),
             ChatRejection::ClientRefTooLong => {
-                write!(f, "client_ref must be at most {MAX_CLIENT_REF_CHARS} characters")
+                write!(
+                    f,
+                    "client_ref must be at most {MAX_CLIENT_REF_CHARS} characters"
+                )
             }
         }
     }
@@ -95,13 +114,22 @@ mod tests {
     use super::*;
 
     fn post(author: &str, text: &str) -> ChatPost {
-        ChatPost { author: author.into(), text: text.into(), client_ref: None }
+        ChatPost {
+            author: author.into(),
+            text: text.into(),
+            client_ref: None,
+        }
     }
 
     #[test]
     fn valid_posts_are_trimmed() {
-        let msg = post("  ana ", " hi\nthere ").validate(ChatVia::Post).unwrap();
-        assert_eq!((msg.author.as_str(), msg.text.as_str(), msg.via), ("ana", "hi\nthere", ChatVia::Post));
+        let msg = post("  ana ", " hi\nthere ")
+            .validate(ChatVia::Post)
+            .unwrap();
+        assert_eq!(
+            (msg.author.as_str(), msg.text.as_str(), msg.via),
+            ("ana", "hi\nthere", ChatVia::Post)
+        );
     }
 
     #[test]
@@ -109,23 +137,49 @@ mod tests {
         let author = "é".repeat(MAX_AUTHOR_CHARS);
         assert!(post(&author, "x").validate(ChatVia::Ws).is_ok());
         let author = "é".repeat(MAX_AUTHOR_CHARS + 1);
-        assert_eq!(post(&author, "x").validate(ChatVia::Ws), Err(ChatRejection::AuthorTooLong));
+        assert_eq!(
+            post(&author, "x").validate(ChatVia::Ws),
+            Err(ChatRejection::AuthorTooLong)
+        );
         let text = "x".repeat(MAX_TEXT_CHARS + 1);
-        assert_eq!(post("a", &text).validate(ChatVia::Ws), Err(ChatRejection::TextTooLong));
+        assert_eq!(
+            post("a", &text).validate(ChatVia::Ws),
+            Err(ChatRejection::TextTooLong)
+        );
     }
 
     #[test]
     fn empty_and_control_characters_are_refused() {
-        assert_eq!(post(" ", "x").validate(ChatVia::Post), Err(ChatRejection::EmptyAuthor));
-        assert_eq!(post("a", " \n ").validate(ChatVia::Post), Err(ChatRejection::EmptyText));
-        assert_eq!(post("a\u{7}", "x").validate(ChatVia::Post), Err(ChatRejection::ControlCharacters));
-        assert_eq!(post("a", "x\u{0}y").validate(ChatVia::Post), Err(ChatRejection::ControlCharacters));
-        let long_ref = ChatPost { client_ref: Some("r".repeat(65)), ..post("a", "b") };
-        assert_eq!(long_ref.validate(ChatVia::Post), Err(ChatRejection::ClientRefTooLong));
+        assert_eq!(
+            post(" ", "x").validate(ChatVia::Post),
+            Err(ChatRejection::EmptyAuthor)
+        );
+        assert_eq!(
+            post("a", " \n ").validate(ChatVia::Post),
+            Err(ChatRejection::EmptyText)
+        );
+        assert_eq!(
+            post("a\u{7}", "x").validate(ChatVia::Post),
+            Err(ChatRejection::ControlCharacters)
+        );
+        assert_eq!(
+            post("a", "x\u{0}y").validate(ChatVia::Post),
+            Err(ChatRejection::ControlCharacters)
+        );
+        let long_ref = ChatPost {
+            client_ref: Some("r".repeat(65)),
+            ..post("a", "b")
+        };
+        assert_eq!(
+            long_ref.validate(ChatVia::Post),
+            Err(ChatRejection::ClientRefTooLong)
+        );
     }
 
     #[test]
     fn unknown_fields_are_refused() {
-        assert!(serde_json::from_str::<ChatPost>(r#"{"author":"a","text":"b","admin":true}"#).is_err());
+        assert!(
+            serde_json::from_str::<ChatPost>(r#"{"author":"a","text":"b","admin":true}"#).is_err()
+        );
     }
 }

@@ -146,7 +146,11 @@ pub(crate) mod tests {
                 seq: 2,
                 ts_ms: 1_700_000_000_100,
                 body: EventBody::Ticker(TickerQuotes {
-                    quotes: vec![Quote { symbol: "ACME".into(), price: 101.25, change_pct: 1.25 }],
+                    quotes: vec![Quote {
+                        symbol: "ACME".into(),
+                        price: 101.25,
+                        change_pct: 1.25,
+                    }],
                 }),
             },
             Event {
@@ -192,13 +196,22 @@ pub(crate) mod tests {
 
     #[test]
     fn unknown_kind_is_rejected() {
-        let err = serde_json::from_str::<Event>(r#"{"seq":1,"ts_ms":2,"kind":"weather","data":{}}"#);
+        let err =
+            serde_json::from_str::<Event>(r#"{"seq":1,"ts_ms":2,"kind":"weather","data":{}}"#);
         assert!(err.is_err());
     }
 
     #[test]
     fn chat_without_client_ref_omits_it() {
-        let msg = ChatMessage { author: "a".into(), text: "b".into(), via: ChatVia::Post, client_ref: None };
-        assert_eq!(serde_json::to_string(&msg).unwrap(), r#"{"author":"a","text":"b","via":"post"}"#);
+        let msg = ChatMessage {
+            author: "a".into(),
+            text: "b".into(),
+            via: ChatVia::Post,
+            client_ref: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&msg).unwrap(),
+            r#"{"author":"a","text":"b","via":"post"}"#
+        );
     }
 }

@@ -46,10 +46,18 @@ impl LaneId {
     /// A one-line explanation of what happens on the wire.
     pub const fn explanation(self) -> &'static str {
         match self {
-            LaneId::Poll => "HTTP short polling: ask every interval; most answers say \"nothing new\".",
-            LaneId::LongPoll => "HTTP long polling: the server holds each request until there is news.",
-            LaneId::Sse => "Server-Sent Events: one request opens a one-way stream from the server.",
-            LaneId::Ws => "WebSocket: one upgraded connection; both sides talk whenever they need to.",
+            LaneId::Poll => {
+                "HTTP short polling: ask every interval; most answers say \"nothing new\"."
+            }
+            LaneId::LongPoll => {
+                "HTTP long polling: the server holds each request until there is news."
+            }
+            LaneId::Sse => {
+                "Server-Sent Events: one request opens a one-way stream from the server."
+            }
+            LaneId::Ws => {
+                "WebSocket: one upgraded connection; both sides talk whenever they need to."
+            }
         }
     }
 
@@ -71,7 +79,11 @@ pub struct UnknownLane(pub String);
 
 impl fmt::Display for UnknownLane {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown lane {:?}: expected one of poll, longpoll, sse, ws", self.0)
+        write!(
+            f,
+            "unknown lane {:?}: expected one of poll, longpoll, sse, ws",
+            self.0
+        )
     }
 }
 

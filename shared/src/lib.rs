@@ -26,7 +26,9 @@ pub mod ws;
 
 pub use batch::{Batch, Gap};
 pub use chat::{ChatAccepted, ChatPost, ChatRejection};
-pub use event::{ChatMessage, ChatVia, Event, EventBody, HostLoad, Notice, NoticeLevel, Quote, TickerQuotes};
+pub use event::{
+    ChatMessage, ChatVia, Event, EventBody, HostLoad, Notice, NoticeLevel, Quote, TickerQuotes,
+};
 pub use lane::LaneId;
 pub use stats::{LaneCounters, ServerStats};
 pub use tracker::{Arrival, SeqTracker};

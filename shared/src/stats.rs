@@ -109,7 +109,13 @@ mod tests {
     #[test]
     fn stats_round_trip_with_lane_keys() {
         let mut lanes = BTreeMap::new();
-        lanes.insert(LaneId::LongPoll, LaneCounters { requests: 3, ..LaneCounters::default() });
+        lanes.insert(
+            LaneId::LongPoll,
+            LaneCounters {
+                requests: 3,
+                ..LaneCounters::default()
+            },
+        );
         let stats = ServerStats {
             instance: "i".into(),
             epoch: 1,

@@ -56,7 +56,10 @@ impl SeqTracker {
     /// A tracker for a client that asked for everything after `after`: `after + 1` is expected next, and
     /// anything beyond it leaves a hole.
     pub fn resuming_after(after: Seq) -> Self {
-        SeqTracker { last: Some(after), ..Self::default() }
+        SeqTracker {
+            last: Some(after),
+            ..Self::default()
+        }
     }
 
     /// Classifies one received seq and updates the counts.
@@ -65,7 +68,10 @@ impl SeqTracker {
             None => Arrival::New,
             Some(last) if seq == last + 1 => Arrival::New,
             Some(last) if seq > last => {
-                let gap = Gap { first: last + 1, last: seq - 1 };
+                let gap = Gap {
+                    first: last + 1,
+                    last: seq - 1,
+                };
                 self.missing.insert(gap.first, gap.last);
                 self.missing_count += gap.len();
                 Arrival::AfterGap(gap)
@@ -135,7 +141,9 @@ impl SeqTracker {
 
     /// The seqs still missing, as ranges in ascending order.
     pub fn missing(&self) -> impl Iterator<Item = Gap> + '_ {
-        self.missing.iter().map(|(&first, &last)| Gap { first, last })
+        self.missing
+            .iter()
+            .map(|(&first, &last)| Gap { first, last })
     }
 
     /// How many seqs are still missing.
@@ -181,7 +189,13 @@ mod tests {
         for seq in 40..50 {
             assert_eq!(tracker.observe(seq), Arrival::New);
         }
-        assert_eq!(tracker.counts(), TrackerCounts { delivered: 10, ..TrackerCounts::default() });
+        assert_eq!(
+            tracker.counts(),
+            TrackerCounts {
+                delivered: 10,
+                ..TrackerCounts::default()
+            }
+        );
         assert_eq!(tracker.last(), Some(49));
         assert_eq!(tracker.missing_count(), 0);
     }
@@ -189,7 +203,10 @@ mod tests {
     #[test]
     fn a_resume_point_makes_the_first_skip_a_gap() {
         let mut tracker = SeqTracker::resuming_after(0);
-        assert_eq!(tracker.observe(3), Arrival::AfterGap(Gap { first: 1, last: 2 }));
+        assert_eq!(
+            tracker.observe(3),
+            Arrival::AfterGap(Gap { first: 1, last: 2 })
+        );
         assert_eq!(tracker.missing_count(), 2);
     }
 
@@ -208,7 +225,10 @@ mod tests {
     fn holes_fill_from_the_middle_and_the_edges() {
         let mut tracker = SeqTracker::resuming_after(0);
         tracker.observe(1);
-        assert_eq!(tracker.observe(10), Arrival::AfterGap(Gap { first: 2, last: 9 }));
+        assert_eq!(
+            tracker.observe(10),
+            Arrival::AfterGap(Gap { first: 2, last: 9 })
+        );
         assert_eq!(tracker.observe(5), Arrival::Recovered);
         assert_eq!(gaps(&tracker), vec![(2, 4), (6, 9)]);
         assert_eq!(tracker.observe(2), Arrival::Recovered);
@@ -217,7 +237,10 @@ mod tests {
         assert_eq!(tracker.missing_count(), 5);
         assert_eq!(tracker.observe(9), Arrival::Duplicate);
         let counts = tracker.counts();
-        assert_eq!((counts.delivered, counts.recovered, counts.duplicates), (5, 3, 1));
+        assert_eq!(
+            (counts.delivered, counts.recovered, counts.duplicates),
+            (5, 3, 1)
+        );
         assert_eq!(tracker.last(), Some(10));
     }
 
@@ -250,7 +273,13 @@ mod tests {
         assert_eq!(gaps(&tracker), vec![(2, 4), (13, 19)]);
         assert_eq!(tracker.missing_count(), 10);
         // Partly beyond the highest seen: 21..=25 are counted, 15..=19 cut.
-        assert_eq!(tracker.declare_lost(Gap { first: 15, last: 25 }), 10);
+        assert_eq!(
+            tracker.declare_lost(Gap {
+                first: 15,
+                last: 25
+            }),
+            10
+        );
         assert_eq!(gaps(&tracker), vec![(2, 4), (13, 14)]);
         assert_eq!(tracker.last(), Some(25));
         assert_eq!(tracker.counts().lost, 17);

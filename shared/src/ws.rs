@@ -32,11 +32,19 @@ impl BrowserMessage {
 
 fn classify(text: &str, err: serde_json::Error) -> (ErrorCode, String) {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-        return (ErrorCode::MalformedJson, format!("frame is not valid JSON: {err}"));
+        return (
+            ErrorCode::MalformedJson,
+            format!("frame is not valid JSON: {err}"),
+        );
     };
     match value.get("type").and_then(serde_json::Value::as_str) {
-        None => (ErrorCode::Invalid, "message must be a JSON object with a string \"type\"".to_owned()),
-        Some(kind @ ("chat" | "ping" | "resume")) => (ErrorCode::Invalid, format!("bad {kind:?} message: {err}")),
+        None => (
+            ErrorCode::Invalid,
+            "message must be a JSON object with a string \"type\"".to_owned(),
+        ),
+        Some(kind @ ("chat" | "ping" | "resume")) => {
+            (ErrorCode::Invalid, format!("bad {kind:?} message: {err}"))
+        }
         Some(kind) => (
             ErrorCode::UnknownType,
             format!("unknown message type {kind:?}: expected one of chat, ping, resume"),
@@ -113,7 +121,10 @@ impl Pong {
     /// Round trip and clock offset (server minus browser) in ms, given the browser's clock on receipt.
     pub fn measure(&self, received_ms: f64) -> (f64, f64) {
         let round_trip = (received_ms - self.client_ms).max(0.0);
-        (round_trip, self.server_ms - (self.client_ms + round_trip / 2.0))
+        (
+            round_trip,
+            self.server_ms - (self.client_ms + round_trip / 2.0),
+        )
     }
 }
 
@@ -138,7 +149,11 @@ pub enum ErrorCode {
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = serde_json::to_value(self).ok();
-        f.write_str(text.as_ref().and_then(serde_json::Value::as_str).unwrap_or("error"))
+        f.write_str(
+            text.as_ref()
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("error"),
+        )
     }
 }
 
@@ -163,14 +178,21 @@ pub mod close_code {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::tests::samples;
     use crate::ChatAccepted;
+    use crate::event::tests::samples;
 
     #[test]
     fn browser_messages_round_trip() {
         let messages = vec![
-            BrowserMessage::Chat(ChatPost { author: "a".into(), text: "b".into(), client_ref: None }),
-            BrowserMessage::Ping(Ping { id: 3, client_ms: 1_700_000_000_000.5 }),
+            BrowserMessage::Chat(ChatPost {
+                author: "a".into(),
+                text: "b".into(),
+                client_ref: None,
+            }),
+            BrowserMessage::Ping(Ping {
+                id: 3,
+                client_ms: 1_700_000_000_000.5,
+            }),
             BrowserMessage::Resume { after: 41 },
         ];
         for message in messages {
@@ -195,16 +217,34 @@ mod tests {
                 instance: "a".into(),
                 server_ms: 3,
             }),
-            ServerMessage::Heartbeat(Heartbeat { server_ms: 4, head: 2 }),
-            ServerMessage::Pong(Pong { id: 1, client_ms: 2.5, server_ms: 3.0 }),
+            ServerMessage::Heartbeat(Heartbeat {
+                server_ms: 4,
+                head: 2,
+            }),
+            ServerMessage::Pong(Pong {
+                id: 1,
+                client_ms: 2.5,
+                server_ms: 3.0,
+            }),
             ServerMessage::Gap(Gap { first: 1, last: 9 }),
-            ServerMessage::ChatAccepted(ChatAccepted { seq: 5, ts_ms: 6, client_ref: Some("r".into()) }),
-            ServerMessage::Error { code: ErrorCode::UnknownType, message: "nope".into() },
+            ServerMessage::ChatAccepted(ChatAccepted {
+                seq: 5,
+                ts_ms: 6,
+                client_ref: Some("r".into()),
+            }),
+            ServerMessage::Error {
+                code: ErrorCode::UnknownType,
+                message: "nope".into(),
+            },
         ];
         messages.extend(samples().into_iter().map(ServerMessage::Event));
         for message in messages {
             let json = serde_json::to_string(&message).unwrap();
-            assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), message, "{json}");
+            assert_eq!(
+                serde_json::from_str::<ServerMessage>(&json).unwrap(),
+                message,
+                "{json}"
+            );
         }
     }
 
@@ -219,11 +259,26 @@ mod tests {
 
     #[test]
     fn bad_frames_are_classified() {
-        assert_eq!(BrowserMessage::parse("{not json").unwrap_err().0, ErrorCode::MalformedJson);
-        assert_eq!(BrowserMessage::parse(r#"{"type":"dance"}"#).unwrap_err().0, ErrorCode::UnknownType);
-        assert_eq!(BrowserMessage::parse(r#"{"type":"ping"}"#).unwrap_err().0, ErrorCode::Invalid);
-        assert_eq!(BrowserMessage::parse(r#"[1,2]"#).unwrap_err().0, ErrorCode::Invalid);
-        assert_eq!(BrowserMessage::parse(r#"{"type":7}"#).unwrap_err().0, ErrorCode::Invalid);
+        assert_eq!(
+            BrowserMessage::parse("{not json").unwrap_err().0,
+            ErrorCode::MalformedJson
+        );
+        assert_eq!(
+            BrowserMessage::parse(r#"{"type":"dance"}"#).unwrap_err().0,
+            ErrorCode::UnknownType
+        );
+        assert_eq!(
+            BrowserMessage::parse(r#"{"type":"ping"}"#).unwrap_err().0,
+            ErrorCode::Invalid
+        );
+        assert_eq!(
+            BrowserMessage::parse(r#"[1,2]"#).unwrap_err().0,
+            ErrorCode::Invalid
+        );
+        assert_eq!(
+            BrowserMessage::parse(r#"{"type":7}"#).unwrap_err().0,
+            ErrorCode::Invalid
+        );
         let (code, message) = BrowserMessage::parse(r#"{"type":"dance"}"#).unwrap_err();
         assert_eq!(code.to_string(), "unknown_type");
         assert!(message.contains("dance"), "{message}");
@@ -232,7 +287,11 @@ mod tests {
     #[test]
     fn pong_measures_round_trip_and_offset() {
         // Browser sends at 1000, server stamps 1550 (its clock is 500 ahead), reply lands at 1100.
-        let pong = Pong { id: 1, client_ms: 1000.0, server_ms: 1550.0 };
+        let pong = Pong {
+            id: 1,
+            client_ms: 1000.0,
+            server_ms: 1550.0,
+        };
         assert_eq!(pong.measure(1100.0), (100.0, 500.0));
     }
 }

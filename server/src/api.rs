@@ -1,0 +1,178 @@
+//! The endpoints that are not lanes: health, chat posts, the server's own stats and its metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::fmt::Write;
+use switchboard_shared::{
+    ChatAccepted, ChatPost, ChatVia, EventBody, LaneCounters, LaneId, ServerStats,
+};
+
+use crate::AppState;
+use crate::error::AppError;
+
+/// The largest chat post body accepted (the text limit is far below it; this bounds what is read).
+pub const MAX_POST_BYTES: usize = 4 * 1024;
+
+pub async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "instance": &*state.instance, "head": state.hub.head() }))
+}
+
+/// `POST /api/messages`: publishes a chat message to every lane and answers with its seq.
+pub async fn post_message(
+    State(state): State<AppState>,
+    body: Result<Json<ChatPost>, JsonRejection>,
+) -> Result<Json<ChatAccepted>, AppError> {
+    let Json(post) = body?;
+    let message = post.validate(ChatVia::Post)?;
+    let client_ref = message.client_ref.clone();
+    let published = state.hub.publish(EventBody::Chat(message));
+    Ok(Json(ChatAccepted {
+        seq: published.seq,
+        ts_ms: published.ts_ms,
+        client_ref,
+    }))
+}
+
+pub fn snapshot(state: &AppState) -> ServerStats {
+    ServerStats {
+        instance: state.instance.to_string(),
+        epoch: state.hub.epoch(),
+        uptime_ms: state.started.elapsed().as_millis() as u64,
+        head: state.hub.head(),
+        oldest: state.hub.oldest(),
+        history_len: state.hub.len(),
+        history_capacity: state.hub.capacity(),
+        lanes: LaneId::ALL
+            .into_iter()
+            .map(|lane| (lane, state.meters.lane(lane).snapshot()))
+            .collect(),
+        other: state.meters.other().snapshot(),
+    }
+}
+
+pub async fn stats(State(state): State<AppState>) -> Json<ServerStats> {
+    Json(snapshot(&state))
+}
+
+/// `GET /metrics`: the same counters in the Prometheus text exposition format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let body = prometheus_text(&snapshot(&state));
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn prometheus_text(stats: &ServerStats) -> String {
+    type Field = fn(&LaneCounters) -> u64;
+    let per_lane: [(&str, &str, &str, Field); 9] = [
+        (
+            "connections_open",
+            "gauge",
+            "Streams or held requests open now.",
+            |c| c.connections_open,
+        ),
+        (
+            "connections_total",
+            "counter",
+            "Streams or held requests opened.",
+            |c| c.connections_total,
+        ),
+        (
+            "requests_total",
+            "counter",
+            "HTTP requests answered.",
+            |c| c.requests,
+        ),
+        (
+            "empty_replies_total",
+            "counter",
+            "Poll and long-poll replies without an event.",
+            |c| c.empty_replies,
+        ),
+        (
+            "messages_total",
+            "counter",
+            "Events delivered to clients.",
+            |c| c.messages,
+        ),
+        (
+            "frames_in_total",
+            "counter",
+            "WebSocket frames received from clients.",
+            |c| c.frames_in,
+        ),
+        (
+            "errors_total",
+            "counter",
+            "Requests or frames refused with an error.",
+            |c| c.errors,
+        ),
+        (
+            "bytes_in_total",
+            "counter",
+            "Bytes received on the wire, headers and framing included.",
+            |c| c.bytes_in,
+        ),
+        (
+            "bytes_out_total",
+            "counter",
+            "Bytes sent on the wire, headers and framing included.",
+            |c| c.bytes_out,
+        ),
+    ];
+    let mut out = String::with_capacity(4096);
+    for (name, kind, help, field) in per_lane {
+        let _ = writeln!(out, "# HELP switchboard_lane_{name} {help}");
+        let _ = writeln!(out, "# TYPE switchboard_lane_{name} {kind}");
+        for (lane, counters) in &stats.lanes {
+            let _ = writeln!(
+                out,
+                "switchboard_lane_{name}{{lane=\"{lane}\"}} {}",
+                field(counters)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "switchboard_lane_{name}{{lane=\"other\"}} {}",
+            field(&stats.other)
+        );
+    }
+    let gauges = [
+        ("head_seq", "The newest seq published.", stats.head),
+        (
+            "history_events",
+            "Events held for resumes.",
+            stats.history_len as u64,
+        ),
+        (
+            "history_capacity",
+            "The most events held for resumes.",
+            stats.history_capacity as u64,
+        ),
+        (
+            "uptime_seconds",
+            "Seconds since the server started.",
+            stats.uptime_ms / 1000,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP switchboard_{name} {help}");
+        let _ = writeln!(out, "# TYPE switchboard_{name} gauge");
+        let _ = writeln!(out, "switchboard_{name} {value}");
+    }
+    out
+}
+
+/// Any path the server does not know.
+pub async fn not_found() -> AppError {
+    AppError::NotFound
+}

@@ -1,0 +1,87 @@
+//! The one error type of the HTTP layer: every refusal is a JSON body with a stable code and a human
+//! message, logged with its cause, and never shows internals.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use switchboard_shared::ChatRejection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A query parameter is missing, malformed or out of range.
+    #[error("{0}")]
+    BadQuery(String),
+    /// A header the endpoint reads is malformed.
+    #[error("{0}")]
+    BadHeader(String),
+    /// The request body is not what the endpoint takes (JSON errors, wrong content type, too large).
+    #[error("{message}")]
+    BadBody { status: StatusCode, message: String },
+    /// A chat message over its limits.
+    #[error("{0}")]
+    Chat(#[from] ChatRejection),
+    /// No such endpoint.
+    #[error("no such endpoint")]
+    NotFound,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+}
+
+impl AppError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::BadQuery(_) => (StatusCode::BAD_REQUEST, "bad_query"),
+            AppError::BadHeader(_) => (StatusCode::BAD_REQUEST, "bad_header"),
+            AppError::BadBody { status, .. } => match *status {
+                StatusCode::PAYLOAD_TOO_LARGE => (*status, "too_large"),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => (*status, "unsupported_media_type"),
+                _ => (StatusCode::BAD_REQUEST, "bad_body"),
+            },
+            AppError::Chat(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_chat"),
+            AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        tracing::info!(status = status.as_u16(), code, "refused a request: {self}");
+        (
+            status,
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    code,
+                    message: self.to_string(),
+                },
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> AppError {
+        AppError::BadQuery(rejection.body_text())
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> AppError {
+        AppError::BadBody {
+            status: rejection.status(),
+            message: rejection.body_text(),
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! The hub: one publisher, a bounded history, and fan-out to every subscriber of every lane.
+//!
+//! Publishing assigns the seq and timestamp, serializes the event *once* into the exact bytes each lane
+//! sends (plain JSON for batches, an SSE frame, a WebSocket text frame), keeps it in a bounded history and
+//! wakes subscribers. Subscribers never hold the publisher up: the live channel is a bounded broadcast,
+//! and a subscriber that falls behind it catches up from the history — or, when the history no longer
+//! holds what it missed, gets a [`Gap`] saying exactly which seqs are gone.
+
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+use switchboard_shared::{Event, EventBody, Gap, Seq};
+use tokio::sync::{broadcast, watch};
+
+/// How many events a subscriber takes from the history at a time while catching up, which bounds the
+/// memory one slow subscriber can hold.
+const CATCH_UP_CHUNK: usize = 256;
+
+/// How many events the live channel buffers before a slow subscriber is told it lagged (it then
+/// catches up from the history, so this bounds memory, not correctness).
+const LIVE_CAPACITY: usize = 1024;
+
+/// One published event, serialized once and shared by every lane and subscriber.
+#[derive(Debug)]
+pub struct Published {
+    pub seq: Seq,
+    pub ts_ms: u64,
+    /// The event as JSON: an element of a poll batch.
+    pub json: Bytes,
+    /// The complete SSE frame: `id: SEQ\ndata: JSON\n\n`.
+    pub sse_frame: Bytes,
+    /// The WebSocket text frame: the event with `"type":"event"`.
+    pub ws_frame: Utf8Bytes,
+}
+
+/// What the history holds after a given seq.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// Seqs after the asked-for one that the history no longer holds.
+    pub gap: Option<Gap>,
+    /// Held events after the asked-for seq (and after the gap), oldest first, at most the limit asked.
+    pub events: Vec<Arc<Published>>,
+    /// The newest seq published when the replay was taken.
+    pub head: Seq,
+    /// True when the limit cut the replay short: more events are held after the last one returned.
+    pub truncated: bool,
+}
+
+/// The event stream of one server.
+#[derive(Debug)]
+pub struct Hub {
+    history: Mutex<History>,
+    live: broadcast::Sender<Arc<Published>>,
+    head: watch::Sender<Seq>,
+    /// When this history began (Unix ms): a new epoch means earlier seqs mean nothing any more.
+    epoch: u64,
+}
+
+#[derive(Debug)]
+struct History {
+    next_seq: Seq,
+    /// The newest timestamp given out, so timestamps never run backwards when the wall clock does.
+    last_ts_ms: u64,
+    events: VecDeque<Arc<Published>>,
+    capacity: usize,
+}
+
+impl Hub {
+    /// A hub that keeps the last `capacity` events (at least one).
+    pub fn new(capacity: usize) -> Hub {
+        let capacity = capacity.max(1);
+        Hub {
+            history: Mutex::new(History {
+                next_seq: 1,
+                last_ts_ms: 0,
+                events: VecDeque::with_capacity(capacity.min(16_384)),
+                capacity,
+            }),
+            live: broadcast::channel(LIVE_CAPACITY).0,
+            head: watch::Sender::new(0),
+            epoch: now_ms(),
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.lock().capacity
+    }
+
+    /// Publishes one event to every lane.
+    pub fn publish(&self, body: EventBody) -> Arc<Published> {
+        // Seq assignment, history append and the live send happen under one short lock (no await, only
+        // a small serialization), so every subscriber sees seqs in order.
+        let mut history = self.lock();
+        let seq = history.next_seq;
+        let ts_ms = now_ms().max(history.last_ts_ms);
+        let published = Arc::new(serialize(Event { seq, ts_ms, body }));
+        history.next_seq += 1;
+        history.last_ts_ms = ts_ms;
+        if history.events.len() == history.capacity {
+            history.events.pop_front();
+        }
+        history.events.push_back(published.clone());
+        // An error only means nobody is subscribed right now.
+        let _ = self.live.send(published.clone());
+        self.head.send_replace(seq);
+        published
+    }
+
+    /// The newest seq published (0 before the first).
+    pub fn head(&self) -> Seq {
+        *self.head.borrow()
+    }
+
+    /// The oldest seq still held.
+    pub fn oldest(&self) -> Option<Seq> {
+        self.lock().events.front().map(|event| event.seq)
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Up to `limit` held events with `seq > after`, with a gap notice for the ones no longer held.
+    pub fn since(&self, after: Seq, limit: usize) -> Replay {
+        self.lock().since(after, limit)
+    }
+
+    /// Watches the head seq: a cheap way to wait for "anything after N" without a subscription.
+    pub fn watch_head(&self) -> watch::Receiver<Seq> {
+        self.head.subscribe()
+    }
+
+    /// Subscribes to everything after `after`, or to what is published from now on when `after` is
+    /// `None`.
+    pub fn subscribe(self: &Arc<Self>, after: Option<Seq>) -> Subscription {
+        // Subscribing and reading the head under the history lock means no event can fall between them.
+        let history = self.lock();
+        let live = self.live.subscribe();
+        let head = history.next_seq - 1;
+        drop(history);
+        let mut subscription = Subscription {
+            hub: self.clone(),
+            live,
+            last: head,
+            pending: VecDeque::new(),
+            pending_gap: None,
+            more_held: false,
+        };
+        if let Some(after) = after {
+            subscription.resume(after);
+        }
+        subscription
+    }
+
+    fn lock(&self) -> MutexGuard<'_, History> {
+        // A panic while holding this lock cannot leave the history half-written (every write is a
+        // single push or pop), so a poisoned lock is still safe to use.
+        self.history
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl History {
+    fn since(&self, after: Seq, limit: usize) -> Replay {
+        let head = self.next_seq - 1;
+        let Some(oldest) = self.events.front().map(|event| event.seq) else {
+            // Nothing held: anything between `after` and the head is gone.
+            let gap = (after < head).then(|| Gap {
+                first: after + 1,
+                last: head,
+            });
+            return Replay {
+                gap,
+                events: Vec::new(),
+                head,
+                truncated: false,
+            };
+        };
+        let gap = (after + 1 < oldest).then(|| Gap {
+            first: after + 1,
+            last: oldest - 1,
+        });
+        // Seqs are contiguous in the history, so the first wanted event is found by arithmetic.
+        let start =
+            usize::try_from(after.saturating_add(1).saturating_sub(oldest)).unwrap_or(usize::MAX);
+        let available = self.events.len().saturating_sub(start);
+        let events: Vec<_> = self
+            .events
+            .iter()
+            .skip(start)
+            .take(limit)
+            .cloned()
+            .collect();
+        Replay {
+            gap,
+            truncated: available > events.len(),
+            events,
+            head,
+        }
+    }
+}
+
+/// One subscriber's view of the stream: every event after its position, in order, exactly once, with a
+/// gap notice for anything the history could no longer give it.
+#[derive(Debug)]
+pub struct Subscription {
+    hub: Arc<Hub>,
+    live: broadcast::Receiver<Arc<Published>>,
+    /// The last seq delivered (or declared lost): the subscriber's resume point.
+    last: Seq,
+    /// Events taken from the history and not yet delivered.
+    pending: VecDeque<Arc<Published>>,
+    /// A gap notice to deliver before `pending`.
+    pending_gap: Option<Gap>,
+    /// The last catch-up was cut short by its chunk size.
+    more_held: bool,
+}
+
+/// What a subscription delivers.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Event(Arc<Published>),
+    /// These seqs are gone; the subscription continues after them.
+    Gap(Gap),
+}
+
+impl Subscription {
+    /// The last seq delivered or declared lost.
+    pub fn last(&self) -> Seq {
+        self.last
+    }
+
+    /// Moves the subscription to deliver everything after `after` (a client's resume request).
+    pub fn resume(&mut self, after: Seq) {
+        self.last = after;
+        self.pending.clear();
+        self.pending_gap = None;
+        self.catch_up();
+    }
+
+    /// The next delivery; `None` only if the hub is gone. Cancel-safe: nothing is lost if the future is
+    /// dropped before it completes.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        loop {
+            if let Some(gap) = self.pending_gap.take() {
+                return Some(Delivery::Gap(gap));
+            }
+            if let Some(event) = self.pending.pop_front() {
+                if event.seq > self.last {
+                    self.last = event.seq;
+                    return Some(Delivery::Event(event));
+                }
+                continue;
+            }
+            if self.more_held {
+                self.catch_up();
+                continue;
+            }
+            match self.live.recv().await {
+                Ok(event) if event.seq <= self.last => continue,
+                Ok(event) if event.seq == self.last + 1 => {
+                    self.last = event.seq;
+                    return Some(Delivery::Event(event));
+                }
+                // Either the live channel overflowed for this subscriber, or the subscription is behind
+                // (a resume point from before the head): the history has what the channel lost.
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    fn catch_up(&mut self) {
+        let replay = self.hub.since(self.last, CATCH_UP_CHUNK);
+        if let Some(gap) = replay.gap {
+            self.last = gap.last;
+            self.pending_gap = Some(gap);
+        }
+        self.more_held = replay.truncated;
+        self.pending.extend(replay.events);
+    }
+}
+
+/// The server's clock in Unix milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// The server's clock in fractional Unix milliseconds, for clock-offset measurement.
+pub fn now_ms_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |elapsed| elapsed.as_secs_f64() * 1000.0)
+}
+
+fn serialize(event: Event) -> Published {
+    // Serializing a plain data type into a Vec cannot fail.
+    let json = serde_json::to_vec(&event).expect("events serialize");
+    let mut sse = Vec::with_capacity(json.len() + 32);
+    sse.extend_from_slice(format!("id: {}\ndata: ", event.seq).as_bytes());
+    sse.extend_from_slice(&json);
+    sse.extend_from_slice(b"\n\n");
+    // `{"type":"event",` followed by the event's own fields: the ServerMessage::Event form.
+    let mut ws = String::with_capacity(json.len() + 16);
+    ws.push_str(r#"{"type":"event","#);
+    ws.push_str(std::str::from_utf8(&json[1..]).expect("serde_json writes UTF-8"));
+    Published {
+        seq: event.seq,
+        ts_ms: event.ts_ms,
+        json: Bytes::from(json),
+        sse_frame: Bytes::from(sse),
+        ws_frame: Utf8Bytes::from(ws),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_shared::{ChatMessage, ChatVia, ServerMessage};
+
+    fn chat(text: &str) -> EventBody {
+        EventBody::Chat(ChatMessage {
+            author: "t".into(),
+            text: text.into(),
+            via: ChatVia::Post,
+            client_ref: None,
+        })
+    }
+
+    fn seqs(replay: &Replay) -> Vec<Seq> {
+        replay.events.iter().map(|event| event.seq).collect()
+    }
+
+    #[test]
+    fn publishing_assigns_increasing_seqs_and_timestamps() {
+        let hub = Hub::new(10);
+        let first = hub.publish(chat("a"));
+        let second = hub.publish(chat("b"));
+        assert_eq!((first.seq, second.seq, hub.head()), (1, 2, 2));
+        assert!(second.ts_ms >= first.ts_ms);
+    }
+
+    #[test]
+    fn every_lane_form_says_the_same_event() {
+        let hub = Hub::new(10);
+        let published = hub.publish(chat("hi \"there\"\n"));
+        let event: Event = serde_json::from_slice(&published.json).unwrap();
+        assert_eq!(event.seq, 1);
+        let ws: ServerMessage = serde_json::from_str(published.ws_frame.as_str()).unwrap();
+        assert_eq!(ws, ServerMessage::Event(event.clone()));
+        let sse = std::str::from_utf8(&published.sse_frame).unwrap();
+        let data = sse
+            .strip_prefix("id: 1\ndata: ")
+            .unwrap()
+            .strip_suffix("\n\n")
+            .unwrap();
+        assert!(
+            !data.contains('\n'),
+            "an SSE data line must not contain a newline"
+        );
+        assert_eq!(serde_json::from_str::<Event>(data).unwrap(), event);
+    }
+
+    #[test]
+    fn the_history_is_bounded_and_reports_gaps() {
+        let hub = Hub::new(3);
+        for n in 0..5 {
+            hub.publish(chat(&n.to_string()));
+        }
+        assert_eq!((hub.len(), hub.oldest(), hub.head()), (3, Some(3), 5));
+        let replay = hub.since(0, 100);
+        assert_eq!(replay.gap, Some(Gap { first: 1, last: 2 }));
+        assert_eq!(seqs(&replay), vec![3, 4, 5]);
+        let replay = hub.since(3, 100);
+        assert_eq!((replay.gap, seqs(&replay)), (None, vec![4, 5]));
+        let replay = hub.since(5, 100);
+        assert!(replay.events.is_empty() && replay.gap.is_none());
+        let replay = hub.since(2, 1);
+        assert_eq!((seqs(&replay), replay.truncated), (vec![3], true));
+        // A position from the future (another epoch) gets nothing rather than a bogus gap.
+        assert!(hub.since(99, 10).events.is_empty() && hub.since(99, 10).gap.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_subscription_replays_then_follows_live() {
+        let hub = Arc::new(Hub::new(100));
+        for n in 0..3 {
+            hub.publish(chat(&n.to_string()));
+        }
+        let mut subscription = hub.subscribe(Some(1));
+        hub.publish(chat("live"));
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            match subscription.next().await.unwrap() {
+                Delivery::Event(event) => got.push(event.seq),
+                Delivery::Gap(gap) => panic!("unexpected {gap:?}"),
+            }
+        }
+        assert_eq!(got, vec![2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_lags_past_the_live_buffer_still_gets_everything_held() {
+        let hub = Arc::new(Hub::new(LIVE_CAPACITY * 4));
+        let mut subscription = hub.subscribe(None);
+        let total = LIVE_CAPACITY * 3;
+        for n in 0..total {
+            hub.publish(chat(&n.to_string()));
+        }
+        let mut expected = 1;
+        while expected <= total as Seq {
+            match subscription.next().await.unwrap() {
+                Delivery::Event(event) => assert_eq!(event.seq, expected),
+                Delivery::Gap(gap) => panic!("nothing was evicted, yet {gap:?}"),
+            }
+            expected += 1;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_behind_the_history_is_told_exactly_what_it_lost() {
+        let hub = Arc::new(Hub::new(10));
+        let mut subscription = hub.subscribe(None);
+        for n in 0..(LIVE_CAPACITY + 50) {
+            hub.publish(chat(&n.to_string()));
+        }
+        let head = hub.head();
+        let Some(Delivery::Gap(gap)) = subscription.next().await else {
+            panic!("expected a gap first")
+        };
+        assert_eq!(
+            gap,
+            Gap {
+                first: 1,
+                last: head - 10
+            }
+        );
+        for expected in (head - 9)..=head {
+            let Some(Delivery::Event(event)) = subscription.next().await else {
+                panic!("expected events")
+            };
+            assert_eq!(event.seq, expected);
+        }
+    }
+}

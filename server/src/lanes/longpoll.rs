@@ -1,0 +1,58 @@
+//! Held letters: `GET /api/longpoll?after=SEQ&wait_ms=N` answers at once when something is new, and
+//! otherwise holds the request until the next event, the wait running out, or shutdown.
+//!
+//! A held request is a parked future waiting on a `watch` of the head seq: thousands of them cost
+//! memory for their sockets and no CPU.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use std::time::Duration;
+use switchboard_shared::{LaneId, Seq};
+
+use super::{ApiQuery, BATCH_LIMIT, batch_response};
+use crate::AppState;
+use crate::error::AppError;
+
+/// How long a request is held when it does not say.
+pub const DEFAULT_WAIT_MS: u64 = 25_000;
+
+#[derive(Debug, Deserialize)]
+pub struct LongPollQuery {
+    /// The last seq the client has; without it, the client waits for the next event.
+    pub after: Option<Seq>,
+    /// How long to hold the request at most, in ms (up to the server's `--max-wait-ms`).
+    pub wait_ms: Option<u64>,
+}
+
+pub async fn longpoll(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<LongPollQuery>,
+) -> Result<Response, AppError> {
+    let wait_ms = query.wait_ms.unwrap_or(DEFAULT_WAIT_MS);
+    if wait_ms > state.config.max_wait_ms {
+        return Err(AppError::BadQuery(format!(
+            "wait_ms must be at most {}",
+            state.config.max_wait_ms
+        )));
+    }
+    // Watch before looking, so an event published in between still wakes this request.
+    let mut head = state.hub.watch_head();
+    let after = query.after.unwrap_or_else(|| *head.borrow());
+    let replay = state.hub.since(after, BATCH_LIMIT);
+    if !replay.events.is_empty() || replay.gap.is_some() {
+        return Ok(batch_response(&state, LaneId::LongPoll, replay));
+    }
+    let _held = state.meters.lane(LaneId::LongPoll).open();
+    tokio::select! {
+        _ = head.wait_for(|&head| head > after) => {}
+        () = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
+        // Shutting down: answer with what there is rather than cutting the connection.
+        () = state.shutdown.cancelled() => {}
+    }
+    Ok(batch_response(
+        &state,
+        LaneId::LongPoll,
+        state.hub.since(after, BATCH_LIMIT),
+    ))
+}

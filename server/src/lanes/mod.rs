@@ -1,0 +1,105 @@
+//! One module per lane, plus what the two letters lanes share: the batch reply.
+
+pub mod longpoll;
+pub mod poll;
+pub mod sse;
+pub mod ws;
+
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{BufMut, Bytes, BytesMut};
+use std::sync::atomic::Ordering::Relaxed;
+use switchboard_shared::LaneId;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::hub::Replay;
+
+/// The most events one poll or long-poll reply carries; a client that is further behind gets the rest on
+/// its next request (it asks after the last seq it got).
+pub const BATCH_LIMIT: usize = 500;
+
+/// `Query<T>` whose refusal is an [`AppError`] (a JSON 400), not axum's plain-text one.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct ApiQuery<T>(pub T);
+
+/// Answers a poll or long poll with the replay as a [`switchboard_shared::Batch`], assembled from the
+/// events' pre-serialized JSON so no event is serialized again per client.
+pub fn batch_response(state: &AppState, lane: LaneId, replay: Replay) -> Response {
+    let counters = state.meters.lane(lane);
+    if replay.events.is_empty() {
+        counters.empty_replies.fetch_add(1, Relaxed);
+    }
+    counters
+        .messages
+        .fetch_add(replay.events.len() as u64, Relaxed);
+    let body = batch_json(state.hub.epoch(), &replay);
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn batch_json(epoch: u64, replay: &Replay) -> Bytes {
+    let events_len: usize = replay.events.iter().map(|event| event.json.len() + 1).sum();
+    let mut out = BytesMut::with_capacity(96 + events_len);
+    out.put_slice(format!(r#"{{"epoch":{epoch},"head":{},"gap":"#, replay.head).as_bytes());
+    match replay.gap {
+        Some(gap) => {
+            out.put_slice(format!(r#"{{"first":{},"last":{}}}"#, gap.first, gap.last).as_bytes())
+        }
+        None => out.put_slice(b"null"),
+    }
+    out.put_slice(br#","events":["#);
+    for (index, event) in replay.events.iter().enumerate() {
+        if index > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(&event.json);
+    }
+    out.put_slice(b"]}");
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::Hub;
+    use switchboard_shared::{Batch, EventBody, Gap, Notice, NoticeLevel};
+
+    #[test]
+    fn a_hand_assembled_batch_is_a_batch() {
+        let hub = Hub::new(2);
+        for n in 0..4 {
+            hub.publish(EventBody::Notice(Notice {
+                level: NoticeLevel::Info,
+                code: "n".into(),
+                text: format!("notice {n}"),
+            }));
+        }
+        let batch: Batch =
+            serde_json::from_slice(&batch_json(hub.epoch(), &hub.since(0, 10))).unwrap();
+        assert_eq!(batch.epoch, hub.epoch());
+        assert_eq!(batch.head, 4);
+        assert_eq!(batch.gap, Some(Gap { first: 1, last: 2 }));
+        assert_eq!(
+            batch
+                .events
+                .iter()
+                .map(|event| event.seq)
+                .collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        let empty: Batch = serde_json::from_slice(&batch_json(1, &hub.since(4, 10))).unwrap();
+        assert!(empty.events.is_empty() && empty.gap.is_none());
+    }
+}

@@ -1,0 +1,140 @@
+//! Radio: `GET /api/sse` opens one `text/event-stream` response that carries every event from then on.
+//!
+//! The stream opens with `retry:` (how soon a browser should redial) and a named `hello`; each event goes
+//! out as an unnamed message with `id: SEQ`, so the browser's `EventSource` resends it as `Last-Event-ID`
+//! when it reconnects; heartbeats and gap notices are named events without an id. The frame of each
+//! event was built once at publish time and is shared, not copied, by every stream.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::stream;
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use switchboard_shared::ws::{Heartbeat, Hello};
+use switchboard_shared::{LaneId, Seq, sse};
+use tokio::time::Interval;
+use tokio_util::sync::CancellationToken;
+
+use super::ApiQuery;
+use crate::error::AppError;
+use crate::hub::{Delivery, Subscription, now_ms};
+use crate::metering::{Counters, OpenGuard};
+use crate::{AppState, heartbeat_interval};
+
+#[derive(Debug, Deserialize)]
+pub struct SseQuery {
+    /// Resume after this seq (used when there is no `Last-Event-ID` header).
+    pub after: Option<Seq>,
+}
+
+/// Everything one open stream holds; dropping it (the client went away) closes the stream's books.
+struct Radio {
+    hello: Option<Bytes>,
+    subscription: Subscription,
+    heartbeat: Interval,
+    shutdown: CancellationToken,
+    counters: Arc<Counters>,
+    hub: Arc<crate::hub::Hub>,
+    _open: OpenGuard,
+}
+
+pub async fn sse(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<SseQuery>,
+) -> Result<Response, AppError> {
+    // A reconnecting EventSource keeps its original URL, so the header is the fresher resume point.
+    let resume = match headers.get("last-event-id").map(HeaderValue::to_str) {
+        None => query.after,
+        Some(Ok("")) => query.after,
+        Some(Ok(value)) => Some(value.trim().parse::<Seq>().map_err(|_| {
+            AppError::BadHeader(format!(
+                "Last-Event-ID must be a sequence number, got {value:?}"
+            ))
+        })?),
+        Some(Err(_)) => {
+            return Err(AppError::BadHeader(
+                "Last-Event-ID is not visible ASCII".into(),
+            ));
+        }
+    };
+    let counters = state.meters.lane(LaneId::Sse).clone();
+    let subscription = state.hub.subscribe(resume);
+    let hello = Hello {
+        epoch: state.hub.epoch(),
+        head: state.hub.head(),
+        oldest: state.hub.oldest(),
+        resumed_after: resume,
+        heartbeat_ms: state.config.heartbeat_ms,
+        instance: state.instance.to_string(),
+        server_ms: now_ms(),
+    };
+    let first = format!(
+        "retry: {}\nevent: {}\ndata: {}\n\n",
+        state.config.sse_retry_ms,
+        sse::HELLO,
+        serde_json::to_string(&hello).expect("hello serializes")
+    );
+    let radio = Radio {
+        hello: Some(Bytes::from(first)),
+        subscription,
+        heartbeat: heartbeat_interval(state.config.heartbeat()),
+        shutdown: state.shutdown.clone(),
+        _open: counters.open(),
+        counters,
+        hub: state.hub.clone(),
+    };
+    let body = Body::from_stream(stream::unfold(radio, |mut radio| async move {
+        let frame = radio.next_frame().await?;
+        Some((Ok::<_, Infallible>(frame), radio))
+    }));
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            // Ask reverse proxies not to buffer the stream.
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+impl Radio {
+    /// The next bytes to send, or `None` when the stream ends (shutdown).
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        if let Some(hello) = self.hello.take() {
+            return Some(hello);
+        }
+        tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => None,
+            delivery = self.subscription.next() => match delivery? {
+                Delivery::Event(event) => {
+                    self.counters.messages.fetch_add(1, Relaxed);
+                    Some(event.sse_frame.clone())
+                }
+                Delivery::Gap(gap) => Some(named(sse::GAP, &serde_json::to_string(&gap).ok()?)),
+            },
+            _ = self.heartbeat.tick() => {
+                let beat = Heartbeat { server_ms: now_ms(), head: self.hub.head() };
+                Some(named(sse::HEARTBEAT, &serde_json::to_string(&beat).ok()?))
+            }
+        }
+    }
+}
+
+fn named(event: &str, data: &str) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}

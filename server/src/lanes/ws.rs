@@ -1,0 +1,259 @@
+//! Phone call: `GET /ws?after=SEQ` upgrades (HTTP 101) into one open two-way line.
+//!
+//! One task per connection runs one loop over four things: the browser's frames (chat, ping, resume),
+//! the subscription's events, the heartbeat tick and shutdown. Each tick sends an app-level heartbeat
+//! (browsers cannot see protocol pings) and a protocol ping (to find dead peers server-side: a peer that
+//! sends nothing, not even a pong, for three intervals is hung up on). A bad frame is answered with an
+//! `error` message; a peer that keeps sending bad frames is hung up on with 1008.
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Extension, State};
+use axum::response::Response;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use switchboard_shared::ws::{Heartbeat, Hello, Pong, close_code};
+use switchboard_shared::{
+    BrowserMessage, ChatAccepted, ChatVia, ErrorCode, LaneId, Seq, ServerMessage,
+};
+use tokio::time::Instant;
+
+use super::ApiQuery;
+use crate::hub::{Delivery, now_ms};
+use crate::metering::{ConnInfo, Counters};
+use crate::{AppState, heartbeat_interval};
+
+/// The largest frame the server reads at all; a bigger one ends the connection with 1009. Kept small
+/// because every message of this protocol is small, and it bounds what one peer can make us buffer.
+pub const HARD_FRAME_LIMIT: usize = 64 * 1024;
+/// The largest message the server acts on; a bigger one (under the hard limit) gets a `too_large` error.
+pub const MESSAGE_LIMIT: usize = 4 * 1024;
+/// How many refused frames within [`REFUSAL_WINDOW`] end the connection.
+pub const REFUSALS_ALLOWED: usize = 10;
+pub const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
+/// How long one send may wait for a peer that does not read before it is hung up on.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Heartbeat intervals without any frame from the peer before it is declared dead.
+const SILENT_INTERVALS: u32 = 3;
+
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    /// Resume after this seq; without it the call starts from now.
+    pub after: Option<Seq>,
+}
+
+pub async fn ws(
+    State(state): State<AppState>,
+    conn: Option<Extension<ConnInfo>>,
+    ApiQuery(query): ApiQuery<WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let tasks = state.tasks.clone();
+    upgrade
+        // Messages here are a few hundred bytes: small buffers keep an idle connection cheap.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(HARD_FRAME_LIMIT)
+        .max_frame_size(HARD_FRAME_LIMIT)
+        .on_upgrade(move |socket| {
+            tasks.track_future(call(
+                socket,
+                state,
+                conn.map(|Extension(conn)| conn),
+                query.after,
+            ))
+        })
+}
+
+/// How a call ends.
+enum End {
+    /// The peer hung up or its connection failed: nothing left to say.
+    PeerGone,
+    /// The server hangs up with this close code and reason.
+    HangUp(u16, &'static str),
+}
+
+async fn call(mut socket: WebSocket, state: AppState, conn: Option<ConnInfo>, after: Option<Seq>) {
+    let counters = state.meters.lane(LaneId::Ws).clone();
+    let _open = counters.open();
+    let mut subscription = state.hub.subscribe(after);
+    let mut line = Line {
+        counters: counters.clone(),
+        refusals: Vec::new(),
+    };
+    let hello = ServerMessage::Hello(Hello {
+        epoch: state.hub.epoch(),
+        head: state.hub.head(),
+        oldest: state.hub.oldest(),
+        resumed_after: after,
+        heartbeat_ms: state.config.heartbeat_ms,
+        instance: state.instance.to_string(),
+        server_ms: now_ms(),
+    });
+    let heartbeat_every = state.config.heartbeat();
+    let mut heartbeat = heartbeat_interval(heartbeat_every);
+    let mut last_heard = Instant::now();
+
+    let mut outcome = send(&mut socket, json(&hello)).await;
+    while outcome.is_ok() {
+        outcome = tokio::select! {
+            biased;
+            () = state.shutdown.cancelled() => Err(End::HangUp(close_code::GOING_AWAY, "server shutting down")),
+            incoming = socket.recv() => match incoming {
+                None => Err(End::PeerGone),
+                Some(Err(err)) => {
+                    tracing::debug!("websocket read failed: {err}");
+                    // tungstenite refuses frames over the hard limit with a capacity error.
+                    if err.to_string().to_ascii_lowercase().contains("too long") {
+                        Err(End::HangUp(close_code::TOO_BIG, "message too big"))
+                    } else {
+                        Err(End::PeerGone)
+                    }
+                }
+                Some(Ok(message)) => {
+                    last_heard = Instant::now();
+                    if let Some(conn) = &conn {
+                        conn.meter.flush_in();
+                    }
+                    counters.frames_in.fetch_add(1, Relaxed);
+                    match line.answer(message, &state, &mut subscription) {
+                        Answer::Nothing => Ok(()),
+                        Answer::Reply(reply) => send(&mut socket, reply).await,
+                        Answer::End(end) => Err(end),
+                    }
+                }
+            },
+            delivery = subscription.next() => match delivery {
+                Some(Delivery::Event(event)) => {
+                    counters.messages.fetch_add(1, Relaxed);
+                    send(&mut socket, event.ws_frame.clone()).await
+                }
+                Some(Delivery::Gap(gap)) => send(&mut socket, json(&ServerMessage::Gap(gap))).await,
+                None => Err(End::HangUp(close_code::GOING_AWAY, "stream ended")),
+            },
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > heartbeat_every * SILENT_INTERVALS {
+                    Err(End::HangUp(close_code::PEER_SILENT, "no frame or pong for three heartbeats"))
+                } else {
+                    let beat = ServerMessage::Heartbeat(Heartbeat { server_ms: now_ms(), head: state.hub.head() });
+                    match send(&mut socket, json(&beat)).await {
+                        Ok(()) => send_message(&mut socket, Message::Ping(Default::default())).await,
+                        failed => failed,
+                    }
+                }
+            }
+        };
+    }
+    if let Err(End::HangUp(code, reason)) = outcome {
+        tracing::debug!(code, reason, "hanging up a websocket");
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            socket.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
+}
+
+/// The per-connection state of reading the browser's frames.
+struct Line {
+    counters: Arc<Counters>,
+    /// When recent frames were refused, oldest first.
+    refusals: Vec<Instant>,
+}
+
+enum Answer {
+    Nothing,
+    Reply(Utf8Bytes),
+    End(End),
+}
+
+impl Line {
+    fn answer(
+        &mut self,
+        message: Message,
+        state: &AppState,
+        subscription: &mut crate::hub::Subscription,
+    ) -> Answer {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                return self.refuse(ErrorCode::Binary, "frames must be JSON text".into());
+            }
+            // Protocol pings are answered by the library; pongs only prove the peer is alive.
+            Message::Ping(_) | Message::Pong(_) => return Answer::Nothing,
+            Message::Close(_) => return Answer::End(End::PeerGone),
+        };
+        if text.len() > MESSAGE_LIMIT {
+            let message = format!(
+                "message is {} bytes; the limit is {MESSAGE_LIMIT}",
+                text.len()
+            );
+            return self.refuse(ErrorCode::TooLarge, message);
+        }
+        match BrowserMessage::parse(text.as_str()) {
+            Err((code, message)) => self.refuse(code, message),
+            Ok(BrowserMessage::Ping(ping)) => Answer::Reply(json(&ServerMessage::Pong(Pong {
+                id: ping.id,
+                client_ms: ping.client_ms,
+                server_ms: crate::hub::now_ms_f64(),
+            }))),
+            Ok(BrowserMessage::Resume { after }) => {
+                subscription.resume(after);
+                Answer::Nothing
+            }
+            Ok(BrowserMessage::Chat(post)) => match post.validate(ChatVia::Ws) {
+                Err(rejection) => self.refuse(ErrorCode::Invalid, rejection.to_string()),
+                Ok(message) => {
+                    let client_ref = message.client_ref.clone();
+                    let published = state
+                        .hub
+                        .publish(switchboard_shared::EventBody::Chat(message));
+                    Answer::Reply(json(&ServerMessage::ChatAccepted(ChatAccepted {
+                        seq: published.seq,
+                        ts_ms: published.ts_ms,
+                        client_ref,
+                    })))
+                }
+            },
+        }
+    }
+
+    fn refuse(&mut self, code: ErrorCode, message: String) -> Answer {
+        tracing::info!(%code, "refused a websocket frame: {message}");
+        self.counters.errors.fetch_add(1, Relaxed);
+        let now = Instant::now();
+        self.refusals
+            .retain(|&at| now.duration_since(at) < REFUSAL_WINDOW);
+        self.refusals.push(now);
+        if self.refusals.len() > REFUSALS_ALLOWED {
+            return Answer::End(End::HangUp(close_code::POLICY, "too many refused frames"));
+        }
+        Answer::Reply(json(&ServerMessage::Error { code, message }))
+    }
+}
+
+fn json(message: &ServerMessage) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::to_string(message).expect("server messages serialize"))
+}
+
+async fn send(socket: &mut WebSocket, text: Utf8Bytes) -> Result<(), End> {
+    send_message(socket, Message::Text(text)).await
+}
+
+/// Sends one frame; a peer that does not take it within [`SEND_TIMEOUT`] is hung up on, a failed write
+/// means the peer is gone.
+async fn send_message(socket: &mut WebSocket, message: Message) -> Result<(), End> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => {
+            tracing::debug!("websocket write failed: {err}");
+            Err(End::PeerGone)
+        }
+        Err(_) => Err(End::HangUp(close_code::TOO_SLOW, "peer does not read")),
+    }
+}

@@ -1,0 +1,318 @@
+//! Per-lane accounting, bytes on the wire included.
+//!
+//! Counting bytes from parsed requests would miss what the user actually pays for: request and response
+//! heads, chunked framing, WebSocket frame headers, close frames. So every accepted TCP connection is
+//! wrapped in a [`MeteredStream`] that counts the bytes really read and written, and each request tells the
+//! connection's [`ConnMeter`] which lane it belongs to:
+//!
+//! - bytes *written* go to the lane of the request being answered;
+//! - bytes *read* wait until the request they belong to is identified (its head must be read before its
+//!   path is known), then go to that request's lane; after a WebSocket upgrade, every frame read goes to
+//!   the WebSocket lane.
+//!
+//! A browser does not pipeline HTTP/1.1 requests, so one connection serves one request at a time and this
+//! attribution is exact.
+
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use switchboard_shared::{LaneCounters, LaneId};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The slot of requests that belong to no lane.
+const OTHER: usize = 4;
+
+/// Counters of one lane (or of the "other" requests), updated lock-free from any task.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub connections_open: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub requests: AtomicU64,
+    pub empty_replies: AtomicU64,
+    pub messages: AtomicU64,
+    pub frames_in: AtomicU64,
+    pub errors: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> LaneCounters {
+        LaneCounters {
+            connections_open: self.connections_open.load(Relaxed),
+            connections_total: self.connections_total.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            empty_replies: self.empty_replies.load(Relaxed),
+            messages: self.messages.load(Relaxed),
+            frames_in: self.frames_in.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+        }
+    }
+
+    /// Counts a stream or held request as open until the guard is dropped.
+    pub fn open(self: &Arc<Self>) -> OpenGuard {
+        self.connections_open.fetch_add(1, Relaxed);
+        self.connections_total.fetch_add(1, Relaxed);
+        OpenGuard(self.clone())
+    }
+}
+
+/// Keeps `connections_open` counted while alive.
+#[derive(Debug)]
+pub struct OpenGuard(Arc<Counters>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Relaxed);
+    }
+}
+
+/// The counters of every lane, plus one slot for requests that belong to no lane.
+#[derive(Debug, Default)]
+pub struct Meters {
+    slots: [Arc<Counters>; 5],
+}
+
+impl Meters {
+    pub fn lane(&self, lane: LaneId) -> &Arc<Counters> {
+        &self.slots[lane.index()]
+    }
+
+    pub fn other(&self) -> &Arc<Counters> {
+        &self.slots[OTHER]
+    }
+
+    fn slot(&self, slot: usize) -> &Counters {
+        &self.slots[slot]
+    }
+}
+
+/// The lane a request path belongs to.
+pub fn lane_of_path(path: &str) -> Option<LaneId> {
+    match path {
+        "/api/poll" => Some(LaneId::Poll),
+        "/api/longpoll" => Some(LaneId::LongPoll),
+        "/api/sse" => Some(LaneId::Sse),
+        "/ws" => Some(LaneId::Ws),
+        _ => None,
+    }
+}
+
+/// Byte accounting of one TCP connection.
+#[derive(Debug)]
+pub struct ConnMeter {
+    meters: Arc<Meters>,
+    /// The slot (lane index, or [`OTHER`]) of the request this connection is serving.
+    slot: AtomicUsize,
+    /// Bytes read that are not yet attributed to a request.
+    unattributed_in: AtomicU64,
+}
+
+impl ConnMeter {
+    fn new(meters: Arc<Meters>) -> ConnMeter {
+        ConnMeter {
+            meters,
+            slot: AtomicUsize::new(OTHER),
+            unattributed_in: AtomicU64::new(0),
+        }
+    }
+
+    /// A request for `lane` starts on this connection: the bytes read so far are its head.
+    pub fn begin(&self, lane: Option<LaneId>) {
+        self.slot.store(lane.map_or(OTHER, LaneId::index), Relaxed);
+        self.flush_in();
+    }
+
+    /// Attributes the bytes read so far to the current request's lane.
+    pub fn flush_in(&self) {
+        let bytes = self.unattributed_in.swap(0, Relaxed);
+        if bytes > 0 {
+            self.current().bytes_in.fetch_add(bytes, Relaxed);
+        }
+    }
+
+    fn current(&self) -> &Counters {
+        self.meters.slot(self.slot.load(Relaxed))
+    }
+
+    fn read(&self, bytes: usize) {
+        self.unattributed_in.fetch_add(bytes as u64, Relaxed);
+    }
+
+    fn wrote(&self, bytes: usize) {
+        self.current().bytes_out.fetch_add(bytes as u64, Relaxed);
+    }
+}
+
+/// What every request knows about its connection (installed by [`MeteredListener`]).
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub remote: SocketAddr,
+    pub meter: Arc<ConnMeter>,
+}
+
+impl Connected<IncomingStream<'_, MeteredListener>> for ConnInfo {
+    fn connect_info(stream: IncomingStream<'_, MeteredListener>) -> ConnInfo {
+        ConnInfo {
+            remote: *stream.remote_addr(),
+            meter: stream.io().meter.clone(),
+        }
+    }
+}
+
+/// A TCP listener whose connections count their bytes.
+#[derive(Debug)]
+pub struct MeteredListener {
+    inner: TcpListener,
+    meters: Arc<Meters>,
+}
+
+impl MeteredListener {
+    pub fn new(inner: TcpListener, meters: Arc<Meters>) -> MeteredListener {
+        MeteredListener { inner, meters }
+    }
+}
+
+impl Listener for MeteredListener {
+    type Io = MeteredStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (MeteredStream, SocketAddr) {
+        // axum's TcpListener accept already retries (and backs off on running out of file descriptors).
+        let (stream, remote) = Listener::accept(&mut self.inner).await;
+        // Small messages are the whole point here: do not let Nagle hold them back.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%remote, "could not set TCP_NODELAY: {err}");
+        }
+        (
+            MeteredStream {
+                inner: stream,
+                meter: Arc::new(ConnMeter::new(self.meters.clone())),
+            },
+            remote,
+        )
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A TCP stream that reports every byte read and written to its [`ConnMeter`].
+    #[derive(Debug)]
+    pub struct MeteredStream {
+        #[pin]
+        inner: TcpStream,
+        meter: Arc<ConnMeter>,
+    }
+
+    impl PinnedDrop for MeteredStream {
+        fn drop(this: Pin<&mut Self>) {
+            // Whatever was read last (a close frame, half a request) belongs to the last request.
+            this.meter.flush_in();
+        }
+    }
+}
+
+impl AsyncRead for MeteredStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let result = this.inner.poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = result {
+            this.meter.read(buf.filled().len() - before);
+        }
+        result
+    }
+}
+
+impl AsyncWrite for MeteredStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let result = this.inner.poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = result {
+            this.meter.wrote(written);
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let result = this.inner.poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(written)) = result {
+            this.meter.wrote(written);
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wait_for_their_request_and_writes_follow_the_current_one() {
+        let meters = Arc::new(Meters::default());
+        let meter = ConnMeter::new(meters.clone());
+        meter.read(100); // the head of a poll request
+        meter.begin(Some(LaneId::Poll));
+        meter.wrote(250);
+        meter.read(80); // the next request's head, read before its path is known
+        meter.begin(None);
+        meter.wrote(40);
+        let poll = meters.lane(LaneId::Poll).snapshot();
+        let other = meters.other().snapshot();
+        assert_eq!((poll.bytes_in, poll.bytes_out), (100, 250));
+        assert_eq!((other.bytes_in, other.bytes_out), (80, 40));
+    }
+
+    #[test]
+    fn open_guards_count_while_alive() {
+        let meters = Meters::default();
+        let guard = meters.lane(LaneId::Sse).open();
+        let _second = meters.lane(LaneId::Sse).open();
+        drop(guard);
+        let sse = meters.lane(LaneId::Sse).snapshot();
+        assert_eq!((sse.connections_open, sse.connections_total), (1, 2));
+    }
+
+    #[test]
+    fn paths_map_to_lanes() {
+        assert_eq!(lane_of_path("/api/longpoll"), Some(LaneId::LongPoll));
+        assert_eq!(lane_of_path("/ws"), Some(LaneId::Ws));
+        assert_eq!(lane_of_path("/api/messages"), None);
+    }
+}
