@@ -1,0 +1,271 @@
+//! A real server on `127.0.0.1:0` and real clients for it: reqwest for HTTP, an SSE parser over reqwest's
+//! byte stream, tokio-tungstenite for WebSocket.
+
+#![allow(dead_code)] // each test file uses its own part of the harness
+
+use eventsource_stream::{Event as SseEvent, Eventsource};
+use futures_util::{SinkExt, Stream, StreamExt};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+use switchboard_server::Config;
+use switchboard_shared::{ChatAccepted, Event, ServerMessage, ServerStats};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single wait in a test may take before the test fails (generous: CI machines are shared).
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// A server with both sources off, so every event in a test is one the test published.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config::quiet();
+        config.instance = Some("test".into());
+        adjust(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(switchboard_server::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the server and waits until `run` has returned (every task finished).
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let handle = self.handle.take().unwrap();
+        tokio::time::timeout(PATIENCE, handle)
+            .await
+            .expect("server stops in time")
+            .unwrap()
+            .unwrap();
+    }
+
+    pub async fn post_chat(&self, text: &str) -> ChatAccepted {
+        let response = self
+            .http
+            .post(self.url("/api/messages"))
+            .json(&json!({ "author": "tester", "text": text }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "chat post refused: {}",
+            response.text().await.unwrap()
+        );
+        response.json().await.unwrap()
+    }
+
+    /// Publishes `n` chat messages and returns their seqs.
+    pub async fn publish(&self, n: usize) -> Vec<u64> {
+        let mut seqs = Vec::with_capacity(n);
+        for i in 0..n {
+            seqs.push(self.post_chat(&format!("message {i}")).await.seq);
+        }
+        seqs
+    }
+
+    pub async fn stats(&self) -> ServerStats {
+        self.http
+            .get(self.url("/api/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    pub async fn sse(&self, path: &str, last_event_id: Option<&str>) -> SseClient {
+        let mut request = self.http.get(self.url(path));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        SseClient::new(response.bytes_stream().eventsource())
+    }
+
+    pub async fn ws(&self, path: &str) -> WsClient {
+        let (socket, response) =
+            tokio_tungstenite::connect_async(format!("ws://{}{path}", self.addr))
+                .await
+                .unwrap();
+        assert_eq!(response.status(), 101);
+        WsClient { socket }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+type SseStream = Pin<Box<dyn Stream<Item = Result<SseEvent, String>> + Send>>;
+
+/// An SSE client built on a real SSE parser.
+pub struct SseClient {
+    events: SseStream,
+}
+
+impl SseClient {
+    pub fn new<S, E>(stream: S) -> SseClient
+    where
+        S: Stream<Item = Result<SseEvent, E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        SseClient {
+            events: Box::pin(stream.map(|item| item.map_err(|err| err.to_string()))),
+        }
+    }
+
+    /// The next SSE event of any name; `None` when the stream ended.
+    pub async fn next(&mut self) -> Option<SseEvent> {
+        tokio::time::timeout(PATIENCE, self.events.next())
+            .await
+            .expect("an SSE event in time")
+            .map(|item| item.expect("a well-formed SSE stream"))
+    }
+
+    /// The next event of the stream (unnamed SSE message), skipping heartbeats.
+    pub async fn next_event(&mut self) -> (SseEvent, Event) {
+        loop {
+            let sse = self.next().await.expect("stream still open");
+            if sse.event == "message" {
+                let event: Event = serde_json::from_str(&sse.data).unwrap();
+                assert_eq!(
+                    sse.id,
+                    event.seq.to_string(),
+                    "every event carries its seq as id"
+                );
+                return (sse, event);
+            }
+            assert!(
+                sse.event == "heartbeat" || sse.event == "hello",
+                "unexpected {sse:?}"
+            );
+        }
+    }
+
+    pub async fn next_named(&mut self, name: &str) -> SseEvent {
+        loop {
+            let sse = self.next().await.expect("stream still open");
+            if sse.event == name {
+                return sse;
+            }
+        }
+    }
+}
+
+/// A WebSocket client.
+pub struct WsClient {
+    pub socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.socket.send(Message::text(text.into())).await.unwrap();
+    }
+
+    /// The next raw frame; `None` when the connection ended.
+    pub async fn next_frame(&mut self) -> Option<Message> {
+        match tokio::time::timeout(PATIENCE, self.socket.next())
+            .await
+            .expect("a frame in time")
+        {
+            None | Some(Err(_)) => None,
+            Some(Ok(message)) => Some(message),
+        }
+    }
+
+    /// The next protocol message (text frame), skipping protocol pings and pongs.
+    pub async fn next_message(&mut self) -> ServerMessage {
+        loop {
+            match self.next_frame().await.expect("connection still open") {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// The next message that is not a heartbeat.
+    pub async fn next_non_heartbeat(&mut self) -> ServerMessage {
+        loop {
+            let message = self.next_message().await;
+            if !matches!(message, ServerMessage::Heartbeat(_)) {
+                return message;
+            }
+        }
+    }
+
+    pub async fn next_event(&mut self) -> Event {
+        match self.next_non_heartbeat().await {
+            ServerMessage::Event(event) => event,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    /// Waits for the close frame and returns its code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match self.next_frame().await? {
+                Message::Close(frame) => return frame.map(|frame| u16::from(frame.code)),
+                _ => continue,
+            }
+        }
+    }
+}
+
+/// Repeats `check` until it holds or [`PATIENCE`] runs out.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

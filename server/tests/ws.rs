@@ -1,0 +1,230 @@
+//! The phone-call lane against a real server with a real WebSocket client.
+
+mod common;
+
+use common::TestServer;
+use futures_util::SinkExt;
+use serde_json::json;
+use std::time::Instant;
+use switchboard_shared::ws::close_code;
+use switchboard_shared::{ErrorCode, EventBody, Gap, LaneId, ServerMessage};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn a_call_opens_with_hello_then_carries_every_event() {
+    let server = TestServer::start().await;
+    let mut phone = server.ws("/ws").await;
+    let ServerMessage::Hello(hello) = phone.next_message().await else {
+        panic!("hello first")
+    };
+    assert_eq!(
+        (hello.head, hello.heartbeat_ms, hello.instance.as_str()),
+        (0, 2000, "test")
+    );
+    let published = server.publish(3).await;
+    for seq in published {
+        assert_eq!(phone.next_event().await.seq, seq);
+    }
+    let stats = server.stats().await.lanes[&LaneId::Ws];
+    assert_eq!(
+        (stats.requests, stats.connections_open, stats.messages),
+        (1, 1, 3)
+    );
+}
+
+#[tokio::test]
+async fn ping_is_answered_with_both_clocks() {
+    let server = TestServer::start().await;
+    let mut phone = server.ws("/ws").await;
+    phone.next_message().await; // hello
+    let sent_at = switchboard_server::hub::now_ms_f64();
+    phone
+        .send_text(json!({"type": "ping", "id": 7, "client_ms": sent_at}).to_string())
+        .await;
+    let ServerMessage::Pong(pong) = phone.next_non_heartbeat().await else {
+        panic!("a pong")
+    };
+    assert_eq!((pong.id, pong.client_ms), (7, sent_at));
+    let (round_trip, offset) = pong.measure(switchboard_server::hub::now_ms_f64());
+    assert!((0.0..10_000.0).contains(&round_trip), "{round_trip}");
+    // Same machine, same clock: the offset is within the round trip.
+    assert!(
+        offset.abs() <= round_trip + 1.0,
+        "offset {offset} with round trip {round_trip}"
+    );
+}
+
+#[tokio::test]
+async fn after_in_the_url_and_a_resume_message_both_replay_exactly_the_missed_events() {
+    let server = TestServer::start().await;
+    server.publish(5).await;
+    let mut phone = server.ws("/ws?after=2").await;
+    let ServerMessage::Hello(hello) = phone.next_message().await else {
+        panic!("hello first")
+    };
+    assert_eq!(hello.resumed_after, Some(2));
+    for expected in 3..=5 {
+        assert_eq!(phone.next_event().await.seq, expected);
+    }
+    phone.send_text(r#"{"type":"resume","after":3}"#).await;
+    for expected in 4..=5 {
+        assert_eq!(phone.next_event().await.seq, expected);
+    }
+    let live = server.post_chat("live").await;
+    assert_eq!(phone.next_event().await.seq, live.seq);
+}
+
+#[tokio::test]
+async fn resuming_from_evicted_history_gets_a_gap_notice() {
+    let server = TestServer::start_with(|config| config.history = 3).await;
+    server.publish(8).await;
+    let mut phone = server.ws("/ws?after=0").await;
+    phone.next_message().await; // hello
+    assert_eq!(
+        phone.next_non_heartbeat().await,
+        ServerMessage::Gap(Gap { first: 1, last: 5 })
+    );
+    for expected in 6..=8 {
+        assert_eq!(phone.next_event().await.seq, expected);
+    }
+}
+
+#[tokio::test]
+async fn heartbeats_and_protocol_pings_arrive_every_interval() {
+    let server = TestServer::start_with(|config| config.heartbeat_ms = 100).await;
+    let mut phone = server.ws("/ws").await;
+    let (mut heartbeats, mut pings) = (0, 0);
+    let started = Instant::now();
+    while heartbeats < 3 || pings < 3 {
+        match phone.next_frame().await.expect("open") {
+            Message::Text(text) => {
+                if let ServerMessage::Heartbeat(beat) = serde_json::from_str(text.as_str()).unwrap()
+                {
+                    assert!(beat.server_ms > 0);
+                    heartbeats += 1;
+                }
+            }
+            Message::Ping(_) => pings += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(started.elapsed().as_millis() >= 250);
+}
+
+#[tokio::test]
+async fn chat_on_the_phone_line_is_acknowledged_and_reaches_every_lane() {
+    let server = TestServer::start().await;
+    let mut caller = server.ws("/ws").await;
+    let mut listener = server.ws("/ws").await;
+    let mut radio = server.sse("/api/sse", None).await;
+    caller.next_message().await;
+    listener.next_message().await;
+    radio.next_named("hello").await;
+    caller
+        .send_text(
+            json!({"type":"chat","author":"bo","text":"over the line","client_ref":"r1"})
+                .to_string(),
+        )
+        .await;
+    let ServerMessage::ChatAccepted(accepted) = caller.next_non_heartbeat().await else {
+        panic!("an ack")
+    };
+    assert_eq!(accepted.client_ref.as_deref(), Some("r1"));
+    let event = listener.next_event().await;
+    assert_eq!(event.seq, accepted.seq);
+    let EventBody::Chat(chat) = event.body else {
+        panic!("chat")
+    };
+    assert_eq!(
+        (chat.text.as_str(), chat.via),
+        ("over the line", switchboard_shared::ChatVia::Ws)
+    );
+    assert_eq!(radio.next_event().await.1.seq, accepted.seq);
+    assert_eq!(
+        caller.next_event().await.seq,
+        accepted.seq,
+        "the sender hears its own message too"
+    );
+}
+
+#[tokio::test]
+async fn bad_frames_get_clear_errors_and_the_call_stays_up() {
+    let server = TestServer::start().await;
+    let mut phone = server.ws("/ws").await;
+    phone.next_message().await;
+    let cases: [(Message, ErrorCode); 6] = [
+        (Message::text("{not json"), ErrorCode::MalformedJson),
+        (Message::text(r#"{"type":"dance"}"#), ErrorCode::UnknownType),
+        (
+            Message::text(r#"{"type":"ping","id":"x"}"#),
+            ErrorCode::Invalid,
+        ),
+        (
+            Message::text(r#"{"type":"chat","author":"","text":"x"}"#),
+            ErrorCode::Invalid,
+        ),
+        (
+            Message::text(format!(
+                r#"{{"type":"chat","author":"a","text":"{}"}}"#,
+                "x".repeat(5000)
+            )),
+            ErrorCode::TooLarge,
+        ),
+        (Message::binary(vec![1, 2, 3]), ErrorCode::Binary),
+    ];
+    for (frame, expected) in cases {
+        phone.socket.send(frame).await.unwrap();
+        match phone.next_non_heartbeat().await {
+            ServerMessage::Error { code, message } => {
+                assert_eq!(code, expected);
+                assert!(!message.is_empty());
+            }
+            other => panic!("expected {expected:?}, got {other:?}"),
+        }
+    }
+    // Still a working line.
+    let accepted = server.post_chat("still there?").await;
+    assert_eq!(phone.next_event().await.seq, accepted.seq);
+    assert_eq!(server.stats().await.lanes[&LaneId::Ws].errors, 6);
+}
+
+#[tokio::test]
+async fn a_peer_that_keeps_sending_bad_frames_is_hung_up_on_with_1008() {
+    let server = TestServer::start().await;
+    let mut phone = server.ws("/ws").await;
+    for _ in 0..20 {
+        if phone.socket.send(Message::text("garbage")).await.is_err() {
+            break;
+        }
+    }
+    assert_eq!(phone.close_code().await, Some(close_code::POLICY));
+}
+
+#[tokio::test]
+async fn a_frame_over_the_hard_limit_ends_the_call_with_1009() {
+    let server = TestServer::start().await;
+    let mut phone = server.ws("/ws").await;
+    phone.next_message().await;
+    let _ = phone
+        .socket
+        .send(Message::text("x".repeat(100 * 1024)))
+        .await;
+    assert_eq!(phone.close_code().await, Some(close_code::TOO_BIG));
+    // The server is fine.
+    let mut other = server.ws("/ws").await;
+    assert!(matches!(
+        other.next_message().await,
+        ServerMessage::Hello(_)
+    ));
+}
+
+#[tokio::test]
+async fn shutdown_hangs_up_with_1001() {
+    let server = TestServer::start().await;
+    let mut phone = server.ws("/ws").await;
+    phone.next_message().await;
+    let stopping = tokio::spawn(server.shutdown());
+    assert_eq!(phone.close_code().await, Some(close_code::GOING_AWAY));
+    drop(phone);
+    stopping.await.unwrap();
+}
