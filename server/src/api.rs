@@ -172,6 +172,12 @@ fn prometheus_text(stats: &ServerStats) -> String {
     out
 }
 
+/// `/` when no built frontend is configured: what the server is and what it sees, so the printed URL
+/// never leads to an error page.
+pub async fn index() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("index.html"))
+}
+
 /// Any path the server does not know.
 pub async fn not_found() -> AppError {
     AppError::NotFound

@@ -90,7 +90,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(api::metrics));
     let router = match &state.config.static_dir {
         Some(dir) => api.fallback_service(ServeDir::new(dir).fallback(get(api::not_found))),
-        None => api.fallback(api::not_found),
+        None => api.route("/", get(api::index)).fallback(api::not_found),
     };
     router
         .layer(middleware::from_fn_with_state(state.clone(), account))
