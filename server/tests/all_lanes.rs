@@ -306,11 +306,19 @@ async fn the_root_page_says_what_the_server_is() {
     let server = TestServer::start().await;
     let response = server.http.get(server.url("/")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let page = response.text().await.unwrap();
     for lane in ["Letters", "Held letters", "Radio", "Phone call"] {
         assert!(page.contains(lane), "{lane}");
     }
     let (status, body) = server.get_json("/no/such/page").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
 }

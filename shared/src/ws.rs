@@ -142,8 +142,6 @@ pub enum ErrorCode {
     TooLarge,
     /// A binary frame; the protocol is JSON text.
     Binary,
-    /// The server could not do what was asked (e.g. publishing failed).
-    Unavailable,
 }
 
 impl fmt::Display for ErrorCode {
@@ -167,8 +165,6 @@ pub mod close_code {
     pub const POLICY: u16 = 1008;
     /// A frame was larger than the server's hard limit.
     pub const TOO_BIG: u16 = 1009;
-    /// The server failed; the client should redial.
-    pub const INTERNAL: u16 = 1011;
     /// The browser stopped answering protocol pings: the line is considered dead.
     pub const PEER_SILENT: u16 = 4000;
     /// The client fell so far behind that its own send queue overflowed; it should redial and resume.
