@@ -284,8 +284,11 @@ mod tests {
     fn browser_clocks_survive_the_echo_exactly() {
         // A pong must carry back the very value the browser sent, or the round trip is off by an ulp.
         for client_ms in [1_795_317_792_056.568, 1_700_000_000_000.123_4, 0.1 + 0.2] {
-            let json = serde_json::to_string(&BrowserMessage::Ping(Ping { id: 1, client_ms })).unwrap();
-            let Ok(BrowserMessage::Ping(ping)) = BrowserMessage::parse(&json) else { panic!("{json}") };
+            let json =
+                serde_json::to_string(&BrowserMessage::Ping(Ping { id: 1, client_ms })).unwrap();
+            let Ok(BrowserMessage::Ping(ping)) = BrowserMessage::parse(&json) else {
+                panic!("{json}")
+            };
             assert_eq!(ping.client_ms.to_bits(), client_ms.to_bits(), "{json}");
         }
     }
