@@ -322,3 +322,48 @@ async fn the_root_page_says_what_the_server_is() {
         (404, Some("not_found"))
     );
 }
+
+/// A client that stops reading must not hold anyone else up, nor make the server buffer without bound:
+/// its stream lags, and it is resumed from the history (or told what it lost) when it reads again.
+#[tokio::test]
+async fn a_stalled_reader_does_not_hold_up_the_others() {
+    let server = TestServer::start_with(|config| config.history = 100_000).await;
+    let stalled_sse = server.sse("/api/sse", None).await;
+    let mut stalled_ws = server.ws("/ws").await;
+    stalled_ws.next_message().await;
+    let mut attentive = server.ws("/ws").await;
+    attentive.next_message().await;
+
+    // Enough bytes to fill the stalled clients' socket buffers several times over.
+    let text = "x".repeat(450);
+    let total = 3000;
+    let http = server.http.clone();
+    let url = server.url("/api/messages");
+    let publisher = tokio::spawn(async move {
+        for _ in 0..total {
+            let body = serde_json::json!({"author": "firehose", "text": text});
+            let response = http.post(&url).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    });
+    let mut tracker = SeqTracker::resuming_after(0);
+    while tracker.counts().delivered < total {
+        tracker.observe(attentive.next_event().await.seq);
+    }
+    publisher.await.unwrap();
+    assert_eq!(
+        (tracker.missing_count(), tracker.counts().duplicates),
+        (0, 0)
+    );
+
+    // The stalled WebSocket client, reading again, still gets every seq in order (from the history).
+    let mut tracker = SeqTracker::resuming_after(0);
+    while tracker.counts().delivered < total {
+        tracker.observe(stalled_ws.next_event().await.seq);
+    }
+    assert_eq!(
+        (tracker.missing_count(), tracker.counts().duplicates),
+        (0, 0)
+    );
+    drop(stalled_sse);
+}

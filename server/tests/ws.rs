@@ -8,6 +8,8 @@ use serde_json::json;
 use std::time::Instant;
 use switchboard_shared::ws::close_code;
 use switchboard_shared::{ErrorCode, EventBody, Gap, LaneId, ServerMessage};
+use tokio::io::AsyncReadExt;
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -227,4 +229,39 @@ async fn shutdown_hangs_up_with_1001() {
     assert_eq!(phone.close_code().await, Some(close_code::GOING_AWAY));
     drop(phone);
     stopping.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_hung_up_on_after_three_heartbeats() {
+    let server = TestServer::start_with(|config| config.heartbeat_ms = 50).await;
+    let mut phone = server.ws("/ws").await;
+    // Not reading means the client library never answers the server's protocol pings.
+    common::eventually("the server hangs up on the silent peer", || async {
+        server.stats().await.lanes[&LaneId::Ws].connections_open == 0
+    })
+    .await;
+    // Read what the server wrote, raw (the client library would try to answer the queued pings on a
+    // closed socket and fail before reaching the close frame): the last frame is close with 4000.
+    let MaybeTlsStream::Plain(tcp) = phone.socket.get_mut() else {
+        panic!("plain TCP")
+    };
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(common::PATIENCE, tcp.read_to_end(&mut raw)).await;
+    let [high, low] = close_code::PEER_SILENT.to_be_bytes();
+    let close = raw
+        .windows(4)
+        .any(|w| w[0] == 0x88 && w[2] == high && w[3] == low);
+    assert!(close, "no close frame with 4000 among {} bytes", raw.len());
+}
+
+#[tokio::test]
+async fn a_peer_that_reads_stays_up_across_many_heartbeats() {
+    let server = TestServer::start_with(|config| config.heartbeat_ms = 50).await;
+    let mut phone = server.ws("/ws").await;
+    let mut heartbeats = 0;
+    while heartbeats < 12 {
+        if let ServerMessage::Heartbeat(_) = phone.next_message().await {
+            heartbeats += 1;
+        }
+    }
 }
