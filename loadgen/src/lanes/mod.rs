@@ -1,0 +1,81 @@
+//! One client per lane; each runs until stopped and returns what it saw.
+
+pub mod longpoll;
+pub mod poll;
+pub mod sse;
+pub mod ws;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use switchboard_shared::{Batch, LaneId};
+use tokio_util::sync::CancellationToken;
+
+use crate::{ClientRecord, Live, LoadConfig};
+
+/// What every lane client needs.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub live: Arc<Live>,
+    pub stop: CancellationToken,
+}
+
+impl Client {
+    fn connected(&self) {
+        self.live.connected.fetch_add(1, Relaxed);
+    }
+}
+
+pub async fn run(client: Client, config: LoadConfig) -> ClientRecord {
+    match config.lane {
+        LaneId::Poll => poll::run(client, config.poll_interval_ms).await,
+        LaneId::LongPoll => longpoll::run(client, config.wait_ms).await,
+        LaneId::Sse => sse::run(client).await,
+        LaneId::Ws => ws::run(client).await,
+    }
+}
+
+/// Takes in one poll or long-poll batch; returns the seq to ask after next.
+fn absorb(record: &mut ClientRecord, live: &Live, batch: &Batch, after: u64) -> u64 {
+    if let Some(gap) = batch.gap {
+        record.tracker.declare_lost(gap);
+    }
+    for event in &batch.events {
+        record.event(live, event.seq, event.ts_ms);
+    }
+    batch.next_after(after)
+}
+
+/// One GET of a batch; `None` (counted as an error) on any failure.
+async fn fetch_batch(client: &Client, record: &mut ClientRecord, url: &str) -> Option<Batch> {
+    record.requests += 1;
+    let result = async {
+        let body = client
+            .http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        Ok::<_, reqwest::Error>(body)
+    }
+    .await;
+    match result {
+        Ok(body) => {
+            record.bytes += body.len() as u64;
+            match serde_json::from_slice(&body) {
+                Ok(batch) => Some(batch),
+                Err(_) => {
+                    record.error(&client.live);
+                    None
+                }
+            }
+        }
+        Err(_) => {
+            record.error(&client.live);
+            None
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! A phone-call client: one WebSocket, reading every frame.
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::Client;
+use crate::ClientRecord;
+
+/// The fields of a server message the load generator needs; the rest of the JSON is skipped.
+#[derive(Deserialize)]
+struct Frame {
+    #[serde(rename = "type")]
+    kind: String,
+    seq: Option<u64>,
+    ts_ms: Option<u64>,
+    first: Option<u64>,
+    last: Option<u64>,
+}
+
+pub async fn run(client: Client) -> ClientRecord {
+    let mut record = ClientRecord::default();
+    record.requests += 1;
+    let url = format!("{}/ws", client.base.replacen("http", "ws", 1));
+    let mut socket = match tokio_tungstenite::connect_async(url).await {
+        Ok((socket, _)) => socket,
+        Err(_) => {
+            record.error(&client.live);
+            return record;
+        }
+    };
+    client.connected();
+    loop {
+        let next = tokio::select! {
+            () = client.stop.cancelled() => break,
+            next = socket.next() => next,
+        };
+        match next {
+            None => break,
+            Some(Err(_)) => {
+                record.error(&client.live);
+                break;
+            }
+            Some(Ok(Message::Text(text))) => {
+                record.bytes += text.len() as u64;
+                match serde_json::from_str::<Frame>(text.as_str()) {
+                    Ok(Frame {
+                        kind,
+                        seq: Some(seq),
+                        ts_ms: Some(ts_ms),
+                        ..
+                    }) if kind == "event" => {
+                        record.event(&client.live, seq, ts_ms);
+                    }
+                    Ok(Frame {
+                        kind,
+                        first: Some(first),
+                        last: Some(last),
+                        ..
+                    }) if kind == "gap" => {
+                        record
+                            .tracker
+                            .declare_lost(switchboard_shared::Gap { first, last });
+                    }
+                    Ok(_) => {}
+                    Err(_) => record.error(&client.live),
+                }
+            }
+            // Protocol pings are answered by the library while we read.
+            Some(Ok(_)) => {}
+        }
+    }
+    let _ = socket.close(None).await;
+    record
+}
