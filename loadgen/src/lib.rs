@@ -113,7 +113,7 @@ impl ClientRecord {
     }
 }
 
-/// Runs the load and returns the report (also printed unless quiet, and written as JSON if asked).
+/// Runs the load and returns the report (also printed, and written as JSON if asked).
 pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
     let base = config.url.trim_end_matches('/').to_owned();
     let port = reqwest::Url::parse(&base)
@@ -215,9 +215,7 @@ pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
         server,
         notes,
     );
-    if !config.quiet {
-        println!("{report}");
-    }
+    println!("{report}");
     if let Some(path) = &config.json {
         match std::fs::write(
             path,
