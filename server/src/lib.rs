@@ -72,6 +72,22 @@ impl AppState {
             started: Instant::now(),
         }
     }
+
+    /// The greeting that opens every stream (SSE `hello`, WebSocket `hello`).
+    pub fn hello(
+        &self,
+        resumed_after: Option<switchboard_shared::Seq>,
+    ) -> switchboard_shared::ws::Hello {
+        switchboard_shared::ws::Hello {
+            epoch: self.hub.epoch(),
+            head: self.hub.head(),
+            oldest: self.hub.oldest(),
+            resumed_after,
+            heartbeat_ms: self.config.heartbeat_ms,
+            instance: self.instance.to_string(),
+            server_ms: hub::now_ms(),
+        }
+    }
 }
 
 /// The router: the server contract of `DESIGN.md`, plus the built frontend at `/` when configured.

@@ -6,7 +6,7 @@ mod common;
 use common::{PATIENCE, TestServer};
 use futures_util::SinkExt;
 use std::collections::BTreeSet;
-use switchboard_shared::{Batch, LaneId, SeqTracker};
+use switchboard_shared::{LaneId, SeqTracker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -19,40 +19,20 @@ async fn every_lane_delivers_the_same_seqs_for_the_same_events() {
     let published: BTreeSet<u64> = server.publish(25).await.into_iter().collect();
 
     let mut by_lane = Vec::new();
-    // Letters: poll until caught up.
-    let mut after = 0;
-    let mut got = Vec::new();
-    while got.len() < published.len() {
-        let batch: Batch = server
-            .http
-            .get(server.url(&format!("/api/poll?after={after}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        after = batch.next_after(after);
-        got.extend(batch.events.iter().map(|event| event.seq));
-    }
-    by_lane.push((LaneId::Poll, got));
-    // Held letters.
-    let (mut after, mut got) = (0, Vec::new());
-    while got.len() < published.len() {
-        let url = server.url(&format!("/api/longpoll?after={after}&wait_ms=5000"));
-        let batch: Batch = server
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        after = batch.next_after(after);
-        got.extend(batch.events.iter().map(|event| event.seq));
-    }
-    by_lane.push((LaneId::LongPoll, got));
+    by_lane.push((
+        LaneId::Poll,
+        letters(&server, published.len(), |after| {
+            format!("/api/poll?after={after}")
+        })
+        .await,
+    ));
+    by_lane.push((
+        LaneId::LongPoll,
+        letters(&server, published.len(), |after| {
+            format!("/api/longpoll?after={after}&wait_ms=5000")
+        })
+        .await,
+    ));
     // Radio and phone call.
     let mut got = Vec::new();
     while got.len() < published.len() {
@@ -82,6 +62,17 @@ async fn every_lane_delivers_the_same_seqs_for_the_same_events() {
             "{lane}"
         );
     }
+}
+
+/// Asks batch after batch, each after the last seq received, until `count` events have come.
+async fn letters(server: &TestServer, count: usize, path: impl Fn(u64) -> String) -> Vec<u64> {
+    let (mut after, mut got) = (0, Vec::new());
+    while got.len() < count {
+        let batch = server.batch(&path(after)).await;
+        after = batch.next_after(after);
+        got.extend(batch.events.iter().map(|event| event.seq));
+    }
+    got
 }
 
 /// Bytes are counted on the wire: the server's count of one request and its reply equals what a raw

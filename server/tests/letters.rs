@@ -7,14 +7,7 @@ use std::time::{Duration, Instant};
 use switchboard_shared::{Batch, EventBody, Gap, LaneId};
 
 async fn poll(server: &TestServer, query: &str) -> Batch {
-    let response = server
-        .http
-        .get(server.url(&format!("/api/poll{query}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+    server.batch(&format!("/api/poll{query}")).await
 }
 
 fn seqs(batch: &Batch) -> Vec<u64> {
@@ -149,15 +142,7 @@ async fn long_poll_answers_at_once_when_news_is_already_there() {
     let server = TestServer::start().await;
     server.publish(2).await;
     let started = Instant::now();
-    let batch: Batch = server
-        .http
-        .get(server.url("/api/longpoll?after=1&wait_ms=30000"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let batch = server.batch("/api/longpoll?after=1&wait_ms=30000").await;
     assert_eq!(seqs(&batch), vec![2]);
     assert!(started.elapsed() < Duration::from_secs(20));
 }

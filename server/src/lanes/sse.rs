@@ -15,7 +15,7 @@ use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use switchboard_shared::ws::{Heartbeat, Hello};
+use switchboard_shared::ws::Heartbeat;
 use switchboard_shared::{LaneId, Seq, sse};
 use tokio::time::Interval;
 use tokio_util::sync::CancellationToken;
@@ -65,15 +65,7 @@ pub async fn sse(
     };
     let counters = state.meters.lane(LaneId::Sse).clone();
     let subscription = state.hub.subscribe(resume);
-    let hello = Hello {
-        epoch: state.hub.epoch(),
-        head: state.hub.head(),
-        oldest: state.hub.oldest(),
-        resumed_after: resume,
-        heartbeat_ms: state.config.heartbeat_ms,
-        instance: state.instance.to_string(),
-        server_ms: now_ms(),
-    };
+    let hello = state.hello(resume);
     let first = format!(
         "retry: {}\nevent: {}\ndata: {}\n\n",
         state.config.sse_retry_ms,

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use switchboard_shared::ws::{Heartbeat, Hello, Pong, close_code};
+use switchboard_shared::ws::{Heartbeat, Pong, close_code};
 use switchboard_shared::{
     BrowserMessage, ChatAccepted, ChatVia, ErrorCode, LaneId, Seq, ServerMessage,
 };
@@ -82,15 +82,7 @@ async fn call(mut socket: WebSocket, state: AppState, conn: Option<ConnInfo>, af
         counters: counters.clone(),
         refusals: Vec::new(),
     };
-    let hello = ServerMessage::Hello(Hello {
-        epoch: state.hub.epoch(),
-        head: state.hub.head(),
-        oldest: state.hub.oldest(),
-        resumed_after: after,
-        heartbeat_ms: state.config.heartbeat_ms,
-        instance: state.instance.to_string(),
-        server_ms: now_ms(),
-    });
+    let hello = ServerMessage::Hello(state.hello(after));
     let heartbeat_every = state.config.heartbeat();
     let mut heartbeat = heartbeat_interval(heartbeat_every);
     let mut last_heard = Instant::now();

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 use switchboard_server::Config;
-use switchboard_shared::{ChatAccepted, Event, ServerMessage, ServerStats};
+use switchboard_shared::{Batch, ChatAccepted, Event, ServerMessage, ServerStats};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -101,6 +101,13 @@ impl TestServer {
             .json()
             .await
             .unwrap()
+    }
+
+    /// GETs a poll or long-poll batch, which must be answered 200.
+    pub async fn batch(&self, path: &str) -> Batch {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.unwrap()
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
