@@ -91,32 +91,18 @@ async fn main() {
     held.await.unwrap();
     // A poll that finds the event, and one that finds nothing.
     let after = accepted["seq"].as_u64().unwrap() - 1;
-    http.get(url(&format!("/api/poll?after={after}")))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let get = |path: String| {
+        let http = http.clone();
+        let url = url(&path);
+        async move { http.get(url).send().await.unwrap().bytes().await.unwrap() }
+    };
+    get(format!("/api/poll?after={after}")).await;
     let after_news = stats().await;
-    http.get(url(&format!("/api/poll?after={}", after + 1)))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    get(format!("/api/poll?after={}", after + 1)).await;
     let after_empty = stats().await;
 
-    let event_json = http
-        .get(url(&format!("/api/poll?after={after}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let event_len = serde_json::from_str::<serde_json::Value>(&event_json).unwrap()["events"][0]
+    let event_json = get(format!("/api/poll?after={after}")).await;
+    let event_len = serde_json::from_slice::<serde_json::Value>(&event_json).unwrap()["events"][0]
         .to_string()
         .len();
     println!("one chat event ({event_len} bytes of JSON), bytes on the wire per lane:");
