@@ -40,9 +40,10 @@ use tokio_util::task::TaskTracker;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
+use axum::http::{HeaderName, HeaderValue};
 pub use config::Config;
 use hub::Hub;
-use metering::{ConnInfo, MeteredListener, Meters, lane_of_path};
+use metering::{ConnInfo, MeteredListener, Meters, RequestHead, lane_of_path};
 
 /// Everything the handlers share; cheap to clone.
 #[derive(Debug, Clone)]
@@ -77,6 +78,7 @@ impl AppState {
     pub fn hello(
         &self,
         resumed_after: Option<switchboard_shared::Seq>,
+        request_head: Option<RequestHead>,
     ) -> switchboard_shared::ws::Hello {
         switchboard_shared::ws::Hello {
             epoch: self.hub.epoch(),
@@ -86,6 +88,7 @@ impl AppState {
             heartbeat_ms: self.config.heartbeat_ms,
             instance: self.instance.to_string(),
             server_ms: hub::now_ms(),
+            request_bytes: request_head.map(|RequestHead(bytes)| bytes),
         }
     }
 }
@@ -126,11 +129,22 @@ async fn account(State(state): State<AppState>, mut request: Request, next: Next
         .extensions()
         .get::<ConnectInfo<ConnInfo>>()
         .map(|ConnectInfo(conn)| conn.clone());
+    let mut head_bytes = None;
     if let Some(conn) = &conn {
-        conn.meter.begin(lane);
+        let head = RequestHead(conn.meter.begin(lane));
+        head_bytes = Some(head.0);
         request.extensions_mut().insert(conn.clone());
+        request.extensions_mut().insert(head);
     }
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if let Some(bytes) = head_bytes {
+        // Browsers add request headers that pages cannot see; this lets the page count its letters'
+        // real size on the wire.
+        response.headers_mut().insert(
+            HeaderName::from_static(switchboard_shared::REQUEST_BYTES_HEADER),
+            HeaderValue::from(bytes),
+        );
+    }
     if response.status().is_client_error() || response.status().is_server_error() {
         counters.errors.fetch_add(1, Relaxed);
     }

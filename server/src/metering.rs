@@ -125,18 +125,20 @@ impl ConnMeter {
         }
     }
 
-    /// A request for `lane` starts on this connection: the bytes read so far are its head.
-    pub fn begin(&self, lane: Option<LaneId>) {
+    /// A request for `lane` starts on this connection: the bytes read so far are its head, and their
+    /// count is returned (the browser cannot see its own request headers, so the server tells it).
+    pub fn begin(&self, lane: Option<LaneId>) -> u64 {
         self.slot.store(lane.map_or(OTHER, LaneId::index), Relaxed);
-        self.flush_in();
+        self.flush_in()
     }
 
-    /// Attributes the bytes read so far to the current request's lane.
-    pub fn flush_in(&self) {
+    /// Attributes the bytes read so far to the current request's lane and returns how many there were.
+    pub fn flush_in(&self) -> u64 {
         let bytes = self.unattributed_in.swap(0, Relaxed);
         if bytes > 0 {
             self.current().bytes_in.fetch_add(bytes, Relaxed);
         }
+        bytes
     }
 
     fn current(&self) -> &Counters {
@@ -151,6 +153,10 @@ impl ConnMeter {
         self.current().bytes_out.fetch_add(bytes as u64, Relaxed);
     }
 }
+
+/// The size of a request's head as the server read it off the wire (request line, headers, blank line).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead(pub u64);
 
 /// What every request knows about its connection (installed by [`MeteredListener`]).
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ mod common;
 use common::{PATIENCE, TestServer};
 use futures_util::SinkExt;
 use std::collections::BTreeSet;
-use switchboard_shared::{LaneId, SeqTracker};
+use switchboard_shared::{LaneId, SeqTracker, ServerMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -96,6 +96,13 @@ async fn poll_bytes_are_counted_exactly_on_the_wire() {
         reply.len() > body.len() + 50,
         "the reply head is part of the cost"
     );
+    // The page cannot see its browser's request headers: the server tells it the head's size.
+    let told = format!(
+        "\r\n{}: {}\r\n",
+        switchboard_shared::REQUEST_BYTES_HEADER,
+        request.len()
+    );
+    assert!(text.contains(&told), "{text}");
     common::eventually("bytes counted", || async {
         let poll = server.stats().await.lanes[&LaneId::Poll];
         poll.bytes_in == request.len() as u64 && poll.bytes_out == reply.len() as u64
@@ -107,7 +114,14 @@ async fn poll_bytes_are_counted_exactly_on_the_wire() {
 async fn websocket_bytes_include_the_upgrade_and_the_frames() {
     let server = TestServer::start().await;
     let mut phone = server.ws("/ws").await;
-    phone.next_message().await;
+    let ServerMessage::Hello(hello) = phone.next_message().await else {
+        panic!("the call opens with hello")
+    };
+    // The dial's request head as the server read it, so the page can count it.
+    assert!(
+        hello.request_bytes.is_some_and(|bytes| bytes > 100),
+        "{hello:?}"
+    );
     let accepted = server.post_chat("count me").await;
     assert_eq!(phone.next_event().await.seq, accepted.seq);
     let ws = server.stats().await.lanes[&LaneId::Ws];

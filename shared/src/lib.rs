@@ -36,3 +36,8 @@ pub use ws::{BrowserMessage, ErrorCode, ServerMessage};
 
 /// A sequence number: strictly increasing across the whole stream and shared by every lane.
 pub type Seq = u64;
+
+/// The response header in which the server tells how many bytes the request's head took on the wire
+/// (request line, headers and blank line, as the server read them). Pages cannot see the headers their
+/// browser adds, so without it a letter's real cost could only be guessed.
+pub const REQUEST_BYTES_HEADER: &str = "x-request-bytes";

@@ -99,6 +99,10 @@ pub struct Hello {
     pub instance: String,
     /// The server's clock, Unix milliseconds.
     pub server_ms: u64,
+    /// The size of the request that opened this stream, as the server read it: a browser cannot see its
+    /// own request headers, so the server tells it, and the page can count the dial's real bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_bytes: Option<u64>,
 }
 
 /// A heartbeat: proof of life carrying the server's clock and head.
@@ -212,6 +216,7 @@ mod tests {
                 heartbeat_ms: 5000,
                 instance: "a".into(),
                 server_ms: 3,
+                request_bytes: Some(120),
             }),
             ServerMessage::Heartbeat(Heartbeat {
                 server_ms: 4,

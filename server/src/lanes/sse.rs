@@ -5,6 +5,7 @@
 //! when it reconnects; heartbeats and gap notices are named events without an id. The frame of each
 //! event was built once at publish time and is shared, not copied, by every stream.
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -23,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::ApiQuery;
 use crate::error::AppError;
 use crate::hub::{Delivery, Subscription, now_ms};
-use crate::metering::{Counters, OpenGuard};
+use crate::metering::{Counters, OpenGuard, RequestHead};
 use crate::{AppState, heartbeat_interval};
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +46,7 @@ struct Radio {
 
 pub async fn sse(
     State(state): State<AppState>,
+    request_head: Option<Extension<RequestHead>>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<SseQuery>,
 ) -> Result<Response, AppError> {
@@ -65,7 +67,7 @@ pub async fn sse(
     };
     let counters = state.meters.lane(LaneId::Sse).clone();
     let subscription = state.hub.subscribe(resume);
-    let hello = state.hello(resume);
+    let hello = state.hello(resume, request_head.map(|Extension(head)| head));
     let first = format!(
         "retry: {}\nevent: {}\ndata: {}\n\n",
         state.config.sse_retry_ms,

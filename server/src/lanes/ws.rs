@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use super::ApiQuery;
 use crate::hub::{Delivery, now_ms};
-use crate::metering::{ConnInfo, Counters};
+use crate::metering::{ConnInfo, Counters, RequestHead};
 use crate::{AppState, heartbeat_interval};
 
 /// The largest frame the server reads at all; a bigger one ends the connection with 1009. Kept small
@@ -46,9 +46,11 @@ pub struct WsQuery {
 pub async fn ws(
     State(state): State<AppState>,
     conn: Option<Extension<ConnInfo>>,
+    request_head: Option<Extension<RequestHead>>,
     ApiQuery(query): ApiQuery<WsQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let request_head = request_head.map(|Extension(head)| head);
     let tasks = state.tasks.clone();
     upgrade
         // Messages here are a few hundred bytes: small buffers keep an idle connection cheap.
@@ -62,6 +64,7 @@ pub async fn ws(
                 state,
                 conn.map(|Extension(conn)| conn),
                 query.after,
+                request_head,
             ))
         })
 }
@@ -74,7 +77,13 @@ enum End {
     HangUp(u16, &'static str),
 }
 
-async fn call(mut socket: WebSocket, state: AppState, conn: Option<ConnInfo>, after: Option<Seq>) {
+async fn call(
+    mut socket: WebSocket,
+    state: AppState,
+    conn: Option<ConnInfo>,
+    after: Option<Seq>,
+    request_head: Option<RequestHead>,
+) {
     let counters = state.meters.lane(LaneId::Ws).clone();
     let _open = counters.open();
     let mut subscription = state.hub.subscribe(after);
@@ -82,7 +91,7 @@ async fn call(mut socket: WebSocket, state: AppState, conn: Option<ConnInfo>, af
         counters: counters.clone(),
         refusals: Vec::new(),
     };
-    let hello = ServerMessage::Hello(state.hello(after));
+    let hello = ServerMessage::Hello(state.hello(after, request_head));
     let heartbeat_every = state.config.heartbeat();
     let mut heartbeat = heartbeat_interval(heartbeat_every);
     let mut last_heard = Instant::now();
