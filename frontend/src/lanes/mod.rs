@@ -1,0 +1,242 @@
+//! The four lane clients, one module each, behind one interface: each runs as a task that reports every
+//! wire event through its [`Reporter`] and resumes from its own tracker's last seq.
+//!
+//! - [`poll`] — letters: a GET every interval;
+//! - [`longpoll`] — held letters: a GET the server holds until news or timeout, sent again at once;
+//! - [`sse`] — radio: the browser's own `EventSource`, so the developer tools still show the stream;
+//! - [`ws`] — the phone call: one WebSocket with hello, events, heartbeats, ping/pong and chat frames.
+//!
+//! Byte counts are what crossed the wire, headers and framing included: request heads are told by the
+//! server (browsers hide the headers they add), answer heads are rebuilt from the headers the page can
+//! read, and stream framing is computed from the protocol (docs/PROTOCOL.md, "What the page counts").
+
+pub mod longpoll;
+pub mod poll;
+pub mod sse;
+pub mod ws;
+
+use gloo_net::http::Response;
+use leptos::prelude::*;
+use switchboard_shared::{Batch, LaneId, REQUEST_BYTES_HEADER, Seq};
+
+use crate::dashboard::Dashboard;
+use crate::wire::{SpanId, Wire};
+
+/// The browser's clock, Unix milliseconds (the same epoch as the server's `ts_ms`).
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// How a lane client tells the page what happened on its wire.
+#[derive(Debug, Clone, Copy)]
+pub struct Reporter {
+    pub lane: LaneId,
+    pub dashboard: Dashboard,
+}
+
+impl Reporter {
+    pub fn report(&self, wire: Wire) {
+        self.dashboard.report(self.lane, now_ms(), wire);
+    }
+
+    pub fn new_span(&self) -> SpanId {
+        self.dashboard
+            .store
+            .try_update_value(|store| store.new_span())
+            .unwrap_or(0)
+    }
+
+    /// The seq to resume after: the last one this lane received (or the page's starting point).
+    pub fn resume_point(&self) -> Seq {
+        self.dashboard
+            .store
+            .try_with_value(|store| store.lane(self.lane).tracker.last())
+            .flatten()
+            .unwrap_or(0)
+    }
+}
+
+/// Sleeps without blocking the page.
+pub async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+/// Reconnect delay: exponential from `base_ms`, capped at `cap_ms`, with full jitter (`random` in
+/// 0..1), so a crowd of browsers that lost the same server does not redial in step.
+pub fn backoff_ms(attempt: u32, base_ms: u32, cap_ms: u32, random: f64) -> u32 {
+    let ceiling = f64::from(base_ms) * 2f64.powi(attempt.min(20) as i32);
+    let ceiling = ceiling.min(f64::from(cap_ms));
+    (ceiling * random.clamp(0.0, 1.0)).round() as u32
+}
+
+/// The page's own address as a WebSocket URL for `path` (`ws://host/ws?after=3`).
+pub fn ws_url(path: &str) -> String {
+    let location = web_sys::window().map(|window| window.location());
+    let (protocol, host) = location
+        .map(|location| {
+            (
+                location.protocol().unwrap_or_default(),
+                location.host().unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default();
+    let scheme = if protocol == "https:" { "wss" } else { "ws" };
+    format!("{scheme}://{host}{path}")
+}
+
+/// The size of an HTTP/1.1 response head: status line, each header line, blank line.
+pub fn response_head_bytes<'a>(
+    status: u16,
+    reason: &str,
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> u64 {
+    // "HTTP/1.1 200 OK\r\n"
+    let status_line = 9 + status.to_string().len() + 1 + reason.len() + 2;
+    let header_lines: usize = headers
+        .into_iter()
+        .map(|(name, value)| name.len() + 2 + value.len() + 2)
+        .sum();
+    (status_line + header_lines + 2) as u64
+}
+
+/// A WebSocket frame's size for a payload: 2 to 10 header bytes, plus a 4-byte mask when the browser
+/// sends it.
+pub fn ws_frame_bytes(payload: usize, from_browser: bool) -> u64 {
+    let header = match payload {
+        0..=125 => 2,
+        126..=65_535 => 4,
+        _ => 10,
+    };
+    (header + if from_browser { 4 } else { 0 } + payload) as u64
+}
+
+/// An SSE frame's size on the wire inside HTTP/1.1 chunked encoding: hex length, CRLF, data, CRLF.
+pub fn sse_chunk_bytes(frame: usize) -> u64 {
+    let hex_digits = format!("{frame:x}").len();
+    (hex_digits + 2 + frame + 2) as u64
+}
+
+/// Sends one letter (`GET url`) and reports it and its answer. Returns the batch, or `Err` after
+/// reporting the failure.
+pub async fn send_letter(reporter: &Reporter, url: &str, held: bool) -> Result<Batch, ()> {
+    let span = reporter.new_span();
+    reporter.report(Wire::RequestSent {
+        span,
+        label: format!("GET {url}"),
+        held,
+    });
+    let response = match gloo_net::http::Request::get(url).send().await {
+        Ok(response) => response,
+        Err(err) => {
+            reporter.report(Wire::RequestFailed {
+                span,
+                status: None,
+                bytes_up: 0,
+                bytes_down: 0,
+                message: format!("no answer: {err}"),
+            });
+            return Err(());
+        }
+    };
+    let (bytes_up, head) = heads(&response);
+    let body = response.text().await.unwrap_or_default();
+    let bytes_down = head + body.len() as u64;
+    if !response.ok() {
+        reporter.report(Wire::RequestFailed {
+            span,
+            status: Some(response.status()),
+            bytes_up,
+            bytes_down,
+            message: error_message(&body),
+        });
+        return Err(());
+    }
+    match serde_json::from_str::<Batch>(&body) {
+        Ok(batch) => {
+            reporter.report(Wire::ReplyReceived {
+                span,
+                bytes_up,
+                bytes_down,
+                batch: batch.clone(),
+            });
+            Ok(batch)
+        }
+        Err(err) => {
+            reporter.report(Wire::RequestFailed {
+                span,
+                status: Some(response.status()),
+                bytes_up,
+                bytes_down,
+                message: format!("the answer is not a batch: {err}"),
+            });
+            Err(())
+        }
+    }
+}
+
+/// The request head's size as the server told it, and the answer head's size.
+fn heads(response: &Response) -> (u64, u64) {
+    let headers: Vec<(String, String)> = response.headers().entries().collect();
+    let bytes_up = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(REQUEST_BYTES_HEADER))
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0);
+    let head = response_head_bytes(
+        response.status(),
+        &response.status_text(),
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    );
+    (bytes_up, head)
+}
+
+/// The server's `{"error":{"message"}}`, or the body as it is.
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| value["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.chars().take(200).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_with_full_jitter() {
+        assert_eq!(backoff_ms(0, 500, 10_000, 1.0), 500);
+        assert_eq!(backoff_ms(3, 500, 10_000, 1.0), 4_000);
+        assert_eq!(backoff_ms(10, 500, 10_000, 1.0), 10_000);
+        assert_eq!(backoff_ms(10, 500, 10_000, 0.5), 5_000);
+        assert_eq!(backoff_ms(u32::MAX, 500, 10_000, 0.0), 0);
+    }
+
+    #[test]
+    fn a_response_head_is_counted_as_it_is_written() {
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 42\r\n\r\n";
+        assert_eq!(
+            response_head_bytes(
+                200,
+                "OK",
+                [
+                    ("content-type", "application/json"),
+                    ("content-length", "42")
+                ]
+            ),
+            head.len() as u64
+        );
+    }
+
+    #[test]
+    fn frames_are_counted_with_their_headers() {
+        assert_eq!(ws_frame_bytes(125, false), 127);
+        assert_eq!(ws_frame_bytes(126, false), 130);
+        assert_eq!(ws_frame_bytes(100, true), 106);
+        assert_eq!(ws_frame_bytes(70_000, false), 70_010);
+        // 0x92 = 146 bytes: "92\r\n" + frame + "\r\n".
+        assert_eq!(sse_chunk_bytes(146), 152);
+    }
+}

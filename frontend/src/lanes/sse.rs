@@ -1,0 +1,241 @@
+//! Radio: one `GET /api/sse` held open, the server talking one way. It uses the browser's own
+//! `EventSource` (so the developer tools show the stream as an event stream) and lets the browser
+//! redial with `Last-Event-ID` when the line breaks; only when the browser gives up does the lane dial
+//! again itself, resuming with `?after=`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use switchboard_shared::ws::{Heartbeat, Hello};
+use switchboard_shared::{Event, Gap, LaneId, sse};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{EventSource, MessageEvent};
+
+use super::{Reporter, backoff_ms, sleep, sse_chunk_bytes};
+use crate::wire::{SpanId, Wire};
+
+/// The answer head of the stream as the server writes it (status line, content type, cache control,
+/// chunked encoding, date, request size): `EventSource` does not show response headers to the page,
+/// so this is the server's known head, measured once (docs/PROTOCOL.md).
+pub const ANSWER_HEAD_BYTES: u64 = 190;
+/// `retry: 1000\n` at the top of the first frame (the server's default).
+const RETRY_FIELD_BYTES: usize = 12;
+
+/// What the radio heard, in the order the browser dispatched it.
+enum Heard {
+    Named(&'static str, String),
+    Event(String),
+    /// The line broke; `gave_up` when the browser will not redial by itself.
+    Broke {
+        gave_up: bool,
+    },
+}
+
+/// An open `EventSource` whose listeners feed one ordered channel; closing it on drop.
+struct Radio {
+    source: EventSource,
+    listeners: Vec<(&'static str, Closure<dyn FnMut(MessageEvent)>)>,
+    on_error: Closure<dyn FnMut(web_sys::Event)>,
+    heard: mpsc::UnboundedReceiver<Heard>,
+}
+
+impl Radio {
+    fn open(url: &str) -> Result<Radio, String> {
+        let source = EventSource::new(url).map_err(|err| format!("{err:?}"))?;
+        let (tell, heard) = mpsc::unbounded();
+        let mut listeners = Vec::new();
+        for name in [sse::HELLO, sse::HEARTBEAT, sse::GAP, "message"] {
+            let tell = tell.clone();
+            let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                let data = event.data().as_string().unwrap_or_default();
+                let heard = match name {
+                    "message" => Heard::Event(data),
+                    named => Heard::Named(named, data),
+                };
+                let _ = tell.unbounded_send(heard);
+            });
+            source
+                .add_event_listener_with_callback(name, listener.as_ref().unchecked_ref())
+                .map_err(|err| format!("{err:?}"))?;
+            listeners.push((name, listener));
+        }
+        let watched = source.clone();
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+            let gave_up = watched.ready_state() == EventSource::CLOSED;
+            let _ = tell.unbounded_send(Heard::Broke { gave_up });
+        });
+        source
+            .add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref())
+            .map_err(|err| format!("{err:?}"))?;
+        Ok(Radio {
+            source,
+            listeners,
+            on_error,
+            heard,
+        })
+    }
+}
+
+impl Drop for Radio {
+    fn drop(&mut self) {
+        self.source.close();
+        for (name, listener) in &self.listeners {
+            let _ = self
+                .source
+                .remove_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+        }
+        let _ = self
+            .source
+            .remove_event_listener_with_callback("error", self.on_error.as_ref().unchecked_ref());
+    }
+}
+
+/// The line being listened to; reports it closed if the lane is stopped while it is open.
+struct Listening {
+    reporter: Reporter,
+    span: SpanId,
+    open: bool,
+}
+
+impl Listening {
+    fn dial(reporter: Reporter, label: String) -> Listening {
+        let span = reporter.new_span();
+        reporter.report(Wire::Dialing {
+            span,
+            label,
+            two_way: false,
+        });
+        Listening {
+            reporter,
+            span,
+            open: true,
+        }
+    }
+
+    fn close(&mut self, reason: &str) {
+        if std::mem::take(&mut self.open) {
+            self.reporter.report(Wire::Closed {
+                span: self.span,
+                code: None,
+                reason: reason.into(),
+            });
+        }
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.close("stopped");
+    }
+}
+
+/// Listens until the task is dropped (the lane is stopped).
+pub async fn run(reporter: Reporter) {
+    debug_assert_eq!(reporter.lane, LaneId::Sse);
+    let failures = Rc::new(RefCell::new(0u32));
+    loop {
+        let url = format!("/api/sse?after={}", reporter.resume_point());
+        let mut line = Listening::dial(reporter, format!("GET {url}"));
+        match Radio::open(&url) {
+            Ok(mut radio) => listen(&reporter, &mut radio, &mut line, &failures).await,
+            Err(err) => reporter.report(Wire::Error {
+                span: Some(line.span),
+                message: format!("could not open the stream: {err}"),
+            }),
+        }
+        line.close("the browser gave up on the stream");
+        let attempt = {
+            let mut failures = failures.borrow_mut();
+            *failures += 1;
+            *failures
+        };
+        let after_ms = backoff_ms(attempt, 500, 15_000, js_sys::Math::random());
+        reporter.report(Wire::Reconnecting { after_ms });
+        sleep(after_ms).await;
+    }
+}
+
+/// Reports everything the radio hears until the browser gives up on it.
+async fn listen(
+    reporter: &Reporter,
+    radio: &mut Radio,
+    line: &mut Listening,
+    failures: &Rc<RefCell<u32>>,
+) {
+    while let Some(heard) = radio.heard.next().await {
+        let span = line.span;
+        match heard {
+            Heard::Named(name, data) if name == sse::HELLO => {
+                let Some(hello) = parse::<Hello>(reporter, span, &data) else {
+                    continue;
+                };
+                *failures.borrow_mut() = 0;
+                let frame = RETRY_FIELD_BYTES + "event: hello\ndata: \n\n".len() + data.len();
+                reporter.report(Wire::Opened {
+                    span,
+                    bytes_up: hello.request_bytes.unwrap_or(0),
+                    bytes_down: ANSWER_HEAD_BYTES + sse_chunk_bytes(frame),
+                    hello,
+                });
+            }
+            Heard::Named(name, data) => {
+                let bytes_down =
+                    sse_chunk_bytes(format!("event: {name}\ndata: \n\n").len() + data.len());
+                if name == sse::HEARTBEAT {
+                    if let Some(heartbeat) = parse::<Heartbeat>(reporter, span, &data) {
+                        reporter.report(Wire::Heartbeat {
+                            span,
+                            heartbeat,
+                            bytes_down,
+                        });
+                    }
+                } else if let Some(gap) = parse::<Gap>(reporter, span, &data) {
+                    reporter.report(Wire::GapNotice {
+                        span,
+                        gap,
+                        bytes_down,
+                    });
+                }
+            }
+            Heard::Event(data) => {
+                if let Some(event) = parse::<Event>(reporter, span, &data) {
+                    let frame = format!("id: {}\ndata: \n\n", event.seq).len() + data.len();
+                    reporter.report(Wire::EventReceived {
+                        span,
+                        event,
+                        bytes_down: sse_chunk_bytes(frame),
+                    });
+                }
+            }
+            Heard::Broke { gave_up: true } => return,
+            Heard::Broke { gave_up: false } => {
+                // The browser redials by itself and sends Last-Event-ID; the new line is a new span.
+                line.close("the stream broke; the browser redials with Last-Event-ID");
+                reporter.report(Wire::Reconnecting { after_ms: 1000 });
+                let resume = reporter.resume_point();
+                *line =
+                    Listening::dial(*reporter, format!("GET /api/sse (Last-Event-ID: {resume})"));
+            }
+        }
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    reporter: &Reporter,
+    span: SpanId,
+    data: &str,
+) -> Option<T> {
+    match serde_json::from_str(data) {
+        Ok(value) => Some(value),
+        Err(err) => {
+            reporter.report(Wire::Error {
+                span: Some(span),
+                message: format!("unreadable frame: {err}"),
+            });
+            None
+        }
+    }
+}

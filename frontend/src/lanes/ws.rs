@@ -1,0 +1,243 @@
+//! The phone call: `GET /ws?after=SEQ` upgrades into one open two-way line. The server says hello,
+//! then events and heartbeats; the browser pings to measure the round trip and the clock offset that
+//! corrects every delay on the page, and can say chat messages on the line.
+
+use futures_channel::mpsc;
+use futures_util::{SinkExt, StreamExt, stream};
+use gloo_net::websocket::futures::WebSocket;
+use gloo_net::websocket::{Message, WebSocketError};
+use switchboard_shared::ws::{Ping, Pong};
+use switchboard_shared::{BrowserMessage, LaneId, ServerMessage};
+
+use super::{Reporter, backoff_ms, now_ms, sleep, ws_frame_bytes, ws_url};
+use crate::wire::{SpanId, Wire};
+
+/// The server's `101 Switching Protocols` head (status line, upgrade, connection, accept key, date,
+/// request size). The browser does not show it to the page; measured once (docs/PROTOCOL.md).
+pub const ANSWER_HEAD_BYTES: u64 = 166;
+/// How often the browser probes the clock.
+const PING_EVERY_MS: u32 = 5_000;
+
+/// What the call loop waits on.
+enum Turn {
+    Heard(Result<Message, WebSocketError>),
+    Say(BrowserMessage),
+    Ping,
+}
+
+/// The line in use; reports it closed if the lane is stopped while it is up.
+struct Call {
+    reporter: Reporter,
+    span: SpanId,
+    up: bool,
+}
+
+impl Call {
+    fn hang_up(&mut self, code: Option<u16>, reason: &str) {
+        if std::mem::take(&mut self.up) {
+            self.reporter.dashboard.set_phone(None);
+            self.reporter.report(Wire::Closed {
+                span: self.span,
+                code,
+                reason: reason.into(),
+            });
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.hang_up(Some(1000), "stopped");
+    }
+}
+
+/// Calls, and calls again after a hang-up, until the task is dropped (the lane is stopped).
+pub async fn run(reporter: Reporter) {
+    debug_assert_eq!(reporter.lane, LaneId::Ws);
+    let mut failures = 0;
+    loop {
+        let path = format!("/ws?after={}", reporter.resume_point());
+        let span = reporter.new_span();
+        reporter.report(Wire::Dialing {
+            span,
+            label: format!("GET {path} (Upgrade: websocket)"),
+            two_way: true,
+        });
+        let mut call = Call {
+            reporter,
+            span,
+            up: true,
+        };
+        match WebSocket::open(&ws_url(&path)) {
+            Ok(socket) => {
+                if talk(&reporter, &mut call, socket).await {
+                    failures = 0;
+                }
+            }
+            Err(err) => reporter.report(Wire::Error {
+                span: Some(span),
+                message: format!("could not dial: {err}"),
+            }),
+        }
+        call.hang_up(None, "the line failed");
+        failures += 1;
+        let after_ms = backoff_ms(failures, 500, 15_000, js_sys::Math::random());
+        reporter.report(Wire::Reconnecting { after_ms });
+        sleep(after_ms).await;
+    }
+}
+
+/// Runs one call until it ends; true if the server answered (said hello).
+async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket) -> bool {
+    let span = call.span;
+    let (mut mouth, ears) = socket.split();
+    let (say, said) = mpsc::unbounded();
+    let pings = gloo_timers::future::IntervalStream::new(PING_EVERY_MS).map(|()| Turn::Ping);
+    let mut turns = stream::select(
+        ears.map(Turn::Heard),
+        stream::select(said.map(Turn::Say), pings),
+    );
+    let mut answered = false;
+    let mut next_ping = 1;
+    while let Some(turn) = turns.next().await {
+        let outgoing = match turn {
+            Turn::Heard(Ok(Message::Text(text))) => {
+                let first = !answered;
+                answered = true;
+                if hear(reporter, span, &text, first) {
+                    reporter.dashboard.set_phone(Some(say.clone()));
+                    // Measure the clock at once, so the first delays are already corrected.
+                    Some(ping(&mut next_ping))
+                } else {
+                    None
+                }
+            }
+            Turn::Heard(Ok(Message::Bytes(bytes))) => {
+                reporter.report(Wire::Error {
+                    span: Some(span),
+                    message: format!("unexpected binary frame of {} bytes", bytes.len()),
+                });
+                None
+            }
+            Turn::Heard(Err(WebSocketError::ConnectionClose(close))) => {
+                call.hang_up(Some(close.code), &close.reason);
+                return answered;
+            }
+            Turn::Heard(Err(err)) => {
+                reporter.report(Wire::Error {
+                    span: Some(span),
+                    message: format!("the line failed: {err}"),
+                });
+                None
+            }
+            Turn::Say(message) => Some(message),
+            Turn::Ping if answered => Some(ping(&mut next_ping)),
+            Turn::Ping => None,
+        };
+        if let Some(message) = outgoing {
+            let Ok(text) = serde_json::to_string(&message) else {
+                continue;
+            };
+            let bytes_up = ws_frame_bytes(text.len(), true);
+            let label = match &message {
+                BrowserMessage::Chat(_) => "chat",
+                BrowserMessage::Ping(_) => "ping",
+                BrowserMessage::Resume { .. } => "resume",
+            };
+            match mouth.send(Message::Text(text.clone())).await {
+                Ok(()) => reporter.report(Wire::FrameSent {
+                    span,
+                    label: label.into(),
+                    detail: text,
+                    bytes_up,
+                }),
+                Err(err) => reporter.report(Wire::Error {
+                    span: Some(span),
+                    message: format!("could not send {label}: {err}"),
+                }),
+            }
+        }
+    }
+    answered
+}
+
+fn ping(next_id: &mut u64) -> BrowserMessage {
+    let id = *next_id;
+    *next_id += 1;
+    BrowserMessage::Ping(Ping {
+        id,
+        client_ms: now_ms(),
+    })
+}
+
+/// Reports one text frame from the server; true when it is the hello that opens the call.
+fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> bool {
+    let bytes_down = ws_frame_bytes(text.len(), false);
+    let message = match serde_json::from_str::<ServerMessage>(text) {
+        Ok(message) => message,
+        Err(err) => {
+            reporter.report(Wire::Error {
+                span: Some(span),
+                message: format!("unreadable frame: {err}"),
+            });
+            return false;
+        }
+    };
+    match message {
+        ServerMessage::Hello(hello) => {
+            reporter.report(Wire::Opened {
+                span,
+                bytes_up: hello.request_bytes.unwrap_or(0),
+                // The 101 answer arrives with the first frame.
+                bytes_down: bytes_down + if first { ANSWER_HEAD_BYTES } else { 0 },
+                hello,
+            });
+            return true;
+        }
+        ServerMessage::Event(event) => reporter.report(Wire::EventReceived {
+            span,
+            event,
+            bytes_down,
+        }),
+        ServerMessage::Heartbeat(heartbeat) => reporter.report(Wire::Heartbeat {
+            span,
+            heartbeat,
+            bytes_down,
+        }),
+        ServerMessage::Pong(pong) => pong_received(reporter, span, &pong, bytes_down),
+        ServerMessage::Gap(gap) => reporter.report(Wire::GapNotice {
+            span,
+            gap,
+            bytes_down,
+        }),
+        ServerMessage::ChatAccepted(accepted) => reporter.report(Wire::FrameReceived {
+            span,
+            label: "chat_accepted".into(),
+            detail: format!("published as #{}", accepted.seq),
+            bytes_down,
+        }),
+        ServerMessage::Error { code, message } => reporter.report(Wire::FrameReceived {
+            span,
+            label: "error".into(),
+            detail: format!("{code}: {message}"),
+            bytes_down,
+        }),
+    }
+    false
+}
+
+fn pong_received(reporter: &Reporter, span: SpanId, pong: &Pong, bytes_down: u64) {
+    let (round_trip_ms, offset_ms) = pong.measure(now_ms());
+    reporter.report(Wire::ClockSync {
+        round_trip_ms,
+        offset_ms,
+    });
+    reporter.report(Wire::FrameReceived {
+        span,
+        label: "pong".into(),
+        detail: format!(
+            "round trip {round_trip_ms:.1} ms · server clock {offset_ms:+.1} ms from the browser's"
+        ),
+        bytes_down,
+    });
+}

@@ -1,0 +1,23 @@
+//! Switchboard's live dashboard: a Leptos app, compiled to WebAssembly with trunk, that receives the
+//! server's one event stream over all four lanes at once and draws every message on one timeline.
+//!
+//! Layout:
+//! - [`wire`] — the one interface every lane client reports through ([`wire::Wire`]);
+//! - [`store`] — turns reports into timeline spans and marks, per-lane scores and live copies; bounded;
+//! - [`lanes`] — the four lane clients, one module each (`poll`, `longpoll`, `sse`, `ws`);
+//! - [`dashboard`] — the shared page state and lane start/stop;
+//! - [`timeline`] — the canvas timeline (view math, layout and picking, drawing, component);
+//! - [`ui`] — the page: header, chat composer, lane panels with scoreboards.
+//!
+//! `main.rs` only mounts [`ui::App`]; every component lives here so browser tests can mount it.
+//! Build and serve: `./dev run` (or `trunk serve` beside a running server, see the README).
+
+pub mod dashboard;
+pub mod lanes;
+pub mod store;
+pub mod timeline;
+pub mod ui;
+pub mod wire;
+
+pub use dashboard::Dashboard;
+pub use ui::App;

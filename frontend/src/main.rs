@@ -1,0 +1,5 @@
+//! Mounts the dashboard on the page.
+
+fn main() {
+    leptos::mount::mount_to_body(switchboard_frontend::App);
+}

@@ -1,0 +1,357 @@
+//! Paints one frame of the timeline on a 2D canvas, in DESIGN.md's visual language:
+//! letters as round trips (empty answers hollow and grey), held letters as bars, the radio as a band,
+//! the phone call as one line with frames above and below it and heartbeats on it.
+//!
+//! Only what is in the window is drawn, and marks of one colour go into one path, so a frame with
+//! 10,000 messages held stays within a few milliseconds.
+
+use std::f64::consts::TAU;
+
+use switchboard_shared::LaneId;
+use wasm_bindgen::JsValue;
+use web_sys::CanvasRenderingContext2d;
+
+use super::layout::{AXIS_PX, Layout, Side, side_of};
+use super::view::View;
+use crate::store::{MarkKind, Outcome, Receipt, SpanShape, Store};
+
+/// The colours of one theme.
+#[derive(Debug, Clone, Copy)]
+pub struct Palette {
+    pub background: &'static str,
+    pub row_alt: &'static str,
+    pub grid: &'static str,
+    pub text: &'static str,
+    pub muted: &'static str,
+    pub wasted: &'static str,
+    pub error: &'static str,
+    lanes: [&'static str; 4],
+}
+
+impl Palette {
+    pub const LIGHT: Palette = Palette {
+        background: "#ffffff",
+        row_alt: "#f6f7f9",
+        grid: "#e3e6eb",
+        text: "#1d2330",
+        muted: "#6b7385",
+        wasted: "#a3a9b5",
+        error: "#d43d3d",
+        lanes: ["#c46a00", "#8a4fd1", "#0b8f7d", "#2563d9"],
+    };
+    pub const DARK: Palette = Palette {
+        background: "#151922",
+        row_alt: "#1a1f2a",
+        grid: "#2a303d",
+        text: "#e6e9ef",
+        muted: "#9aa3b5",
+        wasted: "#5d6575",
+        error: "#ff6b6b",
+        lanes: ["#f0a040", "#b48cff", "#3cc9b2", "#6b9cff"],
+    };
+
+    pub fn lane(&self, lane: LaneId) -> &'static str {
+        self.lanes[lane.index()]
+    }
+}
+
+/// How much one frame drew.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drawn {
+    pub spans: usize,
+    pub marks: usize,
+}
+
+/// Draws the frame for `view` at browser time `now_ms`; `highlight` outlines the selected mark's time.
+pub fn draw(
+    ctx: &CanvasRenderingContext2d,
+    store: &Store,
+    view: &View,
+    layout: &Layout,
+    palette: &Palette,
+    now_ms: f64,
+    highlight: Option<(LaneId, f64)>,
+) -> Drawn {
+    ctx.set_fill_style_str(palette.background);
+    ctx.fill_rect(0.0, 0.0, layout.width, layout.height);
+    for lane in LaneId::ALL {
+        if lane.index() % 2 == 1 {
+            ctx.set_fill_style_str(palette.row_alt);
+            ctx.fill_rect(0.0, layout.row_top(lane), layout.width, layout.row_height());
+        }
+    }
+    grid(ctx, view, layout, palette);
+    let drawn = Drawn {
+        spans: spans(ctx, store, view, layout, palette, now_ms),
+        marks: marks(ctx, store, view, layout, palette),
+    };
+    if let Some((lane, at_ms)) = highlight {
+        let x = view.x_of(at_ms);
+        ctx.set_stroke_style_str(palette.text);
+        ctx.set_line_width(1.0);
+        ctx.stroke_rect(
+            x - 6.0,
+            layout.row_top(lane) + 3.0,
+            12.0,
+            layout.row_height() - 6.0,
+        );
+    }
+    drawn
+}
+
+fn grid(ctx: &CanvasRenderingContext2d, view: &View, layout: &Layout, palette: &Palette) {
+    let axis_top = layout.height - AXIS_PX;
+    ctx.set_stroke_style_str(palette.grid);
+    ctx.set_line_width(1.0);
+    ctx.begin_path();
+    let lines: Vec<f64> = view.grid_lines(90.0).collect();
+    for &t in &lines {
+        let x = view.x_of(t).round() + 0.5;
+        ctx.move_to(x, 0.0);
+        ctx.line_to(x, axis_top);
+    }
+    ctx.move_to(0.0, axis_top + 0.5);
+    ctx.line_to(layout.width, axis_top + 0.5);
+    ctx.stroke();
+    ctx.set_fill_style_str(palette.muted);
+    ctx.set_font("11px system-ui, sans-serif");
+    ctx.set_text_align("center");
+    ctx.set_text_baseline("middle");
+    let step = view.grid_step_ms(90.0);
+    for t in lines {
+        // Labels count back from the window's right edge, which is "now" while following live.
+        let label = axis_label(t - view.end_ms, step);
+        let _ = ctx.fill_text(&label, view.x_of(t), axis_top + AXIS_PX / 2.0);
+    }
+}
+
+/// `-12 s`, `-1.5 s`, `-2 min`, `now`.
+fn axis_label(offset_ms: f64, step_ms: f64) -> String {
+    let seconds = offset_ms / 1000.0;
+    if seconds.abs() < 1e-6 {
+        "now".into()
+    } else if step_ms >= 60_000.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else if step_ms >= 1000.0 {
+        format!("{seconds:.0} s")
+    } else {
+        format!("{seconds:.1} s")
+    }
+}
+
+fn spans(
+    ctx: &CanvasRenderingContext2d,
+    store: &Store,
+    view: &View,
+    layout: &Layout,
+    palette: &Palette,
+    now_ms: f64,
+) -> usize {
+    let mut drawn = 0;
+    ctx.set_font("10px system-ui, sans-serif");
+    ctx.set_text_baseline("bottom");
+    ctx.set_text_align("left");
+    for span in store.spans() {
+        let end = span.end_ms.unwrap_or(now_ms);
+        if !view.shows(span.start_ms, end) {
+            continue;
+        }
+        drawn += 1;
+        let colour = palette.lane(span.lane);
+        let mid = layout.row_mid(span.lane).round();
+        let (x0, x1) = (view.x_of(span.start_ms), view.x_of(end));
+        match span.shape {
+            SpanShape::Exchange { held } => {
+                let (fill, hollow) = match &span.outcome {
+                    Outcome::News(_) => (colour, false),
+                    Outcome::Empty => (palette.wasted, true),
+                    Outcome::Failed(_) => (palette.error, true),
+                    _ => (palette.muted, true),
+                };
+                if held {
+                    // The time the server held the letter: a bar.
+                    ctx.set_global_alpha(0.35);
+                    ctx.set_fill_style_str(if hollow { palette.wasted } else { colour });
+                    ctx.fill_rect(x0, mid - 3.0, (x1 - x0).max(1.0), 6.0);
+                    ctx.set_global_alpha(1.0);
+                } else {
+                    // The round trip: an arc from the request to the answer.
+                    let rise = (x1 - x0).clamp(6.0, layout.row_height() * 0.35);
+                    ctx.set_stroke_style_str(if hollow { palette.wasted } else { colour });
+                    ctx.set_line_width(1.0);
+                    ctx.begin_path();
+                    ctx.move_to(x0, mid);
+                    ctx.quadratic_curve_to((x0 + x1) / 2.0, mid - rise, x1, mid);
+                    ctx.stroke();
+                }
+                // The request going out.
+                ctx.set_fill_style_str(colour);
+                ctx.begin_path();
+                ctx.move_to(x0, mid - 4.0);
+                ctx.line_to(x0 + 4.0, mid + 3.0);
+                ctx.line_to(x0 - 4.0, mid + 3.0);
+                ctx.close_path();
+                ctx.fill();
+                // The answer coming back: filled with news, hollow and grey when empty.
+                if span.end_ms.is_some() {
+                    ctx.begin_path();
+                    let _ = ctx.arc(x1, mid, 4.0, 0.0, TAU);
+                    if hollow {
+                        ctx.set_stroke_style_str(fill);
+                        ctx.set_line_width(1.5);
+                        ctx.stroke();
+                    } else {
+                        ctx.set_fill_style_str(fill);
+                        ctx.fill();
+                    }
+                }
+            }
+            SpanShape::Line { two_way } => {
+                let open = !matches!(span.outcome, Outcome::Pending);
+                if two_way {
+                    // The phone call: one continuous line.
+                    ctx.set_stroke_style_str(colour);
+                    ctx.set_line_width(2.0);
+                    if !open {
+                        let _ = ctx.set_line_dash(&dash(&[3.0, 3.0]));
+                    }
+                    ctx.begin_path();
+                    ctx.move_to(x0, mid);
+                    ctx.line_to(x1, mid);
+                    ctx.stroke();
+                    let _ = ctx.set_line_dash(&dash(&[]));
+                } else {
+                    // The radio: a band the server keeps talking into.
+                    ctx.set_global_alpha(if open { 0.22 } else { 0.1 });
+                    ctx.set_fill_style_str(colour);
+                    ctx.fill_rect(x0, mid - 6.0, (x1 - x0).max(1.0), 12.0);
+                    ctx.set_global_alpha(1.0);
+                }
+                // The dial: the request (and its 101 or 200 answer) that opened the line.
+                ctx.set_fill_style_str(colour);
+                ctx.fill_rect(x0 - 1.5, mid - 10.0, 3.0, 20.0);
+                if let (Some(_), Outcome::Closed { code, .. }) = (span.end_ms, &span.outcome) {
+                    ctx.set_fill_style_str(palette.error);
+                    ctx.fill_rect(x1 - 1.0, mid - 10.0, 2.0, 20.0);
+                    let label = code.map_or_else(|| "closed".to_owned(), |code| code.to_string());
+                    ctx.set_fill_style_str(palette.muted);
+                    let _ = ctx.fill_text(&label, x1 + 3.0, mid - 6.0);
+                }
+            }
+        }
+    }
+    drawn
+}
+
+fn dash(pattern: &[f64]) -> JsValue {
+    let array = js_sys::Array::new();
+    for &step in pattern {
+        array.push(&JsValue::from_f64(step));
+    }
+    array.into()
+}
+
+fn marks(
+    ctx: &CanvasRenderingContext2d,
+    store: &Store,
+    view: &View,
+    layout: &Layout,
+    palette: &Palette,
+) -> usize {
+    let mut drawn = 0;
+    // Pixels either side, so a mark half off the edge is still drawn.
+    let margin = 8.0 * view.ms_per_px();
+    for lane in LaneId::ALL {
+        let mid = layout.row_mid(lane).round();
+        let colour = palette.lane(lane);
+        // One path per look: ordinary ticks, dropped duplicates, heartbeats, the line's own frames.
+        ctx.begin_path();
+        let mut wasted = Vec::new();
+        let mut beats = Vec::new();
+        let mut frames = Vec::new();
+        let mut trouble = Vec::new();
+        for mark in store.marks_between(view.start_ms() - margin, view.end_ms + margin) {
+            if mark.lane != lane {
+                continue;
+            }
+            drawn += 1;
+            let x = view.x_of(mark.at_ms).round() + 0.5;
+            match &mark.what {
+                MarkKind::Event { receipt, .. } => {
+                    if *receipt == Receipt::Duplicate {
+                        wasted.push(x);
+                    } else {
+                        ctx.move_to(x, mid + 5.0);
+                        ctx.line_to(x, mid + 15.0);
+                    }
+                }
+                MarkKind::Heartbeat { .. } => beats.push(x),
+                MarkKind::Sent { .. } | MarkKind::Received { .. } => {
+                    frames.push((x, side_of(mark)));
+                }
+                MarkKind::Gap { .. } | MarkKind::Error { .. } => trouble.push(x),
+            }
+        }
+        ctx.set_stroke_style_str(colour);
+        ctx.set_line_width(1.5);
+        ctx.stroke();
+
+        if !wasted.is_empty() {
+            ctx.begin_path();
+            for x in wasted {
+                ctx.move_to(x, mid + 5.0);
+                ctx.line_to(x, mid + 15.0);
+            }
+            ctx.set_stroke_style_str(palette.wasted);
+            ctx.stroke();
+        }
+        // Heartbeats: small diamonds on the line, in the background colour so they read as "proof of life".
+        ctx.begin_path();
+        for &x in &beats {
+            ctx.move_to(x, mid - 4.0);
+            ctx.line_to(x + 4.0, mid);
+            ctx.line_to(x, mid + 4.0);
+            ctx.line_to(x - 4.0, mid);
+            ctx.close_path();
+        }
+        ctx.set_fill_style_str(palette.background);
+        ctx.fill();
+        ctx.set_stroke_style_str(colour);
+        ctx.set_line_width(1.5);
+        ctx.stroke();
+        // Frames that are not events: small squares, browser → server above the line.
+        ctx.set_fill_style_str(palette.text);
+        for (x, side) in frames {
+            let y = match side {
+                Side::Above => mid - 14.0,
+                Side::On => mid - 2.5,
+                Side::Below => mid + 17.0,
+            };
+            ctx.fill_rect(x - 2.5, y, 5.0, 5.0);
+        }
+        ctx.set_stroke_style_str(palette.error);
+        ctx.set_line_width(2.0);
+        ctx.begin_path();
+        for x in trouble {
+            ctx.move_to(x - 4.0, mid - 4.0);
+            ctx.line_to(x + 4.0, mid + 4.0);
+            ctx.move_to(x + 4.0, mid - 4.0);
+            ctx.line_to(x - 4.0, mid + 4.0);
+        }
+        ctx.stroke();
+    }
+    drawn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::axis_label;
+
+    #[test]
+    fn axis_labels_count_back_from_now() {
+        assert_eq!(axis_label(0.0, 1000.0), "now");
+        assert_eq!(axis_label(-12_000.0, 2000.0), "-12 s");
+        assert_eq!(axis_label(-1_500.0, 500.0), "-1.5 s");
+        assert_eq!(axis_label(-120_000.0, 60_000.0), "-2 min");
+    }
+}

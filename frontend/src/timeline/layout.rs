@@ -1,0 +1,240 @@
+//! Where each lane's swimlane sits on the canvas, where each kind of mark sits within it, and what is
+//! under the pointer. Pure geometry over the store, tested natively.
+
+use switchboard_shared::LaneId;
+
+use super::view::View;
+use crate::store::{Mark, MarkKind, Span, SpanShape, Store};
+
+/// Height of the time axis under the swimlanes.
+pub const AXIS_PX: f64 = 22.0;
+/// How close (px) the pointer must be to a mark or a span's end to pick it.
+pub const PICK_PX: f64 = 6.0;
+
+/// The canvas's size in CSS pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Layout {
+    pub width: f64,
+    pub height: f64,
+}
+
+/// Where a mark sits relative to its swimlane's middle line: browser → server above it, server →
+/// browser below it, the line's own signals on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Above,
+    On,
+    Below,
+}
+
+impl Layout {
+    pub fn row_height(&self) -> f64 {
+        ((self.height - AXIS_PX) / LaneId::ALL.len() as f64).max(1.0)
+    }
+
+    pub fn row_top(&self, lane: LaneId) -> f64 {
+        lane.index() as f64 * self.row_height()
+    }
+
+    pub fn row_mid(&self, lane: LaneId) -> f64 {
+        self.row_top(lane) + self.row_height() / 2.0
+    }
+
+    /// The swimlane under `y`, if any.
+    pub fn lane_at(&self, y: f64) -> Option<LaneId> {
+        if y < 0.0 || y >= self.height - AXIS_PX {
+            return None;
+        }
+        LaneId::ALL.get((y / self.row_height()) as usize).copied()
+    }
+}
+
+/// The side of the middle line a mark is drawn on.
+pub fn side_of(mark: &Mark) -> Side {
+    match mark.what {
+        MarkKind::Sent { .. } => Side::Above,
+        MarkKind::Heartbeat { .. } | MarkKind::Gap { .. } | MarkKind::Error { .. } => Side::On,
+        MarkKind::Event { .. } | MarkKind::Received { .. } => Side::Below,
+    }
+}
+
+/// What the pointer is on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Picked {
+    Mark(Mark),
+    Span(Span),
+}
+
+/// Finds the mark nearest to (`x`, `y`) within [`PICK_PX`], or else the exchange whose request or
+/// answer is that close, or else the line that runs under the pointer. `now_ms` ends open spans.
+pub fn pick(
+    store: &Store,
+    view: &View,
+    layout: &Layout,
+    x: f64,
+    y: f64,
+    now_ms: f64,
+) -> Option<Picked> {
+    let lane = layout.lane_at(y)?;
+    let from = view.time_at(x - PICK_PX);
+    let to = view.time_at(x + PICK_PX);
+    let mark = store
+        .marks_between(from, to)
+        .filter(|mark| mark.lane == lane)
+        .min_by(|a, b| {
+            let da = (view.x_of(a.at_ms) - x).abs();
+            let db = (view.x_of(b.at_ms) - x).abs();
+            da.total_cmp(&db)
+        });
+    if let Some(mark) = mark {
+        return Some(Picked::Mark(mark.clone()));
+    }
+    let t = view.time_at(x);
+    store
+        .spans()
+        .rev()
+        .filter(|span| span.lane == lane)
+        .find(|span| {
+            let end = span.end_ms.unwrap_or(now_ms);
+            match span.shape {
+                SpanShape::Exchange { .. } => {
+                    (view.x_of(span.start_ms) - x).abs() <= PICK_PX
+                        || (view.x_of(end) - x).abs() <= PICK_PX
+                        || (span.start_ms..=end).contains(&t)
+                }
+                SpanShape::Line { .. } => (span.start_ms..=end).contains(&t),
+            }
+        })
+        .map(|span| Picked::Span(span.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Wire;
+    use switchboard_shared::{Batch, ChatMessage, ChatVia, Event, EventBody};
+
+    fn layout() -> Layout {
+        Layout {
+            width: 1000.0,
+            height: 4.0 * 50.0 + AXIS_PX,
+        }
+    }
+
+    fn view() -> View {
+        View {
+            end_ms: 10_000.0,
+            span_ms: 10_000.0,
+            width_px: 1000.0,
+            follow: false,
+        }
+    }
+
+    fn event(seq: u64) -> Event {
+        Event {
+            seq,
+            ts_ms: 0,
+            body: EventBody::Chat(ChatMessage {
+                author: "a".into(),
+                text: "b".into(),
+                via: ChatVia::Ws,
+                client_ref: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn swimlanes_stack_in_lane_order_above_the_axis() {
+        let layout = layout();
+        assert_eq!(layout.row_height(), 50.0);
+        assert_eq!(layout.row_mid(LaneId::Poll), 25.0);
+        assert_eq!(layout.row_mid(LaneId::Ws), 175.0);
+        assert_eq!(layout.lane_at(10.0), Some(LaneId::Poll));
+        assert_eq!(layout.lane_at(120.0), Some(LaneId::Sse));
+        assert_eq!(layout.lane_at(210.0), None, "the axis is no lane");
+    }
+
+    #[test]
+    fn the_pointer_picks_the_nearest_mark_in_its_lane_then_the_span() {
+        let mut store = Store::new();
+        let line = store.new_span();
+        store.apply(
+            LaneId::Ws,
+            1000.0,
+            Wire::Dialing {
+                span: line,
+                label: "GET /ws".into(),
+                two_way: true,
+            },
+        );
+        for (seq, at) in [(1, 5000.0), (2, 5030.0)] {
+            store.apply(
+                LaneId::Ws,
+                at,
+                Wire::EventReceived {
+                    span: line,
+                    event: event(seq),
+                    bytes_down: 100,
+                },
+            );
+        }
+        let letter = store.new_span();
+        store.apply(
+            LaneId::Poll,
+            2000.0,
+            Wire::RequestSent {
+                span: letter,
+                label: "GET /api/poll".into(),
+                held: false,
+            },
+        );
+        store.apply(
+            LaneId::Poll,
+            2010.0,
+            Wire::ReplyReceived {
+                span: letter,
+                bytes_up: 1,
+                bytes_down: 2,
+                batch: Batch {
+                    epoch: 1,
+                    head: 0,
+                    gap: None,
+                    events: vec![],
+                },
+            },
+        );
+        let (view, layout) = (view(), layout());
+        let y_ws = layout.row_mid(LaneId::Ws);
+        // 5030 ms is at x = 503: the second event is the nearer.
+        match pick(&store, &view, &layout, 502.0, y_ws, 9000.0) {
+            Some(Picked::Mark(mark)) => {
+                assert!(matches!(mark.what, MarkKind::Event { seq: 2, .. }))
+            }
+            other => panic!("expected event 2, got {other:?}"),
+        }
+        // Between marks, on the open line: the line itself.
+        assert!(matches!(
+            pick(&store, &view, &layout, 300.0, y_ws, 9000.0),
+            Some(Picked::Span(span)) if span.id == line
+        ));
+        // Before the line was dialled: nothing.
+        assert_eq!(pick(&store, &view, &layout, 50.0, y_ws, 9000.0), None);
+        // The same x in another lane does not pick the WebSocket's marks.
+        assert_eq!(
+            pick(
+                &store,
+                &view,
+                &layout,
+                502.0,
+                layout.row_mid(LaneId::Sse),
+                9000.0
+            ),
+            None
+        );
+        // Near an empty letter's answer: the letter.
+        assert!(matches!(
+            pick(&store, &view, &layout, 204.0, layout.row_mid(LaneId::Poll), 9000.0),
+            Some(Picked::Span(span)) if span.id == letter
+        ));
+    }
+}

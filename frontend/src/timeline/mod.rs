@@ -1,0 +1,422 @@
+//! The "phone call versus letters" timeline: one time axis, one swimlane per lane, every message.
+//!
+//! - [`view`] — the visible window of time and its mapping to pixels (live-follow, zoom, pan);
+//! - [`layout`] — where swimlanes and marks sit, and what is under the pointer;
+//! - [`draw`] — paints a frame on a canvas;
+//! - [`Timeline`] — the component: canvas, toolbar, hover summary and the message detail on click.
+
+pub mod draw;
+pub mod layout;
+pub mod view;
+
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use switchboard_shared::LaneId;
+use wasm_bindgen::JsCast;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MouseEvent, PointerEvent, WheelEvent};
+
+use crate::dashboard::Dashboard;
+use crate::lanes::now_ms;
+use crate::store::{MarkKind, Outcome, SpanShape, Store, format_bytes, format_ms};
+use draw::{Palette, draw};
+use layout::{AXIS_PX, Layout, Picked, pick};
+use view::View;
+
+/// Swimlane height in CSS pixels.
+const ROW_PX: f64 = 62.0;
+
+/// What the toolbar and the pointer change.
+#[derive(Debug, Clone, Copy)]
+struct TimelineState {
+    view: StoredValue<View>,
+    following: RwSignal<bool>,
+    span_ms: RwSignal<f64>,
+    hover: RwSignal<Option<(f64, f64, String)>>,
+    selected: RwSignal<Option<Picked>>,
+    /// Where a drag started (x) and the view then, while panning.
+    drag: StoredValue<Option<f64>>,
+    /// How long the last frame took to draw, ms (`performance.now()`).
+    frame_ms: RwSignal<f64>,
+}
+
+#[component]
+pub fn Timeline() -> impl IntoView {
+    let dashboard = expect_context::<Dashboard>();
+    let canvas = NodeRef::<Canvas>::new();
+    let state = TimelineState {
+        view: StoredValue::new(View::new(now_ms(), 800.0)),
+        following: RwSignal::new(true),
+        span_ms: RwSignal::new(view::DEFAULT_SPAN_MS),
+        hover: RwSignal::new(None),
+        selected: RwSignal::new(None),
+        drag: StoredValue::new(None),
+        frame_ms: RwSignal::new(0.0),
+    };
+    let alive = StoredValue::new(true);
+    on_cleanup(move || alive.set_value(false));
+    Effect::new(move |_| {
+        if canvas.get().is_some() {
+            animate(dashboard, state, canvas, alive);
+        }
+    });
+
+    let toggle_follow = move |_| {
+        let follow = !state.following.get_untracked();
+        state.view.update_value(|view| {
+            view.follow = follow;
+            if follow {
+                view.end_ms = now_ms();
+            }
+        });
+        state.following.set(follow);
+    };
+    let zoom = move |factor: f64| {
+        state
+            .view
+            .update_value(|view| view.zoom(factor, view.width_px / 2.0));
+        state
+            .span_ms
+            .set(state.view.with_value(|view| view.span_ms));
+    };
+    let on_wheel = move |event: WheelEvent| {
+        event.prevent_default();
+        let factor = if event.delta_y() > 0.0 { 1.25 } else { 0.8 };
+        let x = f64::from(event.offset_x());
+        state.view.update_value(|view| view.zoom(factor, x));
+        state
+            .span_ms
+            .set(state.view.with_value(|view| view.span_ms));
+    };
+    let on_down = move |event: PointerEvent| {
+        state.drag.set_value(Some(f64::from(event.offset_x())));
+    };
+    let on_move = move |event: PointerEvent| {
+        let x = f64::from(event.offset_x());
+        let y = f64::from(event.offset_y());
+        if let Some(from) = state.drag.get_value() {
+            if (x - from).abs() >= 1.0 {
+                state.view.update_value(|view| view.pan(x - from, now_ms()));
+                state.drag.set_value(Some(x));
+                state.following.set(false);
+            }
+            return;
+        }
+        let picked = picked_at(dashboard, state, canvas, x, y);
+        state
+            .hover
+            .set(picked.map(|picked| (x, y, hover_text(&picked))));
+    };
+    let on_up = move |_: PointerEvent| state.drag.set_value(None);
+    let on_leave = move |_: MouseEvent| {
+        state.drag.set_value(None);
+        state.hover.set(None);
+    };
+    let on_click = move |event: MouseEvent| {
+        let picked = picked_at(
+            dashboard,
+            state,
+            canvas,
+            f64::from(event.offset_x()),
+            f64::from(event.offset_y()),
+        );
+        state.selected.set(picked);
+    };
+
+    view! {
+        <section class="timeline" aria-label="Timeline of every message">
+            <div class="timeline-bar">
+                <h2>"Every message, one time axis"</h2>
+                <div class="timeline-tools">
+                    <button
+                        class="tool"
+                        class:live=move || state.following.get()
+                        data-testid="timeline-follow"
+                        on:click=toggle_follow
+                    >
+                        {move || if state.following.get() { "● Live" } else { "❚❚ Paused — back to live" }}
+                    </button>
+                    <button class="tool" title="Zoom out" on:click=move |_| zoom(1.5)>"−"</button>
+                    <span class="window">{move || format!("{} window", format_ms(state.span_ms.get()))}</span>
+                    <button class="tool" title="Zoom in" on:click=move |_| zoom(1.0 / 1.5)>"+"</button>
+                    <span class="frame" data-testid="frame-ms" title="Time to draw the last frame">
+                        {move || format!("frame {:.1} ms", state.frame_ms.get())}
+                    </span>
+                </div>
+            </div>
+            <div class="timeline-body">
+                <ul class="swimlane-names" style=format!("--row: {ROW_PX}px")>
+                    {LaneId::ALL
+                        .into_iter()
+                        .map(|lane| {
+                            view! {
+                                <li class=format!("lane-name lane-{}", lane.as_str())>
+                                    <b>{lane.title()}</b>
+                                    <small>{lane.as_str()}</small>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+                <div class="canvas-wrap">
+                    <canvas
+                        node_ref=canvas
+                        data-testid="timeline-canvas"
+                        style=format!("height: {}px", ROW_PX * 4.0 + AXIS_PX)
+                        on:wheel=on_wheel
+                        on:pointerdown=on_down
+                        on:pointermove=on_move
+                        on:pointerup=on_up
+                        on:mouseleave=on_leave
+                        on:click=on_click
+                    ></canvas>
+                    {move || {
+                        state
+                            .hover
+                            .get()
+                            .map(|(x, y, text)| {
+                                view! {
+                                    <div
+                                        class="hover"
+                                        style=format!("left: {}px; top: {}px", x + 12.0, y + 12.0)
+                                    >
+                                        {text}
+                                    </div>
+                                }
+                            })
+                    }}
+                </div>
+            </div>
+            <Legend/>
+            <Detail selected=state.selected/>
+        </section>
+    }
+}
+
+/// Draws a frame on every animation frame until the component is gone.
+fn animate(
+    dashboard: Dashboard,
+    state: TimelineState,
+    canvas: NodeRef<Canvas>,
+    alive: StoredValue<bool>,
+) {
+    if !alive.try_get_value().unwrap_or(false) {
+        return;
+    }
+    if let Some(element) = canvas.get_untracked() {
+        let started = performance_now();
+        paint(dashboard, state.view, &element);
+        let took = performance_now() - started;
+        // Smoothed, so the readout is legible.
+        state
+            .frame_ms
+            .update(|frame| *frame = *frame * 0.9 + took * 0.1);
+    }
+    request_animation_frame(move || animate(dashboard, state, canvas, alive));
+}
+
+/// Paints one frame now: sizes the canvas to its box at the device's pixel ratio, moves a live view to
+/// the present, and draws.
+pub fn paint(dashboard: Dashboard, view_store: StoredValue<View>, element: &HtmlCanvasElement) {
+    let width = f64::from(element.client_width()).max(1.0);
+    let height = f64::from(element.client_height()).max(1.0);
+    let ratio = web_sys::window().map_or(1.0, |window| window.device_pixel_ratio());
+    let (pixel_width, pixel_height) = ((width * ratio) as u32, (height * ratio) as u32);
+    if element.width() != pixel_width || element.height() != pixel_height {
+        element.set_width(pixel_width);
+        element.set_height(pixel_height);
+    }
+    let Some(ctx) = context_2d(element) else {
+        return;
+    };
+    let _ = ctx.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
+    let now = now_ms();
+    let view = view_store
+        .try_update_value(|view| {
+            view.width_px = width;
+            view.follow_to(now);
+            *view
+        })
+        .unwrap_or_else(|| View::new(now, width));
+    let layout = Layout { width, height };
+    let palette = if prefers_dark() {
+        Palette::DARK
+    } else {
+        Palette::LIGHT
+    };
+    dashboard.store.with_value(|store| {
+        let drawn = draw(&ctx, store, &view, &layout, &palette, now, None);
+        let _ = element.set_attribute("data-marks", &drawn.marks.to_string());
+        let _ = element.set_attribute("data-spans", &drawn.spans.to_string());
+    });
+}
+
+fn context_2d(element: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
+    element
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|ctx| ctx.dyn_into().ok())
+}
+
+fn prefers_dark() -> bool {
+    web_sys::window()
+        .and_then(|window| {
+            window
+                .match_media("(prefers-color-scheme: dark)")
+                .ok()
+                .flatten()
+        })
+        .is_some_and(|query| query.matches())
+}
+
+fn performance_now() -> f64 {
+    web_sys::window()
+        .and_then(|window| window.performance())
+        .map_or_else(now_ms, |performance| performance.now())
+}
+
+fn picked_at(
+    dashboard: Dashboard,
+    state: TimelineState,
+    canvas: NodeRef<Canvas>,
+    x: f64,
+    y: f64,
+) -> Option<Picked> {
+    let element = canvas.get_untracked()?;
+    let layout = Layout {
+        width: f64::from(element.client_width()),
+        height: f64::from(element.client_height()),
+    };
+    let view = state.view.get_value();
+    dashboard
+        .store
+        .with_value(|store| pick(store, &view, &layout, x, y, now_ms()))
+}
+
+fn hover_text(picked: &Picked) -> String {
+    match picked {
+        Picked::Mark(mark) => mark.summary(),
+        Picked::Span(span) => span_summary(span),
+    }
+}
+
+fn span_summary(span: &crate::store::Span) -> String {
+    let outcome = match &span.outcome {
+        Outcome::Pending => "waiting…".to_owned(),
+        Outcome::News(n) => format!("{n} event{}", if *n == 1 { "" } else { "s" }),
+        Outcome::Empty => "nothing new (wasted postage)".to_owned(),
+        Outcome::Failed(why) => format!("failed: {why}"),
+        Outcome::Open => "open".to_owned(),
+        Outcome::Closed { code, reason } => match code {
+            Some(code) => format!("closed {code} {reason}"),
+            None => format!("closed: {reason}"),
+        },
+    };
+    let took = span
+        .end_ms
+        .map(|end| format!(" · {}", format_ms(end - span.start_ms)))
+        .unwrap_or_default();
+    format!(
+        "{} · {outcome}{took} · ↑{} ↓{}",
+        span.label,
+        format_bytes(span.bytes_up as f64),
+        format_bytes(span.bytes_down as f64)
+    )
+}
+
+#[component]
+fn Legend() -> impl IntoView {
+    view! {
+        <ul class="legend" aria-label="How to read the timeline">
+            <li><i class="key key-letter"></i>"letter: request ▲ and answer ●, joined by its round trip"</li>
+            <li><i class="key key-empty"></i>"empty answer: hollow and grey — wasted postage"</li>
+            <li><i class="key key-held"></i>"held letter: the bar is the time the server held it"</li>
+            <li><i class="key key-band"></i>"radio: one open stream, events as ticks below"</li>
+            <li><i class="key key-line"></i>"phone call: one line; browser frames ■ above, server frames below, heartbeats ◇ on it"</li>
+            <li><i class="key key-close"></i>"hang-up, with its close code"</li>
+        </ul>
+    }
+}
+
+/// The full message of the clicked mark, or the exchange or line under the pointer.
+#[component]
+fn Detail(selected: RwSignal<Option<Picked>>) -> impl IntoView {
+    let dashboard = expect_context::<Dashboard>();
+    move || {
+        let picked = selected.get()?;
+        let rows: Vec<(&'static str, String)> = match &picked {
+            Picked::Mark(mark) => {
+                let carrier = dashboard
+                    .store
+                    .with_value(|store: &Store| {
+                        store.span(mark.span).map(|span| span.label.clone())
+                    })
+                    .unwrap_or_else(|| "(fallen off the timeline)".into());
+                let mut rows = vec![("lane", mark.lane.title().to_owned())];
+                match &mark.what {
+                    MarkKind::Event {
+                        seq,
+                        kind,
+                        delay_ms,
+                        payload,
+                        ..
+                    } => {
+                        rows.push(("seq", seq.to_string()));
+                        rows.push(("kind", (*kind).to_owned()));
+                        rows.push((
+                            "delay",
+                            format!("{} after the server stamped it", format_ms(*delay_ms)),
+                        ));
+                        rows.push((
+                            "bytes on the wire",
+                            format!("{} (headers and framing included)", mark.bytes),
+                        ));
+                        rows.push(("carried by", format!("{carrier} (#{})", mark.span)));
+                        rows.push(("payload", payload.clone()));
+                    }
+                    _ => {
+                        rows.push(("what", mark.summary()));
+                        rows.push(("carried by", format!("{carrier} (#{})", mark.span)));
+                        if let MarkKind::Sent { detail, .. } | MarkKind::Received { detail, .. } =
+                            &mark.what
+                        {
+                            rows.push(("payload", detail.clone()));
+                        }
+                    }
+                }
+                rows
+            }
+            Picked::Span(span) => {
+                let shape = match span.shape {
+                    SpanShape::Exchange { held: false } => "letter (one request, one answer)",
+                    SpanShape::Exchange { held: true } => "held letter (the server waits for news)",
+                    SpanShape::Line { two_way: false } => "radio (one-way stream)",
+                    SpanShape::Line { two_way: true } => "phone call (two-way line)",
+                };
+                vec![
+                    ("lane", span.lane.title().to_owned()),
+                    ("what", shape.to_owned()),
+                    ("summary", span_summary(span)),
+                    ("events carried", span.events.to_string()),
+                ]
+            }
+        };
+        Some(view! {
+            <div class="detail" data-testid="timeline-detail">
+                <button class="close" on:click=move |_| selected.set(None) title="Close">"×"</button>
+                <dl>
+                    {rows
+                        .into_iter()
+                        .map(|(name, value)| {
+                            let pre = name == "payload";
+                            view! {
+                                <dt>{name}</dt>
+                                <dd>{if pre { view! { <pre>{value}</pre> }.into_any() } else { value.into_any() }}</dd>
+                            }
+                        })
+                        .collect_view()}
+                </dl>
+            </div>
+        })
+    }
+}

@@ -1,0 +1,324 @@
+//! One lane's panel: its name in the letters/phone-call language, its controls, its own copy of the
+//! live data (and how far behind that copy is), and its scoreboard with a sparkline and a delay
+//! histogram.
+
+use leptos::prelude::*;
+use switchboard_shared::LaneId;
+
+use super::charts::{Histogram, Sparkline};
+use crate::dashboard::Dashboard;
+use crate::store::{LiveCopy, Store, format_bytes, format_ms};
+
+/// The scoreboard's figures for one lane at one moment; plain data so the page re-renders only when
+/// a figure changed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Score {
+    pub delivered: u64,
+    pub requests: u64,
+    pub empty: u64,
+    pub empty_percent: Option<f64>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub bytes_per_message: Option<f64>,
+    pub delay_p50: Option<f64>,
+    pub delay_p95: Option<f64>,
+    pub delay_max: Option<f64>,
+    pub missed: u64,
+    pub duplicates: u64,
+    pub recovered: u64,
+    pub connects: u64,
+    pub reconnects: u64,
+    pub last_seq: u64,
+    pub since_life_ms: Option<f64>,
+    pub behind_ms: f64,
+    pub sparkline: Vec<u32>,
+    pub histogram: Vec<u32>,
+    pub instance: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl Score {
+    pub fn of(store: &Store, lane: LaneId, now_ms: f64) -> Score {
+        let score = store.lane(lane);
+        let delays = score.delay_summary();
+        Score {
+            delivered: score.delivered(),
+            requests: score.requests,
+            empty: score.empty_replies,
+            empty_percent: score.empty_percent(),
+            bytes_up: score.bytes_up,
+            bytes_down: score.bytes_down,
+            bytes_per_message: score.bytes_per_message(),
+            delay_p50: delays.map(|d| d.p50),
+            delay_p95: delays.map(|d| d.p95),
+            delay_max: delays.map(|d| d.max),
+            missed: score.missed(),
+            duplicates: score.duplicates(),
+            recovered: score.recovered(),
+            connects: score.connects,
+            reconnects: score.reconnects,
+            last_seq: score.tracker.last().unwrap_or(0),
+            since_life_ms: score.last_life_ms.map(|at| (now_ms - at).max(0.0)),
+            behind_ms: store.behind_ms(lane, now_ms),
+            sparkline: score.sparkline(now_ms),
+            histogram: score.delay_histogram().to_vec(),
+            instance: score.instance.clone(),
+            last_error: score.last_error.clone(),
+        }
+    }
+}
+
+/// What the lane's wire looks like, in one line under its name.
+fn wire_summary(lane: LaneId) -> &'static str {
+    match lane {
+        LaneId::Poll => "GET /api/poll?after=SEQ every interval",
+        LaneId::LongPoll => "GET /api/longpoll?after=SEQ&wait_ms=N, held by the server",
+        LaneId::Sse => "GET /api/sse — text/event-stream, server → browser",
+        LaneId::Ws => "GET /ws → 101 Switching Protocols, frames both ways",
+    }
+}
+
+#[component]
+pub fn LanePanel(lane: LaneId) -> impl IntoView {
+    let dashboard = expect_context::<Dashboard>();
+    let id = lane.as_str();
+    let score = Memo::new(move |_| {
+        dashboard.changed.track();
+        let now = dashboard.now_ms.get();
+        dashboard
+            .store
+            .with_value(|store| Score::of(store, lane, now))
+    });
+    let live = Memo::new(move |_| {
+        dashboard.changed.track();
+        dashboard
+            .store
+            .with_value(|store| store.lane(lane).live.clone())
+    });
+    let running = dashboard.is_running(lane);
+    let testid = move |name: &str| format!("{id}-{name}");
+
+    view! {
+        <article class=format!("lane lane-{id}") data-testid=format!("lane-{id}")>
+            <header class="lane-head">
+                <div class="lane-title">
+                    <h3>
+                        <i class="dot"></i>
+                        {lane.title()}
+                        <small>{id}</small>
+                    </h3>
+                    <p class="explain">{lane.explanation()}</p>
+                    <p class="wire"><code>{wire_summary(lane)}</code></p>
+                </div>
+                <button
+                    class="toggle"
+                    class:on=move || running.get()
+                    data-testid=testid("toggle")
+                    on:click=move |_| dashboard.set_running(lane, !running.get_untracked())
+                >
+                    {move || if running.get() { "Stop" } else { "Start" }}
+                </button>
+            </header>
+            <LaneSettings lane=lane/>
+            <div class="freshness" class:stale={move || score.get().behind_ms >= 500.0}>
+                {move || {
+                    let behind = score.get().behind_ms;
+                    if behind < 1.0 {
+                        "up to date".to_owned()
+                    } else {
+                        format!("this copy is {} behind", format_ms(behind))
+                    }
+                }}
+            </div>
+            <LiveData live=live/>
+            <dl class="score">
+                <div><dt>"delivered"</dt><dd data-testid=testid("delivered")>{move || score.get().delivered}</dd></div>
+                <div><dt>"requests"</dt><dd data-testid=testid("requests")>{move || score.get().requests}</dd></div>
+                <div>
+                    <dt>"empty replies"</dt>
+                    <dd>
+                        <span data-testid=testid("empty")>{move || score.get().empty}</span>
+                        <small>{move || score.get().empty_percent.map(|p| format!(" {p:.0}%")).unwrap_or_default()}</small>
+                    </dd>
+                </div>
+                <div>
+                    <dt>"bytes ↓"</dt>
+                    <dd>
+                        <span data-testid=testid("bytes-down")>{move || score.get().bytes_down}</span>
+                    </dd>
+                </div>
+                <div><dt>"bytes ↑"</dt><dd data-testid=testid("bytes-up")>{move || score.get().bytes_up}</dd></div>
+                <div>
+                    <dt>"bytes / message"</dt>
+                    <dd>{move || score.get().bytes_per_message.map_or("–".into(), format_bytes)}</dd>
+                </div>
+                <div>
+                    <dt>"delay p50 · p95 · max"</dt>
+                    <dd class="delays">
+                        {move || {
+                            let s = score.get();
+                            let show = |v: Option<f64>| v.map_or("–".into(), format_ms);
+                            format!("{} · {} · {}", show(s.delay_p50), show(s.delay_p95), show(s.delay_max))
+                        }}
+                    </dd>
+                </div>
+                <div class:bad={move || score.get().missed > 0}>
+                    <dt>"missed"</dt><dd data-testid=testid("missed")>{move || score.get().missed}</dd>
+                </div>
+                <div>
+                    <dt>"duplicates · recovered"</dt>
+                    <dd>
+                        <span data-testid=testid("duplicates")>{move || score.get().duplicates}</span>
+                        " · "
+                        <span data-testid=testid("recovered")>{move || score.get().recovered}</span>
+                    </dd>
+                </div>
+                <div>
+                    <dt>"connects · reconnects"</dt>
+                    <dd>
+                        <span data-testid=testid("connects")>{move || score.get().connects}</span>
+                        " · "
+                        <span data-testid=testid("reconnects")>{move || score.get().reconnects}</span>
+                    </dd>
+                </div>
+                <div><dt>"last seq"</dt><dd data-testid=testid("last-seq")>{move || score.get().last_seq}</dd></div>
+                <div>
+                    <dt>"last sign of life"</dt>
+                    <dd>{move || score.get().since_life_ms.map_or("–".into(), |ms| format!("{} ago", format_ms(ms)))}</dd>
+                </div>
+            </dl>
+            <div class="charts">
+                <figure>
+                    <Sparkline values=Signal::derive(move || score.get().sparkline)/>
+                    <figcaption>"deliveries per second, last minute"</figcaption>
+                </figure>
+                <figure>
+                    <Histogram counts=Signal::derive(move || score.get().histogram)/>
+                    <figcaption>"delay: ≤5 · 20 · 50 · 100 · 250 · 500 ms · 1 s · more"</figcaption>
+                </figure>
+            </div>
+            {move || {
+                score
+                    .get()
+                    .last_error
+                    .map(|error| view! { <p class="lane-error" title="the last error on this lane">{error}</p> })
+            }}
+        </article>
+    }
+}
+
+/// The controls that only some lanes have: the letters' interval and the held letters' wait.
+#[component]
+fn LaneSettings(lane: LaneId) -> impl IntoView {
+    let settings = expect_context::<Dashboard>().settings;
+    let (label, signal, choices): (&str, RwSignal<u32>, &[u32]) = match lane {
+        LaneId::Poll => (
+            "ask every",
+            settings.poll_interval_ms,
+            &[250, 500, 1_000, 2_000, 5_000],
+        ),
+        LaneId::LongPoll => (
+            "server holds up to",
+            settings.wait_ms,
+            &[2_000, 5_000, 10_000, 25_000, 60_000],
+        ),
+        LaneId::Sse | LaneId::Ws => return ().into_any(),
+    };
+    view! {
+        <label class="setting">
+            {label}
+            " "
+            <select
+                data-testid=format!("{}-setting", lane.as_str())
+                on:change=move |event| {
+                    if let Ok(value) = event_target_value(&event).parse() {
+                        signal.set(value);
+                    }
+                }
+            >
+                {choices
+                    .iter()
+                    .map(|&ms| {
+                        view! {
+                            <option value=ms.to_string() selected=move || signal.get() == ms>
+                                {format_ms(f64::from(ms))}
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+        </label>
+    }
+    .into_any()
+}
+
+/// The lane's own copy of the host load, the ticker and the chat.
+#[component]
+fn LiveData(live: Memo<LiveCopy>) -> impl IntoView {
+    view! {
+        <div class="live">
+            <div class="load">
+                {move || match live.get().load {
+                    Some(load) => {
+                        let used = load.mem_used_bytes as f64 / load.mem_total_bytes.max(1) as f64 * 100.0;
+                        view! {
+                            <span title="server CPU"><b>{format!("{:.0}%", load.cpu_percent)}</b>" CPU"</span>
+                            <span title="server memory in use"><b>{format!("{used:.0}%")}</b>" mem"</span>
+                            <span title="1-minute load average"><b>{format!("{:.2}", load.load_avg[0])}</b>" load"</span>
+                            <span title="network in / out per second">
+                                <b>{format_bytes(load.net_rx_per_sec as f64)}</b>"/s ↓ "
+                                <b>{format_bytes(load.net_tx_per_sec as f64)}</b>"/s ↑"
+                            </span>
+                        }
+                            .into_any()
+                    }
+                    None => view! { <span class="waiting">"waiting for the server's load…"</span> }.into_any(),
+                }}
+            </div>
+            <table class="ticker">
+                <tbody>
+                    {move || {
+                        live.get()
+                            .quotes
+                            .into_values()
+                            .map(|quote| {
+                                let up = quote.change_pct >= 0.0;
+                                view! {
+                                    <tr>
+                                        <th>{quote.symbol}</th>
+                                        <td>{format!("{:.2}", quote.price)}</td>
+                                        <td class:up=up class:down=!up>
+                                            {format!("{}{:.2}%", if up { "▲" } else { "▼" }, quote.change_pct.abs())}
+                                        </td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()
+                    }}
+                </tbody>
+            </table>
+            <ul class="chat" data-testid="chat-log">
+                {move || {
+                    live.get()
+                        .chat
+                        .into_iter()
+                        .map(|message| {
+                            let via = match message.via {
+                                switchboard_shared::ChatVia::Post => "✉",
+                                switchboard_shared::ChatVia::Ws => "☎",
+                            };
+                            view! {
+                                <li>
+                                    <span class="via" title="how it was sent">{via}</span>
+                                    <b>{message.author}</b>
+                                    " "
+                                    {message.text}
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ul>
+        </div>
+    }
+}

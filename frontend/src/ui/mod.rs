@@ -1,0 +1,128 @@
+//! The page: a header, the timeline, the chat composer and the four lane panels.
+
+pub mod charts;
+pub mod chat;
+pub mod lane_panel;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use std::time::Duration;
+use switchboard_shared::{LaneId, ServerStats};
+
+use crate::dashboard::Dashboard;
+use crate::lanes::{now_ms, sleep};
+use crate::store::format_ms;
+use crate::timeline::Timeline;
+use chat::ChatComposer;
+use lane_panel::LanePanel;
+
+/// How often the scoreboards look at the store again.
+const REFRESH: Duration = Duration::from_millis(250);
+
+/// The whole dashboard, started: all four lanes begin from the server's current head together, so
+/// their delivered seqs can be compared one for one.
+#[component]
+pub fn App() -> impl IntoView {
+    let dashboard = Dashboard::new();
+    let problem = RwSignal::new(None::<String>);
+    spawn_local(async move {
+        let head = loop {
+            match server_head().await {
+                Ok(head) => break head,
+                Err(why) => {
+                    problem.set(Some(format!(
+                        "Cannot reach the server ({why}); trying again…"
+                    )));
+                    sleep(2_000).await;
+                }
+            }
+        };
+        problem.set(None);
+        dashboard
+            .store
+            .update_value(|store| store.start_after(head));
+        for lane in LaneId::ALL {
+            dashboard.set_running(lane, true);
+        }
+    });
+    view! { <Dashboard dashboard=dashboard problem=problem/> }
+}
+
+/// The layout around a given dashboard; tests mount it with a dashboard they feed themselves.
+#[component]
+pub fn Dashboard(
+    dashboard: Dashboard,
+    #[prop(optional)] problem: Option<RwSignal<Option<String>>>,
+) -> impl IntoView {
+    provide_context(dashboard);
+    if let Ok(handle) = set_interval_with_handle(move || dashboard.refresh(now_ms()), REFRESH) {
+        on_cleanup(move || handle.clear());
+    }
+    view! {
+        <header class="top">
+            <div class="brand">
+                <h1>"Switchboard"</h1>
+                <p>"One live event stream, received four ways at once: by letters, held letters, radio and a phone call."</p>
+            </div>
+            <ClockBadge/>
+        </header>
+        {move || problem.and_then(|problem| problem.get()).map(|text| view! { <p class="banner">{text}</p> })}
+        <main>
+            <Timeline/>
+            <section class="chat-bar" aria-label="Chat">
+                <ChatComposer/>
+            </section>
+            <section class="lanes" aria-label="The four lanes">
+                {LaneId::ALL.into_iter().map(|lane| view! { <LanePanel lane=lane/> }).collect_view()}
+            </section>
+        </main>
+        <footer>
+            "HTTP is exchanging letters; a WebSocket is a phone call. Delays are from the server's timestamp to "
+            "arrival in this page, corrected by the clock offset the phone line measures."
+        </footer>
+    }
+}
+
+/// The server this page talks to and the clock offset every delay is corrected by.
+#[component]
+fn ClockBadge() -> impl IntoView {
+    let dashboard = expect_context::<Dashboard>();
+    let text = move || {
+        dashboard.changed.track();
+        dashboard.store.with_value(|store| {
+            let instance = LaneId::ALL
+                .iter()
+                .find_map(|&lane| store.lane(lane).instance.clone())
+                .unwrap_or_else(|| "connecting…".into());
+            let clock = store.clock();
+            let clock = match clock.round_trip_ms {
+                Some(rtt) => format!(
+                    "server clock {:+.1} ms · round trip {}",
+                    clock.offset_ms,
+                    format_ms(rtt)
+                ),
+                None => "clock not measured yet".into(),
+            };
+            (instance, clock)
+        })
+    };
+    view! {
+        <div class="badge">
+            <span class="instance">"server "<b>{move || text().0}</b></span>
+            <span class="clock">{move || text().1}</span>
+        </div>
+    }
+}
+
+/// The newest seq the server has published, from `/api/stats` (which counts against no lane).
+async fn server_head() -> Result<u64, String> {
+    let response = gloo_net::http::Request::get("/api/stats")
+        .send()
+        .await
+        .map_err(|err| err.to_string())?;
+    if !response.ok() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    let stats: ServerStats = response.json().await.map_err(|err| err.to_string())?;
+    Ok(stats.head)
+}

@@ -1,0 +1,98 @@
+//! The one interface every lane client reports through: what happened on the wire, in the order it
+//! happened. The store turns these into the timeline's spans and marks and into the scoreboard, so
+//! nothing downstream knows which lane produced a report except through the data itself.
+
+use switchboard_shared::ws::{Heartbeat, Hello};
+use switchboard_shared::{Batch, Event, Gap};
+
+/// Names one exchange (a letter and its answer) or one connection (a stream or a call) of a lane.
+pub type SpanId = u64;
+
+/// One thing that happened on a lane's wire.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wire {
+    /// A letter went out. `held` says the server was asked to hold it until there is news (long
+    /// polling).
+    RequestSent {
+        span: SpanId,
+        label: String,
+        held: bool,
+    },
+    /// Its answer came back carrying `batch`: `bytes_down` on the wire (head and body), and
+    /// `bytes_up`, the request's head as the server read it (only the answer can tell).
+    ReplyReceived {
+        span: SpanId,
+        bytes_up: u64,
+        bytes_down: u64,
+        batch: Batch,
+    },
+    /// The letter was answered with an error status, or never answered (network failure).
+    RequestFailed {
+        span: SpanId,
+        status: Option<u16>,
+        bytes_up: u64,
+        bytes_down: u64,
+        message: String,
+    },
+    /// A stream or call is being dialled. `two_way` says the browser can talk on it too.
+    Dialing {
+        span: SpanId,
+        label: String,
+        two_way: bool,
+    },
+    /// The line is open and the server said hello; `bytes_up` is the dial's request, `bytes_down` the
+    /// answer's head and the hello itself.
+    Opened {
+        span: SpanId,
+        hello: Hello,
+        bytes_up: u64,
+        bytes_down: u64,
+    },
+    /// One event of the stream arrived (on a line, or inside a letter's answer).
+    EventReceived {
+        span: SpanId,
+        event: Event,
+        bytes_down: u64,
+    },
+    /// The server's proof of life.
+    Heartbeat {
+        span: SpanId,
+        heartbeat: Heartbeat,
+        bytes_down: u64,
+    },
+    /// The browser said something on the line (a ping, a chat message, a resume).
+    FrameSent {
+        span: SpanId,
+        label: String,
+        detail: String,
+        bytes_up: u64,
+    },
+    /// The server said something on the line that is not an event (a pong, an acceptance, an error).
+    FrameReceived {
+        span: SpanId,
+        label: String,
+        detail: String,
+        bytes_down: u64,
+    },
+    /// The server no longer holds these seqs: they are lost for good.
+    GapNotice {
+        span: SpanId,
+        gap: Gap,
+        bytes_down: u64,
+    },
+    /// The line was closed, with the WebSocket close code when there is one.
+    Closed {
+        span: SpanId,
+        code: Option<u16>,
+        reason: String,
+    },
+    /// Something failed outside any one exchange (the line could not be dialled, a frame was garbage).
+    Error {
+        span: Option<SpanId>,
+        message: String,
+    },
+    /// The lane will dial again after `after_ms`.
+    Reconnecting { after_ms: u32 },
+    /// A ping/pong measured the round trip and how far the server's clock runs ahead of the browser's.
+    ClockSync { round_trip_ms: f64, offset_ms: f64 },
+}
