@@ -1,0 +1,287 @@
+//! Browser tests (headless Chromium through wasm-bindgen-test): components mounted on a real page, fed
+//! scripted wire reports, then read back from the DOM and the canvas as a person would see them.
+#![cfg(target_arch = "wasm32")]
+
+use leptos::prelude::*;
+use switchboard_frontend::Dashboard;
+use switchboard_frontend::lanes::now_ms;
+use switchboard_frontend::timeline::Timeline;
+use switchboard_frontend::ui::chat::ChatComposer;
+use switchboard_frontend::ui::lane_panel::LanePanel;
+use switchboard_frontend::wire::Wire;
+use switchboard_shared::ws::{Heartbeat, Hello};
+use switchboard_shared::{Batch, ChatMessage, ChatVia, Event, EventBody, LaneId};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{HtmlCanvasElement, HtmlElement, HtmlInputElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn chat(seq: u64, text: &str) -> Event {
+    Event {
+        seq,
+        ts_ms: now_ms() as u64 - 40,
+        body: EventBody::Chat(ChatMessage {
+            author: "ada".into(),
+            text: text.into(),
+            via: ChatVia::Post,
+            client_ref: None,
+        }),
+    }
+}
+
+/// A fresh element on the page with `view` mounted in it, sharing `dashboard` as context.
+fn mount<V: IntoView + 'static>(
+    dashboard: Dashboard,
+    view: impl FnOnce() -> V + 'static,
+) -> HtmlElement {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let host: HtmlElement = document.create_element("div").unwrap().unchecked_into();
+    document.body().unwrap().append_child(&host).unwrap();
+    let handle = leptos::mount::mount_to(host.clone(), move || {
+        provide_context(dashboard);
+        view()
+    });
+    // The test page lives only as long as the test; keep the view mounted until then.
+    handle.forget();
+    host
+}
+
+fn text_of(host: &HtmlElement, testid: &str) -> String {
+    host.query_selector(&format!("[data-testid='{testid}']"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no element with data-testid={testid}"))
+        .text_content()
+        .unwrap_or_default()
+}
+
+async fn tick(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+fn letter(dashboard: &Dashboard, lane: LaneId, events: Vec<Event>) {
+    let span = dashboard
+        .store
+        .try_update_value(|store| store.new_span())
+        .unwrap();
+    dashboard.report(
+        lane,
+        now_ms(),
+        Wire::RequestSent {
+            span,
+            label: "GET /api/poll?after=0".into(),
+            held: false,
+        },
+    );
+    let head = events.last().map_or(0, |event| event.seq);
+    dashboard.report(
+        lane,
+        now_ms() + 3.0,
+        Wire::ReplyReceived {
+            span,
+            bytes_up: 120,
+            bytes_down: 250,
+            batch: Batch {
+                epoch: 1,
+                head,
+                gap: None,
+                events,
+            },
+        },
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_scoreboard_counts_a_scripted_sequence() {
+    let dashboard = Dashboard::new();
+    dashboard.store.update_value(|store| store.start_after(0));
+    let host = mount(dashboard, || view! { <LanePanel lane=LaneId::Poll/> });
+    // An empty reply, news, then a duplicate of 2 and 5 after a gap (3 and 4 never came).
+    letter(&dashboard, LaneId::Poll, vec![]);
+    letter(
+        &dashboard,
+        LaneId::Poll,
+        vec![chat(1, "one"), chat(2, "two")],
+    );
+    letter(
+        &dashboard,
+        LaneId::Poll,
+        vec![chat(2, "two"), chat(5, "five")],
+    );
+    dashboard.refresh(now_ms());
+    tick(20).await;
+
+    assert!(
+        host.query_selector("[data-testid='lane-poll']")
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(text_of(&host, "poll-delivered"), "3");
+    assert_eq!(text_of(&host, "poll-requests"), "3");
+    assert_eq!(text_of(&host, "poll-empty"), "1");
+    assert_eq!(text_of(&host, "poll-bytes-down"), "750");
+    assert_eq!(text_of(&host, "poll-bytes-up"), "360");
+    assert_eq!(text_of(&host, "poll-missed"), "2");
+    assert_eq!(text_of(&host, "poll-duplicates"), "1");
+    assert_eq!(text_of(&host, "poll-reconnects"), "0");
+    assert_eq!(text_of(&host, "poll-last-seq"), "5");
+    // The lane's own copy of the chat shows what it received, once each.
+    let log = text_of(&host, "chat-log");
+    assert!(log.contains("one") && log.contains("five"), "{log}");
+    assert_eq!(log.matches("two").count(), 1, "{log}");
+
+    // A late 3 is recovered; the server's gap notice declares 4 lost: still missed, for good.
+    let span = dashboard
+        .store
+        .try_update_value(|store| store.new_span())
+        .unwrap();
+    dashboard.report(
+        LaneId::Poll,
+        now_ms(),
+        Wire::EventReceived {
+            span,
+            event: chat(3, "three"),
+            bytes_down: 10,
+        },
+    );
+    dashboard.report(
+        LaneId::Poll,
+        now_ms(),
+        Wire::GapNotice {
+            span,
+            gap: switchboard_shared::Gap { first: 4, last: 4 },
+            bytes_down: 10,
+        },
+    );
+    dashboard.refresh(now_ms());
+    tick(20).await;
+    assert_eq!(text_of(&host, "poll-delivered"), "4");
+    assert_eq!(text_of(&host, "poll-recovered"), "1");
+    assert_eq!(text_of(&host, "poll-missed"), "1");
+}
+
+#[wasm_bindgen_test]
+async fn the_timeline_draws_marks_for_wire_events() {
+    let dashboard = Dashboard::new();
+    let host = mount(dashboard, || view! { <Timeline/> });
+    let line = dashboard
+        .store
+        .try_update_value(|store| store.new_span())
+        .unwrap();
+    let start = now_ms() - 3_000.0;
+    dashboard.report(
+        LaneId::Ws,
+        start,
+        Wire::Dialing {
+            span: line,
+            label: "GET /ws".into(),
+            two_way: true,
+        },
+    );
+    dashboard.report(
+        LaneId::Ws,
+        start + 2.0,
+        Wire::Opened {
+            span: line,
+            hello: Hello {
+                epoch: 1,
+                head: 0,
+                oldest: None,
+                resumed_after: None,
+                heartbeat_ms: 2000,
+                instance: "test".into(),
+                server_ms: start as u64,
+                request_bytes: Some(300),
+            },
+            bytes_up: 300,
+            bytes_down: 200,
+        },
+    );
+    for seq in 1..=20 {
+        dashboard.report(
+            LaneId::Ws,
+            start + 100.0 * seq as f64,
+            Wire::EventReceived {
+                span: line,
+                event: chat(seq, "x"),
+                bytes_down: 150,
+            },
+        );
+    }
+    dashboard.report(
+        LaneId::Ws,
+        start + 2_500.0,
+        Wire::Heartbeat {
+            span: line,
+            heartbeat: Heartbeat {
+                server_ms: start as u64,
+                head: 20,
+            },
+            bytes_down: 40,
+        },
+    );
+    letter(&dashboard, LaneId::Poll, vec![]);
+    tick(150).await;
+
+    let canvas: HtmlCanvasElement = host
+        .query_selector("[data-testid='timeline-canvas']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    // hello + 20 events + 1 heartbeat on the phone line; one letter (a span, no marks).
+    assert_eq!(canvas.get_attribute("data-marks").as_deref(), Some("22"));
+    assert_eq!(canvas.get_attribute("data-spans").as_deref(), Some("2"));
+    // And they are really on the canvas: the phone call's blue in the phone call's swimlane.
+    let ctx: web_sys::CanvasRenderingContext2d =
+        canvas.get_context("2d").unwrap().unwrap().unchecked_into();
+    let ratio = web_sys::window().unwrap().device_pixel_ratio();
+    let rows = 4.0;
+    let row_height = (f64::from(canvas.height()) / ratio - 22.0) / rows;
+    let top = (3.0 * row_height * ratio) as f64;
+    let pixels = ctx
+        .get_image_data(0.0, top, f64::from(canvas.width()), row_height * ratio)
+        .unwrap()
+        .data();
+    let blue = pixels
+        .chunks(4)
+        .filter(|p| p[0] == 0x25 && p[1] == 0x63 && p[2] == 0xd9)
+        .count();
+    assert!(blue > 100, "phone-call pixels drawn: {blue}");
+}
+
+#[wasm_bindgen_test]
+async fn the_chat_composer_refuses_an_empty_message_and_needs_the_phone_line() {
+    let dashboard = Dashboard::new();
+    let host = mount(dashboard, || view! { <ChatComposer/> });
+    let input: HtmlInputElement = host
+        .query_selector("[data-testid='chat-input']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(input.value(), "");
+    let click = |testid: &str| {
+        host.query_selector(&format!("[data-testid='{testid}']"))
+            .unwrap()
+            .unwrap()
+            .unchecked_into::<HtmlElement>()
+            .click()
+    };
+    click("send-post");
+    tick(10).await;
+    assert!(
+        text_of(&host, "chat-status").contains("empty"),
+        "{}",
+        text_of(&host, "chat-status")
+    );
+    input.set_value("hello");
+    input
+        .dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    click("send-ws");
+    tick(10).await;
+    assert!(
+        text_of(&host, "chat-status").contains("phone line is not up"),
+        "{}",
+        text_of(&host, "chat-status")
+    );
+}
