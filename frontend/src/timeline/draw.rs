@@ -119,9 +119,14 @@ fn grid(ctx: &CanvasRenderingContext2d, view: &View, layout: &Layout, palette: &
     ctx.set_text_baseline("middle");
     let step = view.grid_step_ms(90.0);
     for t in lines {
+        let x = view.x_of(t);
+        // A label cut by the canvas edge reads as a different number: leave it out.
+        if x < 18.0 || x > layout.width - 14.0 {
+            continue;
+        }
         // Labels count back from the window's right edge, which is "now" while following live.
         let label = axis_label(t - view.end_ms, step);
-        let _ = ctx.fill_text(&label, view.x_of(t), axis_top + AXIS_PX / 2.0);
+        let _ = ctx.fill_text(&label, x, axis_top + AXIS_PX / 2.0);
     }
 }
 

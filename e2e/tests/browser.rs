@@ -1,0 +1,316 @@
+//! The whole product as a person uses it: the built dashboard served by a real server on 127.0.0.1:0,
+//! opened in headless Chromium (driven over WebDriver by chromedriver), watched until all four lanes
+//! have delivered the same seqs, then used to chat both ways. Screenshots go to `artifacts/`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use switchboard_server::Config;
+use switchboard_shared::{LaneId, ServerStats};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// How long the page may take to show what is asserted (generous: a shared 2-core machine).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The server's defaults, with the built dashboard at `/` and brisk sources so the page fills.
+fn server_config(dist: &std::path::Path) -> Config {
+    let mut config = Config::quiet();
+    config.static_dir = Some(dist.to_path_buf());
+    config.load_ms = 1_000;
+    config.ticker_ms = 700;
+    config.heartbeat_ms = 1_000;
+    config
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the e2e crate sits in the workspace")
+        .to_path_buf()
+}
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is on PATH (./dev test installs Debian's chromium-driver)");
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(started.elapsed() < PATIENCE, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Driver { child, url }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let capabilities = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--window-size=1280,1500", "--hide-scrollbars",
+            ],
+        }
+    });
+    let serde_json::Value::Object(capabilities) = capabilities else {
+        unreachable!("a JSON object")
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session through chromedriver")
+}
+
+async fn number(page: &Client, testid: &str) -> u64 {
+    let text = text(page, &format!("[data-testid='{testid}']")).await;
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{testid} shows {text:?}, not a number"))
+}
+
+async fn text(page: &Client, css: &str) -> String {
+    page.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|err| panic!("{css} is on the page: {err}"))
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+/// Polls `check` until it holds, or fails with what it last saw.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let started = Instant::now();
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(seen) if started.elapsed() > PATIENCE => panic!("{what}: {seen}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+async fn save_screenshot(page: &Client, name: &str) {
+    let png = page.screenshot().await.expect("a screenshot");
+    let dir = workspace_root().join("artifacts");
+    std::fs::create_dir_all(&dir).expect("artifacts/ can be made");
+    std::fs::write(dir.join(name), png).expect("the screenshot can be saved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_lanes_deliver_the_same_seqs_and_chat_arrives_both_ways() {
+    let dist = workspace_root().join("dist");
+    assert!(
+        dist.join("index.html").exists(),
+        "no built dashboard in {}: run `trunk build --release` (./dev test does it first)",
+        dist.display()
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(switchboard_server::run(
+        listener,
+        server_config(&dist),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+
+    let driver = Driver::start().await;
+    let page = browser(&driver).await;
+    page.goto(&format!("{base}/")).await.unwrap();
+
+    // Every lane is up: the letters have been answered, the radio and the phone call said hello.
+    eventually("all four lanes connect", || async {
+        let mut seen = Vec::new();
+        for lane in LaneId::ALL {
+            let id = lane.as_str();
+            seen.push((id, number(&page, &format!("{id}-requests")).await));
+        }
+        let ws = number(&page, "ws-connects").await;
+        let sse = number(&page, "sse-connects").await;
+        if seen.iter().all(|&(_, n)| n > 0) && ws == 1 && sse == 1 {
+            Ok(())
+        } else {
+            Err(format!("requests {seen:?}, connects sse {sse} ws {ws}"))
+        }
+    })
+    .await;
+
+    // Publish a burst through the server; every lane must end up with every seq up to it.
+    for n in 0..10 {
+        let accepted = http
+            .post(format!("{base}/api/messages"))
+            .json(&serde_json::json!({"author": "e2e", "text": format!("burst {n}")}))
+            .send()
+            .await
+            .unwrap();
+        assert!(accepted.status().is_success());
+    }
+    let stats: ServerStats = http
+        .get(format!("{base}/api/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let head = stats.head;
+    eventually("all four lanes deliver the same seqs", || async {
+        let mut seen = Vec::new();
+        for lane in LaneId::ALL {
+            let id = lane.as_str();
+            let last = number(&page, &format!("{id}-last-seq")).await;
+            let missed = number(&page, &format!("{id}-missed")).await;
+            let duplicates = number(&page, &format!("{id}-duplicates")).await;
+            seen.push((id, last, missed, duplicates));
+        }
+        // From one common starting point, a lane at `head` with nothing missed holds every seq.
+        if seen
+            .iter()
+            .all(|&(_, last, missed, duplicates)| last >= head && missed == 0 && duplicates == 0)
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "head {head}; (lane, last seq, missed, duplicates) {seen:?}"
+            ))
+        }
+    })
+    .await;
+    let delivered: Vec<u64> = {
+        let mut all = Vec::new();
+        for lane in LaneId::ALL {
+            all.push(number(&page, &format!("{}-delivered", lane.as_str())).await);
+        }
+        all
+    };
+    assert!(delivered.iter().all(|&n| n >= 10), "{delivered:?}");
+
+    // Chat: once as a letter, once on the phone line; both reach every lane's copy.
+    let input = page
+        .find(Locator::Css("[data-testid='chat-input']"))
+        .await
+        .unwrap();
+    input.send_keys("hello by letter").await.unwrap();
+    page.find(Locator::Css("[data-testid='send-post']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the letter is accepted", || async {
+        let status = text(&page, "[data-testid='chat-status']").await;
+        status
+            .contains("published as #")
+            .then_some(())
+            .ok_or(status)
+    })
+    .await;
+    input.send_keys("hello by phone").await.unwrap();
+    page.find(Locator::Css("[data-testid='send-ws']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("both chat messages arrive on all four lanes", || async {
+        let mut missing = Vec::new();
+        for lane in LaneId::ALL {
+            let id = lane.as_str();
+            let log = text(
+                &page,
+                &format!("[data-testid='lane-{id}'] [data-testid='chat-log']"),
+            )
+            .await;
+            for wanted in ["hello by letter", "hello by phone"] {
+                if !log.contains(wanted) {
+                    missing.push(format!("{id} lacks {wanted:?}"));
+                }
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing.join("; "))
+        }
+    })
+    .await;
+
+    // Letters cost requests and most come back empty; the timeline has drawn the traffic.
+    assert!(
+        number(&page, "poll-empty").await > 0,
+        "empty letters are counted"
+    );
+    assert_eq!(
+        number(&page, "ws-requests").await,
+        1,
+        "one call, one request"
+    );
+    assert!(number(&page, "ws-bytes-down").await > 0);
+    let canvas = page
+        .find(Locator::Css("[data-testid='timeline-canvas']"))
+        .await
+        .unwrap();
+    let marks: u64 = canvas
+        .attr("data-marks")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or(0);
+    assert!(marks > 20, "the timeline drew {marks} marks");
+    // SWITCHBOARD_E2E_LINGER_S lets the page fill for a while before the picture (for the README).
+    if let Some(linger) = std::env::var("SWITCHBOARD_E2E_LINGER_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        tokio::time::sleep(Duration::from_secs(linger)).await;
+    }
+    save_screenshot(&page, "e2e-dashboard.png").await;
+
+    // Usable on a phone-sized screen.
+    page.set_window_size(390, 1600).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    save_screenshot(&page, "e2e-narrow.png").await;
+
+    page.close().await.unwrap();
+    drop(driver);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
