@@ -3,9 +3,6 @@
 //! redial with `Last-Event-ID` when the line breaks; only when the browser gives up does the lane dial
 //! again itself, resuming with `?after=`.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use switchboard_shared::ws::{Heartbeat, Hello};
@@ -34,10 +31,13 @@ enum Heard {
     },
 }
 
+/// A listener for one named event type.
+type Listener = Closure<dyn FnMut(MessageEvent)>;
+
 /// An open `EventSource` whose listeners feed one ordered channel; closing it on drop.
 struct Radio {
     source: EventSource,
-    listeners: Vec<(&'static str, Closure<dyn FnMut(MessageEvent)>)>,
+    listeners: Vec<(&'static str, Listener)>,
     on_error: Closure<dyn FnMut(web_sys::Event)>,
     heard: mpsc::UnboundedReceiver<Heard>,
 }
@@ -49,7 +49,7 @@ impl Radio {
         let mut listeners = Vec::new();
         for name in [sse::HELLO, sse::HEARTBEAT, sse::GAP, "message"] {
             let tell = tell.clone();
-            let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let listener = Listener::new(move |event: MessageEvent| {
                 let data = event.data().as_string().unwrap_or_default();
                 let heard = match name {
                     "message" => Heard::Event(data),
@@ -135,36 +135,27 @@ impl Drop for Listening {
 /// Listens until the task is dropped (the lane is stopped).
 pub async fn run(reporter: Reporter) {
     debug_assert_eq!(reporter.lane, LaneId::Sse);
-    let failures = Rc::new(RefCell::new(0u32));
+    let mut failures = 0;
     loop {
         let url = format!("/api/sse?after={}", reporter.resume_point());
         let mut line = Listening::dial(reporter, format!("GET {url}"));
         match Radio::open(&url) {
-            Ok(mut radio) => listen(&reporter, &mut radio, &mut line, &failures).await,
+            Ok(mut radio) => listen(&reporter, &mut radio, &mut line, &mut failures).await,
             Err(err) => reporter.report(Wire::Error {
                 span: Some(line.span),
                 message: format!("could not open the stream: {err}"),
             }),
         }
         line.close("the browser gave up on the stream");
-        let attempt = {
-            let mut failures = failures.borrow_mut();
-            *failures += 1;
-            *failures
-        };
-        let after_ms = backoff_ms(attempt, 500, 15_000, js_sys::Math::random());
+        failures += 1;
+        let after_ms = backoff_ms(failures, 500, 15_000, js_sys::Math::random());
         reporter.report(Wire::Reconnecting { after_ms });
         sleep(after_ms).await;
     }
 }
 
 /// Reports everything the radio hears until the browser gives up on it.
-async fn listen(
-    reporter: &Reporter,
-    radio: &mut Radio,
-    line: &mut Listening,
-    failures: &Rc<RefCell<u32>>,
-) {
+async fn listen(reporter: &Reporter, radio: &mut Radio, line: &mut Listening, failures: &mut u32) {
     while let Some(heard) = radio.heard.next().await {
         let span = line.span;
         match heard {
@@ -172,7 +163,7 @@ async fn listen(
                 let Some(hello) = parse::<Hello>(reporter, span, &data) else {
                     continue;
                 };
-                *failures.borrow_mut() = 0;
+                *failures = 0;
                 let frame = RETRY_FIELD_BYTES + "event: hello\ndata: \n\n".len() + data.len();
                 reporter.report(Wire::Opened {
                     span,
