@@ -285,3 +285,55 @@ async fn the_chat_composer_refuses_an_empty_message_and_needs_the_phone_line() {
         text_of(&host, "chat-status")
     );
 }
+
+/// With the timeline full (10,000 marks, all in the window) a frame still draws every mark; the time
+/// per frame is printed for BENCHMARKS.md (not asserted: timing assertions flake on shared machines).
+#[wasm_bindgen_test]
+async fn a_full_timeline_draws_all_ten_thousand_marks() {
+    use switchboard_frontend::store::MARKS_HELD;
+    use switchboard_frontend::timeline::paint;
+    use switchboard_frontend::timeline::view::View;
+
+    let dashboard = Dashboard::new();
+    let now = now_ms();
+    let line = dashboard
+        .store
+        .try_update_value(|store| store.new_span())
+        .unwrap();
+    for seq in 0..MARKS_HELD as u64 {
+        let lane = LaneId::ALL[(seq % 4) as usize];
+        dashboard.report(
+            lane,
+            now - 19_000.0 + seq as f64 * 1.8,
+            Wire::EventReceived {
+                span: line,
+                event: chat(seq + 1, "x"),
+                bytes_down: 150,
+            },
+        );
+    }
+    let document = web_sys::window().unwrap().document().unwrap();
+    let canvas: HtmlCanvasElement = document.create_element("canvas").unwrap().unchecked_into();
+    canvas
+        .set_attribute("style", "width: 1200px; height: 270px; display: block")
+        .unwrap();
+    document.body().unwrap().append_child(&canvas).unwrap();
+    let view = StoredValue::new(View::new(now, 1200.0));
+    let performance = web_sys::window().unwrap().performance().unwrap();
+    let mut frames = Vec::new();
+    for _ in 0..30 {
+        let started = performance.now();
+        paint(dashboard, view, &canvas, None);
+        frames.push(performance.now() - started);
+    }
+    frames.sort_by(f64::total_cmp);
+    assert_eq!(
+        canvas.get_attribute("data-marks").as_deref(),
+        Some(MARKS_HELD.to_string().as_str())
+    );
+    console_log!(
+        "timeline frame with {MARKS_HELD} marks: median {:.2} ms, worst {:.2} ms",
+        frames[frames.len() / 2],
+        frames[frames.len() - 1]
+    );
+}

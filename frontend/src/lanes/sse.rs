@@ -17,7 +17,7 @@ use crate::wire::{SpanId, Wire};
 /// The answer head of the stream as the server writes it (status line, content type, cache control,
 /// chunked encoding, date, request size): `EventSource` does not show response headers to the page,
 /// so this is the server's known head, measured once (docs/PROTOCOL.md).
-pub const ANSWER_HEAD_BYTES: u64 = 190;
+pub const ANSWER_HEAD_BYTES: u64 = 187;
 /// `retry: 1000\n` at the top of the first frame (the server's default).
 const RETRY_FIELD_BYTES: usize = 12;
 

@@ -14,7 +14,7 @@ use crate::wire::{SpanId, Wire};
 
 /// The server's `101 Switching Protocols` head (status line, upgrade, connection, accept key, date,
 /// request size). The browser does not show it to the page; measured once (docs/PROTOCOL.md).
-pub const ANSWER_HEAD_BYTES: u64 = 166;
+pub const ANSWER_HEAD_BYTES: u64 = 188;
 /// How often the browser probes the clock.
 const PING_EVERY_MS: u32 = 5_000;
 

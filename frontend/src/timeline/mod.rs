@@ -204,7 +204,11 @@ fn animate(
     }
     if let Some(element) = canvas.get_untracked() {
         let started = performance_now();
-        paint(dashboard, state.view, &element);
+        let highlight = match state.selected.get_untracked() {
+            Some(Picked::Mark(mark)) => Some((mark.lane, mark.at_ms)),
+            _ => None,
+        };
+        paint(dashboard, state.view, &element, highlight);
         let took = performance_now() - started;
         // Smoothed, so the readout is legible.
         state
@@ -214,9 +218,14 @@ fn animate(
     request_animation_frame(move || animate(dashboard, state, canvas, alive));
 }
 
-/// Paints one frame now: sizes the canvas to its box at the device's pixel ratio, moves a live view to
+/// Paints one frame now (outlining the selected mark's place): sizes the canvas to its box at the device's pixel ratio, moves a live view to
 /// the present, and draws.
-pub fn paint(dashboard: Dashboard, view_store: StoredValue<View>, element: &HtmlCanvasElement) {
+pub fn paint(
+    dashboard: Dashboard,
+    view_store: StoredValue<View>,
+    element: &HtmlCanvasElement,
+    highlight: Option<(LaneId, f64)>,
+) {
     let width = f64::from(element.client_width()).max(1.0);
     let height = f64::from(element.client_height()).max(1.0);
     let ratio = web_sys::window().map_or(1.0, |window| window.device_pixel_ratio());
@@ -244,7 +253,7 @@ pub fn paint(dashboard: Dashboard, view_store: StoredValue<View>, element: &Html
         Palette::LIGHT
     };
     dashboard.store.with_value(|store| {
-        let drawn = draw(&ctx, store, &view, &layout, &palette, now, None);
+        let drawn = draw(&ctx, store, &view, &layout, &palette, now, highlight);
         let _ = element.set_attribute("data-marks", &drawn.marks.to_string());
         let _ = element.set_attribute("data-spans", &drawn.spans.to_string());
     });
