@@ -133,7 +133,9 @@ fn grid(ctx: &CanvasRenderingContext2d, view: &View, layout: &Layout, palette: &
 /// `-12 s`, `-1.5 s`, `-2 min`, `now`.
 fn axis_label(offset_ms: f64, step_ms: f64) -> String {
     let seconds = offset_ms / 1000.0;
-    if seconds.abs() < 1e-6 {
+    // Within half a label's precision of the right edge reads as "now", not "-0 s".
+    let precision = if step_ms >= 1000.0 { 0.5 } else { 0.05 };
+    if seconds.abs() < precision {
         "now".into()
     } else if step_ms >= 60_000.0 {
         format!("{:.0} min", seconds / 60.0)
@@ -355,6 +357,7 @@ mod tests {
     #[test]
     fn axis_labels_count_back_from_now() {
         assert_eq!(axis_label(0.0, 1000.0), "now");
+        assert_eq!(axis_label(-300.0, 2000.0), "now");
         assert_eq!(axis_label(-12_000.0, 2000.0), "-12 s");
         assert_eq!(axis_label(-1_500.0, 500.0), "-1.5 s");
         assert_eq!(axis_label(-120_000.0, 60_000.0), "-2 min");
