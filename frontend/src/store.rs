@@ -1101,6 +1101,7 @@ mod tests {
                 level: switchboard_shared::NoticeLevel::Info,
                 code: "x".into(),
                 text: "old".into(),
+                fault: None,
             }),
         });
         assert_eq!(copy.newest_ts_ms, Some(2000));

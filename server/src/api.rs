@@ -1,10 +1,10 @@
 //! The endpoints that are not lanes: health, chat posts, the server's own stats and its metrics.
 
-use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::json;
 use std::fmt::Write;
 use switchboard_shared::{
@@ -13,6 +13,7 @@ use switchboard_shared::{
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::metering::ConnInfo;
 
 /// The largest chat post body accepted (the text limit is far below it; this bounds what is read).
 pub const MAX_POST_BYTES: usize = 4 * 1024;
@@ -24,10 +25,32 @@ pub async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
 /// `POST /api/messages`: publishes a chat message to every lane and answers with its seq.
 pub async fn post_message(
     State(state): State<AppState>,
+    conn: Option<Extension<ConnInfo>>,
     body: Result<Json<ChatPost>, JsonRejection>,
-) -> Result<Json<ChatAccepted>, AppError> {
-    let Json(post) = body?;
-    let message = post.validate(ChatVia::Post)?;
+) -> Result<Json<ChatAccepted>, Response> {
+    let Json(post) = body.map_err(|err| AppError::from(err).into_response())?;
+    let message = post
+        .validate(ChatVia::Post)
+        .map_err(|err| AppError::from(err).into_response())?;
+    if state.faults.paused() {
+        return Err(AppError::Unavailable(
+            "the server is paused (a pause fault): nothing is published; try again shortly".into(),
+        )
+        .into_response());
+    }
+    let client = conn.map(|Extension(conn)| conn.remote.ip());
+    if let Err(wait) = state.limits.chat(client) {
+        let mut refused = AppError::TooMany(format!(
+            "too many chat messages: at most {} per second from one client",
+            state.config.chat_per_second
+        ))
+        .into_response();
+        refused.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64),
+        );
+        return Err(refused);
+    }
     let client_ref = message.client_ref.clone();
     let published = state.hub.publish(EventBody::Chat(message));
     Ok(Json(ChatAccepted {

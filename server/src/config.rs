@@ -51,6 +51,43 @@ pub struct Config {
     /// A directory of static files (the built frontend) served at `/`.
     #[arg(long, env = "SWITCHBOARD_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
+
+    /// The token that lets a client inject faults (`Authorization: Bearer TOKEN`). Without one, only
+    /// clients on this machine may, and only while the server listens on a loopback address.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Origins (`scheme://host:port`) allowed to open the WebSocket besides the server's own; `*` allows
+    /// any. Comma-separated in the environment variable.
+    #[arg(long, env = "SWITCHBOARD_ALLOW_ORIGIN", value_delimiter = ',')]
+    pub allow_origin: Vec<String>,
+
+    /// The most streams, calls and held long polls one lane serves at once; 0 means no limit.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_CONNECTIONS_PER_LANE",
+        default_value_t = 20_000
+    )]
+    pub max_connections_per_lane: usize,
+
+    /// The most streams, calls and held long polls one client address may hold open at once, over all
+    /// lanes; 0 means no limit (load tests from one machine need that).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 64
+    )]
+    pub max_connections_per_client: usize,
+
+    /// Chat messages one client address may send per second (bursts of twice that are allowed).
+    #[arg(long, env = "SWITCHBOARD_CHAT_PER_SECOND", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub chat_per_second: u32,
+
+    /// The longest any request that is not a stream or a held letter may take, in milliseconds.
+    #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub request_timeout_ms: u64,
 }
 
 impl Config {
@@ -64,6 +101,17 @@ impl Config {
 
     pub fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms)
+    }
+
+    /// Who may inject faults: a token when one is configured; otherwise loopback clients, and nobody at
+    /// all when the server is reachable from other machines.
+    pub fn fault_auth(&self) -> switchboard_shared::FaultAuth {
+        use switchboard_shared::FaultAuth;
+        match (&self.admin_token, self.addr.ip().is_loopback()) {
+            (Some(_), _) => FaultAuth::Token,
+            (None, true) => FaultAuth::Loopback,
+            (None, false) => FaultAuth::Disabled,
+        }
     }
 
     pub fn instance_name(&self) -> String {
@@ -82,6 +130,19 @@ mod tests {
         let config = Config::parse_from(["switchboard-server"]);
         assert_eq!(config.addr.to_string(), "127.0.0.1:3000");
         assert_eq!((config.history, config.heartbeat_ms), (10_000, 2000));
+    }
+
+    #[test]
+    fn fault_injection_needs_a_token_beyond_loopback() {
+        use switchboard_shared::FaultAuth;
+        let auth = |args: &[&str]| Config::parse_from(args).fault_auth();
+        assert_eq!(auth(&["s"]), FaultAuth::Loopback);
+        assert_eq!(auth(&["s", "--addr", "0.0.0.0:3000"]), FaultAuth::Disabled);
+        assert_eq!(
+            auth(&["s", "--addr", "0.0.0.0:3000", "--admin-token", "x"]),
+            FaultAuth::Token
+        );
+        assert_eq!(auth(&["s", "--admin-token", "x"]), FaultAuth::Token);
     }
 
     #[test]

@@ -22,6 +22,24 @@ pub enum AppError {
     /// A chat message over its limits.
     #[error("{0}")]
     Chat(#[from] ChatRejection),
+    /// A well-formed request the endpoint cannot act on (a fault with a bad duration).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// The request needs credentials it did not bring.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The request is not allowed from this client (wrong token, not loopback, a cross-site origin).
+    #[error("{0}")]
+    Forbidden(String),
+    /// One client asked too much too fast, or holds too many connections.
+    #[error("{0}")]
+    TooMany(String),
+    /// The server cannot serve this now (a lane full, or a fault injected on purpose).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The request took longer than the server allows.
+    #[error("the request took longer than {} ms", .0.as_millis())]
+    Timeout(std::time::Duration),
     /// No such endpoint.
     #[error("no such endpoint")]
     NotFound,
@@ -49,6 +67,12 @@ impl AppError {
                 _ => (StatusCode::BAD_REQUEST, "bad_body"),
             },
             AppError::Chat(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_chat"),
+            AppError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many"),
+            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
         }
     }

@@ -9,6 +9,7 @@
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 use switchboard_shared::{Event, EventBody, Gap, Seq};
@@ -54,8 +55,8 @@ pub struct Hub {
     history: Mutex<History>,
     live: broadcast::Sender<Arc<Published>>,
     head: watch::Sender<Seq>,
-    /// When this history began (Unix ms): a new epoch means earlier seqs mean nothing any more.
-    epoch: u64,
+    /// When this history began (Unix ms): a new epoch means the history was lost and started over.
+    epoch: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -80,12 +81,23 @@ impl Hub {
             }),
             live: broadcast::channel(LIVE_CAPACITY).0,
             head: watch::Sender::new(0),
-            epoch: now_ms(),
+            epoch: AtomicU64::new(now_ms()),
         }
     }
 
     pub fn epoch(&self) -> u64 {
-        self.epoch
+        self.epoch.load(Relaxed)
+    }
+
+    /// Forgets the history and starts a new epoch, as a restart of the server would; returns the new
+    /// epoch. The seq counter goes on (as a shared counter would survive a restart of one instance), so
+    /// a client resuming after an old seq is told exactly which seqs it lost by a gap notice.
+    pub fn restart(&self) -> u64 {
+        let mut history = self.lock();
+        history.events.clear();
+        let epoch = now_ms().max(self.epoch() + 1);
+        self.epoch.store(epoch, Relaxed);
+        epoch
     }
 
     pub fn capacity(&self) -> usize {
@@ -372,6 +384,25 @@ mod tests {
             "an SSE data line must not contain a newline"
         );
         assert_eq!(serde_json::from_str::<Event>(data).unwrap(), event);
+    }
+
+    #[test]
+    fn a_restart_forgets_the_history_but_not_the_seqs() {
+        let hub = Hub::new(10);
+        for n in 0..4 {
+            hub.publish(chat(&n.to_string()));
+        }
+        let before = hub.epoch();
+        let epoch = hub.restart();
+        assert!(epoch > before);
+        assert_eq!((hub.epoch(), hub.len(), hub.head()), (epoch, 0, 4));
+        assert_eq!(hub.since(1, 10).gap, Some(Gap { first: 2, last: 4 }));
+        assert_eq!(hub.publish(chat("after")).seq, 5);
+        let replay = hub.since(2, 10);
+        assert_eq!(
+            (replay.gap, seqs(&replay)),
+            (Some(Gap { first: 3, last: 4 }), vec![5])
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - [`metering`] — per-lane counters, with bytes counted on the real TCP stream (headers and framing
 //!   included).
 //! - [`sources`] — the host-load sampler and the ticker.
+//! - [`faults`] — the failure lab: faults injected on purpose through `/api/faults`.
+//! - [`limits`] — connections per lane and per client, chat rate, allowed WebSocket origins.
 //! - [`config`] — the command-line flags; [`error`] — the HTTP error type.
 //!
 //! [`app`] builds the router (tests can drive it without a socket); [`run`] serves it on a listener until
@@ -19,15 +21,17 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod faults;
 pub mod hub;
 pub mod lanes;
+pub mod limits;
 pub mod metering;
 pub mod sources;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::future::Future;
 use std::sync::Arc;
@@ -42,7 +46,10 @@ use tower_http::trace::TraceLayer;
 
 use axum::http::{HeaderName, HeaderValue};
 pub use config::Config;
+use error::AppError;
+use faults::Faults;
 use hub::Hub;
+use limits::Limits;
 use metering::{ConnInfo, MeteredListener, Meters, RequestHead, lane_of_path};
 
 /// Everything the handlers share; cheap to clone.
@@ -50,6 +57,8 @@ use metering::{ConnInfo, MeteredListener, Meters, RequestHead, lane_of_path};
 pub struct AppState {
     pub hub: Arc<Hub>,
     pub meters: Arc<Meters>,
+    pub faults: Arc<Faults>,
+    pub limits: Arc<Limits>,
     pub config: Arc<Config>,
     /// Cancelled once on shutdown: held long polls answer, streams and calls end, sources stop.
     pub shutdown: CancellationToken,
@@ -66,6 +75,8 @@ impl AppState {
                 usize::try_from(config.history).unwrap_or(usize::MAX),
             )),
             meters: Arc::new(Meters::default()),
+            faults: Arc::new(Faults::new(config.fault_auth())),
+            limits: Arc::new(Limits::new(&config)),
             instance: config.instance_name().into(),
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
@@ -105,6 +116,12 @@ pub fn app(state: AppState) -> Router {
             "/api/messages",
             post(api::post_message).layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
         )
+        .route(
+            "/api/faults",
+            get(faults::list)
+                .post(faults::inject)
+                .layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
+        )
         .route("/api/stats", get(api::stats))
         .route("/metrics", get(api::metrics));
     let router = match &state.config.static_dir {
@@ -112,6 +129,11 @@ pub fn app(state: AppState) -> Router {
         None => api.route("/", get(api::index)).fallback(api::not_found),
     };
     router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            faults::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn_with_state(state.clone(), account))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -155,13 +177,35 @@ async fn account(State(state): State<AppState>, mut request: Request, next: Next
     response
 }
 
+/// Every request that is not a stream gets a deadline: a held letter its wait plus the usual
+/// allowance, everything else the allowance alone, so no request (or slow body) occupies the server
+/// for ever.
+async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let allowance = Duration::from_millis(state.config.request_timeout_ms);
+    let limit = match lane_of_path(request.uri().path()) {
+        Some(switchboard_shared::LaneId::Sse | switchboard_shared::LaneId::Ws) => {
+            return next.run(request).await;
+        }
+        Some(switchboard_shared::LaneId::LongPoll) => {
+            allowance + Duration::from_millis(state.config.max_wait_ms)
+        }
+        _ => allowance,
+    };
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => AppError::Timeout(limit).into_response(),
+    }
+}
+
 /// Serves Switchboard on `listener` until `shutdown` resolves; then answers held long polls, ends every
 /// stream and call, stops the sources, and returns once every task has finished.
 pub async fn run(
     listener: TcpListener,
-    config: Config,
+    mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // The address really listened on decides who may inject faults.
+    config.addr = listener.local_addr()?;
     let state = AppState::new(config);
     sources::spawn(&state);
     let token = state.shutdown.clone();

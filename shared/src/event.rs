@@ -115,6 +115,9 @@ pub struct Notice {
     pub code: String,
     /// A human sentence.
     pub text: String,
+    /// The fault this notice announces, when it announces one (so the page can shade its span).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<crate::Fault>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +173,7 @@ pub(crate) mod tests {
                     level: NoticeLevel::Warning,
                     code: "server_started".into(),
                     text: "a fresh history begins".into(),
+                    fault: None,
                 }),
             },
         ]

@@ -11,6 +11,8 @@
 //! - [`ws`] — WebSocket messages named by direction: [`BrowserMessage`] and [`ServerMessage`];
 //! - [`sse`] — the event names and framing used on the Server-Sent Events lane;
 //! - [`chat`] — the chat message a browser posts and the limits both sides enforce;
+//! - [`fault`] — the failure lab: the faults a person can inject and how an active one is described;
+//! - [`recovery`] — how a client finds a dead line ([`Watchdog`]) and paces its redials ([`Backoff`]);
 //! - [`tracker`] — [`SeqTracker`], which classifies every received seq as new, duplicate, recovered or
 //!   after a gap;
 //! - [`stats`] — the server's per-lane counters as served at `/api/stats`, and percentile math.
@@ -18,7 +20,9 @@
 pub mod batch;
 pub mod chat;
 pub mod event;
+pub mod fault;
 pub mod lane;
+pub mod recovery;
 pub mod sse;
 pub mod stats;
 pub mod tracker;
@@ -29,9 +33,11 @@ pub use chat::{ChatAccepted, ChatPost, ChatRejection};
 pub use event::{
     ChatMessage, ChatVia, Event, EventBody, HostLoad, Notice, NoticeLevel, Quote, TickerQuotes,
 };
+pub use fault::{Fault, FaultAuth, FaultKind, FaultList, FaultRequest, FaultTarget};
 pub use lane::LaneId;
+pub use recovery::{Backoff, Watchdog};
 pub use stats::{LaneCounters, ServerStats};
-pub use tracker::{Arrival, SeqTracker};
+pub use tracker::{Arrival, EpochChange, SeqTracker};
 pub use ws::{BrowserMessage, ErrorCode, ServerMessage};
 
 /// A sequence number: strictly increasing across the whole stream and shared by every lane.

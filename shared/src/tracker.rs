@@ -29,8 +29,25 @@ pub struct TrackerCounts {
     pub duplicates: u64,
     /// Seqs that were missing and arrived later.
     pub recovered: u64,
-    /// Seqs the server declared gone for good (a gap notice).
+    /// Seqs gone for good: declared by the server (a gap notice), or left behind by a restart that
+    /// started the seqs over.
     pub lost: u64,
+    /// Times the server's history started over (a new epoch) while this tracker was following it.
+    pub restarts: u64,
+}
+
+/// What a batch's or hello's epoch says about the history being followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochChange {
+    /// The first epoch seen.
+    First,
+    /// The same history as before.
+    Same,
+    /// The server restarted. When its seqs went on from where they were, what the client missed is told
+    /// by the gap notice of its resume and `lost` is 0 here; when they started over, everything the
+    /// client had not yet received of the old history is gone, counted in `lost`, and the tracker now
+    /// expects the new history from its first seq.
+    Restarted { seqs_started_over: bool, lost: u64 },
 }
 
 /// Classifies received seqs and remembers the holes.
@@ -45,6 +62,10 @@ pub struct SeqTracker {
     /// The number of seqs in `missing`, kept so it need not be summed.
     missing_count: u64,
     counts: TrackerCounts,
+    /// The history being followed, once known.
+    epoch: Option<u64>,
+    /// The newest seq the server has said exists (in a batch, hello or heartbeat).
+    known_head: Seq,
 }
 
 impl SeqTracker {
@@ -134,6 +155,47 @@ impl SeqTracker {
         lost
     }
 
+    /// Notes the newest seq the server says exists (a batch's, hello's or heartbeat's `head`).
+    pub fn observe_head(&mut self, head: Seq) {
+        self.known_head = self.known_head.max(head);
+    }
+
+    /// Notes the epoch and head a batch or hello carries, and settles the books when the server's
+    /// history started over.
+    pub fn observe_epoch(&mut self, epoch: u64, head: Seq) -> EpochChange {
+        let change = match self.epoch {
+            None => EpochChange::First,
+            Some(known) if known == epoch => EpochChange::Same,
+            Some(_) => {
+                self.counts.restarts += 1;
+                match self.last {
+                    // Seqs below ours in a new epoch: the counter started over. What we had not received
+                    // of the old history (holes, and everything after our last seq up to the head the
+                    // server last told us) can never come.
+                    Some(last) if head < last => {
+                        let lost = self.missing_count + self.known_head.saturating_sub(last);
+                        self.missing.clear();
+                        self.missing_count = 0;
+                        self.counts.lost += lost;
+                        self.last = Some(0);
+                        self.known_head = head;
+                        EpochChange::Restarted {
+                            seqs_started_over: true,
+                            lost,
+                        }
+                    }
+                    _ => EpochChange::Restarted {
+                        seqs_started_over: false,
+                        lost: 0,
+                    },
+                }
+            }
+        };
+        self.epoch = Some(epoch);
+        self.observe_head(head);
+        change
+    }
+
     /// The highest seq seen or declared lost: the point to resume after.
     pub fn last(&self) -> Option<Seq> {
         self.last
@@ -178,6 +240,59 @@ impl SeqTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restart_whose_seqs_go_on_leaves_the_accounting_to_the_gap_notice() {
+        let mut tracker = SeqTracker::new();
+        assert_eq!(tracker.observe_epoch(1, 10), EpochChange::First);
+        for seq in 1..=10 {
+            tracker.observe(seq);
+        }
+        assert_eq!(tracker.observe_epoch(1, 12), EpochChange::Same);
+        let change = tracker.observe_epoch(2, 15);
+        assert_eq!(
+            change,
+            EpochChange::Restarted {
+                seqs_started_over: false,
+                lost: 0
+            }
+        );
+        assert_eq!(
+            tracker.declare_lost(Gap {
+                first: 11,
+                last: 15
+            }),
+            5
+        );
+        assert_eq!(tracker.counts().restarts, 1);
+        assert_eq!(tracker.counts().lost, 5);
+    }
+
+    #[test]
+    fn a_restart_that_starts_the_seqs_over_counts_what_never_came() {
+        let mut tracker = SeqTracker::new();
+        tracker.observe_epoch(1, 0);
+        for seq in [1, 2, 3, 5, 6] {
+            tracker.observe(seq);
+        }
+        // The server said it was at 9: 4 is a hole, 7..=9 were never received.
+        tracker.observe_head(9);
+        let change = tracker.observe_epoch(2, 2);
+        assert_eq!(
+            change,
+            EpochChange::Restarted {
+                seqs_started_over: true,
+                lost: 4
+            }
+        );
+        assert_eq!(tracker.missing_count(), 0);
+        assert_eq!(tracker.last(), Some(0));
+        // The new history is followed from its first seq.
+        assert_eq!(tracker.observe(1), Arrival::New);
+        assert_eq!(tracker.observe(2), Arrival::New);
+        assert_eq!(tracker.counts().delivered, 7);
+        assert_eq!(tracker.counts().lost, 4);
+    }
 
     fn gaps(tracker: &SeqTracker) -> Vec<(Seq, Seq)> {
         tracker.missing().map(|gap| (gap.first, gap.last)).collect()

@@ -146,6 +146,10 @@ pub enum ErrorCode {
     TooLarge,
     /// A binary frame; the protocol is JSON text.
     Binary,
+    /// Chat messages sent faster than the server accepts from one client.
+    RateLimited,
+    /// The server cannot publish right now (a `pause` fault); try again shortly.
+    Unavailable,
 }
 
 impl fmt::Display for ErrorCode {
@@ -173,6 +177,8 @@ pub mod close_code {
     pub const PEER_SILENT: u16 = 4000;
     /// The client fell so far behind that its own send queue overflowed; it should redial and resume.
     pub const TOO_SLOW: u16 = 4001;
+    /// The server is restarting (the failure lab's `restart`); redial and resume after a moment.
+    pub const SERVICE_RESTART: u16 = 1012;
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! A held request is a parked future waiting on a `watch` of the head seq: thousands of them cost
 //! memory for their sockets and no CPU.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
@@ -13,6 +14,8 @@ use switchboard_shared::{LaneId, Seq};
 use super::{ApiQuery, BATCH_LIMIT, batch_response};
 use crate::AppState;
 use crate::error::AppError;
+use crate::faults::Exposure;
+use crate::metering::ConnInfo;
 
 /// How long a request is held when it does not say.
 pub const DEFAULT_WAIT_MS: u64 = 25_000;
@@ -27,6 +30,7 @@ pub struct LongPollQuery {
 
 pub async fn longpoll(
     State(state): State<AppState>,
+    conn: Option<Extension<ConnInfo>>,
     ApiQuery(query): ApiQuery<LongPollQuery>,
 ) -> Result<Response, AppError> {
     let wait_ms = query.wait_ms.unwrap_or(DEFAULT_WAIT_MS);
@@ -43,12 +47,23 @@ pub async fn longpoll(
     if !replay.events.is_empty() || replay.gap.is_some() {
         return Ok(batch_response(&state, LaneId::LongPoll, replay));
     }
+    // Only a held letter occupies the server, so only holding is limited.
+    let _permit = state.limits.admit(
+        LaneId::LongPoll,
+        conn.map(|Extension(conn)| conn.remote.ip()),
+    )?;
+    let mut exposure = Exposure::new(&state.faults, LaneId::LongPoll);
     let _held = state.meters.lane(LaneId::LongPoll).open();
     tokio::select! {
         _ = head.wait_for(|&head| head > after) => {}
         () = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
         // Shutting down: answer with what there is rather than cutting the connection.
         () = state.shutdown.cancelled() => {}
+        _ = exposure.cut() => {
+            return Err(AppError::Unavailable(
+                "the held letter was dropped (a drop or restart fault); ask again".into(),
+            ));
+        }
     }
     Ok(batch_response(
         &state,

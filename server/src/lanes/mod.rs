@@ -84,6 +84,7 @@ mod tests {
                 level: NoticeLevel::Info,
                 code: "n".into(),
                 text: format!("notice {n}"),
+                fault: None,
             }));
         }
         let batch: Batch =

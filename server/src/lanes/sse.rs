@@ -13,9 +13,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream;
 use serde::Deserialize;
-use std::convert::Infallible;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 use switchboard_shared::ws::Heartbeat;
 use switchboard_shared::{LaneId, Seq, sse};
 use tokio::time::Interval;
@@ -23,8 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::ApiQuery;
 use crate::error::AppError;
+use crate::faults::{self, Exposure, Faults};
 use crate::hub::{Delivery, Subscription, now_ms};
-use crate::metering::{Counters, OpenGuard, RequestHead};
+use crate::limits::Permit;
+use crate::metering::{ConnInfo, Counters, OpenGuard, RequestHead};
 use crate::{AppState, heartbeat_interval};
 
 #[derive(Debug, Deserialize)]
@@ -41,11 +44,21 @@ struct Radio {
     shutdown: CancellationToken,
     counters: Arc<Counters>,
     hub: Arc<crate::hub::Hub>,
+    faults: Arc<Faults>,
+    exposure: Exposure,
     _open: OpenGuard,
+    _permit: Permit,
+}
+
+/// Why the server tears a stream down mid-way (the failure lab); the connection is aborted, not ended
+/// cleanly, as a real network failure would leave it.
+fn torn(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, why.to_owned())
 }
 
 pub async fn sse(
     State(state): State<AppState>,
+    conn: Option<Extension<ConnInfo>>,
     request_head: Option<Extension<RequestHead>>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<SseQuery>,
@@ -65,6 +78,9 @@ pub async fn sse(
             ));
         }
     };
+    let permit = state
+        .limits
+        .admit(LaneId::Sse, conn.map(|Extension(conn)| conn.remote.ip()))?;
     let counters = state.meters.lane(LaneId::Sse).clone();
     let subscription = state.hub.subscribe(resume);
     let hello = state.hello(resume, request_head.map(|Extension(head)| head));
@@ -82,10 +98,17 @@ pub async fn sse(
         _open: counters.open(),
         counters,
         hub: state.hub.clone(),
+        exposure: Exposure::new(&state.faults, LaneId::Sse),
+        faults: state.faults.clone(),
+        _permit: permit,
     };
-    let body = Body::from_stream(stream::unfold(radio, |mut radio| async move {
-        let frame = radio.next_frame().await?;
-        Some((Ok::<_, Infallible>(frame), radio))
+    let body = Body::from_stream(stream::unfold(Some(radio), |radio| async move {
+        let mut radio = radio?;
+        match radio.next_frame().await? {
+            Ok(frame) => Some((Ok(frame), Some(radio))),
+            // The error aborts the response; nothing follows it.
+            Err(err) => Some((Err(err), None)),
+        }
     }));
     Ok((
         [
@@ -106,26 +129,45 @@ pub async fn sse(
 }
 
 impl Radio {
-    /// The next bytes to send, or `None` when the stream ends (shutdown).
-    async fn next_frame(&mut self) -> Option<Bytes> {
+    /// The next bytes to send; `None` when the stream ends (shutdown), an error when the failure lab
+    /// tears it down.
+    async fn next_frame(&mut self) -> Option<io::Result<Bytes>> {
         if let Some(hello) = self.hello.take() {
-            return Some(hello);
+            return Some(Ok(hello));
         }
-        tokio::select! {
+        let (frame, published_ms) = tokio::select! {
             biased;
-            () = self.shutdown.cancelled() => None,
+            () = self.shutdown.cancelled() => return None,
+            _ = self.exposure.cut() => return Some(Err(torn("cut by a fault"))),
             delivery = self.subscription.next() => match delivery? {
                 Delivery::Event(event) => {
                     self.counters.messages.fetch_add(1, Relaxed);
-                    Some(event.sse_frame.clone())
+                    (event.sse_frame.clone(), event.ts_ms)
                 }
-                Delivery::Gap(gap) => Some(named(sse::GAP, &serde_json::to_string(&gap).ok()?)),
+                Delivery::Gap(gap) => (named(sse::GAP, &serde_json::to_string(&gap).ok()?), now_ms()),
             },
             _ = self.heartbeat.tick() => {
                 let beat = Heartbeat { server_ms: now_ms(), head: self.hub.head() };
-                Some(named(sse::HEARTBEAT, &serde_json::to_string(&beat).ok()?))
+                (named(sse::HEARTBEAT, &serde_json::to_string(&beat).ok()?), beat.server_ms)
             }
+        };
+        if let Some(until) = self
+            .faults
+            .silenced_until(LaneId::Sse, self.exposure.opened)
+        {
+            // Half-open: the line stays up and says nothing, then is torn down without a word.
+            tokio::select! {
+                () = faults::sleep_until(until) => {}
+                () = self.shutdown.cancelled() => return None,
+            }
+            return Some(Err(torn("a half-open connection finally failed")));
         }
+        if let Some(delay) = self.faults.delay(LaneId::Sse) {
+            // Counted from publication, so a backlog does not add the delay once per frame.
+            let due = published_ms + delay.as_millis() as u64;
+            tokio::time::sleep(Duration::from_millis(due.saturating_sub(now_ms()))).await;
+        }
+        Some(Ok(frame))
     }
 }
 

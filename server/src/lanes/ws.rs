@@ -8,8 +8,10 @@
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -20,7 +22,10 @@ use switchboard_shared::{
 use tokio::time::Instant;
 
 use super::ApiQuery;
+use crate::error::AppError;
+use crate::faults::{self, Cut, Exposure};
 use crate::hub::{Delivery, now_ms};
+use crate::limits::Permit;
 use crate::metering::{ConnInfo, Counters, RequestHead};
 use crate::{AppState, heartbeat_interval};
 
@@ -47,12 +52,19 @@ pub async fn ws(
     State(state): State<AppState>,
     conn: Option<Extension<ConnInfo>>,
     request_head: Option<Extension<RequestHead>>,
+    headers: HeaderMap,
     ApiQuery(query): ApiQuery<WsQuery>,
     upgrade: WebSocketUpgrade,
-) -> Response {
+) -> Result<Response, AppError> {
+    // Refused before the upgrade, so the browser gets a status and a reason rather than a dead socket.
+    state.limits.check_origin(&headers)?;
+    let permit = state.limits.admit(
+        LaneId::Ws,
+        conn.as_ref().map(|Extension(conn)| conn.remote.ip()),
+    )?;
     let request_head = request_head.map(|Extension(head)| head);
     let tasks = state.tasks.clone();
-    upgrade
+    Ok(upgrade
         // Messages here are a few hundred bytes: small buffers keep an idle connection cheap.
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
@@ -65,8 +77,9 @@ pub async fn ws(
                 conn.map(|Extension(conn)| conn),
                 query.after,
                 request_head,
+                permit,
             ))
-        })
+        }))
 }
 
 /// How a call ends.
@@ -83,13 +96,16 @@ async fn call(
     conn: Option<ConnInfo>,
     after: Option<Seq>,
     request_head: Option<RequestHead>,
+    _permit: Permit,
 ) {
     let counters = state.meters.lane(LaneId::Ws).clone();
     let _open = counters.open();
+    let mut exposure = Exposure::new(&state.faults, LaneId::Ws);
     let mut subscription = state.hub.subscribe(after);
     let mut line = Line {
         counters: counters.clone(),
         refusals: Vec::new(),
+        client: conn.as_ref().map(|conn| conn.remote.ip()),
     };
     let hello = ServerMessage::Hello(state.hello(after, request_head));
     let heartbeat_every = state.config.heartbeat();
@@ -101,6 +117,10 @@ async fn call(
         outcome = tokio::select! {
             biased;
             () = state.shutdown.cancelled() => Err(End::HangUp(close_code::GOING_AWAY, "server shutting down")),
+            cut = exposure.cut() => Err(match cut {
+                Cut::Drop => End::PeerGone,
+                Cut::Restart => End::HangUp(close_code::SERVICE_RESTART, "server restarting"),
+            }),
             incoming = socket.recv() => match incoming {
                 None => Err(End::PeerGone),
                 Some(Err(err)) => {
@@ -126,11 +146,17 @@ async fn call(
                 }
             },
             delivery = subscription.next() => match delivery {
-                Some(Delivery::Event(event)) => {
-                    counters.messages.fetch_add(1, Relaxed);
-                    send(&mut socket, event.ws_frame.clone()).await
-                }
-                Some(Delivery::Gap(gap)) => send(&mut socket, json(&ServerMessage::Gap(gap))).await,
+                Some(Delivery::Event(event)) => match held_by_faults(&state, &exposure, event.ts_ms).await {
+                    Ok(()) => {
+                        counters.messages.fetch_add(1, Relaxed);
+                        send(&mut socket, event.ws_frame.clone()).await
+                    }
+                    gone => gone,
+                },
+                Some(Delivery::Gap(gap)) => match held_by_faults(&state, &exposure, now_ms()).await {
+                    Ok(()) => send(&mut socket, json(&ServerMessage::Gap(gap))).await,
+                    gone => gone,
+                },
                 None => Err(End::HangUp(close_code::GOING_AWAY, "stream ended")),
             },
             _ = heartbeat.tick() => {
@@ -138,9 +164,12 @@ async fn call(
                     Err(End::HangUp(close_code::PEER_SILENT, "no frame or pong for three heartbeats"))
                 } else {
                     let beat = ServerMessage::Heartbeat(Heartbeat { server_ms: now_ms(), head: state.hub.head() });
-                    match send(&mut socket, json(&beat)).await {
-                        Ok(()) => send_message(&mut socket, Message::Ping(Default::default())).await,
-                        failed => failed,
+                    match held_by_faults(&state, &exposure, now_ms()).await {
+                        Ok(()) => match send(&mut socket, json(&beat)).await {
+                            Ok(()) => send_message(&mut socket, Message::Ping(Default::default())).await,
+                            failed => failed,
+                        },
+                        gone => gone,
                     }
                 }
             }
@@ -160,11 +189,30 @@ async fn call(
     }
 }
 
+/// What the failure lab does to a frame about to be written (published or made at `made_ms`): a
+/// half-open fault keeps the line silent until it ends and then drops it without a word; a delay
+/// fault holds the frame until `made_ms` + the delay.
+async fn held_by_faults(state: &AppState, exposure: &Exposure, made_ms: u64) -> Result<(), End> {
+    if let Some(until) = state.faults.silenced_until(LaneId::Ws, exposure.opened) {
+        tokio::select! {
+            () = faults::sleep_until(until) => {}
+            () = state.shutdown.cancelled() => {}
+        }
+        return Err(End::PeerGone);
+    }
+    if let Some(delay) = state.faults.delay(LaneId::Ws) {
+        let due = made_ms + delay.as_millis() as u64;
+        tokio::time::sleep(Duration::from_millis(due.saturating_sub(now_ms()))).await;
+    }
+    Ok(())
+}
+
 /// The per-connection state of reading the browser's frames.
 struct Line {
     counters: Arc<Counters>,
     /// When recent frames were refused, oldest first.
     refusals: Vec<Instant>,
+    client: Option<IpAddr>,
 }
 
 enum Answer {
@@ -209,6 +257,17 @@ impl Line {
             }
             Ok(BrowserMessage::Chat(post)) => match post.validate(ChatVia::Ws) {
                 Err(rejection) => self.refuse(ErrorCode::Invalid, rejection.to_string()),
+                Ok(_) if state.faults.paused() => Answer::Reply(json(&ServerMessage::Error {
+                    code: ErrorCode::Unavailable,
+                    message: "the server is paused (a pause fault): try again shortly".into(),
+                })),
+                Ok(_) if state.limits.chat(self.client).is_err() => {
+                    let message = format!(
+                        "too many chat messages: at most {} per second from one client",
+                        state.config.chat_per_second
+                    );
+                    self.refuse(ErrorCode::RateLimited, message)
+                }
                 Ok(message) => {
                     let client_ref = message.client_ref.clone();
                     let published = state

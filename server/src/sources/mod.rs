@@ -41,6 +41,7 @@ fn every(
     mut produce: impl FnMut() -> Option<EventBody> + Send + 'static,
 ) {
     let hub = state.hub.clone();
+    let faults = state.faults.clone();
     let shutdown = state.shutdown.clone();
     let period = Duration::from_millis(interval_ms);
     state.tasks.spawn(async move {
@@ -51,7 +52,10 @@ fn every(
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 _ = interval.tick() => {
-                    if let Some(body) = produce() {
+                    // A paused server still keeps its own time (the ticker walks on); it just says nothing.
+                    if let Some(body) = produce()
+                        && !faults.paused()
+                    {
                         hub.publish(body);
                     }
                 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of the harness
 
+pub mod follower;
+
 use eventsource_stream::{Event as SseEvent, Eventsource};
 use futures_util::{SinkExt, Stream, StreamExt};
 use serde_json::json;
@@ -36,6 +38,8 @@ impl TestServer {
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config::quiet();
         config.instance = Some("test".into());
+        // Tests publish bursts of chat from one address; the chat limit has its own tests.
+        config.chat_per_second = 100_000;
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -90,6 +94,26 @@ impl TestServer {
             seqs.push(self.post_chat(&format!("message {i}")).await.seq);
         }
         seqs
+    }
+
+    /// `POST /api/faults` with `body`; the status and the JSON answer.
+    pub async fn inject(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .post(self.url("/api/faults"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// Injects a fault that must be accepted.
+    pub async fn fault(&self, body: serde_json::Value) -> switchboard_shared::Fault {
+        let (status, answer) = self.inject(body).await;
+        assert_eq!(status, 201, "fault refused: {answer}");
+        serde_json::from_value(answer).unwrap()
     }
 
     pub async fn stats(&self) -> ServerStats {

@@ -1,0 +1,453 @@
+//! The failure lab: faults injected on purpose (`POST /api/faults`), so a person can watch each lane
+//! notice and recover.
+//!
+//! The lanes consult [`Faults`] at the points where a real failure would bite:
+//! - `pause` — the sources and chat stop publishing (heartbeats go on);
+//! - `drop` — every open stream, call and held long poll of the lane is cut ([`Faults::cuts`]);
+//! - `half_open` — connections open when it begins write nothing more, heartbeats included, until it
+//!   ends, and are then closed without a word ([`Faults::silenced_until`]); letters asked meanwhile are
+//!   held unanswered;
+//! - `delay` — every reply or frame waits longer ([`Faults::delay`]);
+//! - `error` — requests and dials of the lane are answered `503` ([`middleware`]);
+//! - `restart` — everything is cut and the hub's history starts a new epoch.
+//!
+//! Reading the state is a short read lock taken per reply or frame; no lock is held across an await.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+use switchboard_shared::{
+    EventBody, Fault, FaultAuth, FaultKind, FaultList, FaultRequest, LaneId, Notice, NoticeLevel,
+};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::hub::{Hub, now_ms};
+use crate::metering::{ConnInfo, lane_of_path};
+
+/// A fault's time window on the server's monotonic clock.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from: Instant,
+    until: Instant,
+}
+
+impl Window {
+    fn covers(&self, now: Instant) -> bool {
+        self.from <= now && now < self.until
+    }
+}
+
+/// What is wrong with one lane right now.
+#[derive(Debug, Clone, Copy, Default)]
+struct LaneState {
+    half_open: Option<Window>,
+    delay: Option<(Window, Duration)>,
+    error: Option<Window>,
+}
+
+#[derive(Debug)]
+pub struct Faults {
+    lanes: RwLock<[LaneState; 4]>,
+    pause: RwLock<Option<Window>>,
+    /// Faults injected and not yet over (instant ones are never listed).
+    active: Mutex<Vec<Fault>>,
+    next_id: AtomicU64,
+    /// One signal per lane, sent to cut every open connection of the lane.
+    cuts: [watch::Sender<Cut>; 4],
+    pub auth: FaultAuth,
+}
+
+impl Faults {
+    pub fn new(auth: FaultAuth) -> Faults {
+        Faults {
+            lanes: RwLock::default(),
+            pause: RwLock::default(),
+            active: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            cuts: std::array::from_fn(|_| watch::Sender::new(Cut::Drop)),
+            auth,
+        }
+    }
+
+    /// Starts `request` (already validated, lasting `duration_ms`), publishes its notice and returns
+    /// how it is listed.
+    pub fn inject(&self, hub: &Hub, request: &FaultRequest, duration_ms: u64) -> Fault {
+        let started_ms = now_ms();
+        let fault = Fault {
+            id: self.next_id.fetch_add(1, Relaxed),
+            kind: request.kind,
+            lane: request.lane,
+            started_ms,
+            until_ms: started_ms + duration_ms,
+            delay_ms: request.delay_ms,
+        };
+        let now = Instant::now();
+        let window = Window {
+            from: now,
+            until: now + Duration::from_millis(duration_ms),
+        };
+        let lanes = LaneId::ALL
+            .into_iter()
+            .filter(|&lane| request.lane.covers(lane));
+        let notice = |fault: &Fault| {
+            EventBody::Notice(Notice {
+                level: NoticeLevel::Warning,
+                code: format!("fault_{}", fault.kind),
+                text: format!("fault injected: {}", fault.describe()),
+                fault: Some(fault.clone()),
+            })
+        };
+        tracing::warn!("fault injected: {}", fault.describe());
+        match request.kind {
+            // Announced before it takes effect, so every lane hears of it before the silence.
+            FaultKind::Pause => {
+                hub.publish(notice(&fault));
+                *write(&self.pause) = Some(window);
+            }
+            // Cut first: announcing it would wake every held long poll, which must meet the error.
+            FaultKind::Drop => {
+                for lane in lanes {
+                    self.cut(lane, Cut::Drop);
+                }
+                hub.publish(notice(&fault));
+            }
+            // The announcement is the first event of the new history: clients resuming read it after
+            // the gap notice telling them what the restart cost.
+            FaultKind::Restart => {
+                for lane in LaneId::ALL {
+                    self.cut(lane, Cut::Restart);
+                }
+                hub.restart();
+                hub.publish(notice(&fault));
+            }
+            FaultKind::HalfOpen | FaultKind::Delay | FaultKind::Error => {
+                // Announced first, so lanes that keep working show the notice before the fault's span.
+                hub.publish(notice(&fault));
+                let mut states = write(&self.lanes);
+                for lane in lanes {
+                    let state = &mut states[lane.index()];
+                    match request.kind {
+                        FaultKind::HalfOpen => state.half_open = Some(window),
+                        FaultKind::Delay => {
+                            let delay = Duration::from_millis(request.delay_ms.unwrap_or(0));
+                            state.delay = Some((window, delay));
+                        }
+                        _ => state.error = Some(window),
+                    }
+                }
+            }
+        }
+        if request.kind.is_timed() {
+            let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+            active.retain(|listed| listed.until_ms > started_ms);
+            active.push(fault.clone());
+        }
+        fault
+    }
+
+    /// The faults still in effect.
+    pub fn list(&self) -> FaultList {
+        let now = now_ms();
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        active.retain(|fault| fault.until_ms > now);
+        FaultList {
+            auth: self.auth,
+            active: active.clone(),
+        }
+    }
+
+    fn cut(&self, lane: LaneId, how: Cut) {
+        // send_replace notifies every receiver even when the value is the same as before.
+        self.cuts[lane.index()].send_replace(how);
+    }
+
+    /// Resolves when the lane's connections are cut; take it when the connection opens.
+    pub fn cuts(&self, lane: LaneId) -> watch::Receiver<Cut> {
+        self.cuts[lane.index()].subscribe()
+    }
+
+    /// True while a `pause` fault holds every publication back.
+    pub fn paused(&self) -> bool {
+        read(&self.pause).is_some_and(|window| window.covers(Instant::now()))
+    }
+
+    /// When a half-open fault silences a connection of `lane` opened at `opened`: until when. Only
+    /// connections that were open when the fault began go silent; new ones work.
+    pub fn silenced_until(&self, lane: LaneId, opened: Instant) -> Option<Instant> {
+        let now = Instant::now();
+        read(&self.lanes)[lane.index()]
+            .half_open
+            .filter(|window| window.covers(now) && opened < window.from)
+            .map(|window| window.until)
+    }
+
+    /// How long a letter of `lane` asked now goes unanswered (a half-open fault on a letters lane).
+    fn holding_letters(&self, lane: LaneId) -> Option<Instant> {
+        let now = Instant::now();
+        read(&self.lanes)[lane.index()]
+            .half_open
+            .filter(|window| window.covers(now))
+            .map(|window| window.until)
+    }
+
+    /// The delay a `delay` fault adds to every reply or frame of `lane` right now.
+    pub fn delay(&self, lane: LaneId) -> Option<Duration> {
+        let now = Instant::now();
+        read(&self.lanes)[lane.index()]
+            .delay
+            .filter(|(window, _)| window.covers(now))
+            .map(|(_, delay)| delay)
+    }
+
+    /// While an `error` fault is on `lane`: how long it has to go.
+    fn erroring(&self, lane: LaneId) -> Option<Duration> {
+        let now = Instant::now();
+        read(&self.lanes)[lane.index()]
+            .error
+            .filter(|window| window.covers(now))
+            .map(|window| window.until - now)
+    }
+}
+
+fn read<T: Copy>(lock: &RwLock<T>) -> T {
+    // The guarded values are plain data written whole, so a poisoned lock still holds a valid value.
+    *lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Waits until `at`, the way a frame held by a `delay` or `half_open` fault waits.
+pub async fn sleep_until(at: Instant) {
+    tokio::time::sleep_until(at).await;
+}
+
+/// `GET /api/faults`: the faults in effect and who may inject more.
+pub async fn list(State(state): State<AppState>) -> Json<FaultList> {
+    Json(state.faults.list())
+}
+
+/// `POST /api/faults`: injects one fault.
+pub async fn inject(
+    State(state): State<AppState>,
+    conn: Option<axum::Extension<ConnInfo>>,
+    headers: HeaderMap,
+    body: Result<Json<FaultRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Fault>), AppError> {
+    authorize(&state, conn.map(|c| c.0), &headers)?;
+    let Json(request) = body?;
+    let duration_ms = request.validate().map_err(|rejection| AppError::Invalid {
+        code: "invalid_fault",
+        message: rejection.to_string(),
+    })?;
+    let fault = state.faults.inject(&state.hub, &request, duration_ms);
+    Ok((StatusCode::CREATED, Json(fault)))
+}
+
+fn authorize(
+    state: &AppState,
+    conn: Option<ConnInfo>,
+    headers: &HeaderMap,
+) -> Result<(), AppError> {
+    match state.faults.auth {
+        FaultAuth::Disabled => Err(AppError::Forbidden(
+            "fault injection is off: this server listens beyond loopback and has no --admin-token"
+                .into(),
+        )),
+        FaultAuth::Loopback => match conn {
+            Some(conn) if conn.remote.ip().is_loopback() => Ok(()),
+            _ => Err(AppError::Forbidden(
+                "faults may only be injected from the server's own machine".into(),
+            )),
+        },
+        FaultAuth::Token => {
+            let expected = state.config.admin_token.as_deref().unwrap_or_default();
+            let presented = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .map(str::trim);
+            match presented {
+                Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
+                Some(_) => Err(AppError::Forbidden("wrong admin token".into())),
+                None => Err(AppError::Unauthorized(
+                    "injecting faults needs Authorization: Bearer <admin token>".into(),
+                )),
+            }
+        }
+    }
+}
+
+/// Compares without returning early, so the time taken does not tell how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The faults that act on a lane's HTTP requests: `error` answers 503 before the handler runs; on the
+/// letters lanes, `half_open` holds the letter unanswered and `delay` holds the answer.
+pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(lane) = lane_of_path(request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let faults = &state.faults;
+    if let Some(remaining) = faults.erroring(lane) {
+        let mut response = AppError::Unavailable(format!(
+            "the {lane} lane is failing on purpose (an error fault) for another {} ms",
+            remaining.as_millis()
+        ))
+        .into_response();
+        let retry_after = remaining.as_secs().max(1);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return response;
+    }
+    let letters = matches!(lane, LaneId::Poll | LaneId::LongPoll);
+    if letters && let Some(until) = faults.holding_letters(lane) {
+        // A letter into a half-open line: nothing comes back until the line is torn down.
+        tokio::select! {
+            () = sleep_until(until) => {}
+            () = state.shutdown.cancelled() => {}
+        }
+        return AppError::Unavailable("this letter was lost in a half-open connection".into())
+            .into_response();
+    }
+    let response = next.run(request).await;
+    if letters && let Some(delay) = faults.delay(lane) {
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+/// Why the lab cut connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// A network failure: the connection just ends, nothing said.
+    Drop,
+    /// The server restarts: a WebSocket is told so (close code 1012) before it goes.
+    Restart,
+}
+
+/// A connection's view of the lab: taken when a stream or call opens.
+#[derive(Debug)]
+pub struct Exposure {
+    pub lane: LaneId,
+    pub opened: Instant,
+    pub cuts: watch::Receiver<Cut>,
+}
+
+impl Exposure {
+    pub fn new(faults: &Faults, lane: LaneId) -> Exposure {
+        let mut cuts = faults.cuts(lane);
+        cuts.mark_unchanged();
+        Exposure {
+            lane,
+            opened: Instant::now(),
+            cuts,
+        }
+    }
+
+    /// Resolves when the lab cuts this connection, saying how.
+    pub async fn cut(&mut self) -> Cut {
+        if self.cuts.changed().await.is_err() {
+            // The server is gone; nothing will cut this connection.
+            std::future::pending::<()>().await;
+        }
+        *self.cuts.borrow_and_update()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_shared::FaultTarget;
+
+    fn request(kind: FaultKind, lane: FaultTarget) -> FaultRequest {
+        FaultRequest {
+            kind,
+            lane,
+            duration_ms: None,
+            delay_ms: (kind == FaultKind::Delay).then_some(100),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_half_open_fault_silences_only_connections_that_were_open() {
+        let faults = Faults::new(FaultAuth::Loopback);
+        let hub = Hub::new(10);
+        let before = Instant::now();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        faults.inject(
+            &hub,
+            &request(FaultKind::HalfOpen, FaultTarget::Lane(LaneId::Ws)),
+            1_000,
+        );
+        assert!(faults.silenced_until(LaneId::Ws, before).is_some());
+        assert!(faults.silenced_until(LaneId::Sse, before).is_none());
+        assert!(faults.silenced_until(LaneId::Ws, Instant::now()).is_none());
+        assert_eq!(faults.list().active.len(), 1);
+        assert_eq!(hub.head(), 1, "the fault is announced");
+    }
+
+    #[tokio::test]
+    async fn a_drop_cuts_the_lanes_it_names() {
+        let faults = Faults::new(FaultAuth::Loopback);
+        let hub = Hub::new(10);
+        let mut ws = Exposure::new(&faults, LaneId::Ws);
+        let mut sse = Exposure::new(&faults, LaneId::Sse);
+        faults.inject(
+            &hub,
+            &request(FaultKind::Drop, FaultTarget::Lane(LaneId::Ws)),
+            0,
+        );
+        tokio::time::timeout(Duration::from_secs(1), ws.cut())
+            .await
+            .expect("the ws connection is cut");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), sse.cut())
+                .await
+                .is_err(),
+            "the sse connection is not"
+        );
+        assert!(
+            faults.list().active.is_empty(),
+            "instant faults are not listed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_restart_cuts_everything_and_starts_a_new_epoch_with_its_notice() {
+        let faults = Faults::new(FaultAuth::Loopback);
+        let hub = Hub::new(10);
+        hub.publish(EventBody::Notice(Notice {
+            level: NoticeLevel::Info,
+            code: "x".into(),
+            text: "before".into(),
+            fault: None,
+        }));
+        let epoch = hub.epoch();
+        let mut poll = Exposure::new(&faults, LaneId::LongPoll);
+        faults.inject(&hub, &request(FaultKind::Restart, FaultTarget::ALL), 0);
+        poll.cut().await;
+        assert_ne!(hub.epoch(), epoch);
+        let replay = hub.since(0, 10);
+        assert_eq!(replay.gap.map(|gap| (gap.first, gap.last)), Some((1, 1)));
+        assert_eq!(replay.events.len(), 1);
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secre"));
+    }
+}

@@ -1,0 +1,319 @@
+//! A client that recovers on its own, one per lane, with the same policy as the browser's: a watchdog
+//! that declares a silent line dead after 2.5 heartbeat intervals, redials with full-jitter backoff,
+//! resumes after its last seq, notices a new epoch, and keeps honest books in a `SeqTracker`.
+
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use switchboard_shared::recovery::Watchdog;
+use switchboard_shared::ws::{Heartbeat, Hello};
+use switchboard_shared::{Backoff, Batch, Event, Gap, LaneId, SeqTracker, ServerMessage};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+/// What a follower saw.
+#[derive(Debug, Default, Clone)]
+pub struct Books {
+    pub tracker: SeqTracker,
+    /// Every event received, in order of receipt, with when it arrived (Unix ms).
+    pub events: Vec<(Event, u64)>,
+    /// Lines opened (hello received) or letters answered after a failure.
+    pub connects: u32,
+    /// Lines the watchdog declared dead, with how long each had been silent.
+    pub declared_dead: Vec<Duration>,
+    /// Lines that ended because the server closed them or the connection failed.
+    pub broken: u32,
+    /// Requests or dials refused with an error status, or that got no answer in time.
+    pub failures: u32,
+    /// When the follower last found its line or letters broken, and when it was next back.
+    pub last_break: Option<Instant>,
+    pub last_recovery: Option<Instant>,
+}
+
+impl Books {
+    fn event(&mut self, event: Event) {
+        self.tracker.observe(event.seq);
+        self.events.push((event, now_ms()));
+    }
+
+    fn broke(&mut self) {
+        self.last_break = Some(Instant::now());
+    }
+
+    fn back(&mut self) {
+        if self.last_break.is_some() {
+            self.last_recovery = Some(Instant::now());
+        }
+    }
+
+    pub fn has(&self, seq: u64) -> bool {
+        self.tracker.last().is_some_and(|last| last >= seq) && self.missing() == 0
+    }
+
+    pub fn missing(&self) -> u64 {
+        self.tracker.missing_count()
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+pub struct Follower {
+    pub lane: LaneId,
+    pub books: Arc<Mutex<Books>>,
+    task: JoinHandle<()>,
+}
+
+impl Follower {
+    /// Follows `lane` on the server at `addr` from after `after`.
+    pub fn start(addr: SocketAddr, lane: LaneId, after: u64) -> Follower {
+        let books = Arc::new(Mutex::new(Books {
+            tracker: SeqTracker::resuming_after(after),
+            ..Books::default()
+        }));
+        let task = tokio::spawn(follow(addr, lane, books.clone()));
+        Follower { lane, books, task }
+    }
+
+    pub fn books(&self) -> Books {
+        self.books.lock().unwrap().clone()
+    }
+
+    /// Waits until the follower has every seq up to `seq` (none missing).
+    pub async fn wait_for(&self, seq: u64, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        loop {
+            let books = self.books();
+            if books.has(seq) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} follower did not get everything up to {seq} in time: {books:?}",
+                self.lane
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Letters ask this often; a letter with no answer within its wait plus this is given up.
+const POLL_EVERY: Duration = Duration::from_millis(100);
+const LETTER_GRACE: Duration = Duration::from_millis(1_500);
+const LONG_POLL_WAIT_MS: u64 = 1_000;
+
+async fn follow(addr: SocketAddr, lane: LaneId, books: Arc<Mutex<Books>>) {
+    let http = reqwest::Client::new();
+    // Fast steps, so tests do not wait long; the policy is the browser's.
+    let mut backoff = Backoff::new(50, 1_000, 2_000.0);
+    let started = Instant::now();
+    let clock = || started.elapsed().as_secs_f64() * 1000.0;
+    loop {
+        let after = books.lock().unwrap().tracker.last().unwrap_or(0);
+        let outcome = match lane {
+            LaneId::Poll => {
+                letter(&http, addr, &format!("/api/poll?after={after}"), 0, &books).await
+            }
+            LaneId::LongPoll => {
+                let path = format!("/api/longpoll?after={after}&wait_ms={LONG_POLL_WAIT_MS}");
+                letter(&http, addr, &path, LONG_POLL_WAIT_MS, &books).await
+            }
+            LaneId::Sse => radio(&http, addr, after, &books, &mut backoff, &clock).await,
+            LaneId::Ws => call(addr, after, &books, &mut backoff, &clock).await,
+        };
+        match outcome {
+            Ok(()) if matches!(lane, LaneId::Poll) => {
+                backoff.up(clock());
+                tokio::time::sleep(POLL_EVERY).await;
+            }
+            Ok(()) => backoff.up(clock()),
+            Err(()) => {
+                books.lock().unwrap().broke();
+                let wait = backoff.down(clock(), rand::random::<f64>());
+                tokio::time::sleep(Duration::from_millis(u64::from(wait))).await;
+            }
+        }
+    }
+}
+
+/// One letter; `Err` when it failed (error status, no answer in time).
+async fn letter(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    path: &str,
+    wait_ms: u64,
+    books: &Mutex<Books>,
+) -> Result<(), ()> {
+    let request = http
+        .get(format!("http://{addr}{path}"))
+        .timeout(Duration::from_millis(wait_ms) + LETTER_GRACE)
+        .send();
+    let batch = match request.await {
+        Ok(response) if response.status().is_success() => response.json::<Batch>().await.ok(),
+        _ => None,
+    };
+    let mut books = books.lock().unwrap();
+    let Some(batch) = batch else {
+        books.failures += 1;
+        return Err(());
+    };
+    books.tracker.observe_epoch(batch.epoch, batch.head);
+    if let Some(gap) = batch.gap {
+        books.tracker.declare_lost(gap);
+    }
+    for event in batch.events {
+        books.event(event);
+    }
+    books.back();
+    Ok(())
+}
+
+fn hello(books: &Mutex<Books>, hello: &Hello) {
+    let mut books = books.lock().unwrap();
+    books.tracker.observe_epoch(hello.epoch, hello.head);
+    books.connects += 1;
+    books.back();
+}
+
+/// Declares the line dead when the watchdog says so; `Err` in every case a line ends.
+async fn radio(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    after: u64,
+    books: &Mutex<Books>,
+    backoff: &mut Backoff,
+    clock: &impl Fn() -> f64,
+) -> Result<(), ()> {
+    // Redial as a browser's EventSource does: with Last-Event-ID.
+    let response = http
+        .get(format!("http://{addr}/api/sse"))
+        .header("Last-Event-ID", after.to_string())
+        .timeout(Duration::from_secs(3600))
+        .send()
+        .await;
+    let response = match response {
+        Ok(response) if response.status().is_success() => response,
+        _ => {
+            books.lock().unwrap().failures += 1;
+            return Err(());
+        }
+    };
+    let mut stream = response.bytes_stream().eventsource();
+    let mut watchdog: Option<Watchdog> = None;
+    loop {
+        let deadline = watchdog.map_or(Duration::from_secs(10), |dog| {
+            Duration::from_millis((dog.deadline_ms() - clock()).max(0.0) as u64)
+        });
+        let item = match tokio::time::timeout(deadline, stream.next()).await {
+            Err(_) => {
+                let silent = watchdog.map_or(0.0, |dog| dog.silent_ms(clock()));
+                books
+                    .lock()
+                    .unwrap()
+                    .declared_dead
+                    .push(Duration::from_millis(silent as u64));
+                return Err(());
+            }
+            Ok(Some(Ok(item))) => item,
+            Ok(_) => {
+                books.lock().unwrap().broken += 1;
+                return Err(());
+            }
+        };
+        if let Some(dog) = &mut watchdog {
+            dog.sign_of_life(clock());
+        }
+        match item.event.as_str() {
+            "hello" => {
+                let said: Hello = serde_json::from_str(&item.data).unwrap();
+                watchdog = Some(Watchdog::new(said.heartbeat_ms, clock()));
+                hello(books, &said);
+                backoff.up(clock());
+            }
+            "heartbeat" => {
+                let beat: Heartbeat = serde_json::from_str(&item.data).unwrap();
+                books.lock().unwrap().tracker.observe_head(beat.head);
+            }
+            "gap" => {
+                let gap: Gap = serde_json::from_str(&item.data).unwrap();
+                books.lock().unwrap().tracker.declare_lost(gap);
+            }
+            _ => books
+                .lock()
+                .unwrap()
+                .event(serde_json::from_str(&item.data).unwrap()),
+        }
+    }
+}
+
+async fn call(
+    addr: SocketAddr,
+    after: u64,
+    books: &Mutex<Books>,
+    backoff: &mut Backoff,
+    clock: &impl Fn() -> f64,
+) -> Result<(), ()> {
+    let Ok((mut socket, _)) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws?after={after}")).await
+    else {
+        books.lock().unwrap().failures += 1;
+        return Err(());
+    };
+    let mut watchdog: Option<Watchdog> = None;
+    loop {
+        let deadline = watchdog.map_or(Duration::from_secs(10), |dog| {
+            Duration::from_millis((dog.deadline_ms() - clock()).max(0.0) as u64)
+        });
+        let frame = match tokio::time::timeout(deadline, socket.next()).await {
+            Err(_) => {
+                let silent = watchdog.map_or(0.0, |dog| dog.silent_ms(clock()));
+                books
+                    .lock()
+                    .unwrap()
+                    .declared_dead
+                    .push(Duration::from_millis(silent as u64));
+                return Err(());
+            }
+            Ok(Some(Ok(frame))) => frame,
+            Ok(_) => {
+                books.lock().unwrap().broken += 1;
+                return Err(());
+            }
+        };
+        if let Some(dog) = &mut watchdog {
+            dog.sign_of_life(clock());
+        }
+        let Message::Text(text) = frame else {
+            if let Message::Close(_) = frame {
+                books.lock().unwrap().broken += 1;
+                return Err(());
+            }
+            continue;
+        };
+        match serde_json::from_str::<ServerMessage>(text.as_str()).unwrap() {
+            ServerMessage::Hello(said) => {
+                watchdog = Some(Watchdog::new(said.heartbeat_ms, clock()));
+                hello(books, &said);
+                backoff.up(clock());
+            }
+            ServerMessage::Event(event) => books.lock().unwrap().event(event),
+            ServerMessage::Heartbeat(beat) => books.lock().unwrap().tracker.observe_head(beat.head),
+            ServerMessage::Gap(gap) => {
+                books.lock().unwrap().tracker.declare_lost(gap);
+            }
+            _ => {}
+        }
+    }
+}
