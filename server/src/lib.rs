@@ -210,7 +210,11 @@ pub async fn run(
     sources::spawn(&state);
     let token = state.shutdown.clone();
     let tasks = state.tasks.clone();
-    let listener = MeteredListener::new(listener, state.meters.clone());
+    let listener = MeteredListener::new(
+        listener,
+        state.meters.clone(),
+        Duration::from_millis(state.config.request_timeout_ms),
+    );
     let service = app(state).into_make_service_with_connect_info::<ConnInfo>();
     axum::serve(listener, service)
         .with_graceful_shutdown(async move {

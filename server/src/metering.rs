@@ -15,12 +15,14 @@
 
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use switchboard_shared::{LaneCounters, LaneId};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -114,6 +116,8 @@ pub struct ConnMeter {
     slot: AtomicUsize,
     /// Bytes read that are not yet attributed to a request.
     unattributed_in: AtomicU64,
+    /// Requests begun on this connection.
+    requests: AtomicU64,
 }
 
 impl ConnMeter {
@@ -122,12 +126,14 @@ impl ConnMeter {
             meters,
             slot: AtomicUsize::new(OTHER),
             unattributed_in: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
         }
     }
 
     /// A request for `lane` starts on this connection: the bytes read so far are its head, and their
     /// count is returned (the browser cannot see its own request headers, so the server tells it).
     pub fn begin(&self, lane: Option<LaneId>) -> u64 {
+        self.requests.fetch_add(1, Relaxed);
         self.slot.store(lane.map_or(OTHER, LaneId::index), Relaxed);
         self.flush_in()
     }
@@ -179,11 +185,17 @@ impl Connected<IncomingStream<'_, MeteredListener>> for ConnInfo {
 pub struct MeteredListener {
     inner: TcpListener,
     meters: Arc<Meters>,
+    head_timeout: Duration,
 }
 
 impl MeteredListener {
-    pub fn new(inner: TcpListener, meters: Arc<Meters>) -> MeteredListener {
-        MeteredListener { inner, meters }
+    /// Connections must send their first request head within `head_timeout`.
+    pub fn new(inner: TcpListener, meters: Arc<Meters>, head_timeout: Duration) -> MeteredListener {
+        MeteredListener {
+            inner,
+            meters,
+            head_timeout,
+        }
     }
 }
 
@@ -202,6 +214,7 @@ impl Listener for MeteredListener {
             MeteredStream {
                 inner: stream,
                 meter: Arc::new(ConnMeter::new(self.meters.clone())),
+                first_head: Some(Box::pin(tokio::time::sleep(self.head_timeout))),
             },
             remote,
         )
@@ -219,6 +232,9 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: TcpStream,
         meter: Arc<ConnMeter>,
+        // Until the first request head is complete: a connection that never sends one (garbage, a
+        // slow-loris) is closed when this runs out instead of being held for ever.
+        first_head: Option<Pin<Box<tokio::time::Sleep>>>,
     }
 
     impl PinnedDrop for MeteredStream {
@@ -236,6 +252,16 @@ impl AsyncRead for MeteredStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.project();
+        if let Some(deadline) = this.first_head {
+            if this.meter.requests.load(Relaxed) > 0 {
+                *this.first_head = None;
+            } else if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no complete request head in time",
+                )));
+            }
+        }
         let before = buf.filled().len();
         let result = this.inner.poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = result {

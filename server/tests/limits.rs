@@ -192,3 +192,21 @@ async fn a_request_whose_body_never_comes_times_out() {
     assert!(answer.contains("took longer than 300 ms"), "{answer}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_request_head_is_let_go() {
+    let server = TestServer::start_with(|config| config.request_timeout_ms = 300).await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(b"GET /api/poll HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest))
+        .await
+        .expect("the server closes the connection");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A well-behaved client is unaffected.
+    assert_eq!(server.get_json("/healthz").await.0, 200);
+    server.shutdown().await;
+}
