@@ -22,6 +22,8 @@ fn server_config(dist: &std::path::Path) -> Config {
     config.load_ms = 1_000;
     config.ticker_ms = 700;
     config.heartbeat_ms = 1_000;
+    // The test's bursts and the page's chat share one address.
+    config.chat_per_second = 50;
     config
 }
 

@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use switchboard_shared::stats::Summary;
 use switchboard_shared::{
-    Arrival, ChatMessage, Event, EventBody, HostLoad, LaneId, Notice, Quote, Seq, SeqTracker,
+    Arrival, ChatMessage, EpochChange, Event, EventBody, Fault, HostLoad, LaneId, Notice, Quote,
+    Seq, SeqTracker,
 };
 
 use crate::wire::{SpanId, Wire};
@@ -32,6 +33,12 @@ const CHAT_KEPT: usize = 5;
 pub const SPARK_SECONDS: usize = 60;
 /// Recently published seqs remembered to tell how far behind a lane is.
 const RECENT_KEPT: usize = 4_096;
+/// Faults remembered for the timeline's shading.
+const FAULTS_KEPT: usize = 200;
+/// A break this long after a fault began is blamed on it (and timed from its start); later breaks are
+/// timed from the last sign of life.
+const FAULT_BLAME_MS: f64 = 60_000.0;
+
 /// Upper bounds (ms) of the delay histogram's buckets; the last bucket takes everything above.
 pub const DELAY_BUCKETS: [f64; 7] = [5.0, 20.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
 
@@ -133,6 +140,14 @@ pub enum MarkKind {
     Error {
         message: String,
     },
+    /// The watchdog gave up on a silent line.
+    Dead {
+        silent_ms: f64,
+    },
+    /// The server's history started over.
+    Restart {
+        lost: u64,
+    },
 }
 
 impl Mark {
@@ -165,6 +180,13 @@ impl Mark {
             }
             MarkKind::Gap { first, last } => format!("gap: #{first}–#{last} lost for good"),
             MarkKind::Error { message } => format!("error: {message}"),
+            MarkKind::Dead { silent_ms } => format!(
+                "declared dead: nothing for {} (2.5 heartbeats); hanging up to redial",
+                format_ms(*silent_ms)
+            ),
+            MarkKind::Restart { lost } => {
+                format!("the server's history started over (a new epoch); {lost} lost here")
+            }
         }
     }
 }
@@ -226,6 +248,16 @@ pub struct LaneScore {
     /// Why the last line closed.
     pub last_close: Option<(Option<u16>, String)>,
     pub last_error: Option<String>,
+    /// Lines the watchdog declared dead.
+    pub dead_lines: u64,
+    /// The outage in progress: when it was detected.
+    outage_since: Option<f64>,
+    /// When the last outage was detected, so a fault announced later can still be blamed for it.
+    last_broke_ms: Option<f64>,
+    /// How long the last outage took to be noticed (from the fault's start when a fault caused it,
+    /// otherwise from the last sign of life) and how long from then until the lane was back.
+    pub last_detect_ms: Option<f64>,
+    pub last_recover_ms: Option<f64>,
     delays: VecDeque<f64>,
     /// Deliveries per whole second (Unix seconds), newest last.
     per_second: VecDeque<(i64, u32)>,
@@ -244,6 +276,16 @@ impl LaneScore {
 
     pub fn duplicates(&self) -> u64 {
         self.tracker.counts().duplicates
+    }
+
+    /// Seqs gone for good (declared by the server, or left behind by a restart).
+    pub fn lost(&self) -> u64 {
+        self.tracker.counts().lost
+    }
+
+    /// Whether the lane is between a failure and its recovery.
+    pub fn in_outage(&self) -> bool {
+        self.outage_since.is_some()
     }
 
     pub fn recovered(&self) -> u64 {
@@ -328,6 +370,23 @@ pub struct Store {
     /// (seq, server timestamp) of recent events seen on any lane, ascending by seq.
     recent: VecDeque<(Seq, u64)>,
     next_span: SpanId,
+    /// Faults announced on the stream, oldest first, in page time.
+    faults: VecDeque<FaultSpan>,
+}
+
+/// A fault as the timeline shades it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSpan {
+    pub fault: Fault,
+    /// Its start and end on the page's clock.
+    pub start_ms: f64,
+    pub end_ms: f64,
+}
+
+impl FaultSpan {
+    pub fn covers(&self, lane: LaneId) -> bool {
+        self.fault.lane.covers(lane)
+    }
 }
 
 impl Default for Store {
@@ -345,7 +404,20 @@ impl Store {
             clock: Clock::default(),
             recent: VecDeque::new(),
             next_span: 1,
+            faults: VecDeque::new(),
         }
+    }
+
+    /// The faults announced so far (the most recent [`FAULTS_KEPT`]).
+    pub fn faults(&self) -> &VecDeque<FaultSpan> {
+        &self.faults
+    }
+
+    /// The faults still in effect at `now_ms`.
+    pub fn active_faults(&self, now_ms: f64) -> impl Iterator<Item = &FaultSpan> {
+        self.faults
+            .iter()
+            .filter(move |span| span.fault.kind.is_timed() && span.end_ms > now_ms)
     }
 
     /// Every lane counts from the same point, so their delivered seqs can be compared one for one.
@@ -433,6 +505,9 @@ impl Store {
                 score.bytes_up += bytes_up;
                 score.bytes_down += bytes_down;
                 score.last_life_ms = Some(at_ms);
+                self.back(lane, at_ms);
+                self.epoch(lane, at_ms, span, batch.epoch, batch.head);
+                let score = &mut self.lanes[lane.index()];
                 if batch.events.is_empty() && batch.gap.is_none() {
                     score.empty_replies += 1;
                 }
@@ -477,6 +552,7 @@ impl Store {
                 };
                 score.last_error = Some(text.clone());
                 self.end_span(span, at_ms, Outcome::Failed(text), bytes_up, bytes_down);
+                self.broke(lane, at_ms);
             }
             Wire::Dialing {
                 span,
@@ -508,6 +584,8 @@ impl Store {
                 score.bytes_down += bytes_down;
                 score.last_life_ms = Some(at_ms);
                 score.instance = Some(hello.instance.clone());
+                self.back(lane, at_ms);
+                self.epoch(lane, at_ms, span, hello.epoch, hello.head);
                 if let Some(open) = self.span_mut(span) {
                     open.outcome = Outcome::Open;
                     open.bytes_up += bytes_up;
@@ -541,6 +619,7 @@ impl Store {
                 bytes_down,
             } => {
                 score.heartbeats += 1;
+                score.tracker.observe_head(heartbeat.head);
                 score.bytes_down += bytes_down;
                 score.last_life_ms = Some(at_ms);
                 self.add_down(span, bytes_down);
@@ -601,7 +680,23 @@ impl Store {
             }
             Wire::Closed { span, code, reason } => {
                 score.last_close = Some((code, reason.clone()));
+                // A line the person stopped is not an outage.
+                let stopped = code == Some(1000) && reason == "stopped";
                 self.end_span(span, at_ms, Outcome::Closed { code, reason }, 0, 0);
+                if !stopped {
+                    self.broke(lane, at_ms);
+                }
+            }
+            Wire::Dead { span, silent_ms } => {
+                score.dead_lines += 1;
+                self.push_mark(Mark {
+                    lane,
+                    at_ms,
+                    span,
+                    bytes: 0,
+                    what: MarkKind::Dead { silent_ms },
+                });
+                self.broke(lane, at_ms);
             }
             Wire::Error { span, message } => {
                 score.errors += 1;
@@ -629,7 +724,94 @@ impl Store {
         }
     }
 
+    /// The lane found its line or letters broken at `at_ms`: an outage begins, unless one is on.
+    fn broke(&mut self, lane: LaneId, at_ms: f64) {
+        let blamed = self
+            .faults
+            .iter()
+            .rev()
+            .find(|span| {
+                span.covers(lane)
+                    && span.start_ms <= at_ms
+                    && at_ms - span.start_ms < FAULT_BLAME_MS
+            })
+            .map(|span| span.start_ms);
+        let score = &mut self.lanes[lane.index()];
+        if score.outage_since.is_some() {
+            return;
+        }
+        score.outage_since = Some(at_ms);
+        score.last_broke_ms = Some(at_ms);
+        let since = blamed.or(score.last_life_ms).unwrap_or(at_ms);
+        score.last_detect_ms = Some((at_ms - since).max(0.0));
+        score.last_recover_ms = None;
+    }
+
+    /// The lane is answered again: the outage, if any, is over.
+    fn back(&mut self, lane: LaneId, at_ms: f64) {
+        let score = &mut self.lanes[lane.index()];
+        if let Some(since) = score.outage_since.take() {
+            score.last_recover_ms = Some((at_ms - since).max(0.0));
+        }
+    }
+
+    /// Notes the history a batch or hello speaks of; a new epoch is a restart, shown on the timeline.
+    fn epoch(&mut self, lane: LaneId, at_ms: f64, span: SpanId, epoch: u64, head: Seq) {
+        let change = self.lanes[lane.index()].tracker.observe_epoch(epoch, head);
+        if let EpochChange::Restarted { lost, .. } = change {
+            self.push_mark(Mark {
+                lane,
+                at_ms,
+                span,
+                bytes: 0,
+                what: MarkKind::Restart { lost },
+            });
+        }
+    }
+
+    /// Remembers a fault announced on the stream (every lane hears of it; it is kept once).
+    fn fault(&mut self, fault: &Fault) {
+        if self
+            .faults
+            .iter()
+            .any(|known| known.fault.id == fault.id && known.fault.started_ms == fault.started_ms)
+        {
+            return;
+        }
+        let start_ms = fault.started_ms as f64 - self.clock.offset_ms;
+        let span = FaultSpan {
+            start_ms,
+            end_ms: start_ms + fault.duration_ms() as f64,
+            fault: fault.clone(),
+        };
+        // A drop or restart is announced after it struck: the lanes hear of it only once they are
+        // back, so an outage they already timed from their last sign of life is timed from the fault.
+        for lane in LaneId::ALL {
+            let score = &mut self.lanes[lane.index()];
+            if let Some(broke) = score.last_broke_ms
+                && span.covers(lane)
+                && broke >= start_ms
+                && broke - start_ms < FAULT_BLAME_MS
+            {
+                score.last_detect_ms = Some(broke - start_ms);
+            }
+        }
+        let index = self
+            .faults
+            .partition_point(|known| known.start_ms <= start_ms);
+        self.faults.insert(index, span);
+        if self.faults.len() > FAULTS_KEPT {
+            self.faults.pop_front();
+        }
+    }
+
     fn event(&mut self, lane: LaneId, at_ms: f64, span: SpanId, event: Event, bytes: u64) {
+        if let EventBody::Notice(Notice {
+            fault: Some(fault), ..
+        }) = &event.body
+        {
+            self.fault(fault);
+        }
         let delay_ms = (at_ms + self.clock.offset_ms - event.ts_ms as f64).max(0.0);
         self.remember(event.seq, event.ts_ms);
         let score = &mut self.lanes[lane.index()];
@@ -773,6 +955,270 @@ mod tests {
                 client_ref: None,
             }),
         }
+    }
+
+    fn hello_at(epoch: u64, head: Seq) -> Hello {
+        Hello {
+            epoch,
+            head,
+            oldest: None,
+            resumed_after: None,
+            heartbeat_ms: 200,
+            instance: "one".into(),
+            server_ms: 0,
+            request_bytes: None,
+        }
+    }
+
+    fn fault_notice(
+        seq: Seq,
+        kind: switchboard_shared::FaultKind,
+        started_ms: u64,
+        ms: u64,
+    ) -> Event {
+        Event {
+            seq,
+            ts_ms: started_ms,
+            body: EventBody::Notice(Notice {
+                level: switchboard_shared::NoticeLevel::Warning,
+                code: format!("fault_{kind}"),
+                text: "fault".into(),
+                fault: Some(Fault {
+                    id: seq,
+                    kind,
+                    lane: switchboard_shared::FaultTarget::Lane(LaneId::Ws),
+                    started_ms,
+                    until_ms: started_ms + ms,
+                    delay_ms: None,
+                }),
+            }),
+        }
+    }
+
+    #[test]
+    fn an_outage_is_timed_from_the_fault_that_caused_it_to_the_lane_coming_back() {
+        use switchboard_shared::FaultKind;
+        let mut store = Store::new();
+        let ws = LaneId::Ws;
+        store.start_after(0);
+        store.apply(
+            ws,
+            1_000.0,
+            Wire::Dialing {
+                span: 1,
+                label: "dial".into(),
+                two_way: true,
+            },
+        );
+        store.apply(
+            ws,
+            1_010.0,
+            Wire::Opened {
+                span: 1,
+                hello: hello_at(7, 0),
+                bytes_up: 0,
+                bytes_down: 0,
+            },
+        );
+        // A half-open fault starts at 2,000 and is announced on the line at once.
+        store.apply(
+            ws,
+            2_000.0,
+            Wire::EventReceived {
+                span: 1,
+                event: fault_notice(1, FaultKind::HalfOpen, 2_000, 4_000),
+                bytes_down: 0,
+            },
+        );
+        assert_eq!(store.active_faults(3_000.0).count(), 1);
+        assert_eq!(store.active_faults(6_500.0).count(), 0);
+        // Silence; the watchdog gives up at 2,500 after 500 ms without anything.
+        store.apply(
+            ws,
+            2_500.0,
+            Wire::Dead {
+                span: 1,
+                silent_ms: 500.0,
+            },
+        );
+        store.apply(
+            ws,
+            2_500.0,
+            Wire::Closed {
+                span: 1,
+                code: None,
+                reason: "declared dead".into(),
+            },
+        );
+        let score = store.lane(ws);
+        assert!(score.in_outage());
+        assert_eq!(
+            (
+                score.dead_lines,
+                score.last_detect_ms,
+                score.last_recover_ms
+            ),
+            (1, Some(500.0), None)
+        );
+        store.apply(
+            ws,
+            2_600.0,
+            Wire::Dialing {
+                span: 2,
+                label: "dial".into(),
+                two_way: true,
+            },
+        );
+        store.apply(
+            ws,
+            2_650.0,
+            Wire::Opened {
+                span: 2,
+                hello: hello_at(7, 1),
+                bytes_up: 0,
+                bytes_down: 0,
+            },
+        );
+        let score = store.lane(ws);
+        assert!(!score.in_outage());
+        assert_eq!(score.last_recover_ms, Some(150.0));
+        assert_eq!(store.faults().len(), 1);
+        // A person stopping the lane is not an outage.
+        store.apply(
+            ws,
+            3_000.0,
+            Wire::Closed {
+                span: 2,
+                code: Some(1000),
+                reason: "stopped".into(),
+            },
+        );
+        assert!(!store.lane(ws).in_outage());
+    }
+
+    #[test]
+    fn a_drop_announced_after_it_struck_is_still_blamed_for_the_outage() {
+        use switchboard_shared::FaultKind;
+        let mut store = Store::new();
+        let ws = LaneId::Ws;
+        store.start_after(0);
+        store.apply(
+            ws,
+            0.0,
+            Wire::Dialing {
+                span: 1,
+                label: "dial".into(),
+                two_way: true,
+            },
+        );
+        store.apply(
+            ws,
+            10.0,
+            Wire::Opened {
+                span: 1,
+                hello: hello_at(7, 0),
+                bytes_up: 0,
+                bytes_down: 0,
+            },
+        );
+        store.apply(
+            ws,
+            5_020.0,
+            Wire::Closed {
+                span: 1,
+                code: Some(1006),
+                reason: "".into(),
+            },
+        );
+        // Timed from the last sign of life until the fault is known…
+        assert_eq!(store.lane(ws).last_detect_ms, Some(5_010.0));
+        store.apply(
+            ws,
+            5_400.0,
+            Wire::Opened {
+                span: 2,
+                hello: hello_at(7, 1),
+                bytes_up: 0,
+                bytes_down: 0,
+            },
+        );
+        store.apply(
+            ws,
+            5_401.0,
+            Wire::EventReceived {
+                span: 2,
+                event: fault_notice(1, FaultKind::Drop, 5_000, 0),
+                bytes_down: 0,
+            },
+        );
+        // …then from the fault's start.
+        assert_eq!(store.lane(ws).last_detect_ms, Some(20.0));
+        assert_eq!(store.lane(ws).last_recover_ms, Some(380.0));
+    }
+
+    #[test]
+    fn a_new_epoch_is_marked_on_the_timeline() {
+        let mut store = Store::new();
+        let poll = LaneId::Poll;
+        store.start_after(0);
+        let mut first = batch(vec![chat(1, 0, "a")]);
+        first.epoch = 1;
+        store.apply(
+            poll,
+            0.0,
+            Wire::RequestSent {
+                span: 1,
+                label: "GET".into(),
+                held: false,
+            },
+        );
+        store.apply(
+            poll,
+            1.0,
+            Wire::ReplyReceived {
+                span: 1,
+                bytes_up: 0,
+                bytes_down: 0,
+                batch: first,
+            },
+        );
+        let mut second = batch(vec![chat(5, 0, "b")]);
+        second.epoch = 2;
+        second.gap = Some(Gap { first: 2, last: 4 });
+        store.apply(
+            poll,
+            2.0,
+            Wire::RequestSent {
+                span: 2,
+                label: "GET".into(),
+                held: false,
+            },
+        );
+        store.apply(
+            poll,
+            3.0,
+            Wire::ReplyReceived {
+                span: 2,
+                bytes_up: 0,
+                bytes_down: 0,
+                batch: second,
+            },
+        );
+        let score = store.lane(poll);
+        assert_eq!(
+            (
+                score.tracker.counts().restarts,
+                score.lost(),
+                score.missed()
+            ),
+            (1, 3, 3)
+        );
+        assert!(
+            store
+                .marks()
+                .iter()
+                .any(|mark| matches!(mark.what, MarkKind::Restart { lost: 0 }))
+        );
     }
 
     fn batch(events: Vec<Event>) -> Batch {

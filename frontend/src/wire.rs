@@ -91,6 +91,8 @@ pub enum Wire {
         span: Option<SpanId>,
         message: String,
     },
+    /// The watchdog declared the line dead: nothing, not even a heartbeat, for `silent_ms`.
+    Dead { span: SpanId, silent_ms: f64 },
     /// The lane will dial again after `after_ms`.
     Reconnecting { after_ms: u32 },
     /// A ping/pong measured the round trip and how far the server's clock runs ahead of the browser's.

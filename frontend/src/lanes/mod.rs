@@ -15,9 +15,10 @@ pub mod poll;
 pub mod sse;
 pub mod ws;
 
+use futures_util::future::{Either, select};
 use gloo_net::http::Response;
 use leptos::prelude::*;
-use switchboard_shared::{Batch, LaneId, REQUEST_BYTES_HEADER, Seq};
+use switchboard_shared::{Backoff, Batch, LaneId, REQUEST_BYTES_HEADER, Seq};
 
 use crate::dashboard::Dashboard;
 use crate::wire::{SpanId, Wire};
@@ -61,12 +62,20 @@ pub async fn sleep(ms: u32) {
     gloo_timers::future::TimeoutFuture::new(ms).await;
 }
 
-/// Reconnect delay: exponential from `base_ms`, capped at `cap_ms`, with full jitter (`random` in
-/// 0..1), so a crowd of browsers that lost the same server does not redial in step.
-pub fn backoff_ms(attempt: u32, base_ms: u32, cap_ms: u32, random: f64) -> u32 {
-    let ceiling = f64::from(base_ms) * 2f64.powi(attempt.min(20) as i32);
-    let ceiling = ceiling.min(f64::from(cap_ms));
-    (ceiling * random.clamp(0.0, 1.0)).round() as u32
+/// How often a line's watchdog looks at it.
+pub const WATCHDOG_CHECK_MS: u32 = 250;
+/// Until a hello promises a heartbeat interval, a line is watched as if it promised this one: a dial
+/// with no hello for 2.5 × this (10 s) is given up.
+pub const DIAL_PATIENCE_MS: u64 = 4_000;
+/// How long past its expected answer a letter may go unanswered before it is given up (a half-open
+/// connection never answers; without this the lane would wait for ever).
+pub const LETTER_GRACE_MS: u32 = 5_000;
+
+/// The lane's failure has been reported; waits as its backoff says before the next try, reporting it.
+pub async fn back_off(reporter: &Reporter, backoff: &mut Backoff) {
+    let after_ms = backoff.down(now_ms(), js_sys::Math::random());
+    reporter.report(Wire::Reconnecting { after_ms });
+    sleep(after_ms).await;
 }
 
 /// The page's own address as a WebSocket URL for `path` (`ws://host/ws?after=3`).
@@ -116,16 +125,61 @@ pub fn sse_chunk_bytes(frame: usize) -> u64 {
     (hex_digits + 2 + frame + 2) as u64
 }
 
-/// Sends one letter (`GET url`) and reports it and its answer. Returns the batch, or `Err` after
-/// reporting the failure.
-pub async fn send_letter(reporter: &Reporter, url: &str, held: bool) -> Result<Batch, ()> {
+/// Sends one letter (`GET url`) and reports it and its answer; a letter not answered within
+/// `patience_ms` is given up (and its request aborted, so it does not hold one of the browser's few
+/// connections to the server). Returns the batch, or `Err` after reporting the failure.
+pub async fn send_letter(
+    reporter: &Reporter,
+    url: &str,
+    held: bool,
+    patience_ms: u32,
+) -> Result<Batch, ()> {
     let span = reporter.new_span();
     reporter.report(Wire::RequestSent {
         span,
         label: format!("GET {url}"),
         held,
     });
-    let response = match gloo_net::http::Request::get(url).send().await {
+    let controller = web_sys::AbortController::new().ok();
+    let signal = controller.as_ref().map(web_sys::AbortController::signal);
+    let request = match gloo_net::http::Request::get(url)
+        .abort_signal(signal.as_ref())
+        .build()
+    {
+        Ok(request) => request,
+        Err(err) => {
+            reporter.report(Wire::RequestFailed {
+                span,
+                status: None,
+                bytes_up: 0,
+                bytes_down: 0,
+                message: format!("could not build the request: {err}"),
+            });
+            return Err(());
+        }
+    };
+    let sent = Box::pin(request.send());
+    let patience = Box::pin(sleep(patience_ms));
+    let answered = match select(sent, patience).await {
+        Either::Left((answered, _)) => answered,
+        Either::Right(((), _)) => {
+            if let Some(controller) = &controller {
+                controller.abort();
+            }
+            reporter.report(Wire::RequestFailed {
+                span,
+                status: None,
+                bytes_up: 0,
+                bytes_down: 0,
+                message: format!(
+                    "no answer within {}: given up",
+                    crate::store::format_ms(f64::from(patience_ms))
+                ),
+            });
+            return Err(());
+        }
+    };
+    let response = match answered {
         Ok(response) => response,
         Err(err) => {
             reporter.report(Wire::RequestFailed {
@@ -203,15 +257,6 @@ fn error_message(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_to_its_cap_with_full_jitter() {
-        assert_eq!(backoff_ms(0, 500, 10_000, 1.0), 500);
-        assert_eq!(backoff_ms(3, 500, 10_000, 1.0), 4_000);
-        assert_eq!(backoff_ms(10, 500, 10_000, 1.0), 10_000);
-        assert_eq!(backoff_ms(10, 500, 10_000, 0.5), 5_000);
-        assert_eq!(backoff_ms(u32::MAX, 500, 10_000, 0.0), 0);
-    }
 
     #[test]
     fn a_response_head_is_counted_as_it_is_written() {

@@ -1,27 +1,29 @@
 //! Letters: ask `GET /api/poll?after=SEQ` every interval, whether or not there is news.
 
 use leptos::prelude::*;
-use switchboard_shared::LaneId;
+use switchboard_shared::{Backoff, LaneId};
 
-use super::{Reporter, backoff_ms, send_letter, sleep};
+use super::{LETTER_GRACE_MS, Reporter, back_off, now_ms, send_letter, sleep};
 
 /// Polls until the task is dropped (the lane is stopped). Failures back off instead of hammering a
 /// server that is already in trouble.
 pub async fn run(reporter: Reporter) {
     debug_assert_eq!(reporter.lane, LaneId::Poll);
-    let mut failures = 0;
+    let mut backoff = Backoff::standard();
     loop {
         let url = format!("/api/poll?after={}", reporter.resume_point());
         let interval = reporter.dashboard.settings.poll_interval_ms.get_untracked();
-        match send_letter(&reporter, &url, false).await {
+        match send_letter(&reporter, &url, false, LETTER_GRACE_MS).await {
             Ok(_) => {
-                failures = 0;
+                backoff.up(now_ms());
                 sleep(interval).await;
             }
+            // Never faster than the interval, even when the backoff's jitter says sooner.
             Err(()) => {
-                failures += 1;
-                sleep(interval.max(backoff_ms(failures, 500, 15_000, js_sys::Math::random())))
-                    .await;
+                let started = now_ms();
+                back_off(&reporter, &mut backoff).await;
+                let waited = (now_ms() - started).max(0.0) as u32;
+                sleep(interval.saturating_sub(waited)).await;
             }
         }
     }

@@ -4,14 +4,14 @@
 //! again itself, resuming with `?after=`.
 
 use futures_channel::mpsc;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, stream};
 use switchboard_shared::ws::{Heartbeat, Hello};
-use switchboard_shared::{Event, Gap, LaneId, sse};
+use switchboard_shared::{Backoff, Event, Gap, LaneId, Watchdog, sse};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{EventSource, MessageEvent};
 
-use super::{Reporter, backoff_ms, sleep, sse_chunk_bytes};
+use super::{DIAL_PATIENCE_MS, Reporter, WATCHDOG_CHECK_MS, back_off, now_ms, sse_chunk_bytes};
 use crate::wire::{SpanId, Wire};
 
 /// The answer head of the stream as the server writes it (status line, content type, cache control,
@@ -29,6 +29,8 @@ enum Heard {
     Broke {
         gave_up: bool,
     },
+    /// Time for the watchdog to look at the line.
+    Check,
 }
 
 /// A listener for one named event type.
@@ -135,35 +137,64 @@ impl Drop for Listening {
 /// Listens until the task is dropped (the lane is stopped).
 pub async fn run(reporter: Reporter) {
     debug_assert_eq!(reporter.lane, LaneId::Sse);
-    let mut failures = 0;
+    let mut backoff = Backoff::standard();
     loop {
         let url = format!("/api/sse?after={}", reporter.resume_point());
         let mut line = Listening::dial(reporter, format!("GET {url}"));
-        match Radio::open(&url) {
-            Ok(mut radio) => listen(&reporter, &mut radio, &mut line, &mut failures).await,
-            Err(err) => reporter.report(Wire::Error {
-                span: Some(line.span),
-                message: format!("could not open the stream: {err}"),
-            }),
-        }
-        line.close("the browser gave up on the stream");
-        failures += 1;
-        let after_ms = backoff_ms(failures, 500, 15_000, js_sys::Math::random());
-        reporter.report(Wire::Reconnecting { after_ms });
-        sleep(after_ms).await;
+        let why = match Radio::open(&url) {
+            Ok(mut radio) => listen(&reporter, &mut radio, &mut line, &mut backoff).await,
+            Err(err) => {
+                reporter.report(Wire::Error {
+                    span: Some(line.span),
+                    message: format!("could not open the stream: {err}"),
+                });
+                "the stream could not be opened"
+            }
+        };
+        line.close(why);
+        // Dropping the radio closes the EventSource, so the browser stops redialling on its own.
+        drop(line);
+        back_off(&reporter, &mut backoff).await;
     }
 }
 
-/// Reports everything the radio hears until the browser gives up on it.
-async fn listen(reporter: &Reporter, radio: &mut Radio, line: &mut Listening, failures: &mut u32) {
-    while let Some(heard) = radio.heard.next().await {
+/// Reports everything the radio hears until the browser gives up on it or the watchdog finds the line
+/// silent for 2.5 heartbeat intervals (a half-open stream: the browser still thinks it is open, so its
+/// own reconnect never starts); returns why it ended.
+async fn listen(
+    reporter: &Reporter,
+    radio: &mut Radio,
+    line: &mut Listening,
+    backoff: &mut Backoff,
+) -> &'static str {
+    let checks = gloo_timers::future::IntervalStream::new(WATCHDOG_CHECK_MS).map(|()| Heard::Check);
+    let mut heard_or_checks = stream::select(&mut radio.heard, checks);
+    // Until the hello says how often heartbeats come, the dial gets a fixed patience.
+    let mut watchdog = Watchdog::new(DIAL_PATIENCE_MS, now_ms());
+    let mut heartbeat_ms = DIAL_PATIENCE_MS;
+    while let Some(heard) = heard_or_checks.next().await {
         let span = line.span;
+        if !matches!(heard, Heard::Check | Heard::Broke { .. }) {
+            watchdog.sign_of_life(now_ms());
+        }
         match heard {
+            Heard::Check => {
+                let now = now_ms();
+                if watchdog.is_dead(now) {
+                    reporter.report(Wire::Dead {
+                        span,
+                        silent_ms: watchdog.silent_ms(now),
+                    });
+                    return "declared dead by the watchdog";
+                }
+            }
             Heard::Named(name, data) if name == sse::HELLO => {
                 let Some(hello) = parse::<Hello>(reporter, span, &data) else {
                     continue;
                 };
-                *failures = 0;
+                heartbeat_ms = hello.heartbeat_ms;
+                watchdog = Watchdog::new(heartbeat_ms, now_ms());
+                backoff.up(now_ms());
                 let frame = RETRY_FIELD_BYTES + "event: hello\ndata: \n\n".len() + data.len();
                 reporter.report(Wire::Opened {
                     span,
@@ -201,10 +232,13 @@ async fn listen(reporter: &Reporter, radio: &mut Radio, line: &mut Listening, fa
                     });
                 }
             }
-            Heard::Broke { gave_up: true } => return,
+            Heard::Broke { gave_up: true } => return "the browser gave up on the stream",
             Heard::Broke { gave_up: false } => {
-                // The browser redials by itself and sends Last-Event-ID; the new line is a new span.
+                // The browser redials by itself and sends Last-Event-ID; the new line is a new span,
+                // watched with the dial's patience until its hello.
                 line.close("the stream broke; the browser redials with Last-Event-ID");
+                let _ = backoff.down(now_ms(), 0.0);
+                watchdog = Watchdog::new(DIAL_PATIENCE_MS.max(heartbeat_ms), now_ms());
                 reporter.report(Wire::Reconnecting { after_ms: 1000 });
                 let resume = reporter.resume_point();
                 *line =
@@ -212,6 +246,7 @@ async fn listen(reporter: &Reporter, radio: &mut Radio, line: &mut Listening, fa
             }
         }
     }
+    "the stream ended"
 }
 
 fn parse<T: serde::de::DeserializeOwned>(

@@ -7,9 +7,11 @@ use futures_util::{SinkExt, StreamExt, stream};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use switchboard_shared::ws::{Ping, Pong};
-use switchboard_shared::{BrowserMessage, LaneId, ServerMessage};
+use switchboard_shared::{Backoff, BrowserMessage, LaneId, ServerMessage, Watchdog};
 
-use super::{Reporter, backoff_ms, now_ms, sleep, ws_frame_bytes, ws_url};
+use super::{
+    DIAL_PATIENCE_MS, Reporter, WATCHDOG_CHECK_MS, back_off, now_ms, ws_frame_bytes, ws_url,
+};
 use crate::wire::{SpanId, Wire};
 
 /// The server's `101 Switching Protocols` head (status line, upgrade, connection, accept key, date,
@@ -23,6 +25,8 @@ enum Turn {
     Heard(Result<Message, WebSocketError>),
     Say(BrowserMessage),
     Ping,
+    /// Time for the watchdog to look at the line.
+    Check,
 }
 
 /// The line in use; reports it closed if the lane is stopped while it is up.
@@ -51,10 +55,11 @@ impl Drop for Call {
     }
 }
 
-/// Calls, and calls again after a hang-up, until the task is dropped (the lane is stopped).
+/// Calls, and calls again after a hang-up (backing off with full jitter, back to short waits once a
+/// call has stayed up a while), until the task is dropped (the lane is stopped).
 pub async fn run(reporter: Reporter) {
     debug_assert_eq!(reporter.lane, LaneId::Ws);
-    let mut failures = 0;
+    let mut backoff = Backoff::standard();
     loop {
         let path = format!("/ws?after={}", reporter.resume_point());
         let span = reporter.new_span();
@@ -69,42 +74,57 @@ pub async fn run(reporter: Reporter) {
             up: true,
         };
         match WebSocket::open(&ws_url(&path)) {
-            Ok(socket) => {
-                if talk(&reporter, &mut call, socket).await {
-                    failures = 0;
-                }
-            }
+            Ok(socket) => talk(&reporter, &mut call, socket, &mut backoff).await,
             Err(err) => reporter.report(Wire::Error {
                 span: Some(span),
                 message: format!("could not dial: {err}"),
             }),
         }
         call.hang_up(None, "the line failed");
-        failures += 1;
-        let after_ms = backoff_ms(failures, 500, 15_000, js_sys::Math::random());
-        reporter.report(Wire::Reconnecting { after_ms });
-        sleep(after_ms).await;
+        drop(call);
+        back_off(&reporter, &mut backoff).await;
     }
 }
 
-/// Runs one call until it ends; true if the server answered (said hello).
-async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket) -> bool {
+/// Runs one call until it ends: the server hangs up, the line fails, or the watchdog finds it silent
+/// for 2.5 heartbeat intervals (a half-open line says nothing at all, so nothing else would notice).
+async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket, backoff: &mut Backoff) {
     let span = call.span;
     let (mut mouth, ears) = socket.split();
     let (say, said) = mpsc::unbounded();
     let pings = gloo_timers::future::IntervalStream::new(PING_EVERY_MS).map(|()| Turn::Ping);
+    let checks = gloo_timers::future::IntervalStream::new(WATCHDOG_CHECK_MS).map(|()| Turn::Check);
     let mut turns = stream::select(
         ears.map(Turn::Heard),
-        stream::select(said.map(Turn::Say), pings),
+        stream::select(said.map(Turn::Say), stream::select(pings, checks)),
     );
     let mut answered = false;
     let mut next_ping = 1;
+    // Until the hello says how often heartbeats come, the dial gets a fixed patience.
+    let mut watchdog = Watchdog::new(DIAL_PATIENCE_MS, now_ms());
     while let Some(turn) = turns.next().await {
+        if let Turn::Heard(_) = &turn {
+            watchdog.sign_of_life(now_ms());
+        }
         let outgoing = match turn {
+            Turn::Check => {
+                let now = now_ms();
+                if watchdog.is_dead(now) {
+                    reporter.report(Wire::Dead {
+                        span,
+                        silent_ms: watchdog.silent_ms(now),
+                    });
+                    call.hang_up(None, "declared dead by the watchdog");
+                    return;
+                }
+                None
+            }
             Turn::Heard(Ok(Message::Text(text))) => {
                 let first = !answered;
                 answered = true;
-                if hear(reporter, span, &text, first) {
+                if let Some(heartbeat_ms) = hear(reporter, span, &text, first) {
+                    watchdog = Watchdog::new(heartbeat_ms, now_ms());
+                    backoff.up(now_ms());
                     reporter.dashboard.set_phone(Some(say.clone()));
                     // Measure the clock at once, so the first delays are already corrected.
                     Some(ping(&mut next_ping))
@@ -121,7 +141,7 @@ async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket) -> bool {
             }
             Turn::Heard(Err(WebSocketError::ConnectionClose(close))) => {
                 call.hang_up(Some(close.code), &close.reason);
-                return answered;
+                return;
             }
             Turn::Heard(Err(err)) => {
                 reporter.report(Wire::Error {
@@ -158,7 +178,6 @@ async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket) -> bool {
             }
         }
     }
-    answered
 }
 
 fn ping(next_id: &mut u64) -> BrowserMessage {
@@ -170,8 +189,9 @@ fn ping(next_id: &mut u64) -> BrowserMessage {
     })
 }
 
-/// Reports one text frame from the server; true when it is the hello that opens the call.
-fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> bool {
+/// Reports one text frame from the server; when it is the hello that opens the call, the heartbeat
+/// interval it promises.
+fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> Option<u64> {
     let bytes_down = ws_frame_bytes(text.len(), false);
     let message = match serde_json::from_str::<ServerMessage>(text) {
         Ok(message) => message,
@@ -180,11 +200,12 @@ fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> bool {
                 span: Some(span),
                 message: format!("unreadable frame: {err}"),
             });
-            return false;
+            return None;
         }
     };
     match message {
         ServerMessage::Hello(hello) => {
+            let heartbeat_ms = hello.heartbeat_ms;
             reporter.report(Wire::Opened {
                 span,
                 bytes_up: hello.request_bytes.unwrap_or(0),
@@ -192,7 +213,7 @@ fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> bool {
                 bytes_down: bytes_down + if first { ANSWER_HEAD_BYTES } else { 0 },
                 hello,
             });
-            return true;
+            return Some(heartbeat_ms);
         }
         ServerMessage::Event(event) => reporter.report(Wire::EventReceived {
             span,
@@ -223,7 +244,7 @@ fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> bool {
             bytes_down,
         }),
     }
-    false
+    None
 }
 
 fn pong_received(reporter: &Reporter, span: SpanId, pong: &Pong, bytes_down: u64) {

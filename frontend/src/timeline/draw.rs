@@ -25,6 +25,9 @@ pub struct Palette {
     pub muted: &'static str,
     pub wasted: &'static str,
     pub error: &'static str,
+    /// The shading of a fault's span, and its edge and label.
+    pub fault: &'static str,
+    pub fault_edge: &'static str,
     lanes: [&'static str; 4],
 }
 
@@ -37,6 +40,8 @@ impl Palette {
         muted: "#6b7385",
         wasted: "#a3a9b5",
         error: "#d43d3d",
+        fault: "rgba(212, 61, 61, 0.10)",
+        fault_edge: "#c23b3b",
         lanes: ["#c46a00", "#8a4fd1", "#0b8f7d", "#2563d9"],
     };
     pub const DARK: Palette = Palette {
@@ -47,6 +52,8 @@ impl Palette {
         muted: "#9aa3b5",
         wasted: "#5d6575",
         error: "#ff6b6b",
+        fault: "rgba(255, 107, 107, 0.14)",
+        fault_edge: "#ff8a8a",
         lanes: ["#f0a040", "#b48cff", "#3cc9b2", "#6b9cff"],
     };
 
@@ -81,6 +88,7 @@ pub fn draw(
         }
     }
     grid(ctx, view, layout, palette);
+    faults(ctx, store, view, layout, palette);
     let drawn = Drawn {
         spans: spans(ctx, store, view, layout, palette, now_ms),
         marks: marks(ctx, store, view, layout, palette),
@@ -97,6 +105,43 @@ pub fn draw(
         );
     }
     drawn
+}
+
+/// Shades each fault over the lanes it hit, from its start to its end (an instant fault is a bar a few
+/// pixels wide), labelled with its kind on its first lane, so a person sees what broke and when.
+fn faults(
+    ctx: &CanvasRenderingContext2d,
+    store: &Store,
+    view: &View,
+    layout: &Layout,
+    palette: &Palette,
+) {
+    ctx.set_font("600 10px system-ui, sans-serif");
+    ctx.set_text_align("left");
+    ctx.set_text_baseline("top");
+    for span in store.faults() {
+        if span.end_ms < view.start_ms() || span.start_ms > view.end_ms {
+            continue;
+        }
+        let left = view.x_of(span.start_ms).round();
+        let width = (view.x_of(span.end_ms).round() - left).max(3.0);
+        let mut labelled = false;
+        for lane in LaneId::ALL.into_iter().filter(|&lane| span.covers(lane)) {
+            let top = layout.row_top(lane);
+            ctx.set_fill_style_str(palette.fault);
+            ctx.fill_rect(left, top, width, layout.row_height());
+            ctx.set_fill_style_str(palette.fault_edge);
+            ctx.fill_rect(left, top, 2.0, layout.row_height());
+            if !labelled {
+                labelled = true;
+                let _ = ctx.fill_text(
+                    &format!("⚡ {}", span.fault.kind.title()),
+                    left + 4.0,
+                    top + 2.0,
+                );
+            }
+        }
+    }
 }
 
 fn grid(ctx: &CanvasRenderingContext2d, view: &View, layout: &Layout, palette: &Palette) {
@@ -296,7 +341,10 @@ fn marks(
                 MarkKind::Sent { .. } | MarkKind::Received { .. } => {
                     frames.push((x, side_of(mark)));
                 }
-                MarkKind::Gap { .. } | MarkKind::Error { .. } => trouble.push(x),
+                MarkKind::Gap { .. }
+                | MarkKind::Error { .. }
+                | MarkKind::Dead { .. }
+                | MarkKind::Restart { .. } => trouble.push(x),
             }
         }
         ctx.set_stroke_style_str(colour);

@@ -53,7 +53,11 @@ impl Layout {
 pub fn side_of(mark: &Mark) -> Side {
     match mark.what {
         MarkKind::Sent { .. } => Side::Above,
-        MarkKind::Heartbeat { .. } | MarkKind::Gap { .. } | MarkKind::Error { .. } => Side::On,
+        MarkKind::Heartbeat { .. }
+        | MarkKind::Gap { .. }
+        | MarkKind::Error { .. }
+        | MarkKind::Dead { .. }
+        | MarkKind::Restart { .. } => Side::On,
         MarkKind::Event { .. } | MarkKind::Received { .. } => Side::Below,
     }
 }

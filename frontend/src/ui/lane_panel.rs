@@ -24,6 +24,12 @@ pub struct Score {
     pub delay_p95: Option<f64>,
     pub delay_max: Option<f64>,
     pub missed: u64,
+    pub lost: u64,
+    pub dead_lines: u64,
+    pub restarts: u64,
+    pub detect_ms: Option<f64>,
+    pub recover_ms: Option<f64>,
+    pub in_outage: bool,
     pub duplicates: u64,
     pub recovered: u64,
     pub connects: u64,
@@ -53,6 +59,12 @@ impl Score {
             delay_p95: delays.map(|d| d.p95),
             delay_max: delays.map(|d| d.max),
             missed: score.missed(),
+            lost: score.lost(),
+            dead_lines: score.dead_lines,
+            restarts: score.tracker.counts().restarts,
+            detect_ms: score.last_detect_ms,
+            recover_ms: score.last_recover_ms,
+            in_outage: score.in_outage(),
             duplicates: score.duplicates(),
             recovered: score.recovered(),
             connects: score.connects,
@@ -172,6 +184,35 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                         " · "
                         <span data-testid=testid("recovered")>{move || score.get().recovered}</span>
                     </dd>
+                </div>
+                <div class:bad={move || score.get().lost > 0}>
+                    <dt>"lost for good · restarts"</dt>
+                    <dd>
+                        <span data-testid=testid("lost")>{move || score.get().lost}</span>
+                        " · "
+                        <span data-testid=testid("restarts")>{move || score.get().restarts}</span>
+                    </dd>
+                </div>
+                <div class:bad=move || score.get().in_outage>
+                    <dt>"last outage: noticed · back"</dt>
+                    <dd>
+                        <span data-testid=testid("detect")>{move || score.get().detect_ms.map_or("–".into(), format_ms)}</span>
+                        " · "
+                        <span data-testid=testid("recover")>
+                            {move || {
+                                let s = score.get();
+                                match (s.recover_ms, s.in_outage) {
+                                    (_, true) => "down".to_owned(),
+                                    (Some(ms), false) => format_ms(ms),
+                                    (None, false) => "–".to_owned(),
+                                }
+                            }}
+                        </span>
+                    </dd>
+                </div>
+                <div>
+                    <dt>"dead lines found"</dt>
+                    <dd data-testid=testid("dead")>{move || score.get().dead_lines}</dd>
                 </div>
                 <div>
                     <dt>"connects · reconnects"</dt>

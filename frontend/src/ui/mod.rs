@@ -2,6 +2,7 @@
 
 pub mod charts;
 pub mod chat;
+pub mod faults;
 pub mod lane_panel;
 
 use leptos::prelude::*;
@@ -14,6 +15,7 @@ use crate::lanes::{now_ms, sleep};
 use crate::store::format_ms;
 use crate::timeline::Timeline;
 use chat::ChatComposer;
+use faults::FaultPanel;
 use lane_panel::LanePanel;
 
 /// How often the scoreboards look at the store again.
@@ -69,9 +71,12 @@ pub fn Dashboard(
         {move || problem.and_then(|problem| problem.get()).map(|text| view! { <p class="banner">{text}</p> })}
         <main>
             <Timeline/>
-            <section class="chat-bar" aria-label="Chat">
-                <ChatComposer/>
-            </section>
+            <div class="controls-row">
+                <section class="chat-bar" aria-label="Chat">
+                    <ChatComposer/>
+                </section>
+                <FaultPanel/>
+            </div>
             <section class="lanes" aria-label="The four lanes">
                 {LaneId::ALL.into_iter().map(|lane| view! { <LanePanel lane=lane/> }).collect_view()}
             </section>
