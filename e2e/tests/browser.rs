@@ -325,3 +325,187 @@ async fn four_lanes_deliver_the_same_seqs_and_chat_arrives_both_ways() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
+
+/// A server with the built dashboard, a browser on it, and the page's lanes all connected.
+struct Session {
+    page: Client,
+    base: String,
+    http: reqwest::Client,
+    _driver: Driver,
+    stop: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Session {
+    async fn open() -> Session {
+        let dist = workspace_root().join("dist");
+        assert!(
+            dist.join("index.html").exists(),
+            "no built dashboard in {}",
+            dist.display()
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(switchboard_server::run(
+            listener,
+            server_config(&dist),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let driver = Driver::start().await;
+        let page = browser(&driver).await;
+        let base = format!("http://{addr}");
+        page.goto(&format!("{base}/")).await.unwrap();
+        eventually("the radio and the phone call are up", || async {
+            let sse = number(&page, "sse-connects").await;
+            let ws = number(&page, "ws-connects").await;
+            (sse == 1 && ws == 1)
+                .then_some(())
+                .ok_or(format!("connects sse {sse} ws {ws}"))
+        })
+        .await;
+        Session {
+            page,
+            base,
+            http: reqwest::Client::new(),
+            _driver: driver,
+            stop,
+            server,
+        }
+    }
+
+    /// Publishes one chat message and returns its seq.
+    async fn publish(&self, text: &str) -> u64 {
+        let accepted: serde_json::Value = self
+            .http
+            .post(format!("{}/api/messages", self.base))
+            .json(&serde_json::json!({"author": "e2e", "text": text}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        accepted["seq"].as_u64().expect("a seq")
+    }
+
+    /// Injects a fault from the page's own panel, as a person would.
+    async fn click_fault(&self, kind: &str, lane: &str, duration_ms: u64) {
+        self.page
+            .find(Locator::Css("[data-testid='fault-lane']"))
+            .await
+            .unwrap()
+            .select_by_value(lane)
+            .await
+            .unwrap();
+        self.page
+            .execute(
+                "const input = document.querySelector(\"[data-testid='fault-duration']\");
+                 input.value = arguments[0];
+                 input.dispatchEvent(new Event('change', { bubbles: true }));",
+                vec![serde_json::json!(duration_ms.to_string())],
+            )
+            .await
+            .unwrap();
+        self.page
+            .find(Locator::Css(&format!("[data-testid='fault-{kind}']")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        eventually("the fault is injected", || async {
+            let status = text(&self.page, "[data-testid='fault-status']").await;
+            status.starts_with("injected").then_some(()).ok_or(status)
+        })
+        .await;
+    }
+
+    /// Waits until `lane` has every seq up to `seq` with nothing missed.
+    async fn caught_up(&self, lane: &str, seq: u64) {
+        eventually(
+            &format!("{lane} catches up to {seq} with 0 missed"),
+            || async {
+                let last = number(&self.page, &format!("{lane}-last-seq")).await;
+                let missed = number(&self.page, &format!("{lane}-missed")).await;
+                let duplicates = number(&self.page, &format!("{lane}-duplicates")).await;
+                (last >= seq && missed == 0 && duplicates == 0)
+                    .then_some(())
+                    .ok_or(format!(
+                        "last {last}, missed {missed}, duplicates {duplicates}"
+                    ))
+            },
+        )
+        .await;
+    }
+
+    async fn close(self) {
+        self.page.close().await.unwrap();
+        let _ = self.stop.send(());
+        self.server.await.unwrap().unwrap();
+    }
+}
+
+/// The failure lab from the page: a hiccup, a drop and a half-open line on the phone call and the
+/// radio. Each time the page notices (the watchdog, for the half-open line), redials, resumes after its
+/// last seq and ends with nothing missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_notices_and_recovers_from_faults_injected_from_its_panel() {
+    let session = Session::open().await;
+    let page = &session.page;
+
+    // A hiccup longer than the watchdog's limit: heartbeats go on, so no line is declared dead.
+    session.click_fault("pause", "all", 3_000).await;
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    let seq = session.publish("after the hiccup").await;
+    for lane in LaneId::ALL {
+        session.caught_up(lane.as_str(), seq).await;
+    }
+    for lane in ["sse", "ws"] {
+        assert_eq!(number(page, &format!("{lane}-dead")).await, 0, "{lane}");
+        assert_eq!(number(page, &format!("{lane}-connects")).await, 1, "{lane}");
+    }
+
+    for lane in ["ws", "sse"] {
+        // Dropped: the line breaks at once, the lane redials and resumes.
+        let connects = number(page, &format!("{lane}-connects")).await;
+        session.click_fault("drop", lane, 5_000).await;
+        let seq = session.publish(&format!("after the {lane} drop")).await;
+        session.caught_up(lane, seq).await;
+        assert!(
+            number(page, &format!("{lane}-connects")).await > connects,
+            "{lane} redialled"
+        );
+
+        // Half-open: nothing arrives, not even heartbeats; only the watchdog can tell.
+        let connects = number(page, &format!("{lane}-connects")).await;
+        session.click_fault("half_open", lane, 10_000).await;
+        eventually(
+            &format!("the {lane} watchdog finds the silent line"),
+            || async {
+                let dead = number(page, &format!("{lane}-dead")).await;
+                let now = number(page, &format!("{lane}-connects")).await;
+                (dead == 1 && now > connects)
+                    .then_some(())
+                    .ok_or(format!("dead {dead}, connects {now}"))
+            },
+        )
+        .await;
+        let seq = session
+            .publish(&format!("after the {lane} half-open line"))
+            .await;
+        session.caught_up(lane, seq).await;
+        let detect = text(page, &format!("[data-testid='{lane}-detect']")).await;
+        assert!(
+            detect.ends_with('s'),
+            "{lane} shows how long it took to notice: {detect:?}"
+        );
+    }
+    for lane in LaneId::ALL {
+        assert_eq!(number(page, &format!("{}-lost", lane.as_str())).await, 0);
+    }
+    save_screenshot(page, "e2e-faults.png").await;
+    session.close().await;
+}
