@@ -55,15 +55,18 @@ pub async fn longpoll(
     let mut exposure = Exposure::new(&state.faults, LaneId::LongPoll);
     let _held = state.meters.lane(LaneId::LongPoll).open();
     tokio::select! {
-        _ = head.wait_for(|&head| head > after) => {}
-        () = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
-        // Shutting down: answer with what there is rather than cutting the connection.
-        () = state.shutdown.cancelled() => {}
+        // A cut comes first: the drop's own notice, published right after it, must not answer the
+        // letter it dropped.
+        biased;
         _ = exposure.cut() => {
             return Err(AppError::Unavailable(
                 "the held letter was dropped (a drop or restart fault); ask again".into(),
             ));
         }
+        // Shutting down: answer with what there is rather than cutting the connection.
+        () = state.shutdown.cancelled() => {}
+        _ = head.wait_for(|&head| head > after) => {}
+        () = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
     }
     Ok(batch_response(
         &state,

@@ -64,6 +64,40 @@ pub fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// How a follower paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub backoff: Backoff,
+    /// How often letters are sent.
+    pub poll_every: Duration,
+    /// How long a long poll asks to be held.
+    pub long_poll_wait_ms: u64,
+    /// How long past its expected answer a letter is given up.
+    pub letter_grace: Duration,
+}
+
+impl Policy {
+    /// Quick steps, so tests do not wait long.
+    pub fn fast() -> Policy {
+        Policy {
+            backoff: Backoff::new(50, 1_000, 2_000.0),
+            poll_every: Duration::from_millis(100),
+            long_poll_wait_ms: 1_000,
+            letter_grace: Duration::from_millis(1_500),
+        }
+    }
+
+    /// What the dashboard in the browser does (its defaults).
+    pub fn browser() -> Policy {
+        Policy {
+            backoff: Backoff::standard(),
+            poll_every: Duration::from_millis(1_000),
+            long_poll_wait_ms: 25_000,
+            letter_grace: Duration::from_millis(5_000),
+        }
+    }
+}
+
 pub struct Follower {
     pub lane: LaneId,
     pub books: Arc<Mutex<Books>>,
@@ -71,13 +105,17 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Follows `lane` on the server at `addr` from after `after`.
+    /// Follows `lane` on the server at `addr` from after `after`, with the fast policy.
     pub fn start(addr: SocketAddr, lane: LaneId, after: u64) -> Follower {
+        Follower::with_policy(addr, lane, after, Policy::fast())
+    }
+
+    pub fn with_policy(addr: SocketAddr, lane: LaneId, after: u64, policy: Policy) -> Follower {
         let books = Arc::new(Mutex::new(Books {
             tracker: SeqTracker::resuming_after(after),
             ..Books::default()
         }));
-        let task = tokio::spawn(follow(addr, lane, books.clone()));
+        let task = tokio::spawn(follow(addr, lane, books.clone(), policy));
         Follower { lane, books, task }
     }
 
@@ -109,26 +147,31 @@ impl Drop for Follower {
     }
 }
 
-/// Letters ask this often; a letter with no answer within its wait plus this is given up.
-const POLL_EVERY: Duration = Duration::from_millis(100);
-const LETTER_GRACE: Duration = Duration::from_millis(1_500);
-const LONG_POLL_WAIT_MS: u64 = 1_000;
-
-async fn follow(addr: SocketAddr, lane: LaneId, books: Arc<Mutex<Books>>) {
+async fn follow(addr: SocketAddr, lane: LaneId, books: Arc<Mutex<Books>>, policy: Policy) {
     let http = reqwest::Client::new();
-    // Fast steps, so tests do not wait long; the policy is the browser's.
-    let mut backoff = Backoff::new(50, 1_000, 2_000.0);
+    let mut backoff = policy.backoff;
+    let grace = policy.letter_grace;
     let started = Instant::now();
     let clock = || started.elapsed().as_secs_f64() * 1000.0;
     loop {
         let after = books.lock().unwrap().tracker.last().unwrap_or(0);
         let outcome = match lane {
             LaneId::Poll => {
-                letter(&http, addr, &format!("/api/poll?after={after}"), 0, &books).await
+                let path = format!("/api/poll?after={after}");
+                letter(&http, addr, &path, Duration::ZERO, grace, &books).await
             }
             LaneId::LongPoll => {
-                let path = format!("/api/longpoll?after={after}&wait_ms={LONG_POLL_WAIT_MS}");
-                letter(&http, addr, &path, LONG_POLL_WAIT_MS, &books).await
+                let wait = policy.long_poll_wait_ms;
+                let path = format!("/api/longpoll?after={after}&wait_ms={wait}");
+                letter(
+                    &http,
+                    addr,
+                    &path,
+                    Duration::from_millis(wait),
+                    grace,
+                    &books,
+                )
+                .await
             }
             LaneId::Sse => radio(&http, addr, after, &books, &mut backoff, &clock).await,
             LaneId::Ws => call(addr, after, &books, &mut backoff, &clock).await,
@@ -136,7 +179,7 @@ async fn follow(addr: SocketAddr, lane: LaneId, books: Arc<Mutex<Books>>) {
         match outcome {
             Ok(()) if matches!(lane, LaneId::Poll) => {
                 backoff.up(clock());
-                tokio::time::sleep(POLL_EVERY).await;
+                tokio::time::sleep(policy.poll_every).await;
             }
             Ok(()) => backoff.up(clock()),
             Err(()) => {
@@ -153,12 +196,13 @@ async fn letter(
     http: &reqwest::Client,
     addr: SocketAddr,
     path: &str,
-    wait_ms: u64,
+    wait: Duration,
+    grace: Duration,
     books: &Mutex<Books>,
 ) -> Result<(), ()> {
     let request = http
         .get(format!("http://{addr}{path}"))
-        .timeout(Duration::from_millis(wait_ms) + LETTER_GRACE)
+        .timeout(wait + grace)
         .send();
     let batch = match request.await {
         Ok(response) if response.status().is_success() => response.json::<Batch>().await.ok(),
