@@ -27,9 +27,11 @@ pub struct Books {
     pub broken: u32,
     /// Requests or dials refused with an error status, or that got no answer in time.
     pub failures: u32,
-    /// When the follower last found its line or letters broken, and when it was next back.
+    /// When the last outage began (the first failure after being up), and when it was next back.
     pub last_break: Option<Instant>,
     pub last_recovery: Option<Instant>,
+    /// Between a failure and the next success.
+    down: bool,
 }
 
 impl Books {
@@ -39,11 +41,14 @@ impl Books {
     }
 
     fn broke(&mut self) {
-        self.last_break = Some(Instant::now());
+        if !self.down {
+            self.down = true;
+            self.last_break = Some(Instant::now());
+        }
     }
 
     fn back(&mut self) {
-        if self.last_break.is_some() {
+        if std::mem::take(&mut self.down) {
             self.last_recovery = Some(Instant::now());
         }
     }
