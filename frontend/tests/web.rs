@@ -337,3 +337,131 @@ async fn a_full_timeline_draws_all_ten_thousand_marks() {
         frames[frames.len() - 1]
     );
 }
+
+/// A half-open fault on the phone call, as the page hears of it: the fault panel lists it, the lane's
+/// scoreboard counts the dead line and times the outage, and the panel refuses a bad request itself.
+#[wasm_bindgen_test]
+async fn a_fault_is_listed_and_its_outage_is_timed() {
+    use switchboard_frontend::ui::faults::FaultPanel;
+    use switchboard_shared::{Fault, FaultKind, FaultTarget, Notice, NoticeLevel};
+
+    let dashboard = Dashboard::new();
+    let host = mount(dashboard, || {
+        view! { <FaultPanel/> <LanePanel lane=LaneId::Ws/> }
+    });
+    dashboard.store.update_value(|store| store.start_after(0));
+    let ws = LaneId::Ws;
+    // Whole milliseconds, so the server-clock fields below hold it exactly.
+    let now = now_ms().floor();
+    let hello = |head| Hello {
+        epoch: 1,
+        head,
+        oldest: None,
+        resumed_after: None,
+        heartbeat_ms: 200,
+        instance: "test".into(),
+        server_ms: now as u64,
+        request_bytes: None,
+    };
+    let opened = |span, at, head| {
+        dashboard.report(
+            ws,
+            at,
+            Wire::Dialing {
+                span,
+                label: "GET /ws".into(),
+                two_way: true,
+            },
+        );
+        dashboard.report(
+            ws,
+            at + 5.0,
+            Wire::Opened {
+                span,
+                hello: hello(head),
+                bytes_up: 0,
+                bytes_down: 0,
+            },
+        );
+    };
+    opened(1, now - 2_000.0, 0);
+    let notice = Event {
+        seq: 1,
+        ts_ms: now as u64 - 1_000,
+        body: EventBody::Notice(Notice {
+            level: NoticeLevel::Warning,
+            code: "fault_half_open".into(),
+            text: "fault injected".into(),
+            fault: Some(Fault {
+                id: 1,
+                kind: FaultKind::HalfOpen,
+                lane: FaultTarget::Lane(ws),
+                started_ms: now as u64 - 1_000,
+                until_ms: now as u64 + 9_000,
+                delay_ms: None,
+            }),
+        }),
+    };
+    dashboard.report(
+        ws,
+        now - 1_000.0,
+        Wire::EventReceived {
+            span: 1,
+            event: notice,
+            bytes_down: 300,
+        },
+    );
+    dashboard.report(
+        ws,
+        now - 500.0,
+        Wire::Dead {
+            span: 1,
+            silent_ms: 500.0,
+        },
+    );
+    dashboard.report(
+        ws,
+        now - 500.0,
+        Wire::Closed {
+            span: 1,
+            code: None,
+            reason: "declared dead".into(),
+        },
+    );
+    opened(2, now - 300.0, 1);
+    dashboard.refresh(now);
+    tick(50).await;
+
+    assert!(
+        text_of(&host, "active-faults").contains("half_open on ws for 10000 ms"),
+        "{}",
+        text_of(&host, "active-faults")
+    );
+    assert_eq!(text_of(&host, "ws-dead"), "1");
+    assert_eq!(text_of(&host, "ws-detect"), "500 ms");
+    assert_eq!(text_of(&host, "ws-recover"), "205 ms");
+    assert_eq!(text_of(&host, "ws-lost"), "0");
+
+    // A delay of 0 ms is refused by the panel itself, with the server's own rule.
+    let delay: HtmlInputElement = host
+        .query_selector("[data-testid='fault-delay-ms']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    delay.set_value("0");
+    delay
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+    let button: HtmlElement = host
+        .query_selector("[data-testid='fault-delay']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    button.click();
+    tick(50).await;
+    assert!(
+        text_of(&host, "fault-status").contains("delay_ms between 1 and"),
+        "{}",
+        text_of(&host, "fault-status")
+    );
+}

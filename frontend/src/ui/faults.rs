@@ -131,7 +131,7 @@ pub fn FaultPanel() -> impl IntoView {
                         type="number"
                         min="1"
                         step="100"
-                        data-testid="fault-delay"
+                        data-testid="fault-delay-ms"
                         prop:value=move || delay_ms.get().to_string()
                         on:change=move |event| {
                             if let Ok(ms) = event_target_value(&event).parse() {
