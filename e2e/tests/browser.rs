@@ -134,38 +134,18 @@ async fn save_screenshot(page: &Client, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_lanes_deliver_the_same_seqs_and_chat_arrives_both_ways() {
-    let dist = workspace_root().join("dist");
-    assert!(
-        dist.join("index.html").exists(),
-        "no built dashboard in {}: run `trunk build --release` (./dev test does it first)",
-        dist.display()
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(switchboard_server::run(
-        listener,
-        server_config(&dist),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    let base = format!("http://{addr}");
-    let http = reqwest::Client::new();
-
-    let driver = Driver::start().await;
-    let page = browser(&driver).await;
-    page.goto(&format!("{base}/")).await.unwrap();
+    let session = Session::open().await;
+    let (page, base, http) = (&session.page, &session.base, &session.http);
 
     // Every lane is up: the letters have been answered, the radio and the phone call said hello.
     eventually("all four lanes connect", || async {
         let mut seen = Vec::new();
         for lane in LaneId::ALL {
             let id = lane.as_str();
-            seen.push((id, number(&page, &format!("{id}-requests")).await));
+            seen.push((id, number(page, &format!("{id}-requests")).await));
         }
-        let ws = number(&page, "ws-connects").await;
-        let sse = number(&page, "sse-connects").await;
+        let ws = number(page, "ws-connects").await;
+        let sse = number(page, "sse-connects").await;
         if seen.iter().all(|&(_, n)| n > 0) && ws == 1 && sse == 1 {
             Ok(())
         } else {
@@ -197,9 +177,9 @@ async fn four_lanes_deliver_the_same_seqs_and_chat_arrives_both_ways() {
         let mut seen = Vec::new();
         for lane in LaneId::ALL {
             let id = lane.as_str();
-            let last = number(&page, &format!("{id}-last-seq")).await;
-            let missed = number(&page, &format!("{id}-missed")).await;
-            let duplicates = number(&page, &format!("{id}-duplicates")).await;
+            let last = number(page, &format!("{id}-last-seq")).await;
+            let missed = number(page, &format!("{id}-missed")).await;
+            let duplicates = number(page, &format!("{id}-duplicates")).await;
             seen.push((id, last, missed, duplicates));
         }
         // From one common starting point, a lane at `head` with nothing missed holds every seq.
@@ -218,7 +198,7 @@ async fn four_lanes_deliver_the_same_seqs_and_chat_arrives_both_ways() {
     let delivered: Vec<u64> = {
         let mut all = Vec::new();
         for lane in LaneId::ALL {
-            all.push(number(&page, &format!("{}-delivered", lane.as_str())).await);
+            all.push(number(page, &format!("{}-delivered", lane.as_str())).await);
         }
         all
     };
@@ -237,7 +217,7 @@ async fn four_lanes_deliver_the_same_seqs_and_chat_arrives_both_ways() {
         .await
         .unwrap();
     eventually("the letter is accepted", || async {
-        let status = text(&page, "[data-testid='chat-status']").await;
+        let status = text(page, "[data-testid='chat-status']").await;
         status
             .contains("published as #")
             .then_some(())
@@ -256,7 +236,7 @@ async fn four_lanes_deliver_the_same_seqs_and_chat_arrives_both_ways() {
         for lane in LaneId::ALL {
             let id = lane.as_str();
             let log = text(
-                &page,
+                page,
                 &format!("[data-testid='lane-{id}'] [data-testid='chat-log']"),
             )
             .await;
@@ -282,18 +262,18 @@ async fn four_lanes_deliver_the_same_seqs_and_chat_arrives_both_ways() {
         .await
         .unwrap();
     eventually("empty letters are counted", || async {
-        let empty = number(&page, "poll-empty").await;
+        let empty = number(page, "poll-empty").await;
         (empty > 0)
             .then_some(())
             .ok_or(format!("{empty} empty replies"))
     })
     .await;
     assert_eq!(
-        number(&page, "ws-requests").await,
+        number(page, "ws-requests").await,
         1,
         "one call, one request"
     );
-    assert!(number(&page, "ws-bytes-down").await > 0);
+    assert!(number(page, "ws-bytes-down").await > 0);
     let canvas = page
         .find(Locator::Css("[data-testid='timeline-canvas']"))
         .await
@@ -313,17 +293,13 @@ async fn four_lanes_deliver_the_same_seqs_and_chat_arrives_both_ways() {
     {
         tokio::time::sleep(Duration::from_secs(linger)).await;
     }
-    save_screenshot(&page, "e2e-dashboard.png").await;
+    save_screenshot(page, "e2e-dashboard.png").await;
 
     // Usable on a phone-sized screen.
     page.set_window_size(390, 1600).await.unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
-    save_screenshot(&page, "e2e-narrow.png").await;
-
-    page.close().await.unwrap();
-    drop(driver);
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    save_screenshot(page, "e2e-narrow.png").await;
+    session.close().await;
 }
 
 /// A server with the built dashboard, a browser on it, and the page's lanes all connected.

@@ -148,14 +148,11 @@ pub async fn send_letter(
     {
         Ok(request) => request,
         Err(err) => {
-            reporter.report(Wire::RequestFailed {
+            return unanswered(
+                reporter,
                 span,
-                status: None,
-                bytes_up: 0,
-                bytes_down: 0,
-                message: format!("could not build the request: {err}"),
-            });
-            return Err(());
+                format!("could not build the request: {err}"),
+            );
         }
     };
     let sent = Box::pin(request.send());
@@ -166,31 +163,17 @@ pub async fn send_letter(
             if let Some(controller) = &controller {
                 controller.abort();
             }
-            reporter.report(Wire::RequestFailed {
+            let patience = crate::store::format_ms(f64::from(patience_ms));
+            return unanswered(
+                reporter,
                 span,
-                status: None,
-                bytes_up: 0,
-                bytes_down: 0,
-                message: format!(
-                    "no answer within {}: given up",
-                    crate::store::format_ms(f64::from(patience_ms))
-                ),
-            });
-            return Err(());
+                format!("no answer within {patience}: given up"),
+            );
         }
     };
     let response = match answered {
         Ok(response) => response,
-        Err(err) => {
-            reporter.report(Wire::RequestFailed {
-                span,
-                status: None,
-                bytes_up: 0,
-                bytes_down: 0,
-                message: format!("no answer: {err}"),
-            });
-            return Err(());
-        }
+        Err(err) => return unanswered(reporter, span, format!("no answer: {err}")),
     };
     let (bytes_up, head) = heads(&response);
     let body = response.text().await.unwrap_or_default();
@@ -226,6 +209,18 @@ pub async fn send_letter(
             Err(())
         }
     }
+}
+
+/// Reports a letter that got no answer at all (nothing crossed the wire that the page can count).
+fn unanswered(reporter: &Reporter, span: SpanId, message: String) -> Result<Batch, ()> {
+    reporter.report(Wire::RequestFailed {
+        span,
+        status: None,
+        bytes_up: 0,
+        bytes_down: 0,
+        message,
+    });
+    Err(())
 }
 
 /// The request head's size as the server told it, and the answer head's size.

@@ -236,7 +236,42 @@ fn hello(books: &Mutex<Books>, hello: &Hello) {
     books.back();
 }
 
-/// Declares the line dead when the watchdog says so; `Err` in every case a line ends.
+/// The next item of a line, unless the watchdog declares the line dead first (after 2.5 heartbeat
+/// intervals of silence; 10 s before the hello) or the line ends: `Err` in both cases, with the books
+/// told which.
+async fn watched<T, E>(
+    watchdog: &mut Option<Watchdog>,
+    clock: &impl Fn() -> f64,
+    books: &Mutex<Books>,
+    next: impl std::future::Future<Output = Option<Result<T, E>>>,
+) -> Result<T, ()> {
+    let deadline = watchdog.map_or(Duration::from_secs(10), |dog| {
+        Duration::from_millis((dog.deadline_ms() - clock()).max(0.0) as u64)
+    });
+    match tokio::time::timeout(deadline, next).await {
+        Err(_) => {
+            let silent = watchdog.map_or(0.0, |dog| dog.silent_ms(clock()));
+            books
+                .lock()
+                .unwrap()
+                .declared_dead
+                .push(Duration::from_millis(silent as u64));
+            Err(())
+        }
+        Ok(Some(Ok(item))) => {
+            if let Some(dog) = watchdog {
+                dog.sign_of_life(clock());
+            }
+            Ok(item)
+        }
+        Ok(_) => {
+            books.lock().unwrap().broken += 1;
+            Err(())
+        }
+    }
+}
+
+/// Listens until the watchdog declares the line dead or it ends; `Err` in every case a line ends.
 async fn radio(
     http: &reqwest::Client,
     addr: SocketAddr,
@@ -262,28 +297,7 @@ async fn radio(
     let mut stream = response.bytes_stream().eventsource();
     let mut watchdog: Option<Watchdog> = None;
     loop {
-        let deadline = watchdog.map_or(Duration::from_secs(10), |dog| {
-            Duration::from_millis((dog.deadline_ms() - clock()).max(0.0) as u64)
-        });
-        let item = match tokio::time::timeout(deadline, stream.next()).await {
-            Err(_) => {
-                let silent = watchdog.map_or(0.0, |dog| dog.silent_ms(clock()));
-                books
-                    .lock()
-                    .unwrap()
-                    .declared_dead
-                    .push(Duration::from_millis(silent as u64));
-                return Err(());
-            }
-            Ok(Some(Ok(item))) => item,
-            Ok(_) => {
-                books.lock().unwrap().broken += 1;
-                return Err(());
-            }
-        };
-        if let Some(dog) = &mut watchdog {
-            dog.sign_of_life(clock());
-        }
+        let item = watched(&mut watchdog, clock, books, stream.next()).await?;
         match item.event.as_str() {
             "hello" => {
                 let said: Hello = serde_json::from_str(&item.data).unwrap();
@@ -322,28 +336,7 @@ async fn call(
     };
     let mut watchdog: Option<Watchdog> = None;
     loop {
-        let deadline = watchdog.map_or(Duration::from_secs(10), |dog| {
-            Duration::from_millis((dog.deadline_ms() - clock()).max(0.0) as u64)
-        });
-        let frame = match tokio::time::timeout(deadline, socket.next()).await {
-            Err(_) => {
-                let silent = watchdog.map_or(0.0, |dog| dog.silent_ms(clock()));
-                books
-                    .lock()
-                    .unwrap()
-                    .declared_dead
-                    .push(Duration::from_millis(silent as u64));
-                return Err(());
-            }
-            Ok(Some(Ok(frame))) => frame,
-            Ok(_) => {
-                books.lock().unwrap().broken += 1;
-                return Err(());
-            }
-        };
-        if let Some(dog) = &mut watchdog {
-            dog.sign_of_life(clock());
-        }
+        let frame = watched(&mut watchdog, clock, books, socket.next()).await?;
         let Message::Text(text) = frame else {
             if let Message::Close(_) = frame {
                 books.lock().unwrap().broken += 1;
