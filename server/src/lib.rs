@@ -206,6 +206,12 @@ pub async fn run(
 ) -> std::io::Result<()> {
     // The address really listened on decides who may inject faults.
     config.addr = listener.local_addr()?;
+    if config.fault_auth() == switchboard_shared::FaultAuth::Disabled {
+        tracing::warn!(
+            "fault injection is off: {} is reachable from other machines and no --admin-token is set",
+            config.addr
+        );
+    }
     let state = AppState::new(config);
     sources::spawn(&state);
     let token = state.shutdown.clone();
