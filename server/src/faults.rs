@@ -5,13 +5,14 @@
 //! - `pause` — the sources and chat stop publishing (heartbeats go on);
 //! - `drop` — every open stream, call and held long poll of the lane is cut ([`Faults::cuts`]);
 //! - `half_open` — connections open when it begins write nothing more, heartbeats included, until it
-//!   ends, and are then closed without a word ([`Faults::silenced_until`]); letters asked meanwhile are
-//!   held unanswered;
-//! - `delay` — every reply or frame waits longer ([`Faults::delay`]);
+//!   ends, and are then closed without a word; letters asked meanwhile are held unanswered;
+//! - `delay` — every reply or frame waits longer (both through [`Exposure::hold`]);
 //! - `error` — requests and dials of the lane are answered `503` ([`middleware`]);
 //! - `restart` — everything is cut and the hub's history starts a new epoch.
 //!
-//! Reading the state is a short read lock taken per reply or frame; no lock is held across an await.
+//! Frames are the hot path: each asks [`Exposure::hold`], which is one relaxed atomic load while no timed
+//! fault is in effect on its lane, and a short read lock only while one is. No lock is held across an
+//! await.
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -19,13 +20,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use switchboard_shared::{
     EventBody, Fault, FaultAuth, FaultKind, FaultList, FaultRequest, LaneId, Notice, NoticeLevel,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
 use crate::error::AppError;
@@ -56,6 +58,10 @@ struct LaneState {
 #[derive(Debug)]
 pub struct Faults {
     lanes: RwLock<[LaneState; 4]>,
+    /// Per lane: until when (ms after `base`) some timed fault may be in effect on it; the frames' fast
+    /// path compares against this and takes no lock when it has passed.
+    armed_until: [AtomicU64; 4],
+    base: Instant,
     pause: RwLock<Option<Window>>,
     /// Faults injected and not yet over (instant ones are never listed).
     active: Mutex<Vec<Fault>>,
@@ -69,6 +75,8 @@ impl Faults {
     pub fn new(auth: FaultAuth) -> Faults {
         Faults {
             lanes: RwLock::default(),
+            armed_until: Default::default(),
+            base: Instant::now(),
             pause: RwLock::default(),
             active: Mutex::default(),
             next_id: AtomicU64::new(1),
@@ -142,6 +150,8 @@ impl Faults {
                         }
                         _ => state.error = Some(window),
                     }
+                    let until = (window.until - self.base).as_millis() as u64;
+                    self.armed_until[lane.index()].fetch_max(until, Relaxed);
                 }
             }
         }
@@ -179,42 +189,38 @@ impl Faults {
         read(&self.pause).is_some_and(|window| window.covers(Instant::now()))
     }
 
-    /// When a half-open fault silences a connection of `lane` opened at `opened`: until when. Only
-    /// connections that were open when the fault began go silent; new ones work.
-    pub fn silenced_until(&self, lane: LaneId, opened: Instant) -> Option<Instant> {
+    /// What is wrong with `lane` right now, or `None` (without taking a lock) when nothing can be.
+    fn on(&self, lane: LaneId) -> Option<(LaneState, Instant)> {
         let now = Instant::now();
-        read(&self.lanes)[lane.index()]
-            .half_open
-            .filter(|window| window.covers(now) && opened < window.from)
-            .map(|window| window.until)
+        let armed_until = self.armed_until[lane.index()].load(Relaxed);
+        if (now - self.base).as_millis() as u64 >= armed_until {
+            return None;
+        }
+        Some((read(&self.lanes)[lane.index()], now))
     }
 
-    /// How long a letter of `lane` asked now goes unanswered (a half-open fault on a letters lane).
-    fn holding_letters(&self, lane: LaneId) -> Option<Instant> {
-        let now = Instant::now();
-        read(&self.lanes)[lane.index()]
-            .half_open
-            .filter(|window| window.covers(now))
-            .map(|window| window.until)
+    /// What the lab does to a letter of `lane` asked now.
+    fn letter(&self, lane: LaneId) -> Letter {
+        let Some((state, now)) = self.on(lane) else {
+            return Letter::default();
+        };
+        Letter {
+            error_for: state.error.filter(|w| w.covers(now)).map(|w| w.until - now),
+            unanswered_until: state.half_open.filter(|w| w.covers(now)).map(|w| w.until),
+            delay: state.delay.filter(|(w, _)| w.covers(now)).map(|(_, d)| d),
+        }
     }
+}
 
-    /// The delay a `delay` fault adds to every reply or frame of `lane` right now.
-    pub fn delay(&self, lane: LaneId) -> Option<Duration> {
-        let now = Instant::now();
-        read(&self.lanes)[lane.index()]
-            .delay
-            .filter(|(window, _)| window.covers(now))
-            .map(|(_, delay)| delay)
-    }
-
-    /// While an `error` fault is on `lane`: how long it has to go.
-    fn erroring(&self, lane: LaneId) -> Option<Duration> {
-        let now = Instant::now();
-        read(&self.lanes)[lane.index()]
-            .error
-            .filter(|window| window.covers(now))
-            .map(|window| window.until - now)
-    }
+/// The faults that act on one letter.
+#[derive(Debug, Default)]
+struct Letter {
+    /// An `error` fault: answer 503; it has this long to go.
+    error_for: Option<Duration>,
+    /// A `half_open` fault: the letter goes unanswered until then.
+    unanswered_until: Option<Instant>,
+    /// A `delay` fault: the answer waits this long.
+    delay: Option<Duration>,
 }
 
 fn read<T: Copy>(lock: &RwLock<T>) -> T {
@@ -224,11 +230,6 @@ fn read<T: Copy>(lock: &RwLock<T>) -> T {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Waits until `at`, the way a frame held by a `delay` or `half_open` fault waits.
-pub async fn sleep_until(at: Instant) {
-    tokio::time::sleep_until(at).await;
 }
 
 /// `GET /api/faults`: the faults in effect and who may inject more.
@@ -298,8 +299,8 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
     let Some(lane) = lane_of_path(request.uri().path()) else {
         return next.run(request).await;
     };
-    let faults = &state.faults;
-    if let Some(remaining) = faults.erroring(lane) {
+    let letter = state.faults.letter(lane);
+    if let Some(remaining) = letter.error_for {
         let mut response = AppError::Unavailable(format!(
             "the {lane} lane is failing on purpose (an error fault) for another {} ms",
             remaining.as_millis()
@@ -311,18 +312,21 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
             .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         return response;
     }
-    let letters = matches!(lane, LaneId::Poll | LaneId::LongPoll);
-    if letters && let Some(until) = faults.holding_letters(lane) {
+    // Streams and calls meet `half_open` and `delay` frame by frame (`Exposure::hold`), not here.
+    if !matches!(lane, LaneId::Poll | LaneId::LongPoll) {
+        return next.run(request).await;
+    }
+    if let Some(until) = letter.unanswered_until {
         // A letter into a half-open line: nothing comes back until the line is torn down.
         tokio::select! {
-            () = sleep_until(until) => {}
+            () = tokio::time::sleep_until(until) => {}
             () = state.shutdown.cancelled() => {}
         }
         return AppError::Unavailable("this letter was lost in a half-open connection".into())
             .into_response();
     }
     let response = next.run(request).await;
-    if letters && let Some(delay) = faults.delay(lane) {
+    if let Some(delay) = letter.delay {
         tokio::time::sleep(delay).await;
     }
     response
@@ -340,20 +344,54 @@ pub enum Cut {
 /// A connection's view of the lab: taken when a stream or call opens.
 #[derive(Debug)]
 pub struct Exposure {
-    pub lane: LaneId,
-    pub opened: Instant,
-    pub cuts: watch::Receiver<Cut>,
+    faults: Arc<Faults>,
+    lane: LaneId,
+    opened: Instant,
+    cuts: watch::Receiver<Cut>,
 }
 
+/// The connection must go: a half-open fault kept it silent to its end.
+#[derive(Debug)]
+pub struct Silenced;
+
 impl Exposure {
-    pub fn new(faults: &Faults, lane: LaneId) -> Exposure {
+    pub fn new(faults: &Arc<Faults>, lane: LaneId) -> Exposure {
         let mut cuts = faults.cuts(lane);
         cuts.mark_unchanged();
         Exposure {
+            faults: faults.clone(),
             lane,
             opened: Instant::now(),
             cuts,
         }
+    }
+
+    /// Holds a frame made (published, or generated) at `made_ms` as the faults on the lane say: a
+    /// `delay` until `made_ms` + the delay (counted from the frame's making, so a backlog does not add
+    /// it once per frame); a `half_open` fault that began after this connection opened keeps it silent
+    /// until the fault ends, and then the connection must be torn down without a word. Returns at
+    /// once, without a lock, when no timed fault is in effect on the lane.
+    pub async fn hold(&self, made_ms: u64, shutdown: &CancellationToken) -> Result<(), Silenced> {
+        let Some((state, now)) = self.faults.on(self.lane) else {
+            return Ok(());
+        };
+        if let Some(window) = state.half_open
+            && window.covers(now)
+            && self.opened < window.from
+        {
+            tokio::select! {
+                () = tokio::time::sleep_until(window.until) => {}
+                () = shutdown.cancelled() => {}
+            }
+            return Err(Silenced);
+        }
+        if let Some((window, delay)) = state.delay
+            && window.covers(now)
+        {
+            let due = made_ms + delay.as_millis() as u64;
+            tokio::time::sleep(Duration::from_millis(due.saturating_sub(now_ms()))).await;
+        }
+        Ok(())
     }
 
     /// Resolves when the lab cuts this connection, saying how.
@@ -382,25 +420,35 @@ mod tests {
 
     #[tokio::test]
     async fn a_half_open_fault_silences_only_connections_that_were_open() {
-        let faults = Faults::new(FaultAuth::Loopback);
+        let faults = Arc::new(Faults::new(FaultAuth::Loopback));
         let hub = Hub::new(10);
-        let before = Instant::now();
+        let shutdown = CancellationToken::new();
+        let ws_before = Exposure::new(&faults, LaneId::Ws);
+        let sse_before = Exposure::new(&faults, LaneId::Sse);
+        assert!(faults.on(LaneId::Ws).is_none(), "nothing armed yet");
         tokio::time::sleep(Duration::from_millis(2)).await;
         faults.inject(
             &hub,
             &request(FaultKind::HalfOpen, FaultTarget::Lane(LaneId::Ws)),
-            1_000,
+            100,
         );
-        assert!(faults.silenced_until(LaneId::Ws, before).is_some());
-        assert!(faults.silenced_until(LaneId::Sse, before).is_none());
-        assert!(faults.silenced_until(LaneId::Ws, Instant::now()).is_none());
+        let ws_after = Exposure::new(&faults, LaneId::Ws);
         assert_eq!(faults.list().active.len(), 1);
         assert_eq!(hub.head(), 1, "the fault is announced");
+        let started = Instant::now();
+        assert!(ws_before.hold(now_ms(), &shutdown).await.is_err());
+        assert!(
+            started.elapsed() >= Duration::from_millis(90),
+            "silent until the end"
+        );
+        assert!(sse_before.hold(now_ms(), &shutdown).await.is_ok());
+        assert!(ws_after.hold(now_ms(), &shutdown).await.is_ok());
+        assert!(faults.on(LaneId::Ws).is_none(), "disarmed once over");
     }
 
     #[tokio::test]
     async fn a_drop_cuts_the_lanes_it_names() {
-        let faults = Faults::new(FaultAuth::Loopback);
+        let faults = Arc::new(Faults::new(FaultAuth::Loopback));
         let hub = Hub::new(10);
         let mut ws = Exposure::new(&faults, LaneId::Ws);
         let mut sse = Exposure::new(&faults, LaneId::Sse);
@@ -426,7 +474,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_restart_cuts_everything_and_starts_a_new_epoch_with_its_notice() {
-        let faults = Faults::new(FaultAuth::Loopback);
+        let faults = Arc::new(Faults::new(FaultAuth::Loopback));
         let hub = Hub::new(10);
         hub.publish(EventBody::Notice(Notice {
             level: NoticeLevel::Info,

@@ -16,7 +16,6 @@ use serde::Deserialize;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
 use switchboard_shared::ws::Heartbeat;
 use switchboard_shared::{LaneId, Seq, sse};
 use tokio::time::Interval;
@@ -24,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ApiQuery;
 use crate::error::AppError;
-use crate::faults::{self, Exposure, Faults};
+use crate::faults::Exposure;
 use crate::hub::{Delivery, Subscription, now_ms};
 use crate::limits::Permit;
 use crate::metering::{ConnInfo, Counters, OpenGuard, RequestHead};
@@ -44,7 +43,6 @@ struct Radio {
     shutdown: CancellationToken,
     counters: Arc<Counters>,
     hub: Arc<crate::hub::Hub>,
-    faults: Arc<Faults>,
     exposure: Exposure,
     _open: OpenGuard,
     _permit: Permit,
@@ -99,7 +97,6 @@ pub async fn sse(
         counters,
         hub: state.hub.clone(),
         exposure: Exposure::new(&state.faults, LaneId::Sse),
-        faults: state.faults.clone(),
         _permit: permit,
     };
     let body = Body::from_stream(stream::unfold(Some(radio), |radio| async move {
@@ -135,7 +132,7 @@ impl Radio {
         if let Some(hello) = self.hello.take() {
             return Some(Ok(hello));
         }
-        let (frame, published_ms) = tokio::select! {
+        let (frame, made_ms) = tokio::select! {
             biased;
             () = self.shutdown.cancelled() => return None,
             _ = self.exposure.cut() => return Some(Err(torn("cut by a fault"))),
@@ -151,21 +148,12 @@ impl Radio {
                 (named(sse::HEARTBEAT, &serde_json::to_string(&beat).ok()?), beat.server_ms)
             }
         };
-        if let Some(until) = self
-            .faults
-            .silenced_until(LaneId::Sse, self.exposure.opened)
-        {
-            // Half-open: the line stays up and says nothing, then is torn down without a word.
-            tokio::select! {
-                () = faults::sleep_until(until) => {}
-                () = self.shutdown.cancelled() => return None,
+        // Half-open: the line stays up and says nothing, then is torn down without a word.
+        if self.exposure.hold(made_ms, &self.shutdown).await.is_err() {
+            if self.shutdown.is_cancelled() {
+                return None;
             }
             return Some(Err(torn("a half-open connection finally failed")));
-        }
-        if let Some(delay) = self.faults.delay(LaneId::Sse) {
-            // Counted from publication, so a backlog does not add the delay once per frame.
-            let due = published_ms + delay.as_millis() as u64;
-            tokio::time::sleep(Duration::from_millis(due.saturating_sub(now_ms()))).await;
         }
         Some(Ok(frame))
     }

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::ApiQuery;
 use crate::error::AppError;
-use crate::faults::{self, Cut, Exposure};
+use crate::faults::{Cut, Exposure};
 use crate::hub::{Delivery, now_ms};
 use crate::limits::Permit;
 use crate::metering::{ConnInfo, Counters, RequestHead};
@@ -189,22 +189,13 @@ async fn call(
     }
 }
 
-/// What the failure lab does to a frame about to be written (published or made at `made_ms`): a
-/// half-open fault keeps the line silent until it ends and then drops it without a word; a delay
-/// fault holds the frame until `made_ms` + the delay.
+/// What the failure lab does to a frame about to be written (see [`Exposure::hold`]): a connection
+/// a half-open fault silenced to its end is dropped without a close frame.
 async fn held_by_faults(state: &AppState, exposure: &Exposure, made_ms: u64) -> Result<(), End> {
-    if let Some(until) = state.faults.silenced_until(LaneId::Ws, exposure.opened) {
-        tokio::select! {
-            () = faults::sleep_until(until) => {}
-            () = state.shutdown.cancelled() => {}
-        }
-        return Err(End::PeerGone);
-    }
-    if let Some(delay) = state.faults.delay(LaneId::Ws) {
-        let due = made_ms + delay.as_millis() as u64;
-        tokio::time::sleep(Duration::from_millis(due.saturating_sub(now_ms()))).await;
-    }
-    Ok(())
+    exposure
+        .hold(made_ms, &state.shutdown)
+        .await
+        .map_err(|_silenced| End::PeerGone)
 }
 
 /// The per-connection state of reading the browser's frames.
