@@ -237,6 +237,8 @@ async fn listen(
                 // The browser redials by itself and sends Last-Event-ID; the new line is a new span,
                 // watched with the dial's patience until its hello.
                 line.close("the stream broke; the browser redials with Last-Event-ID");
+                // The line was up until now: a stream that keeps breaking must not count as healthy
+                // when the lane next backs off itself (the browser's own wait is its `retry:`).
                 let _ = backoff.down(now_ms(), 0.0);
                 watchdog = Watchdog::new(DIAL_PATIENCE_MS.max(heartbeat_ms), now_ms());
                 reporter.report(Wire::Reconnecting { after_ms: 1000 });

@@ -229,7 +229,16 @@ async fn letter(
     Ok(())
 }
 
-fn hello(books: &Mutex<Books>, hello: &Hello) {
+/// A line said hello: it is up, watched from now at the heartbeat interval it promises.
+fn hello(
+    books: &Mutex<Books>,
+    hello: &Hello,
+    watchdog: &mut Option<Watchdog>,
+    backoff: &mut Backoff,
+    now: f64,
+) {
+    *watchdog = Some(Watchdog::new(hello.heartbeat_ms, now));
+    backoff.up(now);
     let mut books = books.lock().unwrap();
     books.tracker.observe_epoch(hello.epoch, hello.head);
     books.connects += 1;
@@ -301,9 +310,7 @@ async fn radio(
         match item.event.as_str() {
             "hello" => {
                 let said: Hello = serde_json::from_str(&item.data).unwrap();
-                watchdog = Some(Watchdog::new(said.heartbeat_ms, clock()));
-                hello(books, &said);
-                backoff.up(clock());
+                hello(books, &said, &mut watchdog, backoff, clock());
             }
             "heartbeat" => {
                 let beat: Heartbeat = serde_json::from_str(&item.data).unwrap();
@@ -345,11 +352,7 @@ async fn call(
             continue;
         };
         match serde_json::from_str::<ServerMessage>(text.as_str()).unwrap() {
-            ServerMessage::Hello(said) => {
-                watchdog = Some(Watchdog::new(said.heartbeat_ms, clock()));
-                hello(books, &said);
-                backoff.up(clock());
-            }
+            ServerMessage::Hello(said) => hello(books, &said, &mut watchdog, backoff, clock()),
             ServerMessage::Event(event) => books.lock().unwrap().event(event),
             ServerMessage::Heartbeat(beat) => books.lock().unwrap().tracker.observe_head(beat.head),
             ServerMessage::Gap(gap) => {
