@@ -167,6 +167,7 @@ pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
     // The measuring window: every client open.
     let stats_before = fetch_stats().await.ok();
     let cpu_before = server_pid.and_then(proc::cpu_seconds);
+    let own_cpu_before = proc::cpu_seconds(std::process::id());
     let delivered_before = live.delivered.load(Relaxed);
     let window_start = Instant::now();
     let window = Duration::from_secs_f64(config.duration);
@@ -184,6 +185,7 @@ pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
     let window_secs = window_start.elapsed().as_secs_f64();
     let delivered_in_window = live.delivered.load(Relaxed) - delivered_before;
     let cpu_after = server_pid.and_then(proc::cpu_seconds);
+    let own_cpu_after = proc::cpu_seconds(std::process::id());
     let stats_after = fetch_stats().await.ok();
     progress.finish_and_clear();
 
@@ -205,7 +207,7 @@ pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
     );
     let connected = live.connected.load(Relaxed);
     let notes = fd_note.into_iter().collect();
-    let report = Report::new(
+    let mut report = Report::new(
         &config,
         records,
         connected,
@@ -215,6 +217,9 @@ pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
         server,
         notes,
     );
+    report.load_generator_cpu_percent = own_cpu_before
+        .zip(own_cpu_after)
+        .map(|(before, after)| (after - before) / window_secs * 100.0);
     println!("{report}");
     if let Some(path) = &config.json {
         match std::fs::write(

@@ -29,6 +29,9 @@ pub struct Report {
     /// Publish-to-receipt delay, ms.
     pub delay_ms: Option<Summary>,
     pub server: ServerSide,
+    /// CPU use of the load generator itself, percent of one core: on a shared machine, whatever it
+    /// takes the server cannot have, and a load generator near a full core measures its own queueing.
+    pub load_generator_cpu_percent: Option<f64>,
     /// Anything that limited the run (an open-file limit, say).
     pub notes: Vec<String>,
 }
@@ -111,6 +114,7 @@ impl Report {
             payload_bytes: bytes,
             delay_ms: Summary::of(&mut delays),
             server,
+            load_generator_cpu_percent: None,
             notes,
         }
     }
@@ -162,6 +166,11 @@ impl fmt::Display for Report {
                 "{:.1} MiB",
                 rss as f64 / 1_048_576.0
             ))
+        )?;
+        writeln!(
+            f,
+            "  load generator  CPU {}",
+            opt(self.load_generator_cpu_percent, "%")
         )?;
         for note in &self.notes {
             writeln!(f, "  note: {note}")?;

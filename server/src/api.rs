@@ -18,8 +18,25 @@ use crate::metering::ConnInfo;
 /// The largest chat post body accepted (the text limit is far below it; this bounds what is read).
 pub const MAX_POST_BYTES: usize = 4 * 1024;
 
-pub async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok", "instance": &*state.instance, "head": state.hub.head() }))
+/// `GET /healthz`: `200 ok` when ready. With a backplane, `503 degraded` and why while Redis cannot be
+/// reached: open connections are still served, but nothing new can be published, so a load balancer
+/// should send new clients elsewhere.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let backplane = state.backplane.as_ref().map(|backplane| backplane.status());
+    let healthy = backplane.as_ref().is_none_or(|status| status.state == "ok");
+    let body = Json(json!({
+        "status": if healthy { "ok" } else { "degraded" },
+        "why": backplane.as_ref().and_then(|status| status.why.clone()),
+        "instance": &*state.instance,
+        "epoch": state.hub.epoch(),
+        "head": state.hub.head(),
+        "backplane": backplane,
+    }));
+    if healthy {
+        body.into_response()
+    } else {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    }
 }
 
 /// `POST /api/messages`: publishes a chat message to every lane and answers with its seq.
@@ -52,7 +69,10 @@ pub async fn post_message(
         return Err(refused);
     }
     let client_ref = message.client_ref.clone();
-    let published = state.hub.publish(EventBody::Chat(message));
+    let published = state
+        .publish(EventBody::Chat(message))
+        .await
+        .map_err(IntoResponse::into_response)?;
     Ok(Json(ChatAccepted {
         seq: published.seq,
         ts_ms: published.ts_ms,

@@ -84,10 +84,22 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub chat_per_second: u32,
 
+    /// Share the event stream and its history with other instances through this Redis
+    /// (`redis://HOST:PORT`). Without it the server runs alone, with no other service.
+    #[arg(long, env = "SWITCHBOARD_REDIS", value_parser = redis_url)]
+    pub redis: Option<String>,
+
     /// The longest any request that is not a stream or a held letter may take, in milliseconds.
     #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(100..))]
     pub request_timeout_ms: u64,
+}
+
+/// Refuses a Redis address that cannot be one, at start rather than at the first publish.
+fn redis_url(url: &str) -> Result<String, String> {
+    redis::Client::open(url)
+        .map(|_| url.to_owned())
+        .map_err(|err| format!("not a Redis URL (want redis://HOST:PORT): {err}"))
 }
 
 impl Config {
@@ -150,5 +162,8 @@ mod tests {
         assert!(Config::try_parse_from(["s", "--history", "0"]).is_err());
         assert!(Config::try_parse_from(["s", "--heartbeat-ms", "1"]).is_err());
         assert!(Config::try_parse_from(["s", "--addr", "nowhere"]).is_err());
+        assert!(Config::try_parse_from(["s", "--redis", "http://x"]).is_err());
+        let config = Config::try_parse_from(["s", "--redis", "redis://127.0.0.1:6379"]).unwrap();
+        assert_eq!(config.redis.as_deref(), Some("redis://127.0.0.1:6379"));
     }
 }

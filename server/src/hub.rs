@@ -100,6 +100,35 @@ impl Hub {
         epoch
     }
 
+    /// Starts a new, empty history for `epoch` with the seqs starting over (a shared stream that lost its
+    /// data, or an instance joining one). Open subscriptions must be ended by the caller: their
+    /// positions belong to the old history.
+    pub fn reset(&self, epoch: u64) {
+        let mut history = self.lock();
+        history.events.clear();
+        history.next_seq = 1;
+        self.epoch.store(epoch, Relaxed);
+        self.head.send_replace(0);
+    }
+
+    /// Takes an event numbered elsewhere (the shared stream of several instances): serializes it once,
+    /// keeps it and fans it out, as [`Hub::publish`] does for events numbered here. An event already
+    /// held is ignored; one that skips seqs (this instance could not read them before the stream let
+    /// them go) starts the history afresh at it, so resumes into the hole get an exact gap notice.
+    pub fn accept(&self, event: Event) -> Option<Arc<Published>> {
+        let mut history = self.lock();
+        if event.seq < history.next_seq {
+            return None;
+        }
+        if event.seq > history.next_seq {
+            history.events.clear();
+        }
+        let seq = event.seq;
+        history.next_seq = seq + 1;
+        history.last_ts_ms = history.last_ts_ms.max(event.ts_ms);
+        Some(self.keep(&mut history, serialize(event)))
+    }
+
     pub fn capacity(&self) -> usize {
         self.lock().capacity
     }
@@ -111,16 +140,21 @@ impl Hub {
         let mut history = self.lock();
         let seq = history.next_seq;
         let ts_ms = now_ms().max(history.last_ts_ms);
-        let published = Arc::new(serialize(Event { seq, ts_ms, body }));
         history.next_seq += 1;
         history.last_ts_ms = ts_ms;
+        self.keep(&mut history, serialize(Event { seq, ts_ms, body }))
+    }
+
+    /// Appends to the history and wakes every subscriber, under the caller's lock.
+    fn keep(&self, history: &mut History, published: Published) -> Arc<Published> {
+        let published = Arc::new(published);
         if history.events.len() == history.capacity {
             history.events.pop_front();
         }
         history.events.push_back(published.clone());
         // An error only means nobody is subscribed right now.
         let _ = self.live.send(published.clone());
-        self.head.send_replace(seq);
+        self.head.send_replace(published.seq);
         published
     }
 
@@ -265,6 +299,45 @@ impl Subscription {
     /// dropped before it completes.
     pub async fn next(&mut self) -> Option<Delivery> {
         loop {
+            if let Some(delivery) = self.take_held() {
+                return Some(delivery);
+            }
+            match self.live.recv().await {
+                Ok(event) => {
+                    if let Some(delivery) = self.take_live(event) {
+                        return Some(delivery);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// The next delivery if one is ready now, without waiting: lets a connection that wakes up behind
+    /// write everything it has pending in one flush instead of one write per event.
+    pub fn ready(&mut self) -> Option<Delivery> {
+        loop {
+            if let Some(delivery) = self.take_held() {
+                return Some(delivery);
+            }
+            match self.live.try_recv() {
+                Ok(event) => {
+                    if let Some(delivery) = self.take_live(event) {
+                        return Some(delivery);
+                    }
+                }
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.catch_up(),
+                Err(
+                    broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed,
+                ) => return None,
+            }
+        }
+    }
+
+    /// What the subscription already holds: a gap notice, then events taken from the history.
+    fn take_held(&mut self) -> Option<Delivery> {
+        loop {
             if let Some(gap) = self.pending_gap.take() {
                 return Some(Delivery::Gap(gap));
             }
@@ -275,22 +348,26 @@ impl Subscription {
                 }
                 continue;
             }
-            if self.more_held {
-                self.catch_up();
-                continue;
+            if !self.more_held {
+                return None;
             }
-            match self.live.recv().await {
-                Ok(event) if event.seq <= self.last => continue,
-                Ok(event) if event.seq == self.last + 1 => {
-                    self.last = event.seq;
-                    return Some(Delivery::Event(event));
-                }
-                // Either the live channel overflowed for this subscriber, or the subscription is behind
-                // (a resume point from before the head): the history has what the channel lost.
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(),
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
+            self.catch_up();
         }
+    }
+
+    /// An event from the live channel: delivered if it is the next one, skipped if already delivered.
+    fn take_live(&mut self, event: Arc<Published>) -> Option<Delivery> {
+        if event.seq <= self.last {
+            return None;
+        }
+        if event.seq == self.last + 1 {
+            self.last = event.seq;
+            return Some(Delivery::Event(event));
+        }
+        // The subscription is behind (a resume point from before the head): the history has what the
+        // channel did not bring.
+        self.catch_up();
+        None
     }
 
     fn catch_up(&mut self) {
@@ -441,6 +518,41 @@ mod tests {
             }
         }
         assert_eq!(got, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn ready_hands_over_what_is_waiting_without_blocking() {
+        let hub = Arc::new(Hub::new(100));
+        let mut subscription = hub.subscribe(None);
+        assert!(subscription.ready().is_none(), "nothing published yet");
+        for n in 0..3 {
+            hub.publish(chat(&n.to_string()));
+        }
+        let mut got = Vec::new();
+        while let Some(delivery) = subscription.ready() {
+            let Delivery::Event(event) = delivery else {
+                panic!("unexpected {delivery:?}")
+            };
+            got.push(event.seq);
+        }
+        assert_eq!(got, vec![1, 2, 3]);
+        // A resume behind the head is served from the history, a gap first where it has been evicted.
+        let small = Arc::new(Hub::new(2));
+        let mut behind = small.subscribe(None);
+        for n in 0..4 {
+            small.publish(chat(&n.to_string()));
+        }
+        behind.resume(0);
+        assert!(matches!(
+            behind.ready(),
+            Some(Delivery::Gap(Gap { first: 1, last: 2 }))
+        ));
+        let rest: Vec<Seq> = std::iter::from_fn(|| match behind.ready()? {
+            Delivery::Event(event) => Some(event.seq),
+            Delivery::Gap(gap) => panic!("a second gap {gap:?}"),
+        })
+        .collect();
+        assert_eq!(rest, vec![3, 4]);
     }
 
     #[tokio::test]

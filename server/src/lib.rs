@@ -10,6 +10,8 @@
 //! - [`metering`] — per-lane counters, with bytes counted on the real TCP stream (headers and framing
 //!   included).
 //! - [`sources`] — the host-load sampler and the ticker.
+//! - [`backplane`] — with `--redis`, the stream and its history are shared by several instances through
+//!   Redis, and the hub mirrors the shared stream.
 //! - [`faults`] — the failure lab: faults injected on purpose through `/api/faults`.
 //! - [`limits`] — connections per lane and per client, chat rate, allowed WebSocket origins.
 //! - [`config`] — the command-line flags; [`error`] — the HTTP error type.
@@ -19,6 +21,7 @@
 //! The wire format of every lane is in `docs/PROTOCOL.md`.
 
 pub mod api;
+pub mod backplane;
 pub mod config;
 pub mod error;
 pub mod faults;
@@ -45,17 +48,21 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 use axum::http::{HeaderName, HeaderValue};
+use backplane::{Backplane, Stamp};
 pub use config::Config;
 use error::AppError;
 use faults::Faults;
 use hub::Hub;
 use limits::Limits;
 use metering::{ConnInfo, MeteredListener, Meters, RequestHead, lane_of_path};
+use switchboard_shared::EventBody;
 
 /// Everything the handlers share; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub hub: Arc<Hub>,
+    /// The shared stream of several instances, when started with `--redis`.
+    pub backplane: Option<Arc<Backplane>>,
     pub meters: Arc<Meters>,
     pub faults: Arc<Faults>,
     pub limits: Arc<Limits>,
@@ -70,18 +77,41 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config) -> AppState {
+        let history = usize::try_from(config.history).unwrap_or(usize::MAX);
+        let instance = config.instance_name();
+        let backplane = config.redis.as_deref().map(|url| {
+            // The flag's parser already refused anything that is not a Redis URL.
+            Arc::new(Backplane::new(url, &instance, history).expect("a checked Redis URL"))
+        });
         AppState {
-            hub: Arc::new(Hub::new(
-                usize::try_from(config.history).unwrap_or(usize::MAX),
-            )),
+            hub: Arc::new(Hub::new(history)),
+            backplane,
             meters: Arc::new(Meters::default()),
             faults: Arc::new(Faults::new(config.fault_auth())),
             limits: Arc::new(Limits::new(&config)),
-            instance: config.instance_name().into(),
+            instance: instance.into(),
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started: Instant::now(),
+        }
+    }
+
+    /// Publishes one event to every lane — of every instance, with a backplane. Refused, with the
+    /// reason, when the shared stream cannot take it.
+    pub async fn publish(&self, body: EventBody) -> Result<Stamp, AppError> {
+        match &self.backplane {
+            None => {
+                let published = self.hub.publish(body);
+                Ok(Stamp {
+                    seq: published.seq,
+                    ts_ms: published.ts_ms,
+                })
+            }
+            Some(backplane) => backplane
+                .publish(&body)
+                .await
+                .map_err(|err| AppError::Unavailable(err.to_string())),
         }
     }
 
@@ -213,6 +243,16 @@ pub async fn run(
         );
     }
     let state = AppState::new(config);
+    if let Some(backplane) = &state.backplane {
+        let faults = state.faults.clone();
+        state.tasks.spawn(backplane.clone().follow(
+            state.hub.clone(),
+            state.shutdown.clone(),
+            // Redis lost the history: every open stream and held letter ends, and its client resumes in
+            // the new epoch.
+            move || faults.cut_all(faults::Cut::Restart),
+        ));
+    }
     sources::spawn(&state);
     let token = state.shutdown.clone();
     let tasks = state.tasks.clone();

@@ -40,23 +40,32 @@ fn every(
     interval_ms: u64,
     mut produce: impl FnMut() -> Option<EventBody> + Send + 'static,
 ) {
-    let hub = state.hub.clone();
-    let faults = state.faults.clone();
-    let shutdown = state.shutdown.clone();
+    let state = state.clone();
     let period = Duration::from_millis(interval_ms);
-    state.tasks.spawn(async move {
+    // Long enough to survive a missed tick or two, short enough that another instance takes over soon
+    // after the one that held it is gone.
+    let lease = (period * 3).max(Duration::from_secs(2));
+    state.tasks.clone().spawn(async move {
         let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         // A source that fell behind (a stalled machine) carries on at its pace rather than bursting.
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                () = shutdown.cancelled() => break,
+                () = state.shutdown.cancelled() => break,
                 _ = interval.tick() => {
                     // A paused server still keeps its own time (the ticker walks on); it just says nothing.
-                    if let Some(body) = produce()
-                        && !faults.paused()
+                    let Some(body) = produce() else { continue };
+                    if state.faults.paused() {
+                        continue;
+                    }
+                    // Several instances share one stream: one of them speaks for the sources.
+                    if let Some(backplane) = &state.backplane
+                        && !backplane.leads_sources(lease).await
                     {
-                        hub.publish(body);
+                        continue;
+                    }
+                    if let Err(err) = state.publish(body).await {
+                        tracing::debug!("a source's event was not published: {err}");
                     }
                 }
             }
