@@ -19,6 +19,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 fn server_config(dist: &std::path::Path) -> Config {
     let mut config = Config::quiet();
     config.static_dir = Some(dist.to_path_buf());
+    config.instance = Some("e2e".into());
     config.load_ms = 1_000;
     config.ticker_ms = 700;
     config.heartbeat_ms = 1_000;
@@ -153,6 +154,11 @@ async fn four_lanes_deliver_the_same_seqs_and_chat_arrives_both_ways() {
         }
     })
     .await;
+    // The streams name the instance they reached (a letter does too when there are several).
+    for lane in ["sse", "ws"] {
+        let via = text(page, &format!("[data-testid='{lane}-instance']")).await;
+        assert_eq!(via, "via e2e", "{lane}");
+    }
 
     // Publish a burst through the server; every lane must end up with every seq up to it.
     for n in 0..10 {

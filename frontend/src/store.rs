@@ -148,6 +148,12 @@ pub enum MarkKind {
     Restart {
         lost: u64,
     },
+    /// The lane is now served by another server instance (several share one stream through Redis): the
+    /// call or the letters were picked up elsewhere, and resumed from where they were.
+    Moved {
+        from: String,
+        to: String,
+    },
 }
 
 impl Mark {
@@ -186,6 +192,9 @@ impl Mark {
             ),
             MarkKind::Restart { lost } => {
                 format!("the server's history started over (a new epoch); {lost} lost here")
+            }
+            MarkKind::Moved { from, to } => {
+                format!("now served by instance {to} (was {from}); resumed where it left off")
             }
         }
     }
@@ -506,6 +515,9 @@ impl Store {
                 score.bytes_down += bytes_down;
                 score.last_life_ms = Some(at_ms);
                 self.back(lane, at_ms);
+                if let Some(instance) = &batch.instance {
+                    self.reached(lane, at_ms, span, instance);
+                }
                 self.epoch(lane, at_ms, span, batch.epoch, batch.head);
                 let score = &mut self.lanes[lane.index()];
                 if batch.events.is_empty() && batch.gap.is_none() {
@@ -583,8 +595,8 @@ impl Store {
                 score.bytes_up += bytes_up;
                 score.bytes_down += bytes_down;
                 score.last_life_ms = Some(at_ms);
-                score.instance = Some(hello.instance.clone());
                 self.back(lane, at_ms);
+                self.reached(lane, at_ms, span, &hello.instance);
                 self.epoch(lane, at_ms, span, hello.epoch, hello.head);
                 if let Some(open) = self.span_mut(span) {
                     open.outcome = Outcome::Open;
@@ -752,6 +764,27 @@ impl Store {
         let score = &mut self.lanes[lane.index()];
         if let Some(since) = score.outage_since.take() {
             score.last_recover_ms = Some((at_ms - since).max(0.0));
+        }
+    }
+
+    /// Notes which instance answered the lane; a different one than before is a move, shown on the
+    /// timeline.
+    fn reached(&mut self, lane: LaneId, at_ms: f64, span: SpanId, instance: &str) {
+        let score = &mut self.lanes[lane.index()];
+        if score.instance.as_deref() == Some(instance) {
+            return;
+        }
+        if let Some(from) = score.instance.replace(instance.to_owned()) {
+            self.push_mark(Mark {
+                lane,
+                at_ms,
+                span,
+                bytes: 0,
+                what: MarkKind::Moved {
+                    from,
+                    to: instance.to_owned(),
+                },
+            });
         }
     }
 
@@ -1221,6 +1254,49 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_letter_answered_by_another_instance_is_a_move_on_the_timeline() {
+        let mut store = Store::new();
+        let poll = LaneId::Poll;
+        store.start_after(0);
+        for (n, instance) in ["a", "a", "b"].into_iter().enumerate() {
+            let span = store.new_span();
+            let at = n as f64 * 10.0;
+            store.apply(
+                poll,
+                at,
+                Wire::RequestSent {
+                    span,
+                    label: "GET".into(),
+                    held: false,
+                },
+            );
+            let mut reply = batch(vec![chat(n as u64 + 1, 0, "x")]);
+            reply.instance = Some(instance.into());
+            store.apply(
+                poll,
+                at + 1.0,
+                Wire::ReplyReceived {
+                    span,
+                    bytes_up: 0,
+                    bytes_down: 0,
+                    batch: reply,
+                },
+            );
+        }
+        let moves: Vec<_> = store
+            .marks()
+            .iter()
+            .filter_map(|mark| match &mark.what {
+                MarkKind::Moved { from, to } => Some((from.as_str(), to.as_str(), mark.at_ms)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(moves, vec![("a", "b", 21.0)], "one move, when b first answered");
+        assert_eq!(store.lane(poll).instance.as_deref(), Some("b"));
+        assert_eq!(store.lane(poll).missed(), 0, "the move lost nothing");
+    }
+
     fn batch(events: Vec<Event>) -> Batch {
         let head = events.last().map_or(0, |event| event.seq);
         Batch {
@@ -1228,6 +1304,7 @@ mod tests {
             head,
             gap: None,
             events,
+            instance: None,
         }
     }
 

@@ -32,9 +32,11 @@ pub use report::Report;
     about = "Opens many clients of one Switchboard lane and measures them"
 )]
 pub struct LoadConfig {
-    /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:3000")]
-    pub url: String,
+    /// The server's base URL. Several instances of one server (sharing a stream through Redis) are
+    /// given as several URLs, comma-separated: clients are dealt out to them in turn, and the server's
+    /// figures (CPU, RSS, counters) are those of the first.
+    #[arg(long, default_value = "http://127.0.0.1:3000", value_delimiter = ',')]
+    pub url: Vec<String>,
     /// The lane every client uses: poll, longpoll, sse or ws.
     #[arg(long)]
     pub lane: LaneId,
@@ -115,7 +117,15 @@ impl ClientRecord {
 
 /// Runs the load and returns the report (also printed, and written as JSON if asked).
 pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
-    let base = config.url.trim_end_matches('/').to_owned();
+    let bases: Vec<String> = config
+        .url
+        .iter()
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .collect();
+    let base = bases
+        .first()
+        .cloned()
+        .ok_or_else(|| LoadError::BadUrl("no URL given".into()))?;
     let port = reqwest::Url::parse(&base)
         .map_err(|err| LoadError::BadUrl(err.to_string()))?
         .port_or_known_default()
@@ -149,7 +159,7 @@ pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
     let ramp_gap = Duration::from_secs_f64(1.0 / config.ramp.max(0.001));
     for index in 0..config.clients {
         let client = lanes::Client {
-            base: base.clone(),
+            base: bases[index % bases.len()].clone(),
             http: http.clone(),
             live: live.clone(),
             stop: stop.clone(),

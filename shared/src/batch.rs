@@ -19,6 +19,10 @@ pub struct Batch {
     pub gap: Option<Gap>,
     /// The events after the asked-for seq (and after the gap), oldest first; possibly empty.
     pub events: Vec<Event>,
+    /// The instance that answered, when the server runs as one of several sharing a stream (`--redis`):
+    /// a letter may reach any of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 impl Batch {
@@ -71,6 +75,7 @@ mod tests {
             head: 3,
             gap: Some(Gap { first: 1, last: 1 }),
             events: samples()[1..3].to_vec(),
+            instance: None,
         };
         let json = serde_json::to_string(&batch).unwrap();
         assert_eq!(serde_json::from_str::<Batch>(&json).unwrap(), batch);
@@ -94,6 +99,7 @@ mod tests {
             head: 9,
             gap: Some(Gap { first: 1, last: 4 }),
             events: vec![],
+            instance: None,
         };
         assert_eq!(only_gap.next_after(0), 4);
         let empty = Batch {
@@ -101,6 +107,7 @@ mod tests {
             head: 7,
             gap: None,
             events: vec![],
+            instance: None,
         };
         assert_eq!(empty.next_after(7), 7);
     }

@@ -322,6 +322,7 @@ fn marks(
         let mut beats = Vec::new();
         let mut frames = Vec::new();
         let mut trouble = Vec::new();
+        let mut moves = Vec::new();
         for mark in store.marks_between(view.start_ms() - margin, view.end_ms + margin) {
             if mark.lane != lane {
                 continue;
@@ -345,6 +346,7 @@ fn marks(
                 | MarkKind::Error { .. }
                 | MarkKind::Dead { .. }
                 | MarkKind::Restart { .. } => trouble.push(x),
+                MarkKind::Moved { to, .. } => moves.push((x, to.as_str())),
             }
         }
         ctx.set_stroke_style_str(colour);
@@ -392,6 +394,17 @@ fn marks(
             ctx.line_to(x + 4.0, mid + 4.0);
             ctx.move_to(x + 4.0, mid - 4.0);
             ctx.line_to(x - 4.0, mid + 4.0);
+        }
+        ctx.stroke();
+        // A move to another instance: a bar across the line, labelled with where the lane went.
+        ctx.set_stroke_style_str(palette.text);
+        ctx.set_fill_style_str(palette.text);
+        ctx.set_line_width(2.0);
+        ctx.begin_path();
+        for &(x, to) in &moves {
+            ctx.move_to(x, mid - 12.0);
+            ctx.line_to(x, mid + 12.0);
+            let _ = ctx.fill_text(&format!("→ {to}"), x + 3.0, mid - 14.0);
         }
         ctx.stroke();
     }

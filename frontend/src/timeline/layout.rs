@@ -57,7 +57,8 @@ pub fn side_of(mark: &Mark) -> Side {
         | MarkKind::Gap { .. }
         | MarkKind::Error { .. }
         | MarkKind::Dead { .. }
-        | MarkKind::Restart { .. } => Side::On,
+        | MarkKind::Restart { .. }
+        | MarkKind::Moved { .. } => Side::On,
         MarkKind::Event { .. } | MarkKind::Received { .. } => Side::Below,
     }
 }
@@ -204,6 +205,7 @@ mod tests {
                     head: 0,
                     gap: None,
                     events: vec![],
+                    instance: None,
                 },
             },
         );

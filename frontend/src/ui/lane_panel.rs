@@ -118,6 +118,10 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                         <i class="dot"></i>
                         {lane.title()}
                         <small>{id}</small>
+                        // Which server instance the lane reached: with several, each lane may be on another.
+                        <small class="via" data-testid=testid("instance")>
+                            {move || score.get().instance.map(|instance| format!("via {instance}")).unwrap_or_default()}
+                        </small>
                     </h3>
                     <p class="explain">{lane.explanation()}</p>
                     <p class="wire"><code>{wire_summary(lane)}</code></p>

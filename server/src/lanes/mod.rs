@@ -35,7 +35,12 @@ pub fn batch_response(state: &AppState, lane: LaneId, replay: Replay) -> Respons
     counters
         .messages
         .fetch_add(replay.events.len() as u64, Relaxed);
-    let body = batch_json(state.hub.epoch(), &replay);
+    // Letters name the instance that answered only when there are several (with a backplane).
+    let instance = state
+        .backplane
+        .is_some()
+        .then(|| serde_json::to_string(&*state.instance).expect("a string serializes"));
+    let body = batch_json(state.hub.epoch(), instance.as_deref(), &replay);
     (
         [
             (
@@ -49,7 +54,8 @@ pub fn batch_response(state: &AppState, lane: LaneId, replay: Replay) -> Respons
         .into_response()
 }
 
-fn batch_json(epoch: u64, replay: &Replay) -> Bytes {
+/// `instance_json` is the instance's name as a JSON string, when the batch should carry it.
+fn batch_json(epoch: u64, instance_json: Option<&str>, replay: &Replay) -> Bytes {
     let events_len: usize = replay.events.iter().map(|event| event.json.len() + 1).sum();
     let mut out = BytesMut::with_capacity(96 + events_len);
     out.put_slice(format!(r#"{{"epoch":{epoch},"head":{},"gap":"#, replay.head).as_bytes());
@@ -66,7 +72,12 @@ fn batch_json(epoch: u64, replay: &Replay) -> Bytes {
         }
         out.put_slice(&event.json);
     }
-    out.put_slice(b"]}");
+    out.put_slice(b"]");
+    if let Some(instance) = instance_json {
+        out.put_slice(br#","instance":"#);
+        out.put_slice(instance.as_bytes());
+    }
+    out.put_slice(b"}");
     out.freeze()
 }
 
@@ -88,7 +99,7 @@ mod tests {
             }));
         }
         let batch: Batch =
-            serde_json::from_slice(&batch_json(hub.epoch(), &hub.since(0, 10))).unwrap();
+            serde_json::from_slice(&batch_json(hub.epoch(), None, &hub.since(0, 10))).unwrap();
         assert_eq!(batch.epoch, hub.epoch());
         assert_eq!(batch.head, 4);
         assert_eq!(batch.gap, Some(Gap { first: 1, last: 2 }));
@@ -100,7 +111,9 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![3, 4]
         );
-        let empty: Batch = serde_json::from_slice(&batch_json(1, &hub.since(4, 10))).unwrap();
+        let empty: Batch = serde_json::from_slice(&batch_json(1, Some(r#""b""#), &hub.since(4, 10))).unwrap();
         assert!(empty.events.is_empty() && empty.gap.is_none());
+        assert_eq!(empty.instance.as_deref(), Some("b"), "named when one of several");
+        assert_eq!(batch.instance, None);
     }
 }
