@@ -12,6 +12,11 @@ use switchboard_shared::{LaneId, ServerStats};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+/// The server's own tests' `redis-server` harness.
+#[path = "../../server/tests/common/redis.rs"]
+mod redis;
+use redis::Redis;
+
 /// How long the page may take to show what is asserted (generous: a shared 2-core machine).
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -308,37 +313,58 @@ async fn four_lanes_deliver_the_same_seqs_and_chat_arrives_both_ways() {
     session.close().await;
 }
 
+/// A server that runs until told to stop.
+struct Running {
+    stop: oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    fn spawn(listener: TcpListener, config: Config) -> Running {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(switchboard_server::run(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        Running { stop, handle }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.handle.await.unwrap().unwrap();
+    }
+}
+
+fn built_dashboard() -> PathBuf {
+    let dist = workspace_root().join("dist");
+    assert!(
+        dist.join("index.html").exists(),
+        "no built dashboard in {}",
+        dist.display()
+    );
+    dist
+}
+
 /// A server with the built dashboard, a browser on it, and the page's lanes all connected.
 struct Session {
     page: Client,
     base: String,
     http: reqwest::Client,
     _driver: Driver,
-    stop: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    servers: Vec<Running>,
 }
 
 impl Session {
     async fn open() -> Session {
-        let dist = workspace_root().join("dist");
-        assert!(
-            dist.join("index.html").exists(),
-            "no built dashboard in {}",
-            dist.display()
-        );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(switchboard_server::run(
-            listener,
-            server_config(&dist),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = Running::spawn(listener, server_config(&built_dashboard()));
+        Session::on(base, vec![server]).await
+    }
+
+    /// Opens the page at `base` (a server, or a load balancer in front of several).
+    async fn on(base: String, servers: Vec<Running>) -> Session {
         let driver = Driver::start().await;
         let page = browser(&driver).await;
-        let base = format!("http://{addr}");
         page.goto(&format!("{base}/")).await.unwrap();
         eventually("the radio and the phone call are up", || async {
             let sse = number(&page, "sse-connects").await;
@@ -353,8 +379,7 @@ impl Session {
             base,
             http: reqwest::Client::new(),
             _driver: driver,
-            stop,
-            server,
+            servers,
         }
     }
 
@@ -425,8 +450,9 @@ impl Session {
 
     async fn close(self) {
         self.page.close().await.unwrap();
-        let _ = self.stop.send(());
-        self.server.await.unwrap().unwrap();
+        for server in self.servers {
+            server.stop().await;
+        }
     }
 }
 
@@ -489,5 +515,111 @@ async fn the_page_notices_and_recovers_from_faults_injected_from_its_panel() {
         assert_eq!(number(page, &format!("{}-lost", lane.as_str())).await, 0);
     }
     save_screenshot(page, "e2e-faults.png").await;
+    session.close().await;
+}
+
+/// A plain TCP load balancer, as one in front of several instances would be: each new connection goes
+/// to the backend chosen at that moment; a connection stays where it went.
+struct Balancer {
+    addr: std::net::SocketAddr,
+    backend: std::sync::Arc<std::sync::Mutex<Option<std::net::SocketAddr>>>,
+}
+
+impl Balancer {
+    async fn start() -> Balancer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let backend = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let chosen = backend.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let Some(target) = *chosen.lock().unwrap() else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Balancer { addr, backend }
+    }
+
+    /// New connections go to `backend` from now on (taking the other out of rotation).
+    fn send_to(&self, backend: std::net::SocketAddr) {
+        *self.backend.lock().unwrap() = Some(backend);
+    }
+
+    fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Two instances sharing one stream through Redis, behind a load balancer. Instance a is taken out of
+/// rotation and restarted: the page's phone call and radio are cut, redial through the balancer, land
+/// on b and resume there — nothing missed, nothing twice — and each lane says it is now "via b".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_cut_from_one_instance_resume_on_the_other_behind_a_load_balancer() {
+    let redis = Redis::start();
+    let balancer = Balancer::start().await;
+    let dist = built_dashboard();
+    let (mut addrs, mut servers) = (Vec::new(), Vec::new());
+    for name in ["a", "b"] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        addrs.push(listener.local_addr().unwrap());
+        let mut config = server_config(&dist);
+        config.instance = Some(name.into());
+        config.redis = Some(redis.url());
+        // The page comes from the balancer's address, so its calls carry that origin.
+        config.allow_origin = vec![balancer.origin()];
+        servers.push(Running::spawn(listener, config));
+    }
+    let http = reqwest::Client::new();
+    for addr in &addrs {
+        eventually("the instance reaches Redis", || async {
+            let status = http.get(format!("http://{addr}/healthz")).send().await;
+            match status {
+                Ok(answer) if answer.status() == 200 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    }
+    balancer.send_to(addrs[0]);
+    let session = Session::on(balancer.origin(), servers).await;
+    let page = &session.page;
+    for lane in ["sse", "ws"] {
+        assert_eq!(
+            text(page, &format!("[data-testid='{lane}-instance']")).await,
+            "via a"
+        );
+    }
+    let before = session.publish("on a").await;
+    session.caught_up("ws", before).await;
+    session.caught_up("sse", before).await;
+
+    balancer.send_to(addrs[1]);
+    let restart = http
+        .post(format!("http://{}/api/faults", addrs[0]))
+        .json(&serde_json::json!({"kind": "restart", "lane": "all"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(restart.status(), 201);
+    for lane in ["sse", "ws"] {
+        eventually(&format!("{lane} moves to b"), || async {
+            let via = text(page, &format!("[data-testid='{lane}-instance']")).await;
+            (via == "via b").then_some(()).ok_or(via)
+        })
+        .await;
+    }
+    let after = session.publish("after the move").await;
+    for lane in ["sse", "ws"] {
+        session.caught_up(lane, after).await;
+        assert_eq!(number(page, &format!("{lane}-connects")).await, 2, "{lane}");
+        assert_eq!(number(page, &format!("{lane}-lost")).await, 0, "{lane}");
+    }
+    save_screenshot(page, "e2e-moved.png").await;
     session.close().await;
 }

@@ -1292,7 +1292,11 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(moves, vec![("a", "b", 21.0)], "one move, when b first answered");
+        assert_eq!(
+            moves,
+            vec![("a", "b", 21.0)],
+            "one move, when b first answered"
+        );
         assert_eq!(store.lane(poll).instance.as_deref(), Some("b"));
         assert_eq!(store.lane(poll).missed(), 0, "the move lost nothing");
     }

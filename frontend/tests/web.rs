@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use switchboard_frontend::Dashboard;
 use switchboard_frontend::lanes::now_ms;
+use switchboard_frontend::store::MarkKind;
 use switchboard_frontend::timeline::Timeline;
 use switchboard_frontend::ui::chat::ChatComposer;
 use switchboard_frontend::ui::lane_panel::LanePanel;
@@ -60,6 +61,11 @@ async fn tick(ms: u32) {
 }
 
 fn letter(dashboard: &Dashboard, lane: LaneId, events: Vec<Event>) {
+    letter_from(dashboard, lane, events, None);
+}
+
+/// A letter answered by `instance` (named when several share the stream).
+fn letter_from(dashboard: &Dashboard, lane: LaneId, events: Vec<Event>, instance: Option<&str>) {
     let span = dashboard
         .store
         .try_update_value(|store| store.new_span())
@@ -86,6 +92,7 @@ fn letter(dashboard: &Dashboard, lane: LaneId, events: Vec<Event>) {
                 head,
                 gap: None,
                 events,
+                instance: instance.map(str::to_owned),
             },
         },
     );
@@ -158,6 +165,25 @@ async fn the_scoreboard_counts_a_scripted_sequence() {
     assert_eq!(text_of(&host, "poll-delivered"), "4");
     assert_eq!(text_of(&host, "poll-recovered"), "1");
     assert_eq!(text_of(&host, "poll-missed"), "1");
+
+    // Several instances behind a balancer: the panel says which one answered, and follows a move.
+    letter_from(&dashboard, LaneId::Poll, vec![], Some("a"));
+    dashboard.refresh(now_ms());
+    tick(20).await;
+    assert_eq!(text_of(&host, "poll-instance"), "via a");
+    letter_from(&dashboard, LaneId::Poll, vec![chat(6, "six")], Some("b"));
+    dashboard.refresh(now_ms());
+    tick(20).await;
+    assert_eq!(text_of(&host, "poll-instance"), "via b");
+    assert_eq!(text_of(&host, "poll-last-seq"), "6");
+    let moved = dashboard.store.with_value(|store| {
+        store
+            .marks()
+            .iter()
+            .filter(|mark| matches!(&mark.what, MarkKind::Moved { from, to } if from == "a" && to == "b"))
+            .count()
+    });
+    assert_eq!(moved, 1, "the move is on the timeline");
 }
 
 #[wasm_bindgen_test]

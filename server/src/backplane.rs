@@ -430,11 +430,13 @@ impl<F: Fn()> Session<'_, F> {
             }
             // Another history (every instance was gone as well): start over in it.
             _ => {
-                self.hub.reset(epoch);
                 if self.position.is_some() {
                     tracing::warn!("the shared stream is another epoch now: starting over in it");
-                    (self.cut_streams)();
                 }
+                self.hub.reset(epoch);
+                // Streams opened before (even on the first join, a client may have come early) speak
+                // of the old history: they end, and their clients resume in this one.
+                (self.cut_streams)();
                 backplane.epoch.store(epoch, Relaxed);
                 self.load_tail(&mut conn, epoch).await?
             }

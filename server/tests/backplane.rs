@@ -3,82 +3,12 @@
 
 mod common;
 
+use common::redis::Redis;
 use common::{PATIENCE, TestServer, eventually};
 use futures_util::future::join_all;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 use switchboard_shared::{Event, EventBody, Seq, SeqTracker, ServerMessage};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-
-/// A `redis-server` of our own: loopback only, nothing saved to disk, killed when dropped.
-struct Redis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut redis = Redis { port, child: None };
-        redis.start_again();
-        redis
-    }
-
-    /// Starts it (again) on the same port — empty, as a Redis without persistence comes back.
-    fn start_again(&mut self) {
-        assert!(self.child.is_none(), "already running");
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is not installed: `./dev test` installs it (apt-get install redis-server)");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while !self.answers_ping() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn answers_ping(&self) -> bool {
-        let Ok(mut conn) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let mut reply = [0u8; 7];
-        conn.write_all(b"PING\r\n").is_ok()
-            && conn.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// An instance named `name` on the shared stream, with a short heartbeat so silences show quickly.
 async fn instance(redis: &Redis, name: &str) -> TestServer {

@@ -92,6 +92,7 @@ mod tests {
             head: 3,
             gap: None,
             events,
+            instance: None,
         };
         assert_eq!(with_events.next_after(0), 3);
         let only_gap = Batch {

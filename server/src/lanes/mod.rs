@@ -111,9 +111,14 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![3, 4]
         );
-        let empty: Batch = serde_json::from_slice(&batch_json(1, Some(r#""b""#), &hub.since(4, 10))).unwrap();
+        let empty: Batch =
+            serde_json::from_slice(&batch_json(1, Some(r#""b""#), &hub.since(4, 10))).unwrap();
         assert!(empty.events.is_empty() && empty.gap.is_none());
-        assert_eq!(empty.instance.as_deref(), Some("b"), "named when one of several");
+        assert_eq!(
+            empty.instance.as_deref(),
+            Some("b"),
+            "named when one of several"
+        );
         assert_eq!(batch.instance, None);
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses its own part of the harness
 
 pub mod follower;
+pub mod redis;
 
 use eventsource_stream::{Event as SseEvent, Eventsource};
 use futures_util::{SinkExt, Stream, StreamExt};
