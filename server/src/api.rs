@@ -12,6 +12,7 @@ use switchboard_shared::{
 };
 
 use crate::AppState;
+use crate::backplane::LinkState;
 use crate::error::AppError;
 use crate::metering::ConnInfo;
 
@@ -23,7 +24,9 @@ pub const MAX_POST_BYTES: usize = 4 * 1024;
 /// should send new clients elsewhere.
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let backplane = state.backplane.as_ref().map(|backplane| backplane.status());
-    let healthy = backplane.as_ref().is_none_or(|status| status.state == "ok");
+    let healthy = backplane
+        .as_ref()
+        .is_none_or(|status| status.state == LinkState::Ok);
     let body = Json(json!({
         "status": if healthy { "ok" } else { "degraded" },
         "why": backplane.as_ref().and_then(|status| status.why.clone()),

@@ -110,8 +110,7 @@ impl Keys {
 pub struct BackplaneStatus {
     /// Where Redis is (without any password).
     pub redis: String,
-    /// `ok`, `connecting` or `degraded`.
-    pub state: &'static str,
+    pub state: LinkState,
     /// Why it is not `ok`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
@@ -125,9 +124,20 @@ pub struct BackplaneStatus {
     pub lost: u64,
 }
 
+/// Whether the instance reaches Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    /// Not yet reached since the start.
+    Connecting,
+    Ok,
+    /// Lost; reconnecting with backoff.
+    Degraded,
+}
+
 #[derive(Debug, Clone)]
 struct Health {
-    state: &'static str,
+    state: LinkState,
     why: Option<String>,
     since_ms: u64,
 }
@@ -186,7 +196,7 @@ impl Backplane {
             lease: Script::new(LEASE_SCRIPT),
             publisher: Mutex::new(None),
             health: RwLock::new(Health {
-                state: "connecting",
+                state: LinkState::Connecting,
                 why: Some("not connected to Redis yet".into()),
                 since_ms: now_ms(),
             }),
@@ -216,10 +226,10 @@ impl Backplane {
     }
 
     pub fn is_healthy(&self) -> bool {
-        self.health.read().unwrap_or_else(|p| p.into_inner()).state == "ok"
+        self.health.read().unwrap_or_else(|p| p.into_inner()).state == LinkState::Ok
     }
 
-    fn set_health(&self, state: &'static str, why: Option<String>) {
+    fn set_health(&self, state: LinkState, why: Option<String>) {
         let mut health = self.health.write().unwrap_or_else(|p| p.into_inner());
         if health.state != state || health.why != why {
             *health = Health {
@@ -359,7 +369,7 @@ impl Backplane {
                 failure = session.run() => failure,
             };
             tracing::warn!(redis = %self.redis, "lost the shared stream: {failure}");
-            self.set_health("degraded", Some(failure.to_string()));
+            self.set_health(LinkState::Degraded, Some(failure.to_string()));
             outage.get_or_insert_with(|| Outage {
                 since: Instant::now(),
                 refused_before: self.refused.load(Relaxed),
@@ -442,7 +452,7 @@ impl<F: Fn()> Session<'_, F> {
             }
         };
         *self.position = Some((epoch, last));
-        backplane.set_health("ok", None);
+        backplane.set_health(LinkState::Ok, None);
         self.backoff.up(self.up_at_ms);
         if let Some(outage) = self.outage.take() {
             self.announce_recovery(outage, epoch, recreated == 1).await;

@@ -141,27 +141,20 @@ impl Radio {
             biased;
             // Shutdown ends the stream; a cut tears it down.
             how = &mut self.ending => return how.map(|_cut| Err(torn("cut by a fault"))),
-            delivery = self.subscription.next() => match delivery? {
-                Delivery::Event(event) => {
-                    self.counters.messages.fetch_add(1, Relaxed);
-                    (event.sse_frame.clone(), event.ts_ms)
-                }
-                Delivery::Gap(gap) => (named(sse::GAP, &serde_json::to_string(&gap).ok()?), now_ms()),
-            },
+            delivery = self.subscription.next() => self.frame_of(delivery?),
             _ = self.heartbeat.tick() => {
                 let beat = Heartbeat { server_ms: now_ms(), head: self.hub.head() };
-                (named(sse::HEARTBEAT, &serde_json::to_string(&beat).ok()?), beat.server_ms)
+                (named(sse::HEARTBEAT, &json(&beat)), beat.server_ms)
             }
         };
-        // A stream that wakes up behind sends everything waiting as one chunk: one write instead of one
-        // per event (at 100 events/s, one write per frame per stream was what the server spent its
-        // time on). Not while a fault is armed, which may hold each frame on its own.
-        let frame = if self.exposure.is_quiet() {
-            self.with_ready(frame)
-        } else {
-            frame
-        };
-        // Half-open: the line stays up and says nothing, then is torn down without a word.
+        // While no fault is armed on the lane (one atomic load), nothing holds a frame back, so a
+        // stream that wakes up behind sends everything waiting as one chunk: one write instead of one
+        // per event (at 100 events/s, one write per frame per stream was where the server's time went).
+        if self.exposure.is_quiet() {
+            return Some(Ok(self.with_ready(frame)));
+        }
+        // A fault may hold each frame on its own. Half-open: the line stays up and says nothing, then
+        // is torn down without a word.
         if self.exposure.hold(made_ms, &self.shutdown).await.is_err() {
             if self.shutdown.is_cancelled() {
                 return None;
@@ -170,9 +163,18 @@ impl Radio {
         }
         Some(Ok(frame))
     }
-}
 
-impl Radio {
+    /// A delivery's bytes and when they were made (for a `delay` fault).
+    fn frame_of(&self, delivery: Delivery) -> (Bytes, u64) {
+        match delivery {
+            Delivery::Event(event) => {
+                self.counters.messages.fetch_add(1, Relaxed);
+                (event.sse_frame.clone(), event.ts_ms)
+            }
+            Delivery::Gap(gap) => (named(sse::GAP, &json(&gap)), now_ms()),
+        }
+    }
+
     /// `first` followed by every delivery already waiting (up to [`MAX_BATCH`] in all).
     fn with_ready(&mut self, first: Bytes) -> Bytes {
         let Some(second) = self.subscription.ready() else {
@@ -183,16 +185,7 @@ impl Radio {
         let mut next = Some(second);
         let mut taken = 1;
         while let Some(delivery) = next {
-            match delivery {
-                Delivery::Event(event) => {
-                    self.counters.messages.fetch_add(1, Relaxed);
-                    chunk.extend_from_slice(&event.sse_frame);
-                }
-                Delivery::Gap(gap) => match serde_json::to_string(&gap) {
-                    Ok(data) => chunk.extend_from_slice(&named(sse::GAP, &data)),
-                    Err(_) => break,
-                },
-            }
+            chunk.extend_from_slice(&self.frame_of(delivery).0);
             taken += 1;
             next = if taken < MAX_BATCH {
                 self.subscription.ready()
@@ -206,6 +199,10 @@ impl Radio {
 
 /// The most events one chunk carries.
 const MAX_BATCH: usize = 64;
+
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("plain data serializes")
+}
 
 fn named(event: &str, data: &str) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {data}\n\n"))

@@ -160,8 +160,8 @@ async fn call(
             },
             delivery = subscription.next() => match delivery {
                 Some(first) => {
-                    let mut batch = Batch { socket: &mut socket, state: &state, exposure: &exposure, counters: &counters };
-                    batch.deliver(first, &mut subscription).await
+                    let mut outbox = Outbox { socket: &mut socket, state: &state, exposure: &exposure, counters: &counters };
+                    outbox.deliver(first, &mut subscription).await
                 }
                 None => Err(End::HangUp(close_code::GOING_AWAY, "stream ended")),
             },
@@ -196,14 +196,14 @@ async fn call(
 }
 
 /// Writing the subscription's deliveries to one call.
-struct Batch<'a> {
+struct Outbox<'a> {
     socket: &'a mut WebSocket,
     state: &'a AppState,
     exposure: &'a Exposure,
     counters: &'a Counters,
 }
 
-impl Batch<'_> {
+impl Outbox<'_> {
     /// Writes `first` and every further delivery already waiting (up to [`MAX_BATCH`]), then flushes
     /// once. A call that fell behind catches up in one write instead of one syscall per frame, which
     /// is where the time went at 5,000–10,000 calls.
