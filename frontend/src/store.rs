@@ -1000,6 +1000,7 @@ mod tests {
             instance: "one".into(),
             server_ms: 0,
             request_bytes: None,
+            connection_request: None,
         }
     }
 
@@ -1024,6 +1025,7 @@ mod tests {
                     until_ms: started_ms + ms,
                     delay_ms: None,
                 }),
+                network: None,
             }),
         }
     }
@@ -1452,6 +1454,7 @@ mod tests {
             instance: "one".into(),
             server_ms: 0,
             request_bytes: Some(400),
+            connection_request: None,
         };
         store.apply(
             ws,
@@ -1629,6 +1632,7 @@ mod tests {
                 code: "x".into(),
                 text: "old".into(),
                 fault: None,
+                network: None,
             }),
         });
         assert_eq!(copy.newest_ts_ms, Some(2000));

@@ -218,6 +218,7 @@ async fn the_timeline_draws_marks_for_wire_events() {
                 instance: "test".into(),
                 server_ms: start as u64,
                 request_bytes: Some(300),
+                connection_request: None,
             },
             bytes_up: 300,
             bytes_down: 200,
@@ -388,6 +389,7 @@ async fn a_fault_is_listed_and_its_outage_is_timed() {
         instance: "test".into(),
         server_ms: now as u64,
         request_bytes: None,
+        connection_request: None,
     };
     let opened = |span, at, head| {
         dashboard.report(

@@ -530,6 +530,7 @@ impl<F: Fn()> Session<'_, F> {
             code: "redis_recovered".into(),
             text,
             fault: None,
+            network: None,
         });
         if let Err(err) = backplane.publish(&notice).await {
             tracing::warn!("could not announce the recovery: {err}");

@@ -89,10 +89,27 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_REDIS", value_parser = redis_url)]
     pub redis: Option<String>,
 
+    /// Run every lane over this emulated network from the start: loopback, lan, cable, 4g, 3g,
+    /// satellite or lossy (change it later on the page or with `POST /api/network`).
+    #[arg(long, env = "SWITCHBOARD_NETWORK", value_parser = network_preset)]
+    pub network: Option<String>,
+
     /// The longest any request that is not a stream or a held letter may take, in milliseconds.
     #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(100..))]
     pub request_timeout_ms: u64,
+}
+
+/// Refuses a network preset that does not exist, naming the ones that do.
+fn network_preset(name: &str) -> Result<String, String> {
+    if switchboard_shared::network::is_preset(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "unknown network preset (want one of {})",
+            switchboard_shared::network::PRESET_NAMES.join(", ")
+        ))
+    }
 }
 
 /// Refuses a Redis address that cannot be one, at start rather than at the first publish.
@@ -163,6 +180,9 @@ mod tests {
         assert!(Config::try_parse_from(["s", "--heartbeat-ms", "1"]).is_err());
         assert!(Config::try_parse_from(["s", "--addr", "nowhere"]).is_err());
         assert!(Config::try_parse_from(["s", "--redis", "http://x"]).is_err());
+        assert!(Config::try_parse_from(["s", "--network", "5g"]).is_err());
+        let config = Config::try_parse_from(["s", "--network", "3g"]).unwrap();
+        assert_eq!(config.network.as_deref(), Some("3g"));
         let config = Config::try_parse_from(["s", "--redis", "redis://127.0.0.1:6379"]).unwrap();
         assert_eq!(config.redis.as_deref(), Some("redis://127.0.0.1:6379"));
     }

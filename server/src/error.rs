@@ -25,6 +25,9 @@ pub enum AppError {
     /// A well-formed request the endpoint cannot act on (a fault with a bad duration).
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
+    /// A request whose body or values the endpoint refuses outright (a network condition out of range).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
     /// The request needs credentials it did not bring.
     #[error("{0}")]
     Unauthorized(String),
@@ -66,6 +69,7 @@ impl AppError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE => (*status, "unsupported_media_type"),
                 _ => (StatusCode::BAD_REQUEST, "bad_body"),
             },
+            AppError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             AppError::Chat(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_chat"),
             AppError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),

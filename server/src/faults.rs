@@ -116,6 +116,7 @@ impl Faults {
                 code: format!("fault_{}", fault.kind),
                 text: format!("fault injected: {}", fault.describe()),
                 fault: Some(fault.clone()),
+                network: None,
             })
         };
         tracing::warn!("fault injected: {}", fault.describe());
@@ -273,11 +274,12 @@ pub async fn inject(
     Ok((StatusCode::CREATED, Json(fault)))
 }
 
-fn authorize(
+pub(crate) fn authorize(
     state: &AppState,
     conn: Option<ConnInfo>,
     headers: &HeaderMap,
 ) -> Result<(), AppError> {
+    // Faults and network conditions are changed by the same people.
     match state.faults.auth {
         FaultAuth::Disabled => Err(AppError::Forbidden(
             "fault injection is off: this server listens beyond loopback and has no --admin-token"
@@ -530,6 +532,7 @@ mod tests {
             code: "x".into(),
             text: "before".into(),
             fault: None,
+            network: None,
         }));
         let epoch = hub.epoch();
         let mut poll = Exposure::new(faults, LaneId::LongPoll);

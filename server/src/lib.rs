@@ -13,6 +13,7 @@
 //! - [`backplane`] — with `--redis`, the stream and its history are shared by several instances through
 //!   Redis, and the hub mirrors the shared stream.
 //! - [`faults`] — the failure lab: faults injected on purpose through `/api/faults`.
+//! - [`network`] — emulated network conditions per lane: round trips, jitter, bandwidth and loss.
 //! - [`limits`] — connections per lane and per client, chat rate, allowed WebSocket origins.
 //! - [`config`] — the command-line flags; [`error`] — the HTTP error type.
 //!
@@ -29,6 +30,7 @@ pub mod hub;
 pub mod lanes;
 pub mod limits;
 pub mod metering;
+pub mod network;
 pub mod sources;
 
 use axum::Router;
@@ -55,6 +57,7 @@ use faults::Faults;
 use hub::Hub;
 use limits::Limits;
 use metering::{ConnInfo, MeteredListener, Meters, RequestHead, lane_of_path};
+use network::Network;
 use switchboard_shared::EventBody;
 
 /// Everything the handlers share; cheap to clone.
@@ -65,6 +68,8 @@ pub struct AppState {
     pub backplane: Option<Arc<Backplane>>,
     pub meters: Arc<Meters>,
     pub faults: Arc<Faults>,
+    /// The emulated network path of each lane.
+    pub network: Arc<Network>,
     pub limits: Arc<Limits>,
     pub config: Arc<Config>,
     /// Cancelled once on shutdown: held long polls answer, streams and calls end, sources stop.
@@ -88,6 +93,13 @@ impl AppState {
             backplane,
             meters: Arc::new(Meters::default()),
             faults: Arc::new(Faults::new(config.fault_auth())),
+            network: Arc::new(Network::new(
+                config.fault_auth(),
+                config
+                    .network
+                    .as_deref()
+                    .and_then(switchboard_shared::network::preset),
+            )),
             limits: Arc::new(Limits::new(&config)),
             instance: instance.into(),
             config: Arc::new(config),
@@ -129,7 +141,8 @@ impl AppState {
             heartbeat_ms: self.config.heartbeat_ms,
             instance: self.instance.to_string(),
             server_ms: hub::now_ms(),
-            request_bytes: request_head.map(|RequestHead(bytes)| bytes),
+            request_bytes: request_head.map(|head| head.bytes),
+            connection_request: request_head.map(|head| head.on_connection),
         }
     }
 }
@@ -152,6 +165,12 @@ pub fn app(state: AppState) -> Router {
                 .post(faults::inject)
                 .layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
         )
+        .route(
+            "/api/network",
+            get(network::get)
+                .post(network::post)
+                .layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
+        )
         .route("/api/stats", get(api::stats))
         .route("/metrics", get(api::metrics));
     let router = match &state.config.static_dir {
@@ -164,6 +183,11 @@ pub fn app(state: AppState) -> Router {
             faults::middleware,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        // Outside the deadline: time on the emulated path is the network's, not the server's.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            network::middleware,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), account))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -181,20 +205,25 @@ async fn account(State(state): State<AppState>, mut request: Request, next: Next
         .extensions()
         .get::<ConnectInfo<ConnInfo>>()
         .map(|ConnectInfo(conn)| conn.clone());
-    let mut head_bytes = None;
+    let mut head = None;
     if let Some(conn) = &conn {
-        let head = RequestHead(conn.meter.begin(lane));
-        head_bytes = Some(head.0);
+        let begun = conn.meter.begin(lane);
+        head = Some(begun);
         request.extensions_mut().insert(conn.clone());
-        request.extensions_mut().insert(head);
+        request.extensions_mut().insert(begun);
     }
     let mut response = next.run(request).await;
-    if let Some(bytes) = head_bytes {
-        // Browsers add request headers that pages cannot see; this lets the page count its letters'
-        // real size on the wire.
-        response.headers_mut().insert(
+    if let Some(head) = head {
+        // Browsers add request headers that pages cannot see, and hide whether a request opened a new
+        // connection; these let the page count its letters' real size and their handshakes.
+        let headers = response.headers_mut();
+        headers.insert(
             HeaderName::from_static(switchboard_shared::REQUEST_BYTES_HEADER),
-            HeaderValue::from(bytes),
+            HeaderValue::from(head.bytes),
+        );
+        headers.insert(
+            HeaderName::from_static(switchboard_shared::CONNECTION_REQUEST_HEADER),
+            HeaderValue::from(head.on_connection),
         );
     }
     if response.status().is_client_error() || response.status().is_server_error() {
@@ -259,6 +288,7 @@ pub async fn run(
     let listener = MeteredListener::new(
         listener,
         state.meters.clone(),
+        state.network.clone(),
         Duration::from_millis(state.config.request_timeout_ms),
     );
     let service = app(state).into_make_service_with_connect_info::<ConnInfo>();

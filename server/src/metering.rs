@@ -10,6 +10,9 @@
 //!   path is known), then go to that request's lane; after a WebSocket upgrade, every frame read goes to
 //!   the WebSocket lane.
 //!
+//! The stream is also where an emulated network condition (see [`crate::network`]) bites: while the
+//! lane it serves has one, what is written comes out late, slowly or after a retransmission.
+//!
 //! A browser does not pipeline HTTP/1.1 requests, so one connection serves one request at a time and this
 //! attribution is exact.
 
@@ -25,7 +28,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use switchboard_shared::{LaneCounters, LaneId};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+use tokio::net::tcp::OwnedReadHalf;
+
+use crate::network::Network;
+use crate::network::shaped::{Inbound, Writer};
+use switchboard_shared::network::Condition;
 
 /// The slot of requests that belong to no lane.
 const OTHER: usize = 4;
@@ -131,11 +139,20 @@ impl ConnMeter {
     }
 
     /// A request for `lane` starts on this connection: the bytes read so far are its head, and their
-    /// count is returned (the browser cannot see its own request headers, so the server tells it).
-    pub fn begin(&self, lane: Option<LaneId>) -> u64 {
-        self.requests.fetch_add(1, Relaxed);
+    /// count is returned with the request's number on the connection (the browser can see neither its
+    /// own request headers nor whether it opened a connection, so the server tells it).
+    pub fn begin(&self, lane: Option<LaneId>) -> RequestHead {
+        let on_connection = self.requests.fetch_add(1, Relaxed) + 1;
         self.slot.store(lane.map_or(OTHER, LaneId::index), Relaxed);
-        self.flush_in()
+        RequestHead {
+            bytes: self.flush_in(),
+            on_connection,
+        }
+    }
+
+    /// The lane of the request this connection serves, if it belongs to one.
+    pub fn lane(&self) -> Option<LaneId> {
+        LaneId::ALL.get(self.slot.load(Relaxed)).copied()
     }
 
     /// Attributes the bytes read so far to the current request's lane and returns how many there were.
@@ -160,9 +177,13 @@ impl ConnMeter {
     }
 }
 
-/// The size of a request's head as the server read it off the wire (request line, headers, blank line).
-#[derive(Debug, Clone, Copy)]
-pub struct RequestHead(pub u64);
+/// What the server knows of a request before its body: its head's size as read off the wire (request
+/// line, headers, blank line) and which request on its connection it is (1: a new connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestHead {
+    pub bytes: u64,
+    pub on_connection: u64,
+}
 
 /// What every request knows about its connection (installed by [`MeteredListener`]).
 #[derive(Debug, Clone)]
@@ -185,15 +206,22 @@ impl Connected<IncomingStream<'_, MeteredListener>> for ConnInfo {
 pub struct MeteredListener {
     inner: TcpListener,
     meters: Arc<Meters>,
+    network: Arc<Network>,
     head_timeout: Duration,
 }
 
 impl MeteredListener {
     /// Connections must send their first request head within `head_timeout`.
-    pub fn new(inner: TcpListener, meters: Arc<Meters>, head_timeout: Duration) -> MeteredListener {
+    pub fn new(
+        inner: TcpListener,
+        meters: Arc<Meters>,
+        network: Arc<Network>,
+        head_timeout: Duration,
+    ) -> MeteredListener {
         MeteredListener {
             inner,
             meters,
+            network,
             head_timeout,
         }
     }
@@ -210,9 +238,13 @@ impl Listener for MeteredListener {
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(%remote, "could not set TCP_NODELAY: {err}");
         }
+        let (reader, writer) = stream.into_split();
         (
             MeteredStream {
-                inner: stream,
+                reader,
+                writer: Writer::Direct(writer),
+                inbound: None,
+                network: self.network.clone(),
                 meter: Arc::new(ConnMeter::new(self.meters.clone())),
                 first_head: Some(Box::pin(tokio::time::sleep(self.head_timeout))),
             },
@@ -226,11 +258,15 @@ impl Listener for MeteredListener {
 }
 
 pin_project_lite::pin_project! {
-    /// A TCP stream that reports every byte read and written to its [`ConnMeter`].
+    /// A TCP stream that reports every byte read and written to its [`ConnMeter`], and carries its
+    /// bytes over the emulated path while its lane has a condition.
     #[derive(Debug)]
     pub struct MeteredStream {
-        #[pin]
-        inner: TcpStream,
+        reader: OwnedReadHalf,
+        writer: Writer,
+        // Set while the phone line's incoming frames are held on the emulated path.
+        inbound: Option<Box<Inbound>>,
+        network: Arc<Network>,
         meter: Arc<ConnMeter>,
         // Until the first request head is complete: a connection that never sends one (garbage, a
         // slow-loris) is closed when this runs out instead of being held for ever.
@@ -262,10 +298,63 @@ impl AsyncRead for MeteredStream {
                 )));
             }
         }
+        // Only the phone line's frames are held here: HTTP requests are held whole by the network
+        // middleware, which knows their lane before they are handled.
+        let phone = this.meter.lane() == Some(LaneId::Ws);
+        if this.inbound.is_some() || (phone && this.network.is_armed(LaneId::Ws)) {
+            let condition = if phone {
+                this.network.condition(LaneId::Ws)
+            } else {
+                None
+            };
+            let inbound = this.inbound.get_or_insert_with(Box::default);
+            let meter = &this.meter;
+            let result = inbound.poll_read(cx, this.reader, buf, condition.as_deref(), |bytes| {
+                meter.read(bytes)
+            });
+            if condition.is_none() && inbound.is_empty() {
+                *this.inbound = None;
+            }
+            return result;
+        }
         let before = buf.filled().len();
-        let result = this.inner.poll_read(cx, buf);
+        let result = Pin::new(this.reader).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = result {
             this.meter.read(buf.filled().len() - before);
+        }
+        result
+    }
+}
+
+impl MeteredStream {
+    /// The condition of the lane this connection serves now, moving the connection onto the emulated
+    /// path the first time there is one (it stays there, so what it holds keeps its order).
+    fn shaping(&mut self) -> Option<Arc<Condition>> {
+        let condition = self
+            .meter
+            .lane()
+            .filter(|&lane| self.network.is_armed(lane))
+            .and_then(|lane| self.network.condition(lane));
+        if condition.is_some() {
+            self.writer.shape();
+        }
+        condition
+    }
+
+    fn write_bufs(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let condition = this.shaping();
+        let result = match &mut this.writer {
+            Writer::Direct(half) => Pin::new(half).poll_write_vectored(cx, bufs),
+            Writer::Shaped(path) => path.poll_write(cx, bufs, condition.as_deref()),
+            Writer::Moving => unreachable!("a writer moves within one call"),
+        };
+        if let Poll::Ready(Ok(written)) = result {
+            this.meter.wrote(written);
         }
         result
     }
@@ -277,12 +366,7 @@ impl AsyncWrite for MeteredStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.project();
-        let result = this.inner.poll_write(cx, buf);
-        if let Poll::Ready(Ok(written)) = result {
-            this.meter.wrote(written);
-        }
-        result
+        self.write_bufs(cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -290,24 +374,30 @@ impl AsyncWrite for MeteredStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.project();
-        let result = this.inner.poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(written)) = result {
-            this.meter.wrote(written);
-        }
-        result
+        self.write_bufs(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        match &self.writer {
+            Writer::Direct(half) => half.is_write_vectored(),
+            _ => true,
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_flush(cx)
+        match &mut self.get_mut().writer {
+            Writer::Direct(half) => Pin::new(half).poll_flush(cx),
+            // Handed to the network: the path delivers it on its own time.
+            _ => Poll::Ready(Ok(())),
+        }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_shutdown(cx)
+        match &mut self.get_mut().writer {
+            Writer::Direct(half) => Pin::new(half).poll_shutdown(cx),
+            Writer::Shaped(path) => path.poll_shutdown(cx),
+            Writer::Moving => Poll::Ready(Ok(())),
+        }
     }
 }
 

@@ -118,6 +118,10 @@ pub struct Notice {
     /// The fault this notice announces, when it announces one (so the page can shade its span).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<crate::Fault>,
+    /// The network condition this notice announces, when it announces a change of one (so the page can
+    /// shade the time it was in effect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::network::NetworkChange>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +178,7 @@ pub(crate) mod tests {
                     code: "server_started".into(),
                     text: "a fresh history begins".into(),
                     fault: None,
+                    network: None,
                 }),
             },
         ]

@@ -22,6 +22,8 @@ pub enum LaneId {
 impl LaneId {
     /// Every lane, in the order the page shows them (letters first, phone call last).
     pub const ALL: [LaneId; 4] = [LaneId::Poll, LaneId::LongPoll, LaneId::Sse, LaneId::Ws];
+    /// How many lanes there are.
+    pub const COUNT: usize = LaneId::ALL.len();
 
     /// The id as it appears on the wire and in test hooks.
     pub const fn as_str(self) -> &'static str {
@@ -70,6 +72,37 @@ impl LaneId {
 impl fmt::Display for LaneId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// One value per lane, indexed by [`LaneId`] rather than by a number, so per-lane state cannot be read
+/// with another lane's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PerLane<T>([T; LaneId::COUNT]);
+
+impl<T> PerLane<T> {
+    /// Builds each lane's value from the lane.
+    pub fn from_fn(mut make: impl FnMut(LaneId) -> T) -> PerLane<T> {
+        PerLane(LaneId::ALL.map(&mut make))
+    }
+
+    /// Each lane with its value, in [`LaneId::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (LaneId, &T)> {
+        LaneId::ALL.into_iter().zip(self.0.iter())
+    }
+}
+
+impl<T> std::ops::Index<LaneId> for PerLane<T> {
+    type Output = T;
+
+    fn index(&self, lane: LaneId) -> &T {
+        &self.0[lane as usize]
+    }
+}
+
+impl<T> std::ops::IndexMut<LaneId> for PerLane<T> {
+    fn index_mut(&mut self, lane: LaneId) -> &mut T {
+        &mut self.0[lane as usize]
     }
 }
 

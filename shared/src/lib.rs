@@ -11,6 +11,8 @@
 //! - [`ws`] — WebSocket messages named by direction: [`BrowserMessage`] and [`ServerMessage`];
 //! - [`sse`] — the event names and framing used on the Server-Sent Events lane;
 //! - [`chat`] — the chat message a browser posts and the limits both sides enforce;
+//! - [`network`] — emulated network conditions (round trip, jitter, bandwidth, loss) per lane, and the
+//!   pure model of when a chunk written into a path comes out;
 //! - [`fault`] — the failure lab: the faults a person can inject and how an active one is described;
 //! - [`recovery`] — how a client finds a dead line ([`Watchdog`]) and paces its redials ([`Backoff`]);
 //! - [`tracker`] — [`SeqTracker`], which classifies every received seq as new, duplicate, recovered or
@@ -22,6 +24,7 @@ pub mod chat;
 pub mod event;
 pub mod fault;
 pub mod lane;
+pub mod network;
 pub mod recovery;
 pub mod sse;
 pub mod stats;
@@ -34,7 +37,7 @@ pub use event::{
     ChatMessage, ChatVia, Event, EventBody, HostLoad, Notice, NoticeLevel, Quote, TickerQuotes,
 };
 pub use fault::{Fault, FaultAuth, FaultKind, FaultList, FaultRequest, FaultTarget};
-pub use lane::LaneId;
+pub use lane::{LaneId, PerLane};
 pub use recovery::{Backoff, Watchdog};
 pub use stats::{LaneCounters, ServerStats};
 pub use tracker::{Arrival, EpochChange, SeqTracker};
@@ -47,3 +50,8 @@ pub type Seq = u64;
 /// (request line, headers and blank line, as the server read them). Pages cannot see the headers their
 /// browser adds, so without it a letter's real cost could only be guessed.
 pub const REQUEST_BYTES_HEADER: &str = "x-request-bytes";
+
+/// The response header in which the server tells which request on its TCP connection this one was:
+/// `1` means the browser opened a new connection for it (and paid the handshake), more means it reused
+/// a kept-alive one. Pages cannot see connection reuse any other way.
+pub const CONNECTION_REQUEST_HEADER: &str = "x-connection-request";

@@ -103,6 +103,10 @@ pub struct Hello {
     /// own request headers, so the server tells it, and the page can count the dial's real bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_bytes: Option<u64>,
+    /// Which request on its TCP connection opened this stream: `1` when the browser opened a new
+    /// connection for it (and paid the handshake), more when it reused a kept-alive one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_request: Option<u64>,
 }
 
 /// A heartbeat: proof of life carrying the server's clock and head.
@@ -223,6 +227,7 @@ mod tests {
                 instance: "a".into(),
                 server_ms: 3,
                 request_bytes: Some(120),
+                connection_request: None,
             }),
             ServerMessage::Heartbeat(Heartbeat {
                 server_ms: 4,

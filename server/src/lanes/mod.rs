@@ -96,6 +96,7 @@ mod tests {
                 code: "n".into(),
                 text: format!("notice {n}"),
                 fault: None,
+                network: None,
             }));
         }
         let batch: Batch =

@@ -1,0 +1,672 @@
+//! Emulated network conditions: the round trips, jitter, bandwidth and loss of a real path, applied by
+//! the server to one lane or all of them (`GET`/`POST /api/network`), so the difference between letters
+//! and a phone call shows on a machine where every round trip is free.
+//!
+//! This module holds the vocabulary both sides use (a [`Condition`], the named [`PRESETS`], the request
+//! and its validation, the notice a change publishes) and the pure model of one direction of one
+//! connection ([`PathClock`]): when each chunk written into it comes out at the other end. The server
+//! applies the model to real sockets; docs/PROTOCOL.md ("Network conditions") says what it means on each
+//! lane.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::{FaultAuth, FaultTarget, LaneId, PerLane};
+
+/// The largest round trip a condition may emulate.
+pub const MAX_RTT_MS: u32 = 10_000;
+/// The lowest bandwidth a limited condition may have (0 means unlimited).
+pub const MIN_KBPS: u32 = 8;
+/// The highest bandwidth a condition may name.
+pub const MAX_KBPS: u32 = 1_000_000;
+/// The highest loss rate, in percent: beyond it TCP connections no longer behave like connections.
+pub const MAX_LOSS_PCT: f64 = 50.0;
+/// The shortest retransmission timeout TCP uses (RFC 6298 allows 1 s; Linux uses 200 ms).
+pub const MIN_RTO_MS: f64 = 200.0;
+
+/// One emulated network path. Zero everywhere is a perfect line (loopback).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    /// The preset it came from, or `custom`.
+    pub name: String,
+    /// Round-trip time: a request and its answer each pay half of it.
+    pub rtt_ms: u32,
+    /// How far each one-way delay may stray from half the round trip, either way.
+    pub jitter_ms: u32,
+    /// Server → browser bandwidth per connection, kilobits per second; 0 is unlimited.
+    pub down_kbps: u32,
+    /// Browser → server bandwidth per connection, kilobits per second; 0 is unlimited.
+    pub up_kbps: u32,
+    /// The chance that a chunk written to a connection is lost and must be sent again, in percent.
+    pub loss_pct: f64,
+}
+
+/// A named condition, as listed by `GET /api/network`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preset {
+    pub name: String,
+    pub rtt_ms: u32,
+    pub jitter_ms: u32,
+    pub down_kbps: u32,
+    pub up_kbps: u32,
+    pub loss_pct: f64,
+    /// What the preset stands for, in words.
+    pub label: String,
+}
+
+/// The presets, by name: (name, rtt, jitter, down, up, loss %, label).
+const PRESET_TABLE: [(&str, u32, u32, u32, u32, f64, &str); 7] = [
+    (
+        "loopback",
+        0,
+        0,
+        0,
+        0,
+        0.0,
+        "This machine: no delay, no limit",
+    ),
+    ("lan", 2, 0, 0, 0, 0.0, "Office LAN: 2 ms round trip"),
+    (
+        "cable",
+        20,
+        0,
+        50_000,
+        50_000,
+        0.0,
+        "Cable: 20 ms, 50 Mbit/s",
+    ),
+    (
+        "4g",
+        60,
+        15,
+        20_000,
+        20_000,
+        0.0,
+        "4G: 60 ± 15 ms, 20 Mbit/s",
+    ),
+    (
+        "3g",
+        300,
+        50,
+        1_600,
+        768,
+        0.0,
+        "3G: 300 ± 50 ms, 1.6 Mbit/s down, 768 kbit/s up",
+    ),
+    (
+        "satellite",
+        600,
+        0,
+        10_000,
+        10_000,
+        0.0,
+        "Satellite: 600 ms, 10 Mbit/s",
+    ),
+    (
+        "lossy",
+        150,
+        30,
+        5_000,
+        5_000,
+        3.0,
+        "Lossy Wi-Fi: 150 ± 30 ms, 5 Mbit/s, 3 % loss",
+    ),
+];
+
+/// The preset names, in order from best to worst path (`loopback` first).
+pub const PRESET_NAMES: [&str; 7] = ["loopback", "lan", "cable", "4g", "3g", "satellite", "lossy"];
+
+/// Every preset.
+pub fn presets() -> Vec<Preset> {
+    PRESET_TABLE
+        .iter()
+        .map(
+            |&(name, rtt_ms, jitter_ms, down_kbps, up_kbps, loss_pct, label)| Preset {
+                name: name.into(),
+                rtt_ms,
+                jitter_ms,
+                down_kbps,
+                up_kbps,
+                loss_pct,
+                label: label.into(),
+            },
+        )
+        .collect()
+}
+
+/// The condition a preset stands for; `None` for `loopback` (nothing to emulate) or an unknown name
+/// (see [`is_preset`]).
+pub fn preset(name: &str) -> Option<Condition> {
+    PRESET_TABLE
+        .iter()
+        .find(|row| row.0 == name)
+        .map(
+            |&(name, rtt_ms, jitter_ms, down_kbps, up_kbps, loss_pct, _)| Condition {
+                name: name.into(),
+                rtt_ms,
+                jitter_ms,
+                down_kbps,
+                up_kbps,
+                loss_pct,
+            },
+        )
+        .filter(|condition| !condition.is_perfect())
+}
+
+pub fn is_preset(name: &str) -> bool {
+    PRESET_NAMES.contains(&name)
+}
+
+impl Condition {
+    /// A line with nothing to emulate.
+    pub fn is_perfect(&self) -> bool {
+        self.rtt_ms == 0
+            && self.jitter_ms == 0
+            && self.down_kbps == 0
+            && self.up_kbps == 0
+            && self.loss_pct == 0.0
+    }
+
+    /// One one-way delay: half the round trip, moved by up to the jitter either way. `unit` is a
+    /// uniform random number in [0, 1).
+    pub fn one_way_ms(&self, unit: f64) -> f64 {
+        let jitter = f64::from(self.jitter_ms) * (2.0 * unit - 1.0);
+        (f64::from(self.rtt_ms) / 2.0 + jitter).max(0.0)
+    }
+
+    /// How long TCP waits before it sends a lost segment again: its retransmission timeout.
+    pub fn rto_ms(&self) -> f64 {
+        MIN_RTO_MS.max(f64::from(self.rtt_ms) + 4.0 * f64::from(self.jitter_ms))
+    }
+
+    /// Checks every field against its range, naming the first one that is out of it.
+    pub fn validate(&self) -> Result<(), NetworkRejection> {
+        let bad = |field: &'static str, why: String| Err(NetworkRejection::Field { field, why });
+        if self.rtt_ms > MAX_RTT_MS {
+            return bad("rtt_ms", format!("must be between 0 and {MAX_RTT_MS}"));
+        }
+        if self.jitter_ms > self.rtt_ms {
+            return bad(
+                "jitter_ms",
+                format!("must not be above rtt_ms ({})", self.rtt_ms),
+            );
+        }
+        for (field, kbps) in [("down_kbps", self.down_kbps), ("up_kbps", self.up_kbps)] {
+            if kbps != 0 && !(MIN_KBPS..=MAX_KBPS).contains(&kbps) {
+                return bad(
+                    field,
+                    format!("must be 0 (unlimited) or between {MIN_KBPS} and {MAX_KBPS}"),
+                );
+            }
+        }
+        if !(0.0..=MAX_LOSS_PCT).contains(&self.loss_pct) {
+            return bad("loss_pct", format!("must be between 0 and {MAX_LOSS_PCT}"));
+        }
+        Ok(())
+    }
+
+    /// `3g (300 ± 50 ms, 1,600/768 kbit/s)`, for notices and the page.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![match self.jitter_ms {
+            0 => format!("{} ms", self.rtt_ms),
+            jitter => format!("{} ± {jitter} ms", self.rtt_ms),
+        }];
+        match (self.down_kbps, self.up_kbps) {
+            (0, 0) => {}
+            (down, up) if down == up => parts.push(format!("{} kbit/s", thousands(down))),
+            (down, up) => parts.push(format!(
+                "{} down / {} up kbit/s",
+                kbps_text(down),
+                kbps_text(up)
+            )),
+        }
+        if self.loss_pct > 0.0 {
+            parts.push(format!("{} % loss", self.loss_pct));
+        }
+        format!("{} ({})", self.name, parts.join(", "))
+    }
+}
+
+fn kbps_text(kbps: u32) -> String {
+    if kbps == 0 {
+        "unlimited".into()
+    } else {
+        thousands(kbps)
+    }
+}
+
+fn thousands(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Why a `POST /api/network` was refused; every message names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkRejection {
+    NotAnObject,
+    Field { field: &'static str, why: String },
+    UnknownField(String),
+    UnknownPreset(String),
+    PresetAndFields,
+}
+
+impl fmt::Display for NetworkRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetworkRejection::NotAnObject => f.write_str(
+                "the body must be a JSON object: {\"lane\": …, \"preset\": …} or {\"lane\": …, \"rtt_ms\": …}",
+            ),
+            NetworkRejection::Field { field, why } => write!(f, "{field} {why}"),
+            NetworkRejection::UnknownField(field) => write!(
+                f,
+                "{field} is not a field of a network condition (lane, preset, rtt_ms, jitter_ms, down_kbps, up_kbps, loss_pct)"
+            ),
+            NetworkRejection::UnknownPreset(name) => write!(
+                f,
+                "preset {name:?} is unknown: expected one of {}",
+                PRESET_NAMES.join(", ")
+            ),
+            NetworkRejection::PresetAndFields => {
+                f.write_str("preset: give a preset or explicit values, not both")
+            }
+        }
+    }
+}
+
+impl std::error::Error for NetworkRejection {}
+
+/// A checked `POST /api/network`: which lanes, and the condition they get (`None` clears them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkRequest {
+    pub lane: FaultTarget,
+    pub condition: Option<Condition>,
+}
+
+impl NetworkRequest {
+    /// Reads and checks a request body. Parsed by hand rather than by serde so that every refusal names
+    /// its field and says what it takes.
+    pub fn from_json(body: &serde_json::Value) -> Result<NetworkRequest, NetworkRejection> {
+        let object = body.as_object().ok_or(NetworkRejection::NotAnObject)?;
+        const FIELDS: [&str; 7] = [
+            "lane",
+            "preset",
+            "rtt_ms",
+            "jitter_ms",
+            "down_kbps",
+            "up_kbps",
+            "loss_pct",
+        ];
+        if let Some(unknown) = object.keys().find(|key| !FIELDS.contains(&key.as_str())) {
+            return Err(NetworkRejection::UnknownField(unknown.clone()));
+        }
+        let lane_field = |why: &str| NetworkRejection::Field {
+            field: "lane",
+            why: why.into(),
+        };
+        let lane = match object.get("lane") {
+            None => return Err(lane_field("is required: all, poll, longpoll, sse or ws")),
+            Some(serde_json::Value::String(name)) if name == "all" => FaultTarget::ALL,
+            Some(serde_json::Value::String(name)) => {
+                FaultTarget::Lane(name.parse::<LaneId>().map_err(|_| {
+                    lane_field(&format!(
+                        "{name:?} is unknown: expected all, poll, longpoll, sse or ws"
+                    ))
+                })?)
+            }
+            Some(_) => {
+                return Err(lane_field(
+                    "must be a string: all, poll, longpoll, sse or ws",
+                ));
+            }
+        };
+        let explicit = FIELDS[2..].iter().any(|field| object.contains_key(*field));
+        let condition = match object.get("preset") {
+            Some(_) if explicit => return Err(NetworkRejection::PresetAndFields),
+            Some(serde_json::Value::String(name)) if is_preset(name) => preset(name),
+            Some(serde_json::Value::String(name)) => {
+                return Err(NetworkRejection::UnknownPreset(name.clone()));
+            }
+            Some(_) => {
+                return Err(NetworkRejection::Field {
+                    field: "preset",
+                    why: "must be a string".into(),
+                });
+            }
+            None => {
+                let whole = |field: &'static str| -> Result<u32, NetworkRejection> {
+                    match object.get(field) {
+                        None => Ok(0),
+                        Some(value) => value
+                            .as_u64()
+                            .and_then(|n| u32::try_from(n).ok())
+                            .ok_or_else(|| NetworkRejection::Field {
+                                field,
+                                why: "must be a whole number of at least 0".into(),
+                            }),
+                    }
+                };
+                let loss_pct = match object.get("loss_pct") {
+                    None => 0.0,
+                    Some(value) => value.as_f64().ok_or_else(|| NetworkRejection::Field {
+                        field: "loss_pct",
+                        why: "must be a number".into(),
+                    })?,
+                };
+                let condition = Condition {
+                    name: "custom".into(),
+                    rtt_ms: whole("rtt_ms")?,
+                    jitter_ms: whole("jitter_ms")?,
+                    down_kbps: whole("down_kbps")?,
+                    up_kbps: whole("up_kbps")?,
+                    loss_pct,
+                };
+                condition.validate()?;
+                (!condition.is_perfect()).then_some(condition)
+            }
+        };
+        Ok(NetworkRequest { lane, condition })
+    }
+
+    /// The body that asks for this request (what the page and the load generator send).
+    pub fn to_json(lane: FaultTarget, condition: &Condition) -> serde_json::Value {
+        if is_preset(&condition.name) && preset(&condition.name).as_ref() == Some(condition) {
+            return serde_json::json!({"lane": lane.as_str(), "preset": condition.name});
+        }
+        serde_json::json!({
+            "lane": lane.as_str(),
+            "rtt_ms": condition.rtt_ms,
+            "jitter_ms": condition.jitter_ms,
+            "down_kbps": condition.down_kbps,
+            "up_kbps": condition.up_kbps,
+            "loss_pct": condition.loss_pct,
+        })
+    }
+}
+
+/// The condition of each lane (`null` for none), as `GET /api/network` and every answer list them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LaneConditions {
+    pub poll: Option<Condition>,
+    pub longpoll: Option<Condition>,
+    pub sse: Option<Condition>,
+    pub ws: Option<Condition>,
+}
+
+impl From<&PerLane<Option<Condition>>> for LaneConditions {
+    fn from(lanes: &PerLane<Option<Condition>>) -> LaneConditions {
+        LaneConditions {
+            poll: lanes[LaneId::Poll].clone(),
+            longpoll: lanes[LaneId::LongPoll].clone(),
+            sse: lanes[LaneId::Sse].clone(),
+            ws: lanes[LaneId::Ws].clone(),
+        }
+    }
+}
+
+impl LaneConditions {
+    pub fn get(&self, lane: LaneId) -> Option<&Condition> {
+        match lane {
+            LaneId::Poll => self.poll.as_ref(),
+            LaneId::LongPoll => self.longpoll.as_ref(),
+            LaneId::Sse => self.sse.as_ref(),
+            LaneId::Ws => self.ws.as_ref(),
+        }
+    }
+}
+
+/// `GET /api/network`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkState {
+    /// Who may change conditions (the same as for faults).
+    pub auth: FaultAuth,
+    pub presets: Vec<Preset>,
+    pub lanes: LaneConditions,
+}
+
+/// The answer to `POST /api/network`: what was set where, and every lane's condition after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkChange {
+    pub lane: FaultTarget,
+    /// `None`: the lanes are back on a perfect line.
+    pub condition: Option<Condition>,
+    /// The server's clock when it took effect, Unix milliseconds.
+    pub at_ms: u64,
+    pub lanes: LaneConditions,
+}
+
+impl NetworkChange {
+    pub fn describe(&self) -> String {
+        let lanes = match self.lane {
+            FaultTarget::Lane(lane) => format!("the {lane} lane"),
+            FaultTarget::All(_) => "every lane".into(),
+        };
+        match &self.condition {
+            Some(condition) => format!("{lanes} now runs over {}", condition.describe()),
+            None => format!("{lanes} is back on loopback"),
+        }
+    }
+}
+
+/// One direction of one connection as the emulated path sees it: when each chunk written into it comes
+/// out at the far end. Times are milliseconds on any monotonic clock.
+///
+/// Bytes leave one after another at the bandwidth (a burst queues behind itself), travel one one-way
+/// delay, and come out in the order they went in, as on one TCP connection: a lost chunk is sent again
+/// after the retransmission timeout, and everything behind it waits for it (head-of-line blocking).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PathClock {
+    /// When the link finishes sending what it was given so far.
+    link_free_ms: f64,
+    /// When the last chunk comes out: no chunk may come out before it.
+    last_out_ms: f64,
+}
+
+/// When one chunk comes out, and whether it was lost on the way (and sent again).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Delivery {
+    pub out_ms: f64,
+    pub lost: bool,
+}
+
+impl PathClock {
+    /// Schedules `bytes` written at `now_ms` over `condition`, limited by `kbps` (the direction's
+    /// bandwidth). `jitter_unit` and `loss_unit` are uniform random numbers in [0, 1).
+    pub fn send(
+        &mut self,
+        now_ms: f64,
+        bytes: usize,
+        condition: &Condition,
+        kbps: u32,
+        jitter_unit: f64,
+        loss_unit: f64,
+    ) -> Delivery {
+        let start = self.link_free_ms.max(now_ms);
+        // kbit/s is bits per millisecond.
+        let sending = if kbps == 0 {
+            0.0
+        } else {
+            bytes as f64 * 8.0 / f64::from(kbps)
+        };
+        self.link_free_ms = start + sending;
+        let lost = loss_unit * 100.0 < condition.loss_pct;
+        let mut out = self.link_free_ms + condition.one_way_ms(jitter_unit);
+        if lost {
+            out += condition.rto_ms();
+        }
+        let out_ms = out.max(self.last_out_ms);
+        self.last_out_ms = out_ms;
+        Delivery { out_ms, lost }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(body: serde_json::Value) -> Result<NetworkRequest, NetworkRejection> {
+        NetworkRequest::from_json(&body)
+    }
+
+    fn field_of(body: serde_json::Value) -> String {
+        match request(body) {
+            Err(NetworkRejection::Field { field, .. }) => field.to_owned(),
+            other => panic!("expected a field rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn presets_are_the_documented_ones() {
+        let listed: Vec<String> = presets().into_iter().map(|p| p.name).collect();
+        assert_eq!(listed, PRESET_NAMES.map(String::from));
+        assert_eq!(preset("loopback"), None, "loopback emulates nothing");
+        let three_g = preset("3g").unwrap();
+        assert_eq!(
+            (
+                three_g.rtt_ms,
+                three_g.jitter_ms,
+                three_g.down_kbps,
+                three_g.up_kbps
+            ),
+            (300, 50, 1_600, 768)
+        );
+        assert_eq!(preset("lossy").unwrap().loss_pct, 3.0);
+        for preset in presets() {
+            assert!(
+                super::preset(&preset.name)
+                    .map_or(Ok(()), |c| c.validate())
+                    .is_ok()
+            );
+        }
+        assert_eq!(
+            super::preset("3g").unwrap().describe(),
+            "3g (300 ± 50 ms, 1,600 down / 768 up kbit/s)"
+        );
+    }
+
+    #[test]
+    fn a_request_names_a_preset_or_gives_values() {
+        let set = request(json!({"lane": "ws", "preset": "4g"})).unwrap();
+        assert_eq!(set.lane, FaultTarget::Lane(LaneId::Ws));
+        assert_eq!(set.condition.unwrap().rtt_ms, 60);
+        let clear = request(json!({"lane": "all", "preset": "loopback"})).unwrap();
+        assert_eq!((clear.lane, clear.condition), (FaultTarget::ALL, None));
+        let custom = request(json!({"lane": "sse", "rtt_ms": 400, "loss_pct": 2.5})).unwrap();
+        let condition = custom.condition.unwrap();
+        assert_eq!((condition.name.as_str(), condition.rtt_ms), ("custom", 400));
+        assert_eq!(condition.loss_pct, 2.5);
+        // What the page sends comes back as the same request.
+        let again = request(NetworkRequest::to_json(FaultTarget::ALL, &condition)).unwrap();
+        assert_eq!(again.condition.unwrap(), condition);
+        let by_name = NetworkRequest::to_json(FaultTarget::ALL, &preset("3g").unwrap());
+        assert_eq!(by_name, json!({"lane": "all", "preset": "3g"}));
+    }
+
+    #[test]
+    fn every_bad_value_is_refused_naming_its_field() {
+        assert_eq!(field_of(json!({"lane": "ws", "rtt_ms": 10_001})), "rtt_ms");
+        assert_eq!(field_of(json!({"lane": "ws", "rtt_ms": -1})), "rtt_ms");
+        assert_eq!(
+            field_of(json!({"lane": "ws", "rtt_ms": 10, "jitter_ms": 11})),
+            "jitter_ms"
+        );
+        assert_eq!(field_of(json!({"lane": "ws", "down_kbps": 7})), "down_kbps");
+        assert_eq!(
+            field_of(json!({"lane": "ws", "up_kbps": 1_000_001})),
+            "up_kbps"
+        );
+        assert_eq!(
+            field_of(json!({"lane": "ws", "loss_pct": 50.5})),
+            "loss_pct"
+        );
+        assert_eq!(field_of(json!({"lane": "ws", "loss_pct": "x"})), "loss_pct");
+        assert_eq!(field_of(json!({"lane": "pigeon", "preset": "3g"})), "lane");
+        assert_eq!(field_of(json!({"preset": "3g"})), "lane");
+        assert!(matches!(
+            request(json!({"lane": "ws", "preset": "5g"})),
+            Err(NetworkRejection::UnknownPreset(_))
+        ));
+        assert!(
+            request(json!({"lane": "ws", "preset": "5g"}))
+                .unwrap_err()
+                .to_string()
+                .starts_with("preset")
+        );
+        assert!(matches!(
+            request(json!({"lane": "ws", "preset": "3g", "rtt_ms": 5})),
+            Err(NetworkRejection::PresetAndFields)
+        ));
+        assert!(matches!(
+            request(json!({"lane": "ws", "latency": 5})),
+            Err(NetworkRejection::UnknownField(_))
+        ));
+        assert!(matches!(
+            request(json!([1])),
+            Err(NetworkRejection::NotAnObject)
+        ));
+        // The edges are allowed.
+        assert!(request(json!({"lane": "ws", "rtt_ms": 10_000, "jitter_ms": 10_000})).is_ok());
+        assert!(request(json!({"lane": "ws", "down_kbps": 8, "up_kbps": 1_000_000})).is_ok());
+        assert!(request(json!({"lane": "ws", "down_kbps": 0, "loss_pct": 50})).is_ok());
+    }
+
+    fn condition(rtt_ms: u32, jitter_ms: u32, kbps: u32, loss_pct: f64) -> Condition {
+        Condition {
+            name: "custom".into(),
+            rtt_ms,
+            jitter_ms,
+            down_kbps: kbps,
+            up_kbps: kbps,
+            loss_pct,
+        }
+    }
+
+    #[test]
+    fn a_chunk_comes_out_one_one_way_delay_later() {
+        let path = condition(400, 100, 0, 0.0);
+        let mut clock = PathClock::default();
+        assert_eq!(clock.send(1_000.0, 100, &path, 0, 0.5, 0.9).out_ms, 1_200.0);
+        // The jitter moves it by up to its amount either way …
+        assert_eq!(clock.send(2_000.0, 100, &path, 0, 0.0, 0.9).out_ms, 2_100.0);
+        // … but never ahead of what went before it on the connection.
+        let mut clock = PathClock::default();
+        let first = clock.send(0.0, 100, &path, 0, 0.999, 0.9).out_ms;
+        let second = clock.send(1.0, 100, &path, 0, 0.0, 0.9).out_ms;
+        assert!(second >= first);
+    }
+
+    #[test]
+    fn a_burst_queues_behind_itself_at_the_bandwidth() {
+        // 80 kbit/s is 10 bytes a millisecond.
+        let path = condition(0, 0, 80, 0.0);
+        let mut clock = PathClock::default();
+        assert_eq!(clock.send(0.0, 10_000, &path, 80, 0.5, 0.9).out_ms, 1_000.0);
+        assert_eq!(clock.send(0.0, 10_000, &path, 80, 0.5, 0.9).out_ms, 2_000.0);
+        // An idle link starts afresh.
+        assert_eq!(
+            clock.send(5_000.0, 100, &path, 80, 0.5, 0.9).out_ms,
+            5_010.0
+        );
+    }
+
+    #[test]
+    fn a_lost_chunk_holds_back_everything_behind_it() {
+        let path = condition(100, 0, 0, 10.0);
+        assert_eq!(path.rto_ms(), 200.0);
+        assert_eq!(condition(300, 50, 0, 1.0).rto_ms(), 500.0);
+        let mut clock = PathClock::default();
+        let lost = clock.send(0.0, 100, &path, 0, 0.5, 0.05);
+        assert!(lost.lost);
+        assert_eq!(lost.out_ms, 250.0);
+        let behind = clock.send(10.0, 100, &path, 0, 0.5, 0.9);
+        assert!(!behind.lost);
+        assert_eq!(behind.out_ms, 250.0, "waits for the lost chunk");
+    }
+}
