@@ -18,6 +18,8 @@ pub struct Settings {
     pub poll_interval_ms: RwSignal<u32>,
     /// How long the held-letters lane asks the server to hold each letter.
     pub wait_ms: RwSignal<u32>,
+    /// The admin token, when the server wants one for faults and network conditions.
+    pub admin_token: RwSignal<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +49,7 @@ impl Dashboard {
             settings: Settings {
                 poll_interval_ms: RwSignal::new(1_000),
                 wait_ms: RwSignal::new(25_000),
+                admin_token: RwSignal::new(String::new()),
             },
             running: [
                 RwSignal::new(false),
@@ -64,6 +67,12 @@ impl Dashboard {
     pub fn report(&self, lane: LaneId, at_ms: f64, wire: Wire) {
         self.store
             .update_value(|store| store.apply(lane, at_ms, wire));
+        self.dirty.set_value(true);
+    }
+
+    /// Changes the store outside any lane's report (a network condition, the page's visibility).
+    pub fn touch(&self, change: impl FnOnce(&mut Store)) {
+        self.store.update_value(change);
         self.dirty.set_value(true);
     }
 

@@ -5,6 +5,7 @@
 //! - [`wire`] — the one interface every lane client reports through ([`wire::Wire`]);
 //! - [`store`] — turns reports into timeline spans and marks, per-lane scores and live copies; bounded;
 //! - [`lanes`] — the four lane clients, one module each (`poll`, `longpoll`, `sse`, `ws`);
+//! - [`conditions`] — the network condition each lane ran over and the times the page was hidden;
 //! - [`dashboard`] — the shared page state and lane start/stop;
 //! - [`timeline`] — the canvas timeline (view math, layout and picking, drawing, component);
 //! - [`ui`] — the page: header, chat composer, lane panels with scoreboards.
@@ -12,6 +13,7 @@
 //! `main.rs` only mounts [`ui::App`]; every component lives here so browser tests can mount it.
 //! Build and serve: `./dev run` (or `trunk serve` beside a running server, see the README).
 
+pub mod conditions;
 pub mod dashboard;
 pub mod lanes;
 pub mod store;

@@ -19,6 +19,7 @@ use switchboard_shared::{
     Seq, SeqTracker,
 };
 
+use crate::conditions::{Conditions, WhileHidden};
 use crate::wire::{SpanId, Wire};
 
 /// How many marks (messages, frames, heartbeats) the timeline holds before the oldest fall off.
@@ -247,6 +248,8 @@ pub struct LaneScore {
     pub bytes_down: u64,
     pub connects: u64,
     pub reconnects: u64,
+    /// Letters and lines that needed a new TCP connection (a handshake) rather than a kept-alive one.
+    pub new_connections: u64,
     pub errors: u64,
     /// Heartbeats received.
     pub heartbeats: u64,
@@ -381,6 +384,8 @@ pub struct Store {
     next_span: SpanId,
     /// Faults announced on the stream, oldest first, in page time.
     faults: VecDeque<FaultSpan>,
+    /// The network condition of each lane over time, and the times the page was hidden.
+    conditions: Conditions,
 }
 
 /// A fault as the timeline shades it.
@@ -414,7 +419,37 @@ impl Store {
             recent: VecDeque::new(),
             next_span: 1,
             faults: VecDeque::new(),
+            conditions: Conditions::default(),
         }
+    }
+
+    pub fn conditions(&self) -> &Conditions {
+        &self.conditions
+    }
+
+    pub fn conditions_mut(&mut self) -> &mut Conditions {
+        &mut self.conditions
+    }
+
+    /// What `lane` did while the page was hidden: letters sent or lines dialled, arrivals, dead lines.
+    pub fn while_hidden(&self, lane: LaneId) -> WhileHidden {
+        let mut seen = WhileHidden::default();
+        for span in self.spans.iter().filter(|span| span.lane == lane) {
+            if self.conditions.was_hidden(span.start_ms) {
+                seen.requests += 1;
+            }
+        }
+        for mark in self.marks.iter().filter(|mark| mark.lane == lane) {
+            if !self.conditions.was_hidden(mark.at_ms) {
+                continue;
+            }
+            match mark.what {
+                MarkKind::Event { .. } | MarkKind::Heartbeat { .. } => seen.arrivals += 1,
+                MarkKind::Dead { .. } => seen.dead += 1,
+                _ => {}
+            }
+        }
+        seen
     }
 
     /// The faults announced so far (the most recent [`FAULTS_KEPT`]).
@@ -592,6 +627,9 @@ impl Store {
             } => {
                 score.connects += 1;
                 score.requests += 1;
+                if hello.connection_request == Some(1) {
+                    score.new_connections += 1;
+                }
                 score.bytes_up += bytes_up;
                 score.bytes_down += bytes_down;
                 score.last_life_ms = Some(at_ms);
@@ -724,6 +762,7 @@ impl Store {
                 }
             }
             Wire::Reconnecting { .. } => score.reconnects += 1,
+            Wire::NewConnection { .. } => score.new_connections += 1,
             Wire::ClockSync {
                 round_trip_ms,
                 offset_ms,
@@ -844,6 +883,14 @@ impl Store {
         }) = &event.body
         {
             self.fault(fault);
+        }
+        if let EventBody::Notice(Notice {
+            network: Some(change),
+            ..
+        }) = &event.body
+        {
+            let at_ms = change.at_ms as f64 - self.clock.offset_ms;
+            self.conditions.change(change, at_ms);
         }
         let delay_ms = (at_ms + self.clock.offset_ms - event.ts_ms as f64).max(0.0);
         self.remember(event.seq, event.ts_ms);

@@ -48,6 +48,9 @@ pub enum Wire {
         bytes_up: u64,
         bytes_down: u64,
     },
+    /// The letter or line was carried by a connection the browser opened for it (and paid a
+    /// handshake for), as the server told: not one kept alive from before.
+    NewConnection { span: SpanId },
     /// One event of the stream arrived (on a line, or inside a letter's answer).
     EventReceived {
         span: SpanId,

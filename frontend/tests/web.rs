@@ -428,6 +428,7 @@ async fn a_fault_is_listed_and_its_outage_is_timed() {
                 until_ms: now as u64 + 9_000,
                 delay_ms: None,
             }),
+            network: None,
         }),
     };
     dashboard.report(
@@ -491,5 +492,161 @@ async fn a_fault_is_listed_and_its_outage_is_timed() {
         text_of(&host, "fault-status").contains("delay_ms between 1 and"),
         "{}",
         text_of(&host, "fault-status")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_network_condition_is_listed_shaded_and_its_delays_counted() {
+    use switchboard_frontend::ui::network::NetworkPanel;
+    use switchboard_shared::network::{LaneConditions, NetworkChange, preset};
+    use switchboard_shared::{FaultTarget, Notice, NoticeLevel};
+
+    let dashboard = Dashboard::new();
+    dashboard.store.update_value(|store| store.start_after(0));
+    let host = mount(dashboard, || {
+        view! { <NetworkPanel/> <LanePanel lane=LaneId::Ws/> <Timeline/> }
+    });
+    let ws = LaneId::Ws;
+    let now = now_ms();
+    let line = dashboard
+        .store
+        .try_update_value(|store| store.new_span())
+        .unwrap();
+    dashboard.report(
+        ws,
+        now - 5_000.0,
+        Wire::Dialing {
+            span: line,
+            label: "GET /ws".into(),
+            two_way: true,
+        },
+    );
+    dashboard.report(
+        ws,
+        now - 4_800.0,
+        Wire::Opened {
+            span: line,
+            hello: Hello {
+                epoch: 1,
+                head: 0,
+                oldest: None,
+                resumed_after: None,
+                heartbeat_ms: 2000,
+                instance: "test".into(),
+                server_ms: now as u64,
+                request_bytes: Some(300),
+                connection_request: Some(1),
+            },
+            bytes_up: 300,
+            bytes_down: 200,
+        },
+    );
+    // The phone line goes onto 3g: every lane hears the notice.
+    let three_g = preset("3g").unwrap();
+    let change = NetworkChange {
+        lane: FaultTarget::Lane(ws),
+        condition: Some(three_g.clone()),
+        at_ms: now as u64 - 4_000,
+        lanes: LaneConditions {
+            ws: Some(three_g),
+            ..LaneConditions::default()
+        },
+    };
+    dashboard.report(
+        ws,
+        now - 3_700.0,
+        Wire::EventReceived {
+            span: line,
+            event: Event {
+                seq: 1,
+                ts_ms: now as u64 - 4_000,
+                body: EventBody::Notice(Notice {
+                    level: NoticeLevel::Info,
+                    code: "network_changed".into(),
+                    text: change.describe(),
+                    fault: None,
+                    network: Some(Box::new(change)),
+                }),
+            },
+            bytes_down: 400,
+        },
+    );
+    // Two more events, each 300 ms and 400 ms after the server stamped it.
+    for (seq, delay) in [(2u64, 300.0), (3, 400.0)] {
+        let at = now - 3_000.0 + seq as f64 * 100.0;
+        dashboard.report(
+            ws,
+            at,
+            Wire::EventReceived {
+                span: line,
+                event: Event {
+                    seq,
+                    ts_ms: (at - delay) as u64,
+                    ..chat(seq, "slow")
+                },
+                bytes_down: 150,
+            },
+        );
+    }
+    // The page spent a second and a half in a background tab.
+    dashboard.touch(|store| store.conditions_mut().visibility(true, now - 2_000.0));
+    dashboard.touch(|store| store.conditions_mut().visibility(false, now - 500.0));
+    dashboard.refresh(now_ms());
+    tick(150).await;
+
+    let listed = text_of(&host, "network-ws");
+    assert!(listed.contains("3g (300 ± 50 ms"), "{listed}");
+    assert!(text_of(&host, "network-poll").contains("loopback"));
+    assert_eq!(text_of(&host, "ws-new-connections"), "1");
+    let p50: f64 = text_of(&host, "ws-delay-p50")
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    let p95: f64 = text_of(&host, "ws-delay-p95")
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    assert!((290.0..=410.0).contains(&p50), "p50 {p50}");
+    assert!((390.0..=410.0).contains(&p95), "p95 {p95}");
+    let hidden = text_of(&host, "hidden-summary");
+    assert!(hidden.contains("background tab for 1.5 s"), "{hidden}");
+    assert!(text_of(&host, "while-hidden").contains("Phone call"));
+
+    // On the canvas: the phone call's row is tinted for the condition, the tab's time hatched.
+    let canvas: HtmlCanvasElement = host
+        .query_selector("[data-testid='timeline-canvas']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(
+        canvas.get_attribute("data-conditions").as_deref(),
+        Some("2")
+    );
+    let ctx: web_sys::CanvasRenderingContext2d =
+        canvas.get_context("2d").unwrap().unwrap().unchecked_into();
+    let ratio = web_sys::window().unwrap().device_pixel_ratio();
+    let row_height = (f64::from(canvas.height()) / ratio - 22.0) / 4.0;
+    let tinted = |row: f64| {
+        ctx.get_image_data(
+            0.0,
+            row * row_height * ratio,
+            f64::from(canvas.width()),
+            row_height * ratio,
+        )
+        .unwrap()
+        .data()
+        .chunks(4)
+        // The tint is blue over the row's grey or white: blue clearly above red.
+        .filter(|p| p[2] >= 240 && i32::from(p[2]) - i32::from(p[0]) >= 12)
+        .count()
+    };
+    let (ws_row, poll_row) = (tinted(3.0), tinted(0.0));
+    assert!(
+        ws_row > 2_000,
+        "tinted pixels on the phone call's row: {ws_row}"
+    );
+    assert!(
+        poll_row < ws_row / 10,
+        "the letters' row is not tinted: {poll_row}"
     );
 }

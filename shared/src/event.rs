@@ -121,7 +121,7 @@ pub struct Notice {
     /// The network condition this notice announces, when it announces a change of one (so the page can
     /// shade the time it was in effect).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<crate::network::NetworkChange>,
+    pub network: Option<Box<crate::network::NetworkChange>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use crate::stats::group_thousands;
 use crate::{FaultAuth, FaultTarget, LaneId, PerLane};
 
 /// The largest round trip a condition may emulate.
@@ -213,7 +214,9 @@ impl Condition {
         }];
         match (self.down_kbps, self.up_kbps) {
             (0, 0) => {}
-            (down, up) if down == up => parts.push(format!("{} kbit/s", thousands(down))),
+            (down, up) if down == up => {
+                parts.push(format!("{} kbit/s", group_thousands(u64::from(down))))
+            }
             (down, up) => parts.push(format!(
                 "{} down / {} up kbit/s",
                 kbps_text(down),
@@ -231,20 +234,8 @@ fn kbps_text(kbps: u32) -> String {
     if kbps == 0 {
         "unlimited".into()
     } else {
-        thousands(kbps)
+        group_thousands(u64::from(kbps))
     }
-}
-
-fn thousands(n: u32) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }
 
 /// Why a `POST /api/network` was refused; every message names the field at fault.

@@ -18,7 +18,9 @@ pub mod ws;
 use futures_util::future::{Either, select};
 use gloo_net::http::Response;
 use leptos::prelude::*;
-use switchboard_shared::{Backoff, Batch, LaneId, REQUEST_BYTES_HEADER, Seq};
+use switchboard_shared::{
+    Backoff, Batch, CONNECTION_REQUEST_HEADER, LaneId, REQUEST_BYTES_HEADER, Seq,
+};
 
 use crate::dashboard::Dashboard;
 use crate::wire::{SpanId, Wire};
@@ -176,6 +178,9 @@ pub async fn send_letter(
         Err(err) => return unanswered(reporter, span, format!("no answer: {err}")),
     };
     let (bytes_up, head) = heads(&response);
+    if header(&response, CONNECTION_REQUEST_HEADER) == Some(1) {
+        reporter.report(Wire::NewConnection { span });
+    }
     let body = response.text().await.unwrap_or_default();
     let bytes_down = head + body.len() as u64;
     if !response.ok() {
@@ -223,14 +228,15 @@ fn unanswered(reporter: &Reporter, span: SpanId, message: String) -> Result<Batc
     Err(())
 }
 
+/// A number the server told in a response header.
+fn header(response: &Response, name: &str) -> Option<u64> {
+    response.headers().get(name)?.parse().ok()
+}
+
 /// The request head's size as the server told it, and the answer head's size.
 fn heads(response: &Response) -> (u64, u64) {
     let headers: Vec<(String, String)> = response.headers().entries().collect();
-    let bytes_up = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(REQUEST_BYTES_HEADER))
-        .and_then(|(_, value)| value.parse().ok())
-        .unwrap_or(0);
+    let bytes_up = header(response, REQUEST_BYTES_HEADER).unwrap_or(0);
     let head = response_head_bytes(
         response.status(),
         &response.status_text(),

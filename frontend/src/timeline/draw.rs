@@ -28,6 +28,11 @@ pub struct Palette {
     /// The shading of a fault's span, and its edge and label.
     pub fault: &'static str,
     pub fault_edge: &'static str,
+    /// The tint of a lane's row while it runs over an emulated network, and its label.
+    pub network: &'static str,
+    pub network_text: &'static str,
+    /// The hatching of a time the page was hidden in a background tab.
+    pub hidden: &'static str,
     lanes: [&'static str; 4],
 }
 
@@ -42,6 +47,9 @@ impl Palette {
         error: "#d43d3d",
         fault: "rgba(212, 61, 61, 0.10)",
         fault_edge: "#c23b3b",
+        network: "rgba(37, 99, 217, 0.07)",
+        network_text: "#2f5fb3",
+        hidden: "rgba(29, 35, 48, 0.10)",
         lanes: ["#c46a00", "#8a4fd1", "#0b8f7d", "#2563d9"],
     };
     pub const DARK: Palette = Palette {
@@ -54,6 +62,9 @@ impl Palette {
         error: "#ff6b6b",
         fault: "rgba(255, 107, 107, 0.14)",
         fault_edge: "#ff8a8a",
+        network: "rgba(107, 156, 255, 0.10)",
+        network_text: "#8fb3ff",
+        hidden: "rgba(230, 233, 239, 0.10)",
         lanes: ["#f0a040", "#b48cff", "#3cc9b2", "#6b9cff"],
     };
 
@@ -67,6 +78,8 @@ impl Palette {
 pub struct Drawn {
     pub spans: usize,
     pub marks: usize,
+    /// Network conditions and hidden-tab times shaded.
+    pub conditions: usize,
 }
 
 /// Draws the frame for `view` at browser time `now_ms`; `highlight` outlines the selected mark's time.
@@ -87,11 +100,13 @@ pub fn draw(
             ctx.fill_rect(0.0, layout.row_top(lane), layout.width, layout.row_height());
         }
     }
+    let shaded = conditions(ctx, store, view, layout, palette, now_ms);
     grid(ctx, view, layout, palette);
     faults(ctx, store, view, layout, palette);
     let drawn = Drawn {
         spans: spans(ctx, store, view, layout, palette, now_ms),
         marks: marks(ctx, store, view, layout, palette),
+        conditions: shaded,
     };
     if let Some((lane, at_ms)) = highlight {
         let x = view.x_of(at_ms);
@@ -105,6 +120,72 @@ pub fn draw(
         );
     }
     drawn
+}
+
+/// Tints each lane's row for as long as it ran over an emulated network, named at the bottom of the
+/// row where it began (or at the window's left edge, so a condition in effect stays named), and hatches
+/// the times the page was hidden across every row.
+fn conditions(
+    ctx: &CanvasRenderingContext2d,
+    store: &Store,
+    view: &View,
+    layout: &Layout,
+    palette: &Palette,
+    now_ms: f64,
+) -> usize {
+    let mut shaded = 0;
+    ctx.set_font("600 10px system-ui, sans-serif");
+    ctx.set_text_align("left");
+    ctx.set_text_baseline("bottom");
+    for span in store.conditions().spans() {
+        let end = span.end_ms.unwrap_or(now_ms);
+        if !view.shows(span.start_ms, end) {
+            continue;
+        }
+        shaded += 1;
+        let left = view.x_of(span.start_ms).max(0.0).round();
+        let right = view.x_of(end).min(layout.width).round();
+        let top = layout.row_top(span.lane);
+        ctx.set_fill_style_str(palette.network);
+        ctx.fill_rect(left, top, (right - left).max(1.0), layout.row_height());
+        ctx.set_fill_style_str(palette.network_text);
+        let _ = ctx.fill_text(
+            &format!("≈ {}", span.condition.describe()),
+            left + 4.0,
+            top + layout.row_height() - 2.0,
+        );
+    }
+    let axis_top = layout.height - AXIS_PX;
+    for span in store.conditions().hidden() {
+        let end = span.end_ms.unwrap_or(now_ms);
+        if !view.shows(span.start_ms, end) {
+            continue;
+        }
+        shaded += 1;
+        let left = view.x_of(span.start_ms).max(0.0).round();
+        let right = view.x_of(end).min(layout.width).round();
+        ctx.save();
+        ctx.begin_path();
+        ctx.rect(left, 0.0, (right - left).max(1.0), axis_top);
+        ctx.clip();
+        // Diagonal hatching across every row: the page was not looking.
+        ctx.set_stroke_style_str(palette.hidden);
+        ctx.set_line_width(5.0);
+        ctx.begin_path();
+        let mut x = left - axis_top;
+        while x < right {
+            ctx.move_to(x, axis_top);
+            ctx.line_to(x + axis_top, 0.0);
+            x += 16.0;
+        }
+        ctx.stroke();
+        ctx.restore();
+        ctx.set_fill_style_str(palette.muted);
+        ctx.set_text_baseline("top");
+        let _ = ctx.fill_text("tab in background", left + 4.0, 2.0);
+        ctx.set_text_baseline("bottom");
+    }
+    shaded
 }
 
 /// Shades each fault over the lanes it hit, from its start to its end (an instant fault is a bar a few

@@ -256,6 +256,7 @@ pub fn paint(
         let drawn = draw(&ctx, store, &view, &layout, &palette, now, highlight);
         let _ = element.set_attribute("data-marks", &drawn.marks.to_string());
         let _ = element.set_attribute("data-spans", &drawn.spans.to_string());
+        let _ = element.set_attribute("data-conditions", &drawn.conditions.to_string());
     });
 }
 
@@ -343,6 +344,8 @@ fn Legend() -> impl IntoView {
             <li><i class="key key-band"></i>"radio: one open stream, events as ticks below"</li>
             <li><i class="key key-line"></i>"phone call: one line; browser frames ■ above, server frames below, heartbeats ◇ on it"</li>
             <li><i class="key key-close"></i>"hang-up, with its close code"</li>
+            <li><i class="key key-network"></i>"≈ tinted row: the lane runs over an emulated network (round trip, bandwidth, loss)"</li>
+            <li><i class="key key-hidden"></i>"hatched: the page was in a background tab"</li>
         </ul>
     }
 }

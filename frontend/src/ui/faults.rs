@@ -27,7 +27,7 @@ pub fn FaultPanel() -> impl IntoView {
     let target = RwSignal::new(FaultTarget::ALL);
     let duration_ms = RwSignal::new(DEFAULT_FAULT_MS);
     let delay_ms = RwSignal::new(1_000u64);
-    let token = RwSignal::new(String::new());
+    let token = dashboard.settings.admin_token;
     let auth = RwSignal::new(None::<FaultAuth>);
     let outcome = RwSignal::new(Outcome::Nothing);
     spawn_local(async move {

@@ -34,6 +34,7 @@ pub struct Score {
     pub recovered: u64,
     pub connects: u64,
     pub reconnects: u64,
+    pub new_connections: u64,
     pub last_seq: u64,
     pub since_life_ms: Option<f64>,
     pub behind_ms: f64,
@@ -69,6 +70,7 @@ impl Score {
             recovered: score.recovered(),
             connects: score.connects,
             reconnects: score.reconnects,
+            new_connections: score.new_connections,
             last_seq: score.tracker.last().unwrap_or(0),
             since_life_ms: score.last_life_ms.map(|at| (now_ms - at).max(0.0)),
             behind_ms: store.behind_ms(lane, now_ms),
@@ -78,6 +80,14 @@ impl Score {
             last_error: score.last_error.clone(),
         }
     }
+}
+
+/// A delay in whole milliseconds with thousands separated (`1,250`), or `–` before the first.
+fn whole_ms(ms: Option<f64>) -> String {
+    let Some(ms) = ms else {
+        return "–".into();
+    };
+    switchboard_shared::stats::group_thousands(ms.max(0.0).round() as u64)
 }
 
 /// What the lane's wire looks like, in one line under its name.
@@ -168,14 +178,15 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                     <dt>"bytes / message"</dt>
                     <dd>{move || score.get().bytes_per_message.map_or("–".into(), format_bytes)}</dd>
                 </div>
-                <div>
-                    <dt>"delay p50 · p95 · max"</dt>
+                <div class="wide">
+                    <dt>"delay p50 · p95 · max (ms)"</dt>
+                    // Whole milliseconds, so the three compare at a glance and never need cutting.
                     <dd class="delays">
-                        {move || {
-                            let s = score.get();
-                            let show = |v: Option<f64>| v.map_or("–".into(), format_ms);
-                            format!("{} · {} · {}", show(s.delay_p50), show(s.delay_p95), show(s.delay_max))
-                        }}
+                        <span data-testid=testid("delay-p50")>{move || whole_ms(score.get().delay_p50)}</span>
+                        " · "
+                        <span data-testid=testid("delay-p95")>{move || whole_ms(score.get().delay_p95)}</span>
+                        " · "
+                        <span data-testid=testid("delay-max")>{move || whole_ms(score.get().delay_max)}</span>
                     </dd>
                 </div>
                 <div class:bad={move || score.get().missed > 0}>
@@ -225,6 +236,10 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                         " · "
                         <span data-testid=testid("reconnects")>{move || score.get().reconnects}</span>
                     </dd>
+                </div>
+                <div>
+                    <dt title="letters and lines that opened a TCP connection (and paid its handshake) instead of reusing one">"new connections"</dt>
+                    <dd data-testid=testid("new-connections")>{move || score.get().new_connections}</dd>
                 </div>
                 <div><dt>"last seq"</dt><dd data-testid=testid("last-seq")>{move || score.get().last_seq}</dd></div>
                 <div>

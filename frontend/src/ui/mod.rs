@@ -4,6 +4,7 @@ pub mod charts;
 pub mod chat;
 pub mod faults;
 pub mod lane_panel;
+pub mod network;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -17,6 +18,7 @@ use crate::timeline::Timeline;
 use chat::ChatComposer;
 use faults::FaultPanel;
 use lane_panel::LanePanel;
+use network::NetworkPanel;
 
 /// How often the scoreboards look at the store again.
 const REFRESH: Duration = Duration::from_millis(250);
@@ -75,6 +77,7 @@ pub fn Dashboard(
                 <section class="chat-bar" aria-label="Chat">
                     <ChatComposer/>
                 </section>
+                <NetworkPanel/>
                 <FaultPanel/>
             </div>
             <section class="lanes" aria-label="The four lanes">

@@ -147,7 +147,7 @@ pub async fn post(
         code: "network_changed".into(),
         text: change.describe(),
         fault: None,
-        network: Some(change.clone()),
+        network: Some(Box::new(change.clone())),
     });
     // The condition is in effect either way; only its notice is missing if the stream is down.
     if let Err(err) = state.publish(notice).await {

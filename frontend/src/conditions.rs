@@ -1,0 +1,204 @@
+//! What the path and the browser did to the lanes while they ran: the emulated network condition each
+//! lane was on (told by the server's `network_changed` notices, which every lane hears) and the times
+//! the page was hidden in a background tab (told by the Page Visibility API), so the timeline can shade
+//! them and a person can see what each lane did meanwhile.
+
+use std::collections::VecDeque;
+
+use switchboard_shared::network::{Condition, LaneConditions, NetworkChange};
+use switchboard_shared::{LaneId, PerLane};
+
+/// Spans of either kind remembered for the timeline.
+const SPANS_KEPT: usize = 200;
+
+/// The time one lane ran over one condition, on the page's clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkSpan {
+    pub lane: LaneId,
+    pub condition: Condition,
+    pub start_ms: f64,
+    /// `None` while it is still in effect.
+    pub end_ms: Option<f64>,
+}
+
+/// A time the page was hidden (another tab in front, the window minimised).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HiddenSpan {
+    pub start_ms: f64,
+    pub end_ms: Option<f64>,
+}
+
+/// What one lane did while the page was hidden.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WhileHidden {
+    /// Letters sent, or lines dialled.
+    pub requests: u32,
+    /// Events and heartbeats that arrived.
+    pub arrivals: u32,
+    /// Lines the watchdog declared dead (on its own clock, which a hidden page slows down).
+    pub dead: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    current: PerLane<Option<Condition>>,
+    /// The server time of the newest change applied: a lane that hears of an older one late ignores it.
+    newest_change_ms: u64,
+    spans: VecDeque<NetworkSpan>,
+    hidden: VecDeque<HiddenSpan>,
+}
+
+impl Conditions {
+    /// The condition `lane` runs over now, if any.
+    pub fn current(&self, lane: LaneId) -> Option<&Condition> {
+        self.current[lane].as_ref()
+    }
+
+    pub fn spans(&self) -> impl Iterator<Item = &NetworkSpan> {
+        self.spans.iter()
+    }
+
+    pub fn hidden(&self) -> impl Iterator<Item = &HiddenSpan> {
+        self.hidden.iter()
+    }
+
+    /// Every lane's condition as the server listed it (`GET /api/network`) at page time `at_ms`.
+    pub fn known(&mut self, lanes: &LaneConditions, at_ms: f64) {
+        for lane in LaneId::ALL {
+            self.set(lane, lanes.get(lane).cloned(), at_ms);
+        }
+    }
+
+    /// A change announced on the stream; `at_ms` is when it took effect, on the page's clock. Every lane
+    /// hears it: applying it again changes nothing.
+    pub fn change(&mut self, change: &NetworkChange, at_ms: f64) {
+        if change.at_ms < self.newest_change_ms {
+            return;
+        }
+        self.newest_change_ms = change.at_ms;
+        self.known(&change.lanes, at_ms);
+    }
+
+    fn set(&mut self, lane: LaneId, condition: Option<Condition>, at_ms: f64) {
+        if self.current[lane] == condition {
+            return;
+        }
+        if let Some(open) = self
+            .spans
+            .iter_mut()
+            .rev()
+            .find(|span| span.lane == lane && span.end_ms.is_none())
+        {
+            open.end_ms = Some(at_ms.max(open.start_ms));
+        }
+        if let Some(condition) = &condition {
+            self.spans.push_back(NetworkSpan {
+                lane,
+                condition: condition.clone(),
+                start_ms: at_ms,
+                end_ms: None,
+            });
+            if self.spans.len() > SPANS_KEPT {
+                self.spans.pop_front();
+            }
+        }
+        self.current[lane] = condition;
+    }
+
+    /// The page became hidden or visible at `at_ms`.
+    pub fn visibility(&mut self, hidden: bool, at_ms: f64) {
+        let open = self.hidden.back().is_some_and(|span| span.end_ms.is_none());
+        match (hidden, open) {
+            (true, false) => {
+                self.hidden.push_back(HiddenSpan {
+                    start_ms: at_ms,
+                    end_ms: None,
+                });
+                if self.hidden.len() > SPANS_KEPT {
+                    self.hidden.pop_front();
+                }
+            }
+            (false, true) => {
+                if let Some(span) = self.hidden.back_mut() {
+                    span.end_ms = Some(at_ms);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// How long the page has been hidden in all, up to `now_ms`.
+    pub fn hidden_ms(&self, now_ms: f64) -> f64 {
+        self.hidden
+            .iter()
+            .map(|span| span.end_ms.unwrap_or(now_ms) - span.start_ms)
+            .sum()
+    }
+
+    /// Whether `at_ms` falls in a time the page was hidden.
+    pub fn was_hidden(&self, at_ms: f64) -> bool {
+        self.hidden
+            .iter()
+            .any(|span| span.start_ms <= at_ms && span.end_ms.is_none_or(|end| at_ms < end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_shared::FaultTarget;
+    use switchboard_shared::network::preset;
+
+    fn change(at_ms: u64, lane: FaultTarget, condition: Option<Condition>) -> NetworkChange {
+        let mut lanes = LaneConditions::default();
+        for id in LaneId::ALL.into_iter().filter(|&id| lane.covers(id)) {
+            let slot = match id {
+                LaneId::Poll => &mut lanes.poll,
+                LaneId::LongPoll => &mut lanes.longpoll,
+                LaneId::Sse => &mut lanes.sse,
+                LaneId::Ws => &mut lanes.ws,
+            };
+            *slot = condition.clone();
+        }
+        NetworkChange {
+            lane,
+            condition,
+            at_ms,
+            lanes,
+        }
+    }
+
+    #[test]
+    fn a_condition_is_a_span_per_lane_until_it_changes() {
+        let mut conditions = Conditions::default();
+        let three_g = change(1_000, FaultTarget::ALL, preset("3g"));
+        conditions.change(&three_g, 1_000.0);
+        // Every lane hears the same notice; it is kept once.
+        conditions.change(&three_g, 1_050.0);
+        assert_eq!(conditions.spans().count(), 4);
+        assert_eq!(conditions.current(LaneId::Ws).unwrap().name, "3g");
+        let cleared = change(5_000, FaultTarget::ALL, None);
+        conditions.change(&cleared, 5_000.0);
+        assert!(
+            conditions
+                .spans()
+                .all(|span| span.end_ms == Some(5_000.0) && span.start_ms == 1_000.0)
+        );
+        // A lane that hears of the older change late does not bring it back.
+        conditions.change(&three_g, 6_000.0);
+        assert!(conditions.current(LaneId::Ws).is_none());
+    }
+
+    #[test]
+    fn hidden_times_are_spans() {
+        let mut conditions = Conditions::default();
+        conditions.visibility(true, 1_000.0);
+        conditions.visibility(true, 1_500.0);
+        assert!(conditions.was_hidden(1_200.0));
+        conditions.visibility(false, 4_000.0);
+        assert_eq!(conditions.hidden_ms(9_000.0), 3_000.0);
+        assert!(!conditions.was_hidden(4_500.0));
+        conditions.visibility(true, 8_000.0);
+        assert_eq!(conditions.hidden_ms(9_000.0), 4_000.0);
+    }
+}
