@@ -34,6 +34,9 @@ const CHAT_KEPT: usize = 5;
 pub const SPARK_SECONDS: usize = 60;
 /// Recently published seqs remembered to tell how far behind a lane is.
 const RECENT_KEPT: usize = 4_096;
+/// Clock probes the offset is chosen from (one every few seconds: the last minute or so, so a change of
+/// path is followed within a minute).
+const CLOCK_SAMPLES_KEPT: usize = 12;
 /// Faults remembered for the timeline's shading.
 const FAULTS_KEPT: usize = 200;
 /// A break this long after a fault began is blamed on it (and timed from its start); later breaks are
@@ -379,6 +382,11 @@ pub struct Store {
     spans: VecDeque<Span>,
     marks: VecDeque<Mark>,
     clock: Clock,
+    /// The last few clock probes (round trip, offset), newest last: the offset in use is the one
+    /// measured over the shortest round trip, as NTP does, because a probe whose two ways were delayed
+    /// unequally (jitter) is off by half the difference, and the shortest round trip leaves the least
+    /// room for that.
+    clock_samples: VecDeque<(f64, f64)>,
     /// (seq, server timestamp) of recent events seen on any lane, ascending by seq.
     recent: VecDeque<(Seq, u64)>,
     next_span: SpanId,
@@ -386,6 +394,7 @@ pub struct Store {
     faults: VecDeque<FaultSpan>,
     /// The network condition of each lane over time, and the times the page was hidden.
     conditions: Conditions,
+    scores_since_ms: Option<f64>,
 }
 
 /// A fault as the timeline shades it.
@@ -416,11 +425,39 @@ impl Store {
             spans: VecDeque::new(),
             marks: VecDeque::new(),
             clock: Clock::default(),
+            clock_samples: VecDeque::new(),
             recent: VecDeque::new(),
             next_span: 1,
             faults: VecDeque::new(),
             conditions: Conditions::default(),
+            scores_since_ms: None,
         }
+    }
+
+    /// Starts every lane's figures afresh (figures mixed across network conditions or traffic mislead),
+    /// keeping where each lane is in the stream, its live copy and an outage in progress; the timeline
+    /// keeps what it shows.
+    pub fn reset_scores(&mut self, at_ms: f64) {
+        for score in &mut self.lanes {
+            let fresh = LaneScore {
+                tracker: score
+                    .tracker
+                    .last()
+                    .map_or_else(SeqTracker::default, SeqTracker::resuming_after),
+                instance: score.instance.take(),
+                last_life_ms: score.last_life_ms,
+                outage_since: score.outage_since,
+                live: std::mem::take(&mut score.live),
+                ..LaneScore::default()
+            };
+            *score = fresh;
+        }
+        self.scores_since_ms = Some(at_ms);
+    }
+
+    /// When the figures were last reset, if ever.
+    pub fn scores_since_ms(&self) -> Option<f64> {
+        self.scores_since_ms
     }
 
     pub fn conditions(&self) -> &Conditions {
@@ -767,8 +804,19 @@ impl Store {
                 round_trip_ms,
                 offset_ms,
             } => {
+                self.clock_samples.push_back((round_trip_ms, offset_ms));
+                if self.clock_samples.len() > CLOCK_SAMPLES_KEPT {
+                    self.clock_samples.pop_front();
+                }
+                let (_, best_offset) = self
+                    .clock_samples
+                    .iter()
+                    .copied()
+                    .min_by(|a, b| a.0.total_cmp(&b.0))
+                    .unwrap_or((round_trip_ms, offset_ms));
                 self.clock = Clock {
-                    offset_ms,
+                    offset_ms: best_offset,
+                    // The round trip shown is the latest: it is what the line costs now.
                     round_trip_ms: Some(round_trip_ms),
                 };
             }
@@ -1020,6 +1068,59 @@ pub fn format_bytes(bytes: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_reset_starts_the_figures_afresh_where_each_lane_is() {
+        let mut store = Store::new();
+        store.start_after(0);
+        let span = store.new_span();
+        for seq in 1..=3 {
+            store.apply(
+                LaneId::Sse,
+                100.0 * seq as f64,
+                Wire::EventReceived {
+                    span,
+                    event: chat(seq, 50 * seq, "x"),
+                    bytes_down: 10,
+                },
+            );
+        }
+        store.reset_scores(1_000.0);
+        let sse = store.lane(LaneId::Sse);
+        assert_eq!((sse.delivered(), sse.bytes_down), (0, 0));
+        assert_eq!(sse.delay_summary(), None);
+        assert_eq!(sse.tracker.last(), Some(3), "still knows where it is");
+        store.apply(
+            LaneId::Sse,
+            2_000.0,
+            Wire::EventReceived {
+                span,
+                event: chat(4, 1_990, "x"),
+                bytes_down: 10,
+            },
+        );
+        let sse = store.lane(LaneId::Sse);
+        assert_eq!((sse.delivered(), sse.missed()), (1, 0));
+        assert_eq!(store.scores_since_ms(), Some(1_000.0));
+    }
+
+    #[test]
+    fn the_clock_offset_comes_from_the_shortest_round_trip() {
+        let mut store = Store::new();
+        // A jittery path: the two ways of each probe took different times.
+        for (round_trip_ms, offset_ms) in [(310.0, 40.0), (204.0, 2.0), (290.0, -35.0)] {
+            store.apply(
+                LaneId::Ws,
+                0.0,
+                Wire::ClockSync {
+                    round_trip_ms,
+                    offset_ms,
+                },
+            );
+        }
+        assert_eq!(store.clock().offset_ms, 2.0);
+        assert_eq!(store.clock().round_trip_ms, Some(290.0));
+    }
+
     use super::*;
     use switchboard_shared::ws::{Heartbeat, Hello};
     use switchboard_shared::{Batch, ChatVia, Gap};
