@@ -623,3 +623,119 @@ async fn lanes_of_an_instance_that_goes_away_resume_on_the_other_behind_a_load_b
     save_screenshot(page, "e2e-moved.png").await;
     session.close().await;
 }
+
+/// A delay figure of the scoreboard, in milliseconds (shown as whole ms with thousands separated).
+async fn delay_ms(page: &Client, testid: &str) -> f64 {
+    let shown = text(page, &format!("[data-testid='{testid}']")).await;
+    shown
+        .replace(',', "")
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{testid} shows {shown:?}, not a delay"))
+}
+
+/// Chooses a network preset for every lane from the page's own panel and waits for the server's word.
+async fn choose_network(session: &Session, preset: &str) {
+    session
+        .page
+        .find(Locator::Css("[data-testid='network-preset']"))
+        .await
+        .unwrap()
+        .select_by_value(preset)
+        .await
+        .unwrap();
+    eventually(&format!("the lanes run over {preset}"), || async {
+        let status = text(&session.page, "[data-testid='network-status']").await;
+        status.starts_with("every lane").then_some(()).ok_or(status)
+    })
+    .await;
+    session
+        .page
+        .find(Locator::Css("[data-testid='reset-scores']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The network panel, as a person uses it: on 3g the letters are staler than the phone call, which pays
+/// about half the round trip per event; back on loopback both are fast again. Filling the browser's six
+/// connections with extra radio streams starves the letters while the phone call goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() {
+    let session = Session::open().await;
+    let page = &session.page;
+    // The phone call dialled a connection of its own (letters may ride ones kept alive from the page's
+    // own loading).
+    assert_eq!(number(page, "ws-new-connections").await, 1);
+
+    choose_network(&session, "3g").await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let letters = delay_ms(page, "poll-delay-p50").await;
+    let phone = delay_ms(page, "ws-delay-p50").await;
+    let phone_p95 = delay_ms(page, "ws-delay-p95").await;
+    assert!(
+        letters > phone,
+        "letters p50 {letters} ms vs phone {phone} ms"
+    );
+    // One way is 150 ± 50 ms: 150 is the median itself, so the test asks for what no sample of a few
+    // dozen misses — the phone call pays about half the round trip per event, and more at its tail.
+    assert!(phone >= 130.0, "phone p50 {phone} ms");
+    assert!(phone_p95 >= 170.0, "phone p95 {phone_p95} ms");
+    let listed = text(page, "[data-testid='network-ws']").await;
+    assert!(listed.contains("3g (300 ± 50 ms"), "{listed}");
+    let shaded: u64 = page
+        .find(Locator::Css("[data-testid='timeline-canvas']"))
+        .await
+        .unwrap()
+        .attr("data-conditions")
+        .await
+        .unwrap()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(shaded >= 4, "every lane's row is shaded: {shaded}");
+    save_screenshot(page, "e2e-network-3g.png").await;
+
+    choose_network(&session, "loopback").await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let phone_after = delay_ms(page, "ws-delay-p50").await;
+    let letters_after = delay_ms(page, "poll-delay-p50").await;
+    assert!(
+        phone_after < 50.0,
+        "phone p50 back on loopback: {phone_after} ms"
+    );
+    assert!(
+        letters_after < letters,
+        "letters p50 {letters_after} ms after, {letters} ms on 3g"
+    );
+
+    // Six extra radio streams hold every connection the browser allows this host: letters wait.
+    let seq = session.publish("before the extra streams").await;
+    session.caught_up("poll", seq).await;
+    page.find(Locator::Css("[data-testid='extra-streams']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let starved = session
+        .publish("while the streams hold the connections")
+        .await;
+    session.caught_up("ws", starved).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let letters_seq = number(page, "poll-last-seq").await;
+    assert!(
+        letters_seq < starved,
+        "the letters waited for a connection: at {letters_seq}, the phone call at {starved}"
+    );
+    page.find(Locator::Css("[data-testid='extra-streams']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    session.caught_up("poll", starved).await;
+    session.close().await;
+}

@@ -148,12 +148,18 @@ fn conditions(
         let top = layout.row_top(span.lane);
         ctx.set_fill_style_str(palette.network);
         ctx.fill_rect(left, top, (right - left).max(1.0), layout.row_height());
+        // On a plate of the background, so the ticks under it do not cross the words.
+        let label = format!("≈ {}", span.condition.describe());
+        let width = ctx
+            .measure_text(&label)
+            .map_or(label.len() as f64 * 5.5, |metrics| metrics.width());
+        let baseline = top + layout.row_height() - 2.0;
+        ctx.set_global_alpha(0.85);
+        ctx.set_fill_style_str(palette.background);
+        ctx.fill_rect(left + 2.0, baseline - 12.0, width + 4.0, 12.0);
+        ctx.set_global_alpha(1.0);
         ctx.set_fill_style_str(palette.network_text);
-        let _ = ctx.fill_text(
-            &format!("≈ {}", span.condition.describe()),
-            left + 4.0,
-            top + layout.row_height() - 2.0,
-        );
+        let _ = ctx.fill_text(&label, left + 4.0, baseline);
     }
     let axis_top = layout.height - AXIS_PX;
     for span in store.conditions().hidden() {
