@@ -58,6 +58,10 @@ pub struct LoadConfig {
     /// The server's process id, for CPU and RSS; found from the URL's port when the server is local.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Run the lane over this emulated network (loopback, lan, cable, 4g, 3g, satellite, lossy): set on
+    /// the server's lane for the run (every instance named by --url) and cleared after it.
+    #[arg(long, value_parser = network_preset)]
+    pub network: Option<String>,
     /// Write the report as JSON here.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
@@ -66,8 +70,21 @@ pub struct LoadConfig {
     pub quiet: bool,
 }
 
+fn network_preset(name: &str) -> Result<String, String> {
+    if switchboard_shared::network::is_preset(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "unknown network preset (want one of {})",
+            switchboard_shared::network::PRESET_NAMES.join(", ")
+        ))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    #[error("the server at {url} refused the network condition: {why}")]
+    Network { url: String, why: String },
     #[error("the server at {url} does not answer: {source}")]
     Unreachable { url: String, source: reqwest::Error },
     #[error("bad --url: {0}")]
@@ -150,6 +167,9 @@ pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
             source,
         })?;
     let server_pid = config.server_pid.or_else(|| proc::pid_listening_on(port));
+    if let Some(preset) = &config.network {
+        set_network(&http, &bases, config.lane, preset).await?;
+    }
 
     let live = Arc::new(Live::default());
     let stop = CancellationToken::new();
@@ -200,6 +220,9 @@ pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
     progress.finish_and_clear();
 
     stop.cancel();
+    if config.network.is_some() {
+        set_network(&http, &bases, config.lane, "loopback").await?;
+    }
     let mut records = Vec::with_capacity(clients.len());
     for client in clients {
         if let Ok(record) = client.await {
@@ -241,6 +264,36 @@ pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
         }
     }
     Ok(report)
+}
+
+/// Puts `lane` of every instance on the network `preset`.
+async fn set_network(
+    http: &reqwest::Client,
+    bases: &[String],
+    lane: LaneId,
+    preset: &str,
+) -> Result<(), LoadError> {
+    for base in bases {
+        let url = format!("{base}/api/network");
+        let refused = |why: String| LoadError::Network {
+            url: url.clone(),
+            why,
+        };
+        let response = http
+            .post(&url)
+            .json(&serde_json::json!({"lane": lane.as_str(), "preset": preset}))
+            .send()
+            .await
+            .map_err(|err| refused(err.to_string()))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            return Err(refused(format!(
+                "{status}: {}",
+                response.text().await.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Raises the open-file limit as far as allowed; says so when it is still too low for the clients.

@@ -10,6 +10,8 @@ use crate::{ClientRecord, LoadConfig};
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub lane: LaneId,
+    /// The emulated network the lane ran over (`None`: loopback).
+    pub network: Option<String>,
     pub clients: usize,
     /// Clients that connected (streams) or got a first answer (polls).
     pub connected: u64,
@@ -32,6 +34,10 @@ pub struct Report {
     /// CPU use of the load generator itself, percent of one core: on a shared machine, whatever it
     /// takes the server cannot have, and a load generator near a full core measures its own queueing.
     pub load_generator_cpu_percent: Option<f64>,
+    /// Requests the server counted on the lane per event a client received (streams: ~0).
+    pub requests_per_delivery: Option<f64>,
+    /// Bytes on the wire (both ways, headers and framing included) per event a client received.
+    pub wire_bytes_per_delivery: Option<f64>,
     /// Anything that limited the run (an open-file limit, say).
     pub notes: Vec<String>,
 }
@@ -99,8 +105,24 @@ impl Report {
             bytes += record.bytes;
             delays.extend(record.delays_ms.iter().map(|&delay| f64::from(delay)));
         }
+        let per_delivery = |per_sec: Option<f64>| {
+            let deliveries = delivered_in_window as f64 / window_secs.max(0.001);
+            per_sec
+                .filter(|_| deliveries > 0.0)
+                .map(|rate| rate / deliveries)
+        };
+        let requests_per_delivery = per_delivery(server.requests_per_sec);
+        let wire_bytes_per_delivery = per_delivery(
+            server
+                .wire_bytes_out_per_sec
+                .zip(server.wire_bytes_in_per_sec)
+                .map(|(out, into)| out + into),
+        );
         Report {
             lane: config.lane,
+            network: config.network.clone(),
+            requests_per_delivery,
+            wire_bytes_per_delivery,
             clients: config.clients,
             connected,
             ramp_secs,
@@ -127,8 +149,13 @@ impl fmt::Display for Report {
         };
         writeln!(
             f,
-            "lane {} · {} clients ({} connected) · ramp {:.1} s · window {:.1} s",
-            self.lane, self.clients, self.connected, self.ramp_secs, self.window_secs
+            "lane {} · {} clients ({} connected) · network {} · ramp {:.1} s · window {:.1} s",
+            self.lane,
+            self.clients,
+            self.connected,
+            self.network.as_deref().unwrap_or("loopback"),
+            self.ramp_secs,
+            self.window_secs
         )?;
         writeln!(
             f,
@@ -149,6 +176,13 @@ impl fmt::Display for Report {
             self.missed, self.lost, self.duplicates, self.errors
         )?;
         writeln!(f, "  payload         {} bytes received", self.payload_bytes)?;
+        writeln!(
+            f,
+            "  per delivery    {} requests · {} on the wire",
+            self.requests_per_delivery
+                .map_or("n/a".to_owned(), |r| format!("{r:.3}")),
+            opt(self.wire_bytes_per_delivery, " B")
+        )?;
         let s = &self.server;
         writeln!(
             f,

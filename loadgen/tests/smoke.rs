@@ -92,3 +92,49 @@ async fn an_unreachable_server_is_a_clear_error() {
     let err = run(load).await.unwrap_err();
     assert!(err.to_string().contains("does not answer"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_an_emulated_network_pays_its_delay_and_clears_it_after() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config::quiet();
+    config.ticker_ms = 50;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(switchboard_server::run(listener, config, async {
+        let _ = stopped.await;
+    }));
+    let load = LoadConfig::parse_from([
+        "loadgen",
+        "--url",
+        &format!("http://{addr}"),
+        "--lane",
+        "ws",
+        "--clients",
+        "4",
+        "--duration",
+        "2",
+        "--network",
+        "4g",
+        "--quiet",
+    ]);
+    let report = run(load).await.unwrap();
+    assert_eq!(report.network.as_deref(), Some("4g"));
+    assert_eq!((report.missed, report.errors), (0, 0), "{report}");
+    // One way is 30 ± 15 ms: never under 15.
+    let delay = report.delay_ms.unwrap();
+    assert!(delay.p50 >= 15.0 && delay.max < 1_000.0, "{report}");
+    assert!(report.wire_bytes_per_delivery.unwrap() > 20.0, "{report}");
+    let state: serde_json::Value = reqwest::get(format!("http://{addr}/api/network"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        state["lanes"]["ws"].is_null(),
+        "cleared after the run: {state}"
+    );
+    assert!(LoadConfig::try_parse_from(["loadgen", "--lane", "ws", "--network", "5g"]).is_err());
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
