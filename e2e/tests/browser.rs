@@ -695,6 +695,9 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(shaded >= 4, "every lane's row is shaded: {shaded}");
+    // Tall enough for the timeline, the panels and the scoreboards' delays in one picture.
+    page.set_window_size(1280, 2300).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
     save_screenshot(page, "e2e-network-3g.png").await;
 
     choose_network(&session, "loopback").await;
