@@ -474,3 +474,89 @@ async fn beyond_loopback_without_a_token_nobody_may_inject() {
     let _ = stop.send(());
     handle.await.unwrap().unwrap();
 }
+
+/// The largest silence a client of `lane` meets while a 1 s delay fault is on every lane and the stream
+/// publishes every 100 ms: a delay postpones each frame and answer by its amount, it must not hold the
+/// line for the fault's whole duration (which a watchdog would take for a dead line).
+async fn largest_silence_during_a_delay(server: &TestServer, lane: LaneId) -> Duration {
+    let publisher = {
+        let url = server.url("/api/messages");
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for n in 0..45 {
+                let _ = client
+                    .post(&url)
+                    .json(&json!({"author": "t", "text": format!("{n}")}))
+                    .send()
+                    .await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let mut arrivals = Vec::new();
+    let until = Instant::now() + Duration::from_millis(4_500);
+    match lane {
+        LaneId::Ws => {
+            let mut ws = server.ws("/ws").await;
+            ws.next_message().await;
+            server
+                .fault(json!({"kind": "delay", "lane": "all", "duration_ms": 3_000, "delay_ms": 1_000}))
+                .await;
+            while Instant::now() < until {
+                ws.next_message().await;
+                arrivals.push(Instant::now());
+            }
+        }
+        LaneId::Sse => {
+            let mut sse = server.sse("/api/sse", None).await;
+            sse.next_named("hello").await;
+            server
+                .fault(json!({"kind": "delay", "lane": "all", "duration_ms": 3_000, "delay_ms": 1_000}))
+                .await;
+            while Instant::now() < until {
+                sse.next().await;
+                arrivals.push(Instant::now());
+            }
+        }
+        LaneId::Poll | LaneId::LongPoll => {
+            server
+                .fault(json!({"kind": "delay", "lane": "all", "duration_ms": 3_000, "delay_ms": 1_000}))
+                .await;
+            let mut after = server.stats().await.head;
+            while Instant::now() < until {
+                let path = match lane {
+                    LaneId::Poll => format!("/api/poll?after={after}"),
+                    _ => format!("/api/longpoll?after={after}&wait_ms=1000"),
+                };
+                let batch = server.batch(&path).await;
+                after = batch.events.last().map_or(after, |event| event.seq);
+                arrivals.push(Instant::now());
+                if lane == LaneId::Poll {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    publisher.await.unwrap();
+    arrivals
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_delay_fault_delays_each_frame_on_every_lane_and_never_silences_a_line() {
+    // Heartbeats every 500 ms: at most delay + one heartbeat of silence on a line.
+    let server = TestServer::start_with(|config| config.heartbeat_ms = 500).await;
+    for lane in LaneId::ALL {
+        let silence = largest_silence_during_a_delay(&server, lane).await;
+        // Letters: the delay, one interval (100 ms) and the round trip itself.
+        let allowed = Duration::from_millis(1_000 + 500 + 250);
+        assert!(
+            silence <= allowed,
+            "{lane}: silent for {silence:?} during a 1 s delay"
+        );
+    }
+    server.shutdown().await;
+}

@@ -123,6 +123,10 @@ async fn call(
     let heartbeat_every = state.config.heartbeat();
     let mut heartbeat = heartbeat_interval(heartbeat_every);
     let mut last_heard = Instant::now();
+    // Pings sent since the peer was last heard: the peer can only answer pings it was sent, so its
+    // silence is counted in unanswered pings, not in time (a fault holding our own frames back must not
+    // make the peer look dead).
+    let mut unanswered_pings = 0u32;
 
     let mut outcome = send(&mut socket, json(&hello)).await;
     while outcome.is_ok() {
@@ -146,6 +150,7 @@ async fn call(
                 }
                 Some(Ok(message)) => {
                     last_heard = Instant::now();
+                    unanswered_pings = 0;
                     if let Some(conn) = &conn {
                         conn.meter.flush_in();
                     }
@@ -166,13 +171,16 @@ async fn call(
                 None => Err(End::HangUp(close_code::GOING_AWAY, "stream ended")),
             },
             _ = heartbeat.tick() => {
-                if last_heard.elapsed() > heartbeat_every * SILENT_INTERVALS {
+                if unanswered_pings >= SILENT_INTERVALS && last_heard.elapsed() > heartbeat_every * SILENT_INTERVALS {
                     Err(End::HangUp(close_code::PEER_SILENT, "no frame or pong for three heartbeats"))
                 } else {
                     let beat = ServerMessage::Heartbeat(Heartbeat { server_ms: now_ms(), head: state.hub.head() });
                     match held_by_faults(&state, &exposure, now_ms()).await {
                         Ok(()) => match send(&mut socket, json(&beat)).await {
-                            Ok(()) => send_message(&mut socket, Message::Ping(Default::default())).await,
+                            Ok(()) => {
+                                unanswered_pings += 1;
+                                send_message(&mut socket, Message::Ping(Default::default())).await
+                            }
                             failed => failed,
                         },
                         gone => gone,
@@ -223,7 +231,9 @@ impl Outbox<'_> {
             within_deadline(self.socket.feed(Message::Text(frame))).await?;
             self.counters.messages.fetch_add(1, Relaxed);
             written += 1;
-            next = if written < MAX_BATCH {
+            // While a fault may hold frames, each goes out on its own: batching them would keep every
+            // held frame in the buffer until news stopped coming (a delay would silence the line).
+            next = if written < MAX_BATCH && self.exposure.is_quiet() {
                 subscription.ready()
             } else {
                 None
