@@ -1003,7 +1003,17 @@ impl Store {
     fn push_span(&mut self, span: Span) {
         self.spans.push_back(span);
         if self.spans.len() > SPANS_HELD {
-            self.spans.pop_front();
+            // An open line is always drawn, however long ago it was dialled (after half an hour of
+            // letters the radio's and the phone call's lines are the oldest spans): the oldest span
+            // that is not an open line goes instead. Spans stay in id order either way.
+            let index = self
+                .spans
+                .iter()
+                .position(|span| {
+                    !(span.end_ms.is_none() && matches!(span.shape, SpanShape::Line { .. }))
+                })
+                .unwrap_or(0);
+            self.spans.remove(index);
         }
     }
 
@@ -1734,10 +1744,31 @@ mod tests {
         assert_eq!(store.marks().len(), MARKS_HELD);
         assert_eq!(store.marks().front().unwrap().at_ms, 501.0);
         assert_eq!(store.lane(LaneId::Sse).delivered(), total);
+        // A phone call dialled first and still open, then more letters than the timeline holds.
+        let call = store.new_span();
+        store.apply(
+            LaneId::Ws,
+            0.0,
+            Wire::Dialing {
+                span: call,
+                label: "GET /ws".into(),
+                two_way: true,
+            },
+        );
         for _ in 0..SPANS_HELD + 10 {
             letter(&mut store, 0.0, vec![]);
         }
         assert_eq!(store.spans().count(), SPANS_HELD);
+        assert!(
+            store.span(call).is_some(),
+            "an open line is never dropped from the timeline"
+        );
+        assert!(
+            store
+                .spans()
+                .zip(store.spans().skip(1))
+                .all(|(a, b)| a.id < b.id)
+        );
         // The sparkline and histogram keep fixed windows.
         assert_eq!(
             store.lane(LaneId::Sse).sparkline(10_000.0).len(),
