@@ -20,7 +20,7 @@ use switchboard_shared::{
 };
 
 use crate::conditions::{Conditions, WhileHidden};
-use crate::wire::{SpanId, Wire};
+use crate::wire::{ClosedBy, SpanId, Wire};
 
 /// How many marks (messages, frames, heartbeats) the timeline holds before the oldest fall off.
 pub const MARKS_HELD: usize = 10_000;
@@ -765,12 +765,16 @@ impl Store {
                 self.add_down(span, bytes_down);
                 self.gap(lane, at_ms, span, gap.first, gap.last, bytes_down);
             }
-            Wire::Closed { span, code, reason } => {
+            Wire::Closed {
+                span,
+                by,
+                code,
+                reason,
+            } => {
                 score.last_close = Some((code, reason.clone()));
-                // A line the person stopped is not an outage.
-                let stopped = code == Some(1000) && reason == "stopped";
                 self.end_span(span, at_ms, Outcome::Closed { code, reason }, 0, 0);
-                if !stopped {
+                // A line the person stopped is not an outage.
+                if by != ClosedBy::Person {
                     self.broke(lane, at_ms);
                 }
             }
@@ -1238,6 +1242,7 @@ mod tests {
             ws,
             2_500.0,
             Wire::Closed {
+                by: ClosedBy::Watchdog,
                 span: 1,
                 code: None,
                 reason: "declared dead".into(),
@@ -1281,12 +1286,64 @@ mod tests {
             ws,
             3_000.0,
             Wire::Closed {
+                by: ClosedBy::Person,
                 span: 2,
                 code: Some(1000),
                 reason: "stopped".into(),
             },
         );
         assert!(!store.lane(ws).in_outage());
+    }
+
+    #[test]
+    fn stopping_the_radio_is_no_outage_but_its_stream_breaking_is() {
+        let mut store = Store::new();
+        let sse = LaneId::Sse;
+        store.start_after(0);
+        for (span, at) in [(1, 0.0), (2, 2_000.0)] {
+            store.apply(
+                sse,
+                at,
+                Wire::Dialing {
+                    span,
+                    label: "GET /api/sse".into(),
+                    two_way: false,
+                },
+            );
+            store.apply(
+                sse,
+                at + 10.0,
+                Wire::Opened {
+                    span,
+                    hello: hello_at(7, 0),
+                    bytes_up: 0,
+                    bytes_down: 0,
+                },
+            );
+        }
+        // The radio's stop has no close code: who closed it is what counts.
+        store.apply(
+            sse,
+            1_000.0,
+            Wire::Closed {
+                by: ClosedBy::Person,
+                span: 1,
+                code: None,
+                reason: "stopped".into(),
+            },
+        );
+        assert!(!store.lane(sse).in_outage());
+        store.apply(
+            sse,
+            3_000.0,
+            Wire::Closed {
+                by: ClosedBy::Failure,
+                span: 2,
+                code: None,
+                reason: "the stream broke".into(),
+            },
+        );
+        assert!(store.lane(sse).in_outage());
     }
 
     #[test]
@@ -1318,6 +1375,7 @@ mod tests {
             ws,
             5_020.0,
             Wire::Closed {
+                by: ClosedBy::Server,
                 span: 1,
                 code: Some(1006),
                 reason: "".into(),
@@ -1650,6 +1708,7 @@ mod tests {
             ws,
             3000.0,
             Wire::Closed {
+                by: ClosedBy::Server,
                 span,
                 code: Some(1001),
                 reason: "server shutting down".into(),

@@ -8,6 +8,19 @@ use switchboard_shared::{Batch, Event, Gap};
 /// Names one exchange (a letter and its answer) or one connection (a stream or a call) of a lane.
 pub type SpanId = u64;
 
+/// Who ended a line: only a line the server, the watchdog or a failure ended is an outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedBy {
+    /// The person stopped the lane.
+    Person,
+    /// The server hung up (its close code says why).
+    Server,
+    /// The page's watchdog gave up on a silent line.
+    Watchdog,
+    /// The connection failed or could not be opened.
+    Failure,
+}
+
 /// One thing that happened on a lane's wire.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Wire {
@@ -83,9 +96,10 @@ pub enum Wire {
         gap: Gap,
         bytes_down: u64,
     },
-    /// The line was closed, with the WebSocket close code when there is one.
+    /// The line was closed, by whom, with the WebSocket close code when there is one.
     Closed {
         span: SpanId,
+        by: ClosedBy,
         code: Option<u16>,
         reason: String,
     },

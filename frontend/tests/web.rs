@@ -123,6 +123,11 @@ async fn the_scoreboard_counts_a_scripted_sequence() {
             .unwrap()
             .is_some()
     );
+    // Not started: the copy is behind because the person stopped it, and it says so.
+    assert_eq!(text_of(&host, "poll-freshness"), "stopped");
+    dashboard.is_running(LaneId::Poll).set(true);
+    tick(20).await;
+    assert_ne!(text_of(&host, "poll-freshness"), "stopped");
     assert_eq!(text_of(&host, "poll-delivered"), "3");
     assert_eq!(text_of(&host, "poll-requests"), "3");
     assert_eq!(text_of(&host, "poll-empty"), "1");
@@ -453,6 +458,7 @@ async fn a_fault_is_listed_and_its_outage_is_timed() {
         now - 500.0,
         Wire::Closed {
             span: 1,
+            by: switchboard_frontend::wire::ClosedBy::Watchdog,
             code: None,
             reason: "declared dead".into(),
         },

@@ -12,7 +12,7 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{EventSource, MessageEvent};
 
 use super::{DIAL_PATIENCE_MS, Reporter, WATCHDOG_CHECK_MS, back_off, now_ms, sse_chunk_bytes};
-use crate::wire::{SpanId, Wire};
+use crate::wire::{ClosedBy, SpanId, Wire};
 
 /// The answer head of the stream as the server writes it (status line, content type, cache control,
 /// chunked encoding, date, request size): `EventSource` does not show response headers to the page,
@@ -117,10 +117,11 @@ impl Listening {
         }
     }
 
-    fn close(&mut self, reason: &str) {
+    fn close(&mut self, by: ClosedBy, reason: &str) {
         if std::mem::take(&mut self.open) {
             self.reporter.report(Wire::Closed {
                 span: self.span,
+                by,
                 code: None,
                 reason: reason.into(),
             });
@@ -130,7 +131,7 @@ impl Listening {
 
 impl Drop for Listening {
     fn drop(&mut self) {
-        self.close("stopped");
+        self.close(ClosedBy::Person, "stopped");
     }
 }
 
@@ -151,7 +152,12 @@ pub async fn run(reporter: Reporter) {
                 "the stream could not be opened"
             }
         };
-        line.close(why);
+        let by = if why.starts_with("declared dead") {
+            ClosedBy::Watchdog
+        } else {
+            ClosedBy::Failure
+        };
+        line.close(by, why);
         // Dropping the radio closes the EventSource, so the browser stops redialling on its own.
         drop(line);
         back_off(&reporter, &mut backoff).await;
@@ -236,7 +242,10 @@ async fn listen(
             Heard::Broke { gave_up: false } => {
                 // The browser redials by itself and sends Last-Event-ID; the new line is a new span,
                 // watched with the dial's patience until its hello.
-                line.close("the stream broke; the browser redials with Last-Event-ID");
+                line.close(
+                    ClosedBy::Failure,
+                    "the stream broke; the browser redials with Last-Event-ID",
+                );
                 // The line was up until now: a stream that keeps breaking must not count as healthy
                 // when the lane next backs off itself (the browser's own wait is its `retry:`).
                 let _ = backoff.down(now_ms(), 0.0);

@@ -12,7 +12,7 @@ use switchboard_shared::{Backoff, BrowserMessage, LaneId, ServerMessage, Watchdo
 use super::{
     DIAL_PATIENCE_MS, Reporter, WATCHDOG_CHECK_MS, back_off, now_ms, ws_frame_bytes, ws_url,
 };
-use crate::wire::{SpanId, Wire};
+use crate::wire::{ClosedBy, SpanId, Wire};
 
 /// The server's `101 Switching Protocols` head (status line, upgrade, connection, accept key, date,
 /// request size). The browser does not show it to the page; measured once (docs/PROTOCOL.md).
@@ -37,11 +37,12 @@ struct Call {
 }
 
 impl Call {
-    fn hang_up(&mut self, code: Option<u16>, reason: &str) {
+    fn hang_up(&mut self, by: ClosedBy, code: Option<u16>, reason: &str) {
         if std::mem::take(&mut self.up) {
             self.reporter.dashboard.set_phone(None);
             self.reporter.report(Wire::Closed {
                 span: self.span,
+                by,
                 code,
                 reason: reason.into(),
             });
@@ -51,7 +52,7 @@ impl Call {
 
 impl Drop for Call {
     fn drop(&mut self) {
-        self.hang_up(Some(1000), "stopped");
+        self.hang_up(ClosedBy::Person, Some(1000), "stopped");
     }
 }
 
@@ -80,7 +81,7 @@ pub async fn run(reporter: Reporter) {
                 message: format!("could not dial: {err}"),
             }),
         }
-        call.hang_up(None, "the line failed");
+        call.hang_up(ClosedBy::Failure, None, "the line failed");
         drop(call);
         back_off(&reporter, &mut backoff).await;
     }
@@ -114,7 +115,7 @@ async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket, backoff: 
                         span,
                         silent_ms: watchdog.silent_ms(now),
                     });
-                    call.hang_up(None, "declared dead by the watchdog");
+                    call.hang_up(ClosedBy::Watchdog, None, "declared dead by the watchdog");
                     return;
                 }
                 None
@@ -140,7 +141,7 @@ async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket, backoff: 
                 None
             }
             Turn::Heard(Err(WebSocketError::ConnectionClose(close))) => {
-                call.hang_up(Some(close.code), &close.reason);
+                call.hang_up(ClosedBy::Server, Some(close.code), &close.reason);
                 return;
             }
             Turn::Heard(Err(err)) => {

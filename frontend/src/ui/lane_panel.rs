@@ -146,10 +146,18 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                 </button>
             </header>
             <LaneSettings lane=lane/>
-            <div class="freshness" class:stale={move || score.get().behind_ms >= 500.0}>
+            <div
+                class="freshness"
+                data-testid=testid("freshness")
+                class:stale={move || running.get() && score.get().behind_ms >= 500.0}
+                class:stopped={move || !running.get()}
+            >
                 {move || {
                     let behind = score.get().behind_ms;
-                    if behind < 1.0 {
+                    // A stopped lane is behind by choice: saying how far reads like a fault.
+                    if !running.get() {
+                        "stopped".to_owned()
+                    } else if behind < 1.0 {
                         "up to date".to_owned()
                     } else {
                         format!("this copy is {} behind", format_ms(behind))
