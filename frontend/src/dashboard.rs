@@ -125,6 +125,11 @@ impl Dashboard {
         self.phone.set_value(outbox);
     }
 
+    /// Whether a call is up to say things on.
+    pub fn phone_is_up(&self) -> bool {
+        self.phone.with_value(Option::is_some)
+    }
+
     /// Says `message` on the phone line; an error when no call is up.
     pub fn say_on_phone(&self, message: BrowserMessage) -> Result<(), String> {
         self.phone.with_value(|phone| match phone {

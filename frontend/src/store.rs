@@ -855,6 +855,8 @@ impl Store {
         let score = &mut self.lanes[lane.index()];
         if let Some(since) = score.outage_since.take() {
             score.last_recover_ms = Some((at_ms - since).max(0.0));
+            // The lane is back: its last error is history (the timeline keeps its mark), not news.
+            score.last_error = None;
         }
     }
 
@@ -1321,6 +1323,15 @@ mod tests {
                 },
             );
         }
+        store.apply(
+            sse,
+            500.0,
+            Wire::Error {
+                span: Some(1),
+                message: "a frame was garbage".into(),
+            },
+        );
+        assert!(store.lane(sse).last_error.is_some());
         // The radio's stop has no close code: who closed it is what counts.
         store.apply(
             sse,
@@ -1344,6 +1355,22 @@ mod tests {
             },
         );
         assert!(store.lane(sse).in_outage());
+        store.apply(
+            sse,
+            3_500.0,
+            Wire::Opened {
+                span: 2,
+                hello: hello_at(7, 0),
+                bytes_up: 0,
+                bytes_down: 0,
+            },
+        );
+        assert!(!store.lane(sse).in_outage());
+        assert_eq!(
+            store.lane(sse).last_error,
+            None,
+            "a lane that is back shows no old error"
+        );
     }
 
     #[test]

@@ -316,6 +316,21 @@ async fn the_chat_composer_refuses_an_empty_message_and_needs_the_phone_line() {
         "{}",
         text_of(&host, "chat-status")
     );
+    // Enter sends: with no call up, as a letter.
+    let form: web_sys::HtmlFormElement = host
+        .query_selector("form.composer")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    form.request_submit().unwrap();
+    tick(10).await;
+    let status = text_of(&host, "chat-status");
+    assert!(
+        status.starts_with("sending as a letter")
+            || status.starts_with("refused")
+            || status.starts_with("no answer"),
+        "Enter sent the message as a letter: {status}"
+    );
 }
 
 /// With the timeline full (10,000 marks, all in the window) a frame still draws every mark; the time
@@ -468,7 +483,7 @@ async fn a_fault_is_listed_and_its_outage_is_timed() {
     tick(50).await;
 
     assert!(
-        text_of(&host, "active-faults").contains("half_open on ws for 10000 ms"),
+        text_of(&host, "active-faults").contains("Half-open on ws for 10000 ms"),
         "{}",
         text_of(&host, "active-faults")
     );

@@ -235,9 +235,14 @@ impl Fault {
         self.until_ms.saturating_sub(self.started_ms)
     }
 
-    /// A sentence for the timeline and logs: "half_open on ws for 5000 ms".
+    /// A sentence for the page and logs, in the lab's own words: "Half-open on ws for 5000 ms",
+    /// "Hiccup on all lanes for 3000 ms".
     pub fn describe(&self) -> String {
-        let mut text = format!("{} on {}", self.kind, self.lane);
+        let lanes = match self.lane {
+            FaultTarget::Lane(lane) => lane.as_str(),
+            FaultTarget::All(_) => "all lanes",
+        };
+        let mut text = format!("{} on {lanes}", self.kind.title());
         if self.kind.is_timed() {
             text.push_str(&format!(" for {} ms", self.duration_ms()));
         }
@@ -339,7 +344,7 @@ mod tests {
             until_ms: 6000,
             delay_ms: Some(250),
         };
-        assert_eq!(fault.describe(), "delay on sse for 5000 ms (+250 ms each)");
+        assert_eq!(fault.describe(), "Delay on sse for 5000 ms (+250 ms each)");
         let round_trip: Fault =
             serde_json::from_str(&serde_json::to_string(&fault).unwrap()).unwrap();
         assert_eq!(round_trip, fault);

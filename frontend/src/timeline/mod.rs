@@ -53,6 +53,14 @@ pub fn Timeline() -> impl IntoView {
         frame_ms: RwSignal::new(0.0),
     };
     let alive = StoredValue::new(true);
+    // Esc closes the message's detail, as a person expects of any panel that opened on a click.
+    let selected = state.selected;
+    let escape = window_event_listener(leptos::ev::keydown, move |event| {
+        if event.key() == "Escape" {
+            selected.set(None);
+        }
+    });
+    on_cleanup(move || escape.remove());
     on_cleanup(move || alive.set_value(false));
     Effect::new(move |_| {
         if canvas.get().is_some() {
@@ -414,7 +422,7 @@ fn Detail(selected: RwSignal<Option<Picked>>) -> impl IntoView {
             }
         };
         Some(view! {
-            <div class="detail" data-testid="timeline-detail">
+            <div class="detail" data-testid="timeline-detail" title="Esc closes">
                 <button class="close" on:click=move |_| selected.set(None) title="Close">"×"</button>
                 <dl>
                     {rows

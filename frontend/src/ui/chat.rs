@@ -43,7 +43,7 @@ pub fn ChatComposer() -> impl IntoView {
             }
         }
     };
-    let send_post = move |_| {
+    let send_post = move || {
         let Some(post) = compose(ChatVia::Post) else {
             return;
         };
@@ -73,7 +73,7 @@ pub fn ChatComposer() -> impl IntoView {
             sent.set(outcome);
         });
     };
-    let send_ws = move |_| {
+    let send_ws = move || {
         let Some(post) = compose(ChatVia::Ws) else {
             return;
         };
@@ -89,7 +89,14 @@ pub fn ChatComposer() -> impl IntoView {
     };
 
     view! {
-        <form class="composer" on:submit=|event| event.prevent_default()>
+        // Enter sends: on the phone line while a call is up, otherwise as a letter.
+        <form
+            class="composer"
+            on:submit=move |event| {
+                event.prevent_default();
+                if dashboard.phone_is_up() { send_ws() } else { send_post() }
+            }
+        >
             <input
                 class="author"
                 aria-label="Your name"
@@ -106,10 +113,10 @@ pub fn ChatComposer() -> impl IntoView {
                 prop:value=move || text.get()
                 on:input=move |event| text.set(event_target_value(&event))
             />
-            <button type="button" class="send post" data-testid="send-post" on:click=send_post>
+            <button type="button" class="send post" data-testid="send-post" on:click=move |_| send_post()>
                 "✉ Send as a letter"
             </button>
-            <button type="button" class="send ws" data-testid="send-ws" on:click=send_ws>
+            <button type="button" class="send ws" data-testid="send-ws" on:click=move |_| send_ws()>
                 "☎ Say on the phone"
             </button>
             <p class="sent" data-testid="chat-status" class:refused=move || matches!(sent.get(), Sent::Refused(_))>

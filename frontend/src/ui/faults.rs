@@ -92,7 +92,9 @@ pub fn FaultPanel() -> impl IntoView {
     view! {
         <section class="faults" aria-label="Failure lab" data-testid="fault-panel">
             <h2>"Failure lab"</h2>
-            <p class="hint">"Break a lane on purpose and watch it notice, redial, resume and count."</p>
+            <p class="hint">
+                "Break a lane on purpose and watch it notice, redial, resume and count. Hiccup and Restart act on the whole stream, whatever lane is chosen."
+            </p>
             <div class="fault-controls">
                 <label>
                     "lane "
@@ -159,7 +161,11 @@ pub fn FaultPanel() -> impl IntoView {
                         type="button"
                         class=format!("fault fault-{kind}")
                         data-testid=format!("fault-{kind}")
-                        title=kind.explanation()
+                        title=if kind.is_global() {
+                            format!("{} (the whole stream, whatever lane is chosen)", kind.explanation())
+                        } else {
+                            kind.explanation().to_owned()
+                        }
                         disabled=move || auth.get() == Some(FaultAuth::Disabled)
                         on:click=move |_| inject(kind)
                     >
