@@ -26,6 +26,7 @@ fn server_config(dist: &std::path::Path) -> Config {
     config.static_dir = Some(dist.to_path_buf());
     config.instance = Some("e2e".into());
     config.load_ms = 1_000;
+    config.traffic = switchboard_shared::Traffic::Steady;
     config.ticker_ms = 700;
     config.heartbeat_ms = 1_000;
     // The test's bursts and the page's chat share one address.

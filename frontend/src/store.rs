@@ -1190,6 +1190,7 @@ mod tests {
                     delay_ms: None,
                 }),
                 network: None,
+                traffic: None,
             }),
         }
     }
@@ -1898,6 +1899,7 @@ mod tests {
                 text: "old".into(),
                 fault: None,
                 network: None,
+                traffic: None,
             }),
         });
         assert_eq!(copy.newest_ts_ms, Some(2000));

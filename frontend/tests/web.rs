@@ -449,6 +449,7 @@ async fn a_fault_is_listed_and_its_outage_is_timed() {
                 delay_ms: None,
             }),
             network: None,
+            traffic: None,
         }),
     };
     dashboard.report(

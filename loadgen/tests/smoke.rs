@@ -11,6 +11,7 @@ async fn smoke(lane: LaneId) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = Config::quiet();
+    config.traffic = switchboard_shared::Traffic::Steady;
     config.ticker_ms = 20; // 50 events per second
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(switchboard_server::run(listener, config, async {
@@ -98,6 +99,7 @@ async fn a_run_over_an_emulated_network_pays_its_delay_and_clears_it_after() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = Config::quiet();
+    config.traffic = switchboard_shared::Traffic::Steady;
     config.ticker_ms = 50;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(switchboard_server::run(listener, config, async {

@@ -19,6 +19,28 @@ use crate::metering::ConnInfo;
 /// The largest chat post body accepted (the text limit is far below it; this bounds what is read).
 pub const MAX_POST_BYTES: usize = 4 * 1024;
 
+/// The JSON body of a control request (`/api/network`, `/api/traffic`), with a clear refusal when the
+/// body is not JSON or does not say it is.
+pub(crate) fn json_body(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<serde_json::Value, AppError> {
+    if !headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
+    {
+        return Err(AppError::BadRequest {
+            code: "bad_body",
+            message: "the body must be JSON (Content-Type: application/json)".into(),
+        });
+    }
+    serde_json::from_slice(body).map_err(|err| AppError::BadRequest {
+        code: "bad_body",
+        message: format!("the body is not JSON: {err}"),
+    })
+}
+
 /// `GET /healthz`: `200 ok` when ready. With a backplane, `503 degraded` and why while Redis cannot be
 /// reached: open connections are still served, but nothing new can be published, so a load balancer
 /// should send new clients elsewhere.

@@ -531,6 +531,7 @@ impl<F: Fn()> Session<'_, F> {
             text,
             fault: None,
             network: None,
+            traffic: None,
         });
         if let Err(err) = backplane.publish(&notice).await {
             tracing::warn!("could not announce the recovery: {err}");

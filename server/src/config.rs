@@ -14,11 +14,19 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
-    /// Interval of the host-load source in milliseconds; 0 turns it off.
+    /// How often the sources speak: quiet (a quote every few seconds), steady (`--ticker-ms` and
+    /// `--load-ms`), bursty (silence, then dozens of quotes at once) or firehose (200 quotes a second).
+    /// Change it later on the page or with `POST /api/traffic`.
+    #[arg(long, env = "SWITCHBOARD_TRAFFIC", default_value = "bursty", value_parser = traffic_pattern)]
+    pub traffic: switchboard_shared::Traffic,
+
+    /// Interval of the host-load source in the steady pattern, in milliseconds; 0 turns it off in every
+    /// pattern.
     #[arg(long, env = "SWITCHBOARD_LOAD_MS", default_value_t = 1000)]
     pub load_ms: u64,
 
-    /// Interval of the simulated ticker in milliseconds; 0 turns it off.
+    /// Interval of the simulated ticker in the steady pattern, in milliseconds; 0 turns it off in every
+    /// pattern.
     #[arg(long, env = "SWITCHBOARD_TICKER_MS", default_value_t = 500)]
     pub ticker_ms: u64,
 
@@ -100,6 +108,18 @@ pub struct Config {
     pub request_timeout_ms: u64,
 }
 
+/// Refuses a traffic pattern that does not exist, naming the ones that do.
+fn traffic_pattern(name: &str) -> Result<switchboard_shared::Traffic, String> {
+    switchboard_shared::Traffic::from_name(name).ok_or_else(|| {
+        format!(
+            "unknown traffic pattern (want one of {})",
+            switchboard_shared::Traffic::ALL
+                .map(|p| p.as_str())
+                .join(", ")
+        )
+    })
+}
+
 /// Refuses a network preset that does not exist, naming the ones that do.
 fn network_preset(name: &str) -> Result<String, String> {
     if switchboard_shared::network::is_preset(name) {
@@ -159,6 +179,8 @@ mod tests {
         let config = Config::parse_from(["switchboard-server"]);
         assert_eq!(config.addr.to_string(), "127.0.0.1:3000");
         assert_eq!((config.history, config.heartbeat_ms), (10_000, 2000));
+        // The default shows the lesson: mostly empty letters, and bursts that letters carry late.
+        assert_eq!(config.traffic, switchboard_shared::Traffic::Bursty);
     }
 
     #[test]
@@ -181,6 +203,9 @@ mod tests {
         assert!(Config::try_parse_from(["s", "--addr", "nowhere"]).is_err());
         assert!(Config::try_parse_from(["s", "--redis", "http://x"]).is_err());
         assert!(Config::try_parse_from(["s", "--network", "5g"]).is_err());
+        assert!(Config::try_parse_from(["s", "--traffic", "loud"]).is_err());
+        let config = Config::try_parse_from(["s", "--traffic", "quiet"]).unwrap();
+        assert_eq!(config.traffic, switchboard_shared::Traffic::Quiet);
         let config = Config::try_parse_from(["s", "--network", "3g"]).unwrap();
         assert_eq!(config.network.as_deref(), Some("3g"));
         let config = Config::try_parse_from(["s", "--redis", "redis://127.0.0.1:6379"]).unwrap();

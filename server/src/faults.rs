@@ -117,6 +117,7 @@ impl Faults {
                 text: format!("fault injected: {}", fault.describe()),
                 fault: Some(fault.clone()),
                 network: None,
+                traffic: None,
             })
         };
         tracing::warn!("fault injected: {}", fault.describe());
@@ -533,6 +534,7 @@ mod tests {
             text: "before".into(),
             fault: None,
             network: None,
+            traffic: None,
         }));
         let epoch = hub.epoch();
         let mut poll = Exposure::new(faults, LaneId::LongPoll);

@@ -14,6 +14,7 @@
 //!   Redis, and the hub mirrors the shared stream.
 //! - [`faults`] — the failure lab: faults injected on purpose through `/api/faults`.
 //! - [`network`] — emulated network conditions per lane: round trips, jitter, bandwidth and loss.
+//! - [`traffic`] — the traffic pattern the sources follow (quiet, steady, bursty, firehose).
 //! - [`limits`] — connections per lane and per client, chat rate, allowed WebSocket origins.
 //! - [`config`] — the command-line flags; [`error`] — the HTTP error type.
 //!
@@ -32,6 +33,7 @@ pub mod limits;
 pub mod metering;
 pub mod network;
 pub mod sources;
+pub mod traffic;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
@@ -70,6 +72,8 @@ pub struct AppState {
     pub faults: Arc<Faults>,
     /// The emulated network path of each lane.
     pub network: Arc<Network>,
+    /// How often the server's own sources speak.
+    pub traffic: Arc<traffic::TrafficControl>,
     pub limits: Arc<Limits>,
     pub config: Arc<Config>,
     /// Cancelled once on shutdown: held long polls answer, streams and calls end, sources stop.
@@ -99,6 +103,10 @@ impl AppState {
                     .network
                     .as_deref()
                     .and_then(switchboard_shared::network::preset),
+            )),
+            traffic: Arc::new(traffic::TrafficControl::new(
+                config.fault_auth(),
+                config.traffic,
             )),
             limits: Arc::new(Limits::new(&config)),
             instance: instance.into(),
@@ -169,6 +177,12 @@ pub fn app(state: AppState) -> Router {
             "/api/network",
             get(network::get)
                 .post(network::post)
+                .layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
+        )
+        .route(
+            "/api/traffic",
+            get(traffic::get)
+                .post(traffic::post)
                 .layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
         )
         .route("/api/stats", get(api::stats))
@@ -281,6 +295,7 @@ pub async fn run(
             // the new epoch.
             move || faults.cut_all(faults::Cut::Restart),
         ));
+        state.tasks.spawn(traffic::follow_changes(state.clone()));
     }
     sources::spawn(&state);
     let token = state.shutdown.clone();

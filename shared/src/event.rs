@@ -122,6 +122,10 @@ pub struct Notice {
     /// shade the time it was in effect).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Box<crate::network::NetworkChange>>,
+    /// The traffic pattern this notice announces, when it announces a change of it (so the page can
+    /// mark the moment on its timeline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<crate::traffic::TrafficChange>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +183,7 @@ pub(crate) mod tests {
                     text: "a fresh history begins".into(),
                     fault: None,
                     network: None,
+                    traffic: None,
                 }),
             },
         ]

@@ -13,6 +13,7 @@
 //! - [`chat`] — the chat message a browser posts and the limits both sides enforce;
 //! - [`network`] — emulated network conditions (round trip, jitter, bandwidth, loss) per lane, and the
 //!   pure model of when a chunk written into a path comes out;
+//! - [`traffic`] — the traffic patterns (quiet, steady, bursty, firehose) and when each source speaks;
 //! - [`fault`] — the failure lab: the faults a person can inject and how an active one is described;
 //! - [`recovery`] — how a client finds a dead line ([`Watchdog`]) and paces its redials ([`Backoff`]);
 //! - [`tracker`] — [`SeqTracker`], which classifies every received seq as new, duplicate, recovered or
@@ -29,6 +30,7 @@ pub mod recovery;
 pub mod sse;
 pub mod stats;
 pub mod tracker;
+pub mod traffic;
 pub mod ws;
 
 pub use batch::{Batch, Gap};
@@ -41,6 +43,7 @@ pub use lane::{LaneId, PerLane};
 pub use recovery::{Backoff, Watchdog};
 pub use stats::{LaneCounters, ServerStats};
 pub use tracker::{Arrival, EpochChange, SeqTracker};
+pub use traffic::Traffic;
 pub use ws::{BrowserMessage, ErrorCode, ServerMessage};
 
 /// A sequence number: strictly increasing across the whole stream and shared by every lane.

@@ -97,6 +97,7 @@ mod tests {
                 text: format!("notice {n}"),
                 fault: None,
                 network: None,
+                traffic: None,
             }));
         }
         let batch: Batch =

@@ -121,21 +121,7 @@ pub async fn post(
     body: Bytes,
 ) -> Result<Json<NetworkChange>, AppError> {
     crate::faults::authorize(&state, conn.map(|c| c.0), &headers)?;
-    if !headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"))
-    {
-        return Err(AppError::BadRequest {
-            code: "bad_body",
-            message: "the body must be JSON (Content-Type: application/json)".into(),
-        });
-    }
-    let json: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|err| AppError::BadRequest {
-            code: "bad_body",
-            message: format!("the body is not JSON: {err}"),
-        })?;
+    let json = crate::api::json_body(&headers, &body)?;
     let request = NetworkRequest::from_json(&json).map_err(|why| AppError::BadRequest {
         code: "invalid_network",
         message: why.to_string(),
@@ -148,6 +134,7 @@ pub async fn post(
         text: change.describe(),
         fault: None,
         network: Some(Box::new(change.clone())),
+        traffic: None,
     });
     // The condition is in effect either way; only its notice is missing if the stream is down.
     if let Err(err) = state.publish(notice).await {
