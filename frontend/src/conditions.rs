@@ -1,12 +1,14 @@
-//! What the path and the browser did to the lanes while they ran: the emulated network condition each
-//! lane was on (told by the server's `network_changed` notices, which every lane hears) and the times
-//! the page was hidden in a background tab (told by the Page Visibility API), so the timeline can shade
-//! them and a person can see what each lane did meanwhile.
+//! What the lanes ran under: the emulated network condition each lane was on (told by the server's
+//! `network_changed` notices, which every lane hears), the traffic pattern of the stream (told by its
+//! `traffic_changed` notices) and the times the page was hidden in a background tab (told by the Page
+//! Visibility API), so the timeline can shade and mark them and a person can see what each lane did
+//! meanwhile.
 
 use std::collections::VecDeque;
 
 use switchboard_shared::network::{Condition, LaneConditions, NetworkChange};
-use switchboard_shared::{LaneId, PerLane};
+use switchboard_shared::traffic::TrafficChange;
+use switchboard_shared::{LaneId, PerLane, Traffic};
 
 /// Spans of either kind remembered for the timeline.
 const SPANS_KEPT: usize = 200;
@@ -28,6 +30,13 @@ pub struct HiddenSpan {
     pub end_ms: Option<f64>,
 }
 
+/// The moment the traffic pattern changed, on the page's clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrafficMark {
+    pub pattern: Traffic,
+    pub at_ms: f64,
+}
+
 /// What one lane did while the page was hidden.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WhileHidden {
@@ -46,6 +55,11 @@ pub struct Conditions {
     newest_change_ms: u64,
     spans: VecDeque<NetworkSpan>,
     hidden: VecDeque<HiddenSpan>,
+    /// The pattern in effect, once known.
+    traffic: Option<Traffic>,
+    /// The server time of the newest traffic change applied.
+    newest_traffic_ms: u64,
+    traffic_marks: VecDeque<TrafficMark>,
 }
 
 impl Conditions {
@@ -103,6 +117,39 @@ impl Conditions {
             }
         }
         self.current[lane] = condition;
+    }
+
+    /// The traffic pattern in effect, once the server has told.
+    pub fn traffic(&self) -> Option<Traffic> {
+        self.traffic
+    }
+
+    pub fn traffic_marks(&self) -> impl Iterator<Item = &TrafficMark> {
+        self.traffic_marks.iter()
+    }
+
+    /// The pattern the server listed (`GET /api/traffic`): known, but not a change to mark.
+    pub fn traffic_known(&mut self, pattern: Traffic) {
+        if self.newest_traffic_ms == 0 {
+            self.traffic = Some(pattern);
+        }
+    }
+
+    /// A change of pattern announced on the stream (or answered to this page's own change); `at_ms` is
+    /// when it took effect, on the page's clock. Every lane hears it: it is marked once.
+    pub fn traffic_change(&mut self, change: &TrafficChange, at_ms: f64) {
+        if change.at_ms <= self.newest_traffic_ms {
+            return;
+        }
+        self.newest_traffic_ms = change.at_ms;
+        self.traffic = Some(change.pattern);
+        self.traffic_marks.push_back(TrafficMark {
+            pattern: change.pattern,
+            at_ms,
+        });
+        if self.traffic_marks.len() > SPANS_KEPT {
+            self.traffic_marks.pop_front();
+        }
     }
 
     /// The page became hidden or visible at `at_ms`.
@@ -187,6 +234,25 @@ mod tests {
         // A lane that hears of the older change late does not bring it back.
         conditions.change(&three_g, 6_000.0);
         assert!(conditions.current(LaneId::Ws).is_none());
+    }
+
+    #[test]
+    fn a_traffic_change_is_marked_once_however_many_lanes_hear_it() {
+        let mut conditions = Conditions::default();
+        conditions.traffic_known(Traffic::Bursty);
+        assert_eq!(conditions.traffic(), Some(Traffic::Bursty));
+        assert_eq!(conditions.traffic_marks().count(), 0);
+        let quiet = TrafficChange {
+            pattern: Traffic::Quiet,
+            previous: Traffic::Bursty,
+            at_ms: 10_000,
+        };
+        conditions.traffic_change(&quiet, 2_000.0);
+        conditions.traffic_change(&quiet, 2_040.0);
+        assert_eq!(conditions.traffic_marks().count(), 1);
+        // A listing fetched before the change arrives late: it does not undo it.
+        conditions.traffic_known(Traffic::Bursty);
+        assert_eq!(conditions.traffic(), Some(Traffic::Quiet));
     }
 
     #[test]

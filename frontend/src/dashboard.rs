@@ -5,7 +5,7 @@ use futures_channel::mpsc::UnboundedSender;
 use futures_util::future::{AbortHandle, LocalBoxFuture, abortable};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use switchboard_shared::{BrowserMessage, LaneId};
+use switchboard_shared::{BrowserMessage, ChatAccepted, LaneId};
 
 use crate::lanes::{self, Reporter};
 use crate::store::Store;
@@ -38,6 +38,9 @@ pub struct Dashboard {
     phone: StoredValue<Option<UnboundedSender<BrowserMessage>>, LocalStorage>,
     /// The clock the page last refreshed at, for "time since" figures.
     pub now_ms: RwSignal<f64>,
+    /// The server's last answer to a chat frame said on the phone line: accepted (with its seq) or
+    /// refused (why), so the composer can confirm what it sent.
+    pub phone_reply: RwSignal<Option<Result<ChatAccepted, String>>>,
 }
 
 impl Dashboard {
@@ -60,6 +63,7 @@ impl Dashboard {
             tasks: StoredValue::new([None, None, None, None]),
             phone: StoredValue::new_local(None),
             now_ms: RwSignal::new(0.0),
+            phone_reply: RwSignal::new(None),
         }
     }
 

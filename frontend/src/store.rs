@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use switchboard_shared::stats::Summary;
 use switchboard_shared::{
-    Arrival, ChatMessage, EpochChange, Event, EventBody, Fault, HostLoad, LaneId, Notice, Quote,
-    Seq, SeqTracker,
+    Arrival, ChatMessage, EpochChange, Event, EventBody, Fault, HostLoad, LaneId, Notice, PerLane,
+    Quote, Seq, SeqTracker,
 };
 
 use crate::conditions::{Conditions, WhileHidden};
@@ -397,6 +397,58 @@ pub struct Store {
     scores_since_ms: Option<f64>,
 }
 
+/// One seq followed across the lanes ([`Store::trace`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    pub seq: Seq,
+    pub lanes: PerLane<Traced>,
+}
+
+/// What became of one seq on one lane.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Traced {
+    /// It arrived at `at_ms` (page clock), `delay_ms` after the server stamped it.
+    Arrived { at_ms: f64, delay_ms: f64 },
+    /// The lane knows it is missing: a gap it has not filled.
+    Missing,
+    /// The lane went past it without it: declared lost by the server, or its mark has fallen off the
+    /// timeline.
+    Passed,
+    /// The lane has not got that far yet.
+    NotYet,
+}
+
+impl Trace {
+    /// The earliest arrival on any lane.
+    pub fn first_ms(&self) -> Option<f64> {
+        self.lanes
+            .iter()
+            .filter_map(|(_, traced)| match traced {
+                Traced::Arrived { at_ms, .. } => Some(*at_ms),
+                _ => None,
+            })
+            .min_by(f64::total_cmp)
+    }
+
+    /// How one lane fared, in words: its delay and how far behind the first lane it came.
+    pub fn describe(&self, lane: LaneId) -> String {
+        match self.lanes[lane] {
+            Traced::Arrived { at_ms, delay_ms } => {
+                let behind = at_ms - self.first_ms().unwrap_or(at_ms);
+                let after = if behind < 0.5 {
+                    "first".to_owned()
+                } else {
+                    format!("+{} after the first", format_ms(behind))
+                };
+                format!("{} after the stamp · {after}", format_ms(delay_ms))
+            }
+            Traced::Missing => "missing: a gap this lane has not filled".to_owned(),
+            Traced::Passed => "never arrived: declared lost, or fallen off the timeline".to_owned(),
+            Traced::NotYet => "not yet: this lane has not got that far".to_owned(),
+        }
+    }
+}
+
 /// A fault as the timeline shades it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultSpan {
@@ -545,6 +597,46 @@ impl Store {
         self.marks
             .range(start..)
             .take_while(move |mark| mark.at_ms <= to)
+    }
+
+    /// Where one seq got to on every lane: when it first arrived on each and how late, or why it did
+    /// not — so one message can be followed across the four ways of receiving it.
+    pub fn trace(&self, seq: Seq) -> Trace {
+        let mut lanes = PerLane::from_fn(|_| Traced::NotYet);
+        for mark in &self.marks {
+            if let MarkKind::Event {
+                seq: seen,
+                delay_ms,
+                receipt,
+                ..
+            } = &mark.what
+                && *seen == seq
+                && *receipt != Receipt::Duplicate
+                && !matches!(lanes[mark.lane], Traced::Arrived { .. })
+            {
+                lanes[mark.lane] = Traced::Arrived {
+                    at_ms: mark.at_ms,
+                    delay_ms: *delay_ms,
+                };
+            }
+        }
+        for lane in LaneId::ALL {
+            if matches!(lanes[lane], Traced::Arrived { .. }) {
+                continue;
+            }
+            let tracker = &self.lane(lane).tracker;
+            let missing = tracker
+                .missing()
+                .any(|gap| (gap.first..=gap.last).contains(&seq));
+            lanes[lane] = if missing {
+                Traced::Missing
+            } else if tracker.last().is_some_and(|last| last >= seq) {
+                Traced::Passed
+            } else {
+                Traced::NotYet
+            };
+        }
+        Trace { seq, lanes }
     }
 
     /// How long this lane's copy has been missing news that another lane already has: the age of the
@@ -946,6 +1038,14 @@ impl Store {
             let at_ms = change.at_ms as f64 - self.clock.offset_ms;
             self.conditions.change(change, at_ms);
         }
+        if let EventBody::Notice(Notice {
+            traffic: Some(change),
+            ..
+        }) = &event.body
+        {
+            let at_ms = change.at_ms as f64 - self.clock.offset_ms;
+            self.conditions.traffic_change(change, at_ms);
+        }
         let delay_ms = (at_ms + self.clock.offset_ms - event.ts_ms as f64).max(0.0);
         self.remember(event.seq, event.ts_ms);
         let score = &mut self.lanes[lane.index()];
@@ -1060,8 +1160,9 @@ impl Store {
 
 /// Milliseconds as a person reads them: `850 ms`, `1.4 s`, `2 min`.
 pub fn format_ms(ms: f64) -> String {
-    if ms < 1.0 {
-        format!("{ms:.1} ms")
+    // Whole milliseconds everywhere: a tenth of one is below what a browser's clock can tell.
+    if ms > 0.0 && ms < 0.5 {
+        "<1 ms".to_owned()
     } else if ms < 1000.0 {
         format!("{ms:.0} ms")
     } else if ms < 60_000.0 {
@@ -1908,7 +2009,9 @@ mod tests {
 
     #[test]
     fn durations_and_sizes_read_like_a_person_wrote_them() {
-        assert_eq!(format_ms(0.25), "0.2 ms");
+        assert_eq!(format_ms(0.25), "<1 ms");
+        assert_eq!(format_ms(0.0), "0 ms");
+        assert_eq!(format_ms(0.8), "1 ms");
         assert_eq!(format_ms(850.0), "850 ms");
         assert_eq!(format_ms(1400.0), "1.4 s");
         assert_eq!(format_bytes(912.0), "912 B");

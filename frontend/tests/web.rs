@@ -131,8 +131,8 @@ async fn the_scoreboard_counts_a_scripted_sequence() {
     assert_eq!(text_of(&host, "poll-delivered"), "3");
     assert_eq!(text_of(&host, "poll-requests"), "3");
     assert_eq!(text_of(&host, "poll-empty"), "1");
-    assert_eq!(text_of(&host, "poll-bytes-down"), "750");
-    assert_eq!(text_of(&host, "poll-bytes-up"), "360");
+    assert_eq!(text_of(&host, "poll-bytes-down"), "750 B");
+    assert_eq!(text_of(&host, "poll-bytes-up"), "360 B");
     assert_eq!(text_of(&host, "poll-missed"), "2");
     assert_eq!(text_of(&host, "poll-duplicates"), "1");
     assert_eq!(text_of(&host, "poll-reconnects"), "0");
@@ -588,6 +588,7 @@ async fn a_network_condition_is_listed_shaded_and_its_delays_counted() {
                     text: change.describe(),
                     fault: None,
                     network: Some(Box::new(change)),
+                    traffic: None,
                 }),
             },
             bytes_down: 400,
@@ -670,5 +671,267 @@ async fn a_network_condition_is_listed_shaded_and_its_delays_counted() {
     assert!(
         poll_row < ws_row / 10,
         "the letters' row is not tinted: {poll_row}"
+    );
+}
+
+/// Opens a line on `lane` at `at` (a radio stream or a phone call) and returns its span.
+fn open_line(dashboard: &Dashboard, lane: LaneId, at: f64) -> switchboard_frontend::wire::SpanId {
+    let span = dashboard
+        .store
+        .try_update_value(|store| store.new_span())
+        .unwrap();
+    dashboard.report(
+        lane,
+        at,
+        Wire::Dialing {
+            span,
+            label: "GET /line".into(),
+            two_way: lane == LaneId::Ws,
+        },
+    );
+    dashboard.report(
+        lane,
+        at + 2.0,
+        Wire::Opened {
+            span,
+            hello: Hello {
+                epoch: 1,
+                head: 0,
+                oldest: None,
+                resumed_after: None,
+                heartbeat_ms: 2000,
+                instance: "test".into(),
+                server_ms: at as u64,
+                request_bytes: Some(300),
+                connection_request: Some(1),
+            },
+            bytes_up: 300,
+            bytes_down: 200,
+        },
+    );
+    span
+}
+
+/// Where on the screen the timeline draws time `at` in `lane`'s row (the view is live, 20 s wide).
+fn screen_point(canvas: &HtmlCanvasElement, lane: LaneId, at: f64) -> (i32, i32) {
+    let rect = canvas.get_bounding_client_rect();
+    let x = rect.left() + (at - (now_ms() - 20_000.0)) / 20_000.0 * rect.width();
+    let row = (rect.height() - 22.0) / 4.0;
+    let y = rect.top() + row * (lane.index() as f64 + 0.5);
+    (x.round() as i32, y.round() as i32)
+}
+
+fn mouse(kind: &str, (x, y): (i32, i32)) -> web_sys::MouseEvent {
+    let init = web_sys::MouseEventInit::new();
+    init.set_bubbles(true);
+    init.set_client_x(x);
+    init.set_client_y(y);
+    web_sys::MouseEvent::new_with_mouse_event_init_dict(kind, &init).unwrap()
+}
+
+fn pointer(kind: &str, (x, y): (i32, i32)) -> web_sys::PointerEvent {
+    let init = web_sys::PointerEventInit::new();
+    init.set_bubbles(true);
+    init.set_client_x(x);
+    init.set_client_y(y);
+    web_sys::PointerEvent::new_with_event_init_dict(kind, &init).unwrap()
+}
+
+/// Clicking an event follows its seq across the lanes: every lane it reached is outlined on the canvas,
+/// and the detail says when it came on each and how much later than the first, or why it did not. A
+/// drag that ends over a mark opens nothing, and Esc closes the detail.
+#[wasm_bindgen_test]
+async fn one_message_is_traced_across_lanes_and_a_drag_is_not_a_click() {
+    let dashboard = Dashboard::new();
+    dashboard.store.update_value(|store| store.start_after(0));
+    let host = mount(dashboard, || view! { <Timeline/> });
+    let now = now_ms();
+    let phone = open_line(&dashboard, LaneId::Ws, now - 9_000.0);
+    let radio = open_line(&dashboard, LaneId::Sse, now - 9_000.0);
+    let arrived = now - 5_000.0;
+    let seq_one = |lane: LaneId, span, at: f64| {
+        dashboard.report(
+            lane,
+            at,
+            Wire::EventReceived {
+                span,
+                event: Event {
+                    ts_ms: (arrived - 20.0) as u64,
+                    ..chat(1, "traced")
+                },
+                bytes_down: 150,
+            },
+        );
+    };
+    seq_one(LaneId::Ws, phone, arrived);
+    seq_one(LaneId::Sse, radio, arrived + 5.0);
+    // The letters carry it 600 ms later; the held letters have not got it yet.
+    let letter_span = dashboard
+        .store
+        .try_update_value(|store| store.new_span())
+        .unwrap();
+    dashboard.report(
+        LaneId::Poll,
+        arrived + 580.0,
+        Wire::RequestSent {
+            span: letter_span,
+            label: "GET /api/poll?after=0".into(),
+            held: false,
+        },
+    );
+    dashboard.report(
+        LaneId::Poll,
+        arrived + 600.0,
+        Wire::ReplyReceived {
+            span: letter_span,
+            bytes_up: 120,
+            bytes_down: 250,
+            batch: Batch {
+                epoch: 1,
+                head: 1,
+                gap: None,
+                events: vec![Event {
+                    ts_ms: (arrived - 20.0) as u64,
+                    ..chat(1, "traced")
+                }],
+                instance: None,
+            },
+        },
+    );
+    tick(100).await;
+    let canvas: HtmlCanvasElement = host
+        .query_selector("[data-testid='timeline-canvas']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    let detail = || {
+        host.query_selector("[data-testid='timeline-detail']")
+            .unwrap()
+    };
+
+    // A drag that starts and ends on the phone call's mark pans the view and opens nothing.
+    let on_mark = screen_point(&canvas, LaneId::Ws, arrived);
+    let beside = (on_mark.0 - 60, on_mark.1);
+    canvas
+        .dispatch_event(&pointer("pointerdown", beside))
+        .unwrap();
+    canvas
+        .dispatch_event(&pointer("pointermove", on_mark))
+        .unwrap();
+    canvas
+        .dispatch_event(&pointer("pointerup", on_mark))
+        .unwrap();
+    canvas.dispatch_event(&mouse("click", on_mark)).unwrap();
+    tick(50).await;
+    assert!(detail().is_none(), "the end of a drag opened the detail");
+    let follow = host
+        .query_selector("[data-testid='timeline-follow']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into::<HtmlElement>();
+    assert!(
+        follow
+            .text_content()
+            .unwrap()
+            .contains("before now — back to live"),
+        "{:?}",
+        follow.text_content()
+    );
+    // Back to live, where the point on screen is where the test computes it.
+    follow.click();
+    tick(50).await;
+
+    canvas
+        .dispatch_event(&mouse("click", screen_point(&canvas, LaneId::Ws, arrived)))
+        .unwrap();
+    tick(100).await;
+    assert!(detail().is_some(), "a click on the mark opens its detail");
+    assert!(
+        text_of(&host, "trace-ws").contains("first"),
+        "{}",
+        text_of(&host, "trace-ws")
+    );
+    let radio_row = text_of(&host, "trace-sse");
+    assert!(radio_row.contains("+5 ms after the first"), "{radio_row}");
+    let letters_row = text_of(&host, "trace-poll");
+    assert!(
+        letters_row.contains("+600 ms after the first"),
+        "{letters_row}"
+    );
+    assert!(text_of(&host, "trace-longpoll").starts_with("not yet"));
+    assert_eq!(
+        canvas.get_attribute("data-traced").as_deref(),
+        Some("poll sse ws")
+    );
+
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key("Escape");
+    web_sys::window()
+        .unwrap()
+        .dispatch_event(
+            &web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap(),
+        )
+        .unwrap();
+    tick(50).await;
+    assert!(detail().is_none(), "Esc closes the detail");
+}
+
+/// The traffic panel names the pattern in effect and the timeline marks a change of it, whichever lane
+/// brought the notice.
+#[wasm_bindgen_test]
+async fn a_traffic_change_is_marked_on_the_timeline_and_named_in_its_panel() {
+    use switchboard_frontend::ui::traffic::TrafficPanel;
+    use switchboard_shared::traffic::TrafficChange;
+    use switchboard_shared::{Notice, NoticeLevel, Traffic};
+
+    let dashboard = Dashboard::new();
+    dashboard.store.update_value(|store| store.start_after(0));
+    let host = mount(dashboard, || view! { <TrafficPanel/> <Timeline/> });
+    let now = now_ms();
+    let change = TrafficChange {
+        pattern: Traffic::Quiet,
+        previous: Traffic::Bursty,
+        at_ms: now as u64 - 3_000,
+    };
+    let notice = Event {
+        seq: 1,
+        ts_ms: now as u64 - 3_000,
+        body: EventBody::Notice(Notice {
+            level: NoticeLevel::Info,
+            code: "traffic_changed".into(),
+            text: change.describe(),
+            fault: None,
+            network: None,
+            traffic: Some(change),
+        }),
+    };
+    let phone = open_line(&dashboard, LaneId::Ws, now - 5_000.0);
+    let radio = open_line(&dashboard, LaneId::Sse, now - 5_000.0);
+    for (lane, span) in [(LaneId::Ws, phone), (LaneId::Sse, radio)] {
+        dashboard.report(
+            lane,
+            now - 2_990.0,
+            Wire::EventReceived {
+                span,
+                event: notice.clone(),
+                bytes_down: 300,
+            },
+        );
+    }
+    dashboard.refresh(now_ms());
+    tick(150).await;
+    let canvas: HtmlCanvasElement = host
+        .query_selector("[data-testid='timeline-canvas']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(canvas.get_attribute("data-traffic").as_deref(), Some("1"));
+    let quiet = host
+        .query_selector("[data-testid='traffic-quiet']")
+        .unwrap()
+        .unwrap();
+    assert_eq!(quiet.get_attribute("aria-pressed").as_deref(), Some("true"));
+    assert!(
+        text_of(&host, "traffic-explanation").contains("most letters come back with nothing new")
     );
 }

@@ -6,6 +6,7 @@ use futures_channel::mpsc;
 use futures_util::{SinkExt, StreamExt, stream};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
+use leptos::prelude::Set;
 use switchboard_shared::ws::{Ping, Pong};
 use switchboard_shared::{Backoff, BrowserMessage, LaneId, ServerMessage, Watchdog};
 
@@ -232,18 +233,25 @@ fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> Option<u6
             gap,
             bytes_down,
         }),
-        ServerMessage::ChatAccepted(accepted) => reporter.report(Wire::FrameReceived {
-            span,
-            label: "chat_accepted".into(),
-            detail: format!("published as #{}", accepted.seq),
-            bytes_down,
-        }),
-        ServerMessage::Error { code, message } => reporter.report(Wire::FrameReceived {
-            span,
-            label: "error".into(),
-            detail: format!("{code}: {message}"),
-            bytes_down,
-        }),
+        ServerMessage::ChatAccepted(accepted) => {
+            reporter.report(Wire::FrameReceived {
+                span,
+                label: "chat_accepted".into(),
+                detail: format!("published as #{}", accepted.seq),
+                bytes_down,
+            });
+            reporter.dashboard.phone_reply.set(Some(Ok(accepted)));
+        }
+        ServerMessage::Error { code, message } => {
+            let why = format!("{code}: {message}");
+            reporter.report(Wire::FrameReceived {
+                span,
+                label: "error".into(),
+                detail: why.clone(),
+                bytes_down,
+            });
+            reporter.dashboard.phone_reply.set(Some(Err(why)));
+        }
     }
     None
 }
@@ -258,7 +266,8 @@ fn pong_received(reporter: &Reporter, span: SpanId, pong: &Pong, bytes_down: u64
         span,
         label: "pong".into(),
         detail: format!(
-            "round trip {round_trip_ms:.1} ms · server clock {offset_ms:+.1} ms from the browser's"
+            "round trip {} · server clock {offset_ms:+.0} ms from the browser's",
+            crate::store::format_ms(round_trip_ms)
         ),
         bytes_down,
     });

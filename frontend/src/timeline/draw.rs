@@ -13,7 +13,7 @@ use web_sys::CanvasRenderingContext2d;
 
 use super::layout::{AXIS_PX, Layout, Side, side_of};
 use super::view::View;
-use crate::store::{MarkKind, Outcome, Receipt, SpanShape, Store};
+use crate::store::{MarkKind, Outcome, Receipt, SpanShape, Store, Trace, Traced, format_ms};
 
 /// The colours of one theme.
 #[derive(Debug, Clone, Copy)]
@@ -80,18 +80,40 @@ pub struct Drawn {
     pub marks: usize,
     /// Network conditions and hidden-tab times shaded.
     pub conditions: usize,
+    /// Changes of the traffic pattern marked.
+    pub traffic: usize,
 }
 
-/// Draws the frame for `view` at browser time `now_ms`; `highlight` outlines the selected mark's time.
+/// The present: Unix milliseconds, and how far local clock time is ahead of UTC.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Now {
+    pub ms: f64,
+    pub utc_offset_ms: f64,
+}
+
+/// The mark a person clicked, and for an event the same seq on every lane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    pub lane: LaneId,
+    pub at_ms: f64,
+    pub trace: Option<Trace>,
+}
+
+/// Draws the frame for `view` at browser time `now_ms`; `selection` outlines the clicked mark and, for
+/// an event, where the same seq arrived on every other lane.
 pub fn draw(
     ctx: &CanvasRenderingContext2d,
     store: &Store,
     view: &View,
     layout: &Layout,
     palette: &Palette,
-    now_ms: f64,
-    highlight: Option<(LaneId, f64)>,
+    now: Now,
+    selection: Option<&Selection>,
 ) -> Drawn {
+    let Now {
+        ms: now_ms,
+        utc_offset_ms,
+    } = now;
     ctx.set_fill_style_str(palette.background);
     ctx.fill_rect(0.0, 0.0, layout.width, layout.height);
     for lane in LaneId::ALL {
@@ -101,25 +123,82 @@ pub fn draw(
         }
     }
     let shaded = conditions(ctx, store, view, layout, palette, now_ms);
-    grid(ctx, view, layout, palette);
+    grid(ctx, view, layout, palette, now_ms, utc_offset_ms);
     faults(ctx, store, view, layout, palette);
+    let traffic = traffic(ctx, store, view, layout, palette);
     let drawn = Drawn {
         spans: spans(ctx, store, view, layout, palette, now_ms),
         marks: marks(ctx, store, view, layout, palette),
         conditions: shaded,
+        traffic,
     };
-    if let Some((lane, at_ms)) = highlight {
+    if drawn.marks == 0 {
+        nothing_here(ctx, view, layout, palette);
+    }
+    if let Some(selection) = selection {
+        outline(ctx, view, layout, palette, selection);
+    }
+    drawn
+}
+
+/// Outlines the selected mark; for a traced seq also its arrival on each other lane, joined by a dashed
+/// line and labelled with how much later than the first it came, so the lanes' difference is a length.
+fn outline(
+    ctx: &CanvasRenderingContext2d,
+    view: &View,
+    layout: &Layout,
+    palette: &Palette,
+    selection: &Selection,
+) {
+    let boxed = |lane: LaneId, at_ms: f64, width: f64| {
         let x = view.x_of(at_ms);
-        ctx.set_stroke_style_str(palette.text);
-        ctx.set_line_width(1.0);
+        ctx.set_line_width(width);
         ctx.stroke_rect(
             x - 6.0,
             layout.row_top(lane) + 3.0,
             12.0,
             layout.row_height() - 6.0,
         );
+    };
+    ctx.set_stroke_style_str(palette.text);
+    if let Some(trace) = &selection.trace {
+        let first = trace.first_ms().unwrap_or(selection.at_ms);
+        let arrivals: Vec<(LaneId, f64)> = trace
+            .lanes
+            .iter()
+            .filter_map(|(lane, traced)| match traced {
+                Traced::Arrived { at_ms, .. } => Some((lane, *at_ms)),
+                _ => None,
+            })
+            .collect();
+        let _ = ctx.set_line_dash(&dash(&[3.0, 3.0]));
+        ctx.set_line_width(1.0);
+        ctx.begin_path();
+        for (i, &(lane, at_ms)) in arrivals.iter().enumerate() {
+            let (x, y) = (view.x_of(at_ms), layout.row_mid(lane));
+            if i == 0 {
+                ctx.move_to(x, y);
+            } else {
+                ctx.line_to(x, y);
+            }
+        }
+        ctx.stroke();
+        let _ = ctx.set_line_dash(&dash(&[]));
+        ctx.set_font("600 10px system-ui, sans-serif");
+        ctx.set_text_align("left");
+        ctx.set_text_baseline("top");
+        ctx.set_fill_style_str(palette.text);
+        for &(lane, at_ms) in &arrivals {
+            boxed(lane, at_ms, 1.0);
+            let label = if at_ms - first < 0.5 {
+                format!("#{} first", trace.seq)
+            } else {
+                format!("+{}", format_ms(at_ms - first))
+            };
+            let _ = ctx.fill_text(&label, view.x_of(at_ms) + 8.0, layout.row_top(lane) + 4.0);
+        }
     }
-    drawn
+    boxed(selection.lane, selection.at_ms, 2.0);
 }
 
 /// Tints each lane's row for as long as it ran over an emulated network, named at the bottom of the
@@ -231,7 +310,57 @@ fn faults(
     }
 }
 
-fn grid(ctx: &CanvasRenderingContext2d, view: &View, layout: &Layout, palette: &Palette) {
+/// Marks each change of the traffic pattern with a dashed line across every row, named at the top, so
+/// a person sees where the pace of the stream changed (and the lanes' behaviour with it).
+fn traffic(
+    ctx: &CanvasRenderingContext2d,
+    store: &Store,
+    view: &View,
+    layout: &Layout,
+    palette: &Palette,
+) -> usize {
+    let axis_top = layout.height - AXIS_PX;
+    let mut marked = 0;
+    ctx.set_font("600 10px system-ui, sans-serif");
+    ctx.set_text_align("left");
+    ctx.set_text_baseline("top");
+    for mark in store.conditions().traffic_marks() {
+        if !view.shows(mark.at_ms, mark.at_ms) {
+            continue;
+        }
+        marked += 1;
+        let x = view.x_of(mark.at_ms).round() + 0.5;
+        ctx.set_stroke_style_str(palette.text);
+        ctx.set_line_width(1.0);
+        let _ = ctx.set_line_dash(&dash(&[2.0, 3.0]));
+        ctx.begin_path();
+        ctx.move_to(x, 0.0);
+        ctx.line_to(x, axis_top);
+        ctx.stroke();
+        let _ = ctx.set_line_dash(&dash(&[]));
+        let label = format!("⇢ {} traffic", mark.pattern.as_str());
+        let width = ctx
+            .measure_text(&label)
+            .map_or(label.len() as f64 * 5.5, |metrics| metrics.width());
+        ctx.set_fill_style_str(palette.background);
+        ctx.fill_rect(x + 2.0, 1.0, width + 4.0, 13.0);
+        ctx.set_fill_style_str(palette.text);
+        let _ = ctx.fill_text(&label, x + 4.0, 2.0);
+    }
+    marked
+}
+
+/// The grid and its axis. While the view follows live, labels count back from now ("-12 s"); once a
+/// person has panned or paused, the right edge is no longer now, so labels give the clock time instead
+/// ("07:45:12") and cannot be mistaken for an age. `utc_offset_ms` turns Unix time into local time.
+fn grid(
+    ctx: &CanvasRenderingContext2d,
+    view: &View,
+    layout: &Layout,
+    palette: &Palette,
+    now_ms: f64,
+    utc_offset_ms: f64,
+) {
     let axis_top = layout.height - AXIS_PX;
     ctx.set_stroke_style_str(palette.grid);
     ctx.set_line_width(1.0);
@@ -253,19 +382,22 @@ fn grid(ctx: &CanvasRenderingContext2d, view: &View, layout: &Layout, palette: &
     for t in lines {
         let x = view.x_of(t);
         // A label cut by the canvas edge reads as a different number: leave it out.
-        if x < 18.0 || x > layout.width - 14.0 {
+        if x < 26.0 || x > layout.width - 26.0 {
             continue;
         }
-        // Labels count back from the window's right edge, which is "now" while following live.
-        let label = axis_label(t - view.end_ms, step);
+        let label = if view.follow {
+            axis_label(t - now_ms, step)
+        } else {
+            clock_label(t + utc_offset_ms, step)
+        };
         let _ = ctx.fill_text(&label, x, axis_top + AXIS_PX / 2.0);
     }
 }
 
-/// `-12 s`, `-1.5 s`, `-2 min`, `now`.
+/// `-12 s`, `-1.5 s`, `-2 min`, `now`: an offset from now, as precise as the grid step.
 fn axis_label(offset_ms: f64, step_ms: f64) -> String {
     let seconds = offset_ms / 1000.0;
-    // Within half a label's precision of the right edge reads as "now", not "-0 s".
+    // Within half a label's precision of now reads as "now", not "-0 s".
     let precision = if step_ms >= 1000.0 { 0.5 } else { 0.05 };
     if seconds.abs() < precision {
         "now".into()
@@ -276,6 +408,35 @@ fn axis_label(offset_ms: f64, step_ms: f64) -> String {
     } else {
         format!("{seconds:.1} s")
     }
+}
+
+/// `07:45:12`, or `07:45:12.4` when the grid is finer than a second: local clock time.
+fn clock_label(local_ms: f64, step_ms: f64) -> String {
+    let day_ms = local_ms.rem_euclid(86_400_000.0);
+    let seconds = day_ms / 1000.0;
+    let (h, m) = ((seconds / 3600.0) as u32, (seconds / 60.0) as u32 % 60);
+    if step_ms >= 1000.0 {
+        format!("{h:02}:{m:02}:{:02}", seconds as u32 % 60)
+    } else {
+        format!("{h:02}:{m:02}:{:04.1}", seconds % 60.0)
+    }
+}
+
+/// Says so when the window holds no message at all (zoomed into a quiet moment), instead of an empty
+/// canvas that looks broken.
+fn nothing_here(ctx: &CanvasRenderingContext2d, view: &View, layout: &Layout, palette: &Palette) {
+    ctx.set_fill_style_str(palette.muted);
+    ctx.set_font("12px system-ui, sans-serif");
+    ctx.set_text_align("center");
+    ctx.set_text_baseline("middle");
+    let _ = ctx.fill_text(
+        &format!(
+            "No message in these {} — zoom out (−) to see more",
+            crate::store::format_ms(view.span_ms)
+        ),
+        layout.width / 2.0,
+        (layout.height - AXIS_PX) / 2.0,
+    );
 }
 
 fn spans(
@@ -500,7 +661,15 @@ fn marks(
 
 #[cfg(test)]
 mod tests {
-    use super::axis_label;
+    use super::{axis_label, clock_label};
+
+    #[test]
+    fn a_view_away_from_now_is_labelled_in_clock_time() {
+        let at = ((7.0 * 60.0 + 45.0) * 60.0 + 12.4) * 1000.0 + 20.0 * 86_400_000.0;
+        assert_eq!(clock_label(at, 5_000.0), "07:45:12");
+        assert_eq!(clock_label(at, 200.0), "07:45:12.4");
+        assert_eq!(clock_label(9.0 * 1000.0, 1_000.0), "00:00:09");
+    }
 
     #[test]
     fn axis_labels_count_back_from_now() {

@@ -17,8 +17,8 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MouseEvent, PointerEv
 
 use crate::dashboard::Dashboard;
 use crate::lanes::now_ms;
-use crate::store::{MarkKind, Outcome, SpanShape, Store, format_bytes, format_ms};
-use draw::{Palette, draw};
+use crate::store::{MarkKind, Outcome, SpanShape, Store, Traced, format_bytes, format_ms};
+use draw::{Now, Palette, Selection, draw};
 use layout::{AXIS_PX, Layout, Picked, pick};
 use view::View;
 
@@ -35,6 +35,10 @@ struct TimelineState {
     selected: RwSignal<Option<Picked>>,
     /// Where a drag started (x) and the view then, while panning.
     drag: StoredValue<Option<f64>>,
+    /// The pointer moved the view since it went down: the click that ends the drag is not a click.
+    dragged: StoredValue<bool>,
+    /// How far the right edge of a paused or panned view is from now, ms.
+    behind_ms: RwSignal<f64>,
     /// How long the last frame took to draw, ms (`performance.now()`).
     frame_ms: RwSignal<f64>,
 }
@@ -50,6 +54,8 @@ pub fn Timeline() -> impl IntoView {
         hover: RwSignal::new(None),
         selected: RwSignal::new(None),
         drag: StoredValue::new(None),
+        dragged: StoredValue::new(false),
+        behind_ms: RwSignal::new(0.0),
         frame_ms: RwSignal::new(0.0),
     };
     let alive = StoredValue::new(true);
@@ -97,6 +103,7 @@ pub fn Timeline() -> impl IntoView {
     };
     let on_down = move |event: PointerEvent| {
         state.drag.set_value(Some(f64::from(event.offset_x())));
+        state.dragged.set_value(false);
     };
     let on_move = move |event: PointerEvent| {
         let x = f64::from(event.offset_x());
@@ -105,7 +112,10 @@ pub fn Timeline() -> impl IntoView {
             if (x - from).abs() >= 1.0 {
                 state.view.update_value(|view| view.pan(x - from, now_ms()));
                 state.drag.set_value(Some(x));
+                state.dragged.set_value(true);
                 state.following.set(false);
+                // The summary under a pointer that is dragging the view would describe what moved away.
+                state.hover.set(None);
             }
             return;
         }
@@ -120,6 +130,10 @@ pub fn Timeline() -> impl IntoView {
         state.hover.set(None);
     };
     let on_click = move |event: MouseEvent| {
+        if state.dragged.get_value() {
+            state.dragged.set_value(false);
+            return;
+        }
         let picked = picked_at(
             dashboard,
             state,
@@ -141,13 +155,17 @@ pub fn Timeline() -> impl IntoView {
                         data-testid="timeline-follow"
                         on:click=toggle_follow
                     >
-                        {move || if state.following.get() { "● Live" } else { "❚❚ Paused — back to live" }}
+                        {move || if state.following.get() {
+                            "● Live".to_owned()
+                        } else {
+                            format!("❚❚ {} before now — back to live", format_ms(state.behind_ms.get()))
+                        }}
                     </button>
                     <button class="tool" title="Zoom out" on:click=move |_| zoom(1.5)>"−"</button>
                     <span class="window">{move || format!("{} window", format_ms(state.span_ms.get()))}</span>
                     <button class="tool" title="Zoom in" on:click=move |_| zoom(1.0 / 1.5)>"+"</button>
                     <span class="frame" data-testid="frame-ms" title="Time to draw the last frame">
-                        {move || format!("frame {:.1} ms", state.frame_ms.get())}
+                        {move || format!("draws in {}", format_ms(state.frame_ms.get()))}
                     </span>
                 </div>
             </div>
@@ -212,11 +230,18 @@ fn animate(
     }
     if let Some(element) = canvas.get_untracked() {
         let started = performance_now();
-        let highlight = match state.selected.get_untracked() {
-            Some(Picked::Mark(mark)) => Some((mark.lane, mark.at_ms)),
-            _ => None,
-        };
-        paint(dashboard, state.view, &element, highlight);
+        let selection = selection_of(dashboard, state.selected.get_untracked());
+        paint(dashboard, state.view, &element, selection.as_ref());
+        if !state.following.get_untracked() {
+            let behind = state
+                .view
+                .with_value(|view| (now_ms() - view.end_ms).max(0.0));
+            // Whole tenths of a second: enough for the button, and not a re-render every frame.
+            let behind = (behind / 100.0).round() * 100.0;
+            if behind != state.behind_ms.get_untracked() {
+                state.behind_ms.set(behind);
+            }
+        }
         let took = performance_now() - started;
         // Smoothed, so the readout is legible.
         state
@@ -232,7 +257,7 @@ pub fn paint(
     dashboard: Dashboard,
     view_store: StoredValue<View>,
     element: &HtmlCanvasElement,
-    highlight: Option<(LaneId, f64)>,
+    selection: Option<&Selection>,
 ) {
     let width = f64::from(element.client_width()).max(1.0);
     let height = f64::from(element.client_height()).max(1.0);
@@ -261,11 +286,56 @@ pub fn paint(
         Palette::LIGHT
     };
     dashboard.store.with_value(|store| {
-        let drawn = draw(&ctx, store, &view, &layout, &palette, now, highlight);
+        // Local clock time for the axis of a view that is not live.
+        let utc_offset_ms = -js_sys::Date::new_0().get_timezone_offset() * 60_000.0;
+        let drawn = draw(
+            &ctx,
+            store,
+            &view,
+            &layout,
+            &palette,
+            Now {
+                ms: now,
+                utc_offset_ms,
+            },
+            selection,
+        );
         let _ = element.set_attribute("data-marks", &drawn.marks.to_string());
         let _ = element.set_attribute("data-spans", &drawn.spans.to_string());
         let _ = element.set_attribute("data-conditions", &drawn.conditions.to_string());
+        let _ = element.set_attribute("data-traffic", &drawn.traffic.to_string());
+        // Which lanes the traced seq is outlined on, for tests and for anyone inspecting the page.
+        let traced = selection
+            .and_then(|selection| selection.trace.as_ref())
+            .map(|trace| {
+                trace
+                    .lanes
+                    .iter()
+                    .filter(|(_, traced)| matches!(traced, Traced::Arrived { .. }))
+                    .map(|(lane, _)| lane.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let _ = element.set_attribute("data-traced", &traced);
     });
+}
+
+/// What the clicked mark is, and for an event the same seq traced on every lane (again each frame, so a
+/// lane that receives it later joins the picture).
+fn selection_of(dashboard: Dashboard, picked: Option<Picked>) -> Option<Selection> {
+    let Some(Picked::Mark(mark)) = picked else {
+        return None;
+    };
+    let trace = match mark.what {
+        MarkKind::Event { seq, .. } => dashboard.store.with_value(|store| Some(store.trace(seq))),
+        _ => None,
+    };
+    Some(Selection {
+        lane: mark.lane,
+        at_ms: mark.at_ms,
+        trace,
+    })
 }
 
 fn context_2d(element: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
@@ -354,6 +424,7 @@ fn Legend() -> impl IntoView {
             <li><i class="key key-close"></i>"hang-up, with its close code"</li>
             <li><i class="key key-network"></i>"≈ tinted row: the lane runs over an emulated network (round trip, bandwidth, loss)"</li>
             <li><i class="key key-hidden"></i>"hatched: the page was in a background tab"</li>
+            <li><i class="key key-traffic"></i>"⇢ dashed: the traffic pattern changed here"</li>
         </ul>
     }
 }
@@ -387,9 +458,17 @@ fn Detail(selected: RwSignal<Option<Picked>>) -> impl IntoView {
                             "delay",
                             format!("{} after the server stamped it", format_ms(*delay_ms)),
                         ));
+                        // The same seq on every lane: when it came on each, and how much later.
+                        let trace = dashboard.store.with_value(|store| store.trace(*seq));
+                        for lane in LaneId::ALL {
+                            rows.push((lane.title(), trace.describe(lane)));
+                        }
                         rows.push((
                             "bytes on the wire",
-                            format!("{} (headers and framing included)", mark.bytes),
+                            format!(
+                                "{} (headers and framing included)",
+                                format_bytes(mark.bytes as f64)
+                            ),
                         ));
                         rows.push(("carried by", format!("{carrier} (#{})", mark.span)));
                         rows.push(("payload", payload.clone()));
@@ -429,9 +508,14 @@ fn Detail(selected: RwSignal<Option<Picked>>) -> impl IntoView {
                         .into_iter()
                         .map(|(name, value)| {
                             let pre = name == "payload";
+                            // A lane's row of a traced seq can be found by its lane.
+                            let testid = LaneId::ALL
+                                .into_iter()
+                                .find(|lane| lane.title() == name)
+                                .map(|lane| format!("trace-{}", lane.as_str()));
                             view! {
                                 <dt>{name}</dt>
-                                <dd>{if pre { view! { <pre>{value}</pre> }.into_any() } else { value.into_any() }}</dd>
+                                <dd data-testid=testid>{if pre { view! { <pre>{value}</pre> }.into_any() } else { value.into_any() }}</dd>
                             }
                         })
                         .collect_view()}

@@ -1,8 +1,9 @@
 //! The timeline's window onto time: which span of browser time is visible, and how time maps to
 //! pixels. Pure arithmetic, tested natively.
 
-/// The shortest window a person can zoom into.
-pub const MIN_SPAN_MS: f64 = 200.0;
+/// The shortest window a person can zoom into: a second still tells a letter's round trip from the
+/// events around it, and narrower ones were mostly empty.
+pub const MIN_SPAN_MS: f64 = 1_000.0;
 /// The longest window (10 minutes): beyond it the marks held would not fill it anyway.
 pub const MAX_SPAN_MS: f64 = 600_000.0;
 /// The window the page opens with.

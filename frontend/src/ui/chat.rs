@@ -12,6 +12,8 @@ use crate::dashboard::Dashboard;
 enum Sent {
     Nothing,
     Waiting(&'static str),
+    /// Said on the phone line as `client_ref`; the server's `chat_accepted` confirms it.
+    Said(String),
     Accepted(String),
     Refused(String),
 }
@@ -77,16 +79,34 @@ pub fn ChatComposer() -> impl IntoView {
         let Some(post) = compose(ChatVia::Ws) else {
             return;
         };
+        let client_ref = post.client_ref.clone().unwrap_or_default();
+        dashboard.phone_reply.set(None);
         match dashboard.say_on_phone(BrowserMessage::Chat(post)) {
             Ok(()) => {
                 text.set(String::new());
-                sent.set(Sent::Accepted(
-                    "said on the phone line: watch for chat_accepted".into(),
-                ));
+                sent.set(Sent::Said(client_ref));
             }
             Err(why) => sent.set(Sent::Refused(why)),
         }
     };
+    // The server answers a chat frame on the same line: confirm the message it published, or say why
+    // it refused.
+    Effect::new(move |_| {
+        let reply = dashboard.phone_reply.get();
+        let Sent::Said(waiting_for) = sent.get_untracked() else {
+            return;
+        };
+        match reply {
+            Some(Ok(accepted)) if accepted.client_ref.as_deref() == Some(waiting_for.as_str()) => {
+                sent.set(Sent::Accepted(format!(
+                    "said on the phone line: published as #{}",
+                    accepted.seq
+                )));
+            }
+            Some(Err(why)) => sent.set(Sent::Refused(format!("refused on the phone line: {why}"))),
+            _ => {}
+        }
+    });
 
     view! {
         // Enter sends: on the phone line while a call is up, otherwise as a letter.
@@ -123,6 +143,7 @@ pub fn ChatComposer() -> impl IntoView {
                 {move || match sent.get() {
                     Sent::Nothing => String::new(),
                     Sent::Waiting(how) => format!("sending as a {how}…"),
+                    Sent::Said(_) => "said on the phone line; waiting for the server to confirm…".to_owned(),
                     Sent::Accepted(what) | Sent::Refused(what) => what,
                 }}
             </p>

@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 use switchboard_shared::LaneId;
+use switchboard_shared::stats::group_thousands;
 
 use super::charts::{Histogram, Sparkline};
 use crate::dashboard::Dashboard;
@@ -166,22 +167,35 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
             </div>
             <LiveData live=live/>
             <dl class="score">
-                <div><dt>"delivered"</dt><dd data-testid=testid("delivered")>{move || score.get().delivered}</dd></div>
-                <div><dt>"requests"</dt><dd data-testid=testid("requests")>{move || score.get().requests}</dd></div>
+                <div><dt>"delivered"</dt><dd data-testid=testid("delivered")>{move || group_thousands(score.get().delivered)}</dd></div>
+                <div><dt>"requests"</dt><dd data-testid=testid("requests")>{move || group_thousands(score.get().requests)}</dd></div>
                 <div>
                     <dt>"empty replies"</dt>
                     <dd>
-                        <span data-testid=testid("empty")>{move || score.get().empty}</span>
+                        <span data-testid=testid("empty")>{move || group_thousands(score.get().empty)}</span>
                         <small>{move || score.get().empty_percent.map(|p| format!(" {p:.0}%")).unwrap_or_default()}</small>
                     </dd>
                 </div>
                 <div>
                     <dt>"bytes ↓"</dt>
                     <dd>
-                        <span data-testid=testid("bytes-down")>{move || score.get().bytes_down}</span>
+                        <span
+                            data-testid=testid("bytes-down")
+                            title=move || format!("{} bytes", group_thousands(score.get().bytes_down))
+                        >
+                            {move || format_bytes(score.get().bytes_down as f64)}
+                        </span>
                     </dd>
                 </div>
-                <div><dt>"bytes ↑"</dt><dd data-testid=testid("bytes-up")>{move || score.get().bytes_up}</dd></div>
+                <div>
+                    <dt>"bytes ↑"</dt>
+                    <dd
+                        data-testid=testid("bytes-up")
+                        title=move || format!("{} bytes", group_thousands(score.get().bytes_up))
+                    >
+                        {move || format_bytes(score.get().bytes_up as f64)}
+                    </dd>
+                </div>
                 <div>
                     <dt>"bytes / message"</dt>
                     <dd>{move || score.get().bytes_per_message.map_or("–".into(), format_bytes)}</dd>

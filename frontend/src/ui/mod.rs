@@ -2,9 +2,11 @@
 
 pub mod charts;
 pub mod chat;
+pub mod control;
 pub mod faults;
 pub mod lane_panel;
 pub mod network;
+pub mod traffic;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -19,6 +21,7 @@ use chat::ChatComposer;
 use faults::FaultPanel;
 use lane_panel::LanePanel;
 use network::NetworkPanel;
+use traffic::TrafficPanel;
 
 /// How often the scoreboards look at the store again.
 const REFRESH: Duration = Duration::from_millis(250);
@@ -77,6 +80,7 @@ pub fn Dashboard(
                 <section class="chat-bar" aria-label="Chat">
                     <ChatComposer/>
                 </section>
+                <TrafficPanel/>
                 <NetworkPanel/>
                 <FaultPanel/>
             </div>
@@ -143,7 +147,7 @@ fn ClockBadge() -> impl IntoView {
             let clock = store.clock();
             let clock = match clock.round_trip_ms {
                 Some(rtt) => format!(
-                    "server clock {:+.1} ms · round trip {}",
+                    "server clock {:+.0} ms · round trip {}",
                     clock.offset_ms,
                     format_ms(rtt)
                 ),

@@ -59,7 +59,8 @@ pub fn NetworkPanel() -> impl IntoView {
         outcome.set(Outcome::Sending);
         let token = token.get_untracked();
         spawn_local(async move {
-            let answer = post(body, &token).await;
+            let answer =
+                super::control::post_json::<NetworkChange>("/api/network", &body, &token).await;
             if let Ok(change) = &answer {
                 // The notice on the stream says the same; this shows it at once.
                 dashboard.touch(|store| store.conditions_mut().change(change, now_ms()));
@@ -340,30 +341,4 @@ fn watch_visibility(dashboard: Dashboard) {
     on_cleanup(move || {
         let _ = document.remove_event_listener_with_callback("visibilitychange", &function);
     });
-}
-
-/// Sends one change; the server's answer, or why it refused.
-async fn post(body: serde_json::Value, token: &str) -> Result<NetworkChange, String> {
-    let mut builder = gloo_net::http::Request::post("/api/network");
-    if !token.is_empty() {
-        builder = builder.header("authorization", &format!("Bearer {token}"));
-    }
-    let request = builder.json(&body).map_err(|err| err.to_string())?;
-    let response = request
-        .send()
-        .await
-        .map_err(|err| format!("no answer: {err}"))?;
-    if response.ok() {
-        return response
-            .json::<NetworkChange>()
-            .await
-            .map_err(|err| format!("unreadable answer: {err}"));
-    }
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|value| value["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or(body);
-    Err(format!("refused ({status}): {message}"))
 }
