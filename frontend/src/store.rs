@@ -1172,6 +1172,18 @@ pub fn format_ms(ms: f64) -> String {
     }
 }
 
+/// A time of day to the millisecond, `07:45:12.345`, from milliseconds already in local time.
+pub fn format_clock(local_ms: f64) -> String {
+    let day_ms = local_ms.rem_euclid(86_400_000.0).floor() as u64;
+    let (seconds, ms) = (day_ms / 1000, day_ms % 1000);
+    format!(
+        "{:02}:{:02}:{:02}.{ms:03}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
 /// Bytes as a person reads them: `912 B`, `14.2 kB`, `3.1 MB`.
 pub fn format_bytes(bytes: f64) -> String {
     if bytes < 1000.0 {
@@ -2015,6 +2027,10 @@ mod tests {
         assert_eq!(format_ms(850.0), "850 ms");
         assert_eq!(format_ms(1400.0), "1.4 s");
         assert_eq!(format_bytes(912.0), "912 B");
+        assert_eq!(
+            format_clock(((7.0 * 60.0 + 45.0) * 60.0 + 12.345) * 1000.0),
+            "07:45:12.345"
+        );
         assert_eq!(format_bytes(14_200.0), "14.2 kB");
     }
 }

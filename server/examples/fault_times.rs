@@ -1,6 +1,7 @@
 //! Measures, for each lane and fault, how long a client with the dashboard's policy (heartbeat watchdog
 //! at 2.5 intervals, full-jitter backoff from 500 ms, letters given up 5 s past their expected answer)
-//! takes to notice and to be back, against a real server with its default heartbeat (2 s).
+//! takes to notice and to be back, against a real server with its default heartbeat (2 s), while news
+//! is published every 200 ms before, during and after the fault.
 //!
 //! `cargo run --release -p switchboard-server --example fault_times` prints the table in the README's
 //! "When things break".
@@ -11,6 +12,8 @@ mod follower;
 
 use follower::{Follower, Policy};
 use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use switchboard_server::Config;
 use switchboard_shared::LaneId;
@@ -105,30 +108,50 @@ async fn measure(
     if fault.get("lane").is_none() {
         fault["lane"] = json!(lane.as_str());
     }
-    let injected = Instant::now();
     let post = |body: serde_json::Value| {
         http.post(format!("http://{addr}/api/faults"))
             .json(&body)
             .send()
     };
+    // News keeps coming up to the fault and while the lane is down, so what it missed must be replayed
+    // (and what a restart wiped before a letter collected it is lost, as it would be in use).
+    let last = Arc::new(AtomicU64::new(0));
+    let newsroom = tokio::spawn({
+        let (last, http) = (last.clone(), http.clone());
+        async move {
+            for n in 0.. {
+                let answer = http
+                    .post(format!("http://{addr}/api/messages"))
+                    .json(&json!({"author": "bench", "text": format!("news {n}")}))
+                    .send()
+                    .await;
+                // Refused while the server is down for the fault: that is news nobody could publish.
+                if let Ok(answer) = answer
+                    && let Ok(answer) = answer.json::<serde_json::Value>().await
+                {
+                    last.fetch_max(answer["seq"].as_u64().unwrap_or(0), Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 1_000)).await;
+    let injected = Instant::now();
     assert!(post(fault).await.unwrap().status().is_success());
     if then_drop {
         post(json!({"kind": "drop", "lane": lane.as_str()}))
             .await
             .unwrap();
     }
-    // News keeps coming while the lane is down, so what it missed must be replayed.
-    let mut last = 0;
     let deadline = injected + Duration::from_secs(40);
     loop {
-        last = publish(format!("during {}", injected.elapsed().as_millis()))
-            .await
-            .max(last);
         tokio::time::sleep(Duration::from_millis(200)).await;
+        let last = last.load(Relaxed);
         let books = follower.books();
         let recovered = books.last_recovery.is_some_and(|at| at > injected);
         let untouched = books.last_break.is_none() && injected.elapsed() > Duration::from_secs(12);
         if (recovered || untouched) && books.has(last) || Instant::now() > deadline {
+            newsroom.abort();
             let _ = stop.send(());
             let _ = server.await;
             return (

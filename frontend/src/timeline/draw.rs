@@ -484,12 +484,13 @@ fn spans(
                     ctx.quadratic_curve_to((x0 + x1) / 2.0, mid - rise, x1, mid);
                     ctx.stroke();
                 }
-                // The request going out.
+                // The request going out, above the line: on a fast path its answer comes back within a
+                // pixel, and an answer drawn over it would hide it.
                 ctx.set_fill_style_str(colour);
                 ctx.begin_path();
-                ctx.move_to(x0, mid - 4.0);
-                ctx.line_to(x0 + 4.0, mid + 3.0);
-                ctx.line_to(x0 - 4.0, mid + 3.0);
+                ctx.move_to(x0, mid - 13.0);
+                ctx.line_to(x0 + 4.0, mid - 6.0);
+                ctx.line_to(x0 - 4.0, mid - 6.0);
                 ctx.close_path();
                 ctx.fill();
                 // The answer coming back: filled with news, hollow and grey when empty.
@@ -535,7 +536,8 @@ fn spans(
                     ctx.fill_rect(x1 - 1.0, mid - 10.0, 2.0, 20.0);
                     let label = code.map_or_else(|| "closed".to_owned(), |code| code.to_string());
                     ctx.set_fill_style_str(palette.muted);
-                    let _ = ctx.fill_text(&label, x1 + 3.0, mid - 6.0);
+                    // Above the dial's height, so the next dial right after it does not cross it.
+                    let _ = ctx.fill_text(&label, x1 + 3.0, mid - 11.0);
                 }
             }
         }
@@ -570,6 +572,7 @@ fn marks(
         let mut beats = Vec::new();
         let mut frames = Vec::new();
         let mut trouble = Vec::new();
+        let mut hung_up = Vec::new();
         let mut moves = Vec::new();
         for mark in store.marks_between(view.start_ms() - margin, view.end_ms + margin) {
             if mark.lane != lane {
@@ -590,10 +593,10 @@ fn marks(
                 MarkKind::Sent { .. } | MarkKind::Received { .. } => {
                     frames.push((x, side_of(mark)));
                 }
-                MarkKind::Gap { .. }
-                | MarkKind::Error { .. }
-                | MarkKind::Dead { .. }
-                | MarkKind::Restart { .. } => trouble.push(x),
+                MarkKind::Dead { .. } => hung_up.push(x),
+                MarkKind::Gap { .. } | MarkKind::Error { .. } | MarkKind::Restart { .. } => {
+                    trouble.push(x)
+                }
                 MarkKind::Moved { to, .. } => moves.push((x, to.as_str())),
             }
         }
@@ -642,6 +645,16 @@ fn marks(
             ctx.line_to(x + 4.0, mid + 4.0);
             ctx.move_to(x + 4.0, mid - 4.0);
             ctx.line_to(x - 4.0, mid + 4.0);
+        }
+        ctx.stroke();
+        // The watchdog hanging up a silent line: a star, so it is not mistaken for an error the server
+        // reported.
+        ctx.begin_path();
+        for x in hung_up {
+            for (dx, dy) in [(0.0, 6.0), (5.2, 3.0), (5.2, -3.0)] {
+                ctx.move_to(x - dx, mid - dy);
+                ctx.line_to(x + dx, mid + dy);
+            }
         }
         ctx.stroke();
         // A move to another instance: a bar across the line, labelled with where the lane went.

@@ -17,7 +17,9 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MouseEvent, PointerEv
 
 use crate::dashboard::Dashboard;
 use crate::lanes::now_ms;
-use crate::store::{MarkKind, Outcome, SpanShape, Store, Traced, format_bytes, format_ms};
+use crate::store::{
+    MarkKind, Outcome, SpanShape, Store, Traced, format_bytes, format_clock, format_ms,
+};
 use draw::{Now, Palette, Selection, draw};
 use layout::{AXIS_PX, Layout, Picked, pick};
 use view::View;
@@ -418,13 +420,19 @@ fn Legend() -> impl IntoView {
         <ul class="legend" aria-label="How to read the timeline">
             <li><i class="key key-letter"></i>"letter: request ▲ and answer ●, joined by its round trip"</li>
             <li><i class="key key-empty"></i>"empty answer: hollow and grey — wasted postage"</li>
+            <li><i class="key key-failed"></i>"failed letter: hollow red — a 503, or no answer at all"</li>
             <li><i class="key key-held"></i>"held letter: the bar is the time the server held it"</li>
             <li><i class="key key-band"></i>"radio: one open stream, events as ticks below"</li>
-            <li><i class="key key-line"></i>"phone call: one line; browser frames ■ above, server frames below, heartbeats ◇ on it"</li>
-            <li><i class="key key-close"></i>"hang-up, with its close code"</li>
+            <li><i class="key key-line"></i>"phone call: one line; browser frames ■ above, server frames below"</li>
+            <li><i class="glyph">"◇"</i>"heartbeat: the server saying \"still here\" — without it a quiet line and a dead one look the same"</li>
+            <li><i class="glyph bad">"✱"</i>"the watchdog hung up: no heartbeat for too long"</li>
+            <li><i class="glyph bad">"✕"</i>"trouble the server told of: events lost for good, an error, a restart"</li>
+            <li><i class="key key-close"></i>"hang-up, with its close code; a dashed line is a call still dialling"</li>
+            <li><i class="key key-fault"></i>"⚡ red shading: a fault from the failure lab, on the lanes it hits"</li>
             <li><i class="key key-network"></i>"≈ tinted row: the lane runs over an emulated network (round trip, bandwidth, loss)"</li>
             <li><i class="key key-hidden"></i>"hatched: the page was in a background tab"</li>
             <li><i class="key key-traffic"></i>"⇢ dashed: the traffic pattern changed here"</li>
+            <li><i class="key key-trace"></i>"click an event: its seq is outlined on every lane, with how much later each got it"</li>
         </ul>
     }
 }
@@ -457,6 +465,14 @@ fn Detail(selected: RwSignal<Option<Picked>>) -> impl IntoView {
                         rows.push((
                             "delay",
                             format!("{} after the server stamped it", format_ms(*delay_ms)),
+                        ));
+                        let local = -js_sys::Date::new_0().get_timezone_offset() * 60_000.0;
+                        rows.push((
+                            "stamped",
+                            format!(
+                                "{} on this page's clock (the payload's ts_ms)",
+                                format_clock(mark.at_ms - delay_ms + local)
+                            ),
                         ));
                         // The same seq on every lane: when it came on each, and how much later.
                         let trace = dashboard.store.with_value(|store| store.trace(*seq));
