@@ -808,6 +808,28 @@ async fn one_message_is_traced_across_lanes_and_a_drag_is_not_a_click() {
         host.query_selector("[data-testid='timeline-detail']")
             .unwrap()
     };
+    // The legend names every kind of mark the canvas draws.
+    let legend = host
+        .query_selector(".legend")
+        .unwrap()
+        .unwrap()
+        .text_content()
+        .unwrap_or_default();
+    for needed in [
+        "✱",
+        "✕",
+        "◇",
+        "heartbeat",
+        "failed letter",
+        "fault",
+        "traffic",
+        "seq",
+    ] {
+        assert!(
+            legend.contains(needed),
+            "the legend lacks {needed:?}: {legend}"
+        );
+    }
 
     // A drag that starts and ends on the phone call's mark pans the view and opens nothing.
     let on_mark = screen_point(&canvas, LaneId::Ws, arrived);
@@ -824,6 +846,15 @@ async fn one_message_is_traced_across_lanes_and_a_drag_is_not_a_click() {
     canvas.dispatch_event(&mouse("click", on_mark)).unwrap();
     tick(50).await;
     assert!(detail().is_none(), "the end of a drag opened the detail");
+    // Panned away from now, the axis gives clock times, not ages counted from an edge that is not now.
+    let axis = canvas.get_attribute("data-axis").unwrap_or_default();
+    assert!(
+        !axis.contains("now")
+            && axis
+                .split(" | ")
+                .all(|label| label.matches(':').count() == 2),
+        "{axis}"
+    );
     let follow = host
         .query_selector("[data-testid='timeline-follow']")
         .unwrap()
@@ -840,6 +871,8 @@ async fn one_message_is_traced_across_lanes_and_a_drag_is_not_a_click() {
     // Back to live, where the point on screen is where the test computes it.
     follow.click();
     tick(50).await;
+    let axis = canvas.get_attribute("data-axis").unwrap_or_default();
+    assert!(axis.ends_with("now") || axis.contains(" s"), "{axis}");
 
     canvas
         .dispatch_event(&mouse("click", screen_point(&canvas, LaneId::Ws, arrived)))
@@ -874,6 +907,26 @@ async fn one_message_is_traced_across_lanes_and_a_drag_is_not_a_click() {
         .unwrap();
     tick(50).await;
     assert!(detail().is_none(), "Esc closes the detail");
+
+    // Zoomed in as far as it goes: a second, with labels that can be told apart.
+    let zoom_in = host
+        .query_selector("[data-testid='zoom-in']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into::<HtmlElement>();
+    for _ in 0..20 {
+        zoom_in.click();
+    }
+    tick(100).await;
+    assert_eq!(text_of(&host, "timeline-window"), "1.0 s window");
+    let axis = canvas.get_attribute("data-axis").unwrap_or_default();
+    let labels: Vec<&str> = axis.split(" | ").collect();
+    let mut distinct = labels.clone();
+    distinct.dedup();
+    assert!(
+        labels.len() >= 3 && distinct.len() == labels.len(),
+        "{axis}"
+    );
 }
 
 /// The traffic panel names the pattern in effect and the timeline marks a change of it, whichever lane

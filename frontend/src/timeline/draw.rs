@@ -74,8 +74,10 @@ impl Palette {
 }
 
 /// How much one frame drew.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Drawn {
+    /// The axis labels, left to right.
+    pub axis: Vec<String>,
     pub spans: usize,
     pub marks: usize,
     /// Network conditions and hidden-tab times shaded.
@@ -123,10 +125,11 @@ pub fn draw(
         }
     }
     let shaded = conditions(ctx, store, view, layout, palette, now_ms);
-    grid(ctx, view, layout, palette, now_ms, utc_offset_ms);
+    let axis = grid(ctx, view, layout, palette, now_ms, utc_offset_ms);
     faults(ctx, store, view, layout, palette);
     let traffic = traffic(ctx, store, view, layout, palette);
     let drawn = Drawn {
+        axis,
         spans: spans(ctx, store, view, layout, palette, now_ms),
         marks: marks(ctx, store, view, layout, palette),
         conditions: shaded,
@@ -360,7 +363,7 @@ fn grid(
     palette: &Palette,
     now_ms: f64,
     utc_offset_ms: f64,
-) {
+) -> Vec<String> {
     let axis_top = layout.height - AXIS_PX;
     ctx.set_stroke_style_str(palette.grid);
     ctx.set_line_width(1.0);
@@ -379,6 +382,7 @@ fn grid(
     ctx.set_text_align("center");
     ctx.set_text_baseline("middle");
     let step = view.grid_step_ms(90.0);
+    let mut labels = Vec::new();
     for t in lines {
         let x = view.x_of(t);
         // A label cut by the canvas edge reads as a different number: leave it out.
@@ -391,7 +395,9 @@ fn grid(
             clock_label(t + utc_offset_ms, step)
         };
         let _ = ctx.fill_text(&label, x, axis_top + AXIS_PX / 2.0);
+        labels.push(label);
     }
+    labels
 }
 
 /// `-12 s`, `-1.5 s`, `-2 min`, `now`: an offset from now, as precise as the grid step.

@@ -163,9 +163,9 @@ pub fn Timeline() -> impl IntoView {
                             format!("❚❚ {} before now — back to live", format_ms(state.behind_ms.get()))
                         }}
                     </button>
-                    <button class="tool" title="Zoom out" on:click=move |_| zoom(1.5)>"−"</button>
-                    <span class="window">{move || format!("{} window", format_ms(state.span_ms.get()))}</span>
-                    <button class="tool" title="Zoom in" on:click=move |_| zoom(1.0 / 1.5)>"+"</button>
+                    <button class="tool" title="Zoom out" data-testid="zoom-out" on:click=move |_| zoom(1.5)>"−"</button>
+                    <span class="window" data-testid="timeline-window">{move || format!("{} window", format_ms(state.span_ms.get()))}</span>
+                    <button class="tool" title="Zoom in" data-testid="zoom-in" on:click=move |_| zoom(1.0 / 1.5)>"+"</button>
                     <span class="frame" data-testid="frame-ms" title="Time to draw the last frame">
                         {move || format!("draws in {}", format_ms(state.frame_ms.get()))}
                     </span>
@@ -306,6 +306,7 @@ pub fn paint(
         let _ = element.set_attribute("data-spans", &drawn.spans.to_string());
         let _ = element.set_attribute("data-conditions", &drawn.conditions.to_string());
         let _ = element.set_attribute("data-traffic", &drawn.traffic.to_string());
+        let _ = element.set_attribute("data-axis", &drawn.axis.join(" | "));
         // Which lanes the traced seq is outlined on, for tests and for anyone inspecting the page.
         let traced = selection
             .and_then(|selection| selection.trace.as_ref())
