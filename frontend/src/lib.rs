@@ -3,7 +3,9 @@
 //!
 //! Layout:
 //! - [`wire`] — the one interface every lane client reports through ([`wire::Wire`]);
-//! - [`store`] — turns reports into timeline spans and marks, per-lane scores and live copies; bounded;
+//! - [`store`] — turns reports into timeline spans and marks, per-lane scores, outages and live copies;
+//!   bounded, split by concern;
+//! - [`format`] — durations, clock times and sizes as a person reads them;
 //! - [`lanes`] — the four lane clients, one module each (`poll`, `longpoll`, `sse`, `ws`);
 //! - [`conditions`] — the network condition each lane ran over and the times the page was hidden;
 //! - [`dashboard`] — the shared page state and lane start/stop;
@@ -15,6 +17,7 @@
 
 pub mod conditions;
 pub mod dashboard;
+pub mod format;
 pub mod lanes;
 pub mod store;
 pub mod timeline;

@@ -90,6 +90,11 @@ impl<T> PerLane<T> {
     pub fn iter(&self) -> impl Iterator<Item = (LaneId, &T)> {
         LaneId::ALL.into_iter().zip(self.0.iter())
     }
+
+    /// Each lane with its value to change, in [`LaneId::ALL`] order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (LaneId, &mut T)> {
+        LaneId::ALL.into_iter().zip(self.0.iter_mut())
+    }
 }
 
 impl<T> std::ops::Index<LaneId> for PerLane<T> {

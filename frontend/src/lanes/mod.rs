@@ -165,7 +165,7 @@ pub async fn send_letter(
             if let Some(controller) = &controller {
                 controller.abort();
             }
-            let patience = crate::store::format_ms(f64::from(patience_ms));
+            let patience = crate::format::format_ms(f64::from(patience_ms));
             return unanswered(
                 reporter,
                 span,

@@ -267,7 +267,7 @@ fn pong_received(reporter: &Reporter, span: SpanId, pong: &Pong, bytes_down: u64
         label: "pong".into(),
         detail: format!(
             "round trip {} · server clock {offset_ms:+.0} ms from the browser's",
-            crate::store::format_ms(round_trip_ms)
+            crate::format::format_ms(round_trip_ms)
         ),
         bytes_down,
     });

@@ -13,7 +13,8 @@ use web_sys::CanvasRenderingContext2d;
 
 use super::layout::{AXIS_PX, Layout, Side, side_of};
 use super::view::View;
-use crate::store::{MarkKind, Outcome, Receipt, SpanShape, Store, Trace, Traced, format_ms};
+use crate::format::format_ms;
+use crate::store::{MarkKind, Outcome, Receipt, SpanShape, Store, Trace, Traced};
 
 /// The colours of one theme.
 #[derive(Debug, Clone, Copy)]
@@ -438,7 +439,7 @@ fn nothing_here(ctx: &CanvasRenderingContext2d, view: &View, layout: &Layout, pa
     let _ = ctx.fill_text(
         &format!(
             "No message in these {} — zoom out (−) to see more",
-            crate::store::format_ms(view.span_ms)
+            crate::format::format_ms(view.span_ms)
         ),
         layout.width / 2.0,
         (layout.height - AXIS_PX) / 2.0,

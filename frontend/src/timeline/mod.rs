@@ -16,10 +16,9 @@ use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MouseEvent, PointerEvent, WheelEvent};
 
 use crate::dashboard::Dashboard;
+use crate::format::{format_bytes, format_clock, format_ms};
 use crate::lanes::now_ms;
-use crate::store::{
-    MarkKind, Outcome, SpanShape, Store, Traced, format_bytes, format_clock, format_ms,
-};
+use crate::store::{MarkKind, Outcome, SpanShape, Store, Traced};
 use draw::{Now, Palette, Selection, draw};
 use layout::{AXIS_PX, Layout, Picked, pick};
 use view::View;

@@ -10,7 +10,7 @@ use switchboard_shared::{
 };
 
 use crate::dashboard::Dashboard;
-use crate::store::format_ms;
+use crate::format::format_ms;
 
 /// What became of the last injection.
 #[derive(Debug, Clone, PartialEq)]

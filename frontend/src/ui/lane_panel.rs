@@ -8,7 +8,8 @@ use switchboard_shared::stats::group_thousands;
 
 use super::charts::{Histogram, Sparkline};
 use crate::dashboard::Dashboard;
-use crate::store::{LiveCopy, Store, format_bytes, format_ms};
+use crate::format::{format_bytes, format_ms};
+use crate::store::{LiveCopy, Store};
 
 /// The scoreboard's figures for one lane at one moment; plain data so the page re-renders only when
 /// a figure changed.
@@ -48,6 +49,7 @@ pub struct Score {
 impl Score {
     pub fn of(store: &Store, lane: LaneId, now_ms: f64) -> Score {
         let score = store.lane(lane);
+        let outage = store.outage(lane);
         let delays = score.delay_summary();
         Score {
             delivered: score.delivered(),
@@ -64,9 +66,9 @@ impl Score {
             lost: score.lost(),
             dead_lines: score.dead_lines,
             restarts: score.tracker.counts().restarts,
-            detect_ms: score.last_detect_ms,
-            recover_ms: score.last_recover_ms,
-            in_outage: score.in_outage(),
+            detect_ms: outage.last_detect_ms,
+            recover_ms: outage.last_recover_ms,
+            in_outage: outage.in_outage(),
             duplicates: score.duplicates(),
             recovered: score.recovered(),
             connects: score.connects,
@@ -114,9 +116,7 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
     });
     let live = Memo::new(move |_| {
         dashboard.changed.track();
-        dashboard
-            .store
-            .with_value(|store| store.lane(lane).live.clone())
+        dashboard.store.with_value(|store| store.live(lane).clone())
     });
     let running = dashboard.is_running(lane);
     let testid = move |name: &str| format!("{id}-{name}");

@@ -14,8 +14,8 @@ use std::time::Duration;
 use switchboard_shared::{LaneId, ServerStats};
 
 use crate::dashboard::Dashboard;
+use crate::format::format_ms;
 use crate::lanes::{now_ms, sleep};
-use crate::store::format_ms;
 use crate::timeline::Timeline;
 use chat::ChatComposer;
 use faults::FaultPanel;

@@ -12,8 +12,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
 use crate::dashboard::Dashboard;
+use crate::format::format_ms;
 use crate::lanes::now_ms;
-use crate::store::format_ms;
 
 /// How many radio streams the "extra streams" control opens: as many as HTTP/1.1 browsers allow to one
 /// host, so the letters must wait for a free connection.

@@ -1,0 +1,249 @@
+//! The timeline store: every wire report of every lane, turned into what the page shows.
+//!
+//! Split by concern, each part plain data with no clock of its own (every report carries its time), so
+//! all of it is tested natively:
+//! - [`timeline`] — spans (a letter and its answer; a line from dial to hang-up) and the marks on them
+//!   (events, heartbeats, frames each way, gap notices), bounded: the oldest fall off;
+//! - [`score`] — each lane's scoreboard, running the shared [`SeqTracker`](switchboard_shared::SeqTracker);
+//! - [`outage`] — when a lane broke and came back, and the faults announced on the stream that caused it;
+//! - [`clock`] — the server's clock as the page sees it, so delays are measured on one clock;
+//! - [`live`] — each lane's own copy of the live data, so a stale lane *looks* stale;
+//! - [`trace`] — one message followed across the lanes;
+//! - `reports` — what each [`Wire`] report does to the parts; [`Store::apply`] only dispatches.
+
+mod clock;
+mod live;
+mod outage;
+mod reports;
+mod score;
+mod timeline;
+mod trace;
+
+#[cfg(test)]
+mod tests;
+
+pub use clock::Clock;
+pub use live::LiveCopy;
+pub use outage::{FaultSpan, Outage};
+pub use score::{DELAY_BUCKETS, LaneScore, SPARK_SECONDS};
+pub use timeline::{MARKS_HELD, Mark, MarkKind, Outcome, Receipt, SPANS_HELD, Span, SpanShape};
+pub use trace::{Trace, Traced};
+
+use std::collections::VecDeque;
+
+use switchboard_shared::{LaneId, PerLane, Seq, SeqTracker};
+
+use crate::conditions::{Conditions, WhileHidden};
+use crate::wire::{SpanId, Wire};
+use clock::ClockProbes;
+use live::Published;
+use outage::Outages;
+use timeline::Timeline;
+
+/// Everything the page shows, fed by [`Store::apply`].
+#[derive(Debug, Clone, Default)]
+pub struct Store {
+    scores: PerLane<LaneScore>,
+    live: PerLane<LiveCopy>,
+    outages: Outages,
+    timeline: Timeline,
+    clock: ClockProbes,
+    published: Published,
+    /// The network condition of each lane over time, the traffic pattern, and the times the page was
+    /// hidden.
+    conditions: Conditions,
+    scores_since_ms: Option<f64>,
+}
+
+impl Store {
+    pub fn new() -> Store {
+        Store::default()
+    }
+
+    /// Takes one report from `lane`, made at browser time `at_ms`.
+    pub fn apply(&mut self, lane: LaneId, at_ms: f64, wire: Wire) {
+        match wire {
+            Wire::RequestSent { span, label, held } => {
+                self.request_sent(lane, at_ms, span, label, held)
+            }
+            Wire::ReplyReceived {
+                span,
+                bytes_up,
+                bytes_down,
+                batch,
+            } => self.reply_received(lane, at_ms, span, (bytes_up, bytes_down), batch),
+            Wire::RequestFailed {
+                span,
+                status,
+                bytes_up,
+                bytes_down,
+                message,
+            } => self.request_failed(lane, at_ms, span, status, (bytes_up, bytes_down), message),
+            Wire::Dialing {
+                span,
+                label,
+                two_way,
+            } => self.dialing(lane, at_ms, span, label, two_way),
+            Wire::Opened {
+                span,
+                hello,
+                bytes_up,
+                bytes_down,
+            } => self.opened(lane, at_ms, span, hello, (bytes_up, bytes_down)),
+            Wire::EventReceived {
+                span,
+                event,
+                bytes_down,
+            } => self.event_received(lane, at_ms, span, event, bytes_down),
+            Wire::Heartbeat {
+                span,
+                heartbeat,
+                bytes_down,
+            } => self.heartbeat(lane, at_ms, span, heartbeat, bytes_down),
+            Wire::FrameSent {
+                span,
+                label,
+                detail,
+                bytes_up,
+            } => self.frame_sent(lane, at_ms, span, label, detail, bytes_up),
+            Wire::FrameReceived {
+                span,
+                label,
+                detail,
+                bytes_down,
+            } => self.frame_received(lane, at_ms, span, label, detail, bytes_down),
+            Wire::GapNotice {
+                span,
+                gap,
+                bytes_down,
+            } => self.gap_notice(lane, at_ms, span, gap, bytes_down),
+            Wire::Closed {
+                span,
+                by,
+                code,
+                reason,
+            } => self.closed(lane, at_ms, span, by, code, reason),
+            Wire::Dead { span, silent_ms } => self.dead(lane, at_ms, span, silent_ms),
+            Wire::Error { span, message } => self.error(lane, at_ms, span, message),
+            Wire::Reconnecting { .. } => self.scores[lane].reconnects += 1,
+            Wire::NewConnection { .. } => self.scores[lane].new_connections += 1,
+            Wire::ClockSync {
+                round_trip_ms,
+                offset_ms,
+            } => self.clock.probe(round_trip_ms, offset_ms),
+        }
+    }
+
+    /// Starts every lane's figures afresh (figures mixed across network conditions or traffic mislead),
+    /// keeping where each lane is in the stream, its live copy and an outage in progress; the timeline
+    /// keeps what it shows.
+    pub fn reset_scores(&mut self, at_ms: f64) {
+        for (_, score) in self.scores.iter_mut() {
+            *score = score.afresh();
+        }
+        self.outages.reset_figures();
+        self.scores_since_ms = Some(at_ms);
+    }
+
+    /// When the figures were last reset, if ever.
+    pub fn scores_since_ms(&self) -> Option<f64> {
+        self.scores_since_ms
+    }
+
+    /// Every lane counts from the same point, so their delivered seqs can be compared one for one.
+    pub fn start_after(&mut self, after: Seq) {
+        for (_, score) in self.scores.iter_mut() {
+            if score.tracker.last().is_none() {
+                score.tracker = SeqTracker::resuming_after(after);
+            }
+        }
+    }
+
+    /// A lane's scoreboard.
+    pub fn lane(&self, lane: LaneId) -> &LaneScore {
+        &self.scores[lane]
+    }
+
+    /// A lane's copy of the live data.
+    pub fn live(&self, lane: LaneId) -> &LiveCopy {
+        &self.live[lane]
+    }
+
+    /// A lane's outages.
+    pub fn outage(&self, lane: LaneId) -> &Outage {
+        self.outages.lane(lane)
+    }
+
+    /// The faults announced so far (the most recent few hundred).
+    pub fn faults(&self) -> &VecDeque<FaultSpan> {
+        self.outages.faults()
+    }
+
+    /// The faults still in effect at `now_ms`.
+    pub fn active_faults(&self, now_ms: f64) -> impl Iterator<Item = &FaultSpan> {
+        self.outages.active_faults(now_ms)
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock.clock()
+    }
+
+    pub fn conditions(&self) -> &Conditions {
+        &self.conditions
+    }
+
+    pub fn conditions_mut(&mut self) -> &mut Conditions {
+        &mut self.conditions
+    }
+
+    /// A fresh id for an exchange or a line.
+    pub fn new_span(&mut self) -> SpanId {
+        self.timeline.new_span()
+    }
+
+    pub fn spans(&self) -> impl DoubleEndedIterator<Item = &Span> {
+        self.timeline.spans()
+    }
+
+    pub fn span(&self, id: SpanId) -> Option<&Span> {
+        self.timeline.span(id)
+    }
+
+    pub fn marks(&self) -> &VecDeque<Mark> {
+        self.timeline.marks()
+    }
+
+    /// The marks whose time falls in `from..=to`.
+    pub fn marks_between(&self, from: f64, to: f64) -> impl Iterator<Item = &Mark> {
+        self.timeline.marks_between(from, to)
+    }
+
+    /// How long this lane's copy has been missing news that another lane already has: the age of the
+    /// oldest event it has not received. Zero when it is up to date.
+    pub fn behind_ms(&self, lane: LaneId, now_ms: f64) -> f64 {
+        let last = self.scores[lane].tracker.last().unwrap_or(0);
+        self.published
+            .behind_ms(last, now_ms + self.clock().offset_ms)
+    }
+
+    /// What `lane` did while the page was hidden: letters sent or lines dialled, arrivals, dead lines.
+    pub fn while_hidden(&self, lane: LaneId) -> WhileHidden {
+        let mut seen = WhileHidden::default();
+        for span in self.spans().filter(|span| span.lane == lane) {
+            if self.conditions.was_hidden(span.start_ms) {
+                seen.requests += 1;
+            }
+        }
+        for mark in self.marks().iter().filter(|mark| mark.lane == lane) {
+            if !self.conditions.was_hidden(mark.at_ms) {
+                continue;
+            }
+            match mark.what {
+                MarkKind::Event { .. } | MarkKind::Heartbeat { .. } => seen.arrivals += 1,
+                MarkKind::Dead { .. } => seen.dead += 1,
+                _ => {}
+            }
+        }
+        seen
+    }
+}

@@ -1,0 +1,820 @@
+//! The store fed with real reports, as the lane clients make them.
+
+use super::score::DELAYS_KEPT;
+use super::*;
+use crate::wire::ClosedBy;
+use switchboard_shared::ws::{Heartbeat, Hello};
+use switchboard_shared::{Batch, ChatMessage, ChatVia, Event, EventBody, Fault, Gap, Notice};
+
+#[test]
+fn a_reset_starts_the_figures_afresh_where_each_lane_is() {
+    let mut store = Store::new();
+    store.start_after(0);
+    let span = store.new_span();
+    for seq in 1..=3 {
+        store.apply(
+            LaneId::Sse,
+            100.0 * seq as f64,
+            Wire::EventReceived {
+                span,
+                event: chat(seq, 50 * seq, "x"),
+                bytes_down: 10,
+            },
+        );
+    }
+    store.reset_scores(1_000.0);
+    let sse = store.lane(LaneId::Sse);
+    assert_eq!((sse.delivered(), sse.bytes_down), (0, 0));
+    assert_eq!(sse.delay_summary(), None);
+    assert_eq!(sse.tracker.last(), Some(3), "still knows where it is");
+    store.apply(
+        LaneId::Sse,
+        2_000.0,
+        Wire::EventReceived {
+            span,
+            event: chat(4, 1_990, "x"),
+            bytes_down: 10,
+        },
+    );
+    let sse = store.lane(LaneId::Sse);
+    assert_eq!((sse.delivered(), sse.missed()), (1, 0));
+    assert_eq!(store.scores_since_ms(), Some(1_000.0));
+}
+
+#[test]
+fn the_clock_offset_comes_from_the_shortest_round_trip() {
+    let mut store = Store::new();
+    // A jittery path: the two ways of each probe took different times.
+    for (round_trip_ms, offset_ms) in [(310.0, 40.0), (204.0, 2.0), (290.0, -35.0)] {
+        store.apply(
+            LaneId::Ws,
+            0.0,
+            Wire::ClockSync {
+                round_trip_ms,
+                offset_ms,
+            },
+        );
+    }
+    assert_eq!(store.clock().offset_ms, 2.0);
+    assert_eq!(store.clock().round_trip_ms, Some(290.0));
+}
+
+pub(crate) fn chat(seq: Seq, ts_ms: u64, text: &str) -> Event {
+    Event {
+        seq,
+        ts_ms,
+        body: EventBody::Chat(ChatMessage {
+            author: "ada".into(),
+            text: text.into(),
+            via: ChatVia::Post,
+            client_ref: None,
+        }),
+    }
+}
+
+fn hello_at(epoch: u64, head: Seq) -> Hello {
+    Hello {
+        epoch,
+        head,
+        oldest: None,
+        resumed_after: None,
+        heartbeat_ms: 200,
+        instance: "one".into(),
+        server_ms: 0,
+        request_bytes: None,
+        connection_request: None,
+    }
+}
+
+fn fault_notice(seq: Seq, kind: switchboard_shared::FaultKind, started_ms: u64, ms: u64) -> Event {
+    Event {
+        seq,
+        ts_ms: started_ms,
+        body: EventBody::Notice(Notice {
+            level: switchboard_shared::NoticeLevel::Warning,
+            code: format!("fault_{kind}"),
+            text: "fault".into(),
+            fault: Some(Fault {
+                id: seq,
+                kind,
+                lane: switchboard_shared::FaultTarget::Lane(LaneId::Ws),
+                started_ms,
+                until_ms: started_ms + ms,
+                delay_ms: None,
+            }),
+            network: None,
+            traffic: None,
+        }),
+    }
+}
+
+#[test]
+fn an_outage_is_timed_from_the_fault_that_caused_it_to_the_lane_coming_back() {
+    use switchboard_shared::FaultKind;
+    let mut store = Store::new();
+    let ws = LaneId::Ws;
+    store.start_after(0);
+    store.apply(
+        ws,
+        1_000.0,
+        Wire::Dialing {
+            span: 1,
+            label: "dial".into(),
+            two_way: true,
+        },
+    );
+    store.apply(
+        ws,
+        1_010.0,
+        Wire::Opened {
+            span: 1,
+            hello: hello_at(7, 0),
+            bytes_up: 0,
+            bytes_down: 0,
+        },
+    );
+    // A half-open fault starts at 2,000 and is announced on the line at once.
+    store.apply(
+        ws,
+        2_000.0,
+        Wire::EventReceived {
+            span: 1,
+            event: fault_notice(1, FaultKind::HalfOpen, 2_000, 4_000),
+            bytes_down: 0,
+        },
+    );
+    assert_eq!(store.active_faults(3_000.0).count(), 1);
+    assert_eq!(store.active_faults(6_500.0).count(), 0);
+    // Silence; the watchdog gives up at 2,500 after 500 ms without anything.
+    store.apply(
+        ws,
+        2_500.0,
+        Wire::Dead {
+            span: 1,
+            silent_ms: 500.0,
+        },
+    );
+    store.apply(
+        ws,
+        2_500.0,
+        Wire::Closed {
+            by: ClosedBy::Watchdog,
+            span: 1,
+            code: None,
+            reason: "declared dead".into(),
+        },
+    );
+    let outage = store.outage(ws);
+    assert!(outage.in_outage());
+    assert_eq!(
+        (
+            store.lane(ws).dead_lines,
+            outage.last_detect_ms,
+            outage.last_recover_ms
+        ),
+        (1, Some(500.0), None)
+    );
+    store.apply(
+        ws,
+        2_600.0,
+        Wire::Dialing {
+            span: 2,
+            label: "dial".into(),
+            two_way: true,
+        },
+    );
+    store.apply(
+        ws,
+        2_650.0,
+        Wire::Opened {
+            span: 2,
+            hello: hello_at(7, 1),
+            bytes_up: 0,
+            bytes_down: 0,
+        },
+    );
+    let outage = store.outage(ws);
+    assert!(!outage.in_outage());
+    assert_eq!(outage.last_recover_ms, Some(150.0));
+    assert_eq!(store.faults().len(), 1);
+    // A person stopping the lane is not an outage.
+    store.apply(
+        ws,
+        3_000.0,
+        Wire::Closed {
+            by: ClosedBy::Person,
+            span: 2,
+            code: Some(1000),
+            reason: "stopped".into(),
+        },
+    );
+    assert!(!store.outage(ws).in_outage());
+}
+
+#[test]
+fn stopping_the_radio_is_no_outage_but_its_stream_breaking_is() {
+    let mut store = Store::new();
+    let sse = LaneId::Sse;
+    store.start_after(0);
+    for (span, at) in [(1, 0.0), (2, 2_000.0)] {
+        store.apply(
+            sse,
+            at,
+            Wire::Dialing {
+                span,
+                label: "GET /api/sse".into(),
+                two_way: false,
+            },
+        );
+        store.apply(
+            sse,
+            at + 10.0,
+            Wire::Opened {
+                span,
+                hello: hello_at(7, 0),
+                bytes_up: 0,
+                bytes_down: 0,
+            },
+        );
+    }
+    store.apply(
+        sse,
+        500.0,
+        Wire::Error {
+            span: Some(1),
+            message: "a frame was garbage".into(),
+        },
+    );
+    assert!(store.lane(sse).last_error.is_some());
+    // The radio's stop has no close code: who closed it is what counts.
+    store.apply(
+        sse,
+        1_000.0,
+        Wire::Closed {
+            by: ClosedBy::Person,
+            span: 1,
+            code: None,
+            reason: "stopped".into(),
+        },
+    );
+    assert!(!store.outage(sse).in_outage());
+    store.apply(
+        sse,
+        3_000.0,
+        Wire::Closed {
+            by: ClosedBy::Failure,
+            span: 2,
+            code: None,
+            reason: "the stream broke".into(),
+        },
+    );
+    assert!(store.outage(sse).in_outage());
+    store.apply(
+        sse,
+        3_500.0,
+        Wire::Opened {
+            span: 2,
+            hello: hello_at(7, 0),
+            bytes_up: 0,
+            bytes_down: 0,
+        },
+    );
+    assert!(!store.outage(sse).in_outage());
+    assert_eq!(
+        store.lane(sse).last_error,
+        None,
+        "a lane that is back shows no old error"
+    );
+}
+
+#[test]
+fn a_drop_announced_after_it_struck_is_still_blamed_for_the_outage() {
+    use switchboard_shared::FaultKind;
+    let mut store = Store::new();
+    let ws = LaneId::Ws;
+    store.start_after(0);
+    store.apply(
+        ws,
+        0.0,
+        Wire::Dialing {
+            span: 1,
+            label: "dial".into(),
+            two_way: true,
+        },
+    );
+    store.apply(
+        ws,
+        10.0,
+        Wire::Opened {
+            span: 1,
+            hello: hello_at(7, 0),
+            bytes_up: 0,
+            bytes_down: 0,
+        },
+    );
+    store.apply(
+        ws,
+        5_020.0,
+        Wire::Closed {
+            by: ClosedBy::Server,
+            span: 1,
+            code: Some(1006),
+            reason: "".into(),
+        },
+    );
+    // Timed from the last sign of life until the fault is known…
+    assert_eq!(store.outage(ws).last_detect_ms, Some(5_010.0));
+    store.apply(
+        ws,
+        5_400.0,
+        Wire::Opened {
+            span: 2,
+            hello: hello_at(7, 1),
+            bytes_up: 0,
+            bytes_down: 0,
+        },
+    );
+    store.apply(
+        ws,
+        5_401.0,
+        Wire::EventReceived {
+            span: 2,
+            event: fault_notice(1, FaultKind::Drop, 5_000, 0),
+            bytes_down: 0,
+        },
+    );
+    // …then from the fault's start.
+    assert_eq!(store.outage(ws).last_detect_ms, Some(20.0));
+    assert_eq!(store.outage(ws).last_recover_ms, Some(380.0));
+}
+
+#[test]
+fn a_new_epoch_is_marked_on_the_timeline() {
+    let mut store = Store::new();
+    let poll = LaneId::Poll;
+    store.start_after(0);
+    let mut first = batch(vec![chat(1, 0, "a")]);
+    first.epoch = 1;
+    store.apply(
+        poll,
+        0.0,
+        Wire::RequestSent {
+            span: 1,
+            label: "GET".into(),
+            held: false,
+        },
+    );
+    store.apply(
+        poll,
+        1.0,
+        Wire::ReplyReceived {
+            span: 1,
+            bytes_up: 0,
+            bytes_down: 0,
+            batch: first,
+        },
+    );
+    let mut second = batch(vec![chat(5, 0, "b")]);
+    second.epoch = 2;
+    second.gap = Some(Gap { first: 2, last: 4 });
+    store.apply(
+        poll,
+        2.0,
+        Wire::RequestSent {
+            span: 2,
+            label: "GET".into(),
+            held: false,
+        },
+    );
+    store.apply(
+        poll,
+        3.0,
+        Wire::ReplyReceived {
+            span: 2,
+            bytes_up: 0,
+            bytes_down: 0,
+            batch: second,
+        },
+    );
+    let score = store.lane(poll);
+    assert_eq!(
+        (
+            score.tracker.counts().restarts,
+            score.lost(),
+            score.missed()
+        ),
+        (1, 3, 3)
+    );
+    assert!(
+        store
+            .marks()
+            .iter()
+            .any(|mark| matches!(mark.what, MarkKind::Restart { lost: 0 }))
+    );
+}
+
+#[test]
+fn a_letter_answered_by_another_instance_is_a_move_on_the_timeline() {
+    let mut store = Store::new();
+    let poll = LaneId::Poll;
+    store.start_after(0);
+    for (n, instance) in ["a", "a", "b"].into_iter().enumerate() {
+        let span = store.new_span();
+        let at = n as f64 * 10.0;
+        store.apply(
+            poll,
+            at,
+            Wire::RequestSent {
+                span,
+                label: "GET".into(),
+                held: false,
+            },
+        );
+        let mut reply = batch(vec![chat(n as u64 + 1, 0, "x")]);
+        reply.instance = Some(instance.into());
+        store.apply(
+            poll,
+            at + 1.0,
+            Wire::ReplyReceived {
+                span,
+                bytes_up: 0,
+                bytes_down: 0,
+                batch: reply,
+            },
+        );
+    }
+    let moves: Vec<_> = store
+        .marks()
+        .iter()
+        .filter_map(|mark| match &mark.what {
+            MarkKind::Moved { from, to } => Some((from.as_str(), to.as_str(), mark.at_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        vec![("a", "b", 21.0)],
+        "one move, when b first answered"
+    );
+    assert_eq!(store.lane(poll).instance.as_deref(), Some("b"));
+    assert_eq!(store.lane(poll).missed(), 0, "the move lost nothing");
+}
+
+fn batch(events: Vec<Event>) -> Batch {
+    let head = events.last().map_or(0, |event| event.seq);
+    Batch {
+        epoch: 1,
+        head,
+        gap: None,
+        events,
+        instance: None,
+    }
+}
+
+fn letter(store: &mut Store, at: f64, events: Vec<Event>) {
+    let span = store.new_span();
+    store.apply(
+        LaneId::Poll,
+        at,
+        Wire::RequestSent {
+            span,
+            label: "GET /api/poll".into(),
+            held: false,
+        },
+    );
+    store.apply(
+        LaneId::Poll,
+        at + 5.0,
+        Wire::ReplyReceived {
+            span,
+            bytes_up: 100,
+            bytes_down: 300,
+            batch: batch(events),
+        },
+    );
+}
+
+#[test]
+fn letters_count_requests_empty_replies_and_bytes() {
+    let mut store = Store::new();
+    store.start_after(10);
+    letter(&mut store, 1000.0, vec![]);
+    letter(
+        &mut store,
+        2000.0,
+        vec![chat(11, 1500, "a"), chat(12, 1600, "b")],
+    );
+    letter(&mut store, 3000.0, vec![]);
+    let poll = store.lane(LaneId::Poll);
+    assert_eq!(poll.requests, 3);
+    assert_eq!(poll.empty_replies, 2);
+    assert_eq!(poll.delivered(), 2);
+    assert_eq!((poll.bytes_up, poll.bytes_down), (300, 900));
+    assert_eq!(poll.bytes_per_message(), Some(600.0));
+    let outcomes: Vec<_> = store.spans().map(|span| span.outcome.clone()).collect();
+    assert_eq!(outcomes, [Outcome::Empty, Outcome::News(2), Outcome::Empty]);
+    assert_eq!(store.spans().nth(1).unwrap().end_ms, Some(2005.0));
+    // Delay is from the server's stamp to the answer's arrival.
+    assert_eq!(poll.delay_summary().unwrap().max, 2005.0 - 1500.0);
+    assert_eq!(store.live(LaneId::Poll).chat.len(), 2);
+}
+
+#[test]
+fn duplicates_gaps_and_recoveries_are_counted_per_lane() {
+    let mut store = Store::new();
+    store.start_after(0);
+    let span = store.new_span();
+    let ws = LaneId::Ws;
+    for seq in [1, 2, 2, 5] {
+        store.apply(
+            ws,
+            100.0,
+            Wire::EventReceived {
+                span,
+                event: chat(seq, 90, "x"),
+                bytes_down: 150,
+            },
+        );
+    }
+    assert_eq!(store.lane(ws).delivered(), 3);
+    assert_eq!(store.lane(ws).duplicates(), 1);
+    assert_eq!(store.lane(ws).missed(), 2, "3 and 4 are missing");
+    store.apply(
+        ws,
+        200.0,
+        Wire::EventReceived {
+            span,
+            event: chat(3, 95, "late"),
+            bytes_down: 150,
+        },
+    );
+    assert_eq!(store.lane(ws).recovered(), 1);
+    assert_eq!(store.lane(ws).missed(), 1);
+    store.apply(
+        ws,
+        300.0,
+        Wire::GapNotice {
+            span,
+            gap: Gap { first: 4, last: 4 },
+            bytes_down: 40,
+        },
+    );
+    assert_eq!(
+        store.lane(ws).missed(),
+        1,
+        "lost for good still counts as missed"
+    );
+    assert_eq!(store.lane(ws).tracker.counts().lost, 1);
+    assert_eq!(store.lane(ws).tracker.missing_count(), 0);
+    // The other lanes are untouched.
+    assert_eq!(store.lane(LaneId::Sse).delivered(), 0);
+    let receipts: Vec<_> = store
+        .marks()
+        .iter()
+        .filter_map(|mark| match mark.what {
+            MarkKind::Event { receipt, .. } => Some(receipt),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        receipts,
+        [
+            Receipt::New,
+            Receipt::New,
+            Receipt::Duplicate,
+            Receipt::AfterGap,
+            Receipt::Recovered
+        ]
+    );
+}
+
+#[test]
+fn lines_open_carry_frames_and_close_with_a_code() {
+    let mut store = Store::new();
+    let span = store.new_span();
+    let ws = LaneId::Ws;
+    store.apply(
+        ws,
+        0.0,
+        Wire::Dialing {
+            span,
+            label: "GET /ws".into(),
+            two_way: true,
+        },
+    );
+    let hello = Hello {
+        epoch: 1,
+        head: 0,
+        oldest: None,
+        resumed_after: None,
+        heartbeat_ms: 2000,
+        instance: "one".into(),
+        server_ms: 0,
+        request_bytes: Some(400),
+        connection_request: None,
+    };
+    store.apply(
+        ws,
+        3.0,
+        Wire::Opened {
+            span,
+            hello,
+            bytes_up: 400,
+            bytes_down: 300,
+        },
+    );
+    store.apply(
+        ws,
+        2000.0,
+        Wire::Heartbeat {
+            span,
+            heartbeat: Heartbeat {
+                server_ms: 2000,
+                head: 0,
+            },
+            bytes_down: 40,
+        },
+    );
+    store.apply(
+        ws,
+        2500.0,
+        Wire::FrameSent {
+            span,
+            label: "ping".into(),
+            detail: String::new(),
+            bytes_up: 50,
+        },
+    );
+    store.apply(
+        ws,
+        3000.0,
+        Wire::Closed {
+            by: ClosedBy::Server,
+            span,
+            code: Some(1001),
+            reason: "server shutting down".into(),
+        },
+    );
+    store.apply(ws, 3000.0, Wire::Reconnecting { after_ms: 500 });
+    let score = store.lane(ws);
+    assert_eq!(
+        (score.connects, score.reconnects, score.heartbeats),
+        (1, 1, 1)
+    );
+    assert_eq!((score.bytes_up, score.bytes_down), (450, 340));
+    assert_eq!(score.instance.as_deref(), Some("one"));
+    let line = store.span(span).unwrap();
+    assert_eq!(line.shape, SpanShape::Line { two_way: true });
+    assert_eq!(line.end_ms, Some(3000.0));
+    assert_eq!((line.bytes_up, line.bytes_down), (450, 340));
+    assert!(matches!(
+        line.outcome,
+        Outcome::Closed {
+            code: Some(1001),
+            ..
+        }
+    ));
+    assert_eq!(store.marks_between(1000.0, 2600.0).count(), 2);
+}
+
+#[test]
+fn delays_are_corrected_by_the_clock_offset() {
+    let mut store = Store::new();
+    store.apply(
+        LaneId::Ws,
+        0.0,
+        Wire::ClockSync {
+            round_trip_ms: 2.0,
+            offset_ms: 250.0,
+        },
+    );
+    let span = store.new_span();
+    // The browser's clock is 250 ms behind the server's: received at browser 1000 = server 1250.
+    store.apply(
+        LaneId::Sse,
+        1000.0,
+        Wire::EventReceived {
+            span,
+            event: chat(1, 1240, "x"),
+            bytes_down: 10,
+        },
+    );
+    assert_eq!(store.lane(LaneId::Sse).delay_summary().unwrap().p50, 10.0);
+}
+
+#[test]
+fn a_lane_is_behind_by_the_age_of_the_oldest_news_it_lacks() {
+    let mut store = Store::new();
+    store.start_after(0);
+    let span = store.new_span();
+    for (seq, ts) in [(1, 1000), (2, 2000)] {
+        store.apply(
+            LaneId::Ws,
+            ts as f64,
+            Wire::EventReceived {
+                span,
+                event: chat(seq, ts, "x"),
+                bytes_down: 10,
+            },
+        );
+    }
+    letter(&mut store, 1500.0, vec![chat(1, 1000, "x")]);
+    assert_eq!(store.behind_ms(LaneId::Ws, 2600.0), 0.0);
+    assert_eq!(store.behind_ms(LaneId::Poll, 2600.0), 600.0);
+    assert_eq!(store.behind_ms(LaneId::Sse, 2600.0), 1600.0);
+}
+
+#[test]
+fn memory_is_bounded_and_the_oldest_marks_fall_off() {
+    let mut store = Store::new();
+    store.start_after(0);
+    let span = store.new_span();
+    let total = MARKS_HELD as u64 + 500;
+    for seq in 1..=total {
+        store.apply(
+            LaneId::Sse,
+            seq as f64,
+            Wire::EventReceived {
+                span,
+                event: chat(seq, seq, "x"),
+                bytes_down: 10,
+            },
+        );
+    }
+    assert_eq!(store.marks().len(), MARKS_HELD);
+    assert_eq!(store.marks().front().unwrap().at_ms, 501.0);
+    assert_eq!(store.lane(LaneId::Sse).delivered(), total);
+    // A phone call dialled first and still open, then more letters than the timeline holds.
+    let call = store.new_span();
+    store.apply(
+        LaneId::Ws,
+        0.0,
+        Wire::Dialing {
+            span: call,
+            label: "GET /ws".into(),
+            two_way: true,
+        },
+    );
+    for _ in 0..SPANS_HELD + 10 {
+        letter(&mut store, 0.0, vec![]);
+    }
+    assert_eq!(store.spans().count(), SPANS_HELD);
+    assert!(
+        store.span(call).is_some(),
+        "an open line is never dropped from the timeline"
+    );
+    assert!(
+        store
+            .spans()
+            .zip(store.spans().skip(1))
+            .all(|(a, b)| a.id < b.id)
+    );
+    // The sparkline and histogram keep fixed windows.
+    assert_eq!(
+        store.lane(LaneId::Sse).sparkline(10_000.0).len(),
+        SPARK_SECONDS
+    );
+    let histogram: u32 = store.lane(LaneId::Sse).delay_histogram().iter().sum();
+    assert_eq!(histogram as usize, DELAYS_KEPT);
+}
+
+#[test]
+fn sparkline_counts_deliveries_per_second() {
+    let mut store = Store::new();
+    store.start_after(0);
+    let span = store.new_span();
+    for (seq, at) in [(1, 58_100.0), (2, 58_900.0), (3, 59_500.0)] {
+        store.apply(
+            LaneId::Ws,
+            at,
+            Wire::EventReceived {
+                span,
+                event: chat(seq, 0, "x"),
+                bytes_down: 10,
+            },
+        );
+    }
+    let line = store.lane(LaneId::Ws).sparkline(59_999.0);
+    assert_eq!(&line[SPARK_SECONDS - 2..], [2, 1]);
+    assert_eq!(line.iter().sum::<u32>(), 3);
+}
+
+#[test]
+fn replayed_old_events_do_not_overwrite_newer_live_data() {
+    let mut copy = LiveCopy::default();
+    copy.show(&chat(2, 2000, "new"));
+    copy.show(&Event {
+        seq: 1,
+        ts_ms: 1000,
+        body: EventBody::Notice(Notice {
+            level: switchboard_shared::NoticeLevel::Info,
+            code: "x".into(),
+            text: "old".into(),
+            fault: None,
+            network: None,
+            traffic: None,
+        }),
+    });
+    assert_eq!(copy.newest_ts_ms, Some(2000));
+    assert!(copy.notice.is_none());
+}
