@@ -5,7 +5,7 @@ use futures_channel::mpsc::UnboundedSender;
 use futures_util::future::{AbortHandle, LocalBoxFuture, abortable};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use switchboard_shared::{BrowserMessage, ChatAccepted, LaneId};
+use switchboard_shared::{BrowserMessage, ChatAccepted, LaneId, PerLane};
 
 use crate::lanes::{self, Reporter};
 use crate::store::Store;
@@ -31,9 +31,9 @@ pub struct Dashboard {
     pub changed: RwSignal<u64>,
     dirty: StoredValue<bool>,
     pub settings: Settings,
-    /// Whether each lane is running, in [`LaneId::ALL`] order.
-    pub running: [RwSignal<bool>; 4],
-    tasks: StoredValue<[Option<AbortHandle>; 4]>,
+    /// Whether each lane is running.
+    pub running: PerLane<RwSignal<bool>>,
+    tasks: StoredValue<PerLane<Option<AbortHandle>>>,
     /// Where to put chat frames for the phone line while a call is up.
     phone: StoredValue<Option<UnboundedSender<BrowserMessage>>, LocalStorage>,
     /// The clock the page last refreshed at, for "time since" figures.
@@ -54,13 +54,8 @@ impl Dashboard {
                 wait_ms: RwSignal::new(25_000),
                 admin_token: RwSignal::new(String::new()),
             },
-            running: [
-                RwSignal::new(false),
-                RwSignal::new(false),
-                RwSignal::new(false),
-                RwSignal::new(false),
-            ],
-            tasks: StoredValue::new([None, None, None, None]),
+            running: PerLane::from_fn(|_| RwSignal::new(false)),
+            tasks: StoredValue::new(PerLane::default()),
             phone: StoredValue::new_local(None),
             now_ms: RwSignal::new(0.0),
             phone_reply: RwSignal::new(None),
@@ -90,16 +85,15 @@ impl Dashboard {
     }
 
     pub fn is_running(&self, lane: LaneId) -> RwSignal<bool> {
-        self.running[lane.index()]
+        self.running[lane]
     }
 
     /// Starts or stops a lane's client. A stopped lane keeps its counts; started again, it resumes
     /// after the last seq it had, so nothing published meanwhile is missed.
     pub fn set_running(&self, lane: LaneId, run: bool) {
-        let index = lane.index();
         let previous = self
             .tasks
-            .try_update_value(|tasks| tasks[index].take())
+            .try_update_value(|tasks| tasks[lane].take())
             .flatten();
         if let Some(handle) = previous {
             handle.abort();
@@ -120,9 +114,9 @@ impl Dashboard {
             spawn_local(async move {
                 let _ = client.await;
             });
-            self.tasks.update_value(|tasks| tasks[index] = Some(handle));
+            self.tasks.update_value(|tasks| tasks[lane] = Some(handle));
         }
-        self.running[index].set(run);
+        self.running[lane].set(run);
     }
 
     pub(crate) fn set_phone(&self, outbox: Option<UnboundedSender<BrowserMessage>>) {

@@ -24,13 +24,8 @@ pub enum ClosedBy {
 /// One thing that happened on a lane's wire.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Wire {
-    /// A letter went out. `held` says the server was asked to hold it until there is news (long
-    /// polling).
-    RequestSent {
-        span: SpanId,
-        label: String,
-        held: bool,
-    },
+    /// A letter went out (held by the server until there is news when the lane's shape says so).
+    RequestSent { span: SpanId, label: String },
     /// Its answer came back carrying `batch`: `bytes_down` on the wire (head and body), and
     /// `bytes_up`, the request's head as the server read it (only the answer can tell).
     ReplyReceived {
@@ -47,12 +42,8 @@ pub enum Wire {
         bytes_down: u64,
         message: String,
     },
-    /// A stream or call is being dialled. `two_way` says the browser can talk on it too.
-    Dialing {
-        span: SpanId,
-        label: String,
-        two_way: bool,
-    },
+    /// A stream or call is being dialled.
+    Dialing { span: SpanId, label: String },
     /// The line is open and the server said hello; `bytes_up` is the dial's request, `bytes_down` the
     /// answer's head and the hello itself.
     Opened {

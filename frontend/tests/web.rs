@@ -37,6 +37,13 @@ fn mount<V: IntoView + 'static>(
     view: impl FnOnce() -> V + 'static,
 ) -> HtmlElement {
     let document = web_sys::window().unwrap().document().unwrap();
+    // The page's own style sheet, as the real page has it: the timeline takes its lane colours from it.
+    if document.get_element_by_id("page-style").is_none() {
+        let style = document.create_element("style").unwrap();
+        style.set_id("page-style");
+        style.set_text_content(Some(include_str!("../style.css")));
+        document.head().unwrap().append_child(&style).unwrap();
+    }
     let host: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     document.body().unwrap().append_child(&host).unwrap();
     let handle = leptos::mount::mount_to(host.clone(), move || {
@@ -76,7 +83,6 @@ fn letter_from(dashboard: &Dashboard, lane: LaneId, events: Vec<Event>, instance
         Wire::RequestSent {
             span,
             label: "GET /api/poll?after=0".into(),
-            held: false,
         },
     );
     let head = events.last().map_or(0, |event| event.seq);
@@ -206,7 +212,6 @@ async fn the_timeline_draws_marks_for_wire_events() {
         Wire::Dialing {
             span: line,
             label: "GET /ws".into(),
-            two_way: true,
         },
     );
     dashboard.report(
@@ -418,7 +423,6 @@ async fn a_fault_is_listed_and_its_outage_is_timed() {
             Wire::Dialing {
                 span,
                 label: "GET /ws".into(),
-                two_way: true,
             },
         );
         dashboard.report(
@@ -540,7 +544,6 @@ async fn a_network_condition_is_listed_shaded_and_its_delays_counted() {
         Wire::Dialing {
             span: line,
             label: "GET /ws".into(),
-            two_way: true,
         },
     );
     dashboard.report(
@@ -686,7 +689,6 @@ fn open_line(dashboard: &Dashboard, lane: LaneId, at: f64) -> switchboard_fronte
         Wire::Dialing {
             span,
             label: "GET /line".into(),
-            two_way: lane == LaneId::Ws,
         },
     );
     dashboard.report(
@@ -776,7 +778,6 @@ async fn one_message_is_traced_across_lanes_and_a_drag_is_not_a_click() {
         Wire::RequestSent {
             span: letter_span,
             label: "GET /api/poll?after=0".into(),
-            held: false,
         },
     );
     dashboard.report(

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use switchboard_shared::{
     EventBody, Fault, FaultAuth, FaultKind, FaultList, FaultRequest, LaneId, Notice, NoticeLevel,
+    PerLane,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -57,17 +58,17 @@ struct LaneState {
 
 #[derive(Debug)]
 pub struct Faults {
-    lanes: RwLock<[LaneState; 4]>,
+    lanes: RwLock<PerLane<LaneState>>,
     /// Per lane: until when (ms after `base`) some timed fault may be in effect on it; the frames' fast
     /// path compares against this and takes no lock when it has passed.
-    armed_until: [AtomicU64; 4],
+    armed_until: PerLane<AtomicU64>,
     base: Instant,
     pause: RwLock<Option<Window>>,
     /// Faults injected and not yet over (instant ones are never listed).
     active: Mutex<Vec<Fault>>,
     next_id: AtomicU64,
     /// One signal per lane, sent to cut every open connection of the lane.
-    cuts: [watch::Sender<Cut>; 4],
+    cuts: PerLane<watch::Sender<Cut>>,
     pub auth: FaultAuth,
 }
 
@@ -80,7 +81,7 @@ impl Faults {
             pause: RwLock::default(),
             active: Mutex::default(),
             next_id: AtomicU64::new(1),
-            cuts: std::array::from_fn(|_| watch::Sender::new(Cut::Drop)),
+            cuts: PerLane::from_fn(|_| watch::Sender::new(Cut::Drop)),
             auth,
         }
     }
@@ -155,7 +156,7 @@ impl Faults {
                 announce(&fault).await;
                 let mut states = write(&self.lanes);
                 for lane in lanes {
-                    let state = &mut states[lane.index()];
+                    let state = &mut states[lane];
                     match request.kind {
                         FaultKind::HalfOpen => state.half_open = Some(window),
                         FaultKind::Delay => {
@@ -165,7 +166,7 @@ impl Faults {
                         _ => state.error = Some(window),
                     }
                     let until = (window.until - self.base).as_millis() as u64;
-                    self.armed_until[lane.index()].fetch_max(until, Relaxed);
+                    self.armed_until[lane].fetch_max(until, Relaxed);
                 }
             }
         }
@@ -197,12 +198,12 @@ impl Faults {
 
     fn cut(&self, lane: LaneId, how: Cut) {
         // send_replace notifies every receiver even when the value is the same as before.
-        self.cuts[lane.index()].send_replace(how);
+        self.cuts[lane].send_replace(how);
     }
 
     /// Resolves when the lane's connections are cut; take it when the connection opens.
     pub fn cuts(&self, lane: LaneId) -> watch::Receiver<Cut> {
-        self.cuts[lane.index()].subscribe()
+        self.cuts[lane].subscribe()
     }
 
     /// True while a `pause` fault holds every publication back.
@@ -213,11 +214,11 @@ impl Faults {
     /// What is wrong with `lane` right now, or `None` (without taking a lock) when nothing can be.
     fn on(&self, lane: LaneId) -> Option<(LaneState, Instant)> {
         let now = Instant::now();
-        let armed_until = self.armed_until[lane.index()].load(Relaxed);
+        let armed_until = self.armed_until[lane].load(Relaxed);
         if (now - self.base).as_millis() as u64 >= armed_until {
             return None;
         }
-        Some((read(&self.lanes)[lane.index()], now))
+        Some((read(&self.lanes)[lane], now))
     }
 
     /// What the lab does to a letter of `lane` asked now.
@@ -335,7 +336,7 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
         return response;
     }
     // Streams and calls meet `half_open` and `delay` frame by frame (`Exposure::hold`), not here.
-    if !matches!(lane, LaneId::Poll | LaneId::LongPoll) {
+    if !lane.shape().is_request() {
         return next.run(request).await;
     }
     if let Some(until) = letter.unanswered_until {

@@ -60,7 +60,7 @@ use hub::Hub;
 use limits::Limits;
 use metering::{ConnInfo, MeteredListener, Meters, RequestHead, lane_of_path};
 use network::Network;
-use switchboard_shared::EventBody;
+use switchboard_shared::{EventBody, LaneId, Shape};
 
 /// Everything the handlers share; cheap to clone.
 #[derive(Debug, Clone)]
@@ -159,10 +159,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/healthz", get(api::healthz))
-        .route("/api/poll", get(lanes::poll::poll))
-        .route("/api/longpoll", get(lanes::longpoll::longpoll))
-        .route("/api/sse", get(lanes::sse::sse))
-        .route("/ws", get(lanes::ws::ws))
+        .merge(lanes::routes())
         .route(
             "/api/messages",
             post(api::post_message).layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
@@ -255,14 +252,10 @@ async fn account(State(state): State<AppState>, mut request: Request, next: Next
 /// for ever.
 async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let allowance = Duration::from_millis(state.config.request_timeout_ms);
-    let limit = match lane_of_path(request.uri().path()) {
-        Some(switchboard_shared::LaneId::Sse | switchboard_shared::LaneId::Ws) => {
-            return next.run(request).await;
-        }
-        Some(switchboard_shared::LaneId::LongPoll) => {
-            allowance + Duration::from_millis(state.config.max_wait_ms)
-        }
-        _ => allowance,
+    let limit = match lane_of_path(request.uri().path()).map(LaneId::shape) {
+        Some(Shape::Stream | Shape::Duplex) => return next.run(request).await,
+        Some(Shape::HeldRequest) => allowance + Duration::from_millis(state.config.max_wait_ms),
+        Some(Shape::Request) | None => allowance,
     };
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use switchboard_shared::LaneId;
+use switchboard_shared::{LaneId, PerLane};
 use tokio::time::Instant;
 
 use crate::config::Config;
@@ -21,7 +21,7 @@ const CHAT_CLIENTS_REMEMBERED: usize = 4_096;
 pub struct Limits {
     per_lane: usize,
     per_client: usize,
-    lane_open: [AtomicUsize; 4],
+    lane_open: PerLane<AtomicUsize>,
     client_open: Mutex<HashMap<IpAddr, usize>>,
     chat_per_second: f64,
     chat: Mutex<HashMap<IpAddr, Bucket>>,
@@ -46,7 +46,7 @@ pub struct Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.limits.lane_open[self.lane.index()].fetch_sub(1, Ordering::Relaxed);
+        self.limits.lane_open[self.lane].fetch_sub(1, Ordering::Relaxed);
         if let Some(client) = self.client {
             let mut open = lock(&self.limits.client_open);
             if let Some(count) = open.get_mut(&client) {
@@ -85,7 +85,7 @@ impl Limits {
         lane: LaneId,
         client: Option<IpAddr>,
     ) -> Result<Permit, AppError> {
-        let lane_open = &self.lane_open[lane.index()];
+        let lane_open = &self.lane_open[lane];
         let before = lane_open.fetch_add(1, Ordering::Relaxed);
         if self.per_lane > 0 && before >= self.per_lane {
             lane_open.fetch_sub(1, Ordering::Relaxed);

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use switchboard_shared::{LaneCounters, LaneId};
+use switchboard_shared::{LaneCounters, LaneId, PerLane};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::net::tcp::OwnedReadHalf;
@@ -34,9 +34,6 @@ use tokio::net::tcp::OwnedReadHalf;
 use crate::network::Network;
 use crate::network::shaped::{Inbound, Writer};
 use switchboard_shared::network::Condition;
-
-/// The slot of requests that belong to no lane.
-const OTHER: usize = 4;
 
 /// Counters of one lane (or of the "other" requests), updated lock-free from any task.
 #[derive(Debug, Default)]
@@ -85,42 +82,47 @@ impl Drop for OpenGuard {
     }
 }
 
-/// The counters of every lane, plus one slot for requests that belong to no lane.
+/// The counters of every lane, plus those of requests that belong to no lane.
 #[derive(Debug, Default)]
 pub struct Meters {
-    slots: [Arc<Counters>; 5],
+    lanes: PerLane<Arc<Counters>>,
+    other: Arc<Counters>,
 }
 
 impl Meters {
     pub fn lane(&self, lane: LaneId) -> &Arc<Counters> {
-        &self.slots[lane.index()]
+        &self.lanes[lane]
     }
 
     pub fn other(&self) -> &Arc<Counters> {
-        &self.slots[OTHER]
+        &self.other
     }
 
-    fn slot(&self, slot: usize) -> &Counters {
-        &self.slots[slot]
+    fn of(&self, lane: Option<LaneId>) -> &Counters {
+        lane.map_or(&self.other, |lane| &self.lanes[lane])
     }
 }
 
-/// The lane a request path belongs to.
+/// The lane a request path belongs to (the paths are [`LaneId::path`]'s, which the router serves).
 pub fn lane_of_path(path: &str) -> Option<LaneId> {
-    match path {
-        "/api/poll" => Some(LaneId::Poll),
-        "/api/longpoll" => Some(LaneId::LongPoll),
-        "/api/sse" => Some(LaneId::Sse),
-        "/ws" => Some(LaneId::Ws),
-        _ => None,
-    }
+    LaneId::from_path(path)
+}
+
+/// The lane of a request, kept in one atomic word: its place in [`LaneId::ALL`], or one past the end
+/// for a request that belongs to no lane.
+fn slot_of(lane: Option<LaneId>) -> usize {
+    lane.map_or(LaneId::COUNT, LaneId::index)
+}
+
+fn lane_in(slot: usize) -> Option<LaneId> {
+    LaneId::ALL.get(slot).copied()
 }
 
 /// Byte accounting of one TCP connection.
 #[derive(Debug)]
 pub struct ConnMeter {
     meters: Arc<Meters>,
-    /// The slot (lane index, or [`OTHER`]) of the request this connection is serving.
+    /// The lane of the request this connection is serving ([`slot_of`]).
     slot: AtomicUsize,
     /// Bytes read that are not yet attributed to a request.
     unattributed_in: AtomicU64,
@@ -132,7 +134,7 @@ impl ConnMeter {
     fn new(meters: Arc<Meters>) -> ConnMeter {
         ConnMeter {
             meters,
-            slot: AtomicUsize::new(OTHER),
+            slot: AtomicUsize::new(slot_of(None)),
             unattributed_in: AtomicU64::new(0),
             requests: AtomicU64::new(0),
         }
@@ -143,7 +145,7 @@ impl ConnMeter {
     /// own request headers nor whether it opened a connection, so the server tells it).
     pub fn begin(&self, lane: Option<LaneId>) -> RequestHead {
         let on_connection = self.requests.fetch_add(1, Relaxed) + 1;
-        self.slot.store(lane.map_or(OTHER, LaneId::index), Relaxed);
+        self.slot.store(slot_of(lane), Relaxed);
         RequestHead {
             bytes: self.flush_in(),
             on_connection,
@@ -152,7 +154,7 @@ impl ConnMeter {
 
     /// The lane of the request this connection serves, if it belongs to one.
     pub fn lane(&self) -> Option<LaneId> {
-        LaneId::ALL.get(self.slot.load(Relaxed)).copied()
+        lane_in(self.slot.load(Relaxed))
     }
 
     /// Attributes the bytes read so far to the current request's lane and returns how many there were.
@@ -165,7 +167,7 @@ impl ConnMeter {
     }
 
     fn current(&self) -> &Counters {
-        self.meters.slot(self.slot.load(Relaxed))
+        self.meters.of(self.lane())
     }
 
     fn read(&self, bytes: usize) {

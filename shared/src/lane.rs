@@ -20,10 +20,42 @@ pub enum LaneId {
 }
 
 impl LaneId {
-    /// Every lane, in the order the page shows them (letters first, phone call last).
-    pub const ALL: [LaneId; 4] = [LaneId::Poll, LaneId::LongPoll, LaneId::Sse, LaneId::Ws];
+    /// Every lane, in the order the page shows them (letters first, phone call last). Built from
+    /// [`LaneId::after`], whose match names every variant, so a new lane cannot be left out.
+    pub const ALL: [LaneId; LaneId::COUNT] = {
+        let mut all = [LaneId::Poll; LaneId::COUNT];
+        let mut next = LaneId::after(None);
+        let mut index = 0;
+        while let Some(lane) = next {
+            // `index()` is the declaration order: the page's order must be the same.
+            assert!(lane as usize == index, "LaneId::after must follow declaration order");
+            all[index] = lane;
+            index += 1;
+            next = LaneId::after(Some(lane));
+        }
+        all
+    };
     /// How many lanes there are.
-    pub const COUNT: usize = LaneId::ALL.len();
+    pub const COUNT: usize = {
+        let mut count = 0;
+        let mut next = LaneId::after(None);
+        while let Some(lane) = next {
+            count += 1;
+            next = LaneId::after(Some(lane));
+        }
+        count
+    };
+
+    /// The lane after `lane` in the page's order (the first after `None`; `None` after the last).
+    const fn after(lane: Option<LaneId>) -> Option<LaneId> {
+        match lane {
+            None => Some(LaneId::Poll),
+            Some(LaneId::Poll) => Some(LaneId::LongPoll),
+            Some(LaneId::LongPoll) => Some(LaneId::Sse),
+            Some(LaneId::Sse) => Some(LaneId::Ws),
+            Some(LaneId::Ws) => None,
+        }
+    }
 
     /// The id as it appears on the wire and in test hooks.
     pub const fn as_str(self) -> &'static str {
@@ -63,9 +95,61 @@ impl LaneId {
         }
     }
 
-    /// A dense index (0..4) for per-lane arrays.
+    /// The path the lane is served on; the router and metering both take it from here.
+    pub const fn path(self) -> &'static str {
+        match self {
+            LaneId::Poll => "/api/poll",
+            LaneId::LongPoll => "/api/longpoll",
+            LaneId::Sse => "/api/sse",
+            LaneId::Ws => "/ws",
+        }
+    }
+
+    /// How the lane carries the stream: what a request, a connection and an answer are on it.
+    pub const fn shape(self) -> Shape {
+        match self {
+            LaneId::Poll => Shape::Request,
+            LaneId::LongPoll => Shape::HeldRequest,
+            LaneId::Sse => Shape::Stream,
+            LaneId::Ws => Shape::Duplex,
+        }
+    }
+
+    /// The lane served on `path`, if any.
+    pub fn from_path(path: &str) -> Option<LaneId> {
+        LaneId::ALL.into_iter().find(|lane| lane.path() == path)
+    }
+
+    /// The lane's place in [`LaneId::ALL`]: its row on the page, its slot in a [`PerLane`].
     pub const fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// The four shapes a lane's traffic takes on the wire. Code that must treat lanes differently matches
+/// on the shape, so a new lane of a known shape needs no new case, and a new shape makes the compiler
+/// point at every place that must decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shape {
+    /// A request answered at once with whatever is new (short polling).
+    Request,
+    /// A request the server holds until there is news or the wait runs out (long polling).
+    HeldRequest,
+    /// One response that stays open, server to browser only (Server-Sent Events).
+    Stream,
+    /// One connection that stays open, both ways (WebSocket).
+    Duplex,
+}
+
+impl Shape {
+    /// Whether each answer costs a request of its own (rather than riding on a connection that lasts).
+    pub const fn is_request(self) -> bool {
+        matches!(self, Shape::Request | Shape::HeldRequest)
+    }
+
+    /// Whether the browser talks on the connection too.
+    pub const fn is_two_way(self) -> bool {
+        matches!(self, Shape::Duplex)
     }
 }
 
@@ -150,7 +234,9 @@ mod tests {
             assert_eq!(serde_json::from_str::<LaneId>(&json).unwrap(), lane);
             assert_eq!(lane.as_str().parse::<LaneId>().unwrap(), lane);
             assert_eq!(LaneId::ALL[lane.index()], lane);
+            assert_eq!(LaneId::from_path(lane.path()), Some(lane));
         }
         assert!("carrier-pigeon".parse::<LaneId>().is_err());
+        assert_eq!(LaneId::from_path("/api/messages"), None);
     }
 }

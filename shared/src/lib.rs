@@ -5,7 +5,8 @@
 //! definition. The full wire format, lane by lane, is written down in `docs/PROTOCOL.md`.
 //!
 //! Layout:
-//! - [`lane`] — the four ways of talking ([`LaneId`]) and their names in the letters/phone-call language;
+//! - [`lane`] — the four ways of talking: each [`LaneId`]'s facts in one table (path, [`Shape`], title,
+//!   explanation) and [`PerLane`], state indexed by lane;
 //! - [`event`] — the one event stream: [`Event`] with its `seq`, `ts_ms` and typed body;
 //! - [`batch`] — what a poll or long poll answers, including the explicit [`Gap`] notice;
 //! - [`ws`] — WebSocket messages named by direction: [`BrowserMessage`] and [`ServerMessage`];
@@ -39,7 +40,7 @@ pub use event::{
     ChatMessage, ChatVia, Event, EventBody, HostLoad, Notice, NoticeLevel, Quote, TickerQuotes,
 };
 pub use fault::{Fault, FaultAuth, FaultKind, FaultList, FaultRequest, FaultTarget};
-pub use lane::{LaneId, PerLane};
+pub use lane::{LaneId, PerLane, Shape};
 pub use recovery::{Backoff, Watchdog};
 pub use stats::{LaneCounters, ServerStats};
 pub use tracker::{Arrival, EpochChange, SeqTracker};

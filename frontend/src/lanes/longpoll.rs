@@ -17,7 +17,7 @@ pub async fn run(reporter: Reporter) {
             "/api/longpoll?after={}&wait_ms={wait_ms}",
             reporter.resume_point()
         );
-        match send_letter(&reporter, &url, true, wait_ms + LETTER_GRACE_MS).await {
+        match send_letter(&reporter, &url, wait_ms + LETTER_GRACE_MS).await {
             Ok(_) => backoff.up(now_ms()),
             Err(()) => back_off(&reporter, &mut backoff).await,
         }

@@ -130,17 +130,11 @@ pub fn sse_chunk_bytes(frame: usize) -> u64 {
 /// Sends one letter (`GET url`) and reports it and its answer; a letter not answered within
 /// `patience_ms` is given up (and its request aborted, so it does not hold one of the browser's few
 /// connections to the server). Returns the batch, or `Err` after reporting the failure.
-pub async fn send_letter(
-    reporter: &Reporter,
-    url: &str,
-    held: bool,
-    patience_ms: u32,
-) -> Result<Batch, ()> {
+pub async fn send_letter(reporter: &Reporter, url: &str, patience_ms: u32) -> Result<Batch, ()> {
     let span = reporter.new_span();
     reporter.report(Wire::RequestSent {
         span,
         label: format!("GET {url}"),
-        held,
     });
     let controller = web_sys::AbortController::new().ok();
     let signal = controller.as_ref().map(web_sys::AbortController::signal);

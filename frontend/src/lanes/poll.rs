@@ -13,7 +13,7 @@ pub async fn run(reporter: Reporter) {
     loop {
         let url = format!("/api/poll?after={}", reporter.resume_point());
         let interval = reporter.dashboard.settings.poll_interval_ms.get_untracked();
-        match send_letter(&reporter, &url, false, LETTER_GRACE_MS).await {
+        match send_letter(&reporter, &url, LETTER_GRACE_MS).await {
             Ok(_) => {
                 backoff.up(now_ms());
                 sleep(interval).await;

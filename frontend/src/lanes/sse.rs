@@ -105,11 +105,7 @@ struct Listening {
 impl Listening {
     fn dial(reporter: Reporter, label: String) -> Listening {
         let span = reporter.new_span();
-        reporter.report(Wire::Dialing {
-            span,
-            label,
-            two_way: false,
-        });
+        reporter.report(Wire::Dialing { span, label });
         Listening {
             reporter,
             span,

@@ -68,7 +68,6 @@ pub async fn run(reporter: Reporter) {
         reporter.report(Wire::Dialing {
             span,
             label: format!("GET {path} (Upgrade: websocket)"),
-            two_way: true,
         });
         let mut call = Call {
             reporter,

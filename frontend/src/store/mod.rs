@@ -26,7 +26,7 @@ pub use clock::Clock;
 pub use live::LiveCopy;
 pub use outage::{FaultSpan, Outage};
 pub use score::{DELAY_BUCKETS, LaneScore, SPARK_SECONDS};
-pub use timeline::{MARKS_HELD, Mark, MarkKind, Outcome, Receipt, SPANS_HELD, Span, SpanShape};
+pub use timeline::{MARKS_HELD, Mark, MarkKind, Outcome, Receipt, SPANS_HELD, Span};
 pub use trace::{Trace, Traced};
 
 use std::collections::VecDeque;
@@ -63,9 +63,7 @@ impl Store {
     /// Takes one report from `lane`, made at browser time `at_ms`.
     pub fn apply(&mut self, lane: LaneId, at_ms: f64, wire: Wire) {
         match wire {
-            Wire::RequestSent { span, label, held } => {
-                self.request_sent(lane, at_ms, span, label, held)
-            }
+            Wire::RequestSent { span, label } => self.request_sent(lane, at_ms, span, label),
             Wire::ReplyReceived {
                 span,
                 bytes_up,
@@ -79,11 +77,7 @@ impl Store {
                 bytes_down,
                 message,
             } => self.request_failed(lane, at_ms, span, status, (bytes_up, bytes_down), message),
-            Wire::Dialing {
-                span,
-                label,
-                two_way,
-            } => self.dialing(lane, at_ms, span, label, two_way),
+            Wire::Dialing { span, label } => self.dialing(lane, at_ms, span, label),
             Wire::Opened {
                 span,
                 hello,

@@ -5,24 +5,16 @@ use switchboard_shared::ws::{Heartbeat, Hello};
 use switchboard_shared::{Arrival, Batch, EpochChange, Event, EventBody, Gap, LaneId, Notice, Seq};
 
 use super::Store;
-use super::timeline::{Mark, MarkKind, Outcome, Receipt, SpanShape};
+use super::timeline::{Mark, MarkKind, Outcome, Receipt};
 use crate::wire::{ClosedBy, SpanId};
 
 /// Bytes (up, down) a report carried.
 type Bytes = (u64, u64);
 
 impl Store {
-    pub(super) fn request_sent(
-        &mut self,
-        lane: LaneId,
-        at_ms: f64,
-        span: SpanId,
-        label: String,
-        held: bool,
-    ) {
+    pub(super) fn request_sent(&mut self, lane: LaneId, at_ms: f64, span: SpanId, label: String) {
         self.scores[lane].requests += 1;
-        self.timeline
-            .begin(span, lane, SpanShape::Exchange { held }, label, at_ms);
+        self.timeline.begin(span, lane, label, at_ms);
     }
 
     pub(super) fn reply_received(
@@ -90,16 +82,8 @@ impl Store {
         self.broke(lane, at_ms);
     }
 
-    pub(super) fn dialing(
-        &mut self,
-        lane: LaneId,
-        at_ms: f64,
-        span: SpanId,
-        label: String,
-        two_way: bool,
-    ) {
-        self.timeline
-            .begin(span, lane, SpanShape::Line { two_way }, label, at_ms);
+    pub(super) fn dialing(&mut self, lane: LaneId, at_ms: f64, span: SpanId, label: String) {
+        self.timeline.begin(span, lane, label, at_ms);
     }
 
     pub(super) fn opened(

@@ -4,7 +4,9 @@ use super::score::DELAYS_KEPT;
 use super::*;
 use crate::wire::ClosedBy;
 use switchboard_shared::ws::{Heartbeat, Hello};
-use switchboard_shared::{Batch, ChatMessage, ChatVia, Event, EventBody, Fault, Gap, Notice};
+use switchboard_shared::{
+    Batch, ChatMessage, ChatVia, Event, EventBody, Fault, Gap, Notice, Shape,
+};
 
 #[test]
 fn a_reset_starts_the_figures_afresh_where_each_lane_is() {
@@ -120,7 +122,6 @@ fn an_outage_is_timed_from_the_fault_that_caused_it_to_the_lane_coming_back() {
         Wire::Dialing {
             span: 1,
             label: "dial".into(),
-            two_way: true,
         },
     );
     store.apply(
@@ -180,7 +181,6 @@ fn an_outage_is_timed_from_the_fault_that_caused_it_to_the_lane_coming_back() {
         Wire::Dialing {
             span: 2,
             label: "dial".into(),
-            two_way: true,
         },
     );
     store.apply(
@@ -223,7 +223,6 @@ fn stopping_the_radio_is_no_outage_but_its_stream_breaking_is() {
             Wire::Dialing {
                 span,
                 label: "GET /api/sse".into(),
-                two_way: false,
             },
         );
         store.apply(
@@ -299,7 +298,6 @@ fn a_drop_announced_after_it_struck_is_still_blamed_for_the_outage() {
         Wire::Dialing {
             span: 1,
             label: "dial".into(),
-            two_way: true,
         },
     );
     store.apply(
@@ -361,7 +359,6 @@ fn a_new_epoch_is_marked_on_the_timeline() {
         Wire::RequestSent {
             span: 1,
             label: "GET".into(),
-            held: false,
         },
     );
     store.apply(
@@ -383,7 +380,6 @@ fn a_new_epoch_is_marked_on_the_timeline() {
         Wire::RequestSent {
             span: 2,
             label: "GET".into(),
-            held: false,
         },
     );
     store.apply(
@@ -427,7 +423,6 @@ fn a_letter_answered_by_another_instance_is_a_move_on_the_timeline() {
             Wire::RequestSent {
                 span,
                 label: "GET".into(),
-                held: false,
             },
         );
         let mut reply = batch(vec![chat(n as u64 + 1, 0, "x")]);
@@ -479,7 +474,6 @@ fn letter(store: &mut Store, at: f64, events: Vec<Event>) {
         Wire::RequestSent {
             span,
             label: "GET /api/poll".into(),
-            held: false,
         },
     );
     store.apply(
@@ -599,7 +593,6 @@ fn lines_open_carry_frames_and_close_with_a_code() {
         Wire::Dialing {
             span,
             label: "GET /ws".into(),
-            two_way: true,
         },
     );
     let hello = Hello {
@@ -664,7 +657,7 @@ fn lines_open_carry_frames_and_close_with_a_code() {
     assert_eq!((score.bytes_up, score.bytes_down), (450, 340));
     assert_eq!(score.instance.as_deref(), Some("one"));
     let line = store.span(span).unwrap();
-    assert_eq!(line.shape, SpanShape::Line { two_way: true });
+    assert_eq!(line.shape, Shape::Duplex);
     assert_eq!(line.end_ms, Some(3000.0));
     assert_eq!((line.bytes_up, line.bytes_down), (450, 340));
     assert!(matches!(
@@ -752,7 +745,6 @@ fn memory_is_bounded_and_the_oldest_marks_fall_off() {
         Wire::Dialing {
             span: call,
             label: "GET /ws".into(),
-            two_way: true,
         },
     );
     for _ in 0..SPANS_HELD + 10 {

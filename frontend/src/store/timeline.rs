@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use switchboard_shared::{LaneId, Seq};
+use switchboard_shared::{LaneId, Seq, Shape};
 
 use crate::format::format_ms;
 use crate::wire::SpanId;
@@ -29,21 +29,13 @@ pub enum Outcome {
     Closed { code: Option<u16>, reason: String },
 }
 
-/// The two shapes a span has on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpanShape {
-    /// A request and its answer; `held` when the server was asked to hold it for news.
-    Exchange { held: bool },
-    /// A connection that stays open; `two_way` when the browser talks on it too.
-    Line { two_way: bool },
-}
-
 /// One exchange or line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Span {
     pub id: SpanId,
     pub lane: LaneId,
-    pub shape: SpanShape,
+    /// Its lane's shape: a letter and its answer, or a line from dial to hang-up.
+    pub shape: Shape,
     /// What carried it, in words a developer recognises (`GET /api/poll?after=12`).
     pub label: String,
     pub start_ms: f64,
@@ -219,18 +211,11 @@ impl Timeline {
     }
 
     /// Starts a span: a letter sent or a line being dialled.
-    pub(super) fn begin(
-        &mut self,
-        id: SpanId,
-        lane: LaneId,
-        shape: SpanShape,
-        label: String,
-        at_ms: f64,
-    ) {
+    pub(super) fn begin(&mut self, id: SpanId, lane: LaneId, label: String, at_ms: f64) {
         self.spans.push_back(Span {
             id,
             lane,
-            shape,
+            shape: lane.shape(),
             label,
             start_ms: at_ms,
             end_ms: None,
@@ -246,9 +231,7 @@ impl Timeline {
             let index = self
                 .spans
                 .iter()
-                .position(|span| {
-                    !(span.end_ms.is_none() && matches!(span.shape, SpanShape::Line { .. }))
-                })
+                .position(|span| !(span.end_ms.is_none() && !span.shape.is_request()))
                 .unwrap_or(0);
             self.spans.remove(index);
         }

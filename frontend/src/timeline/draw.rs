@@ -7,17 +7,17 @@
 
 use std::f64::consts::TAU;
 
-use switchboard_shared::LaneId;
+use switchboard_shared::{LaneId, PerLane, Shape};
 use wasm_bindgen::JsValue;
 use web_sys::CanvasRenderingContext2d;
 
 use super::layout::{AXIS_PX, Layout, Side, side_of};
 use super::view::View;
 use crate::format::format_ms;
-use crate::store::{MarkKind, Outcome, Receipt, SpanShape, Store, Trace, Traced};
+use crate::store::{MarkKind, Outcome, Receipt, Store, Trace, Traced};
 
 /// The colours of one theme.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Palette {
     pub background: &'static str,
     pub row_alt: &'static str,
@@ -34,43 +34,49 @@ pub struct Palette {
     pub network_text: &'static str,
     /// The hatching of a time the page was hidden in a background tab.
     pub hidden: &'static str,
-    lanes: [&'static str; 4],
+    /// Each lane's colour: defined once, in the page's style sheet (`--poll`, `--ws`, …), and read from
+    /// it, so the panels and the timeline cannot disagree.
+    pub lanes: PerLane<String>,
 }
 
 impl Palette {
-    pub const LIGHT: Palette = Palette {
-        background: "#ffffff",
-        row_alt: "#f6f7f9",
-        grid: "#e3e6eb",
-        text: "#1d2330",
-        muted: "#6b7385",
-        wasted: "#a3a9b5",
-        error: "#d43d3d",
-        fault: "rgba(212, 61, 61, 0.10)",
-        fault_edge: "#c23b3b",
-        network: "rgba(37, 99, 217, 0.07)",
-        network_text: "#2f5fb3",
-        hidden: "rgba(29, 35, 48, 0.10)",
-        lanes: ["#c46a00", "#8a4fd1", "#0b8f7d", "#2563d9"],
-    };
-    pub const DARK: Palette = Palette {
-        background: "#151922",
-        row_alt: "#1a1f2a",
-        grid: "#2a303d",
-        text: "#e6e9ef",
-        muted: "#9aa3b5",
-        wasted: "#5d6575",
-        error: "#ff6b6b",
-        fault: "rgba(255, 107, 107, 0.14)",
-        fault_edge: "#ff8a8a",
-        network: "rgba(107, 156, 255, 0.10)",
-        network_text: "#8fb3ff",
-        hidden: "rgba(230, 233, 239, 0.10)",
-        lanes: ["#f0a040", "#b48cff", "#3cc9b2", "#6b9cff"],
-    };
+    pub fn light(lanes: PerLane<String>) -> Palette {
+        Palette {
+            background: "#ffffff",
+            row_alt: "#f6f7f9",
+            grid: "#e3e6eb",
+            text: "#1d2330",
+            muted: "#6b7385",
+            wasted: "#a3a9b5",
+            error: "#d43d3d",
+            fault: "rgba(212, 61, 61, 0.10)",
+            fault_edge: "#c23b3b",
+            network: "rgba(37, 99, 217, 0.07)",
+            network_text: "#2f5fb3",
+            hidden: "rgba(29, 35, 48, 0.10)",
+            lanes,
+        }
+    }
+    pub fn dark(lanes: PerLane<String>) -> Palette {
+        Palette {
+            background: "#151922",
+            row_alt: "#1a1f2a",
+            grid: "#2a303d",
+            text: "#e6e9ef",
+            muted: "#9aa3b5",
+            wasted: "#5d6575",
+            error: "#ff6b6b",
+            fault: "rgba(255, 107, 107, 0.14)",
+            fault_edge: "#ff8a8a",
+            network: "rgba(107, 156, 255, 0.10)",
+            network_text: "#8fb3ff",
+            hidden: "rgba(230, 233, 239, 0.10)",
+            lanes,
+        }
+    }
 
-    pub fn lane(&self, lane: LaneId) -> &'static str {
-        self.lanes[lane.index()]
+    pub fn lane(&self, lane: LaneId) -> &str {
+        &self.lanes[lane]
     }
 }
 
@@ -468,7 +474,8 @@ fn spans(
         let mid = layout.row_mid(span.lane).round();
         let (x0, x1) = (view.x_of(span.start_ms), view.x_of(end));
         match span.shape {
-            SpanShape::Exchange { held } => {
+            Shape::Request | Shape::HeldRequest => {
+                let held = span.shape == Shape::HeldRequest;
                 let (fill, hollow) = match &span.outcome {
                     Outcome::News(_) => (colour, false),
                     Outcome::Empty => (palette.wasted, true),
@@ -514,9 +521,9 @@ fn spans(
                     }
                 }
             }
-            SpanShape::Line { two_way } => {
+            Shape::Stream | Shape::Duplex => {
                 let open = !matches!(span.outcome, Outcome::Pending);
-                if two_way {
+                if span.shape.is_two_way() {
                     // The phone call: one continuous line.
                     ctx.set_stroke_style_str(colour);
                     ctx.set_line_width(2.0);

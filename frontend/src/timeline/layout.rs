@@ -4,7 +4,7 @@
 use switchboard_shared::LaneId;
 
 use super::view::View;
-use crate::store::{Mark, MarkKind, Span, SpanShape, Store};
+use crate::store::{Mark, MarkKind, Span, Store};
 
 /// Height of the time axis under the swimlanes.
 pub const AXIS_PX: f64 = 22.0;
@@ -101,14 +101,11 @@ pub fn pick(
         .filter(|span| span.lane == lane)
         .find(|span| {
             let end = span.end_ms.unwrap_or(now_ms);
-            match span.shape {
-                SpanShape::Exchange { .. } => {
-                    (view.x_of(span.start_ms) - x).abs() <= PICK_PX
-                        || (view.x_of(end) - x).abs() <= PICK_PX
-                        || (span.start_ms..=end).contains(&t)
-                }
-                SpanShape::Line { .. } => (span.start_ms..=end).contains(&t),
-            }
+            // A letter is also picked by its ends, which are drawn as marks; a line only by its length.
+            (span.start_ms..=end).contains(&t)
+                || span.shape.is_request()
+                    && ((view.x_of(span.start_ms) - x).abs() <= PICK_PX
+                        || (view.x_of(end) - x).abs() <= PICK_PX)
         })
         .map(|span| Picked::Span(span.clone()))
 }
@@ -169,7 +166,6 @@ mod tests {
             Wire::Dialing {
                 span: line,
                 label: "GET /ws".into(),
-                two_way: true,
             },
         );
         for (seq, at) in [(1, 5000.0), (2, 5030.0)] {
@@ -190,7 +186,6 @@ mod tests {
             Wire::RequestSent {
                 span: letter,
                 label: "GET /api/poll".into(),
-                held: false,
             },
         );
         store.apply(

@@ -11,14 +11,14 @@ pub mod view;
 
 use leptos::html::Canvas;
 use leptos::prelude::*;
-use switchboard_shared::LaneId;
+use switchboard_shared::{LaneId, PerLane, Shape};
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MouseEvent, PointerEvent, WheelEvent};
 
 use crate::dashboard::Dashboard;
 use crate::format::{format_bytes, format_clock, format_ms};
 use crate::lanes::now_ms;
-use crate::store::{MarkKind, Outcome, SpanShape, Store, Traced};
+use crate::store::{MarkKind, Outcome, Store, Traced};
 use draw::{Now, Palette, Selection, draw};
 use layout::{AXIS_PX, Layout, Picked, pick};
 use view::View;
@@ -281,10 +281,11 @@ pub fn paint(
         })
         .unwrap_or_else(|| View::new(now, width));
     let layout = Layout { width, height };
+    let lanes = lane_colours(element);
     let palette = if prefers_dark() {
-        Palette::DARK
+        Palette::dark(lanes)
     } else {
-        Palette::LIGHT
+        Palette::light(lanes)
     };
     dashboard.store.with_value(|store| {
         // Local clock time for the axis of a view that is not live.
@@ -346,6 +347,21 @@ fn context_2d(element: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
         .ok()
         .flatten()
         .and_then(|ctx| ctx.dyn_into().ok())
+}
+
+/// Each lane's colour as the style sheet defines it (`--poll`, `--ws`, …, dark or light).
+fn lane_colours(element: &web_sys::Element) -> PerLane<String> {
+    let style =
+        web_sys::window().and_then(|window| window.get_computed_style(element).ok().flatten());
+    PerLane::from_fn(|lane| {
+        style
+            .as_ref()
+            .and_then(|style| style.get_property_value(&format!("--{lane}")).ok())
+            .map(|colour| colour.trim().to_owned())
+            .filter(|colour| !colour.is_empty())
+            // Before the style sheet has loaded: still a visible line.
+            .unwrap_or_else(|| "gray".to_owned())
+    })
 }
 
 fn prefers_dark() -> bool {
@@ -503,10 +519,10 @@ fn Detail(selected: RwSignal<Option<Picked>>) -> impl IntoView {
             }
             Picked::Span(span) => {
                 let shape = match span.shape {
-                    SpanShape::Exchange { held: false } => "letter (one request, one answer)",
-                    SpanShape::Exchange { held: true } => "held letter (the server waits for news)",
-                    SpanShape::Line { two_way: false } => "radio (one-way stream)",
-                    SpanShape::Line { two_way: true } => "phone call (two-way line)",
+                    Shape::Request => "letter (one request, one answer)",
+                    Shape::HeldRequest => "held letter (the server waits for news)",
+                    Shape::Stream => "radio (one-way stream)",
+                    Shape::Duplex => "phone call (two-way line)",
                 };
                 vec![
                     ("lane", span.lane.title().to_owned()),

@@ -1,13 +1,16 @@
-//! One module per lane, plus what the two letters lanes share: the batch reply.
+//! One module per lane, each served on its [`LaneId::path`] by [`routes`], plus what the two letters
+//! lanes share: the batch reply.
 
 pub mod longpoll;
 pub mod poll;
 pub mod sse;
 pub mod ws;
 
+use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::sync::atomic::Ordering::Relaxed;
 use switchboard_shared::LaneId;
@@ -19,6 +22,23 @@ use crate::hub::Replay;
 /// The most events one poll or long-poll reply carries; a client that is further behind gets the rest on
 /// its next request (it asks after the last seq it got).
 pub const BATCH_LIMIT: usize = 500;
+
+/// Every lane on its path ([`LaneId::path`]).
+pub fn routes() -> Router<AppState> {
+    LaneId::ALL.into_iter().fold(Router::new(), |router, lane| {
+        router.route(lane.path(), handler(lane))
+    })
+}
+
+/// The module that serves each lane: a new lane is one module and one arm here.
+fn handler(lane: LaneId) -> MethodRouter<AppState> {
+    match lane {
+        LaneId::Poll => get(poll::poll),
+        LaneId::LongPoll => get(longpoll::longpoll),
+        LaneId::Sse => get(sse::sse),
+        LaneId::Ws => get(ws::ws),
+    }
+}
 
 /// `Query<T>` whose refusal is an [`AppError`] (a JSON 400), not axum's plain-text one.
 #[derive(Debug, FromRequestParts)]
