@@ -1,7 +1,6 @@
 //! The endpoints that are not lanes: health, chat posts, the server's own stats and its metrics.
 
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -13,33 +12,11 @@ use switchboard_shared::{
 
 use crate::AppState;
 use crate::backplane::LinkState;
-use crate::error::AppError;
+use crate::error::{AppError, AppJson};
 use crate::metering::ConnInfo;
 
 /// The largest chat post body accepted (the text limit is far below it; this bounds what is read).
 pub const MAX_POST_BYTES: usize = 4 * 1024;
-
-/// The JSON body of a control request (`/api/network`, `/api/traffic`), with a clear refusal when the
-/// body is not JSON or does not say it is.
-pub(crate) fn json_body(
-    headers: &axum::http::HeaderMap,
-    body: &[u8],
-) -> Result<serde_json::Value, AppError> {
-    if !headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"))
-    {
-        return Err(AppError::BadRequest {
-            code: "bad_body",
-            message: "the body must be JSON (Content-Type: application/json)".into(),
-        });
-    }
-    serde_json::from_slice(body).map_err(|err| AppError::BadRequest {
-        code: "bad_body",
-        message: format!("the body is not JSON: {err}"),
-    })
-}
 
 /// `GET /healthz`: `200 ok` when ready. With a backplane, `503 degraded` and why while Redis cannot be
 /// reached: open connections are still served, but nothing new can be published, so a load balancer
@@ -68,9 +45,9 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 pub async fn post_message(
     State(state): State<AppState>,
     conn: Option<Extension<ConnInfo>>,
-    body: Result<Json<ChatPost>, JsonRejection>,
+    body: Result<AppJson<ChatPost>, AppError>,
 ) -> Result<Json<ChatAccepted>, Response> {
-    let Json(post) = body.map_err(|err| AppError::from(err).into_response())?;
+    let AppJson(post) = body.map_err(IntoResponse::into_response)?;
     let message = post
         .validate(ChatVia::Post)
         .map_err(|err| AppError::from(err).into_response())?;

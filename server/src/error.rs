@@ -2,11 +2,12 @@
 //! message, logged with its cause, and never shows internals.
 
 use axum::Json;
+use axum::extract::FromRequest;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use switchboard_shared::ChatRejection;
+use switchboard_shared::{ChatRejection, ErrorBody};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -48,15 +49,17 @@ pub enum AppError {
     NotFound,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
+/// A JSON body whose refusal is an [`AppError`] (the app's JSON envelope, not axum's plain text), and a
+/// JSON answer. Take it as `Result<AppJson<T>, AppError>` where the request must be authorized before
+/// its body is judged.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct AppJson<T>(pub T);
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
+impl<T: Serialize> IntoResponse for AppJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
 }
 
 impl AppError {
@@ -86,16 +89,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         tracing::info!(status = status.as_u16(), code, "refused a request: {self}");
-        (
-            status,
-            Json(ErrorBody {
-                error: ErrorDetail {
-                    code,
-                    message: self.to_string(),
-                },
-            }),
-        )
-            .into_response()
+        (status, Json(ErrorBody::new(code, self.to_string()))).into_response()
     }
 }
 

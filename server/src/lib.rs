@@ -12,7 +12,8 @@
 //! - [`sources`] — the host-load sampler and the ticker.
 //! - [`backplane`] — with `--redis`, the stream and its history are shared by several instances through
 //!   Redis, and the hub mirrors the shared stream.
-//! - [`faults`] — the failure lab: faults injected on purpose through `/api/faults`.
+//! - [`faults`] — the failure lab: faults injected on purpose through `/api/faults`; [`admin`] — who
+//!   may inject them (and set network conditions and traffic).
 //! - [`network`] — emulated network conditions per lane: round trips, jitter, bandwidth and loss.
 //! - [`traffic`] — the traffic pattern the sources follow (quiet, steady, bursty, firehose).
 //! - [`limits`] — connections per lane and per client, chat rate, allowed WebSocket origins.
@@ -22,6 +23,7 @@
 //! a shutdown future resolves, then answers held requests, closes streams and waits for every task.
 //! The wire format of every lane is in `docs/PROTOCOL.md`.
 
+pub mod admin;
 pub mod api;
 pub mod backplane;
 pub mod config;

@@ -3,7 +3,6 @@
 //! and every change is announced on the stream so the page can mark it on its timeline.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use switchboard_shared::traffic::{TrafficChange, TrafficState};
@@ -11,7 +10,7 @@ use switchboard_shared::{EventBody, FaultAuth, Notice, NoticeLevel, Traffic};
 use tokio::sync::watch;
 
 use crate::AppState;
-use crate::error::AppError;
+use crate::error::{AppError, AppJson};
 use crate::hub::{Delivery, now_ms};
 use crate::metering::ConnInfo;
 
@@ -60,10 +59,10 @@ pub async fn post(
     State(state): State<AppState>,
     conn: Option<axum::Extension<ConnInfo>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<AppJson<serde_json::Value>, AppError>,
 ) -> Result<Json<TrafficChange>, AppError> {
-    crate::faults::authorize(&state, conn.map(|c| c.0), &headers)?;
-    let json = crate::api::json_body(&headers, &body)?;
+    crate::admin::authorize(&state, conn.map(|c| c.0), &headers)?;
+    let AppJson(json) = body?;
     let pattern = pattern_of(&json).map_err(|message| AppError::BadRequest {
         code: "invalid_traffic",
         message,

@@ -28,7 +28,10 @@ impl LaneId {
         let mut index = 0;
         while let Some(lane) = next {
             // `index()` is the declaration order: the page's order must be the same.
-            assert!(lane as usize == index, "LaneId::after must follow declaration order");
+            assert!(
+                lane as usize == index,
+                "LaneId::after must follow declaration order"
+            );
             all[index] = lane;
             index += 1;
             next = LaneId::after(Some(lane));

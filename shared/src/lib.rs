@@ -12,6 +12,7 @@
 //! - [`ws`] — WebSocket messages named by direction: [`BrowserMessage`] and [`ServerMessage`];
 //! - [`sse`] — the event names and framing used on the Server-Sent Events lane;
 //! - [`chat`] — the chat message a browser posts and the limits both sides enforce;
+//! - [`error`] — the envelope of every error answer ([`ErrorBody`]), parsed in one place;
 //! - [`network`] — emulated network conditions (round trip, jitter, bandwidth, loss) per lane, and the
 //!   pure model of when a chunk written into a path comes out;
 //! - [`traffic`] — the traffic patterns (quiet, steady, bursty, firehose) and when each source speaks;
@@ -23,6 +24,7 @@
 
 pub mod batch;
 pub mod chat;
+pub mod error;
 pub mod event;
 pub mod fault;
 pub mod lane;
@@ -36,6 +38,7 @@ pub mod ws;
 
 pub use batch::{Batch, Gap};
 pub use chat::{ChatAccepted, ChatPost, ChatRejection};
+pub use error::{ErrorBody, ErrorDetail};
 pub use event::{
     ChatMessage, ChatVia, Event, EventBody, HostLoad, Notice, NoticeLevel, Quote, TickerQuotes,
 };

@@ -19,7 +19,7 @@ use futures_util::future::{Either, select};
 use gloo_net::http::Response;
 use leptos::prelude::*;
 use switchboard_shared::{
-    Backoff, Batch, CONNECTION_REQUEST_HEADER, LaneId, REQUEST_BYTES_HEADER, Seq,
+    Backoff, Batch, CONNECTION_REQUEST_HEADER, ErrorBody, LaneId, REQUEST_BYTES_HEADER, Seq,
 };
 
 use crate::dashboard::Dashboard;
@@ -241,12 +241,9 @@ fn heads(response: &Response) -> (u64, u64) {
     (bytes_up, head)
 }
 
-/// The server's `{"error":{"message"}}`, or the body as it is.
+/// The server's own words for a refusal, or the start of whatever else answered (a proxy's page).
 fn error_message(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|value| value["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| body.chars().take(200).collect())
+    ErrorBody::message_of(body).chars().take(200).collect()
 }
 
 #[cfg(test)]

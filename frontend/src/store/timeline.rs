@@ -231,7 +231,7 @@ impl Timeline {
             let index = self
                 .spans
                 .iter()
-                .position(|span| !(span.end_ms.is_none() && !span.shape.is_request()))
+                .position(|span| span.end_ms.is_some() || span.shape.is_request())
                 .unwrap_or(0);
             self.spans.remove(index);
         }

@@ -1,8 +1,10 @@
-//! Sends a change to one of the server's control endpoints (`/api/network`, `/api/traffic`) with the
-//! admin token when one is set, and turns a refusal into the server's own words.
+//! Sends a change to one of the server's control endpoints (`/api/faults`, `/api/network`,
+//! `/api/traffic`) with the admin token when one is set, and turns a refusal into the server's own
+//! words.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use switchboard_shared::ErrorBody;
 
 /// `POST path` with `body` as JSON: the server's answer, or why it refused.
 pub async fn post_json<T: DeserializeOwned>(
@@ -27,9 +29,8 @@ pub async fn post_json<T: DeserializeOwned>(
     }
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|value| value["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or(body);
-    Err(format!("refused ({status}): {message}"))
+    Err(format!(
+        "refused ({status}): {}",
+        ErrorBody::message_of(&body)
+    ))
 }

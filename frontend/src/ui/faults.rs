@@ -11,6 +11,7 @@ use switchboard_shared::{
 
 use crate::dashboard::Dashboard;
 use crate::format::format_ms;
+use crate::ui::control::post_json;
 
 /// What became of the last injection.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,28 +192,8 @@ pub fn FaultPanel() -> impl IntoView {
 }
 
 async fn send(request: FaultRequest, token: &str) -> Outcome {
-    let mut builder = gloo_net::http::Request::post("/api/faults");
-    if !token.is_empty() {
-        builder = builder.header("authorization", &format!("Bearer {token}"));
-    }
-    let built = match builder.json(&request) {
-        Ok(built) => built,
-        Err(err) => return Outcome::Refused(err.to_string()),
-    };
-    match built.send().await {
-        Ok(response) if response.ok() => match response.json::<Fault>().await {
-            Ok(fault) => Outcome::Injected(format!("injected: {}", fault.describe())),
-            Err(err) => Outcome::Refused(format!("unreadable answer: {err}")),
-        },
-        Ok(response) => {
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|value| value["error"]["message"].as_str().map(str::to_owned))
-                .unwrap_or(body);
-            Outcome::Refused(format!("refused ({status}): {message}"))
-        }
-        Err(err) => Outcome::Refused(format!("no answer: {err}")),
+    match post_json::<Fault>("/api/faults", &request, token).await {
+        Ok(fault) => Outcome::Injected(format!("injected: {}", fault.describe())),
+        Err(why) => Outcome::Refused(why),
     }
 }

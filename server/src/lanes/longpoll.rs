@@ -14,7 +14,7 @@ use switchboard_shared::{LaneId, Seq};
 use super::{ApiQuery, BATCH_LIMIT, batch_response};
 use crate::AppState;
 use crate::error::AppError;
-use crate::faults::Exposure;
+use crate::faults::ConnectionFaults;
 use crate::metering::ConnInfo;
 
 /// How long a request is held when it does not say.
@@ -52,13 +52,13 @@ pub async fn longpoll(
         LaneId::LongPoll,
         conn.map(|Extension(conn)| conn.remote.ip()),
     )?;
-    let mut exposure = Exposure::new(&state.faults, LaneId::LongPoll);
+    let mut conn_faults = ConnectionFaults::new(&state.faults, LaneId::LongPoll);
     let _held = state.meters.lane(LaneId::LongPoll).open();
     tokio::select! {
         // A cut comes first: the drop's own notice, published right after it, must not answer the
         // letter it dropped.
         biased;
-        _ = exposure.cut() => {
+        _ = conn_faults.cut() => {
             return Err(AppError::Unavailable(
                 "the held letter was dropped (a drop or restart fault); ask again".into(),
             ));

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ApiQuery;
 use crate::error::AppError;
-use crate::faults::{Cut, Exposure};
+use crate::faults::{ConnectionFaults, Cut};
 use crate::hub::{Delivery, Subscription, now_ms};
 use crate::limits::Permit;
 use crate::metering::{ConnInfo, Counters, OpenGuard, RequestHead};
@@ -42,11 +42,11 @@ struct Radio {
     subscription: Subscription,
     heartbeat: Interval,
     shutdown: CancellationToken,
-    /// Shutdown or a cut (see [`Exposure::ending`]), made once for the stream's life.
+    /// Shutdown or a cut (see [`ConnectionFaults::ending`]), made once for the stream's life.
     ending: Pin<Box<dyn Future<Output = Option<Cut>> + Send>>,
     counters: Arc<Counters>,
     hub: Arc<crate::hub::Hub>,
-    exposure: Exposure,
+    conn_faults: ConnectionFaults,
     _open: OpenGuard,
     _permit: Permit,
 }
@@ -91,9 +91,9 @@ pub async fn sse(
         sse::HELLO,
         serde_json::to_string(&hello).expect("hello serializes")
     );
-    let exposure = Exposure::new(&state.faults, LaneId::Sse);
+    let conn_faults = ConnectionFaults::new(&state.faults, LaneId::Sse);
     let radio = Radio {
-        ending: Box::pin(exposure.ending(&state.shutdown)),
+        ending: Box::pin(conn_faults.ending(&state.shutdown)),
         hello: Some(Bytes::from(first)),
         subscription,
         heartbeat: heartbeat_interval(state.config.heartbeat()),
@@ -101,7 +101,7 @@ pub async fn sse(
         _open: counters.open(),
         counters,
         hub: state.hub.clone(),
-        exposure,
+        conn_faults,
         _permit: permit,
     };
     let body = Body::from_stream(stream::unfold(Some(radio), |radio| async move {
@@ -150,12 +150,17 @@ impl Radio {
         // While no fault is armed on the lane (one atomic load), nothing holds a frame back, so a
         // stream that wakes up behind sends everything waiting as one chunk: one write instead of one
         // per event (at 100 events/s, one write per frame per stream was where the server's time went).
-        if self.exposure.is_quiet() {
+        if self.conn_faults.is_quiet() {
             return Some(Ok(self.with_ready(frame)));
         }
         // A fault may hold each frame on its own. Half-open: the line stays up and says nothing, then
         // is torn down without a word.
-        if self.exposure.hold(made_ms, &self.shutdown).await.is_err() {
+        if self
+            .conn_faults
+            .hold(made_ms, &self.shutdown)
+            .await
+            .is_err()
+        {
             if self.shutdown.is_cancelled() {
                 return None;
             }

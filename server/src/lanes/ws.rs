@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use super::ApiQuery;
 use crate::error::AppError;
-use crate::faults::{Cut, Exposure};
+use crate::faults::{ConnectionFaults, Cut};
 use crate::hub::{Delivery, now_ms};
 use crate::limits::Permit;
 use crate::metering::{ConnInfo, Counters, RequestHead};
@@ -111,8 +111,8 @@ async fn call(
 ) {
     let counters = state.meters.lane(LaneId::Ws).clone();
     let _open = counters.open();
-    let exposure = Exposure::new(&state.faults, LaneId::Ws);
-    let mut ending = pin!(exposure.ending(&state.shutdown));
+    let conn_faults = ConnectionFaults::new(&state.faults, LaneId::Ws);
+    let mut ending = pin!(conn_faults.ending(&state.shutdown));
     let mut subscription = state.hub.subscribe(after);
     let mut line = Line {
         counters: counters.clone(),
@@ -165,7 +165,7 @@ async fn call(
             },
             delivery = subscription.next() => match delivery {
                 Some(first) => {
-                    let mut outbox = Outbox { socket: &mut socket, state: &state, exposure: &exposure, counters: &counters };
+                    let mut outbox = Outbox { socket: &mut socket, state: &state, conn_faults: &conn_faults, counters: &counters };
                     outbox.deliver(first, &mut subscription).await
                 }
                 None => Err(End::HangUp(close_code::GOING_AWAY, "stream ended")),
@@ -175,7 +175,7 @@ async fn call(
                     Err(End::HangUp(close_code::PEER_SILENT, "no frame or pong for three heartbeats"))
                 } else {
                     let beat = ServerMessage::Heartbeat(Heartbeat { server_ms: now_ms(), head: state.hub.head() });
-                    match held_by_faults(&state, &exposure, now_ms()).await {
+                    match held_by_faults(&state, &conn_faults, now_ms()).await {
                         Ok(()) => match send(&mut socket, json(&beat)).await {
                             Ok(()) => {
                                 unanswered_pings += 1;
@@ -207,7 +207,7 @@ async fn call(
 struct Outbox<'a> {
     socket: &'a mut WebSocket,
     state: &'a AppState,
-    exposure: &'a Exposure,
+    conn_faults: &'a ConnectionFaults,
     counters: &'a Counters,
 }
 
@@ -227,13 +227,13 @@ impl Outbox<'_> {
                 Delivery::Event(event) => (event.ws_frame.clone(), event.ts_ms),
                 Delivery::Gap(gap) => (json(&ServerMessage::Gap(gap)), now_ms()),
             };
-            held_by_faults(self.state, self.exposure, made_ms).await?;
+            held_by_faults(self.state, self.conn_faults, made_ms).await?;
             within_deadline(self.socket.feed(Message::Text(frame))).await?;
             self.counters.messages.fetch_add(1, Relaxed);
             written += 1;
             // While a fault may hold frames, each goes out on its own: batching them would keep every
             // held frame in the buffer until news stopped coming (a delay would silence the line).
-            next = if written < MAX_BATCH && self.exposure.is_quiet() {
+            next = if written < MAX_BATCH && self.conn_faults.is_quiet() {
                 subscription.ready()
             } else {
                 None
@@ -243,10 +243,14 @@ impl Outbox<'_> {
     }
 }
 
-/// What the failure lab does to a frame about to be written (see [`Exposure::hold`]): a connection
+/// What the failure lab does to a frame about to be written (see [`ConnectionFaults::hold`]): a connection
 /// a half-open fault silenced to its end is dropped without a close frame.
-async fn held_by_faults(state: &AppState, exposure: &Exposure, made_ms: u64) -> Result<(), End> {
-    exposure
+async fn held_by_faults(
+    state: &AppState,
+    conn_faults: &ConnectionFaults,
+    made_ms: u64,
+) -> Result<(), End> {
+    conn_faults
         .hold(made_ms, &state.shutdown)
         .await
         .map_err(|_silenced| End::PeerGone)

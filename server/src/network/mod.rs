@@ -15,7 +15,6 @@
 pub mod shaped;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
@@ -29,7 +28,7 @@ use switchboard_shared::network::{
 use switchboard_shared::{EventBody, FaultAuth, LaneId, Notice, NoticeLevel, PerLane};
 
 use crate::AppState;
-use crate::error::AppError;
+use crate::error::{AppError, AppJson};
 use crate::hub::now_ms;
 use crate::metering::{ConnInfo, RequestHead, lane_of_path};
 use shaped::Dice;
@@ -118,10 +117,10 @@ pub async fn post(
     State(state): State<AppState>,
     conn: Option<axum::Extension<ConnInfo>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<AppJson<serde_json::Value>, AppError>,
 ) -> Result<Json<NetworkChange>, AppError> {
-    crate::faults::authorize(&state, conn.map(|c| c.0), &headers)?;
-    let json = crate::api::json_body(&headers, &body)?;
+    crate::admin::authorize(&state, conn.map(|c| c.0), &headers)?;
+    let AppJson(json) = body?;
     let request = NetworkRequest::from_json(&json).map_err(|why| AppError::BadRequest {
         code: "invalid_network",
         message: why.to_string(),

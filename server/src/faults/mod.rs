@@ -6,21 +6,26 @@
 //! - `drop` — every open stream, call and held long poll of the lane is cut ([`Faults::cuts`]);
 //! - `half_open` — connections open when it begins write nothing more, heartbeats included, until it
 //!   ends, and are then closed without a word; letters asked meanwhile are held unanswered;
-//! - `delay` — every reply or frame waits longer (both through [`Exposure::hold`]);
+//! - `delay` — every reply or frame waits longer (both through [`ConnectionFaults::hold`]);
 //! - `error` — requests and dials of the lane are answered `503` ([`middleware`]);
 //! - `restart` — everything is cut and the hub's history starts a new epoch.
 //!
-//! Frames are the hot path: each asks [`Exposure::hold`], which is one relaxed atomic load while no timed
-//! fault is in effect on its lane, and a short read lock only while one is. No lock is held across an
-//! await.
+//! Frames are the hot path: each asks [`ConnectionFaults::hold`], which is one relaxed atomic load while
+//! no timed fault is in effect on its lane, and a short read lock only while one is. No lock is held
+//! across an await.
+//!
+//! Layout: this module keeps the lab's state ([`Faults`]); `http` serves `/api/faults` and the
+//! middleware; `connection` is one stream's, call's or held letter's view of the lab
+//! ([`ConnectionFaults`]).
 
-use axum::Json;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+mod connection;
+mod http;
+
+pub use connection::{ConnectionFaults, Cut, Silenced};
+pub use http::{inject, list, middleware};
+
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 use switchboard_shared::{
     EventBody, Fault, FaultAuth, FaultKind, FaultList, FaultRequest, LaneId, Notice, NoticeLevel,
@@ -28,12 +33,9 @@ use switchboard_shared::{
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::error::AppError;
 use crate::hub::now_ms;
-use crate::metering::{ConnInfo, lane_of_path};
 
 /// A fault's time window on the server's monotonic clock.
 #[derive(Debug, Clone, Copy)]
@@ -254,209 +256,11 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `GET /api/faults`: the faults in effect and who may inject more.
-pub async fn list(State(state): State<AppState>) -> Json<FaultList> {
-    Json(state.faults.list())
-}
-
-/// `POST /api/faults`: injects one fault.
-pub async fn inject(
-    State(state): State<AppState>,
-    conn: Option<axum::Extension<ConnInfo>>,
-    headers: HeaderMap,
-    body: Result<Json<FaultRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<Fault>), AppError> {
-    authorize(&state, conn.map(|c| c.0), &headers)?;
-    let Json(request) = body?;
-    let duration_ms = request.validate().map_err(|rejection| AppError::Invalid {
-        code: "invalid_fault",
-        message: rejection.to_string(),
-    })?;
-    let fault = state.faults.inject(&state, &request, duration_ms).await;
-    Ok((StatusCode::CREATED, Json(fault)))
-}
-
-pub(crate) fn authorize(
-    state: &AppState,
-    conn: Option<ConnInfo>,
-    headers: &HeaderMap,
-) -> Result<(), AppError> {
-    // Faults and network conditions are changed by the same people.
-    match state.faults.auth {
-        FaultAuth::Disabled => Err(AppError::Forbidden(
-            "fault injection is off: this server listens beyond loopback and has no --admin-token"
-                .into(),
-        )),
-        FaultAuth::Loopback => match conn {
-            Some(conn) if conn.remote.ip().is_loopback() => Ok(()),
-            _ => Err(AppError::Forbidden(
-                "faults may only be injected from the server's own machine".into(),
-            )),
-        },
-        FaultAuth::Token => {
-            let expected = state.config.admin_token.as_deref().unwrap_or_default();
-            let presented = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.strip_prefix("Bearer "))
-                .map(str::trim);
-            match presented {
-                Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
-                Some(_) => Err(AppError::Forbidden("wrong admin token".into())),
-                None => Err(AppError::Unauthorized(
-                    "injecting faults needs Authorization: Bearer <admin token>".into(),
-                )),
-            }
-        }
-    }
-}
-
-/// Compares without returning early, so the time taken does not tell how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The faults that act on a lane's HTTP requests: `error` answers 503 before the handler runs; on the
-/// letters lanes, `half_open` holds the letter unanswered and `delay` holds the answer.
-pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(lane) = lane_of_path(request.uri().path()) else {
-        return next.run(request).await;
-    };
-    let letter = state.faults.letter(lane);
-    if let Some(remaining) = letter.error_for {
-        let mut response = AppError::Unavailable(format!(
-            "the {lane} lane is failing on purpose (an error fault) for another {} ms",
-            remaining.as_millis()
-        ))
-        .into_response();
-        let retry_after = remaining.as_secs().max(1);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-        return response;
-    }
-    // Streams and calls meet `half_open` and `delay` frame by frame (`Exposure::hold`), not here.
-    if !lane.shape().is_request() {
-        return next.run(request).await;
-    }
-    if let Some(until) = letter.unanswered_until {
-        // A letter into a half-open line: nothing comes back until the line is torn down.
-        tokio::select! {
-            () = tokio::time::sleep_until(until) => {}
-            () = state.shutdown.cancelled() => {}
-        }
-        return AppError::Unavailable("this letter was lost in a half-open connection".into())
-            .into_response();
-    }
-    let response = next.run(request).await;
-    if let Some(delay) = letter.delay {
-        tokio::time::sleep(delay).await;
-    }
-    response
-}
-
-/// Why the lab cut connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cut {
-    /// A network failure: the connection just ends, nothing said.
-    Drop,
-    /// The server restarts: a WebSocket is told so (close code 1012) before it goes.
-    Restart,
-}
-
-/// A connection's view of the lab: taken when a stream or call opens.
-#[derive(Debug)]
-pub struct Exposure {
-    faults: Arc<Faults>,
-    lane: LaneId,
-    opened: Instant,
-    cuts: watch::Receiver<Cut>,
-}
-
-/// The connection must go: a half-open fault kept it silent to its end.
-#[derive(Debug)]
-pub struct Silenced;
-
-impl Exposure {
-    pub fn new(faults: &Arc<Faults>, lane: LaneId) -> Exposure {
-        let mut cuts = faults.cuts(lane);
-        cuts.mark_unchanged();
-        Exposure {
-            faults: faults.clone(),
-            lane,
-            opened: Instant::now(),
-            cuts,
-        }
-    }
-
-    /// Holds a frame made (published, or generated) at `made_ms` as the faults on the lane say: a
-    /// `delay` until `made_ms` + the delay (counted from the frame's making, so a backlog does not add
-    /// it once per frame); a `half_open` fault that began after this connection opened keeps it silent
-    /// until the fault ends, and then the connection must be torn down without a word. Returns at
-    /// once, without a lock, when no timed fault is in effect on the lane.
-    pub async fn hold(&self, made_ms: u64, shutdown: &CancellationToken) -> Result<(), Silenced> {
-        let Some((state, now)) = self.faults.on(self.lane) else {
-            return Ok(());
-        };
-        if let Some(window) = state.half_open
-            && window.covers(now)
-            && self.opened < window.from
-        {
-            tokio::select! {
-                () = tokio::time::sleep_until(window.until) => {}
-                () = shutdown.cancelled() => {}
-            }
-            return Err(Silenced);
-        }
-        if let Some((window, delay)) = state.delay
-            && window.covers(now)
-        {
-            let due = made_ms + delay.as_millis() as u64;
-            tokio::time::sleep(Duration::from_millis(due.saturating_sub(now_ms()))).await;
-        }
-        Ok(())
-    }
-
-    /// True while no timed fault is armed on the lane (one atomic load): frames may then be written
-    /// together, with nothing to hold any one of them back.
-    pub fn is_quiet(&self) -> bool {
-        self.faults.on(self.lane).is_none()
-    }
-
-    /// Resolves when a stream or call must end: the server shuts down (`None`) or the lab cuts it
-    /// (how). Made once per connection and polled for its whole life, so a frame does not register and
-    /// unregister two wakers on shared notifiers (the shutdown token's, the cut watch's) each time it is
-    /// written: at 100,000 frames a second those locks showed in the profile.
-    pub fn ending(
-        &self,
-        shutdown: &CancellationToken,
-    ) -> impl Future<Output = Option<Cut>> + Send + 'static {
-        let mut cuts = self.faults.cuts(self.lane);
-        cuts.mark_unchanged();
-        let shutdown = shutdown.clone().cancelled_owned();
-        async move {
-            tokio::select! {
-                biased;
-                () = shutdown => None,
-                Ok(()) = cuts.changed() => Some(*cuts.borrow_and_update()),
-            }
-        }
-    }
-
-    /// Resolves when the lab cuts this connection, saying how.
-    pub async fn cut(&mut self) -> Cut {
-        if self.cuts.changed().await.is_err() {
-            // The server is gone; nothing will cut this connection.
-            std::future::pending::<()>().await;
-        }
-        *self.cuts.borrow_and_update()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use switchboard_shared::FaultTarget;
+    use tokio_util::sync::CancellationToken;
 
     fn request(kind: FaultKind, lane: FaultTarget) -> FaultRequest {
         FaultRequest {
@@ -472,8 +276,8 @@ mod tests {
         let state = AppState::new(crate::Config::quiet());
         let (faults, hub) = (&state.faults, &state.hub);
         let shutdown = CancellationToken::new();
-        let ws_before = Exposure::new(faults, LaneId::Ws);
-        let sse_before = Exposure::new(faults, LaneId::Sse);
+        let ws_before = ConnectionFaults::new(faults, LaneId::Ws);
+        let sse_before = ConnectionFaults::new(faults, LaneId::Sse);
         assert!(faults.on(LaneId::Ws).is_none(), "nothing armed yet");
         tokio::time::sleep(Duration::from_millis(2)).await;
         faults
@@ -483,7 +287,7 @@ mod tests {
                 100,
             )
             .await;
-        let ws_after = Exposure::new(faults, LaneId::Ws);
+        let ws_after = ConnectionFaults::new(faults, LaneId::Ws);
         assert_eq!(faults.list().active.len(), 1);
         assert_eq!(hub.head(), 1, "the fault is announced");
         let started = Instant::now();
@@ -501,8 +305,8 @@ mod tests {
     async fn a_drop_cuts_the_lanes_it_names() {
         let state = AppState::new(crate::Config::quiet());
         let faults = &state.faults;
-        let mut ws = Exposure::new(faults, LaneId::Ws);
-        let mut sse = Exposure::new(faults, LaneId::Sse);
+        let mut ws = ConnectionFaults::new(faults, LaneId::Ws);
+        let mut sse = ConnectionFaults::new(faults, LaneId::Sse);
         faults
             .inject(
                 &state,
@@ -538,7 +342,7 @@ mod tests {
             traffic: None,
         }));
         let epoch = hub.epoch();
-        let mut poll = Exposure::new(faults, LaneId::LongPoll);
+        let mut poll = ConnectionFaults::new(faults, LaneId::LongPoll);
         faults
             .inject(&state, &request(FaultKind::Restart, FaultTarget::ALL), 0)
             .await;
@@ -547,12 +351,5 @@ mod tests {
         let replay = hub.since(0, 10);
         assert_eq!(replay.gap.map(|gap| (gap.first, gap.last)), Some((1, 1)));
         assert_eq!(replay.events.len(), 1);
-    }
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secre"));
     }
 }
