@@ -141,8 +141,7 @@ async fn call(
                 None => Err(End::PeerGone),
                 Some(Err(err)) => {
                     tracing::debug!("websocket read failed: {err}");
-                    // tungstenite refuses frames over the hard limit with a capacity error.
-                    if err.to_string().to_ascii_lowercase().contains("too long") {
+                    if is_too_big(err) {
                         Err(End::HangUp(close_code::TOO_BIG, "message too big"))
                     } else {
                         Err(End::PeerGone)
@@ -241,6 +240,14 @@ impl Outbox<'_> {
         }
         within_deadline(self.socket.flush()).await
     }
+}
+
+/// Whether a read failed because the frame was over the hard limit: tungstenite refuses it with a
+/// capacity error, which axum passes on boxed.
+fn is_too_big(err: axum::Error) -> bool {
+    err.into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)))
 }
 
 /// What the failure lab does to a frame about to be written (see [`ConnectionFaults::hold`]): a connection
