@@ -1,18 +1,19 @@
 //! The hub: one publisher, a bounded history, and fan-out to every subscriber of every lane.
 //!
-//! Publishing assigns the seq and timestamp, serializes the event *once* into the exact bytes each lane
-//! sends (plain JSON for batches, an SSE frame, a WebSocket text frame), keeps it in a bounded history and
-//! wakes subscribers. Subscribers never hold the publisher up: the live channel is a bounded broadcast,
+//! Publishing assigns the seq and timestamp, serializes the event *once* to JSON (a poll batch's element
+//! as it is; each streaming lane frames it once, on first use, and the event keeps that frame for every
+//! other connection of the lane), keeps it in a bounded history and wakes subscribers. Subscribers never hold the publisher up: the live channel is a bounded broadcast,
 //! and a subscriber that falls behind it catches up from the history — or, when the history no longer
 //! holds what it missed, gets a [`Gap`] saying exactly which seqs are gone.
 
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
+use std::any::Any;
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
-use switchboard_shared::{Event, EventBody, Gap, Seq};
+use switchboard_shared::{Event, EventBody, Gap, LaneId, PerLane, Seq};
 use tokio::sync::{broadcast, watch};
 
 /// How many events a subscriber takes from the history at a time while catching up, which bounds the
@@ -28,12 +29,42 @@ const LIVE_CAPACITY: usize = 1024;
 pub struct Published {
     pub seq: Seq,
     pub ts_ms: u64,
-    /// The event as JSON: an element of a poll batch.
+    /// The event as JSON: an element of a poll batch, and what every lane's framing is built from.
     pub json: Bytes,
-    /// The complete SSE frame: `id: SEQ\ndata: JSON\n\n`.
-    pub sse_frame: Bytes,
-    /// The WebSocket text frame: the event with `"type":"event"`.
-    pub ws_frame: Utf8Bytes,
+    /// Each streaming lane's frame of the event, built by the first connection that sends it.
+    frames: FrameCache,
+}
+
+impl Published {
+    /// The event framed for `lane` by `build`: built once, then shared (a clone of a reference-counted
+    /// buffer) by every connection of the lane.
+    pub fn framed<F: Clone + Send + Sync + 'static>(
+        &self,
+        lane: LaneId,
+        build: impl FnOnce(&Published) -> F,
+    ) -> F {
+        self.frames.0[lane]
+            .get_or_init(|| Box::new(build(self)))
+            .downcast_ref::<F>()
+            .expect("a lane frames its events one way")
+            .clone()
+    }
+}
+
+/// One slot per lane: the hub need not know how any lane frames an event.
+#[derive(Default)]
+struct FrameCache(PerLane<OnceLock<Box<dyn Any + Send + Sync>>>);
+
+impl fmt::Debug for FrameCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let built: Vec<LaneId> = self
+            .0
+            .iter()
+            .filter(|(_, slot)| slot.get().is_some())
+            .map(|(lane, _)| lane)
+            .collect();
+        f.debug_tuple("FrameCache").field(&built).finish()
+    }
 }
 
 /// What the history holds after a given seq.
@@ -398,27 +429,18 @@ pub fn now_ms_f64() -> f64 {
 fn serialize(event: Event) -> Published {
     // Serializing a plain data type into a Vec cannot fail.
     let json = serde_json::to_vec(&event).expect("events serialize");
-    let mut sse = Vec::with_capacity(json.len() + 32);
-    sse.extend_from_slice(format!("id: {}\ndata: ", event.seq).as_bytes());
-    sse.extend_from_slice(&json);
-    sse.extend_from_slice(b"\n\n");
-    // `{"type":"event",` followed by the event's own fields: the ServerMessage::Event form.
-    let mut ws = String::with_capacity(json.len() + 16);
-    ws.push_str(r#"{"type":"event","#);
-    ws.push_str(std::str::from_utf8(&json[1..]).expect("serde_json writes UTF-8"));
     Published {
         seq: event.seq,
         ts_ms: event.ts_ms,
         json: Bytes::from(json),
-        sse_frame: Bytes::from(sse),
-        ws_frame: Utf8Bytes::from(ws),
+        frames: FrameCache::default(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_shared::{ChatMessage, ChatVia, ServerMessage};
+    use switchboard_shared::{ChatMessage, ChatVia};
 
     fn chat(text: &str) -> EventBody {
         EventBody::Chat(ChatMessage {
@@ -440,27 +462,6 @@ mod tests {
         let second = hub.publish(chat("b"));
         assert_eq!((first.seq, second.seq, hub.head()), (1, 2, 2));
         assert!(second.ts_ms >= first.ts_ms);
-    }
-
-    #[test]
-    fn every_lane_form_says_the_same_event() {
-        let hub = Hub::new(10);
-        let published = hub.publish(chat("hi \"there\"\n"));
-        let event: Event = serde_json::from_slice(&published.json).unwrap();
-        assert_eq!(event.seq, 1);
-        let ws: ServerMessage = serde_json::from_str(published.ws_frame.as_str()).unwrap();
-        assert_eq!(ws, ServerMessage::Event(event.clone()));
-        let sse = std::str::from_utf8(&published.sse_frame).unwrap();
-        let data = sse
-            .strip_prefix("id: 1\ndata: ")
-            .unwrap()
-            .strip_suffix("\n\n")
-            .unwrap();
-        assert!(
-            !data.contains('\n'),
-            "an SSE data line must not contain a newline"
-        );
-        assert_eq!(serde_json::from_str::<Event>(data).unwrap(), event);
     }
 
     #[test]

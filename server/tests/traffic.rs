@@ -152,7 +152,10 @@ async fn a_bad_pattern_is_refused_with_a_message_that_names_the_field() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
+    // Not JSON by its Content-Type: refused like any other JSON endpoint's body.
+    assert_eq!(response.status(), 415);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "unsupported_media_type");
     // Nothing changed.
     let (_, state) = server.get_json("/api/traffic").await;
     assert_eq!(state["pattern"], "bursty");

@@ -3,6 +3,7 @@
 
 pub mod longpoll;
 pub mod poll;
+pub mod push;
 pub mod sse;
 pub mod ws;
 

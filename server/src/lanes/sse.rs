@@ -2,8 +2,8 @@
 //!
 //! The stream opens with `retry:` (how soon a browser should redial) and a named `hello`; each event goes
 //! out as an unnamed message with `id: SEQ`, so the browser's `EventSource` resends it as `Last-Event-ID`
-//! when it reconnects; heartbeats and gap notices are named events without an id. The frame of each
-//! event was built once at publish time and is shared, not copied, by every stream.
+//! when it reconnects; heartbeats and gap notices are named events without an id. What to send and when
+//! is the [`PushStream`]'s; this module is the framing ([`Sse`]) and the response body.
 
 use axum::Extension;
 use axum::body::Body;
@@ -14,21 +14,55 @@ use bytes::{Bytes, BytesMut};
 use futures_util::stream;
 use serde::Deserialize;
 use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
-use switchboard_shared::ws::Heartbeat;
-use switchboard_shared::{LaneId, Seq, sse};
-use tokio::time::Interval;
-use tokio_util::sync::CancellationToken;
+use switchboard_shared::ws::{Heartbeat, Hello};
+use switchboard_shared::{Gap, LaneId, Seq, sse};
 
 use super::ApiQuery;
+use super::push::{Encoding, Ending, PushStream, json};
+use crate::AppState;
 use crate::error::AppError;
-use crate::faults::{ConnectionFaults, Cut};
-use crate::hub::{Delivery, Subscription, now_ms};
+use crate::hub::Published;
 use crate::limits::Permit;
-use crate::metering::{ConnInfo, Counters, OpenGuard, RequestHead};
-use crate::{AppState, heartbeat_interval};
+use crate::metering::{ConnInfo, RequestHead};
+
+/// The radio's framing: Server-Sent Events.
+#[derive(Debug)]
+pub struct Sse;
+
+impl Encoding for Sse {
+    const LANE: LaneId = LaneId::Sse;
+    type Frame = Bytes;
+
+    fn hello(state: &AppState, hello: &Hello) -> Bytes {
+        Bytes::from(format!(
+            "retry: {}\nevent: {}\ndata: {}\n\n",
+            state.config.sse_retry_ms,
+            sse::HELLO,
+            json(hello)
+        ))
+    }
+
+    /// `id: SEQ\ndata: JSON\n\n` (the JSON has no newline, so one data line carries it).
+    fn event(event: &Published) -> Bytes {
+        let mut frame = BytesMut::with_capacity(event.json.len() + 32);
+        frame.extend_from_slice(format!("id: {}\ndata: ", event.seq).as_bytes());
+        frame.extend_from_slice(&event.json);
+        frame.extend_from_slice(b"\n\n");
+        frame.freeze()
+    }
+
+    fn gap(gap: Gap) -> Bytes {
+        named(sse::GAP, &json(&gap))
+    }
+
+    fn heartbeat(beat: &Heartbeat) -> Bytes {
+        named(sse::HEARTBEAT, &json(beat))
+    }
+}
+
+fn named(event: &str, data: &str) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
 
 #[derive(Debug, Deserialize)]
 pub struct SseQuery {
@@ -39,15 +73,9 @@ pub struct SseQuery {
 /// Everything one open stream holds; dropping it (the client went away) closes the stream's books.
 struct Radio {
     hello: Option<Bytes>,
-    subscription: Subscription,
-    heartbeat: Interval,
-    shutdown: CancellationToken,
-    /// Shutdown or a cut (see [`ConnectionFaults::ending`]), made once for the stream's life.
-    ending: Pin<Box<dyn Future<Output = Option<Cut>> + Send>>,
-    counters: Arc<Counters>,
-    hub: Arc<crate::hub::Hub>,
-    conn_faults: ConnectionFaults,
-    _open: OpenGuard,
+    stream: PushStream<Sse>,
+    /// The frames of the current wake-up, kept to reuse the allocation.
+    frames: Vec<Bytes>,
     _permit: Permit,
 }
 
@@ -82,26 +110,11 @@ pub async fn sse(
     let permit = state
         .limits
         .admit(LaneId::Sse, conn.map(|Extension(conn)| conn.remote.ip()))?;
-    let counters = state.meters.lane(LaneId::Sse).clone();
-    let subscription = state.hub.subscribe(resume);
-    let hello = state.hello(resume, request_head.map(|Extension(head)| head));
-    let first = format!(
-        "retry: {}\nevent: {}\ndata: {}\n\n",
-        state.config.sse_retry_ms,
-        sse::HELLO,
-        serde_json::to_string(&hello).expect("hello serializes")
-    );
-    let conn_faults = ConnectionFaults::new(&state.faults, LaneId::Sse);
+    let stream = PushStream::<Sse>::open(&state, resume);
     let radio = Radio {
-        ending: Box::pin(conn_faults.ending(&state.shutdown)),
-        hello: Some(Bytes::from(first)),
-        subscription,
-        heartbeat: heartbeat_interval(state.config.heartbeat()),
-        shutdown: state.shutdown.clone(),
-        _open: counters.open(),
-        counters,
-        hub: state.hub.clone(),
-        conn_faults,
+        hello: Some(stream.hello(&state, resume, request_head.map(|Extension(head)| head))),
+        stream,
+        frames: Vec::new(),
         _permit: permit,
     };
     let body = Body::from_stream(stream::unfold(Some(radio), |radio| async move {
@@ -137,78 +150,30 @@ impl Radio {
         if let Some(hello) = self.hello.take() {
             return Some(Ok(hello));
         }
-        let (frame, made_ms) = tokio::select! {
-            biased;
-            // Shutdown ends the stream; a cut tears it down.
-            how = &mut self.ending => return how.map(|_cut| Err(torn("cut by a fault"))),
-            delivery = self.subscription.next() => self.frame_of(delivery?),
-            _ = self.heartbeat.tick() => {
-                let beat = Heartbeat { server_ms: now_ms(), head: self.hub.head() };
-                (named(sse::HEARTBEAT, &json(&beat)), beat.server_ms)
-            }
+        let woken = self.stream.wait().await;
+        let sent = match woken {
+            Ok(woken) => self.stream.frames(woken, &mut self.frames).await,
+            Err(ending) => Err(ending),
         };
-        // While no fault is armed on the lane (one atomic load), nothing holds a frame back, so a
-        // stream that wakes up behind sends everything waiting as one chunk: one write instead of one
-        // per event (at 100 events/s, one write per frame per stream was where the server's time went).
-        if self.conn_faults.is_quiet() {
-            return Some(Ok(self.with_ready(frame)));
+        match sent {
+            Ok(()) => Some(Ok(chunk(&mut self.frames))),
+            Err(Ending::Shutdown | Ending::StreamEnded) => None,
+            // The failure lab: the connection is aborted, not ended cleanly, as a real network failure
+            // would leave it.
+            Err(Ending::Cut(_)) => Some(Err(torn("cut by a fault"))),
+            Err(Ending::Silenced) => Some(Err(torn("a half-open connection finally failed"))),
         }
-        // A fault may hold each frame on its own. Half-open: the line stays up and says nothing, then
-        // is torn down without a word.
-        if self
-            .conn_faults
-            .hold(made_ms, &self.shutdown)
-            .await
-            .is_err()
-        {
-            if self.shutdown.is_cancelled() {
-                return None;
-            }
-            return Some(Err(torn("a half-open connection finally failed")));
-        }
-        Some(Ok(frame))
-    }
-
-    /// A delivery's bytes and when they were made (for a `delay` fault).
-    fn frame_of(&self, delivery: Delivery) -> (Bytes, u64) {
-        match delivery {
-            Delivery::Event(event) => {
-                self.counters.messages.fetch_add(1, Relaxed);
-                (event.sse_frame.clone(), event.ts_ms)
-            }
-            Delivery::Gap(gap) => (named(sse::GAP, &json(&gap)), now_ms()),
-        }
-    }
-
-    /// `first` followed by every delivery already waiting (up to [`MAX_BATCH`] in all).
-    fn with_ready(&mut self, first: Bytes) -> Bytes {
-        let Some(second) = self.subscription.ready() else {
-            return first;
-        };
-        let mut chunk = BytesMut::with_capacity(first.len() * 4);
-        chunk.extend_from_slice(&first);
-        let mut next = Some(second);
-        let mut taken = 1;
-        while let Some(delivery) = next {
-            chunk.extend_from_slice(&self.frame_of(delivery).0);
-            taken += 1;
-            next = if taken < MAX_BATCH {
-                self.subscription.ready()
-            } else {
-                None
-            };
-        }
-        chunk.freeze()
     }
 }
 
-/// The most events one chunk carries.
-const MAX_BATCH: usize = 64;
-
-fn json(value: &impl serde::Serialize) -> String {
-    serde_json::to_string(value).expect("plain data serializes")
-}
-
-fn named(event: &str, data: &str) -> Bytes {
-    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+/// The frames of one wake-up as one chunk: one write, not one per event.
+fn chunk(frames: &mut Vec<Bytes>) -> Bytes {
+    if frames.len() == 1 {
+        return frames.pop().expect("one frame");
+    }
+    let mut chunk = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
+    for frame in frames.drain(..) {
+        chunk.extend_from_slice(&frame);
+    }
+    chunk.freeze()
 }

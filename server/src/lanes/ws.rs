@@ -19,20 +19,21 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::Poll;
 use std::time::Duration;
-use switchboard_shared::ws::{Heartbeat, Pong, close_code};
+use switchboard_shared::ws::{Heartbeat, Hello, Pong, close_code};
 use switchboard_shared::{
-    BrowserMessage, ChatAccepted, ChatMessage, ChatVia, ErrorCode, EventBody, LaneId, Seq,
+    BrowserMessage, ChatAccepted, ChatMessage, ChatVia, ErrorCode, EventBody, Gap, LaneId, Seq,
     ServerMessage,
 };
 use tokio::time::Instant;
 
 use super::ApiQuery;
+use super::push::{Encoding, Ending, PushStream, Woken, json};
+use crate::AppState;
 use crate::error::AppError;
-use crate::faults::{ConnectionFaults, Cut};
-use crate::hub::{Delivery, now_ms};
+use crate::faults::Cut;
+use crate::hub::Published;
 use crate::limits::Permit;
 use crate::metering::{ConnInfo, Counters, RequestHead};
-use crate::{AppState, heartbeat_interval};
 
 /// The largest frame the server reads at all; a bigger one ends the connection with 1009. Kept small
 /// because every message of this protocol is small, and it bounds what one peer can make us buffer.
@@ -44,10 +45,8 @@ pub const REFUSALS_ALLOWED: usize = 10;
 pub const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 /// How long one send may wait for a peer that does not read before it is hung up on.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How much a call buffers before it writes without waiting for the flush (see `deliver`).
+/// How much a call buffers before it writes without waiting for the flush (see `write_all`).
 const WRITE_BUFFER: usize = 16 * 1024;
-/// The most deliveries one wake-up writes before the loop looks at the peer's frames and the clock again.
-const MAX_BATCH: usize = 64;
 /// Heartbeat intervals without any frame from the peer before it is declared dead.
 const SILENT_INTERVALS: u32 = 3;
 
@@ -93,6 +92,37 @@ pub async fn ws(
         }))
 }
 
+/// The phone call's framing: WebSocket text frames of [`ServerMessage`]s.
+#[derive(Debug)]
+pub struct Ws;
+
+impl Encoding for Ws {
+    const LANE: LaneId = LaneId::Ws;
+    type Frame = Utf8Bytes;
+
+    fn hello(_state: &AppState, hello: &Hello) -> Utf8Bytes {
+        message_text(&ServerMessage::Hello(hello.clone()))
+    }
+
+    /// `{"type":"event",` followed by the event's own fields: the [`ServerMessage::Event`] form, made
+    /// from the event's JSON without serializing it again.
+    fn event(event: &Published) -> Utf8Bytes {
+        let json = std::str::from_utf8(&event.json).expect("serde_json writes UTF-8");
+        let mut frame = String::with_capacity(json.len() + 16);
+        frame.push_str(r#"{"type":"event","#);
+        frame.push_str(&json[1..]);
+        Utf8Bytes::from(frame)
+    }
+
+    fn gap(gap: Gap) -> Utf8Bytes {
+        message_text(&ServerMessage::Gap(gap))
+    }
+
+    fn heartbeat(beat: &Heartbeat) -> Utf8Bytes {
+        message_text(&ServerMessage::Heartbeat(beat.clone()))
+    }
+}
+
 /// How a call ends.
 enum End {
     /// The peer hung up or its connection failed: nothing left to say.
@@ -109,34 +139,49 @@ async fn call(
     request_head: Option<RequestHead>,
     _permit: Permit,
 ) {
-    let counters = state.meters.lane(LaneId::Ws).clone();
-    let _open = counters.open();
-    let conn_faults = ConnectionFaults::new(&state.faults, LaneId::Ws);
-    let mut ending = pin!(conn_faults.ending(&state.shutdown));
-    let mut subscription = state.hub.subscribe(after);
+    let mut stream = PushStream::<Ws>::open(&state, after);
+    let counters = stream.counters().clone();
     let mut line = Line {
         counters: counters.clone(),
         refusals: Vec::new(),
         client: conn.as_ref().map(|conn| conn.remote.ip()),
     };
-    let hello = ServerMessage::Hello(state.hello(after, request_head));
+    let hello = stream.hello(&state, after, request_head);
     let heartbeat_every = state.config.heartbeat();
-    let mut heartbeat = heartbeat_interval(heartbeat_every);
     let mut last_heard = Instant::now();
     // Pings sent since the peer was last heard: the peer can only answer pings it was sent, so its
     // silence is counted in unanswered pings, not in time (a fault holding our own frames back must not
     // make the peer look dead).
     let mut unanswered_pings = 0u32;
+    let mut frames = Vec::new();
 
-    let mut outcome = send(&mut socket, json(&hello)).await;
+    let mut outcome = send(&mut socket, hello).await;
     while outcome.is_ok() {
         outcome = tokio::select! {
-            biased;
-            how = &mut ending => Err(match how {
-                None => End::HangUp(close_code::GOING_AWAY, "server shutting down"),
-                Some(Cut::Drop) => End::PeerGone,
-                Some(Cut::Restart) => End::HangUp(close_code::SERVICE_RESTART, "server restarting"),
-            }),
+            woken = stream.wait() => match woken {
+                Err(ending) => Err(End::from(ending)),
+                Ok(Woken::Heartbeat)
+                    if unanswered_pings >= SILENT_INTERVALS
+                        && last_heard.elapsed() > heartbeat_every * SILENT_INTERVALS =>
+                {
+                    Err(End::HangUp(close_code::PEER_SILENT, "no frame or pong for three heartbeats"))
+                }
+                Ok(woken) => {
+                    let heartbeat = matches!(woken, Woken::Heartbeat);
+                    match stream.frames(woken, &mut frames).await {
+                        Err(ending) => Err(End::from(ending)),
+                        Ok(()) => match write_all(&mut socket, &mut frames).await {
+                            // The heartbeat the browser sees, then a protocol ping that finds a dead
+                            // peer server-side (browsers cannot see protocol pings).
+                            Ok(()) if heartbeat => {
+                                unanswered_pings += 1;
+                                send_message(&mut socket, Message::Ping(Default::default())).await
+                            }
+                            written => written,
+                        },
+                    }
+                }
+            },
             incoming = socket.recv() => match incoming {
                 None => Err(End::PeerGone),
                 Some(Err(err)) => {
@@ -154,7 +199,7 @@ async fn call(
                         conn.meter.flush_in();
                     }
                     counters.frames_in.fetch_add(1, Relaxed);
-                    match line.answer(message, &state, &mut subscription) {
+                    match line.answer(message, &state, stream.subscription()) {
                         Answer::Nothing => Ok(()),
                         Answer::Reply(reply) => send(&mut socket, reply).await,
                         Answer::Publish(message) => send(&mut socket, publish_chat(&state, message).await).await,
@@ -162,30 +207,6 @@ async fn call(
                     }
                 }
             },
-            delivery = subscription.next() => match delivery {
-                Some(first) => {
-                    let mut outbox = Outbox { socket: &mut socket, state: &state, conn_faults: &conn_faults, counters: &counters };
-                    outbox.deliver(first, &mut subscription).await
-                }
-                None => Err(End::HangUp(close_code::GOING_AWAY, "stream ended")),
-            },
-            _ = heartbeat.tick() => {
-                if unanswered_pings >= SILENT_INTERVALS && last_heard.elapsed() > heartbeat_every * SILENT_INTERVALS {
-                    Err(End::HangUp(close_code::PEER_SILENT, "no frame or pong for three heartbeats"))
-                } else {
-                    let beat = ServerMessage::Heartbeat(Heartbeat { server_ms: now_ms(), head: state.hub.head() });
-                    match held_by_faults(&state, &conn_faults, now_ms()).await {
-                        Ok(()) => match send(&mut socket, json(&beat)).await {
-                            Ok(()) => {
-                                unanswered_pings += 1;
-                                send_message(&mut socket, Message::Ping(Default::default())).await
-                            }
-                            failed => failed,
-                        },
-                        gone => gone,
-                    }
-                }
-            }
         };
     }
     if let Err(End::HangUp(code, reason)) = outcome {
@@ -202,44 +223,27 @@ async fn call(
     }
 }
 
-/// Writing the subscription's deliveries to one call.
-struct Outbox<'a> {
-    socket: &'a mut WebSocket,
-    state: &'a AppState,
-    conn_faults: &'a ConnectionFaults,
-    counters: &'a Counters,
+impl From<Ending> for End {
+    fn from(ending: Ending) -> End {
+        match ending {
+            Ending::Shutdown => End::HangUp(close_code::GOING_AWAY, "server shutting down"),
+            Ending::StreamEnded => End::HangUp(close_code::GOING_AWAY, "stream ended"),
+            Ending::Cut(Cut::Restart) => {
+                End::HangUp(close_code::SERVICE_RESTART, "server restarting")
+            }
+            // A dropped or half-open connection just goes: nothing is said, as on a real network.
+            Ending::Cut(Cut::Drop) | Ending::Silenced => End::PeerGone,
+        }
+    }
 }
 
-impl Outbox<'_> {
-    /// Writes `first` and every further delivery already waiting (up to [`MAX_BATCH`]), then flushes
-    /// once. A call that fell behind catches up in one write instead of one syscall per frame, which
-    /// is where the time went at 5,000–10,000 calls.
-    async fn deliver(
-        &mut self,
-        first: Delivery,
-        subscription: &mut crate::hub::Subscription,
-    ) -> Result<(), End> {
-        let mut next = Some(first);
-        let mut written = 0;
-        while let Some(delivery) = next {
-            let (frame, made_ms) = match delivery {
-                Delivery::Event(event) => (event.ws_frame.clone(), event.ts_ms),
-                Delivery::Gap(gap) => (json(&ServerMessage::Gap(gap)), now_ms()),
-            };
-            held_by_faults(self.state, self.conn_faults, made_ms).await?;
-            within_deadline(self.socket.feed(Message::Text(frame))).await?;
-            self.counters.messages.fetch_add(1, Relaxed);
-            written += 1;
-            // While a fault may hold frames, each goes out on its own: batching them would keep every
-            // held frame in the buffer until news stopped coming (a delay would silence the line).
-            next = if written < MAX_BATCH && self.conn_faults.is_quiet() {
-                subscription.ready()
-            } else {
-                None
-            };
-        }
-        within_deadline(self.socket.flush()).await
+/// Writes one wake-up's frames and flushes once: a call that fell behind catches up in one write
+/// instead of one syscall per frame, which is where the time went at 5,000–10,000 calls.
+async fn write_all(socket: &mut WebSocket, frames: &mut Vec<Utf8Bytes>) -> Result<(), End> {
+    for frame in frames.drain(..) {
+        within_deadline(socket.feed(Message::Text(frame))).await?;
     }
+    within_deadline(socket.flush()).await
 }
 
 /// Whether a read failed because the frame was over the hard limit: tungstenite refuses it with a
@@ -248,19 +252,6 @@ fn is_too_big(err: axum::Error) -> bool {
     err.into_inner()
         .downcast_ref::<tungstenite::Error>()
         .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)))
-}
-
-/// What the failure lab does to a frame about to be written (see [`ConnectionFaults::hold`]): a connection
-/// a half-open fault silenced to its end is dropped without a close frame.
-async fn held_by_faults(
-    state: &AppState,
-    conn_faults: &ConnectionFaults,
-    made_ms: u64,
-) -> Result<(), End> {
-    conn_faults
-        .hold(made_ms, &state.shutdown)
-        .await
-        .map_err(|_silenced| End::PeerGone)
 }
 
 /// The per-connection state of reading the browser's frames.
@@ -304,21 +295,25 @@ impl Line {
         }
         match BrowserMessage::parse(text.as_str()) {
             Err((code, message)) => self.refuse(code, message),
-            Ok(BrowserMessage::Ping(ping)) => Answer::Reply(json(&ServerMessage::Pong(Pong {
-                id: ping.id,
-                client_ms: ping.client_ms,
-                server_ms: crate::hub::now_ms_f64(),
-            }))),
+            Ok(BrowserMessage::Ping(ping)) => {
+                Answer::Reply(message_text(&ServerMessage::Pong(Pong {
+                    id: ping.id,
+                    client_ms: ping.client_ms,
+                    server_ms: crate::hub::now_ms_f64(),
+                })))
+            }
             Ok(BrowserMessage::Resume { after }) => {
                 subscription.resume(after);
                 Answer::Nothing
             }
             Ok(BrowserMessage::Chat(post)) => match post.validate(ChatVia::Ws) {
                 Err(rejection) => self.refuse(ErrorCode::Invalid, rejection.to_string()),
-                Ok(_) if state.faults.paused() => Answer::Reply(json(&ServerMessage::Error {
-                    code: ErrorCode::Unavailable,
-                    message: "the server is paused (a pause fault): try again shortly".into(),
-                })),
+                Ok(_) if state.faults.paused() => {
+                    Answer::Reply(message_text(&ServerMessage::Error {
+                        code: ErrorCode::Unavailable,
+                        message: "the server is paused (a pause fault): try again shortly".into(),
+                    }))
+                }
                 Ok(_) if state.limits.chat(self.client).is_err() => {
                     let message = format!(
                         "too many chat messages: at most {} per second from one client",
@@ -341,14 +336,14 @@ impl Line {
         if self.refusals.len() > REFUSALS_ALLOWED {
             return Answer::End(End::HangUp(close_code::POLICY, "too many refused frames"));
         }
-        Answer::Reply(json(&ServerMessage::Error { code, message }))
+        Answer::Reply(message_text(&ServerMessage::Error { code, message }))
     }
 }
 
 /// Publishes a chat message typed into the call; the answer says its seq, or why it was not published.
 async fn publish_chat(state: &AppState, message: ChatMessage) -> Utf8Bytes {
     let client_ref = message.client_ref.clone();
-    json(&match state.publish(EventBody::Chat(message)).await {
+    message_text(&match state.publish(EventBody::Chat(message)).await {
         Ok(stamp) => ServerMessage::ChatAccepted(ChatAccepted {
             seq: stamp.seq,
             ts_ms: stamp.ts_ms,
@@ -361,8 +356,8 @@ async fn publish_chat(state: &AppState, message: ChatMessage) -> Utf8Bytes {
     })
 }
 
-fn json(message: &ServerMessage) -> Utf8Bytes {
-    Utf8Bytes::from(serde_json::to_string(message).expect("server messages serialize"))
+fn message_text(message: &ServerMessage) -> Utf8Bytes {
+    Utf8Bytes::from(json(message))
 }
 
 async fn send(socket: &mut WebSocket, text: Utf8Bytes) -> Result<(), End> {
