@@ -1,23 +1,21 @@
-//! The page's shared state: the store every lane reports into, the lane controls, and the phone line's
-//! outbox for chat frames. It is `Copy` (arena handles), so every component and lane task holds it.
+//! The page's shared state: the store every lane reports into, the lane controls, and the phone line.
+//! It is `Copy` (arena handles), so every component holds it; a lane client holds only its narrow
+//! [`Reporter`].
 
-use futures_channel::mpsc::UnboundedSender;
 use futures_util::future::{AbortHandle, LocalBoxFuture, abortable};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use switchboard_shared::{BrowserMessage, ChatAccepted, LaneId, PerLane};
+use switchboard_shared::{LaneId, PerLane};
 
-use crate::lanes::{self, Reporter};
+use crate::lanes::{self, LetterSettings, Phone, ReportSink, Reporter};
 use crate::store::Store;
 use crate::wire::Wire;
 
-/// The lane settings a person can change while the lanes run.
+/// The settings a person can change while the lanes run.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
-    /// How often the letters lane asks.
-    pub poll_interval_ms: RwSignal<u32>,
-    /// How long the held-letters lane asks the server to hold each letter.
-    pub wait_ms: RwSignal<u32>,
+    /// The letters lanes' interval and wait.
+    pub letters: LetterSettings,
     /// The admin token, when the server wants one for faults and network conditions.
     pub admin_token: RwSignal<String>,
 }
@@ -29,57 +27,54 @@ pub struct Dashboard {
     /// Bumped when the store changed and the page should look again. Reports only mark the store dirty;
     /// a refresh a few times a second bumps this, so a burst of events costs one re-render.
     pub changed: RwSignal<u64>,
-    dirty: StoredValue<bool>,
+    sink: ReportSink,
     pub settings: Settings,
     /// Whether each lane is running.
     pub running: PerLane<RwSignal<bool>>,
     tasks: StoredValue<PerLane<Option<AbortHandle>>>,
-    /// Where to put chat frames for the phone line while a call is up.
-    phone: StoredValue<Option<UnboundedSender<BrowserMessage>>, LocalStorage>,
+    /// The phone line: chat frames to say on it, and the server's answers.
+    pub phone: Phone,
     /// The clock the page last refreshed at, for "time since" figures.
     pub now_ms: RwSignal<f64>,
-    /// The server's last answer to a chat frame said on the phone line: accepted (with its seq) or
-    /// refused (why), so the composer can confirm what it sent.
-    pub phone_reply: RwSignal<Option<Result<ChatAccepted, String>>>,
 }
 
 impl Dashboard {
     pub fn new() -> Dashboard {
+        let store = StoredValue::new(Store::new());
         Dashboard {
-            store: StoredValue::new(Store::new()),
+            store,
             changed: RwSignal::new(0),
-            dirty: StoredValue::new(false),
+            sink: ReportSink::new(store),
             settings: Settings {
-                poll_interval_ms: RwSignal::new(1_000),
-                wait_ms: RwSignal::new(25_000),
+                letters: LetterSettings {
+                    poll_interval_ms: RwSignal::new(1_000),
+                    wait_ms: RwSignal::new(25_000),
+                },
                 admin_token: RwSignal::new(String::new()),
             },
             running: PerLane::from_fn(|_| RwSignal::new(false)),
             tasks: StoredValue::new(PerLane::default()),
-            phone: StoredValue::new_local(None),
+            phone: Phone::default(),
             now_ms: RwSignal::new(0.0),
-            phone_reply: RwSignal::new(None),
         }
     }
 
-    /// Takes one wire report from `lane`.
+    /// Takes one wire report from `lane` (the lane clients report through their [`Reporter`]; tests and
+    /// the page's own events come here).
     pub fn report(&self, lane: LaneId, at_ms: f64, wire: Wire) {
-        self.store
-            .update_value(|store| store.apply(lane, at_ms, wire));
-        self.dirty.set_value(true);
+        self.sink.report(lane, at_ms, wire);
     }
 
     /// Changes the store outside any lane's report (a network condition, the page's visibility).
     pub fn touch(&self, change: impl FnOnce(&mut Store)) {
         self.store.update_value(change);
-        self.dirty.set_value(true);
+        self.sink.touch();
     }
 
     /// Lets the page see what changed since the last refresh.
     pub fn refresh(&self, now_ms: f64) {
         self.now_ms.set(now_ms);
-        if self.dirty.get_value() {
-            self.dirty.set_value(false);
+        if self.sink.take_changed() {
             self.changed.update(|n| *n += 1);
         }
     }
@@ -99,16 +94,12 @@ impl Dashboard {
             handle.abort();
         }
         if run {
-            let reporter = Reporter {
+            let client: LocalBoxFuture<'static, ()> = Box::pin(lanes::run(Reporter {
                 lane,
-                dashboard: *self,
-            };
-            let client: LocalBoxFuture<'static, ()> = match lane {
-                LaneId::Poll => Box::pin(lanes::poll::run(reporter)),
-                LaneId::LongPoll => Box::pin(lanes::longpoll::run(reporter)),
-                LaneId::Sse => Box::pin(lanes::sse::run(reporter)),
-                LaneId::Ws => Box::pin(lanes::ws::run(reporter)),
-            };
+                sink: self.sink,
+                settings: self.settings.letters,
+                phone: self.phone,
+            }));
             // Aborting drops the client, and with it its socket, stream or pending letter.
             let (client, handle) = abortable(client);
             spawn_local(async move {
@@ -117,25 +108,6 @@ impl Dashboard {
             self.tasks.update_value(|tasks| tasks[lane] = Some(handle));
         }
         self.running[lane].set(run);
-    }
-
-    pub(crate) fn set_phone(&self, outbox: Option<UnboundedSender<BrowserMessage>>) {
-        self.phone.set_value(outbox);
-    }
-
-    /// Whether a call is up to say things on.
-    pub fn phone_is_up(&self) -> bool {
-        self.phone.with_value(Option::is_some)
-    }
-
-    /// Says `message` on the phone line; an error when no call is up.
-    pub fn say_on_phone(&self, message: BrowserMessage) -> Result<(), String> {
-        self.phone.with_value(|phone| match phone {
-            Some(outbox) => outbox
-                .unbounded_send(message)
-                .map_err(|_| "the phone line just hung up".to_owned()),
-            None => Err("the phone line is not up: start the Phone call lane".to_owned()),
-        })
     }
 }
 

@@ -12,7 +12,7 @@ pub async fn run(reporter: Reporter) {
     debug_assert_eq!(reporter.lane, LaneId::LongPoll);
     let mut backoff = Backoff::standard();
     loop {
-        let wait_ms = reporter.dashboard.settings.wait_ms.get_untracked();
+        let wait_ms = reporter.settings.wait_ms.get_untracked();
         let url = format!(
             "/api/longpoll?after={}&wait_ms={wait_ms}",
             reporter.resume_point()

@@ -22,28 +22,89 @@ use switchboard_shared::{
     Backoff, Batch, CONNECTION_REQUEST_HEADER, ErrorBody, LaneId, REQUEST_BYTES_HEADER, Seq,
 };
 
-use crate::dashboard::Dashboard;
+use crate::store::Store;
 use crate::wire::{SpanId, Wire};
+
+pub use ws::Phone;
+
+/// Runs `reporter`'s lane client until it is dropped (the lane is stopped): one arm per lane.
+pub async fn run(reporter: Reporter) {
+    match reporter.lane {
+        LaneId::Poll => poll::run(reporter).await,
+        LaneId::LongPoll => longpoll::run(reporter).await,
+        LaneId::Sse => sse::run(reporter).await,
+        LaneId::Ws => ws::run(reporter).await,
+    }
+}
 
 /// The browser's clock, Unix milliseconds (the same epoch as the server's `ts_ms`).
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// How a lane client tells the page what happened on its wire.
+/// Where every lane's reports go: the page's store, marked changed so the page looks again. Reports only
+/// mark it; the page refreshes a few times a second, so a burst of events costs one re-render.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportSink {
+    store: StoredValue<Store>,
+    dirty: StoredValue<bool>,
+}
+
+impl ReportSink {
+    pub fn new(store: StoredValue<Store>) -> ReportSink {
+        ReportSink {
+            store,
+            dirty: StoredValue::new(false),
+        }
+    }
+
+    pub fn report(&self, lane: LaneId, at_ms: f64, wire: Wire) {
+        self.store
+            .update_value(|store| store.apply(lane, at_ms, wire));
+        self.dirty.set_value(true);
+    }
+
+    /// Marks the store changed by something other than a report (a network condition, visibility).
+    pub fn touch(&self) {
+        self.dirty.set_value(true);
+    }
+
+    /// Whether the store changed since the last look, forgetting it.
+    pub fn take_changed(&self) -> bool {
+        let changed = self.dirty.get_value();
+        if changed {
+            self.dirty.set_value(false);
+        }
+        changed
+    }
+}
+
+/// The settings the letters lanes read before each letter, so a change applies to the next one.
+#[derive(Debug, Clone, Copy)]
+pub struct LetterSettings {
+    /// How often the letters lane asks.
+    pub poll_interval_ms: RwSignal<u32>,
+    /// How long the held-letters lane asks the server to hold each letter.
+    pub wait_ms: RwSignal<u32>,
+}
+
+/// All a lane client may touch: where its reports go, its settings and the phone line's outbox — not
+/// the page.
 #[derive(Debug, Clone, Copy)]
 pub struct Reporter {
     pub lane: LaneId,
-    pub dashboard: Dashboard,
+    pub sink: ReportSink,
+    pub settings: LetterSettings,
+    pub phone: Phone,
 }
 
 impl Reporter {
     pub fn report(&self, wire: Wire) {
-        self.dashboard.report(self.lane, now_ms(), wire);
+        self.sink.report(self.lane, now_ms(), wire);
     }
 
     pub fn new_span(&self) -> SpanId {
-        self.dashboard
+        self.sink
             .store
             .try_update_value(|store| store.new_span())
             .unwrap_or(0)
@@ -51,7 +112,7 @@ impl Reporter {
 
     /// The seq to resume after: the last one this lane received (or the page's starting point).
     pub fn resume_point(&self) -> Seq {
-        self.dashboard
+        self.sink
             .store
             .try_with_value(|store| store.lane(self.lane).tracker.last())
             .flatten()

@@ -12,7 +12,7 @@ pub async fn run(reporter: Reporter) {
     let mut backoff = Backoff::standard();
     loop {
         let url = format!("/api/poll?after={}", reporter.resume_point());
-        let interval = reporter.dashboard.settings.poll_interval_ms.get_untracked();
+        let interval = reporter.settings.poll_interval_ms.get_untracked();
         match send_letter(&reporter, &url, LETTER_GRACE_MS).await {
             Ok(_) => {
                 backoff.up(now_ms());

@@ -21,8 +21,8 @@ pub const ANSWER_HEAD_BYTES: u64 = 187;
 /// `retry: 1000\n` at the top of the first frame (the server's default).
 const RETRY_FIELD_BYTES: usize = 12;
 
-/// What the radio heard, in the order the browser dispatched it.
-enum Heard {
+/// What the radio signals, in the order the browser dispatched it.
+enum SseSignal {
     Named(&'static str, String),
     Event(String),
     /// The line broke; `gave_up` when the browser will not redial by itself.
@@ -37,27 +37,27 @@ enum Heard {
 type Listener = Closure<dyn FnMut(MessageEvent)>;
 
 /// An open `EventSource` whose listeners feed one ordered channel; closing it on drop.
-struct Radio {
+struct EventSourceStream {
     source: EventSource,
     listeners: Vec<(&'static str, Listener)>,
     on_error: Closure<dyn FnMut(web_sys::Event)>,
-    heard: mpsc::UnboundedReceiver<Heard>,
+    signals: mpsc::UnboundedReceiver<SseSignal>,
 }
 
-impl Radio {
-    fn open(url: &str) -> Result<Radio, String> {
+impl EventSourceStream {
+    fn open(url: &str) -> Result<EventSourceStream, String> {
         let source = EventSource::new(url).map_err(|err| format!("{err:?}"))?;
-        let (tell, heard) = mpsc::unbounded();
+        let (tell, signals) = mpsc::unbounded();
         let mut listeners = Vec::new();
         for name in [sse::HELLO, sse::HEARTBEAT, sse::GAP, "message"] {
             let tell = tell.clone();
             let listener = Listener::new(move |event: MessageEvent| {
                 let data = event.data().as_string().unwrap_or_default();
-                let heard = match name {
-                    "message" => Heard::Event(data),
-                    named => Heard::Named(named, data),
+                let signal = match name {
+                    "message" => SseSignal::Event(data),
+                    named => SseSignal::Named(named, data),
                 };
-                let _ = tell.unbounded_send(heard);
+                let _ = tell.unbounded_send(signal);
             });
             source
                 .add_event_listener_with_callback(name, listener.as_ref().unchecked_ref())
@@ -67,21 +67,21 @@ impl Radio {
         let watched = source.clone();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
             let gave_up = watched.ready_state() == EventSource::CLOSED;
-            let _ = tell.unbounded_send(Heard::Broke { gave_up });
+            let _ = tell.unbounded_send(SseSignal::Broke { gave_up });
         });
         source
             .add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref())
             .map_err(|err| format!("{err:?}"))?;
-        Ok(Radio {
+        Ok(EventSourceStream {
             source,
             listeners,
             on_error,
-            heard,
+            signals,
         })
     }
 }
 
-impl Drop for Radio {
+impl Drop for EventSourceStream {
     fn drop(&mut self) {
         self.source.close();
         for (name, listener) in &self.listeners {
@@ -138,7 +138,7 @@ pub async fn run(reporter: Reporter) {
     loop {
         let url = format!("/api/sse?after={}", reporter.resume_point());
         let mut line = Listening::dial(reporter, format!("GET {url}"));
-        let why = match Radio::open(&url) {
+        let why = match EventSourceStream::open(&url) {
             Ok(mut radio) => listen(&reporter, &mut radio, &mut line, &mut backoff).await,
             Err(err) => {
                 reporter.report(Wire::Error {
@@ -165,22 +165,23 @@ pub async fn run(reporter: Reporter) {
 /// own reconnect never starts); returns why it ended.
 async fn listen(
     reporter: &Reporter,
-    radio: &mut Radio,
+    radio: &mut EventSourceStream,
     line: &mut Listening,
     backoff: &mut Backoff,
 ) -> &'static str {
-    let checks = gloo_timers::future::IntervalStream::new(WATCHDOG_CHECK_MS).map(|()| Heard::Check);
-    let mut heard_or_checks = stream::select(&mut radio.heard, checks);
+    let checks =
+        gloo_timers::future::IntervalStream::new(WATCHDOG_CHECK_MS).map(|()| SseSignal::Check);
+    let mut heard_or_checks = stream::select(&mut radio.signals, checks);
     // Until the hello says how often heartbeats come, the dial gets a fixed patience.
     let mut watchdog = Watchdog::new(DIAL_PATIENCE_MS, now_ms());
     let mut heartbeat_ms = DIAL_PATIENCE_MS;
-    while let Some(heard) = heard_or_checks.next().await {
+    while let Some(signals) = heard_or_checks.next().await {
         let span = line.span;
-        if !matches!(heard, Heard::Check | Heard::Broke { .. }) {
+        if !matches!(signals, SseSignal::Check | SseSignal::Broke { .. }) {
             watchdog.sign_of_life(now_ms());
         }
-        match heard {
-            Heard::Check => {
+        match signals {
+            SseSignal::Check => {
                 let now = now_ms();
                 if watchdog.is_dead(now) {
                     reporter.report(Wire::Dead {
@@ -190,7 +191,7 @@ async fn listen(
                     return "declared dead by the watchdog";
                 }
             }
-            Heard::Named(name, data) if name == sse::HELLO => {
+            SseSignal::Named(name, data) if name == sse::HELLO => {
                 let Some(hello) = parse::<Hello>(reporter, span, &data) else {
                     continue;
                 };
@@ -205,7 +206,7 @@ async fn listen(
                     hello,
                 });
             }
-            Heard::Named(name, data) => {
+            SseSignal::Named(name, data) => {
                 let bytes_down =
                     sse_chunk_bytes(format!("event: {name}\ndata: \n\n").len() + data.len());
                 if name == sse::HEARTBEAT {
@@ -224,7 +225,7 @@ async fn listen(
                     });
                 }
             }
-            Heard::Event(data) => {
+            SseSignal::Event(data) => {
                 if let Some(event) = parse::<Event>(reporter, span, &data) {
                     let frame = format!("id: {}\ndata: \n\n", event.seq).len() + data.len();
                     reporter.report(Wire::EventReceived {
@@ -234,8 +235,8 @@ async fn listen(
                     });
                 }
             }
-            Heard::Broke { gave_up: true } => return "the browser gave up on the stream",
-            Heard::Broke { gave_up: false } => {
+            SseSignal::Broke { gave_up: true } => return "the browser gave up on the stream",
+            SseSignal::Broke { gave_up: false } => {
                 // The browser redials by itself and sends Last-Event-ID; the new line is a new span,
                 // watched with the dial's patience until its hello.
                 line.close(

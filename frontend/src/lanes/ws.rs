@@ -6,9 +6,9 @@ use futures_channel::mpsc;
 use futures_util::{SinkExt, StreamExt, stream};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
-use leptos::prelude::Set;
+use leptos::prelude::*;
 use switchboard_shared::ws::{Ping, Pong};
-use switchboard_shared::{Backoff, BrowserMessage, LaneId, ServerMessage, Watchdog};
+use switchboard_shared::{Backoff, BrowserMessage, ChatAccepted, LaneId, ServerMessage, Watchdog};
 
 use super::{
     DIAL_PATIENCE_MS, Reporter, WATCHDOG_CHECK_MS, back_off, now_ms, ws_frame_bytes, ws_url,
@@ -21,9 +21,47 @@ pub const ANSWER_HEAD_BYTES: u64 = 188;
 /// How often the browser probes the clock.
 const PING_EVERY_MS: u32 = 5_000;
 
+/// The phone line as the page sees it: where to put chat frames while a call is up, and the server's
+/// last answer to one (accepted with its seq, or refused and why), so the composer can confirm it.
+#[derive(Debug, Clone, Copy)]
+pub struct Phone {
+    outbox: StoredValue<Option<mpsc::UnboundedSender<BrowserMessage>>, LocalStorage>,
+    pub reply: RwSignal<Option<Result<ChatAccepted, String>>>,
+}
+
+impl Default for Phone {
+    fn default() -> Self {
+        Phone {
+            outbox: StoredValue::new_local(None),
+            reply: RwSignal::new(None),
+        }
+    }
+}
+
+impl Phone {
+    fn set_outbox(&self, outbox: Option<mpsc::UnboundedSender<BrowserMessage>>) {
+        self.outbox.set_value(outbox);
+    }
+
+    /// Whether a call is up to say things on.
+    pub fn is_up(&self) -> bool {
+        self.outbox.with_value(Option::is_some)
+    }
+
+    /// Says `message` on the phone line; an error when no call is up.
+    pub fn say(&self, message: BrowserMessage) -> Result<(), String> {
+        self.outbox.with_value(|outbox| match outbox {
+            Some(outbox) => outbox
+                .unbounded_send(message)
+                .map_err(|_| "the phone line just hung up".to_owned()),
+            None => Err("the phone line is not up: start the Phone call lane".to_owned()),
+        })
+    }
+}
+
 /// What the call loop waits on.
-enum Turn {
-    Heard(Result<Message, WebSocketError>),
+enum Wake {
+    Received(Result<Message, WebSocketError>),
     Say(BrowserMessage),
     Ping,
     /// Time for the watchdog to look at the line.
@@ -40,7 +78,7 @@ struct Call {
 impl Call {
     fn hang_up(&mut self, by: ClosedBy, code: Option<u16>, reason: &str) {
         if std::mem::take(&mut self.up) {
-            self.reporter.dashboard.set_phone(None);
+            self.reporter.phone.set_outbox(None);
             self.reporter.report(Wire::Closed {
                 span: self.span,
                 by,
@@ -91,24 +129,24 @@ pub async fn run(reporter: Reporter) {
 /// for 2.5 heartbeat intervals (a half-open line says nothing at all, so nothing else would notice).
 async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket, backoff: &mut Backoff) {
     let span = call.span;
-    let (mut mouth, ears) = socket.split();
+    let (mut sink, incoming) = socket.split();
     let (say, said) = mpsc::unbounded();
-    let pings = gloo_timers::future::IntervalStream::new(PING_EVERY_MS).map(|()| Turn::Ping);
-    let checks = gloo_timers::future::IntervalStream::new(WATCHDOG_CHECK_MS).map(|()| Turn::Check);
+    let pings = gloo_timers::future::IntervalStream::new(PING_EVERY_MS).map(|()| Wake::Ping);
+    let checks = gloo_timers::future::IntervalStream::new(WATCHDOG_CHECK_MS).map(|()| Wake::Check);
     let mut turns = stream::select(
-        ears.map(Turn::Heard),
-        stream::select(said.map(Turn::Say), stream::select(pings, checks)),
+        incoming.map(Wake::Received),
+        stream::select(said.map(Wake::Say), stream::select(pings, checks)),
     );
     let mut answered = false;
     let mut next_ping = 1;
     // Until the hello says how often heartbeats come, the dial gets a fixed patience.
     let mut watchdog = Watchdog::new(DIAL_PATIENCE_MS, now_ms());
-    while let Some(turn) = turns.next().await {
-        if let Turn::Heard(_) = &turn {
+    while let Some(wake) = turns.next().await {
+        if let Wake::Received(_) = &wake {
             watchdog.sign_of_life(now_ms());
         }
-        let outgoing = match turn {
-            Turn::Check => {
+        let outgoing = match wake {
+            Wake::Check => {
                 let now = now_ms();
                 if watchdog.is_dead(now) {
                     reporter.report(Wire::Dead {
@@ -120,40 +158,40 @@ async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket, backoff: 
                 }
                 None
             }
-            Turn::Heard(Ok(Message::Text(text))) => {
+            Wake::Received(Ok(Message::Text(text))) => {
                 let first = !answered;
                 answered = true;
                 if let Some(heartbeat_ms) = hear(reporter, span, &text, first) {
                     watchdog = Watchdog::new(heartbeat_ms, now_ms());
                     backoff.up(now_ms());
-                    reporter.dashboard.set_phone(Some(say.clone()));
+                    reporter.phone.set_outbox(Some(say.clone()));
                     // Measure the clock at once, so the first delays are already corrected.
                     Some(ping(&mut next_ping))
                 } else {
                     None
                 }
             }
-            Turn::Heard(Ok(Message::Bytes(bytes))) => {
+            Wake::Received(Ok(Message::Bytes(bytes))) => {
                 reporter.report(Wire::Error {
                     span: Some(span),
                     message: format!("unexpected binary frame of {} bytes", bytes.len()),
                 });
                 None
             }
-            Turn::Heard(Err(WebSocketError::ConnectionClose(close))) => {
+            Wake::Received(Err(WebSocketError::ConnectionClose(close))) => {
                 call.hang_up(ClosedBy::Server, Some(close.code), &close.reason);
                 return;
             }
-            Turn::Heard(Err(err)) => {
+            Wake::Received(Err(err)) => {
                 reporter.report(Wire::Error {
                     span: Some(span),
                     message: format!("the line failed: {err}"),
                 });
                 None
             }
-            Turn::Say(message) => Some(message),
-            Turn::Ping if answered => Some(ping(&mut next_ping)),
-            Turn::Ping => None,
+            Wake::Say(message) => Some(message),
+            Wake::Ping if answered => Some(ping(&mut next_ping)),
+            Wake::Ping => None,
         };
         if let Some(message) = outgoing {
             let Ok(text) = serde_json::to_string(&message) else {
@@ -165,7 +203,7 @@ async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket, backoff: 
                 BrowserMessage::Ping(_) => "ping",
                 BrowserMessage::Resume { .. } => "resume",
             };
-            match mouth.send(Message::Text(text.clone())).await {
+            match sink.send(Message::Text(text.clone())).await {
                 Ok(()) => reporter.report(Wire::FrameSent {
                     span,
                     label: label.into(),
@@ -239,7 +277,7 @@ fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> Option<u6
                 detail: format!("published as #{}", accepted.seq),
                 bytes_down,
             });
-            reporter.dashboard.phone_reply.set(Some(Ok(accepted)));
+            reporter.phone.reply.set(Some(Ok(accepted)));
         }
         ServerMessage::Error { code, message } => {
             let why = format!("{code}: {message}");
@@ -249,7 +287,7 @@ fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> Option<u6
                 detail: why.clone(),
                 bytes_down,
             });
-            reporter.dashboard.phone_reply.set(Some(Err(why)));
+            reporter.phone.reply.set(Some(Err(why)));
         }
     }
     None

@@ -80,8 +80,8 @@ pub fn ChatComposer() -> impl IntoView {
             return;
         };
         let client_ref = post.client_ref.clone().unwrap_or_default();
-        dashboard.phone_reply.set(None);
-        match dashboard.say_on_phone(BrowserMessage::Chat(post)) {
+        dashboard.phone.reply.set(None);
+        match dashboard.phone.say(BrowserMessage::Chat(post)) {
             Ok(()) => {
                 text.set(String::new());
                 sent.set(Sent::Said(client_ref));
@@ -92,7 +92,7 @@ pub fn ChatComposer() -> impl IntoView {
     // The server answers a chat frame on the same line: confirm the message it published, or say why
     // it refused.
     Effect::new(move |_| {
-        let reply = dashboard.phone_reply.get();
+        let reply = dashboard.phone.reply.get();
         let Sent::Said(waiting_for) = sent.get_untracked() else {
             return;
         };
@@ -114,7 +114,7 @@ pub fn ChatComposer() -> impl IntoView {
             class="composer"
             on:submit=move |event| {
                 event.prevent_default();
-                if dashboard.phone_is_up() { send_ws() } else { send_post() }
+                if dashboard.phone.is_up() { send_ws() } else { send_post() }
             }
         >
             <input

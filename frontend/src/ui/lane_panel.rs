@@ -3,8 +3,8 @@
 //! histogram.
 
 use leptos::prelude::*;
-use switchboard_shared::LaneId;
 use switchboard_shared::stats::group_thousands;
+use switchboard_shared::{LaneId, Shape};
 
 use super::charts::{Histogram, Sparkline};
 use crate::dashboard::Dashboard;
@@ -293,18 +293,18 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
 #[component]
 fn LaneSettings(lane: LaneId) -> impl IntoView {
     let settings = expect_context::<Dashboard>().settings;
-    let (label, signal, choices): (&str, RwSignal<u32>, &[u32]) = match lane {
-        LaneId::Poll => (
+    let (label, signal, choices): (&str, RwSignal<u32>, &[u32]) = match lane.shape() {
+        Shape::Request => (
             "ask every",
-            settings.poll_interval_ms,
+            settings.letters.poll_interval_ms,
             &[250, 500, 1_000, 2_000, 5_000],
         ),
-        LaneId::LongPoll => (
+        Shape::HeldRequest => (
             "server holds up to",
-            settings.wait_ms,
+            settings.letters.wait_ms,
             &[2_000, 5_000, 10_000, 25_000, 60_000],
         ),
-        LaneId::Sse | LaneId::Ws => return ().into_any(),
+        Shape::Stream | Shape::Duplex => return ().into_any(),
     };
     view! {
         <label class="setting">

@@ -276,9 +276,10 @@ fn BrowserConditions() -> impl IntoView {
                 .into_iter()
                 .map(|lane| {
                     let seen = store.while_hidden(lane);
-                    let sent = match lane {
-                        LaneId::Poll | LaneId::LongPoll => format!("{} letters", seen.requests),
-                        LaneId::Sse | LaneId::Ws => format!("{} dials", seen.requests),
+                    let sent = if lane.shape().is_request() {
+                        format!("{} letters", seen.requests)
+                    } else {
+                        format!("{} dials", seen.requests)
                     };
                     let dead = if seen.dead > 0 {
                         format!(", watchdog fired {}×", seen.dead)

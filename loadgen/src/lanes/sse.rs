@@ -10,7 +10,7 @@ use crate::ClientRecord;
 
 /// The two fields of an event the load generator needs; the rest of the JSON is skipped.
 #[derive(Deserialize)]
-struct Stamp {
+struct EventHead {
     seq: u64,
     ts_ms: u64,
 }
@@ -46,8 +46,8 @@ pub async fn run(client: Client) -> ClientRecord {
             Some(Ok(event)) => {
                 record.bytes += event.data.len() as u64;
                 if event.event == "message" {
-                    match serde_json::from_str::<Stamp>(&event.data) {
-                        Ok(stamp) => record.event(&client.live, stamp.seq, stamp.ts_ms),
+                    match serde_json::from_str::<EventHead>(&event.data) {
+                        Ok(head) => record.event(&client.live, head.seq, head.ts_ms),
                         Err(_) => record.error(&client.live),
                     }
                 } else if event.event == sse::GAP

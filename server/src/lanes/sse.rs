@@ -71,7 +71,7 @@ pub struct SseQuery {
 }
 
 /// Everything one open stream holds; dropping it (the client went away) closes the stream's books.
-struct Radio {
+struct SseBody {
     hello: Option<Bytes>,
     stream: PushStream<Sse>,
     /// The frames of the current wake-up, kept to reuse the allocation.
@@ -111,16 +111,16 @@ pub async fn sse(
         .limits
         .admit(LaneId::Sse, conn.map(|Extension(conn)| conn.remote.ip()))?;
     let stream = PushStream::<Sse>::open(&state, resume);
-    let radio = Radio {
+    let body_state = SseBody {
         hello: Some(stream.hello(&state, resume, request_head.map(|Extension(head)| head))),
         stream,
         frames: Vec::new(),
         _permit: permit,
     };
-    let body = Body::from_stream(stream::unfold(Some(radio), |radio| async move {
-        let mut radio = radio?;
-        match radio.next_frame().await? {
-            Ok(frame) => Some((Ok(frame), Some(radio))),
+    let body = Body::from_stream(stream::unfold(Some(body_state), |body_state| async move {
+        let mut body_state = body_state?;
+        match body_state.next_frame().await? {
+            Ok(frame) => Some((Ok(frame), Some(body_state))),
             // The error aborts the response; nothing follows it.
             Err(err) => Some((Err(err), None)),
         }
@@ -143,7 +143,7 @@ pub async fn sse(
         .into_response())
 }
 
-impl Radio {
+impl SseBody {
     /// The next bytes to send; `None` when the stream ends (shutdown), an error when the failure lab
     /// tears it down.
     async fn next_frame(&mut self) -> Option<io::Result<Bytes>> {
