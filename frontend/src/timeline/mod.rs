@@ -2,9 +2,11 @@
 //!
 //! - [`view`] — the visible window of time and its mapping to pixels (live-follow, zoom, pan);
 //! - [`layout`] — where swimlanes and marks sit, and what is under the pointer;
-//! - [`draw`] — paints a frame on a canvas;
+//! - [`draw`] — paints a frame on a canvas (spans, marks, the selection), over `backdrop` (conditions,
+//!   faults, traffic changes, the grid and its axis);
 //! - [`Timeline`] — the component: canvas, toolbar, hover summary and the message detail on click.
 
+mod backdrop;
 pub mod draw;
 pub mod layout;
 pub mod view;
