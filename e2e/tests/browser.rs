@@ -12,10 +12,7 @@ use switchboard_shared::{LaneId, ServerStats};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-/// The server's own tests' `redis-server` harness.
-#[path = "../../server/tests/common/redis.rs"]
-mod redis;
-use redis::Redis;
+use switchboard_client::redis::Redis;
 
 /// How long the page may take to show what is asserted (generous: a shared 2-core machine).
 const PATIENCE: Duration = Duration::from_secs(30);

@@ -6,15 +6,11 @@
 //! `cargo run --release -p switchboard-server --example fault_times` prints the table in the README's
 //! "When things break".
 
-#[path = "../tests/common/follower.rs"]
-#[allow(dead_code)] // the tests use the rest
-mod follower;
-
-use follower::{Follower, Policy};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+use switchboard_client::{Follower, Policy};
 use switchboard_server::Config;
 use switchboard_shared::LaneId;
 

@@ -287,7 +287,7 @@ async fn a_hundred_bad_requests_and_frames_leave_the_server_healthy() {
     for _ in 0..4 {
         let mut rude = server.ws("/ws").await;
         for frame in frames.iter().cycle().take(10) {
-            let _ = rude.socket.send(frame.clone()).await;
+            let _ = rude.0.socket.send(frame.clone()).await;
         }
     }
 

@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::redis::Redis;
 use common::{PATIENCE, TestServer, eventually};
 use futures_util::future::join_all;
+use switchboard_client::redis::Redis;
 use switchboard_shared::{Event, EventBody, Seq, SeqTracker, ServerMessage};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;

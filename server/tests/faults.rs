@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::follower::{Follower, now_ms};
 use common::{PATIENCE, TestServer};
 use serde_json::json;
 use std::time::{Duration, Instant};
+use switchboard_client::follower::{Follower, now_ms};
 use switchboard_shared::{EventBody, FaultKind, LaneId, SeqTracker};
 
 /// Heartbeats every 200 ms: a watchdog declares a line dead after 500 ms of silence.

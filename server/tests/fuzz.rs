@@ -174,7 +174,7 @@ async fn random_requests_frames_and_bytes_never_break_the_server_or_its_other_cl
                     Message::text(mutate(&mut rng, valid))
                 }
             };
-            if rude.socket.send(frame).await.is_err() {
+            if rude.0.socket.send(frame).await.is_err() {
                 rude = server.ws("/ws").await;
             }
         }

@@ -175,7 +175,7 @@ async fn bad_frames_get_clear_errors_and_the_call_stays_up() {
         (Message::binary(vec![1, 2, 3]), ErrorCode::Binary),
     ];
     for (frame, expected) in cases {
-        phone.socket.send(frame).await.unwrap();
+        phone.0.socket.send(frame).await.unwrap();
         match phone.next_non_heartbeat().await {
             ServerMessage::Error { code, message } => {
                 assert_eq!(code, expected);
@@ -195,7 +195,7 @@ async fn a_peer_that_keeps_sending_bad_frames_is_hung_up_on_with_1008() {
     let server = TestServer::start().await;
     let mut phone = server.ws("/ws").await;
     for _ in 0..20 {
-        if phone.socket.send(Message::text("garbage")).await.is_err() {
+        if phone.0.socket.send(Message::text("garbage")).await.is_err() {
             break;
         }
     }
@@ -208,6 +208,7 @@ async fn a_frame_over_the_hard_limit_ends_the_call_with_1009() {
     let mut phone = server.ws("/ws").await;
     phone.next_message().await;
     let _ = phone
+        .0
         .socket
         .send(Message::text("x".repeat(100 * 1024)))
         .await;
@@ -242,7 +243,7 @@ async fn a_silent_peer_is_hung_up_on_after_three_heartbeats() {
     .await;
     // Read what the server wrote, raw (the client library would try to answer the queued pings on a
     // closed socket and fail before reaching the close frame): the last frame is close with 4000.
-    let MaybeTlsStream::Plain(tcp) = phone.socket.get_mut() else {
+    let MaybeTlsStream::Plain(tcp) = phone.0.socket.get_mut() else {
         panic!("plain TCP")
     };
     let mut raw = Vec::new();

@@ -1,24 +1,19 @@
-//! A real server on `127.0.0.1:0` and real clients for it: reqwest for HTTP, an SSE parser over reqwest's
-//! byte stream, tokio-tungstenite for WebSocket.
+//! A real server on `127.0.0.1:0` and the project's real clients for it (`switchboard-client`: reqwest for
+//! HTTP, an SSE parser over reqwest's byte stream, tokio-tungstenite for WebSocket), with a test's
+//! patience and assertions on top.
 
 #![allow(dead_code)] // each test file uses its own part of the harness
 
-pub mod follower;
-pub mod redis;
-
-use eventsource_stream::{Event as SseEvent, Eventsource};
-use futures_util::{SinkExt, Stream, StreamExt};
 use serde_json::json;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::time::Duration;
+use switchboard_client::sse::{RadioMessage, SseEvent};
+use switchboard_client::ws::Ended;
 use switchboard_server::Config;
 use switchboard_shared::{Batch, ChatAccepted, Event, ServerMessage, ServerStats};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long any single wait in a test may take before the test fails (generous: CI machines are shared).
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -149,16 +144,16 @@ impl TestServer {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
-        SseClient::new(response.bytes_stream().eventsource())
+        SseClient(switchboard_client::SseClient::from_response(response))
     }
 
     pub async fn ws(&self, path: &str) -> WsClient {
-        let (socket, response) =
-            tokio_tungstenite::connect_async(format!("ws://{}{path}", self.addr))
+        let (client, status) =
+            switchboard_client::WsClient::dial(&format!("ws://{}{path}", self.addr))
                 .await
                 .unwrap();
-        assert_eq!(response.status(), 101);
-        WsClient { socket }
+        assert_eq!(status, 101);
+        WsClient(client)
     }
 }
 
@@ -170,27 +165,13 @@ impl Drop for TestServer {
     }
 }
 
-type SseStream = Pin<Box<dyn Stream<Item = Result<SseEvent, String>> + Send>>;
-
-/// An SSE client built on a real SSE parser.
-pub struct SseClient {
-    events: SseStream,
-}
+/// The radio's client, failing the test when the stream breaks or says nothing in time.
+pub struct SseClient(pub switchboard_client::SseClient);
 
 impl SseClient {
-    pub fn new<S, E>(stream: S) -> SseClient
-    where
-        S: Stream<Item = Result<SseEvent, E>> + Send + 'static,
-        E: std::fmt::Display,
-    {
-        SseClient {
-            events: Box::pin(stream.map(|item| item.map_err(|err| err.to_string()))),
-        }
-    }
-
     /// The next SSE event of any name; `None` when the stream ended.
     pub async fn next(&mut self) -> Option<SseEvent> {
-        tokio::time::timeout(PATIENCE, self.events.next())
+        tokio::time::timeout(PATIENCE, self.0.next())
             .await
             .expect("an SSE event in time")
             .map(|item| item.expect("a well-formed SSE stream"))
@@ -200,19 +181,18 @@ impl SseClient {
     pub async fn next_event(&mut self) -> (SseEvent, Event) {
         loop {
             let sse = self.next().await.expect("stream still open");
-            if sse.event == "message" {
-                let event: Event = serde_json::from_str(&sse.data).unwrap();
-                assert_eq!(
-                    sse.id,
-                    event.seq.to_string(),
-                    "every event carries its seq as id"
-                );
-                return (sse, event);
+            match switchboard_client::sse::parse(&sse).expect("the protocol") {
+                RadioMessage::Event { id, event } => {
+                    assert_eq!(
+                        id,
+                        event.seq.to_string(),
+                        "every event carries its seq as id"
+                    );
+                    return (sse, event);
+                }
+                RadioMessage::Heartbeat(_) | RadioMessage::Hello(_) => {}
+                other => panic!("unexpected {other:?}"),
             }
-            assert!(
-                sse.event == "heartbeat" || sse.event == "hello",
-                "unexpected {sse:?}"
-            );
         }
     }
 
@@ -226,36 +206,28 @@ impl SseClient {
     }
 }
 
-/// A WebSocket client.
-pub struct WsClient {
-    pub socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-}
+/// The phone call's client, failing the test when the call ends or says nothing in time.
+pub struct WsClient(pub switchboard_client::WsClient);
 
 impl WsClient {
     pub async fn send_text(&mut self, text: impl Into<String>) {
-        self.socket.send(Message::text(text.into())).await.unwrap();
+        self.0.send_text(text).await.unwrap();
     }
 
     /// The next raw frame; `None` when the connection ended.
     pub async fn next_frame(&mut self) -> Option<Message> {
-        match tokio::time::timeout(PATIENCE, self.socket.next())
+        tokio::time::timeout(PATIENCE, self.0.next_frame())
             .await
             .expect("a frame in time")
-        {
-            None | Some(Err(_)) => None,
-            Some(Ok(message)) => Some(message),
-        }
+            .and_then(Result::ok)
     }
 
     /// The next protocol message (text frame), skipping protocol pings and pongs.
     pub async fn next_message(&mut self) -> ServerMessage {
-        loop {
-            match self.next_frame().await.expect("connection still open") {
-                Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("unexpected frame {other:?}"),
-            }
-        }
+        tokio::time::timeout(PATIENCE, self.0.next_message())
+            .await
+            .expect("a message in time")
+            .expect("the call still up and speaking the protocol")
     }
 
     /// The next message that is not a heartbeat.
@@ -275,12 +247,16 @@ impl WsClient {
         }
     }
 
-    /// Waits for the close frame and returns its code.
+    /// Waits for the close frame and returns its code (`None` when the call ended without one).
     pub async fn close_code(&mut self) -> Option<u16> {
         loop {
-            match self.next_frame().await? {
-                Message::Close(frame) => return frame.map(|frame| u16::from(frame.code)),
-                _ => continue,
+            match tokio::time::timeout(PATIENCE, self.0.next_message())
+                .await
+                .expect("the call to end in time")
+            {
+                Err(Ended::Closed(code)) => return code,
+                Err(Ended::Gone) => return None,
+                Ok(_) | Err(Ended::Garbled(_)) => continue,
             }
         }
     }

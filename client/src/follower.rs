@@ -1,17 +1,18 @@
-//! A client that recovers on its own, one per lane, with the same policy as the browser's: a watchdog
+//! A client of any lane that recovers on its own, with the same policy as the browser's: a watchdog
 //! that declares a silent line dead after 2.5 heartbeat intervals, redials with full-jitter backoff,
 //! resumes after its last seq, notices a new epoch, and keeps honest books in a `SeqTracker`.
 
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_shared::recovery::Watchdog;
-use switchboard_shared::ws::{Heartbeat, Hello};
-use switchboard_shared::{Backoff, Batch, Event, Gap, LaneId, SeqTracker, ServerMessage};
+use switchboard_shared::ws::Hello;
+use switchboard_shared::{Backoff, Event, LaneId, SeqTracker, ServerMessage, Shape};
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
+
+use crate::sse::{RadioMessage, SseClient};
+use crate::ws::{Ended, WsClient};
+use crate::{ClientError, letters};
 
 /// What a follower saw.
 #[derive(Debug, Default, Clone)]
@@ -62,11 +63,11 @@ impl Books {
     }
 }
 
+/// The wall clock in Unix milliseconds (the epoch of the server's `ts_ms`).
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+        .map_or(0, |since| since.as_millis() as u64)
 }
 
 /// How a follower paces itself.
@@ -103,6 +104,8 @@ impl Policy {
     }
 }
 
+/// One lane followed by a task of its own until dropped.
+#[derive(Debug)]
 pub struct Follower {
     pub lane: LaneId,
     pub books: Arc<Mutex<Books>>,
@@ -154,35 +157,32 @@ impl Drop for Follower {
 
 async fn follow(addr: SocketAddr, lane: LaneId, books: Arc<Mutex<Books>>, policy: Policy) {
     let http = reqwest::Client::new();
+    let base = format!("http://{addr}");
     let mut backoff = policy.backoff;
-    let grace = policy.letter_grace;
     let started = Instant::now();
     let clock = || started.elapsed().as_secs_f64() * 1000.0;
     loop {
         let after = books.lock().unwrap().tracker.last().unwrap_or(0);
-        let outcome = match lane {
-            LaneId::Poll => {
-                let path = format!("/api/poll?after={after}");
-                letter(&http, addr, &path, Duration::ZERO, grace, &books).await
+        let outcome = match lane.shape() {
+            Shape::Request | Shape::HeldRequest => {
+                let url = letters::url(&base, lane, Some(after), policy.long_poll_wait_ms);
+                let held = match lane.shape() {
+                    Shape::HeldRequest => Duration::from_millis(policy.long_poll_wait_ms),
+                    _ => Duration::ZERO,
+                };
+                letter(&http, &url, held + policy.letter_grace, &books).await
             }
-            LaneId::LongPoll => {
-                let wait = policy.long_poll_wait_ms;
-                let path = format!("/api/longpoll?after={after}&wait_ms={wait}");
-                letter(
-                    &http,
-                    addr,
-                    &path,
-                    Duration::from_millis(wait),
-                    grace,
-                    &books,
-                )
-                .await
+            Shape::Stream => {
+                let url = format!("{base}{}", lane.path());
+                radio(&http, &url, after, &books, &mut backoff, &clock).await
             }
-            LaneId::Sse => radio(&http, addr, after, &books, &mut backoff, &clock).await,
-            LaneId::Ws => call(addr, after, &books, &mut backoff, &clock).await,
+            Shape::Duplex => {
+                let url = format!("ws://{addr}{}?after={after}", lane.path());
+                call(&url, &books, &mut backoff, &clock).await
+            }
         };
         match outcome {
-            Ok(()) if matches!(lane, LaneId::Poll) => {
+            Ok(()) if lane.shape() == Shape::Request => {
                 backoff.up(clock());
                 tokio::time::sleep(policy.poll_every).await;
             }
@@ -199,25 +199,17 @@ async fn follow(addr: SocketAddr, lane: LaneId, books: Arc<Mutex<Books>>, policy
 /// One letter; `Err` when it failed (error status, no answer in time).
 async fn letter(
     http: &reqwest::Client,
-    addr: SocketAddr,
-    path: &str,
-    wait: Duration,
-    grace: Duration,
+    url: &str,
+    patience: Duration,
     books: &Mutex<Books>,
 ) -> Result<(), ()> {
-    let request = http
-        .get(format!("http://{addr}{path}"))
-        .timeout(wait + grace)
-        .send();
-    let batch = match request.await {
-        Ok(response) if response.status().is_success() => response.json::<Batch>().await.ok(),
-        _ => None,
-    };
+    let answer = letters::send(http, url, Some(patience)).await;
     let mut books = books.lock().unwrap();
-    let Some(batch) = batch else {
+    let Ok(answer) = answer else {
         books.failures += 1;
         return Err(());
     };
+    let batch = answer.batch;
     books.tracker.observe_epoch(batch.epoch, batch.head);
     if let Some(gap) = batch.gap {
         books.tracker.declare_lost(gap);
@@ -252,7 +244,7 @@ async fn watched<T, E>(
     watchdog: &mut Option<Watchdog>,
     clock: &impl Fn() -> f64,
     books: &Mutex<Books>,
-    next: impl std::future::Future<Output = Option<Result<T, E>>>,
+    next: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, ()> {
     let deadline = watchdog.map_or(Duration::from_secs(10), |dog| {
         Duration::from_millis((dog.deadline_ms() - clock()).max(0.0) as u64)
@@ -267,13 +259,13 @@ async fn watched<T, E>(
                 .push(Duration::from_millis(silent as u64));
             Err(())
         }
-        Ok(Some(Ok(item))) => {
+        Ok(Ok(item)) => {
             if let Some(dog) = watchdog {
                 dog.sign_of_life(clock());
             }
             Ok(item)
         }
-        Ok(_) => {
+        Ok(Err(_)) => {
             books.lock().unwrap().broken += 1;
             Err(())
         }
@@ -283,79 +275,66 @@ async fn watched<T, E>(
 /// Listens until the watchdog declares the line dead or it ends; `Err` in every case a line ends.
 async fn radio(
     http: &reqwest::Client,
-    addr: SocketAddr,
+    url: &str,
     after: u64,
     books: &Mutex<Books>,
     backoff: &mut Backoff,
     clock: &impl Fn() -> f64,
 ) -> Result<(), ()> {
     // Redial as a browser's EventSource does: with Last-Event-ID.
-    let response = http
-        .get(format!("http://{addr}/api/sse"))
-        .header("Last-Event-ID", after.to_string())
-        .timeout(Duration::from_secs(3600))
-        .send()
-        .await;
-    let response = match response {
-        Ok(response) if response.status().is_success() => response,
-        _ => {
-            books.lock().unwrap().failures += 1;
-            return Err(());
-        }
-    };
-    let mut stream = response.bytes_stream().eventsource();
-    let mut watchdog: Option<Watchdog> = None;
-    loop {
-        let item = watched(&mut watchdog, clock, books, stream.next()).await?;
-        match item.event.as_str() {
-            "hello" => {
-                let said: Hello = serde_json::from_str(&item.data).unwrap();
-                hello(books, &said, &mut watchdog, backoff, clock());
-            }
-            "heartbeat" => {
-                let beat: Heartbeat = serde_json::from_str(&item.data).unwrap();
-                books.lock().unwrap().tracker.observe_head(beat.head);
-            }
-            "gap" => {
-                let gap: Gap = serde_json::from_str(&item.data).unwrap();
-                books.lock().unwrap().tracker.declare_lost(gap);
-            }
-            _ => books
-                .lock()
-                .unwrap()
-                .event(serde_json::from_str(&item.data).unwrap()),
-        }
-    }
-}
-
-async fn call(
-    addr: SocketAddr,
-    after: u64,
-    books: &Mutex<Books>,
-    backoff: &mut Backoff,
-    clock: &impl Fn() -> f64,
-) -> Result<(), ()> {
-    let Ok((mut socket, _)) =
-        tokio_tungstenite::connect_async(format!("ws://{addr}/ws?after={after}")).await
-    else {
+    let Ok(mut stream) = SseClient::open(http, url, Some(&after.to_string())).await else {
         books.lock().unwrap().failures += 1;
         return Err(());
     };
     let mut watchdog: Option<Watchdog> = None;
     loop {
-        let frame = watched(&mut watchdog, clock, books, socket.next()).await?;
-        let Message::Text(text) = frame else {
-            if let Message::Close(_) = frame {
-                books.lock().unwrap().broken += 1;
-                return Err(());
-            }
-            continue;
+        let next = async {
+            stream
+                .next_message()
+                .await
+                .unwrap_or_else(|| Err(ClientError::Sse("the stream ended".into())))
         };
-        match serde_json::from_str::<ServerMessage>(text.as_str()).unwrap() {
-            ServerMessage::Hello(said) => hello(books, &said, &mut watchdog, backoff, clock()),
-            ServerMessage::Event(event) => books.lock().unwrap().event(event),
-            ServerMessage::Heartbeat(beat) => books.lock().unwrap().tracker.observe_head(beat.head),
-            ServerMessage::Gap(gap) => {
+        match watched(&mut watchdog, clock, books, next).await? {
+            RadioMessage::Hello(said) => hello(books, &said, &mut watchdog, backoff, clock()),
+            RadioMessage::Heartbeat(beat) => books.lock().unwrap().tracker.observe_head(beat.head),
+            RadioMessage::Gap(gap) => {
+                books.lock().unwrap().tracker.declare_lost(gap);
+            }
+            RadioMessage::Event { event, .. } => books.lock().unwrap().event(event),
+        }
+    }
+}
+
+async fn call(
+    url: &str,
+    books: &Mutex<Books>,
+    backoff: &mut Backoff,
+    clock: &impl Fn() -> f64,
+) -> Result<(), ()> {
+    let Ok((mut socket, _)) = WsClient::dial(url).await else {
+        books.lock().unwrap().failures += 1;
+        return Err(());
+    };
+    let mut watchdog: Option<Watchdog> = None;
+    loop {
+        let message = watched(&mut watchdog, clock, books, async {
+            match socket.next_message().await {
+                // A garbled frame is the server's bug, not a broken line: skip it.
+                Err(Ended::Garbled(_)) => Ok(None),
+                Err(ended) => Err(ended),
+                Ok(message) => Ok(Some(message)),
+            }
+        })
+        .await?;
+        match message {
+            Some(ServerMessage::Hello(said)) => {
+                hello(books, &said, &mut watchdog, backoff, clock())
+            }
+            Some(ServerMessage::Event(event)) => books.lock().unwrap().event(event),
+            Some(ServerMessage::Heartbeat(beat)) => {
+                books.lock().unwrap().tracker.observe_head(beat.head)
+            }
+            Some(ServerMessage::Gap(gap)) => {
                 books.lock().unwrap().tracker.declare_lost(gap);
             }
             _ => {}

@@ -1,5 +1,7 @@
-//! A `redis-server` of the test's own (Debian's package; `./dev test` installs it). Shared by the server's
-//! backplane tests and the end-to-end test (included there by path).
+//! A `redis-server` of a test's or example's own (Debian's package; `./dev test` installs it): loopback
+//! only, nothing saved to disk, killed when dropped. Used by the server's backplane tests and the
+//! end-to-end test. It panics, saying how to install it, when `redis-server` is missing: a test cannot go
+//! on without it.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,6 +12,7 @@ use std::time::Duration;
 const STARTUP: Duration = Duration::from_secs(10);
 
 /// A `redis-server` of our own: loopback only, nothing saved to disk, killed when dropped.
+#[derive(Debug)]
 pub struct Redis {
     pub port: u16,
     child: Option<Child>,
