@@ -1,5 +1,8 @@
 //! A held-letters client: one request always waiting at the server.
 
+use switchboard_client::letters;
+use switchboard_shared::LaneId;
+
 use super::{Client, absorb, fetch_batch};
 use crate::ClientRecord;
 
@@ -8,12 +11,10 @@ pub async fn run(client: Client, wait_ms: u64) -> ClientRecord {
     let mut after: Option<u64> = None;
     let mut first = true;
     loop {
+        // The first letter is a plain poll: its answer only says where "now" is.
         let url = match after {
-            Some(after) => format!(
-                "{}/api/longpoll?after={after}&wait_ms={wait_ms}",
-                client.base
-            ),
-            None => format!("{}/api/poll", client.base),
+            Some(_) => letters::url(&client.base, LaneId::LongPoll, after, wait_ms),
+            None => letters::url(&client.base, LaneId::Poll, None, 0),
         };
         let batch = tokio::select! {
             () = client.stop.cancelled() => break,

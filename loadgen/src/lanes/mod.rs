@@ -1,4 +1,5 @@
-//! One client per lane; each runs until stopped and returns what it saw.
+//! One load client per lane, over `switchboard-client`'s transports without its recovery policy (a load
+//! client that fails is counted, not redialled); each runs until stopped and returns what it saw.
 
 pub mod longpoll;
 pub mod poll;
@@ -47,31 +48,13 @@ fn absorb(record: &mut ClientRecord, live: &Live, batch: &Batch, after: u64) -> 
     batch.next_after(after)
 }
 
-/// One GET of a batch; `None` (counted as an error) on any failure.
+/// One letter; `None` (counted as an error) on any failure.
 async fn fetch_batch(client: &Client, record: &mut ClientRecord, url: &str) -> Option<Batch> {
     record.requests += 1;
-    let result = async {
-        let body = client
-            .http
-            .get(url)
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await?;
-        Ok::<_, reqwest::Error>(body)
-    }
-    .await;
-    match result {
-        Ok(body) => {
-            record.bytes += body.len() as u64;
-            match serde_json::from_slice(&body) {
-                Ok(batch) => Some(batch),
-                Err(_) => {
-                    record.error(&client.live);
-                    None
-                }
-            }
+    match switchboard_client::letters::send(&client.http, url, None).await {
+        Ok(answer) => {
+            record.bytes += answer.body_bytes;
+            Some(answer.batch)
         }
         Err(_) => {
             record.error(&client.live);

@@ -3,6 +3,9 @@
 use std::time::Duration;
 use tokio::time::MissedTickBehavior;
 
+use switchboard_client::letters;
+use switchboard_shared::LaneId;
+
 use super::{Client, absorb, fetch_batch};
 use crate::ClientRecord;
 
@@ -16,10 +19,7 @@ pub async fn run(client: Client, interval_ms: u64) -> ClientRecord {
             () = client.stop.cancelled() => break,
             _ = interval.tick() => {}
         }
-        let url = match after {
-            Some(after) => format!("{}/api/poll?after={after}", client.base),
-            None => format!("{}/api/poll", client.base),
-        };
+        let url = letters::url(&client.base, LaneId::Poll, after, 0);
         let Some(batch) = fetch_batch(&client, &mut record, &url).await else {
             continue;
         };

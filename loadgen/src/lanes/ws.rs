@@ -1,14 +1,16 @@
 //! A phone-call client: one WebSocket, reading every frame.
 
-use futures_util::StreamExt;
 use serde::Deserialize;
+use switchboard_client::WsClient;
+use switchboard_shared::LaneId;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::Client;
 use crate::ClientRecord;
 
-/// The fields of a server message the load generator needs; the rest of the JSON is skipped.
+/// The fields of a server message the load generator needs; the rest of the JSON is skipped (parsing
+/// every frame whole would take CPU from the server it measures).
 #[derive(Deserialize)]
 struct Frame {
     #[serde(rename = "type")]
@@ -22,24 +24,24 @@ struct Frame {
 pub async fn run(client: Client) -> ClientRecord {
     let mut record = ClientRecord::default();
     record.requests += 1;
-    let url = format!("{}/ws", client.base.replacen("http", "ws", 1));
+    let url = format!(
+        "{}{}",
+        client.base.replacen("http", "ws", 1),
+        LaneId::Ws.path()
+    );
     // tungstenite's default read buffer is 128 KiB and is zero-filled as it is read into: with
     // thousands of sockets each getting a 150-byte frame, that memset was half the load generator's CPU,
     // which it then took from the server it measures. The server's frames are small; so is this.
     let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
-    let mut socket =
-        match tokio_tungstenite::connect_async_with_config(url, Some(config), true).await {
-            Ok((socket, _)) => socket,
-            Err(_) => {
-                record.error(&client.live);
-                return record;
-            }
-        };
+    let Ok((mut call, _)) = WsClient::dial_with(&url, config).await else {
+        record.error(&client.live);
+        return record;
+    };
     client.connected();
     loop {
         let next = tokio::select! {
             () = client.stop.cancelled() => break,
-            next = socket.next() => next,
+            next = call.next_frame() => next,
         };
         match next {
             None => break,
@@ -76,6 +78,6 @@ pub async fn run(client: Client) -> ClientRecord {
             Some(Ok(_)) => {}
         }
     }
-    let _ = socket.close(None).await;
+    call.close().await;
     record
 }
