@@ -13,15 +13,7 @@ use switchboard_shared::{
 
 /// `POST /api/network` with `body`; the status and the JSON answer.
 async fn set_network(server: &TestServer, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let response = server
-        .http
-        .post(server.url("/api/network"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    server.post_json("/api/network", body).await
 }
 
 async fn must_set(server: &TestServer, body: serde_json::Value) {

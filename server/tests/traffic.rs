@@ -10,15 +10,7 @@ use switchboard_shared::traffic::{BURST_SIZE, TrafficState};
 use switchboard_shared::{Event, EventBody, Notice, ServerMessage, Traffic};
 
 async fn set_traffic(server: &TestServer, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let response = server
-        .http
-        .post(server.url("/api/traffic"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    server.post_json("/api/traffic", body).await
 }
 
 /// The next event on the line, passing over its greeting and anything else that is not one.

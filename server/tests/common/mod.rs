@@ -92,17 +92,22 @@ impl TestServer {
         seqs
     }
 
-    /// `POST /api/faults` with `body`; the status and the JSON answer.
-    pub async fn inject(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
+    /// `POST path` with `body` as JSON; the status and the JSON answer.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         let response = self
             .http
-            .post(self.url("/api/faults"))
+            .post(self.url(path))
             .json(&body)
             .send()
             .await
             .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
+    }
+
+    /// `POST /api/faults` with `body`; the status and the JSON answer.
+    pub async fn inject(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.post_json("/api/faults", body).await
     }
 
     /// Injects a fault that must be accepted.
