@@ -4,12 +4,15 @@
 //! - [`poll`] — letters: a GET every interval;
 //! - [`longpoll`] — held letters: a GET the server holds until news or timeout, sent again at once;
 //! - [`sse`] — radio: the browser's own `EventSource`, so the developer tools still show the stream;
-//! - [`ws`] — the phone call: one WebSocket with hello, events, heartbeats, ping/pong and chat frames.
+//! - [`ws`] — the phone call: one WebSocket with hello, events, heartbeats, ping/pong and chat frames;
+//! - [`line`] — the engine the radio and the phone call share: dial, watchdog, who closed the line,
+//!   backoff and redial.
 //!
 //! Byte counts are what crossed the wire, headers and framing included: request heads are told by the
 //! server (browsers hide the headers they add), answer heads are rebuilt from the headers the page can
 //! read, and stream framing is computed from the protocol (docs/PROTOCOL.md, "What the page counts").
 
+pub mod line;
 pub mod longpoll;
 pub mod poll;
 pub mod sse;

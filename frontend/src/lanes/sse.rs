@@ -6,12 +6,13 @@
 use futures_channel::mpsc;
 use futures_util::{StreamExt, stream};
 use switchboard_shared::ws::{Heartbeat, Hello};
-use switchboard_shared::{Backoff, Event, Gap, LaneId, Watchdog, sse};
+use switchboard_shared::{Backoff, Event, Gap, LaneId, sse};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{EventSource, MessageEvent};
 
-use super::{DIAL_PATIENCE_MS, Reporter, WATCHDOG_CHECK_MS, back_off, now_ms, sse_chunk_bytes};
+use super::line::{Line, LineEnd, LineWatch, keep_dialling};
+use super::{Reporter, WATCHDOG_CHECK_MS, now_ms, sse_chunk_bytes};
 use crate::wire::{ClosedBy, SpanId, Wire};
 
 /// The answer head of the stream as the server writes it (status line, content type, cache control,
@@ -95,109 +96,61 @@ impl Drop for EventSourceStream {
     }
 }
 
-/// The line being listened to; reports it closed if the lane is stopped while it is open.
-struct Listening {
-    reporter: Reporter,
-    span: SpanId,
-    open: bool,
-}
-
-impl Listening {
-    fn dial(reporter: Reporter, label: String) -> Listening {
-        let span = reporter.new_span();
-        reporter.report(Wire::Dialing { span, label });
-        Listening {
-            reporter,
-            span,
-            open: true,
-        }
-    }
-
-    fn close(&mut self, by: ClosedBy, reason: &str) {
-        if std::mem::take(&mut self.open) {
-            self.reporter.report(Wire::Closed {
-                span: self.span,
-                by,
-                code: None,
-                reason: reason.into(),
-            });
-        }
-    }
-}
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        self.close(ClosedBy::Person, "stopped");
-    }
-}
-
-/// Listens until the task is dropped (the lane is stopped).
+/// Listens until the task is dropped (the lane is stopped), redialling when the browser gives up.
 pub async fn run(reporter: Reporter) {
     debug_assert_eq!(reporter.lane, LaneId::Sse);
-    let mut backoff = Backoff::standard();
-    loop {
-        let url = format!("/api/sse?after={}", reporter.resume_point());
-        let mut line = Listening::dial(reporter, format!("GET {url}"));
-        let why = match EventSourceStream::open(&url) {
-            Ok(mut radio) => listen(&reporter, &mut radio, &mut line, &mut backoff).await,
+    let dial_to = |after| {
+        let url = format!("{}?after={after}", LaneId::Sse.path());
+        (url.clone(), format!("GET {url}"))
+    };
+    // The radio's stop has no close code: an EventSource just closes.
+    keep_dialling(
+        reporter,
+        None,
+        dial_to,
+        async |line, url, backoff| match EventSourceStream::open(url) {
+            Ok(mut radio) => listen(&reporter, &mut radio, line, backoff).await,
             Err(err) => {
                 reporter.report(Wire::Error {
-                    span: Some(line.span),
+                    span: Some(line.span()),
                     message: format!("could not open the stream: {err}"),
                 });
-                "the stream could not be opened"
+                LineEnd::Failed("the stream could not be opened".into())
             }
-        };
-        let by = if why.starts_with("declared dead") {
-            ClosedBy::Watchdog
-        } else {
-            ClosedBy::Failure
-        };
-        line.close(by, why);
-        // Dropping the radio closes the EventSource, so the browser stops redialling on its own.
-        drop(line);
-        back_off(&reporter, &mut backoff).await;
-    }
+        },
+    )
+    .await;
 }
 
 /// Reports everything the radio hears until the browser gives up on it or the watchdog finds the line
-/// silent for 2.5 heartbeat intervals (a half-open stream: the browser still thinks it is open, so its
-/// own reconnect never starts); returns why it ended.
+/// silent (a half-open stream: the browser still thinks it is open, so its own reconnect never
+/// starts); says how it ended.
 async fn listen(
     reporter: &Reporter,
     radio: &mut EventSourceStream,
-    line: &mut Listening,
+    line: &mut Line,
     backoff: &mut Backoff,
-) -> &'static str {
+) -> LineEnd {
     let checks =
         gloo_timers::future::IntervalStream::new(WATCHDOG_CHECK_MS).map(|()| SseSignal::Check);
-    let mut heard_or_checks = stream::select(&mut radio.signals, checks);
-    // Until the hello says how often heartbeats come, the dial gets a fixed patience.
-    let mut watchdog = Watchdog::new(DIAL_PATIENCE_MS, now_ms());
-    let mut heartbeat_ms = DIAL_PATIENCE_MS;
-    while let Some(signals) = heard_or_checks.next().await {
-        let span = line.span;
-        if !matches!(signals, SseSignal::Check | SseSignal::Broke { .. }) {
-            watchdog.sign_of_life(now_ms());
+    let mut signals = stream::select(&mut radio.signals, checks);
+    let mut watch = LineWatch::default();
+    while let Some(signal) = signals.next().await {
+        let span = line.span();
+        if !matches!(signal, SseSignal::Check | SseSignal::Broke { .. }) {
+            watch.heard();
         }
-        match signals {
+        match signal {
             SseSignal::Check => {
-                let now = now_ms();
-                if watchdog.is_dead(now) {
-                    reporter.report(Wire::Dead {
-                        span,
-                        silent_ms: watchdog.silent_ms(now),
-                    });
-                    return "declared dead by the watchdog";
+                if let Err(end) = watch.check(reporter, span) {
+                    return end;
                 }
             }
             SseSignal::Named(name, data) if name == sse::HELLO => {
                 let Some(hello) = parse::<Hello>(reporter, span, &data) else {
                     continue;
                 };
-                heartbeat_ms = hello.heartbeat_ms;
-                watchdog = Watchdog::new(heartbeat_ms, now_ms());
-                backoff.up(now_ms());
+                watch.hello(hello.heartbeat_ms, backoff);
                 let frame = RETRY_FIELD_BYTES + "event: hello\ndata: \n\n".len() + data.len();
                 reporter.report(Wire::Opened {
                     span,
@@ -235,26 +188,32 @@ async fn listen(
                     });
                 }
             }
-            SseSignal::Broke { gave_up: true } => return "the browser gave up on the stream",
+            SseSignal::Broke { gave_up: true } => {
+                return LineEnd::Failed("the browser gave up on the stream".into());
+            }
             SseSignal::Broke { gave_up: false } => {
                 // The browser redials by itself and sends Last-Event-ID; the new line is a new span,
                 // watched with the dial's patience until its hello.
                 line.close(
                     ClosedBy::Failure,
+                    None,
                     "the stream broke; the browser redials with Last-Event-ID",
                 );
                 // The line was up until now: a stream that keeps breaking must not count as healthy
                 // when the lane next backs off itself (the browser's own wait is its `retry:`).
                 let _ = backoff.down(now_ms(), 0.0);
-                watchdog = Watchdog::new(DIAL_PATIENCE_MS.max(heartbeat_ms), now_ms());
+                watch.redialling();
                 reporter.report(Wire::Reconnecting { after_ms: 1000 });
                 let resume = reporter.resume_point();
-                *line =
-                    Listening::dial(*reporter, format!("GET /api/sse (Last-Event-ID: {resume})"));
+                *line = Line::dial(
+                    *reporter,
+                    format!("GET {} (Last-Event-ID: {resume})", LaneId::Sse.path()),
+                    None,
+                );
             }
         }
     }
-    "the stream ended"
+    LineEnd::Failed("the stream ended".into())
 }
 
 fn parse<T: serde::de::DeserializeOwned>(

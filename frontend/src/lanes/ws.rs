@@ -8,12 +8,11 @@ use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use leptos::prelude::*;
 use switchboard_shared::ws::{Ping, Pong};
-use switchboard_shared::{Backoff, BrowserMessage, ChatAccepted, LaneId, ServerMessage, Watchdog};
+use switchboard_shared::{Backoff, BrowserMessage, ChatAccepted, LaneId, ServerMessage};
 
-use super::{
-    DIAL_PATIENCE_MS, Reporter, WATCHDOG_CHECK_MS, back_off, now_ms, ws_frame_bytes, ws_url,
-};
-use crate::wire::{ClosedBy, SpanId, Wire};
+use super::line::{Line, LineEnd, LineWatch, keep_dialling};
+use super::{Reporter, WATCHDOG_CHECK_MS, now_ms, ws_frame_bytes, ws_url};
+use crate::wire::{SpanId, Wire};
 
 /// The server's `101 Switching Protocols` head (status line, upgrade, connection, accept key, date,
 /// request size). The browser does not show it to the page; measured once (docs/PROTOCOL.md).
@@ -39,7 +38,7 @@ impl Default for Phone {
 }
 
 impl Phone {
-    fn set_outbox(&self, outbox: Option<mpsc::UnboundedSender<BrowserMessage>>) {
+    pub(super) fn set_outbox(&self, outbox: Option<mpsc::UnboundedSender<BrowserMessage>>) {
         self.outbox.set_value(outbox);
     }
 
@@ -68,93 +67,59 @@ enum Wake {
     Check,
 }
 
-/// The line in use; reports it closed if the lane is stopped while it is up.
-struct Call {
-    reporter: Reporter,
-    span: SpanId,
-    up: bool,
-}
-
-impl Call {
-    fn hang_up(&mut self, by: ClosedBy, code: Option<u16>, reason: &str) {
-        if std::mem::take(&mut self.up) {
-            self.reporter.phone.set_outbox(None);
-            self.reporter.report(Wire::Closed {
-                span: self.span,
-                by,
-                code,
-                reason: reason.into(),
-            });
-        }
-    }
-}
-
-impl Drop for Call {
-    fn drop(&mut self) {
-        self.hang_up(ClosedBy::Person, Some(1000), "stopped");
-    }
-}
-
-/// Calls, and calls again after a hang-up (backing off with full jitter, back to short waits once a
-/// call has stayed up a while), until the task is dropped (the lane is stopped).
+/// Calls, and calls again after a hang-up, until the task is dropped (the lane is stopped).
 pub async fn run(reporter: Reporter) {
     debug_assert_eq!(reporter.lane, LaneId::Ws);
-    let mut backoff = Backoff::standard();
-    loop {
-        let path = format!("/ws?after={}", reporter.resume_point());
-        let span = reporter.new_span();
-        reporter.report(Wire::Dialing {
-            span,
-            label: format!("GET {path} (Upgrade: websocket)"),
-        });
-        let mut call = Call {
-            reporter,
-            span,
-            up: true,
-        };
-        match WebSocket::open(&ws_url(&path)) {
-            Ok(socket) => talk(&reporter, &mut call, socket, &mut backoff).await,
-            Err(err) => reporter.report(Wire::Error {
-                span: Some(span),
-                message: format!("could not dial: {err}"),
-            }),
-        }
-        call.hang_up(ClosedBy::Failure, None, "the line failed");
-        drop(call);
-        back_off(&reporter, &mut backoff).await;
-    }
+    let dial_to = |after| {
+        let path = format!("{}?after={after}", LaneId::Ws.path());
+        (path.clone(), format!("GET {path} (Upgrade: websocket)"))
+    };
+    // Stopping the lane hangs up with 1000, a normal close.
+    keep_dialling(
+        reporter,
+        Some(1000),
+        dial_to,
+        async |line, path, backoff| match WebSocket::open(&ws_url(path)) {
+            Ok(socket) => talk(&reporter, line, socket, backoff).await,
+            Err(err) => {
+                reporter.report(Wire::Error {
+                    span: Some(line.span()),
+                    message: format!("could not dial: {err}"),
+                });
+                LineEnd::Failed("the line failed".into())
+            }
+        },
+    )
+    .await;
 }
 
-/// Runs one call until it ends: the server hangs up, the line fails, or the watchdog finds it silent
-/// for 2.5 heartbeat intervals (a half-open line says nothing at all, so nothing else would notice).
-async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket, backoff: &mut Backoff) {
-    let span = call.span;
+/// Runs one call until it ends: the server hangs up, the line fails, or the watchdog finds it silent.
+async fn talk(
+    reporter: &Reporter,
+    line: &mut Line,
+    socket: WebSocket,
+    backoff: &mut Backoff,
+) -> LineEnd {
+    let span = line.span();
     let (mut sink, incoming) = socket.split();
     let (say, said) = mpsc::unbounded();
     let pings = gloo_timers::future::IntervalStream::new(PING_EVERY_MS).map(|()| Wake::Ping);
     let checks = gloo_timers::future::IntervalStream::new(WATCHDOG_CHECK_MS).map(|()| Wake::Check);
-    let mut turns = stream::select(
+    let mut wakes = stream::select(
         incoming.map(Wake::Received),
         stream::select(said.map(Wake::Say), stream::select(pings, checks)),
     );
     let mut answered = false;
     let mut next_ping = 1;
-    // Until the hello says how often heartbeats come, the dial gets a fixed patience.
-    let mut watchdog = Watchdog::new(DIAL_PATIENCE_MS, now_ms());
-    while let Some(wake) = turns.next().await {
+    let mut watch = LineWatch::default();
+    while let Some(wake) = wakes.next().await {
         if let Wake::Received(_) = &wake {
-            watchdog.sign_of_life(now_ms());
+            watch.heard();
         }
         let outgoing = match wake {
             Wake::Check => {
-                let now = now_ms();
-                if watchdog.is_dead(now) {
-                    reporter.report(Wire::Dead {
-                        span,
-                        silent_ms: watchdog.silent_ms(now),
-                    });
-                    call.hang_up(ClosedBy::Watchdog, None, "declared dead by the watchdog");
-                    return;
+                if let Err(end) = watch.check(reporter, span) {
+                    return end;
                 }
                 None
             }
@@ -162,8 +127,7 @@ async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket, backoff: 
                 let first = !answered;
                 answered = true;
                 if let Some(heartbeat_ms) = hear(reporter, span, &text, first) {
-                    watchdog = Watchdog::new(heartbeat_ms, now_ms());
-                    backoff.up(now_ms());
+                    watch.hello(heartbeat_ms, backoff);
                     reporter.phone.set_outbox(Some(say.clone()));
                     // Measure the clock at once, so the first delays are already corrected.
                     Some(ping(&mut next_ping))
@@ -179,8 +143,10 @@ async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket, backoff: 
                 None
             }
             Wake::Received(Err(WebSocketError::ConnectionClose(close))) => {
-                call.hang_up(ClosedBy::Server, Some(close.code), &close.reason);
-                return;
+                return LineEnd::HungUp {
+                    code: Some(close.code),
+                    reason: close.reason,
+                };
             }
             Wake::Received(Err(err)) => {
                 reporter.report(Wire::Error {
@@ -217,6 +183,7 @@ async fn talk(reporter: &Reporter, call: &mut Call, socket: WebSocket, backoff: 
             }
         }
     }
+    LineEnd::Failed("the line failed".into())
 }
 
 fn ping(next_id: &mut u64) -> BrowserMessage {

@@ -1,0 +1,147 @@
+//! The one browser engine of the lanes that keep a line open (the radio and the phone call): dial,
+//! watch the line for silence, say who closed it, back off and dial again, resuming after the last
+//! seq. Each lane supplies only how it talks on one line ([`keep_dialling`]'s `talk`).
+
+use switchboard_shared::{Backoff, Watchdog};
+
+use super::{DIAL_PATIENCE_MS, Reporter, back_off, now_ms};
+use crate::wire::{ClosedBy, SpanId, Wire};
+
+/// One line: reported `Dialing` when made and `Closed` exactly once — by whoever ended it, or by the
+/// person when the lane is stopped (the task, and the line with it, is dropped).
+#[derive(Debug)]
+pub struct Line {
+    reporter: Reporter,
+    span: SpanId,
+    open: bool,
+    /// The close code the browser sends when the person stops the lane (the phone call's 1000; the
+    /// radio's `EventSource` has none).
+    stop_code: Option<u16>,
+}
+
+impl Line {
+    pub fn dial(reporter: Reporter, label: String, stop_code: Option<u16>) -> Line {
+        let span = reporter.new_span();
+        reporter.report(Wire::Dialing { span, label });
+        Line {
+            reporter,
+            span,
+            open: true,
+            stop_code,
+        }
+    }
+
+    pub fn span(&self) -> SpanId {
+        self.span
+    }
+
+    /// Reports the line closed, once. Nothing more can be said on a closed line.
+    pub fn close(&mut self, by: ClosedBy, code: Option<u16>, reason: &str) {
+        if std::mem::take(&mut self.open) {
+            if self.reporter.lane.shape().is_two_way() {
+                self.reporter.phone.set_outbox(None);
+            }
+            self.reporter.report(Wire::Closed {
+                span: self.span,
+                by,
+                code,
+                reason: reason.into(),
+            });
+        }
+    }
+}
+
+impl Drop for Line {
+    fn drop(&mut self) {
+        self.close(ClosedBy::Person, self.stop_code, "stopped");
+    }
+}
+
+/// How a line ended, when its lane did not close it itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineEnd {
+    /// The watchdog found it silent too long (already reported as `Dead`).
+    Silent,
+    /// The server hung up, with its close code when the protocol has one.
+    HungUp { code: Option<u16>, reason: String },
+    /// It failed, or could not be opened (the lane reported any error it met itself).
+    Failed(String),
+}
+
+/// A line's watchdog: a fixed patience until the hello says how often heartbeats come, then 2.5
+/// heartbeat intervals of silence (a half-open line says nothing at all, so nothing else notices).
+#[derive(Debug)]
+pub struct LineWatch {
+    watchdog: Watchdog,
+    heartbeat_ms: u64,
+}
+
+impl Default for LineWatch {
+    fn default() -> Self {
+        LineWatch {
+            watchdog: Watchdog::new(DIAL_PATIENCE_MS, now_ms()),
+            heartbeat_ms: DIAL_PATIENCE_MS,
+        }
+    }
+}
+
+impl LineWatch {
+    /// Anything heard on the line.
+    pub fn heard(&mut self) {
+        self.watchdog.sign_of_life(now_ms());
+    }
+
+    /// The hello: the line is up, watched from now at the interval it promises.
+    pub fn hello(&mut self, heartbeat_ms: u64, backoff: &mut Backoff) {
+        self.heartbeat_ms = heartbeat_ms;
+        self.watchdog = Watchdog::new(heartbeat_ms, now_ms());
+        backoff.up(now_ms());
+    }
+
+    /// The line is being dialled again (the browser redials the radio by itself): watched with the
+    /// dial's patience, or the heartbeat's if longer, until its hello.
+    pub fn redialling(&mut self) {
+        self.watchdog = Watchdog::new(DIAL_PATIENCE_MS.max(self.heartbeat_ms), now_ms());
+    }
+
+    /// Looks at the line; when it has been silent too long, reports it dead and says so.
+    pub fn check(&self, reporter: &Reporter, span: SpanId) -> Result<(), LineEnd> {
+        let now = now_ms();
+        if !self.watchdog.is_dead(now) {
+            return Ok(());
+        }
+        reporter.report(Wire::Dead {
+            span,
+            silent_ms: self.watchdog.silent_ms(now),
+        });
+        Err(LineEnd::Silent)
+    }
+}
+
+/// Dials, talks until the line ends, closes it saying who ended it, backs off (with full jitter, back
+/// to short waits once a line has stayed up a while) and dials again, resuming after the lane's last
+/// seq — until the task is dropped (the lane is stopped). `dial_to` gives the URL path to dial and the
+/// label it is shown with, from the resume point; `talk` runs one line.
+pub async fn keep_dialling(
+    reporter: Reporter,
+    stop_code: Option<u16>,
+    dial_to: impl Fn(u64) -> (String, String),
+    mut talk: impl AsyncFnMut(&mut Line, &str, &mut Backoff) -> LineEnd,
+) {
+    let mut backoff = Backoff::standard();
+    loop {
+        let (path, label) = dial_to(reporter.resume_point());
+        let mut line = Line::dial(reporter, label, stop_code);
+        let end = talk(&mut line, &path, &mut backoff).await;
+        match end {
+            LineEnd::Silent => {
+                line.close(ClosedBy::Watchdog, None, "declared dead by the watchdog")
+            }
+            LineEnd::HungUp { code, reason } => line.close(ClosedBy::Server, code, &reason),
+            LineEnd::Failed(why) => line.close(ClosedBy::Failure, None, &why),
+        }
+        // Dropping the line's socket or EventSource (in `talk`) stopped any redial of the browser's own.
+        drop(line);
+        back_off(&reporter, &mut backoff).await;
+    }
+}
