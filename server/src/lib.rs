@@ -7,7 +7,7 @@
 //!   notices. Every event is serialized once and its bytes shared by every lane and subscriber.
 //! - [`lanes`] — one module per lane (`poll`, `longpoll`, `sse`, `ws`): thin handlers over the hub.
 //! - [`api`] — health, chat posts, `/api/stats` and `/metrics`.
-//! - [`metering`] — per-lane counters, with bytes counted on the real TCP stream (headers and framing
+//! - [`metering`] — per-lane counters, with bytes counted on the real TCP stream ([`listener`]; headers and framing
 //!   included).
 //! - [`sources`] — the host-load sampler and the ticker.
 //! - [`backplane`] — with `--redis`, the stream and its history are shared by several instances through
@@ -32,6 +32,7 @@ pub mod faults;
 pub mod hub;
 pub mod lanes;
 pub mod limits;
+pub mod listener;
 pub mod metering;
 pub mod network;
 pub mod sources;
@@ -60,7 +61,8 @@ use error::AppError;
 use faults::Faults;
 use hub::Hub;
 use limits::Limits;
-use metering::{ConnInfo, MeteredListener, Meters, RequestHead, lane_of_path};
+use listener::MeteredListener;
+use metering::{ConnInfo, Meters, RequestHead, lane_of_path};
 use network::Network;
 use switchboard_shared::{EventBody, LaneId, Shape};
 

@@ -7,7 +7,7 @@
 //!   handshake ([`middleware`]);
 //! - everything written to a connection comes out one one-way delay later, at the download bandwidth, in
 //!   order, with loss as TCP suffers it: a retransmission timeout for the lost chunk and everything
-//!   behind it ([`shaped`], applied by the connection's [`crate::metering::MeteredStream`]);
+//!   behind it ([`shaped`], applied by the connection's stream, [`crate::listener`]);
 //! - frames from the browser on the phone line are held one one-way delay after they arrive.
 //!
 //! While no condition is set a connection pays one relaxed atomic load per read or write.
