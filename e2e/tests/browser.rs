@@ -838,15 +838,22 @@ async fn quiet_traffic_wastes_letters_and_one_message_is_traced_across_lanes() {
              const y = rect.top + (rect.height - 22) / 4 * 3.5;
              const at = (kind, x) => canvas.dispatchEvent(new PointerEvent(kind,
                  { bubbles: true, clientX: x, clientY: y }));
+             const traced = () => document.querySelector(\"[data-testid='trace-ws']\");
              (async () => {
-               for (let x = rect.right - 2; x > rect.left; x -= 2) {
-                 at('pointermove', x);
-                 await new Promise(r => setTimeout(r, 0));
-                 const hover = document.querySelector('.timeline .hover');
-                 if (hover && hover.textContent.startsWith('#' + seq + ' ')) {
-                   canvas.dispatchEvent(new MouseEvent('click',
-                       { bubbles: true, clientX: x, clientY: y }));
-                   return done(true);
+               // A click can land on the frame in which the live view moved on: look again, a few
+               // times, until the detail traces the seq.
+               for (let attempt = 0; attempt < 3; attempt++) {
+                 for (let x = rect.right - 2; x > rect.left; x -= 2) {
+                   at('pointermove', x);
+                   await new Promise(r => setTimeout(r, 0));
+                   const hover = document.querySelector('.timeline .hover');
+                   if (hover && hover.textContent.startsWith('#' + seq + ' ')) {
+                     canvas.dispatchEvent(new MouseEvent('click',
+                         { bubbles: true, clientX: x, clientY: y }));
+                     await new Promise(r => setTimeout(r, 300));
+                     if (traced()) { return done(true); }
+                     break;
+                   }
                  }
                }
                done(false);
