@@ -11,6 +11,7 @@ use switchboard_shared::{Backoff, Event, LaneId, SeqTracker, ServerMessage, Shap
 use tokio::task::JoinHandle;
 
 use crate::sse::{RadioMessage, SseClient};
+use crate::stream::StreamClient;
 use crate::ws::{Ended, WsClient};
 use crate::{ClientError, letters};
 
@@ -163,8 +164,9 @@ async fn follow(addr: SocketAddr, lane: LaneId, books: Arc<Mutex<Books>>, policy
     let clock = || started.elapsed().as_secs_f64() * 1000.0;
     loop {
         let after = books.lock().unwrap().tracker.last().unwrap_or(0);
-        let outcome = match lane.shape() {
-            Shape::Request | Shape::HeldRequest => {
+        // Each lane's own transport; the letters share one.
+        let outcome = match lane {
+            LaneId::Poll | LaneId::LongPoll => {
                 let url = letters::url(&base, lane, Some(after), policy.long_poll_wait_ms);
                 let held = match lane.shape() {
                     Shape::HeldRequest => Duration::from_millis(policy.long_poll_wait_ms),
@@ -172,11 +174,15 @@ async fn follow(addr: SocketAddr, lane: LaneId, books: Arc<Mutex<Books>>, policy
                 };
                 letter(&http, &url, held + policy.letter_grace, &books).await
             }
-            Shape::Stream => {
+            LaneId::HttpStream => {
+                let url = format!("{base}{}?after={after}", lane.path());
+                endless_letter(&http, &url, &books, &mut backoff, &clock).await
+            }
+            LaneId::Sse => {
                 let url = format!("{base}{}", lane.path());
                 radio(&http, &url, after, &books, &mut backoff, &clock).await
             }
-            Shape::Duplex => {
+            LaneId::Ws => {
                 let url = format!("ws://{addr}{}?after={after}", lane.path());
                 call(&url, &books, &mut backoff, &clock).await
             }
@@ -301,6 +307,38 @@ async fn radio(
                 books.lock().unwrap().tracker.declare_lost(gap);
             }
             RadioMessage::Event { event, .. } => books.lock().unwrap().event(event),
+        }
+    }
+}
+
+/// Reads the endless letter until the watchdog declares it dead or it ends; `Err` in every case.
+async fn endless_letter(
+    http: &reqwest::Client,
+    url: &str,
+    books: &Mutex<Books>,
+    backoff: &mut Backoff,
+    clock: &impl Fn() -> f64,
+) -> Result<(), ()> {
+    let Ok(mut stream) = StreamClient::open(http, url).await else {
+        books.lock().unwrap().failures += 1;
+        return Err(());
+    };
+    let mut watchdog: Option<Watchdog> = None;
+    loop {
+        let next = async {
+            stream
+                .next_message()
+                .await
+                .unwrap_or_else(|| Err(ClientError::Protocol("the stream ended".into())))
+        };
+        match watched(&mut watchdog, clock, books, next).await? {
+            ServerMessage::Hello(said) => hello(books, &said, &mut watchdog, backoff, clock()),
+            ServerMessage::Event(event) => books.lock().unwrap().event(event),
+            ServerMessage::Heartbeat(beat) => books.lock().unwrap().tracker.observe_head(beat.head),
+            ServerMessage::Gap(gap) => {
+                books.lock().unwrap().tracker.declare_lost(gap);
+            }
+            _ => {}
         }
     }
 }

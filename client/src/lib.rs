@@ -3,6 +3,7 @@
 //!
 //! Layout:
 //! - [`letters`] — a poll or long poll: one GET answered with a [`Batch`](switchboard_shared::Batch);
+//! - [`stream`] — the endless letter: newline-delimited JSON over one response ([`StreamClient`]);
 //! - [`sse`] — the radio: a real SSE parser over the response's bytes ([`SseClient`]);
 //! - [`ws`] — the phone call: a WebSocket speaking [`ServerMessage`](switchboard_shared::ServerMessage)
 //!   and [`BrowserMessage`](switchboard_shared::BrowserMessage) ([`WsClient`]);
@@ -16,10 +17,12 @@ pub mod follower;
 pub mod letters;
 pub mod redis;
 pub mod sse;
+pub mod stream;
 pub mod ws;
 
 pub use follower::{Books, Follower, Policy};
 pub use sse::SseClient;
+pub use stream::StreamClient;
 pub use ws::WsClient;
 
 /// Why a client could not go on.

@@ -199,13 +199,7 @@ mod tests {
     fn change(at_ms: u64, lane: FaultTarget, condition: Option<Condition>) -> NetworkChange {
         let mut lanes = LaneConditions::default();
         for id in LaneId::ALL.into_iter().filter(|&id| lane.covers(id)) {
-            let slot = match id {
-                LaneId::Poll => &mut lanes.poll,
-                LaneId::LongPoll => &mut lanes.longpoll,
-                LaneId::Sse => &mut lanes.sse,
-                LaneId::Ws => &mut lanes.ws,
-            };
-            *slot = condition.clone();
+            lanes[id] = condition.clone();
         }
         NetworkChange {
             lane,

@@ -572,9 +572,10 @@ async fn a_network_condition_is_listed_shaded_and_its_delays_counted() {
         lane: FaultTarget::Lane(ws),
         condition: Some(three_g.clone()),
         at_ms: now as u64 - 4_000,
-        lanes: LaneConditions {
-            ws: Some(three_g),
-            ..LaneConditions::default()
+        lanes: {
+            let mut lanes = LaneConditions::default();
+            lanes[ws] = Some(three_g);
+            lanes
         },
     };
     dashboard.report(

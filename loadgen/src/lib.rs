@@ -37,7 +37,7 @@ pub struct LoadConfig {
     /// figures (CPU, RSS, counters) are those of the first.
     #[arg(long, default_value = "http://127.0.0.1:3000", value_delimiter = ',')]
     pub url: Vec<String>,
-    /// The lane every client uses: poll, longpoll, sse or ws.
+    /// The lane every client uses: poll, longpoll, stream, sse or ws.
     #[arg(long)]
     pub lane: LaneId,
     /// How many clients.

@@ -68,6 +68,11 @@ async fn longpoll_smoke() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_smoke() {
+    smoke(LaneId::HttpStream).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_smoke() {
     smoke(LaneId::Sse).await;
 }

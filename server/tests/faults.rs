@@ -507,6 +507,17 @@ async fn largest_silence_during_a_delay(server: &TestServer, lane: LaneId) -> Du
                 arrivals.push(Instant::now());
             }
         }
+        LaneId::HttpStream => {
+            let mut letter = server.stream("/api/stream").await;
+            letter.next_message().await;
+            server
+                .fault(json!({"kind": "delay", "lane": "all", "duration_ms": 3_000, "delay_ms": 1_000}))
+                .await;
+            while Instant::now() < until {
+                letter.next_message().await;
+                arrivals.push(Instant::now());
+            }
+        }
         LaneId::Sse => {
             let mut sse = server.sse("/api/sse", None).await;
             sse.next_named("hello").await;

@@ -149,8 +149,14 @@ async fn a_change_is_announced_on_every_lane() {
     assert_eq!(notice.code, "network_changed");
     let change = notice.network.expect("the change rides on the notice");
     assert_eq!(change.condition.map(|c| c.name), Some("3g".into()));
-    assert_eq!(change.lanes.sse.map(|c| c.rtt_ms), Some(300));
-    assert_eq!(change.lanes.ws, None);
+    assert_eq!(
+        change
+            .lanes
+            .get(switchboard_shared::LaneId::Sse)
+            .map(|c| c.rtt_ms),
+        Some(300)
+    );
+    assert_eq!(change.lanes.get(switchboard_shared::LaneId::Ws), None);
     let batch = server.batch("/api/poll?after=0").await;
     assert_eq!(batch.events.len(), 1, "letters read it too");
     server.shutdown().await;

@@ -1,11 +1,11 @@
-//! The four lanes: four ways of receiving the same stream.
+//! The lanes: the ways of receiving the same stream, and each one's facts in one table.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// One way of talking to the server. The serialized form (`poll`, `longpoll`, `sse`, `ws`) is the lane id
-/// used in URLs, stats, metrics labels and the page's test hooks.
+/// One way of talking to the server. The serialized form (`poll`, `longpoll`, `stream`, `sse`, `ws`) is
+/// the lane id used in URLs, stats, metrics labels and the page's test hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LaneId {
@@ -13,6 +13,10 @@ pub enum LaneId {
     Poll,
     /// Long polling: the server holds the letter until there is news or the wait runs out.
     LongPoll,
+    /// HTTP streaming: one `fetch` whose answer keeps coming, a JSON line per event, read with a
+    /// `ReadableStream`.
+    #[serde(rename = "stream")]
+    HttpStream,
     /// Server-Sent Events: a one-way radio over one HTTP response.
     Sse,
     /// WebSocket: one open two-way line.
@@ -54,7 +58,8 @@ impl LaneId {
         match lane {
             None => Some(LaneId::Poll),
             Some(LaneId::Poll) => Some(LaneId::LongPoll),
-            Some(LaneId::LongPoll) => Some(LaneId::Sse),
+            Some(LaneId::LongPoll) => Some(LaneId::HttpStream),
+            Some(LaneId::HttpStream) => Some(LaneId::Sse),
             Some(LaneId::Sse) => Some(LaneId::Ws),
             Some(LaneId::Ws) => None,
         }
@@ -65,6 +70,7 @@ impl LaneId {
         match self {
             LaneId::Poll => "poll",
             LaneId::LongPoll => "longpoll",
+            LaneId::HttpStream => "stream",
             LaneId::Sse => "sse",
             LaneId::Ws => "ws",
         }
@@ -75,6 +81,7 @@ impl LaneId {
         match self {
             LaneId::Poll => "Letters",
             LaneId::LongPoll => "Held letters",
+            LaneId::HttpStream => "Endless letter",
             LaneId::Sse => "Radio",
             LaneId::Ws => "Phone call",
         }
@@ -88,6 +95,9 @@ impl LaneId {
             }
             LaneId::LongPoll => {
                 "HTTP long polling: the server holds each request until there is news."
+            }
+            LaneId::HttpStream => {
+                "HTTP streaming: one fetch whose answer never ends, a JSON line per event."
             }
             LaneId::Sse => {
                 "Server-Sent Events: one request opens a one-way stream from the server."
@@ -103,6 +113,7 @@ impl LaneId {
         match self {
             LaneId::Poll => "/api/poll",
             LaneId::LongPoll => "/api/longpoll",
+            LaneId::HttpStream => "/api/stream",
             LaneId::Sse => "/api/sse",
             LaneId::Ws => "/ws",
         }
@@ -113,6 +124,7 @@ impl LaneId {
         match self {
             LaneId::Poll => Shape::Request,
             LaneId::LongPoll => Shape::HeldRequest,
+            LaneId::HttpStream => Shape::Stream,
             LaneId::Sse => Shape::Stream,
             LaneId::Ws => Shape::Duplex,
         }
@@ -138,7 +150,7 @@ pub enum Shape {
     Request,
     /// A request the server holds until there is news or the wait runs out (long polling).
     HeldRequest,
-    /// One response that stays open, server to browser only (Server-Sent Events).
+    /// One response that stays open, server to browser only (Server-Sent Events, HTTP streaming).
     Stream,
     /// One connection that stays open, both ways (WebSocket).
     Duplex,
@@ -206,8 +218,9 @@ impl fmt::Display for UnknownLane {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown lane {:?}: expected one of poll, longpoll, sse, ws",
-            self.0
+            "unknown lane {:?}: expected one of {}",
+            self.0,
+            LaneId::ALL.map(LaneId::as_str).join(", ")
         )
     }
 }

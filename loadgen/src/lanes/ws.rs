@@ -1,25 +1,12 @@
 //! A phone-call client: one WebSocket, reading every frame.
 
-use serde::Deserialize;
 use switchboard_client::WsClient;
 use switchboard_shared::LaneId;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::Client;
+use super::{Client, take_message};
 use crate::ClientRecord;
-
-/// The fields of a server message the load generator needs; the rest of the JSON is skipped (parsing
-/// every frame whole would take CPU from the server it measures).
-#[derive(Deserialize)]
-struct Frame {
-    #[serde(rename = "type")]
-    kind: String,
-    seq: Option<u64>,
-    ts_ms: Option<u64>,
-    first: Option<u64>,
-    last: Option<u64>,
-}
 
 pub async fn run(client: Client) -> ClientRecord {
     let mut record = ClientRecord::default();
@@ -51,28 +38,7 @@ pub async fn run(client: Client) -> ClientRecord {
             }
             Some(Ok(Message::Text(text))) => {
                 record.bytes += text.len() as u64;
-                match serde_json::from_str::<Frame>(text.as_str()) {
-                    Ok(Frame {
-                        kind,
-                        seq: Some(seq),
-                        ts_ms: Some(ts_ms),
-                        ..
-                    }) if kind == "event" => {
-                        record.event(&client.live, seq, ts_ms);
-                    }
-                    Ok(Frame {
-                        kind,
-                        first: Some(first),
-                        last: Some(last),
-                        ..
-                    }) if kind == "gap" => {
-                        record
-                            .tracker
-                            .declare_lost(switchboard_shared::Gap { first, last });
-                    }
-                    Ok(_) => {}
-                    Err(_) => record.error(&client.live),
-                }
+                take_message(&mut record, &client.live, text.as_str());
             }
             // Protocol pings are answered by the library while we read.
             Some(Ok(_)) => {}

@@ -5,6 +5,7 @@ pub mod longpoll;
 pub mod poll;
 pub mod push;
 pub mod sse;
+pub mod stream;
 pub mod ws;
 
 use axum::Router;
@@ -36,6 +37,7 @@ fn handler(lane: LaneId) -> MethodRouter<AppState> {
     match lane {
         LaneId::Poll => get(poll::poll),
         LaneId::LongPoll => get(longpoll::longpoll),
+        LaneId::HttpStream => get(stream::stream),
         LaneId::Sse => get(sse::sse),
         LaneId::Ws => get(ws::ws),
     }

@@ -7,6 +7,9 @@
 //! the lane's other business, such as the phone call's incoming frames), then [`PushStream::frames`] for
 //! the frames to write.
 
+use axum::body::Body;
+use bytes::{Bytes, BytesMut};
+use std::io;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -187,6 +190,64 @@ impl<E: Encoding> PushStream<E> {
             Delivery::Gap(gap) => (E::gap(gap), now_ms()),
         }
     }
+}
+
+/// The body of a lane whose stream is one HTTP response (the radio, the endless letter): the hello, then
+/// each wake-up's frames as one chunk (one write, not one per event) until the stream ends. A cut or a
+/// half-open fault aborts the body with an error, so the connection is torn down rather than ended
+/// cleanly, as a real network failure would leave it. `keep` (the lane's permit) lives as long as it.
+pub fn response_body<E: Encoding<Frame = Bytes> + 'static>(
+    hello: Bytes,
+    stream: PushStream<E>,
+    keep: impl Send + 'static,
+) -> Body {
+    struct Open<E, K> {
+        hello: Option<Bytes>,
+        stream: PushStream<E>,
+        frames: Vec<Bytes>,
+        _keep: K,
+    }
+    let open = Open {
+        hello: Some(hello),
+        stream,
+        frames: Vec::new(),
+        _keep: keep,
+    };
+    Body::from_stream(futures_util::stream::unfold(
+        Some(open),
+        |open| async move {
+            let mut open = open?;
+            if let Some(hello) = open.hello.take() {
+                return Some((Ok(hello), Some(open)));
+            }
+            let sent = match open.stream.wait().await {
+                Ok(woken) => open.stream.frames(woken, &mut open.frames).await,
+                Err(ending) => Err(ending),
+            };
+            let torn = |why: &str| io::Error::new(io::ErrorKind::ConnectionAborted, why.to_owned());
+            match sent {
+                Ok(()) => Some((Ok(one_chunk(&mut open.frames)), Some(open))),
+                Err(Ending::Shutdown | Ending::StreamEnded) => None,
+                // The error aborts the response; nothing follows it.
+                Err(Ending::Cut(_)) => Some((Err(torn("cut by a fault")), None)),
+                Err(Ending::Silenced) => {
+                    Some((Err(torn("a half-open connection finally failed")), None))
+                }
+            }
+        },
+    ))
+}
+
+/// The frames of one wake-up as one chunk.
+fn one_chunk(frames: &mut Vec<Bytes>) -> Bytes {
+    if frames.len() == 1 {
+        return frames.pop().expect("one frame");
+    }
+    let mut chunk = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
+    for frame in frames.drain(..) {
+        chunk.extend_from_slice(&frame);
+    }
+    chunk.freeze()
 }
 
 /// A JSON text of plain data (serializing it cannot fail).

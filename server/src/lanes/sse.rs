@@ -6,23 +6,19 @@
 //! is the [`PushStream`]'s; this module is the framing ([`Sse`]) and the response body.
 
 use axum::Extension;
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use futures_util::stream;
 use serde::Deserialize;
-use std::io;
 use switchboard_shared::ws::{Heartbeat, Hello};
 use switchboard_shared::{Gap, LaneId, Seq, sse};
 
 use super::ApiQuery;
-use super::push::{Encoding, Ending, PushStream, json};
+use super::push::{Encoding, PushStream, json, response_body};
 use crate::AppState;
 use crate::error::AppError;
 use crate::hub::Published;
-use crate::limits::Permit;
 use crate::metering::{ConnInfo, RequestHead};
 
 /// The radio's framing: Server-Sent Events.
@@ -70,21 +66,6 @@ pub struct SseQuery {
     pub after: Option<Seq>,
 }
 
-/// Everything one open stream holds; dropping it (the client went away) closes the stream's books.
-struct SseBody {
-    hello: Option<Bytes>,
-    stream: PushStream<Sse>,
-    /// The frames of the current wake-up, kept to reuse the allocation.
-    frames: Vec<Bytes>,
-    _permit: Permit,
-}
-
-/// Why the server tears a stream down mid-way (the failure lab); the connection is aborted, not ended
-/// cleanly, as a real network failure would leave it.
-fn torn(why: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, why.to_owned())
-}
-
 pub async fn sse(
     State(state): State<AppState>,
     conn: Option<Extension<ConnInfo>>,
@@ -111,20 +92,8 @@ pub async fn sse(
         .limits
         .admit(LaneId::Sse, conn.map(|Extension(conn)| conn.remote.ip()))?;
     let stream = PushStream::<Sse>::open(&state, resume);
-    let body_state = SseBody {
-        hello: Some(stream.hello(&state, resume, request_head.map(|Extension(head)| head))),
-        stream,
-        frames: Vec::new(),
-        _permit: permit,
-    };
-    let body = Body::from_stream(stream::unfold(Some(body_state), |body_state| async move {
-        let mut body_state = body_state?;
-        match body_state.next_frame().await? {
-            Ok(frame) => Some((Ok(frame), Some(body_state))),
-            // The error aborts the response; nothing follows it.
-            Err(err) => Some((Err(err), None)),
-        }
-    }));
+    let hello = stream.hello(&state, resume, request_head.map(|Extension(head)| head));
+    let body = response_body(hello, stream, permit);
     Ok((
         [
             (
@@ -141,39 +110,4 @@ pub async fn sse(
         body,
     )
         .into_response())
-}
-
-impl SseBody {
-    /// The next bytes to send; `None` when the stream ends (shutdown), an error when the failure lab
-    /// tears it down.
-    async fn next_frame(&mut self) -> Option<io::Result<Bytes>> {
-        if let Some(hello) = self.hello.take() {
-            return Some(Ok(hello));
-        }
-        let woken = self.stream.wait().await;
-        let sent = match woken {
-            Ok(woken) => self.stream.frames(woken, &mut self.frames).await,
-            Err(ending) => Err(ending),
-        };
-        match sent {
-            Ok(()) => Some(Ok(chunk(&mut self.frames))),
-            Err(Ending::Shutdown | Ending::StreamEnded) => None,
-            // The failure lab: the connection is aborted, not ended cleanly, as a real network failure
-            // would leave it.
-            Err(Ending::Cut(_)) => Some(Err(torn("cut by a fault"))),
-            Err(Ending::Silenced) => Some(Err(torn("a half-open connection finally failed"))),
-        }
-    }
-}
-
-/// The frames of one wake-up as one chunk: one write, not one per event.
-fn chunk(frames: &mut Vec<Bytes>) -> Bytes {
-    if frames.len() == 1 {
-        return frames.pop().expect("one frame");
-    }
-    let mut chunk = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
-    for frame in frames.drain(..) {
-        chunk.extend_from_slice(&frame);
-    }
-    chunk.freeze()
 }

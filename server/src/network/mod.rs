@@ -192,7 +192,7 @@ mod tests {
             lane: FaultTarget::Lane(LaneId::Ws),
             condition: preset("3g"),
         });
-        assert_eq!(change.lanes.ws.as_ref().map(|c| c.rtt_ms), Some(300));
+        assert_eq!(change.lanes.get(LaneId::Ws).map(|c| c.rtt_ms), Some(300));
         assert!(network.is_armed(LaneId::Ws));
         assert!(!network.is_armed(LaneId::Sse), "other lanes untouched");
         network.apply(&NetworkRequest {

@@ -152,6 +152,14 @@ impl TestServer {
         SseClient(switchboard_client::SseClient::from_response(response))
     }
 
+    /// The endless letter at `path`, with its status and content type checked.
+    pub async fn stream(&self, path: &str) -> StreamClient {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+        StreamClient(switchboard_client::StreamClient::from_response(response))
+    }
+
     pub async fn ws(&self, path: &str) -> WsClient {
         let (client, status) =
             switchboard_client::WsClient::dial(&format!("ws://{}{path}", self.addr))
@@ -206,6 +214,30 @@ impl SseClient {
             let sse = self.next().await.expect("stream still open");
             if sse.event == name {
                 return sse;
+            }
+        }
+    }
+}
+
+/// The endless letter's client, failing the test when the stream breaks or says nothing in time.
+pub struct StreamClient(pub switchboard_client::StreamClient);
+
+impl StreamClient {
+    /// The next message; `None` when the stream ended.
+    pub async fn next_message(&mut self) -> Option<ServerMessage> {
+        tokio::time::timeout(PATIENCE, self.0.next_message())
+            .await
+            .expect("a line in time")
+            .map(|line| line.expect("a line of the protocol"))
+    }
+
+    /// The next event, skipping the hello and heartbeats.
+    pub async fn next_event(&mut self) -> Event {
+        loop {
+            match self.next_message().await.expect("stream still open") {
+                ServerMessage::Event(event) => return event,
+                ServerMessage::Hello(_) | ServerMessage::Heartbeat(_) => {}
+                other => panic!("expected an event, got {other:?}"),
             }
         }
     }

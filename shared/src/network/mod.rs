@@ -381,34 +381,58 @@ impl NetworkRequest {
     }
 }
 
-/// The condition of each lane (`null` for none), as `GET /api/network` and every answer list them.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct LaneConditions {
-    pub poll: Option<Condition>,
-    pub longpoll: Option<Condition>,
-    pub sse: Option<Condition>,
-    pub ws: Option<Condition>,
-}
+/// The condition of each lane (`null` for none), as `GET /api/network` and every answer list them: a JSON
+/// object keyed by lane id (`{"poll": …, "longpoll": null, …}`), one key per lane in [`LaneId::ALL`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LaneConditions(pub PerLane<Option<Condition>>);
 
 impl From<&PerLane<Option<Condition>>> for LaneConditions {
     fn from(lanes: &PerLane<Option<Condition>>) -> LaneConditions {
-        LaneConditions {
-            poll: lanes[LaneId::Poll].clone(),
-            longpoll: lanes[LaneId::LongPoll].clone(),
-            sse: lanes[LaneId::Sse].clone(),
-            ws: lanes[LaneId::Ws].clone(),
-        }
+        LaneConditions(lanes.clone())
     }
 }
 
 impl LaneConditions {
     pub fn get(&self, lane: LaneId) -> Option<&Condition> {
-        match lane {
-            LaneId::Poll => self.poll.as_ref(),
-            LaneId::LongPoll => self.longpoll.as_ref(),
-            LaneId::Sse => self.sse.as_ref(),
-            LaneId::Ws => self.ws.as_ref(),
+        self.0[lane].as_ref()
+    }
+}
+
+impl std::ops::Index<LaneId> for LaneConditions {
+    type Output = Option<Condition>;
+
+    fn index(&self, lane: LaneId) -> &Option<Condition> {
+        &self.0[lane]
+    }
+}
+
+impl std::ops::IndexMut<LaneId> for LaneConditions {
+    fn index_mut(&mut self, lane: LaneId) -> &mut Option<Condition> {
+        &mut self.0[lane]
+    }
+}
+
+impl Serialize for LaneConditions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(LaneId::COUNT))?;
+        for (lane, condition) in self.0.iter() {
+            map.serialize_entry(lane.as_str(), condition)?;
         }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for LaneConditions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A lane missing from the object has no condition.
+        let by_id =
+            std::collections::BTreeMap::<LaneId, Option<Condition>>::deserialize(deserializer)?;
+        let mut lanes = LaneConditions::default();
+        for (lane, condition) in by_id {
+            lanes[lane] = condition;
+        }
+        Ok(lanes)
     }
 }
 
