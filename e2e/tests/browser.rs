@@ -139,28 +139,30 @@ async fn save_screenshot(page: &Client, name: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_lanes_deliver_the_same_seqs_and_chat_arrives_both_ways() {
+async fn every_lane_delivers_the_same_seqs_and_chat_arrives_both_ways() {
     let session = Session::open().await;
     let (page, base, http) = (&session.page, &session.base, &session.http);
 
-    // Every lane is up: the letters have been answered, the radio and the phone call said hello.
-    eventually("all four lanes connect", || async {
+    // Every lane is up: the letters have been answered, the lines said hello.
+    eventually("every lane connects", || async {
         let mut seen = Vec::new();
         for lane in LaneId::ALL {
             let id = lane.as_str();
             seen.push((id, number(page, &format!("{id}-requests")).await));
         }
-        let ws = number(page, "ws-connects").await;
-        let sse = number(page, "sse-connects").await;
-        if seen.iter().all(|&(_, n)| n > 0) && ws == 1 && sse == 1 {
+        let mut lines = Vec::new();
+        for lane in ["stream", "sse", "ws"] {
+            lines.push((lane, number(page, &format!("{lane}-connects")).await));
+        }
+        if seen.iter().all(|&(_, n)| n > 0) && lines.iter().all(|&(_, n)| n == 1) {
             Ok(())
         } else {
-            Err(format!("requests {seen:?}, connects sse {sse} ws {ws}"))
+            Err(format!("requests {seen:?}, connects {lines:?}"))
         }
     })
     .await;
     // The streams name the instance they reached (a letter does too when there are several).
-    for lane in ["sse", "ws"] {
+    for lane in ["stream", "sse", "ws"] {
         let via = text(page, &format!("[data-testid='{lane}-instance']")).await;
         assert_eq!(via, "via e2e", "{lane}");
     }
@@ -484,12 +486,12 @@ async fn the_page_notices_and_recovers_from_faults_injected_from_its_panel() {
     for lane in LaneId::ALL {
         session.caught_up(lane.as_str(), seq).await;
     }
-    for lane in ["sse", "ws"] {
+    for lane in ["stream", "sse", "ws"] {
         assert_eq!(number(page, &format!("{lane}-dead")).await, 0, "{lane}");
         assert_eq!(number(page, &format!("{lane}-connects")).await, 1, "{lane}");
     }
 
-    for lane in ["ws", "sse"] {
+    for lane in ["ws", "sse", "stream"] {
         // Dropped: the line breaks at once, the lane redials and resumes.
         let connects = number(page, &format!("{lane}-connects")).await;
         session.click_fault("drop", lane, 5_000).await;
@@ -630,7 +632,7 @@ async fn lanes_of_an_instance_that_goes_away_resume_on_the_other_behind_a_load_b
         session.caught_up(lane, after).await;
         assert_eq!(number(page, &format!("{lane}-lost")).await, 0, "{lane}");
     }
-    for lane in ["sse", "ws"] {
+    for lane in ["stream", "sse", "ws"] {
         assert_eq!(number(page, &format!("{lane}-connects")).await, 2, "{lane}");
     }
     save_screenshot(page, "e2e-moved.png").await;
@@ -841,8 +843,8 @@ async fn quiet_traffic_wastes_letters_and_one_message_is_traced_across_lanes() {
 
     // One chat message, then a click on its mark in the phone call's row.
     let seq = session.publish("follow me").await;
-    for lane in ["poll", "longpoll", "sse", "ws"] {
-        session.caught_up(lane, seq).await;
+    for lane in LaneId::ALL {
+        session.caught_up(lane.as_str(), seq).await;
     }
     let found = page
         .execute_async(
@@ -883,7 +885,7 @@ async fn quiet_traffic_wastes_letters_and_one_message_is_traced_across_lanes() {
     );
     eventually("the detail traces the seq on every lane", || async {
         let mut rows = Vec::new();
-        for lane in ["poll", "longpoll", "sse", "ws"] {
+        for lane in LaneId::ALL.map(LaneId::as_str) {
             let row = match page
                 .find(Locator::Css(&format!("[data-testid='trace-{lane}']")))
                 .await
@@ -907,7 +909,7 @@ async fn quiet_traffic_wastes_letters_and_one_message_is_traced_across_lanes() {
         .await
         .unwrap()
         .unwrap_or_default();
-    assert_eq!(traced, "poll longpoll sse ws");
+    assert_eq!(traced, LaneId::ALL.map(LaneId::as_str).join(" "));
     tokio::time::sleep(Duration::from_millis(300)).await;
     save_screenshot(page, "e2e-traced.png").await;
     session.close().await;

@@ -216,7 +216,7 @@ mod tests {
         conditions.change(&three_g, 1_000.0);
         // Every lane hears the same notice; it is kept once.
         conditions.change(&three_g, 1_050.0);
-        assert_eq!(conditions.spans().count(), 4);
+        assert_eq!(conditions.spans().count(), LaneId::COUNT);
         assert_eq!(conditions.current(LaneId::Ws).unwrap().name, "3g");
         let cleared = change(5_000, FaultTarget::ALL, None);
         conditions.change(&cleared, 5_000.0);

@@ -272,9 +272,9 @@ async fn the_timeline_draws_marks_for_wire_events() {
     let ctx: web_sys::CanvasRenderingContext2d =
         canvas.get_context("2d").unwrap().unwrap().unchecked_into();
     let ratio = web_sys::window().unwrap().device_pixel_ratio();
-    let rows = 4.0;
+    let rows = LaneId::COUNT as f64;
     let row_height = (f64::from(canvas.height()) / ratio - 22.0) / rows;
-    let top = (3.0 * row_height * ratio) as f64;
+    let top = LaneId::Ws.index() as f64 * row_height * ratio;
     let pixels = ctx
         .get_image_data(0.0, top, f64::from(canvas.width()), row_height * ratio)
         .unwrap()
@@ -652,7 +652,7 @@ async fn a_network_condition_is_listed_shaded_and_its_delays_counted() {
     let ctx: web_sys::CanvasRenderingContext2d =
         canvas.get_context("2d").unwrap().unwrap().unchecked_into();
     let ratio = web_sys::window().unwrap().device_pixel_ratio();
-    let row_height = (f64::from(canvas.height()) / ratio - 22.0) / 4.0;
+    let row_height = (f64::from(canvas.height()) / ratio - 22.0) / LaneId::COUNT as f64;
     let tinted = |row: f64| {
         ctx.get_image_data(
             0.0,
@@ -667,7 +667,10 @@ async fn a_network_condition_is_listed_shaded_and_its_delays_counted() {
         .filter(|p| p[2] >= 240 && i32::from(p[2]) - i32::from(p[0]) >= 12)
         .count()
     };
-    let (ws_row, poll_row) = (tinted(3.0), tinted(0.0));
+    let (ws_row, poll_row) = (
+        tinted(LaneId::Ws.index() as f64),
+        tinted(LaneId::Poll.index() as f64),
+    );
     assert!(
         ws_row > 2_000,
         "tinted pixels on the phone call's row: {ws_row}"
@@ -719,7 +722,7 @@ fn open_line(dashboard: &Dashboard, lane: LaneId, at: f64) -> switchboard_fronte
 fn screen_point(canvas: &HtmlCanvasElement, lane: LaneId, at: f64) -> (i32, i32) {
     let rect = canvas.get_bounding_client_rect();
     let x = rect.left() + (at - (now_ms() - 20_000.0)) / 20_000.0 * rect.width();
-    let row = (rect.height() - 22.0) / 4.0;
+    let row = (rect.height() - 22.0) / LaneId::COUNT as f64;
     let y = rect.top() + row * (lane.index() as f64 + 0.5);
     (x.round() as i32, y.round() as i32)
 }

@@ -1,11 +1,12 @@
-//! The four lane clients, one module each, behind one interface: each runs as a task that reports every
+//! The lane clients, one module each, behind one interface: each runs as a task that reports every
 //! wire event through its [`Reporter`] and resumes from its own tracker's last seq.
 //!
 //! - [`poll`] — letters: a GET every interval;
 //! - [`longpoll`] — held letters: a GET the server holds until news or timeout, sent again at once;
+//! - [`stream`] — endless letter: one `fetch` whose body is read as a stream of JSON lines;
 //! - [`sse`] — radio: the browser's own `EventSource`, so the developer tools still show the stream;
 //! - [`ws`] — the phone call: one WebSocket with hello, events, heartbeats, ping/pong and chat frames;
-//! - [`line`] — the engine the radio and the phone call share: dial, watchdog, who closed the line,
+//! - [`line`] — the engine the endless letter, the radio and the phone call share: dial, watchdog, who closed the line,
 //!   backoff and redial.
 //!
 //! Byte counts are what crossed the wire, headers and framing included: request heads are told by the
@@ -16,6 +17,7 @@ pub mod line;
 pub mod longpoll;
 pub mod poll;
 pub mod sse;
+pub mod stream;
 pub mod ws;
 
 use futures_util::future::{Either, select};
@@ -35,6 +37,7 @@ pub async fn run(reporter: Reporter) {
     match reporter.lane {
         LaneId::Poll => poll::run(reporter).await,
         LaneId::LongPoll => longpoll::run(reporter).await,
+        LaneId::HttpStream => stream::run(reporter).await,
         LaneId::Sse => sse::run(reporter).await,
         LaneId::Ws => ws::run(reporter).await,
     }

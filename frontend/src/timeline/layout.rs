@@ -148,11 +148,12 @@ mod tests {
     #[test]
     fn swimlanes_stack_in_lane_order_above_the_axis() {
         let layout = layout();
-        assert_eq!(layout.row_height(), 50.0);
-        assert_eq!(layout.row_mid(LaneId::Poll), 25.0);
-        assert_eq!(layout.row_mid(LaneId::Ws), 175.0);
+        // Five rows share the 200 px above the axis.
+        assert_eq!(layout.row_height(), 40.0);
+        assert_eq!(layout.row_mid(LaneId::Poll), 20.0);
+        assert_eq!(layout.row_mid(LaneId::Ws), 180.0);
         assert_eq!(layout.lane_at(10.0), Some(LaneId::Poll));
-        assert_eq!(layout.lane_at(120.0), Some(LaneId::Sse));
+        assert_eq!(layout.lane_at(130.0), Some(LaneId::Sse));
         assert_eq!(layout.lane_at(210.0), None, "the axis is no lane");
     }
 

@@ -98,6 +98,7 @@ fn wire_summary(lane: LaneId) -> &'static str {
     match lane {
         LaneId::Poll => "GET /api/poll?after=SEQ every interval",
         LaneId::LongPoll => "GET /api/longpoll?after=SEQ&wait_ms=N, held by the server",
+        LaneId::HttpStream => "GET /api/stream — one answer that never ends, a JSON line per event",
         LaneId::Sse => "GET /api/sse — text/event-stream, server → browser",
         LaneId::Ws => "GET /ws → 101 Switching Protocols, frames both ways",
     }
