@@ -60,6 +60,9 @@ async fn main() {
     let sse = http.get(url("/api/sse")).send().await.unwrap();
     let mut sse_stream = sse.bytes_stream();
     sse_stream.next().await; // hello
+    let endless = http.get(url("/api/stream")).send().await.unwrap();
+    let mut endless = endless.bytes_stream();
+    endless.next().await; // hello
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
         .await
         .unwrap();
@@ -87,6 +90,7 @@ async fn main() {
     let before = stats().await;
     let accepted = post().await;
     sse_stream.next().await.unwrap().unwrap();
+    endless.next().await.unwrap().unwrap();
     ws.next().await.unwrap().unwrap();
     held.await.unwrap();
     // A poll that finds the event, and one that finds nothing.
@@ -124,6 +128,13 @@ async fn main() {
             delta(
                 lane(&before_held, LaneId::LongPoll),
                 lane(&after_news, LaneId::LongPoll),
+            ),
+        ),
+        (
+            "stream",
+            delta(
+                lane(&before, LaneId::HttpStream),
+                lane(&after_news, LaneId::HttpStream),
             ),
         ),
         (
