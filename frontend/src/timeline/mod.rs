@@ -190,7 +190,7 @@ pub fn Timeline() -> impl IntoView {
                     <canvas
                         node_ref=canvas
                         data-testid="timeline-canvas"
-                        style=format!("height: {}px", ROW_PX * 4.0 + AXIS_PX)
+                        style=format!("height: {}px", ROW_PX * LaneId::COUNT as f64 + AXIS_PX)
                         on:wheel=on_wheel
                         on:pointerdown=on_down
                         on:pointermove=on_move

@@ -128,7 +128,7 @@ pub fn ChatComposer() -> impl IntoView {
                 class="message"
                 data-testid="chat-input"
                 aria-label="Chat message"
-                placeholder="Say something — everyone receives it on all four lanes"
+                placeholder="Say something — everyone receives it on every lane"
                 maxlength="500"
                 prop:value=move || text.get()
                 on:input=move |event| text.set(event_target_value(&event))

@@ -69,7 +69,7 @@ pub fn Dashboard(
         <header class="top">
             <div class="brand">
                 <h1>"Switchboard"</h1>
-                <p>"One live event stream, received four ways at once: by letters, held letters, radio and a phone call."</p>
+                <p>"One live event stream, received five ways at once: by letters, held letters, an endless letter, radio and a phone call."</p>
             </div>
             <ClockBadge/>
         </header>
@@ -85,7 +85,7 @@ pub fn Dashboard(
                 <FaultPanel/>
             </div>
             <ScoresBar/>
-            <section class="lanes" aria-label="The four lanes">
+            <section class="lanes" aria-label="The lanes">
                 {LaneId::ALL.into_iter().map(|lane| view! { <LanePanel lane=lane/> }).collect_view()}
             </section>
         </main>
