@@ -1,6 +1,6 @@
 //! The whole product as a person uses it: the built dashboard served by a real server on 127.0.0.1:0,
 //! opened in headless Chromium (driven over WebDriver by chromedriver), watched until every lane
-//! have delivered the same seqs, then used to chat both ways. Screenshots go to `artifacts/`.
+//! has delivered the same seqs, then used to chat both ways. Screenshots go to `artifacts/`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

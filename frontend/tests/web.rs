@@ -265,6 +265,18 @@ async fn the_timeline_draws_marks_for_wire_events() {
         .unwrap()
         .unwrap()
         .unchecked_into();
+    // Each lane's name sits beside its row: the names take the canvas's height less the axis.
+    let names: HtmlElement = host
+        .query_selector(".swimlane-names")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(
+        f64::from(names.offset_height()),
+        f64::from(canvas.client_height()) - 22.0,
+        "one name per row, {} rows",
+        LaneId::COUNT
+    );
     // hello + 20 events + 1 heartbeat on the phone line; one letter (a span, no marks).
     assert_eq!(canvas.get_attribute("data-marks").as_deref(), Some("22"));
     assert_eq!(canvas.get_attribute("data-spans").as_deref(), Some("2"));
