@@ -265,18 +265,16 @@ async fn the_timeline_draws_marks_for_wire_events() {
         .unwrap()
         .unwrap()
         .unchecked_into();
-    // Each lane's name sits beside its row: the names take the canvas's height less the axis.
-    let names: HtmlElement = host
-        .query_selector(".swimlane-names")
-        .unwrap()
-        .unwrap()
-        .unchecked_into();
-    assert_eq!(
-        f64::from(names.offset_height()),
-        f64::from(canvas.client_height()) - 22.0,
-        "one name per row, {} rows",
-        LaneId::COUNT
-    );
+    // Each lane's name sits beside its row: one name per row, each as tall as a row of the canvas.
+    let names = host
+        .query_selector_all(".swimlane-names .lane-name")
+        .unwrap();
+    assert_eq!(names.length() as usize, LaneId::COUNT);
+    let row_px = (f64::from(canvas.client_height()) - 22.0) / LaneId::COUNT as f64;
+    for index in 0..names.length() {
+        let name: HtmlElement = names.item(index).unwrap().unchecked_into();
+        assert_eq!(f64::from(name.offset_height()), row_px, "row {index}");
+    }
     // hello + 20 events + 1 heartbeat on the phone line; one letter (a span, no marks).
     assert_eq!(canvas.get_attribute("data-marks").as_deref(), Some("22"));
     assert_eq!(canvas.get_attribute("data-spans").as_deref(), Some("2"));
