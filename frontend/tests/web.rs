@@ -846,8 +846,32 @@ async fn one_message_is_traced_across_lanes_and_a_drag_is_not_a_click() {
         );
     }
 
-    // A drag that starts and ends on the phone call's mark pans the view and opens nothing.
+    // A mark in the right half is summarised to the left of the pointer, inside the canvas.
     let on_mark = screen_point(&canvas, LaneId::Ws, arrived);
+    canvas
+        .dispatch_event(&pointer("pointermove", on_mark))
+        .unwrap();
+    tick(50).await;
+    let hover: HtmlElement = host
+        .query_selector(".timeline .hover")
+        .unwrap()
+        .expect("a summary under the pointer")
+        .unchecked_into();
+    assert_eq!(hover.get_attribute("data-side").as_deref(), Some("right"));
+    let (hover_box, canvas_box) = (
+        hover.get_bounding_client_rect(),
+        canvas.get_bounding_client_rect(),
+    );
+    assert!(
+        hover_box.right() <= canvas_box.right() + 1.0 && hover_box.left() >= canvas_box.left(),
+        "the summary stays inside the canvas: {}..{} in {}..{}",
+        hover_box.left(),
+        hover_box.right(),
+        canvas_box.left(),
+        canvas_box.right()
+    );
+
+    // A drag that starts and ends on the phone call's mark pans the view and opens nothing.
     let beside = (on_mark.0 - 60, on_mark.1);
     canvas
         .dispatch_event(&pointer("pointerdown", beside))

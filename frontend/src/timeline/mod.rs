@@ -203,10 +203,19 @@ pub fn Timeline() -> impl IntoView {
                             .hover
                             .get()
                             .map(|(x, y, text)| {
+                                // Right of the pointer in the left half, left of it in the right half, so
+                                // a mark near the canvas's right edge is not summarised off the edge.
+                                let width = state.view.with_value(|view| view.width_px);
+                                let (side, place) = if x > width / 2.0 {
+                                    ("right", format!("right: {}px", width - x + 12.0))
+                                } else {
+                                    ("left", format!("left: {}px", x + 12.0))
+                                };
                                 view! {
                                     <div
                                         class="hover"
-                                        style=format!("left: {}px; top: {}px", x + 12.0, y + 12.0)
+                                        data-side=side
+                                        style=format!("{place}; top: {}px", y + 12.0)
                                     >
                                         {text}
                                     </div>
