@@ -2,7 +2,11 @@
 //! shaded per lane, faults shaded with their edges, traffic-pattern changes marked, the time grid and its
 //! axis labels, and a hint when the window holds nothing.
 
-use switchboard_shared::LaneId;
+use switchboard_shared::{LaneId, PerLane};
+
+/// Lines a row's fault labels may take, and their height.
+const LABEL_LINES: usize = 3;
+const LABEL_LINE_PX: f64 = 11.0;
 use web_sys::CanvasRenderingContext2d;
 
 use super::draw::{Palette, dash};
@@ -94,6 +98,9 @@ pub(super) fn faults(
     ctx.set_font("600 10px system-ui, sans-serif");
     ctx.set_text_align("left");
     ctx.set_text_baseline("top");
+    // Where each row's label lines end, so a fault begun just after another is named on the next line
+    // instead of over it ("⚡ Drop" and "⚡ Half-open" a moment apart stay readable).
+    let mut line_ends: PerLane<[f64; LABEL_LINES]> = PerLane::from_fn(|_| [f64::MIN; LABEL_LINES]);
     for span in store.faults() {
         if span.end_ms < view.start_ms() || span.start_ms > view.end_ms {
             continue;
@@ -109,11 +116,13 @@ pub(super) fn faults(
             ctx.fill_rect(left, top, 2.0, layout.row_height());
             if !labelled {
                 labelled = true;
-                let _ = ctx.fill_text(
-                    &format!("⚡ {}", span.fault.kind.title()),
-                    left + 4.0,
-                    top + 2.0,
-                );
+                let label = format!("⚡ {}", span.fault.kind.title());
+                let x = left + 4.0;
+                let ends = &mut line_ends[lane];
+                let line = ends.iter().position(|&end| x >= end + 4.0).unwrap_or(0);
+                let _ = ctx.fill_text(&label, x, top + 2.0 + line as f64 * LABEL_LINE_PX);
+                let label_width = ctx.measure_text(&label).map_or(60.0, |m| m.width());
+                ends[line] = x + label_width;
             }
         }
     }
