@@ -311,6 +311,25 @@ async fn radio(
     }
 }
 
+/// Takes in one message of a line (an endless letter's line, a call's frame).
+fn take(
+    books: &Mutex<Books>,
+    message: ServerMessage,
+    watchdog: &mut Option<Watchdog>,
+    backoff: &mut Backoff,
+    now: f64,
+) {
+    match message {
+        ServerMessage::Hello(said) => hello(books, &said, watchdog, backoff, now),
+        ServerMessage::Event(event) => books.lock().unwrap().event(event),
+        ServerMessage::Heartbeat(beat) => books.lock().unwrap().tracker.observe_head(beat.head),
+        ServerMessage::Gap(gap) => {
+            books.lock().unwrap().tracker.declare_lost(gap);
+        }
+        _ => {}
+    }
+}
+
 /// Reads the endless letter until the watchdog declares it dead or it ends; `Err` in every case.
 async fn endless_letter(
     http: &reqwest::Client,
@@ -331,15 +350,8 @@ async fn endless_letter(
                 .await
                 .unwrap_or_else(|| Err(ClientError::Protocol("the stream ended".into())))
         };
-        match watched(&mut watchdog, clock, books, next).await? {
-            ServerMessage::Hello(said) => hello(books, &said, &mut watchdog, backoff, clock()),
-            ServerMessage::Event(event) => books.lock().unwrap().event(event),
-            ServerMessage::Heartbeat(beat) => books.lock().unwrap().tracker.observe_head(beat.head),
-            ServerMessage::Gap(gap) => {
-                books.lock().unwrap().tracker.declare_lost(gap);
-            }
-            _ => {}
-        }
+        let message = watched(&mut watchdog, clock, books, next).await?;
+        take(books, message, &mut watchdog, backoff, clock());
     }
 }
 
@@ -364,18 +376,8 @@ async fn call(
             }
         })
         .await?;
-        match message {
-            Some(ServerMessage::Hello(said)) => {
-                hello(books, &said, &mut watchdog, backoff, clock())
-            }
-            Some(ServerMessage::Event(event)) => books.lock().unwrap().event(event),
-            Some(ServerMessage::Heartbeat(beat)) => {
-                books.lock().unwrap().tracker.observe_head(beat.head)
-            }
-            Some(ServerMessage::Gap(gap)) => {
-                books.lock().unwrap().tracker.declare_lost(gap);
-            }
-            _ => {}
+        if let Some(message) = message {
+            take(books, message, &mut watchdog, backoff, clock());
         }
     }
 }

@@ -2,7 +2,7 @@
 //! watch the line for silence, say who closed it, back off and dial again, resuming after the last
 //! seq. Each lane supplies only how it talks on one line ([`keep_dialling`]'s `talk`).
 
-use switchboard_shared::{Backoff, Watchdog};
+use switchboard_shared::{Backoff, ServerMessage, Watchdog};
 
 use super::{DIAL_PATIENCE_MS, Reporter, back_off, now_ms};
 use crate::wire::{ClosedBy, SpanId, Wire};
@@ -144,4 +144,72 @@ pub async fn keep_dialling(
         drop(line);
         back_off(&reporter, &mut backoff).await;
     }
+}
+
+/// Parses one server message a line carried (a phone call's frame, an endless letter's line), reporting
+/// an unreadable one; `None` then.
+pub fn parse_message(reporter: &Reporter, span: SpanId, text: &str) -> Option<ServerMessage> {
+    match serde_json::from_str(text) {
+        Ok(message) => Some(message),
+        Err(err) => {
+            reporter.report(Wire::Error {
+                span: Some(span),
+                message: format!("unreadable message: {err}"),
+            });
+            None
+        }
+    }
+}
+
+/// What a line's message was, once the messages every line carries are reported.
+#[derive(Debug)]
+pub enum Heard {
+    /// The hello that opens the line, promising heartbeats this often.
+    Hello { heartbeat_ms: u64 },
+    /// An event, heartbeat or gap notice: reported.
+    Reported,
+    /// A message of the lane's own (a pong, a chat answer), for it to report.
+    Other(ServerMessage),
+}
+
+/// Reports the messages every line carries — hello (with `answer_bytes` of the answer's head counted,
+/// and `request_bytes` when the hello does not tell it), events, heartbeats, gap notices — `bytes_down`
+/// each, and hands back any other.
+pub fn report_message(
+    reporter: &Reporter,
+    span: SpanId,
+    message: ServerMessage,
+    bytes_down: u64,
+    answer_bytes: u64,
+    request_bytes: u64,
+) -> Heard {
+    match message {
+        ServerMessage::Hello(hello) => {
+            let heartbeat_ms = hello.heartbeat_ms;
+            reporter.report(Wire::Opened {
+                span,
+                bytes_up: hello.request_bytes.unwrap_or(request_bytes),
+                bytes_down: bytes_down + answer_bytes,
+                hello,
+            });
+            return Heard::Hello { heartbeat_ms };
+        }
+        ServerMessage::Event(event) => reporter.report(Wire::EventReceived {
+            span,
+            event,
+            bytes_down,
+        }),
+        ServerMessage::Heartbeat(heartbeat) => reporter.report(Wire::Heartbeat {
+            span,
+            heartbeat,
+            bytes_down,
+        }),
+        ServerMessage::Gap(gap) => reporter.report(Wire::GapNotice {
+            span,
+            gap,
+            bytes_down,
+        }),
+        other => return Heard::Other(other),
+    }
+    Heard::Reported
 }

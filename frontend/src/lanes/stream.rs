@@ -6,12 +6,12 @@
 
 use futures_util::{StreamExt, stream};
 use js_sys::{Reflect, Uint8Array};
-use switchboard_shared::{Backoff, CONNECTION_REQUEST_HEADER, LaneId, ServerMessage};
+use switchboard_shared::{Backoff, CONNECTION_REQUEST_HEADER, LaneId};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, ReadableStreamDefaultReader};
 
-use super::line::{Line, LineEnd, LineWatch, keep_dialling};
+use super::line::{Heard, Line, LineEnd, LineWatch, keep_dialling, parse_message, report_message};
 use super::{Reporter, WATCHDOG_CHECK_MS, error_message, header, heads, sse_chunk_bytes};
 use crate::wire::{SpanId, Wire};
 
@@ -159,47 +159,18 @@ fn hear(
 ) -> Option<u64> {
     // Each line went out as a chunk of its own (or in a chunk with others: the same bytes but for the
     // chunk's few framing bytes).
-    let bytes_down = sse_chunk_bytes(text.len() + 1) + answer_head.unwrap_or(0);
-    let message = match serde_json::from_str::<ServerMessage>(text) {
-        Ok(message) => message,
-        Err(err) => {
+    let bytes_down = sse_chunk_bytes(text.len() + 1);
+    let message = parse_message(reporter, span, text)?;
+    let answer = answer_head.unwrap_or(0);
+    match report_message(reporter, span, message, bytes_down, answer, bytes_up) {
+        Heard::Hello { heartbeat_ms } => Some(heartbeat_ms),
+        Heard::Reported => None,
+        Heard::Other(other) => {
             reporter.report(Wire::Error {
                 span: Some(span),
-                message: format!("unreadable line: {err}"),
+                message: format!("unexpected on this lane: {other:?}"),
             });
-            return None;
+            None
         }
-    };
-    match message {
-        ServerMessage::Hello(hello) => {
-            let heartbeat_ms = hello.heartbeat_ms;
-            reporter.report(Wire::Opened {
-                span,
-                bytes_up: hello.request_bytes.unwrap_or(bytes_up),
-                bytes_down,
-                hello,
-            });
-            return Some(heartbeat_ms);
-        }
-        ServerMessage::Event(event) => reporter.report(Wire::EventReceived {
-            span,
-            event,
-            bytes_down,
-        }),
-        ServerMessage::Heartbeat(heartbeat) => reporter.report(Wire::Heartbeat {
-            span,
-            heartbeat,
-            bytes_down,
-        }),
-        ServerMessage::Gap(gap) => reporter.report(Wire::GapNotice {
-            span,
-            gap,
-            bytes_down,
-        }),
-        other => reporter.report(Wire::Error {
-            span: Some(span),
-            message: format!("unexpected on this lane: {other:?}"),
-        }),
     }
-    None
 }

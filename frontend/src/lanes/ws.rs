@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use switchboard_shared::ws::{Ping, Pong};
 use switchboard_shared::{Backoff, BrowserMessage, ChatAccepted, LaneId, ServerMessage};
 
-use super::line::{Line, LineEnd, LineWatch, keep_dialling};
+use super::line::{Heard, Line, LineEnd, LineWatch, keep_dialling, parse_message, report_message};
 use super::{Reporter, WATCHDOG_CHECK_MS, now_ms, ws_frame_bytes, ws_url};
 use crate::wire::{SpanId, Wire};
 
@@ -199,44 +199,16 @@ fn ping(next_id: &mut u64) -> BrowserMessage {
 /// interval it promises.
 fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> Option<u64> {
     let bytes_down = ws_frame_bytes(text.len(), false);
-    let message = match serde_json::from_str::<ServerMessage>(text) {
-        Ok(message) => message,
-        Err(err) => {
-            reporter.report(Wire::Error {
-                span: Some(span),
-                message: format!("unreadable frame: {err}"),
-            });
-            return None;
-        }
+    let message = parse_message(reporter, span, text)?;
+    // The 101 answer arrives with the first frame.
+    let answer = if first { ANSWER_HEAD_BYTES } else { 0 };
+    let message = match report_message(reporter, span, message, bytes_down, answer, 0) {
+        Heard::Hello { heartbeat_ms } => return Some(heartbeat_ms),
+        Heard::Reported => return None,
+        Heard::Other(message) => message,
     };
     match message {
-        ServerMessage::Hello(hello) => {
-            let heartbeat_ms = hello.heartbeat_ms;
-            reporter.report(Wire::Opened {
-                span,
-                bytes_up: hello.request_bytes.unwrap_or(0),
-                // The 101 answer arrives with the first frame.
-                bytes_down: bytes_down + if first { ANSWER_HEAD_BYTES } else { 0 },
-                hello,
-            });
-            return Some(heartbeat_ms);
-        }
-        ServerMessage::Event(event) => reporter.report(Wire::EventReceived {
-            span,
-            event,
-            bytes_down,
-        }),
-        ServerMessage::Heartbeat(heartbeat) => reporter.report(Wire::Heartbeat {
-            span,
-            heartbeat,
-            bytes_down,
-        }),
         ServerMessage::Pong(pong) => pong_received(reporter, span, &pong, bytes_down),
-        ServerMessage::Gap(gap) => reporter.report(Wire::GapNotice {
-            span,
-            gap,
-            bytes_down,
-        }),
         ServerMessage::ChatAccepted(accepted) => {
             reporter.report(Wire::FrameReceived {
                 span,
@@ -256,6 +228,8 @@ fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> Option<u6
             });
             reporter.phone.reply.set(Some(Err(why)));
         }
+        // Hello, events, heartbeats and gaps: reported above.
+        _ => {}
     }
     None
 }
