@@ -10,7 +10,7 @@ use switchboard_shared::ws::Hello;
 use switchboard_shared::{Backoff, Event, LaneId, SeqTracker, ServerMessage, Shape};
 use tokio::task::JoinHandle;
 
-use crate::sse::{RadioMessage, SseClient};
+use crate::sse::SseClient;
 use crate::stream::StreamClient;
 use crate::ws::{Ended, WsClient};
 use crate::{ClientError, letters};
@@ -300,14 +300,8 @@ async fn radio(
                 .await
                 .unwrap_or_else(|| Err(ClientError::Sse("the stream ended".into())))
         };
-        match watched(&mut watchdog, clock, books, next).await? {
-            RadioMessage::Hello(said) => hello(books, &said, &mut watchdog, backoff, clock()),
-            RadioMessage::Heartbeat(beat) => books.lock().unwrap().tracker.observe_head(beat.head),
-            RadioMessage::Gap(gap) => {
-                books.lock().unwrap().tracker.declare_lost(gap);
-            }
-            RadioMessage::Event { event, .. } => books.lock().unwrap().event(event),
-        }
+        let message = watched(&mut watchdog, clock, books, next).await?;
+        take(books, message.into(), &mut watchdog, backoff, clock());
     }
 }
 

@@ -4,7 +4,7 @@ use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 use std::pin::Pin;
 use switchboard_shared::ws::{Heartbeat, Hello};
-use switchboard_shared::{Event, Gap, sse};
+use switchboard_shared::{Event, Gap, ServerMessage, sse};
 
 use crate::ClientError;
 
@@ -34,6 +34,18 @@ pub enum RadioMessage {
     },
     Heartbeat(Heartbeat),
     Gap(Gap),
+}
+
+impl From<RadioMessage> for ServerMessage {
+    /// The same message as the phone call and the endless letter say it.
+    fn from(message: RadioMessage) -> ServerMessage {
+        match message {
+            RadioMessage::Hello(hello) => ServerMessage::Hello(hello),
+            RadioMessage::Event { event, .. } => ServerMessage::Event(event),
+            RadioMessage::Heartbeat(beat) => ServerMessage::Heartbeat(beat),
+            RadioMessage::Gap(gap) => ServerMessage::Gap(gap),
+        }
+    }
 }
 
 impl SseClient {

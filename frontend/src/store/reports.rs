@@ -127,8 +127,7 @@ impl Store {
         event: Event,
         bytes_down: u64,
     ) {
-        self.scores[lane].heard(at_ms, bytes_down);
-        self.timeline.carried(span, 0, bytes_down);
+        self.heard_on_line(lane, at_ms, span, bytes_down);
         self.event(lane, at_ms, span, event, bytes_down);
     }
 
@@ -143,8 +142,7 @@ impl Store {
         let score = &mut self.scores[lane];
         score.heartbeats += 1;
         score.tracker.observe_head(heartbeat.head);
-        score.heard(at_ms, bytes_down);
-        self.timeline.carried(span, 0, bytes_down);
+        self.heard_on_line(lane, at_ms, span, bytes_down);
         self.timeline.push(Mark {
             lane,
             at_ms,
@@ -185,8 +183,7 @@ impl Store {
         detail: String,
         bytes_down: u64,
     ) {
-        self.scores[lane].heard(at_ms, bytes_down);
-        self.timeline.carried(span, 0, bytes_down);
+        self.heard_on_line(lane, at_ms, span, bytes_down);
         self.timeline.push(Mark {
             lane,
             at_ms,
@@ -204,8 +201,7 @@ impl Store {
         gap: Gap,
         bytes_down: u64,
     ) {
-        self.scores[lane].heard(at_ms, bytes_down);
-        self.timeline.carried(span, 0, bytes_down);
+        self.heard_on_line(lane, at_ms, span, bytes_down);
         self.gap(lane, at_ms, span, gap, bytes_down);
     }
 
@@ -258,6 +254,12 @@ impl Store {
                 what: MarkKind::Error { message },
             });
         }
+    }
+
+    /// Something came down an open line: the lane's bytes and sign of life, and the line's bytes.
+    fn heard_on_line(&mut self, lane: LaneId, at_ms: f64, span: SpanId, bytes_down: u64) {
+        self.scores[lane].heard(at_ms, bytes_down);
+        self.timeline.carried(span, 0, bytes_down);
     }
 
     /// The lane found its line or letters broken at `at_ms`: an outage begins, unless one is on.
