@@ -846,41 +846,49 @@ async fn quiet_traffic_wastes_letters_and_one_message_is_traced_across_lanes() {
     for lane in LaneId::ALL {
         session.caught_up(lane.as_str(), seq).await;
     }
-    let found = page
+    // As a person would, hold the view still before aiming at a mark: a live view moves under the
+    // pointer between the moment the summary shows and the click.
+    page.find(Locator::Css("[data-testid='timeline-follow']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let aimed = page
         .execute_async(
-            "const [seq, done] = arguments;
+            "const [seq, row, rows, done] = arguments;
              const canvas = document.querySelector(\"[data-testid='timeline-canvas']\");
              const rect = canvas.getBoundingClientRect();
-             const y = rect.top + (rect.height - 22) / 4 * 3.5;
+             const y = rect.top + (rect.height - 22) / rows * (row + 0.5);
              const at = (kind, x) => canvas.dispatchEvent(new PointerEvent(kind,
                  { bubbles: true, clientX: x, clientY: y }));
-             const traced = () => document.querySelector(\"[data-testid='trace-ws']\");
+             const seen = [];
              (async () => {
-               // A click can land on the frame in which the live view moved on: look again, a few
-               // times, until the detail traces the seq.
-               for (let attempt = 0; attempt < 3; attempt++) {
-                 for (let x = rect.right - 2; x > rect.left; x -= 2) {
-                   at('pointermove', x);
-                   await new Promise(r => setTimeout(r, 0));
-                   const hover = document.querySelector('.timeline .hover');
-                   if (hover && hover.textContent.startsWith('#' + seq + ' ')) {
-                     canvas.dispatchEvent(new MouseEvent('click',
-                         { bubbles: true, clientX: x, clientY: y }));
-                     await new Promise(r => setTimeout(r, 300));
-                     if (traced()) { return done(true); }
-                     break;
-                   }
+               for (let x = rect.right - 2; x > rect.left; x -= 2) {
+                 at('pointermove', x);
+                 await new Promise(r => setTimeout(r, 0));
+                 const hover = document.querySelector('.timeline .hover');
+                 const text = hover ? hover.textContent : '';
+                 if (text.startsWith('#' + seq + ' ')) {
+                   canvas.dispatchEvent(new MouseEvent('click',
+                       { bubbles: true, clientX: x, clientY: y }));
+                   return done('clicked');
                  }
+                 if (text && seen[seen.length - 1] !== text) { seen.push(text); }
                }
-               done(false);
+               done('not found among: ' + seen.slice(0, 12).join(' | '));
              })();",
-            vec![serde_json::json!(seq)],
+            vec![
+                serde_json::json!(seq),
+                serde_json::json!(LaneId::Ws.index()),
+                serde_json::json!(LaneId::COUNT),
+            ],
         )
         .await
         .unwrap();
     assert_eq!(
-        found,
-        serde_json::json!(true),
+        aimed,
+        serde_json::json!("clicked"),
         "the mark of #{seq} on the phone call's row"
     );
     eventually("the detail traces the seq on every lane", || async {
@@ -910,6 +918,13 @@ async fn quiet_traffic_wastes_letters_and_one_message_is_traced_across_lanes() {
         .unwrap()
         .unwrap_or_default();
     assert_eq!(traced, LaneId::ALL.map(LaneId::as_str).join(" "));
+    // Back to live: the traced message stays selected as the view moves on.
+    page.find(Locator::Css("[data-testid='timeline-follow']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     save_screenshot(page, "e2e-traced.png").await;
     session.close().await;
