@@ -7,11 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_shared::recovery::Watchdog;
 use switchboard_shared::ws::Hello;
-use switchboard_shared::{Backoff, Event, LaneId, SeqTracker, ServerMessage, Shape};
+use switchboard_shared::{
+    Backoff, Event, LaneId, SeqTracker, ServerMessage, Shape, WebTransportMode,
+};
 use tokio::task::JoinHandle;
 
 use crate::sse::SseClient;
 use crate::stream::StreamClient;
+use crate::webtransport::WtClient;
 use crate::ws::{Ended, WsClient};
 use crate::{ClientError, letters};
 
@@ -186,6 +189,9 @@ async fn follow(addr: SocketAddr, lane: LaneId, books: Arc<Mutex<Books>>, policy
                 let url = format!("ws://{addr}{}?after={after}", lane.path());
                 call(&url, &books, &mut backoff, &clock).await
             }
+            LaneId::WebTransport => {
+                video_call(&http, &base, after, &books, &mut backoff, &clock).await
+            }
         };
         match outcome {
             Ok(()) if lane.shape() == Shape::Request => {
@@ -343,6 +349,38 @@ async fn endless_letter(
                 .next_message()
                 .await
                 .unwrap_or_else(|| Err(ClientError::Protocol("the stream ended".into())))
+        };
+        let message = watched(&mut watchdog, clock, books, next).await?;
+        take(books, message, &mut watchdog, backoff, clock());
+    }
+}
+
+/// Asks where to dial (as the page does on every dial, so behind a balancer it reaches whichever
+/// instance answers), then reads the session until the watchdog declares it dead or it ends.
+async fn video_call(
+    http: &reqwest::Client,
+    base: &str,
+    after: u64,
+    books: &Mutex<Books>,
+    backoff: &mut Backoff,
+    clock: &impl Fn() -> f64,
+) -> Result<(), ()> {
+    let dialled = async {
+        let info = WtClient::info(http, base).await?;
+        let url = WtClient::url(&info, Some(after), WebTransportMode::Stream);
+        WtClient::connect(&info, &url).await
+    };
+    let Ok(mut session) = dialled.await else {
+        books.lock().unwrap().failures += 1;
+        return Err(());
+    };
+    let mut watchdog: Option<Watchdog> = None;
+    loop {
+        let next = async {
+            session
+                .next_message()
+                .await
+                .unwrap_or_else(|| Err(ClientError::WebTransport("the session ended".into())))
         };
         let message = watched(&mut watchdog, clock, books, next).await?;
         take(books, message, &mut watchdog, backoff, clock());

@@ -7,6 +7,8 @@
 //! - [`sse`] — the radio: a real SSE parser over the response's bytes ([`SseClient`]);
 //! - [`ws`] — the phone call: a WebSocket speaking [`ServerMessage`](switchboard_shared::ServerMessage)
 //!   and [`BrowserMessage`](switchboard_shared::BrowserMessage) ([`WsClient`]);
+//! - [`webtransport`] — the video call: a WebTransport session over QUIC, trusting the server's
+//!   certificate by its hash as a browser does ([`WtClient`]);
 //! - [`follower`] — a client of any lane that recovers on its own with the browser's policy (watchdog,
 //!   backoff, resume, epochs) and keeps honest books; the load generator's clients do without it;
 //! - [`redis`] — a private `redis-server` on loopback, for tests and examples of several instances.
@@ -18,11 +20,13 @@ pub mod letters;
 pub mod redis;
 pub mod sse;
 pub mod stream;
+pub mod webtransport;
 pub mod ws;
 
 pub use follower::{Books, Follower, Policy};
 pub use sse::SseClient;
 pub use stream::StreamClient;
+pub use webtransport::WtClient;
 pub use ws::WsClient;
 
 /// Why a client could not go on.
@@ -40,6 +44,9 @@ pub enum ClientError {
     /// The SSE stream broke.
     #[error("SSE: {0}")]
     Sse(String),
+    /// The WebTransport session failed.
+    #[error("WebTransport: {0}")]
+    WebTransport(String),
     /// The server sent something that is not the protocol.
     #[error("not the protocol: {0}")]
     Protocol(String),

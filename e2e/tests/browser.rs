@@ -97,6 +97,16 @@ async fn browser(driver: &Driver) -> Client {
         .expect("a Chromium session through chromedriver")
 }
 
+/// The lanes that keep a line open (the endless letter, the radio, the phone and video calls): their
+/// connects, dead lines and instances are shown; letters have none.
+fn lines() -> Vec<&'static str> {
+    LaneId::ALL
+        .into_iter()
+        .filter(|lane| !lane.shape().is_request())
+        .map(LaneId::as_str)
+        .collect()
+}
+
 async fn number(page: &Client, testid: &str) -> u64 {
     let text = text(page, &format!("[data-testid='{testid}']")).await;
     // Counts are shown with their thousands separated.
@@ -139,7 +149,7 @@ async fn save_screenshot(page: &Client, name: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_lane_delivers_the_same_seqs_and_chat_arrives_both_ways() {
+async fn every_lane_delivers_the_same_seqs_and_chat_arrives_every_way() {
     let session = Session::open().await;
     let (page, base, http) = (&session.page, &session.base, &session.http);
 
@@ -151,7 +161,7 @@ async fn every_lane_delivers_the_same_seqs_and_chat_arrives_both_ways() {
             seen.push((id, number(page, &format!("{id}-requests")).await));
         }
         let mut lines = Vec::new();
-        for lane in ["stream", "sse", "ws"] {
+        for lane in lines() {
             lines.push((lane, number(page, &format!("{lane}-connects")).await));
         }
         if seen.iter().all(|&(_, n)| n > 0) && lines.iter().all(|&(_, n)| n == 1) {
@@ -162,7 +172,7 @@ async fn every_lane_delivers_the_same_seqs_and_chat_arrives_both_ways() {
     })
     .await;
     // The streams name the instance they reached (a letter does too when there are several).
-    for lane in ["stream", "sse", "ws"] {
+    for lane in lines() {
         let via = text(page, &format!("[data-testid='{lane}-instance']")).await;
         assert_eq!(via, "via e2e", "{lane}");
     }
@@ -217,7 +227,7 @@ async fn every_lane_delivers_the_same_seqs_and_chat_arrives_both_ways() {
     };
     assert!(delivered.iter().all(|&n| n >= 10), "{delivered:?}");
 
-    // Chat: once as a letter, once on the phone line; both reach every lane's copy.
+    // Chat: as a letter, on the phone line and on the video call; each reaches every lane's copy.
     let input = page
         .find(Locator::Css("[data-testid='chat-input']"))
         .await
@@ -253,7 +263,23 @@ async fn every_lane_delivers_the_same_seqs_and_chat_arrives_both_ways() {
             .ok_or(status)
     })
     .await;
-    eventually("both chat messages arrive on every lane", || async {
+    input.send_keys("hello by video call").await.unwrap();
+    page.find(Locator::Css("[data-testid='send-webtransport']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Said on a QUIC stream of the video call's session, confirmed on the same stream.
+    eventually("the video call confirms the message", || async {
+        let status = text(page, "[data-testid='chat-status']").await;
+        status
+            .starts_with("said on the video call: published as #")
+            .then_some(())
+            .ok_or(status)
+    })
+    .await;
+    eventually("every chat message arrives on every lane", || async {
         let mut missing = Vec::new();
         for lane in LaneId::ALL {
             let id = lane.as_str();
@@ -262,7 +288,7 @@ async fn every_lane_delivers_the_same_seqs_and_chat_arrives_both_ways() {
                 &format!("[data-testid='lane-{id}'] [data-testid='chat-log']"),
             )
             .await;
-            for wanted in ["hello by letter", "hello by phone"] {
+            for wanted in ["hello by letter", "hello by phone", "hello by video call"] {
                 if !log.contains(wanted) {
                     missing.push(format!("{id} lacks {wanted:?}"));
                 }
@@ -381,12 +407,16 @@ impl Session {
         let driver = Driver::start().await;
         let page = browser(&driver).await;
         page.goto(&format!("{base}/")).await.unwrap();
-        eventually("the radio and the phone call are up", || async {
-            let sse = number(&page, "sse-connects").await;
-            let ws = number(&page, "ws-connects").await;
-            (sse == 1 && ws == 1)
+        eventually("every line is up", || async {
+            let mut connects = Vec::new();
+            for lane in lines() {
+                connects.push((lane, number(&page, &format!("{lane}-connects")).await));
+            }
+            connects
+                .iter()
+                .all(|&(_, n)| n == 1)
                 .then_some(())
-                .ok_or(format!("connects sse {sse} ws {ws}"))
+                .ok_or(format!("connects {connects:?}"))
         })
         .await;
         Session {
@@ -486,12 +516,12 @@ async fn the_page_notices_and_recovers_from_faults_injected_from_its_panel() {
     for lane in LaneId::ALL {
         session.caught_up(lane.as_str(), seq).await;
     }
-    for lane in ["stream", "sse", "ws"] {
+    for lane in lines() {
         assert_eq!(number(page, &format!("{lane}-dead")).await, 0, "{lane}");
         assert_eq!(number(page, &format!("{lane}-connects")).await, 1, "{lane}");
     }
 
-    for lane in ["ws", "sse", "stream"] {
+    for lane in lines().into_iter().rev() {
         // Dropped: the line breaks at once, the lane redials and resumes.
         let connects = number(page, &format!("{lane}-connects")).await;
         session.click_fault("drop", lane, 5_000).await;
@@ -632,7 +662,7 @@ async fn lanes_of_an_instance_that_goes_away_resume_on_the_other_behind_a_load_b
         session.caught_up(lane, after).await;
         assert_eq!(number(page, &format!("{lane}-lost")).await, 0, "{lane}");
     }
-    for lane in ["stream", "sse", "ws"] {
+    for lane in lines() {
         assert_eq!(number(page, &format!("{lane}-connects")).await, 2, "{lane}");
     }
     save_screenshot(page, "e2e-moved.png").await;
@@ -927,5 +957,86 @@ async fn quiet_traffic_wastes_letters_and_one_message_is_traced_across_lanes() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     save_screenshot(page, "e2e-traced.png").await;
+    session.close().await;
+}
+
+/// The video call's datagrams, as a person tries them: switched from the panel, the session redials;
+/// over a path that loses a quarter of its packets some events never come — and the scoreboard counts
+/// every one of them as missed (delivered and missed add up to the seqs the lane has passed), while the
+/// phone call on the same page misses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_video_call_on_datagrams_counts_what_a_lossy_path_loses() {
+    let session = Session::open().await;
+    let page = &session.page;
+    page.find(Locator::Css("[data-testid='webtransport-setting']"))
+        .await
+        .unwrap()
+        .select_by_value("datagram")
+        .await
+        .unwrap();
+    eventually("the video call redials for datagrams", || async {
+        let connects = number(page, "webtransport-connects").await;
+        (connects == 2)
+            .then_some(())
+            .ok_or(format!("{connects} connects"))
+    })
+    .await;
+    let calm = session.publish("datagrams on loopback").await;
+    session.caught_up("webtransport", calm).await;
+
+    let set: serde_json::Value = session
+        .http
+        .post(format!("{}/api/network", session.base))
+        .json(
+            &serde_json::json!({"lane": "webtransport", "rtt_ms": 20, "jitter_ms": 0,
+            "down_kbps": 0, "up_kbps": 0, "loss_pct": 25}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(set["lanes"]["webtransport"]["loss_pct"], 25.0, "{set}");
+    let start = number(page, "webtransport-last-seq").await;
+    let delivered_before = number(page, "webtransport-delivered").await;
+    let mut last = 0;
+    for n in 0..40 {
+        last = session.publish(&format!("datagram {n}")).await;
+    }
+    session.caught_up("ws", last).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // What a lost datagram costs is a missed seq, counted as soon as a later one arrives.
+    let (passed, delivered, missed) = {
+        let end = number(page, "webtransport-last-seq").await;
+        let delivered = number(page, "webtransport-delivered").await - delivered_before;
+        let missed = number(page, "webtransport-missed").await;
+        (end - start, delivered, missed)
+    };
+    assert!(missed > 0, "a quarter of 40 datagrams lost, none missed?");
+    assert!(delivered > 15, "{delivered} of 40 delivered");
+    assert_eq!(
+        delivered + missed,
+        passed,
+        "every seq the video call passed is delivered or counted missed"
+    );
+    assert_eq!(
+        number(page, "ws-missed").await,
+        0,
+        "the phone call misses nothing"
+    );
+    let marked: u64 = page
+        .find(Locator::Css("[data-testid='timeline-canvas']"))
+        .await
+        .unwrap()
+        .attr("data-missed")
+        .await
+        .unwrap()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(marked > 0, "the timeline marks where seqs went missing");
+    page.set_window_size(1280, 2300).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    save_screenshot(page, "e2e-datagrams.png").await;
     session.close().await;
 }

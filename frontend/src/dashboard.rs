@@ -32,8 +32,9 @@ pub struct Dashboard {
     /// Whether each lane is running.
     pub running: PerLane<RwSignal<bool>>,
     tasks: StoredValue<PerLane<Option<AbortHandle>>>,
-    /// The phone line: chat frames to say on it, and the server's answers.
-    pub phone: Phone,
+    /// Each two-way lane's line (the phone call, the video call): chat to say on it, and the server's
+    /// answers. The other lanes' stay unused.
+    pub phones: PerLane<Phone>,
     /// The clock the page last refreshed at, for "time since" figures.
     pub now_ms: RwSignal<f64>,
 }
@@ -49,12 +50,13 @@ impl Dashboard {
                 letters: LetterSettings {
                     poll_interval_ms: RwSignal::new(1_000),
                     wait_ms: RwSignal::new(25_000),
+                    webtransport_mode: RwSignal::new(switchboard_shared::WebTransportMode::Stream),
                 },
                 admin_token: RwSignal::new(String::new()),
             },
             running: PerLane::from_fn(|_| RwSignal::new(false)),
             tasks: StoredValue::new(PerLane::default()),
-            phone: Phone::default(),
+            phones: PerLane::from_fn(|_| Phone::default()),
             now_ms: RwSignal::new(0.0),
         }
     }
@@ -98,7 +100,7 @@ impl Dashboard {
                 lane,
                 sink: self.sink,
                 settings: self.settings.letters,
-                phone: self.phone,
+                phone: self.phones[lane],
             }));
             // Aborting drops the client, and with it its socket, stream or pending letter.
             let (client, handle) = abortable(client);

@@ -286,7 +286,12 @@ async fn the_timeline_draws_marks_for_wire_events() {
     let row_height = (f64::from(canvas.height()) / ratio - 22.0) / rows;
     let top = LaneId::Ws.index() as f64 * row_height * ratio;
     let pixels = ctx
-        .get_image_data(0.0, top, f64::from(canvas.width()), row_height * ratio)
+        .get_image_data(
+            0,
+            top as i32,
+            canvas.width() as i32,
+            (row_height * ratio) as i32,
+        )
         .unwrap()
         .data();
     let blue = pixels
@@ -665,10 +670,10 @@ async fn a_network_condition_is_listed_shaded_and_its_delays_counted() {
     let row_height = (f64::from(canvas.height()) / ratio - 22.0) / LaneId::COUNT as f64;
     let tinted = |row: f64| {
         ctx.get_image_data(
-            0.0,
-            row * row_height * ratio,
-            f64::from(canvas.width()),
-            row_height * ratio,
+            0,
+            (row * row_height * ratio) as i32,
+            canvas.width() as i32,
+            (row_height * ratio) as i32,
         )
         .unwrap()
         .data()

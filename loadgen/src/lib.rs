@@ -37,9 +37,12 @@ pub struct LoadConfig {
     /// figures (CPU, RSS, counters) are those of the first.
     #[arg(long, default_value = "http://127.0.0.1:3000", value_delimiter = ',')]
     pub url: Vec<String>,
-    /// The lane every client uses: poll, longpoll, stream, sse or ws.
+    /// The lane every client uses: poll, longpoll, stream, sse, ws or webtransport.
     #[arg(long)]
     pub lane: LaneId,
+    /// How `webtransport` clients take events: on the session's stream, or as datagrams.
+    #[arg(long, default_value = "stream", value_parser = webtransport_mode)]
+    pub webtransport_mode: switchboard_shared::WebTransportMode,
     /// How many clients.
     #[arg(long, default_value_t = 100)]
     pub clients: usize,
@@ -79,6 +82,11 @@ fn network_preset(name: &str) -> Result<String, String> {
             switchboard_shared::network::PRESET_NAMES.join(", ")
         ))
     }
+}
+
+fn webtransport_mode(word: &str) -> Result<switchboard_shared::WebTransportMode, String> {
+    serde_json::from_value(serde_json::Value::String(word.to_owned()))
+        .map_err(|_| "want stream or datagram".to_owned())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -56,6 +56,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_INSTANCE")]
     pub instance: Option<String>,
 
+    /// The UDP address of the WebTransport (HTTP/3 over QUIC) endpoint; by default the HTTP port's number
+    /// on 127.0.0.1 (or any free port when that one is taken — `GET /api/webtransport` tells the page).
+    #[arg(long, env = "SWITCHBOARD_WEBTRANSPORT_ADDR")]
+    pub webtransport_addr: Option<SocketAddr>,
+
     /// A directory of static files (the built frontend) served at `/`.
     #[arg(long, env = "SWITCHBOARD_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,

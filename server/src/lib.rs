@@ -86,6 +86,8 @@ pub struct AppState {
     pub tasks: TaskTracker,
     pub instance: Arc<str>,
     pub started: Instant,
+    /// The WebTransport endpoint, once [`run`] has started it.
+    pub webtransport: Arc<std::sync::OnceLock<lanes::webtransport::Dialing>>,
 }
 
 impl AppState {
@@ -118,6 +120,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started: Instant::now(),
+            webtransport: Arc::default(),
         }
     }
 
@@ -282,6 +285,7 @@ pub async fn run(
             config.addr
         );
     }
+    let config_addr = config.addr;
     let state = AppState::new(config);
     if let Some(backplane) = &state.backplane {
         let faults = state.faults.clone();
@@ -295,6 +299,14 @@ pub async fn run(
         state.tasks.spawn(traffic::follow_changes(state.clone()));
     }
     sources::spawn(&state);
+    // WebTransport is one lane among six: when its UDP port cannot be opened the others still serve,
+    // and `/api/webtransport` says why the page cannot dial it.
+    match lanes::webtransport::start(&state, config_addr) {
+        Ok(dialing) => {
+            let _ = state.webtransport.set(dialing);
+        }
+        Err(err) => tracing::warn!("WebTransport is off: cannot open its UDP endpoint: {err}"),
+    }
     let token = state.shutdown.clone();
     let tasks = state.tasks.clone();
     let listener = MeteredListener::new(

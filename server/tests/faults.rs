@@ -518,6 +518,17 @@ async fn largest_silence_during_a_delay(server: &TestServer, lane: LaneId) -> Du
                 arrivals.push(Instant::now());
             }
         }
+        LaneId::WebTransport => {
+            let mut call = server.webtransport("").await;
+            call.next_message().await;
+            server
+                .fault(json!({"kind": "delay", "lane": "all", "duration_ms": 3_000, "delay_ms": 1_000}))
+                .await;
+            while Instant::now() < until {
+                call.next_message().await;
+                arrivals.push(Instant::now());
+            }
+        }
         LaneId::Sse => {
             let mut sse = server.sse("/api/sse", None).await;
             sse.next_named("hello").await;

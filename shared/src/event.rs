@@ -105,6 +105,8 @@ pub enum ChatVia {
     Post,
     /// A WebSocket frame — said on the phone line.
     Ws,
+    /// A line on a WebTransport bidirectional stream — said on the video call.
+    WebTransport,
 }
 
 /// A notice for every viewer.

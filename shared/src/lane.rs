@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// One way of talking to the server. The serialized form (`poll`, `longpoll`, `stream`, `sse`, `ws`) is
+/// One way of talking to the server. The serialized form (`poll`, `longpoll`, `stream`, `sse`, `ws`,
+/// `webtransport`) is
 /// the lane id used in URLs, stats, metrics labels and the page's test hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,6 +22,9 @@ pub enum LaneId {
     Sse,
     /// WebSocket: one open two-way line.
     Ws,
+    /// WebTransport: HTTP/3 over QUIC — a stream (or datagrams) down, a stream up, on UDP.
+    #[serde(rename = "webtransport")]
+    WebTransport,
 }
 
 impl LaneId {
@@ -61,7 +65,8 @@ impl LaneId {
             Some(LaneId::LongPoll) => Some(LaneId::HttpStream),
             Some(LaneId::HttpStream) => Some(LaneId::Sse),
             Some(LaneId::Sse) => Some(LaneId::Ws),
-            Some(LaneId::Ws) => None,
+            Some(LaneId::Ws) => Some(LaneId::WebTransport),
+            Some(LaneId::WebTransport) => None,
         }
     }
 
@@ -73,6 +78,7 @@ impl LaneId {
             LaneId::HttpStream => "stream",
             LaneId::Sse => "sse",
             LaneId::Ws => "ws",
+            LaneId::WebTransport => "webtransport",
         }
     }
 
@@ -84,6 +90,7 @@ impl LaneId {
             LaneId::HttpStream => "Endless letter",
             LaneId::Sse => "Radio",
             LaneId::Ws => "Phone call",
+            LaneId::WebTransport => "Video call",
         }
     }
 
@@ -105,6 +112,9 @@ impl LaneId {
             LaneId::Ws => {
                 "WebSocket: one upgraded connection; both sides talk whenever they need to."
             }
+            LaneId::WebTransport => {
+                "WebTransport: HTTP/3 over QUIC on UDP; streams both ways, or datagrams that may be lost."
+            }
         }
     }
 
@@ -116,6 +126,7 @@ impl LaneId {
             LaneId::HttpStream => "/api/stream",
             LaneId::Sse => "/api/sse",
             LaneId::Ws => "/ws",
+            LaneId::WebTransport => "/api/webtransport",
         }
     }
 
@@ -127,6 +138,7 @@ impl LaneId {
             LaneId::HttpStream => Shape::Stream,
             LaneId::Sse => Shape::Stream,
             LaneId::Ws => Shape::Duplex,
+            LaneId::WebTransport => Shape::Duplex,
         }
     }
 
@@ -152,7 +164,7 @@ pub enum Shape {
     HeldRequest,
     /// One response that stays open, server to browser only (Server-Sent Events, HTTP streaming).
     Stream,
-    /// One connection that stays open, both ways (WebSocket).
+    /// One connection that stays open, both ways (WebSocket, WebTransport).
     Duplex,
 }
 

@@ -5,11 +5,14 @@
 //! definition. The full wire format, lane by lane, is written down in `docs/PROTOCOL.md`.
 //!
 //! Layout:
-//! - [`lane`] — the four ways of talking: each [`LaneId`]'s facts in one table (path, [`Shape`], title,
+//! - [`lane`] — the ways of talking: each [`LaneId`]'s facts in one table (path, [`Shape`], title,
 //!   explanation) and [`PerLane`], state indexed by lane;
 //! - [`event`] — the one event stream: [`Event`] with its `seq`, `ts_ms` and typed body;
 //! - [`batch`] — what a poll or long poll answers, including the explicit [`Gap`] notice;
-//! - [`ws`] — WebSocket messages named by direction: [`BrowserMessage`] and [`ServerMessage`];
+//! - [`ws`] — WebSocket messages named by direction: [`BrowserMessage`] and [`ServerMessage`] (the
+//!   endless letter and WebTransport carry the same messages as JSON lines);
+//! - [`webtransport`] — where to dial a WebTransport session ([`WebTransportInfo`]) and how events come
+//!   on it ([`WebTransportMode`]);
 //! - [`sse`] — the event names and framing used on the Server-Sent Events lane;
 //! - [`chat`] — the chat message a browser posts and the limits both sides enforce;
 //! - [`error`] — the envelope of every error answer ([`ErrorBody`]), parsed in one place;
@@ -34,6 +37,7 @@ pub mod sse;
 pub mod stats;
 pub mod tracker;
 pub mod traffic;
+pub mod webtransport;
 pub mod ws;
 
 pub use batch::{Batch, Gap};
@@ -48,6 +52,7 @@ pub use recovery::{Backoff, Watchdog};
 pub use stats::{LaneCounters, ServerStats};
 pub use tracker::{Arrival, EpochChange, SeqTracker};
 pub use traffic::Traffic;
+pub use webtransport::{WebTransportInfo, WebTransportMode};
 pub use ws::{BrowserMessage, ErrorCode, ServerMessage};
 
 /// A sequence number: strictly increasing across the whole stream and shared by every lane.

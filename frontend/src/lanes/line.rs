@@ -1,4 +1,5 @@
-//! The one browser engine of the lanes that keep a line open (the radio and the phone call): dial,
+//! The one browser engine of the lanes that keep a line open (the endless letter, the radio, the phone
+//! call and the video call): dial,
 //! watch the line for silence, say who closed it, back off and dial again, resuming after the last
 //! seq. Each lane supplies only how it talks on one line ([`keep_dialling`]'s `talk`).
 
@@ -14,6 +15,9 @@ pub struct Line {
     reporter: Reporter,
     span: SpanId,
     open: bool,
+    /// Whether the line gave the page its outbox (a two-way lane, once its hello came): taken back
+    /// when it closes.
+    lent_phone: bool,
     /// The close code the browser sends when the person stops the lane (the phone call's 1000; the
     /// radio's `EventSource` has none).
     stop_code: Option<u16>,
@@ -27,6 +31,7 @@ impl Line {
             reporter,
             span,
             open: true,
+            lent_phone: false,
             stop_code,
         }
     }
@@ -35,10 +40,19 @@ impl Line {
         self.span
     }
 
+    /// Lets the page say things on this line (through the lane's [`super::Phone`]) until it closes.
+    pub fn lend_phone(
+        &mut self,
+        outbox: futures_channel::mpsc::UnboundedSender<switchboard_shared::BrowserMessage>,
+    ) {
+        self.reporter.phone.set_outbox(Some(outbox));
+        self.lent_phone = true;
+    }
+
     /// Reports the line closed, once. Nothing more can be said on a closed line.
     pub fn close(&mut self, by: ClosedBy, code: Option<u16>, reason: &str) {
         if std::mem::take(&mut self.open) {
-            if self.reporter.lane.shape().is_two_way() {
+            if std::mem::take(&mut self.lent_phone) {
                 self.reporter.phone.set_outbox(None);
             }
             self.reporter.report(Wire::Closed {
@@ -66,6 +80,9 @@ pub enum LineEnd {
     HungUp { code: Option<u16>, reason: String },
     /// It failed, or could not be opened (the lane reported any error it met itself).
     Failed(String),
+    /// The person changed how the line should be dialled (the video call's stream or datagrams): it is
+    /// closed by them and dialled again.
+    Switched(String),
 }
 
 /// A line's watchdog: a fixed patience until the hello says how often heartbeats come, then 2.5
@@ -139,6 +156,11 @@ pub async fn keep_dialling(
             }
             LineEnd::HungUp { code, reason } => line.close(ClosedBy::Server, code, &reason),
             LineEnd::Failed(why) => line.close(ClosedBy::Failure, None, &why),
+            LineEnd::Switched(why) => {
+                line.close(ClosedBy::Person, stop_code, &why);
+                // Not a failure: dial again at once.
+                continue;
+            }
         }
         // Dropping the line's socket or EventSource (in `talk`) stopped any redial of the browser's own.
         drop(line);

@@ -6,6 +6,8 @@
 //! - [`stream`] — endless letter: one `fetch` whose body is read as a stream of JSON lines;
 //! - [`sse`] — radio: the browser's own `EventSource`, so the developer tools still show the stream;
 //! - [`ws`] — the phone call: one WebSocket with hello, events, heartbeats, ping/pong and chat frames;
+//! - [`webtransport`] — the video call: a WebTransport session, events on a QUIC stream or as datagrams,
+//!   chat on a stream of its own;
 //! - [`line`] — the engine the endless letter, the radio and the phone call share: dial, watchdog, who closed the line,
 //!   backoff and redial.
 //!
@@ -18,6 +20,7 @@ pub mod longpoll;
 pub mod poll;
 pub mod sse;
 pub mod stream;
+pub mod webtransport;
 pub mod ws;
 
 use futures_util::future::{Either, select};
@@ -40,6 +43,7 @@ pub async fn run(reporter: Reporter) {
         LaneId::HttpStream => stream::run(reporter).await,
         LaneId::Sse => sse::run(reporter).await,
         LaneId::Ws => ws::run(reporter).await,
+        LaneId::WebTransport => webtransport::run(reporter).await,
     }
 }
 
@@ -92,10 +96,12 @@ pub struct LetterSettings {
     pub poll_interval_ms: RwSignal<u32>,
     /// How long the held-letters lane asks the server to hold each letter.
     pub wait_ms: RwSignal<u32>,
+    /// How the video call takes events: on its stream, or as datagrams (a change redials).
+    pub webtransport_mode: RwSignal<switchboard_shared::WebTransportMode>,
 }
 
-/// All a lane client may touch: where its reports go, its settings and the phone line's outbox — not
-/// the page.
+/// All a lane client may touch: where its reports go, its settings and its own line's outbox (used by
+/// the two-way lanes) — not the page.
 #[derive(Debug, Clone, Copy)]
 pub struct Reporter {
     pub lane: LaneId,

@@ -132,7 +132,9 @@ async fn read(reporter: &Reporter, line: &mut Line, url: &str, backoff: &mut Bac
 }
 
 /// The next piece of the body; `None` when it ended.
-async fn next_chunk(reader: &ReadableStreamDefaultReader) -> Result<Option<Vec<u8>>, String> {
+pub(super) async fn next_chunk(
+    reader: &ReadableStreamDefaultReader,
+) -> Result<Option<Vec<u8>>, String> {
     let result = JsFuture::from(reader.read())
         .await
         .map_err(|err| format!("{err:?}"))?;

@@ -128,7 +128,7 @@ async fn talk(
                 answered = true;
                 if let Some(heartbeat_ms) = hear(reporter, span, &text, first) {
                     watch.hello(heartbeat_ms, backoff);
-                    reporter.phone.set_outbox(Some(say.clone()));
+                    line.lend_phone(say.clone());
                     // Measure the clock at once, so the first delays are already corrected.
                     Some(ping(&mut next_ping))
                 } else {
@@ -202,11 +202,24 @@ fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> Option<u6
     let message = parse_message(reporter, span, text)?;
     // The 101 answer arrives with the first frame.
     let answer = if first { ANSWER_HEAD_BYTES } else { 0 };
-    let message = match report_message(reporter, span, message, bytes_down, answer, 0) {
-        Heard::Hello { heartbeat_ms } => return Some(heartbeat_ms),
-        Heard::Reported => return None,
-        Heard::Other(message) => message,
-    };
+    match report_message(reporter, span, message, bytes_down, answer, 0) {
+        Heard::Hello { heartbeat_ms } => Some(heartbeat_ms),
+        Heard::Reported => None,
+        Heard::Other(message) => {
+            answer_heard(reporter, span, message, bytes_down);
+            None
+        }
+    }
+}
+
+/// Reports what the server answered to something the browser said on a two-way line (a pong, a chat
+/// accepted or refused), and hands a chat answer to the composer waiting for it.
+pub(super) fn answer_heard(
+    reporter: &Reporter,
+    span: SpanId,
+    message: ServerMessage,
+    bytes_down: u64,
+) {
     match message {
         ServerMessage::Pong(pong) => pong_received(reporter, span, &pong, bytes_down),
         ServerMessage::ChatAccepted(accepted) => {
@@ -228,10 +241,11 @@ fn hear(reporter: &Reporter, span: SpanId, text: &str, first: bool) -> Option<u6
             });
             reporter.phone.reply.set(Some(Err(why)));
         }
-        // Hello, events, heartbeats and gaps: reported above.
-        _ => {}
+        other => reporter.report(Wire::Error {
+            span: Some(span),
+            message: format!("unexpected on this lane: {other:?}"),
+        }),
     }
-    None
 }
 
 fn pong_received(reporter: &Reporter, span: SpanId, pong: &Pong, bytes_down: u64) {

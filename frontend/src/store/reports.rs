@@ -337,7 +337,20 @@ impl Store {
         let score = &mut self.scores[lane];
         let receipt = match score.tracker.observe(event.seq) {
             Arrival::New => Receipt::New,
-            Arrival::AfterGap(_) => Receipt::AfterGap,
+            Arrival::AfterGap(gap) => {
+                // Marked where the hole showed, just before the event that revealed it.
+                self.timeline.push(Mark {
+                    lane,
+                    at_ms,
+                    span,
+                    bytes: 0,
+                    what: MarkKind::Missed {
+                        first: gap.first,
+                        last: gap.last,
+                    },
+                });
+                Receipt::AfterGap
+            }
             Arrival::Recovered => Receipt::Recovered,
             Arrival::Duplicate => Receipt::Duplicate,
         };

@@ -99,6 +99,12 @@ pub enum MarkKind {
         first: Seq,
         last: Seq,
     },
+    /// Seqs skipped: an event came after them and they did not (the video call's datagrams, which
+    /// nothing resends; on another lane a hole that a resume may still fill).
+    Missed {
+        first: Seq,
+        last: Seq,
+    },
     Error {
         message: String,
     },
@@ -147,6 +153,12 @@ impl Mark {
                 format!("server → browser: {label} · {} B", self.bytes)
             }
             MarkKind::Gap { first, last } => format!("gap: #{first}–#{last} lost for good"),
+            MarkKind::Missed { first, last } if first == last => {
+                format!("missed: #{first} never came (a later event did)")
+            }
+            MarkKind::Missed { first, last } => {
+                format!("missed: #{first}–#{last} never came (a later event did)")
+            }
             MarkKind::Error { message } => format!("error: {message}"),
             MarkKind::Dead { silent_ms } => format!(
                 "declared dead: nothing for {} (2.5 heartbeats); hanging up to redial",

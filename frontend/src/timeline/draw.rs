@@ -92,6 +92,8 @@ pub struct Drawn {
     pub conditions: usize,
     /// Changes of the traffic pattern marked.
     pub traffic: usize,
+    /// Holes in a lane's seqs marked (lost datagrams, mostly).
+    pub missed: usize,
 }
 
 /// The present: Unix milliseconds, and how far local clock time is ahead of UTC.
@@ -136,12 +138,15 @@ pub fn draw(
     let axis = grid(ctx, view, layout, palette, now_ms, utc_offset_ms);
     faults(ctx, store, view, layout, palette);
     let traffic = traffic(ctx, store, view, layout, palette);
+    let spans = spans(ctx, store, view, layout, palette, now_ms);
+    let (marks, missed) = marks(ctx, store, view, layout, palette);
     let drawn = Drawn {
         axis,
-        spans: spans(ctx, store, view, layout, palette, now_ms),
-        marks: marks(ctx, store, view, layout, palette),
+        spans,
+        marks,
         conditions: shaded,
         traffic,
+        missed,
     };
     if drawn.marks == 0 {
         nothing_here(ctx, view, layout, palette);
@@ -327,14 +332,16 @@ pub(super) fn dash(pattern: &[f64]) -> JsValue {
     array.into()
 }
 
+/// Draws every mark in view; how many, and how many of them are holes in a lane's seqs.
 fn marks(
     ctx: &CanvasRenderingContext2d,
     store: &Store,
     view: &View,
     layout: &Layout,
     palette: &Palette,
-) -> usize {
+) -> (usize, usize) {
     let mut drawn = 0;
+    let mut missed = 0;
     // Pixels either side, so a mark half off the edge is still drawn.
     let margin = 8.0 * view.ms_per_px();
     for lane in LaneId::ALL {
@@ -368,6 +375,10 @@ fn marks(
                     frames.push((x, side_of(mark)));
                 }
                 MarkKind::Dead { .. } => hung_up.push(x),
+                MarkKind::Missed { .. } => {
+                    missed += 1;
+                    trouble.push(x);
+                }
                 MarkKind::Gap { .. } | MarkKind::Error { .. } | MarkKind::Restart { .. } => {
                     trouble.push(x)
                 }
@@ -443,5 +454,5 @@ fn marks(
         }
         ctx.stroke();
     }
-    drawn
+    (drawn, missed)
 }

@@ -55,6 +55,7 @@ pub fn side_of(mark: &Mark) -> Side {
         MarkKind::Sent { .. } => Side::Above,
         MarkKind::Heartbeat { .. }
         | MarkKind::Gap { .. }
+        | MarkKind::Missed { .. }
         | MarkKind::Error { .. }
         | MarkKind::Dead { .. }
         | MarkKind::Restart { .. }
@@ -119,7 +120,7 @@ mod tests {
     fn layout() -> Layout {
         Layout {
             width: 1000.0,
-            height: 4.0 * 50.0 + AXIS_PX,
+            height: 6.0 * 40.0 + AXIS_PX,
         }
     }
 
@@ -148,13 +149,14 @@ mod tests {
     #[test]
     fn swimlanes_stack_in_lane_order_above_the_axis() {
         let layout = layout();
-        // Five rows share the 200 px above the axis.
+        // Six rows share the 240 px above the axis.
         assert_eq!(layout.row_height(), 40.0);
         assert_eq!(layout.row_mid(LaneId::Poll), 20.0);
         assert_eq!(layout.row_mid(LaneId::Ws), 180.0);
+        assert_eq!(layout.row_mid(LaneId::WebTransport), 220.0);
         assert_eq!(layout.lane_at(10.0), Some(LaneId::Poll));
         assert_eq!(layout.lane_at(130.0), Some(LaneId::Sse));
-        assert_eq!(layout.lane_at(210.0), None, "the axis is no lane");
+        assert_eq!(layout.lane_at(250.0), None, "the axis is no lane");
     }
 
     #[test]

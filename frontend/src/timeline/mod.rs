@@ -98,19 +98,19 @@ pub fn Timeline() -> impl IntoView {
     let on_wheel = move |event: WheelEvent| {
         event.prevent_default();
         let factor = if event.delta_y() > 0.0 { 1.25 } else { 0.8 };
-        let x = f64::from(event.offset_x());
+        let x = event.offset_x();
         state.view.update_value(|view| view.zoom(factor, x));
         state
             .span_ms
             .set(state.view.with_value(|view| view.span_ms));
     };
     let on_down = move |event: PointerEvent| {
-        state.drag.set_value(Some(f64::from(event.offset_x())));
+        state.drag.set_value(Some(event.offset_x()));
         state.dragged.set_value(false);
     };
     let on_move = move |event: PointerEvent| {
-        let x = f64::from(event.offset_x());
-        let y = f64::from(event.offset_y());
+        let x = event.offset_x();
+        let y = event.offset_y();
         if let Some(from) = state.drag.get_value() {
             if (x - from).abs() >= 1.0 {
                 state.view.update_value(|view| view.pan(x - from, now_ms()));
@@ -137,13 +137,7 @@ pub fn Timeline() -> impl IntoView {
             state.dragged.set_value(false);
             return;
         }
-        let picked = picked_at(
-            dashboard,
-            state,
-            canvas,
-            f64::from(event.offset_x()),
-            f64::from(event.offset_y()),
-        );
+        let picked = picked_at(dashboard, state, canvas, event.offset_x(), event.offset_y());
         state.selected.set(picked);
     };
 
@@ -317,6 +311,7 @@ pub fn paint(
         let _ = element.set_attribute("data-spans", &drawn.spans.to_string());
         let _ = element.set_attribute("data-conditions", &drawn.conditions.to_string());
         let _ = element.set_attribute("data-traffic", &drawn.traffic.to_string());
+        let _ = element.set_attribute("data-missed", &drawn.missed.to_string());
         let _ = element.set_attribute("data-axis", &drawn.axis.join(" | "));
         // Which lanes the traced seq is outlined on, for tests and for anyone inspecting the page.
         let traced = selection

@@ -1,9 +1,10 @@
-//! The chat composer: one message, two ways to send it — as a letter (HTTP POST) or on the phone line
-//! (a WebSocket frame) — and everyone receives it on all four lanes.
+//! The chat composer: one message, three ways to send it — as a letter (HTTP POST), on the phone line
+//! (a WebSocket frame) or on the video call (a line on a WebTransport stream) — and everyone receives
+//! it on every lane.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use switchboard_shared::{BrowserMessage, ChatAccepted, ChatPost, ChatVia};
+use switchboard_shared::{BrowserMessage, ChatAccepted, ChatPost, ChatVia, LaneId};
 
 use crate::dashboard::Dashboard;
 
@@ -12,10 +13,34 @@ use crate::dashboard::Dashboard;
 enum Sent {
     Nothing,
     Waiting(&'static str),
-    /// Said on the phone line as `client_ref`; the server's `chat_accepted` confirms it.
-    Said(String),
+    /// Said on a two-way lane as `client_ref`; the server's `chat_accepted` confirms it.
+    Said(LaneId, String),
     Accepted(String),
     Refused(String),
+}
+
+/// The two-way lanes a message can be said on: the lane, how the server records it, the button, and how
+/// the status line names the lane.
+const SPOKEN: [(LaneId, ChatVia, &str, &str); 2] = [
+    (
+        LaneId::Ws,
+        ChatVia::Ws,
+        "☎ Say on the phone",
+        "the phone line",
+    ),
+    (
+        LaneId::WebTransport,
+        ChatVia::WebTransport,
+        "▶ Say on the video call",
+        "the video call",
+    ),
+];
+
+fn named(lane: LaneId) -> &'static str {
+    SPOKEN
+        .iter()
+        .find(|(spoken, ..)| *spoken == lane)
+        .map_or("the line", |(.., name)| name)
 }
 
 #[component]
@@ -75,46 +100,61 @@ pub fn ChatComposer() -> impl IntoView {
             sent.set(outcome);
         });
     };
-    let send_ws = move || {
-        let Some(post) = compose(ChatVia::Ws) else {
+    let say_on = move |lane: LaneId, via: ChatVia| {
+        let Some(post) = compose(via) else {
             return;
         };
         let client_ref = post.client_ref.clone().unwrap_or_default();
-        dashboard.phone.reply.set(None);
-        match dashboard.phone.say(BrowserMessage::Chat(post)) {
+        let phone = dashboard.phones[lane];
+        phone.reply.set(None);
+        match phone.say(BrowserMessage::Chat(post)) {
             Ok(()) => {
                 text.set(String::new());
-                sent.set(Sent::Said(client_ref));
+                sent.set(Sent::Said(lane, client_ref));
             }
             Err(why) => sent.set(Sent::Refused(why)),
         }
     };
-    // The server answers a chat frame on the same line: confirm the message it published, or say why
-    // it refused.
-    Effect::new(move |_| {
-        let reply = dashboard.phone.reply.get();
-        let Sent::Said(waiting_for) = sent.get_untracked() else {
-            return;
-        };
-        match reply {
-            Some(Ok(accepted)) if accepted.client_ref.as_deref() == Some(waiting_for.as_str()) => {
-                sent.set(Sent::Accepted(format!(
-                    "said on the phone line: published as #{}",
-                    accepted.seq
-                )));
+    // The server answers a chat message on the line it came on: confirm the message it published, or
+    // say why it refused.
+    for (lane, ..) in SPOKEN {
+        Effect::new(move |_| {
+            let reply = dashboard.phones[lane].reply.get();
+            let Sent::Said(said_on, waiting_for) = sent.get_untracked() else {
+                return;
+            };
+            if said_on != lane {
+                return;
             }
-            Some(Err(why)) => sent.set(Sent::Refused(format!("refused on the phone line: {why}"))),
-            _ => {}
-        }
-    });
+            match reply {
+                Some(Ok(accepted))
+                    if accepted.client_ref.as_deref() == Some(waiting_for.as_str()) =>
+                {
+                    sent.set(Sent::Accepted(format!(
+                        "said on {}: published as #{}",
+                        named(lane),
+                        accepted.seq
+                    )));
+                }
+                Some(Err(why)) => {
+                    sent.set(Sent::Refused(format!("refused on {}: {why}", named(lane))))
+                }
+                _ => {}
+            }
+        });
+    }
 
     view! {
-        // Enter sends: on the phone line while a call is up, otherwise as a letter.
+        // Enter sends: on the phone line while a call is up, otherwise on the video call while one is
+        // up, otherwise as a letter.
         <form
             class="composer"
             on:submit=move |event| {
                 event.prevent_default();
-                if dashboard.phone.is_up() { send_ws() } else { send_post() }
+                match SPOKEN.into_iter().find(|(lane, ..)| dashboard.phones[*lane].is_up()) {
+                    Some((lane, via, ..)) => say_on(lane, via),
+                    None => send_post(),
+                }
             }
         >
             <input
@@ -136,14 +176,24 @@ pub fn ChatComposer() -> impl IntoView {
             <button type="button" class="send post" data-testid="send-post" on:click=move |_| send_post()>
                 "✉ Send as a letter"
             </button>
-            <button type="button" class="send ws" data-testid="send-ws" on:click=move |_| send_ws()>
-                "☎ Say on the phone"
-            </button>
+            {SPOKEN
+                .into_iter()
+                .map(|(lane, via, label, _)| view! {
+                    <button
+                        type="button"
+                        class=format!("send {lane}")
+                        data-testid=format!("send-{lane}")
+                        on:click=move |_| say_on(lane, via)
+                    >
+                        {label}
+                    </button>
+                })
+                .collect_view()}
             <p class="sent" data-testid="chat-status" class:refused=move || matches!(sent.get(), Sent::Refused(_))>
                 {move || match sent.get() {
                     Sent::Nothing => String::new(),
                     Sent::Waiting(how) => format!("sending as a {how}…"),
-                    Sent::Said(_) => "said on the phone line; waiting for the server to confirm…".to_owned(),
+                    Sent::Said(lane, _) => format!("said on {}; waiting for the server to confirm…", named(lane)),
                     Sent::Accepted(what) | Sent::Refused(what) => what,
                 }}
             </p>

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 use switchboard_shared::stats::group_thousands;
-use switchboard_shared::{LaneId, Shape};
+use switchboard_shared::{LaneId, Shape, WebTransportMode};
 
 use super::charts::{Histogram, Sparkline};
 use crate::dashboard::Dashboard;
@@ -101,6 +101,9 @@ fn wire_summary(lane: LaneId) -> &'static str {
         LaneId::HttpStream => "GET /api/stream — one answer that never ends, a JSON line per event",
         LaneId::Sse => "GET /api/sse — text/event-stream, server → browser",
         LaneId::Ws => "GET /ws → 101 Switching Protocols, frames both ways",
+        LaneId::WebTransport => {
+            "CONNECT /api/webtransport over HTTP/3 (QUIC, UDP): a stream or datagrams down, a stream up"
+        }
     }
 }
 
@@ -290,10 +293,14 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
     }
 }
 
-/// The controls that only some lanes have: the letters' interval and the held letters' wait.
+/// The controls that only some lanes have: the letters' interval, the held letters' wait, and how the
+/// video call takes events.
 #[component]
 fn LaneSettings(lane: LaneId) -> impl IntoView {
     let settings = expect_context::<Dashboard>().settings;
+    if lane == LaneId::WebTransport {
+        return view! { <VideoCallSettings/> }.into_any();
+    }
     let (label, signal, choices): (&str, RwSignal<u32>, &[u32]) = match lane.shape() {
         Shape::Request => (
             "ask every",
@@ -325,6 +332,53 @@ fn LaneSettings(lane: LaneId) -> impl IntoView {
                         view! {
                             <option value=ms.to_string() selected=move || signal.get() == ms>
                                 {format_ms(f64::from(ms))}
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+        </label>
+    }
+    .into_any()
+}
+
+/// The video call's choice of a reliable stream or datagrams (a change redials), or — where the
+/// browser has no WebTransport — a plain note that this lane cannot run here.
+#[component]
+fn VideoCallSettings() -> impl IntoView {
+    let mode = expect_context::<Dashboard>()
+        .settings
+        .letters
+        .webtransport_mode;
+    if !crate::lanes::webtransport::supported() {
+        return view! {
+            <p class="setting unsupported" data-testid="webtransport-unsupported">
+                "This browser has no WebTransport: the video call cannot run here (Chromium and Firefox have it; Safari does not yet)."
+            </p>
+        }
+        .into_any();
+    }
+    view! {
+        <label class="setting">
+            "events as "
+            <select
+                data-testid="webtransport-setting"
+                on:change=move |event| {
+                    let word = event_target_value(&event);
+                    if let Some(chosen) = [WebTransportMode::Stream, WebTransportMode::Datagram]
+                        .into_iter()
+                        .find(|choice| choice.as_str() == word)
+                    {
+                        mode.set(chosen);
+                    }
+                }
+            >
+                {[WebTransportMode::Stream, WebTransportMode::Datagram]
+                    .into_iter()
+                    .map(|choice| {
+                        view! {
+                            <option value=choice.as_str() selected=move || mode.get() == choice>
+                                {choice.title()}
                             </option>
                         }
                     })
@@ -389,6 +443,7 @@ fn LiveData(live: Memo<LiveCopy>) -> impl IntoView {
                             let via = match message.via {
                                 switchboard_shared::ChatVia::Post => "✉",
                                 switchboard_shared::ChatVia::Ws => "☎",
+                                switchboard_shared::ChatVia::WebTransport => "▶",
                             };
                             view! {
                                 <li>

@@ -5,6 +5,7 @@ pub mod longpoll;
 pub mod poll;
 pub mod sse;
 pub mod stream;
+pub mod webtransport;
 pub mod ws;
 
 use serde::Deserialize;
@@ -37,6 +38,7 @@ pub async fn run(client: Client, config: LoadConfig) -> ClientRecord {
         LaneId::HttpStream => stream::run(client).await,
         LaneId::Sse => sse::run(client).await,
         LaneId::Ws => ws::run(client).await,
+        LaneId::WebTransport => webtransport::run(client, config.webtransport_mode).await,
     }
 }
 

@@ -224,7 +224,7 @@ impl Faults {
     }
 
     /// What the lab does to a letter of `lane` asked now.
-    fn letter(&self, lane: LaneId) -> Letter {
+    pub(crate) fn letter(&self, lane: LaneId) -> Letter {
         let Some((state, now)) = self.on(lane) else {
             return Letter::default();
         };
@@ -238,9 +238,9 @@ impl Faults {
 
 /// The faults that act on one letter.
 #[derive(Debug, Default)]
-struct Letter {
+pub(crate) struct Letter {
     /// An `error` fault: answer 503; it has this long to go.
-    error_for: Option<Duration>,
+    pub(crate) error_for: Option<Duration>,
     /// A `half_open` fault: the letter goes unanswered until then.
     unanswered_until: Option<Instant>,
     /// A `delay` fault: the answer waits this long.

@@ -6,6 +6,7 @@ pub mod poll;
 pub mod push;
 pub mod sse;
 pub mod stream;
+pub mod webtransport;
 pub mod ws;
 
 use axum::Router;
@@ -40,6 +41,8 @@ fn handler(lane: LaneId) -> MethodRouter<AppState> {
         LaneId::HttpStream => get(stream::stream),
         LaneId::Sse => get(sse::sse),
         LaneId::Ws => get(ws::ws),
+        // The page asks here where to dial; the session itself is on the QUIC endpoint.
+        LaneId::WebTransport => get(webtransport::info),
     }
 }
 

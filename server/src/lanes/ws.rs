@@ -124,7 +124,7 @@ impl Encoding for Ws {
 }
 
 /// How a call ends.
-enum End {
+pub(crate) enum End {
     /// The peer hung up or its connection failed: nothing left to say.
     PeerGone,
     /// The server hangs up with this close code and reason.
@@ -141,11 +141,11 @@ async fn call(
 ) {
     let mut stream = PushStream::<Ws>::open(&state, after);
     let counters = stream.counters().clone();
-    let mut line = Line {
-        counters: counters.clone(),
-        refusals: Vec::new(),
-        client: conn.as_ref().map(|conn| conn.remote.ip()),
-    };
+    let mut line = Talk::new(
+        counters.clone(),
+        conn.as_ref().map(|conn| conn.remote.ip()),
+        ChatVia::Ws,
+    );
     let hello = stream.hello(&state, after, request_head);
     let heartbeat_every = state.config.heartbeat();
     let mut last_heard = Instant::now();
@@ -254,15 +254,17 @@ fn is_too_big(err: axum::Error) -> bool {
         .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)))
 }
 
-/// The per-connection state of reading the browser's frames.
-struct Line {
+/// The per-connection state of reading what the browser says: the phone call's frames, and the lines
+/// of a WebTransport session's talking stream (the same messages and the same rules).
+pub(crate) struct Talk {
     counters: Arc<Counters>,
-    /// When recent frames were refused, oldest first.
+    /// When recent messages were refused, oldest first.
     refusals: Vec<Instant>,
     client: Option<IpAddr>,
+    via: ChatVia,
 }
 
-enum Answer {
+pub(crate) enum Answer {
     Nothing,
     Reply(Utf8Bytes),
     /// A chat message to publish, then to answer with its seq (or why it could not be).
@@ -270,7 +272,16 @@ enum Answer {
     End(End),
 }
 
-impl Line {
+impl Talk {
+    pub(crate) fn new(counters: Arc<Counters>, client: Option<IpAddr>, via: ChatVia) -> Talk {
+        Talk {
+            counters,
+            refusals: Vec::new(),
+            client,
+            via,
+        }
+    }
+
     fn answer(
         &mut self,
         message: Message,
@@ -286,14 +297,21 @@ impl Line {
             Message::Ping(_) | Message::Pong(_) => return Answer::Nothing,
             Message::Close(_) => return Answer::End(End::PeerGone),
         };
+        self.answer_text(text.as_str(), state, Some(subscription))
+    }
+
+    /// Answers one message of text. Without a `subscription` (a WebTransport session resumes only by
+    /// dialling again) a `resume` is refused.
+    pub(crate) fn answer_text(
+        &mut self,
+        text: &str,
+        state: &AppState,
+        subscription: Option<&mut crate::hub::Subscription>,
+    ) -> Answer {
         if text.len() > MESSAGE_LIMIT {
-            let message = format!(
-                "message is {} bytes; the limit is {MESSAGE_LIMIT}",
-                text.len()
-            );
-            return self.refuse(ErrorCode::TooLarge, message);
+            return self.refuse_oversized(text.len());
         }
-        match BrowserMessage::parse(text.as_str()) {
+        match BrowserMessage::parse(text) {
             Err((code, message)) => self.refuse(code, message),
             Ok(BrowserMessage::Ping(ping)) => {
                 Answer::Reply(message_text(&ServerMessage::Pong(Pong {
@@ -302,11 +320,17 @@ impl Line {
                     server_ms: crate::hub::now_ms_f64(),
                 })))
             }
-            Ok(BrowserMessage::Resume { after }) => {
-                subscription.resume(after);
-                Answer::Nothing
-            }
-            Ok(BrowserMessage::Chat(post)) => match post.validate(ChatVia::Ws) {
+            Ok(BrowserMessage::Resume { after }) => match subscription {
+                Some(subscription) => {
+                    subscription.resume(after);
+                    Answer::Nothing
+                }
+                None => self.refuse(
+                    ErrorCode::Invalid,
+                    "resume is not said on this lane: dial again with ?after=".into(),
+                ),
+            },
+            Ok(BrowserMessage::Chat(post)) => match post.validate(self.via) {
                 Err(rejection) => self.refuse(ErrorCode::Invalid, rejection.to_string()),
                 Ok(_) if state.faults.paused() => {
                     Answer::Reply(message_text(&ServerMessage::Error {
@@ -326,8 +350,14 @@ impl Line {
         }
     }
 
+    /// Refuses a message of `len` bytes, over [`MESSAGE_LIMIT`].
+    pub(crate) fn refuse_oversized(&mut self, len: usize) -> Answer {
+        let message = format!("message is {len} bytes; the limit is {MESSAGE_LIMIT}");
+        self.refuse(ErrorCode::TooLarge, message)
+    }
+
     fn refuse(&mut self, code: ErrorCode, message: String) -> Answer {
-        tracing::info!(%code, "refused a websocket frame: {message}");
+        tracing::info!(%code, via = ?self.via, "refused a message: {message}");
         self.counters.errors.fetch_add(1, Relaxed);
         let now = Instant::now();
         self.refusals
@@ -341,7 +371,7 @@ impl Line {
 }
 
 /// Publishes a chat message typed into the call; the answer says its seq, or why it was not published.
-async fn publish_chat(state: &AppState, message: ChatMessage) -> Utf8Bytes {
+pub(crate) async fn publish_chat(state: &AppState, message: ChatMessage) -> Utf8Bytes {
     let client_ref = message.client_ref.clone();
     message_text(&match state.publish(EventBody::Chat(message)).await {
         Ok(stamp) => ServerMessage::ChatAccepted(ChatAccepted {

@@ -78,11 +78,11 @@ impl Default for Dice {
 }
 
 /// Milliseconds on the process's monotonic clock, the time base of every [`PathClock`].
-fn ms_of(at: Instant) -> f64 {
+pub fn ms_of(at: Instant) -> f64 {
     at.duration_since(epoch()).as_secs_f64() * 1000.0
 }
 
-fn instant_of(ms: f64) -> Instant {
+pub fn instant_of(ms: f64) -> Instant {
     epoch() + Duration::from_secs_f64(ms.max(0.0) / 1000.0)
 }
 

@@ -160,6 +160,21 @@ impl TestServer {
         StreamClient(switchboard_client::StreamClient::from_response(response))
     }
 
+    /// A WebTransport session: asks `/api/webtransport` where to dial, then dials with `query` (`""`,
+    /// `"?after=3"`, `"?mode=datagram"`).
+    pub async fn webtransport(&self, query: &str) -> WtClient {
+        let info = switchboard_client::WtClient::info(&self.http, &self.url(""))
+            .await
+            .expect("WebTransport is running");
+        let url = format!("{}{query}", info.url);
+        let client =
+            tokio::time::timeout(PATIENCE, switchboard_client::WtClient::connect(&info, &url))
+                .await
+                .expect("a session in time")
+                .expect("a session");
+        WtClient(client)
+    }
+
     pub async fn ws(&self, path: &str) -> WsClient {
         let (client, status) =
             switchboard_client::WsClient::dial(&format!("ws://{}{path}", self.addr))
@@ -214,6 +229,30 @@ impl SseClient {
             let sse = self.next().await.expect("stream still open");
             if sse.event == name {
                 return sse;
+            }
+        }
+    }
+}
+
+/// The video call's client, failing the test when the session breaks or says nothing in time.
+pub struct WtClient(pub switchboard_client::WtClient);
+
+impl WtClient {
+    /// The next message (stream or datagram); `None` when the session ended.
+    pub async fn next_message(&mut self) -> Option<ServerMessage> {
+        tokio::time::timeout(PATIENCE, self.0.next_message())
+            .await
+            .expect("a message in time")
+            .map(|message| message.expect("a message of the protocol"))
+    }
+
+    /// The next event, skipping the hello and heartbeats.
+    pub async fn next_event(&mut self) -> Event {
+        loop {
+            match self.next_message().await.expect("session still open") {
+                ServerMessage::Event(event) => return event,
+                ServerMessage::Hello(_) | ServerMessage::Heartbeat(_) => {}
+                other => panic!("expected an event, got {other:?}"),
             }
         }
     }

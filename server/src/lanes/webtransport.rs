@@ -1,0 +1,600 @@
+//! WebTransport: HTTP/3 over QUIC, on its own UDP port. `GET /api/webtransport` tells the page where to
+//! dial and the SHA-256 of the certificate to trust (a browser accepts a self-signed certificate only by
+//! its hash, and only one valid for under 14 days: one is made at start). The page then opens a session
+//! on `https://HOST:UDP_PORT/api/webtransport?after=SEQ[&mode=datagram]`.
+//!
+//! On a session the server opens one unidirectional stream and writes the same JSON lines as the
+//! endless letter (hello, events, heartbeats, gaps) in seq order. With `mode=datagram` events go as
+//! unreliable datagrams instead — one event per datagram, lost when the path loses them (the only lane
+//! where a missed seq is expected); hello, heartbeats and gaps stay on the stream, so the page still
+//! learns the head. The browser says chat on a bidirectional stream it opens, one JSON line per message,
+//! answered on the same stream like the phone call's frames. Bytes are the QUIC connection's own UDP
+//! counters: packet headers, encryption, acknowledgements and retransmissions included.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use bytes::Bytes;
+use serde::Deserialize;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use switchboard_shared::network::{Condition, PathClock};
+use switchboard_shared::ws::{Heartbeat, Hello, close_code};
+use switchboard_shared::{ChatVia, Gap, LaneId, Seq, WebTransportInfo, WebTransportMode};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use wtransport::endpoint::{IncomingSession, SessionRequest, endpoint_side::Server};
+use wtransport::{Connection, Endpoint, Identity, RecvStream, SendStream, ServerConfig, VarInt};
+
+use super::push::{Encoding, Ending, PushStream};
+use super::stream::Ndjson;
+use super::ws::{Answer, End, MESSAGE_LIMIT, Talk, publish_chat};
+use crate::AppState;
+use crate::error::AppError;
+use crate::faults::Cut;
+use crate::hub::Published;
+use crate::metering::Counters;
+use crate::network::shaped::{Dice, instant_of, ms_of};
+
+/// A certificate a browser takes by its hash must be valid for less than two weeks.
+const CERT_VALIDITY_DAYS: u32 = 13;
+/// Frames waiting for the emulated path at most (then the session waits, as on a full send buffer).
+const QUEUE_FRAMES: usize = 64;
+/// The longest the server waits for a dialled session's request, and for a write to be taken.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The lane's framing: the endless letter's JSON lines, counted and cached as this lane's.
+#[derive(Debug)]
+pub struct Quic;
+
+impl Encoding for Quic {
+    const LANE: LaneId = LaneId::WebTransport;
+    type Frame = Bytes;
+
+    fn hello(state: &AppState, hello: &Hello) -> Bytes {
+        Ndjson::hello(state, hello)
+    }
+
+    fn event(event: &Published) -> Bytes {
+        Ndjson::event(event)
+    }
+
+    fn gap(gap: Gap) -> Bytes {
+        Ndjson::gap(gap)
+    }
+
+    fn heartbeat(beat: &Heartbeat) -> Bytes {
+        Ndjson::heartbeat(beat)
+    }
+}
+
+/// The QUIC endpoint, once started: what `GET /api/webtransport` answers.
+#[derive(Debug)]
+pub struct Dialing {
+    /// Where the endpoint listens (UDP).
+    pub addr: SocketAddr,
+    cert_sha256: String,
+    not_after_ms: u64,
+}
+
+impl Dialing {
+    /// The answer for a page that reached the HTTP server as `host` (its `Host` header): the session
+    /// URL names the host the page used when the endpoint listens on every address, so a page opened
+    /// from another machine dials the right one.
+    pub fn info(&self, host: Option<&str>) -> WebTransportInfo {
+        let ip = self.addr.ip();
+        let host = match host.map(host_of) {
+            Some(host) if ip.is_unspecified() => host.to_owned(),
+            _ => match ip {
+                IpAddr::V6(v6) => format!("[{v6}]"),
+                IpAddr::V4(v4) => v4.to_string(),
+            },
+        };
+        WebTransportInfo {
+            url: format!(
+                "https://{host}:{}{}",
+                self.addr.port(),
+                LaneId::WebTransport.path()
+            ),
+            cert_sha256: self.cert_sha256.clone(),
+            not_after_ms: self.not_after_ms,
+        }
+    }
+}
+
+/// `host[:port]` without the port.
+fn host_of(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+/// `GET /api/webtransport`: where to dial and which certificate to trust, or 503 when the endpoint is
+/// not running (its UDP port could not be bound).
+pub async fn info(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<WebTransportInfo>, AppError> {
+    let dialing = state.webtransport.get().ok_or_else(|| {
+        AppError::Unavailable(
+            "WebTransport is not running on this server (its UDP port could not be opened; see the \
+             server's log and --webtransport-addr)"
+                .into(),
+        )
+    })?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    Ok(Json(dialing.info(host)))
+}
+
+/// Binds the UDP port (`--webtransport-addr`, or the HTTP port's number on 127.0.0.1), makes the
+/// certificate and accepts sessions until shutdown. Without a named address a taken port falls back to
+/// any free one: the page learns the port from `/api/webtransport` anyway.
+pub fn start(state: &AppState, http_addr: SocketAddr) -> std::io::Result<Dialing> {
+    let socket = match state.config.webtransport_addr {
+        Some(addr) => UdpSocket::bind(addr)?,
+        None => {
+            let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+            UdpSocket::bind((ip, http_addr.port())).or_else(|err| {
+                tracing::info!(
+                    "UDP port {} is taken ({err}); WebTransport listens on another",
+                    http_addr.port()
+                );
+                UdpSocket::bind((ip, 0))
+            })?
+        }
+    };
+    let addr = socket.local_addr()?;
+    let identity = Identity::self_signed_builder()
+        .subject_alt_names(["localhost", "127.0.0.1", "::1"])
+        .from_now_utc()
+        .validity_days(CERT_VALIDITY_DAYS)
+        .build()
+        .map_err(std::io::Error::other)?;
+    let certificate = &identity.certificate_chain().as_slice()[0];
+    let cert_sha256 = hex(certificate.hash().as_ref());
+    let not_after_ms = crate::hub::now_ms() + u64::from(CERT_VALIDITY_DAYS) * 24 * 60 * 60 * 1000;
+    let config = ServerConfig::builder()
+        .with_bind_socket(socket)
+        .with_identity(identity)
+        // The endless letter's and the phone call's keep-alive is the heartbeat; QUIC's own keeps NATs
+        // open and notices a vanished peer within the idle timeout.
+        .keep_alive_interval(Some(Duration::from_secs(5)))
+        .max_idle_timeout(Some(Duration::from_secs(30)))
+        .map_err(std::io::Error::other)?
+        .build();
+    let endpoint = Endpoint::server(config)?;
+    tracing::info!(%addr, "WebTransport (HTTP/3 over QUIC) listening");
+    state.tasks.spawn(accept(endpoint, state.clone()));
+    Ok(Dialing {
+        addr,
+        cert_sha256,
+        not_after_ms,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+async fn accept(endpoint: Endpoint<Server>, state: AppState) {
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => break,
+            incoming = endpoint.accept() => {
+                state.tasks.spawn(session(incoming, state.clone()));
+            }
+        }
+    }
+    endpoint.close(VarInt::from_u32(0), b"server shutting down");
+    // Sessions close themselves on shutdown; this lets their last frames and closes go out.
+    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionQuery {
+    /// Resume after this seq; without it the session starts from now.
+    pub after: Option<Seq>,
+    /// `stream` (the default: every message on one reliable stream) or `datagram`.
+    #[serde(default)]
+    pub mode: WebTransportMode,
+}
+
+/// What a session request asks for, or why it is refused.
+fn parse_request(state: &AppState, request: &SessionRequest) -> Result<SessionQuery, String> {
+    let uri: axum::http::Uri = request
+        .path()
+        .parse()
+        .map_err(|_| "the path is not a URI path".to_owned())?;
+    if uri.path() != LaneId::WebTransport.path() {
+        return Err(format!(
+            "WebTransport sessions are opened on {}",
+            LaneId::WebTransport.path()
+        ));
+    }
+    let query = axum::extract::Query::<SessionQuery>::try_from_uri(&uri)
+        .map_err(|err| err.body_text())?
+        .0;
+    // Like the phone call's upgrade: a page from another origin may not open it. The page is served by
+    // the HTTP side of this server, on the same host.
+    let mut headers = axum::http::HeaderMap::new();
+    if let Some(origin) = request.origin().and_then(|o| o.parse().ok()) {
+        headers.insert(header::ORIGIN, origin);
+    }
+    let origin_host = request
+        .origin()
+        .and_then(|origin| origin.split_once("://"))
+        .map(|(_, rest)| rest.to_owned())
+        .unwrap_or_default();
+    if host_of(&origin_host) == host_of(request.authority())
+        && let Ok(host) = origin_host.parse()
+    {
+        headers.insert(header::HOST, host);
+    }
+    state
+        .limits
+        .check_origin(&headers)
+        .map_err(|err| err.to_string())?;
+    Ok(query)
+}
+
+async fn session(incoming: IncomingSession, state: AppState) {
+    let request = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
+        Ok(Ok(request)) => request,
+        Ok(Err(err)) => {
+            tracing::debug!("a WebTransport handshake failed: {err}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("a WebTransport handshake took too long");
+            return;
+        }
+    };
+    let counters = state.meters.lane(LaneId::WebTransport).clone();
+    counters.requests.fetch_add(1, Relaxed);
+    let client = request.remote_address().ip();
+    let query = match parse_request(&state, &request) {
+        Ok(query) => query,
+        Err(why) => {
+            tracing::info!("refused a WebTransport session: {why}");
+            counters.errors.fetch_add(1, Relaxed);
+            // The protocol's refusals are 403, 404 and 429 only.
+            return request.forbidden().await;
+        }
+    };
+    // The failure lab's error fault answers new dials 503; WebTransport can only say "not now".
+    if state
+        .faults
+        .letter(LaneId::WebTransport)
+        .error_for
+        .is_some()
+    {
+        counters.errors.fetch_add(1, Relaxed);
+        return request.too_many_requests().await;
+    }
+    let permit = match state.limits.admit(LaneId::WebTransport, Some(client)) {
+        Ok(permit) => permit,
+        Err(err) => {
+            tracing::info!("refused a WebTransport session: {err}");
+            counters.errors.fetch_add(1, Relaxed);
+            return request.too_many_requests().await;
+        }
+    };
+    let connection = match request.accept().await {
+        Ok(connection) => connection,
+        Err(err) => {
+            tracing::debug!("a WebTransport session failed as it opened: {err}");
+            return;
+        }
+    };
+    let bytes = UdpBytes::new(&connection, counters.clone());
+    let ended = serve(&state, &connection, query, &counters).await;
+    if let Some((code, reason)) = ended {
+        tracing::debug!(code, reason, "closing a WebTransport session");
+        connection.close(VarInt::from_u32(u32::from(code)), reason.as_bytes());
+    }
+    // Let the close go out before the last count of the connection's bytes.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    bytes.count();
+    drop(permit);
+}
+
+/// Counts the connection's UDP bytes into the lane's counters, as the delta since the last count.
+struct UdpBytes {
+    connection: Connection,
+    counters: Arc<Counters>,
+    sent: std::sync::atomic::AtomicU64,
+    received: std::sync::atomic::AtomicU64,
+}
+
+impl UdpBytes {
+    fn new(connection: &Connection, counters: Arc<Counters>) -> UdpBytes {
+        UdpBytes {
+            connection: connection.clone(),
+            counters,
+            sent: Default::default(),
+            received: Default::default(),
+        }
+    }
+
+    fn count(&self) {
+        let stats = self.connection.quic_connection().stats();
+        let sent = stats.udp_tx.bytes;
+        let received = stats.udp_rx.bytes;
+        self.counters
+            .bytes_out
+            .fetch_add(sent.saturating_sub(self.sent.swap(sent, Relaxed)), Relaxed);
+        self.counters.bytes_in.fetch_add(
+            received.saturating_sub(self.received.swap(received, Relaxed)),
+            Relaxed,
+        );
+    }
+}
+
+/// What the writer puts on the wire.
+enum Outgoing {
+    Stream(Bytes),
+    Datagram(Bytes),
+}
+
+/// Serves one session until it ends; the close code and reason to send, if the server ends it.
+async fn serve(
+    state: &AppState,
+    connection: &Connection,
+    query: SessionQuery,
+    counters: &Arc<Counters>,
+) -> Option<(u16, &'static str)> {
+    let send = match tokio::time::timeout(HANDSHAKE_TIMEOUT, open_uni(connection)).await {
+        Ok(Ok(send)) => send,
+        _ => return Some((close_code::GOING_AWAY, "could not open the stream")),
+    };
+    let mut stream = PushStream::<Quic>::open(state, query.after);
+    let hello = stream.hello(state, query.after, None);
+    let bytes = UdpBytes::new(connection, counters.clone());
+    let (out, queue) = mpsc::channel(QUEUE_FRAMES);
+    let mut writer = tokio::spawn(write(queue, send, connection.clone(), state.clone()));
+    let datagrams = query.mode == WebTransportMode::Datagram;
+    let mut frames = Vec::new();
+    let mut hung_up = None;
+    if out.send(Outgoing::Stream(hello)).await.is_err() {
+        return None;
+    }
+    loop {
+        tokio::select! {
+            woken = stream.wait() => {
+                let sent = match woken {
+                    Ok(woken) => stream.frames(woken, &mut frames).await,
+                    Err(ending) => Err(ending),
+                };
+                match sent {
+                    Ok(()) => {
+                        for frame in frames.drain(..) {
+                            let outgoing = if datagrams && is_event(&frame) {
+                                Outgoing::Datagram(frame)
+                            } else {
+                                Outgoing::Stream(frame)
+                            };
+                            if out.send(outgoing).await.is_err() {
+                                // The writer stopped: the stream or the connection failed.
+                                break;
+                            }
+                        }
+                        bytes.count();
+                    }
+                    Err(ending) => {
+                        hung_up = closing(ending);
+                        break;
+                    }
+                }
+            }
+            incoming = connection.accept_bi() => match incoming {
+                Ok((send, recv)) => {
+                    state.tasks.spawn(talk(
+                        state.clone(),
+                        connection.clone(),
+                        counters.clone(),
+                        send,
+                        recv,
+                    ));
+                }
+                Err(_) => break,
+            },
+            _ = &mut writer => break,
+            _ = connection.closed() => break,
+        }
+    }
+    drop(out);
+    if hung_up.is_none() {
+        writer.abort();
+    } else {
+        // What was queued before the end goes out first.
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+    }
+    bytes.count();
+    hung_up
+}
+
+async fn open_uni(connection: &Connection) -> Result<SendStream, String> {
+    let opening = connection.open_uni().await.map_err(|err| err.to_string())?;
+    opening.await.map_err(|err| err.to_string())
+}
+
+/// Whether a frame is an event (a datagram candidate) rather than a hello, heartbeat or gap notice.
+fn is_event(frame: &[u8]) -> bool {
+    frame.starts_with(br#"{"type":"event","#)
+}
+
+fn closing(ending: Ending) -> Option<(u16, &'static str)> {
+    match ending {
+        Ending::Shutdown | Ending::StreamEnded => {
+            Some((close_code::GOING_AWAY, "server shutting down"))
+        }
+        Ending::Cut(Cut::Restart) => Some((close_code::SERVICE_RESTART, "server restarting")),
+        // A dropped or dead path says nothing: the session just stops (the page's watchdog or QUIC's
+        // idle timeout notices), so the connection is closed without a reason the page could show.
+        Ending::Cut(Cut::Drop) | Ending::Silenced => Some((0, "")),
+    }
+}
+
+/// Writes what the session queues, each frame when the emulated path (if any) delivers it: like a send
+/// buffer, the session is not held up by the path's delay, only by a full queue.
+async fn write(
+    mut queue: mpsc::Receiver<Outgoing>,
+    mut send: SendStream,
+    connection: Connection,
+    state: AppState,
+) {
+    let mut clock = PathClock::default();
+    let mut dice = Dice::new();
+    while let Some(outgoing) = queue.recv().await {
+        if let Some(condition) = state.network.condition(LaneId::WebTransport) {
+            let len = match &outgoing {
+                Outgoing::Stream(bytes) | Outgoing::Datagram(bytes) => bytes.len(),
+            };
+            let delivery = path(&mut clock, &mut dice, &condition, len, condition.down_kbps);
+            tokio::time::sleep_until(instant_of(delivery.out_ms)).await;
+            // A lost datagram is gone; a lost stream packet was sent again (the path's clock already
+            // counted the retransmission's delay).
+            if delivery.lost && matches!(outgoing, Outgoing::Datagram(_)) {
+                continue;
+            }
+        }
+        let written = match outgoing {
+            Outgoing::Stream(bytes) => {
+                match tokio::time::timeout(SEND_TIMEOUT, send.write_all(&bytes)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(err)) => Err(err.to_string()),
+                    Err(_) => Err("the browser took nothing for 10 s".into()),
+                }
+            }
+            Outgoing::Datagram(bytes) => connection
+                .send_datagram(bytes)
+                .map_err(|err| err.to_string()),
+        };
+        if let Err(err) = written {
+            tracing::debug!("a WebTransport session's write failed: {err}");
+            return;
+        }
+    }
+}
+
+fn path(
+    clock: &mut PathClock,
+    dice: &mut Dice,
+    condition: &Condition,
+    len: usize,
+    kbps: u32,
+) -> switchboard_shared::network::Delivery {
+    clock.send(
+        ms_of(Instant::now()),
+        len,
+        condition,
+        kbps,
+        dice.unit(),
+        dice.unit(),
+    )
+}
+
+/// One bidirectional stream the browser opened to talk: JSON lines of [`switchboard_shared::BrowserMessage`]
+/// (chat and pings), each answered with one line on the same stream — the phone call's rules (size,
+/// validation, rate, too many refusals hang the session up).
+async fn talk(
+    state: AppState,
+    connection: Connection,
+    counters: Arc<Counters>,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) {
+    let mut talk = Talk::new(
+        counters.clone(),
+        Some(connection.remote_address().ip()),
+        ChatVia::WebTransport,
+    );
+    let mut clock = PathClock::default();
+    let mut dice = Dice::new();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buffer = vec![0u8; 4 * 1024];
+    loop {
+        let read = match recv.read(&mut buffer).await {
+            Ok(Some(read)) => read,
+            Ok(None) | Err(_) => return,
+        };
+        pending.extend_from_slice(&buffer[..read]);
+        if let Some(condition) = state.network.condition(LaneId::WebTransport) {
+            let delivery = path(&mut clock, &mut dice, &condition, read, condition.up_kbps);
+            tokio::time::sleep_until(instant_of(delivery.out_ms)).await;
+        }
+        while let Some(end) = pending.iter().position(|&byte| byte == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            counters.frames_in.fetch_add(1, Relaxed);
+            let text = String::from_utf8_lossy(&line[..end]);
+            let reply = match talk.answer_text(&text, &state, None) {
+                Answer::Nothing => continue,
+                Answer::Reply(reply) => reply,
+                Answer::Publish(message) => publish_chat(&state, message).await,
+                Answer::End(End::HangUp(code, reason)) => {
+                    connection.close(VarInt::from_u32(u32::from(code)), reason.as_bytes());
+                    return;
+                }
+                Answer::End(End::PeerGone) => return,
+            };
+            let mut line = reply.as_str().as_bytes().to_vec();
+            line.push(b'\n');
+            if tokio::time::timeout(SEND_TIMEOUT, send.write_all(&line))
+                .await
+                .map_or(true, |written| written.is_err())
+            {
+                return;
+            }
+        }
+        if pending.len() > MESSAGE_LIMIT {
+            let reply = talk.refuse_oversized(pending.len());
+            pending.clear();
+            if let Answer::End(_) = reply {
+                connection.close(
+                    VarInt::from_u32(u32::from(close_code::POLICY)),
+                    b"too many refused messages",
+                );
+                return;
+            }
+            if let Answer::Reply(reply) = reply {
+                let mut line = reply.as_str().as_bytes().to_vec();
+                line.push(b'\n');
+                let _ = send.write_all(&line).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_url_names_the_host_the_page_used_only_when_listening_everywhere() {
+        let dialing = Dialing {
+            addr: "0.0.0.0:4433".parse().unwrap(),
+            cert_sha256: "ab".repeat(32),
+            not_after_ms: 1,
+        };
+        assert_eq!(
+            dialing.info(Some("box.lan:3000")).url,
+            "https://box.lan:4433/api/webtransport"
+        );
+        let loopback = Dialing {
+            addr: "127.0.0.1:3000".parse().unwrap(),
+            ..dialing
+        };
+        assert_eq!(
+            loopback.info(Some("localhost:3000")).url,
+            "https://127.0.0.1:3000/api/webtransport"
+        );
+        assert_eq!(host_of("[::1]:3000"), "::1");
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+}

@@ -1,0 +1,267 @@
+//! The video call (WebTransport over QUIC) against a real server: a real `wtransport` client that
+//! trusts the server's certificate only by the hash `/api/webtransport` gives, as a browser does.
+
+mod common;
+
+use common::{PATIENCE, TestServer};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use switchboard_client::WtClient;
+use switchboard_shared::{
+    BrowserMessage, ChatPost, ChatVia, ErrorCode, EventBody, Gap, LaneId, ServerMessage,
+    WebTransportInfo,
+};
+
+#[tokio::test]
+async fn the_server_says_where_to_dial_and_which_certificate_to_trust() {
+    let server = TestServer::start().await;
+    let (status, info) = server.get_json("/api/webtransport").await;
+    assert_eq!(status, 200);
+    let info: WebTransportInfo = serde_json::from_value(info).unwrap();
+    assert_eq!(
+        info.url,
+        format!("https://127.0.0.1:{}/api/webtransport", server.addr.port()),
+        "by default on the HTTP port's number, over UDP"
+    );
+    assert_eq!(info.cert_sha256.len(), 64);
+    assert!(info.cert_sha256.bytes().all(|b| b.is_ascii_hexdigit()));
+    let days_left = (info.not_after_ms as f64 - now_ms()) / 86_400_000.0;
+    assert!(
+        days_left > 12.0 && days_left < 14.0,
+        "browsers take a hashed certificate only when valid under 14 days: {days_left}"
+    );
+    // A client that trusts another hash cannot open a session.
+    let wrong = WebTransportInfo {
+        cert_sha256: "00".repeat(32),
+        ..info.clone()
+    };
+    assert!(WtClient::connect(&wrong, &info.url).await.is_err());
+}
+
+#[tokio::test]
+async fn a_session_opens_with_hello_then_carries_every_event_in_seq_order() {
+    let server = TestServer::start().await;
+    let mut call = server.webtransport("").await;
+    let Some(ServerMessage::Hello(hello)) = call.next_message().await else {
+        panic!("the first message is the hello");
+    };
+    assert_eq!((hello.head, hello.resumed_after), (0, None));
+    let published = server.publish(20).await;
+    for seq in published {
+        assert_eq!(call.next_event().await.seq, seq);
+    }
+    common::eventually("the session and its UDP bytes counted", || async {
+        let stats = server.stats().await;
+        let lane = &stats.lanes[&LaneId::WebTransport];
+        // 20 events of ~100 bytes and the handshake (a certificate) went down.
+        lane.messages == 20 && lane.connections_open == 1 && lane.bytes_out > 4_000
+    })
+    .await;
+    let (sent, received) = call.0.udp_bytes();
+    assert!(
+        sent > 1_200 && received > 4_000,
+        "{sent} up, {received} down"
+    );
+}
+
+#[tokio::test]
+async fn after_resumes_with_exactly_the_missed_events_or_names_the_gap() {
+    let server = TestServer::start_with(|config| config.history = 5).await;
+    server.publish(8).await;
+    let mut call = server.webtransport("?after=4").await;
+    let Some(ServerMessage::Hello(hello)) = call.next_message().await else {
+        panic!("the first message is the hello");
+    };
+    assert_eq!(hello.resumed_after, Some(4));
+    for expected in 5..=8 {
+        assert_eq!(call.next_event().await.seq, expected);
+    }
+    // Behind the history (seqs 4..=8 kept): a gap notice for what is gone, then the rest.
+    let mut behind = server.webtransport("?after=1").await;
+    behind.next_message().await;
+    assert_eq!(
+        behind.next_message().await,
+        Some(ServerMessage::Gap(Gap { first: 2, last: 3 }))
+    );
+    assert_eq!(behind.next_event().await.seq, 4);
+}
+
+#[tokio::test]
+async fn chat_said_on_the_session_is_published_to_every_lane_and_bad_lines_are_refused() {
+    let server = TestServer::start().await;
+    let mut call = server.webtransport("").await;
+    call.next_message().await;
+    let mut letter = server.stream("/api/stream").await;
+    letter.next_message().await;
+    let said = call
+        .0
+        .say(&BrowserMessage::Chat(ChatPost {
+            author: "ada".into(),
+            text: "over QUIC".into(),
+            client_ref: Some("r1".into()),
+        }))
+        .await
+        .unwrap();
+    let ServerMessage::ChatAccepted(accepted) = said else {
+        panic!("expected chat_accepted, got {said:?}");
+    };
+    assert_eq!(accepted.client_ref.as_deref(), Some("r1"));
+    let event = letter.next_event().await;
+    assert_eq!(event.seq, accepted.seq);
+    let EventBody::Chat(chat) = event.body else {
+        panic!("a chat event");
+    };
+    assert_eq!(
+        (chat.text.as_str(), chat.via),
+        ("over QUIC", ChatVia::WebTransport)
+    );
+    assert_eq!(call.next_event().await.seq, accepted.seq);
+
+    // Garbage, an unknown kind and an oversized line: each refused with a reason, the session lives.
+    for (line, code) in [
+        (b"{not json\n".to_vec(), ErrorCode::MalformedJson),
+        (
+            br#"{"type":"shout"}"#.iter().chain(b"\n").copied().collect::<Vec<u8>>(),
+            ErrorCode::UnknownType,
+        ),
+        (
+            [vec![b'x'; 5_000], b"\n".to_vec()].concat(),
+            ErrorCode::TooLarge,
+        ),
+    ] {
+        match call.0.say_raw(&line).await.unwrap() {
+            ServerMessage::Error { code: got, .. } => assert_eq!(got, code),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+    let next = server.post_chat("still here").await;
+    assert_eq!(call.next_event().await.seq, next.seq);
+}
+
+#[tokio::test]
+async fn sessions_asked_for_badly_are_refused_and_hurt_nobody() {
+    let server = TestServer::start().await;
+    let info = WtClient::info(&server.http, &server.url("")).await.unwrap();
+    let mut call = server.webtransport("").await;
+    call.next_message().await;
+    for bad in [
+        format!("{}?after=minus-one", info.url),
+        format!("{}?mode=carrier-pigeon", info.url),
+        info.url.replace("/api/webtransport", "/elsewhere"),
+    ] {
+        let refused = tokio::time::timeout(PATIENCE, WtClient::connect(&info, &bad))
+            .await
+            .expect("an answer in time");
+        assert!(refused.is_err(), "{bad} was accepted");
+    }
+    let chat = server.post_chat("unharmed").await;
+    assert_eq!(call.next_event().await.seq, chat.seq);
+    common::eventually("refusals counted", || async {
+        server.stats().await.lanes[&LaneId::WebTransport].errors >= 3
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn datagrams_carry_events_and_what_the_path_loses_stays_lost() {
+    let server = TestServer::start_with(|config| config.heartbeat_ms = 200).await;
+    // Loopback first: nothing is lost.
+    let mut call = server.webtransport("?mode=datagram").await;
+    let Some(ServerMessage::Hello(_)) = call.next_message().await else {
+        panic!("the hello comes on the stream");
+    };
+    let published = server.publish(10).await;
+    let mut got = BTreeSet::new();
+    while got.len() < published.len() {
+        got.insert(call.next_event().await.seq);
+    }
+    assert_eq!(got, published.iter().copied().collect());
+
+    // A path that loses a third of its packets: some datagrams never come, and nothing resends them;
+    // the heartbeats (on the stream) still tell the head.
+    let (status, _) = server
+        .post_json(
+            "/api/network",
+            json!({"lane": "webtransport", "rtt_ms": 10, "jitter_ms": 0, "down_kbps": 0,
+                   "up_kbps": 0, "loss_pct": 33}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut lossy = server.webtransport("?mode=datagram").await;
+    lossy.next_message().await;
+    let published = server.publish(60).await;
+    let head = *published.last().unwrap();
+    let mut got = BTreeSet::new();
+    loop {
+        match lossy.next_message().await.expect("session open") {
+            ServerMessage::Event(event) => {
+                got.insert(event.seq);
+            }
+            ServerMessage::Heartbeat(beat) if beat.head >= head => break,
+            _ => {}
+        }
+    }
+    // Let any datagram still on the path arrive.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(Some(ServerMessage::Event(event))) =
+        tokio::time::timeout(Duration::from_millis(50), lossy.0.next_message())
+            .await
+            .map(|message| message.and_then(Result::ok))
+    {
+        got.insert(event.seq);
+    }
+    assert!(
+        got.len() > 20 && got.len() < 58,
+        "about two in three of 60 datagrams arrive: {}",
+        got.len()
+    );
+}
+
+#[tokio::test]
+async fn a_drop_fault_ends_the_session_and_a_restart_says_why() {
+    let server = TestServer::start().await;
+    let mut dropped = server.webtransport("").await;
+    dropped.next_message().await;
+    server
+        .fault(json!({"kind": "drop", "lane": "webtransport"}))
+        .await;
+    tokio::time::timeout(PATIENCE, dropped.0.closed())
+        .await
+        .expect("a dropped session ends in time");
+    let mut call = server.webtransport("").await;
+    call.next_message().await;
+    server
+        .fault(json!({"kind": "restart", "lane": "all"}))
+        .await;
+    let closed = tokio::time::timeout(PATIENCE, call.0.closed())
+        .await
+        .expect("closed in time");
+    assert_eq!(
+        closed.map(|(code, _)| code),
+        Some(u32::from(
+            switchboard_shared::ws::close_code::SERVICE_RESTART
+        ))
+    );
+    // An error fault refuses new sessions (and the page's question of where to dial) until it ends.
+    server
+        .fault(json!({"kind": "error", "lane": "webtransport", "duration_ms": 1_500}))
+        .await;
+    let (status, _) = server.get_json("/api/webtransport").await;
+    assert_eq!(status, 503);
+    common::eventually("sessions open again after the fault", || async {
+        let Ok(info) = WtClient::info(&server.http, &server.url("")).await else {
+            return false;
+        };
+        WtClient::connect(&info, &info.url).await.is_ok()
+    })
+    .await;
+}
+
+fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1000.0
+}
