@@ -160,14 +160,14 @@ async fn every_lane_delivers_the_same_seqs_and_chat_arrives_every_way() {
             let id = lane.as_str();
             seen.push((id, number(page, &format!("{id}-requests")).await));
         }
-        let mut lines = Vec::new();
+        let mut connects = Vec::new();
         for lane in lines() {
-            lines.push((lane, number(page, &format!("{lane}-connects")).await));
+            connects.push((lane, number(page, &format!("{lane}-connects")).await));
         }
-        if seen.iter().all(|&(_, n)| n > 0) && lines.iter().all(|&(_, n)| n == 1) {
+        if seen.iter().all(|&(_, n)| n > 0) && connects.iter().all(|&(_, n)| n == 1) {
             Ok(())
         } else {
-            Err(format!("requests {seen:?}, connects {lines:?}"))
+            Err(format!("requests {seen:?}, connects {connects:?}"))
         }
     })
     .await;

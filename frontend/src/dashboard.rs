@@ -56,7 +56,7 @@ impl Dashboard {
             },
             running: PerLane::from_fn(|_| RwSignal::new(false)),
             tasks: StoredValue::new(PerLane::default()),
-            phones: PerLane::from_fn(|_| Phone::default()),
+            phones: PerLane::from_fn(Phone::new),
             now_ms: RwSignal::new(0.0),
         }
     }

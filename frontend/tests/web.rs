@@ -302,7 +302,7 @@ async fn the_timeline_draws_marks_for_wire_events() {
 }
 
 #[wasm_bindgen_test]
-async fn the_chat_composer_refuses_an_empty_message_and_needs_the_phone_line() {
+async fn the_chat_composer_refuses_an_empty_message_and_needs_a_call_up() {
     let dashboard = Dashboard::new();
     let host = mount(dashboard, || view! { <ChatComposer/> });
     let input: HtmlInputElement = host
@@ -332,7 +332,14 @@ async fn the_chat_composer_refuses_an_empty_message_and_needs_the_phone_line() {
     click("send-ws");
     tick(10).await;
     assert!(
-        text_of(&host, "chat-status").contains("phone line is not up"),
+        text_of(&host, "chat-status").contains("no phone call is up"),
+        "{}",
+        text_of(&host, "chat-status")
+    );
+    click("send-webtransport");
+    tick(10).await;
+    assert!(
+        text_of(&host, "chat-status").contains("no video call is up: start the Video call lane"),
         "{}",
         text_of(&host, "chat-status")
     );
@@ -1031,4 +1038,77 @@ async fn a_traffic_change_is_marked_on_the_timeline_and_named_in_its_panel() {
     assert!(
         text_of(&host, "traffic-explanation").contains("most letters come back with nothing new")
     );
+}
+
+/// The video call's panel: where the browser has WebTransport (headless Chromium, on a loopback page) it
+/// offers a reliable stream or datagrams, and the choice reaches the lane's settings; events that come
+/// after a hole (lost datagrams) leave the hole counted missed and marked on the timeline.
+#[wasm_bindgen_test]
+async fn the_video_call_panel_offers_datagrams_and_counts_and_marks_what_they_lose() {
+    let dashboard = Dashboard::new();
+    dashboard.store.update_value(|store| store.start_after(0));
+    let host = mount(dashboard, || {
+        view! {
+            <Timeline/>
+            <LanePanel lane=LaneId::WebTransport/>
+        }
+    });
+    assert!(
+        host.query_selector("[data-testid='webtransport-unsupported']")
+            .unwrap()
+            .is_none(),
+        "Chromium has WebTransport"
+    );
+    let select: web_sys::HtmlSelectElement = host
+        .query_selector("[data-testid='webtransport-setting']")
+        .unwrap()
+        .expect("the datagram choice")
+        .unchecked_into();
+    assert_eq!(select.value(), "stream");
+    select.set_value("datagram");
+    select
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+    tick(10).await;
+    assert_eq!(
+        dashboard.settings.letters.webtransport_mode.get_untracked(),
+        switchboard_shared::WebTransportMode::Datagram
+    );
+
+    let span = open_line(&dashboard, LaneId::WebTransport, now_ms() - 500.0);
+    for seq in [1, 2, 5, 6, 9] {
+        dashboard.report(
+            LaneId::WebTransport,
+            now_ms() - 400.0 + seq as f64 * 20.0,
+            Wire::EventReceived {
+                span,
+                event: chat(seq, "over a datagram"),
+                bytes_down: 150,
+            },
+        );
+    }
+    dashboard.refresh(now_ms());
+    tick(400).await;
+    assert_eq!(text_of(&host, "webtransport-delivered"), "5");
+    assert_eq!(text_of(&host, "webtransport-missed"), "4", "3, 4, 7 and 8");
+    let canvas: HtmlCanvasElement = host
+        .query_selector("[data-testid='timeline-canvas']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(
+        canvas.get_attribute("data-missed").as_deref(),
+        Some("2"),
+        "two holes marked"
+    );
+    let holes: Vec<String> = dashboard.store.with_value(|store| {
+        store
+            .marks_between(0.0, f64::MAX)
+            .filter_map(|mark| match mark.what {
+                MarkKind::Missed { first, last } => Some(format!("{first}-{last}")),
+                _ => None,
+            })
+            .collect()
+    });
+    assert_eq!(holes, ["3-4", "7-8"]);
 }

@@ -82,6 +82,11 @@ async fn ws_smoke() {
     smoke(LaneId::Ws).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_smoke() {
+    smoke(LaneId::WebTransport).await;
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_a_clear_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -3,8 +3,10 @@
 //! `cargo run --release -p switchboard-server --example wire_cost`
 //!
 //! Each lane's figure comes from the server's own byte meters (`/api/stats`), which count real socket
-//! reads and writes: HTTP heads, chunked framing and WebSocket frame headers included. The event is one
-//! chat message with a 40-character text, as typed in the page.
+//! reads and writes: HTTP heads, chunked framing and WebSocket frame headers included. The video call's
+//! come from the QUIC connection's UDP counters, read at the client (what it received is what the server
+//! sent; what it sent includes its acknowledgements). The event is one chat message with a 40-character
+//! text, as typed in the page.
 
 use futures_util::StreamExt;
 use serde_json::json;
@@ -67,6 +69,25 @@ async fn main() {
         .await
         .unwrap();
     ws.next().await; // hello
+    // Two video calls: events on the stream, and as datagrams. The handshake (and the question of where
+    // to dial) is paid once per session, before the event.
+    let info = switchboard_client::WtClient::info(&http, &url(""))
+        .await
+        .unwrap();
+    let mut video = switchboard_client::WtClient::connect(&info, &info.url)
+        .await
+        .unwrap();
+    video.next_message().await; // hello
+    let handshake = video.udp_bytes();
+    let datagram_url = format!("{}?mode=datagram", info.url);
+    let mut datagrams = switchboard_client::WtClient::connect(&info, &datagram_url)
+        .await
+        .unwrap();
+    datagrams.next_message().await; // hello
+    // Let the hello's acknowledgements go by.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let video_before = video.udp_bytes();
+    let datagrams_before = datagrams.udp_bytes();
     // The held request is part of what the long-polled event costs.
     let before_held = stats().await;
     let held_url = url("/api/longpoll?after=0&wait_ms=30000");
@@ -92,7 +113,15 @@ async fn main() {
     sse_stream.next().await.unwrap().unwrap();
     endless.next().await.unwrap().unwrap();
     ws.next().await.unwrap().unwrap();
+    video.next_message().await.unwrap().unwrap();
+    datagrams.next_message().await.unwrap().unwrap();
     held.await.unwrap();
+    // The client acknowledges what it received a moment later (QUIC delays acks up to 25 ms).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let udp_delta =
+        |before: (u64, u64), after: (u64, u64)| (after.0 - before.0, after.1 - before.1);
+    let video_event = udp_delta(video_before, video.udp_bytes());
+    let datagram_event = udp_delta(datagrams_before, datagrams.udp_bytes());
     // A poll that finds the event, and one that finds nothing.
     let after = accepted["seq"].as_u64().unwrap() - 1;
     let get = |path: String| {
@@ -145,9 +174,15 @@ async fn main() {
             "ws",
             delta(lane(&before, LaneId::Ws), lane(&after_news, LaneId::Ws)),
         ),
+        ("wt-stream", video_event),
+        ("wt-dgram", datagram_event),
     ];
     for (name, (up, down)) in rows {
         println!("{name:<10} {up:>10} {down:>10} {:>10}", up + down);
     }
+    println!(
+        "a video call's QUIC + TLS handshake and CONNECT, to its hello: {} up, {} down (UDP payload)",
+        handshake.0, handshake.1
+    );
     server.abort();
 }

@@ -163,9 +163,11 @@ async fn a_client_that_read_up_to_s_on_one_instance_resumes_on_the_other_with_no
     })
     .await;
 
-    // The phone call, the radio and a letter each resume on b after S.
+    // The phone call, the video call, the radio and a letter each resume on b after S.
     let mut ws = b.ws(&format!("/ws?after={s}")).await;
     ws.next_message().await;
+    let mut video = b.webtransport(&format!("?after={s}")).await;
+    video.next_message().await;
     let mut sse = b.sse("/api/sse", Some(&s.to_string())).await;
     let batch = b.batch(&format!("/api/poll?after={s}")).await;
     assert!(batch.gap.is_none());
@@ -176,6 +178,7 @@ async fn a_client_that_read_up_to_s_on_one_instance_resumes_on_the_other_with_no
     );
     for seq in s + 1..=head {
         assert_eq!(ws.next_event().await.seq, seq);
+        assert_eq!(video.next_event().await.seq, seq);
         assert_eq!(sse.next_event().await.1.seq, seq);
         tracker.observe(seq);
     }

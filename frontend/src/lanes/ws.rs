@@ -20,24 +20,25 @@ pub const ANSWER_HEAD_BYTES: u64 = 188;
 /// How often the browser probes the clock.
 const PING_EVERY_MS: u32 = 5_000;
 
-/// The phone line as the page sees it: where to put chat frames while a call is up, and the server's
-/// last answer to one (accepted with its seq, or refused and why), so the composer can confirm it.
+/// A two-way line as the page sees it (the phone call's, the video call's): where to put chat while a
+/// call is up, and the server's last answer to one (accepted with its seq, or refused and why), so the
+/// composer can confirm it.
 #[derive(Debug, Clone, Copy)]
 pub struct Phone {
+    lane: LaneId,
     outbox: StoredValue<Option<mpsc::UnboundedSender<BrowserMessage>>, LocalStorage>,
     pub reply: RwSignal<Option<Result<ChatAccepted, String>>>,
 }
 
-impl Default for Phone {
-    fn default() -> Self {
+impl Phone {
+    pub fn new(lane: LaneId) -> Phone {
         Phone {
+            lane,
             outbox: StoredValue::new_local(None),
             reply: RwSignal::new(None),
         }
     }
-}
 
-impl Phone {
     pub(super) fn set_outbox(&self, outbox: Option<mpsc::UnboundedSender<BrowserMessage>>) {
         self.outbox.set_value(outbox);
     }
@@ -47,13 +48,17 @@ impl Phone {
         self.outbox.with_value(Option::is_some)
     }
 
-    /// Says `message` on the phone line; an error when no call is up.
+    /// Says `message` on the line; an error when no call is up.
     pub fn say(&self, message: BrowserMessage) -> Result<(), String> {
+        let title = self.lane.title();
         self.outbox.with_value(|outbox| match outbox {
             Some(outbox) => outbox
                 .unbounded_send(message)
-                .map_err(|_| "the phone line just hung up".to_owned()),
-            None => Err("the phone line is not up: start the Phone call lane".to_owned()),
+                .map_err(|_| format!("the {} just hung up", title.to_lowercase())),
+            None => Err(format!(
+                "no {} is up: start the {title} lane",
+                title.to_lowercase()
+            )),
         })
     }
 }
