@@ -177,6 +177,9 @@ async fn datagrams_carry_events_and_what_the_path_loses_stays_lost() {
         got.insert(call.next_event().await.seq);
     }
     assert_eq!(got, published.iter().copied().collect());
+    // An event too big for one datagram (500 three-byte characters) comes on the stream instead.
+    let big = server.post_chat(&"€".repeat(500)).await;
+    assert_eq!(call.next_event().await.seq, big.seq);
 
     // A path that loses a third of its packets: some datagrams never come, and nothing resends them;
     // the heartbeats (on the stream) still tell the head.

@@ -55,8 +55,8 @@ impl WebTransportMode {
     /// How the page names it.
     pub const fn title(self) -> &'static str {
         match self {
-            WebTransportMode::Stream => "a reliable stream",
-            WebTransportMode::Datagram => "datagrams (may be lost)",
+            WebTransportMode::Stream => "a stream",
+            WebTransportMode::Datagram => "datagrams",
         }
     }
 }

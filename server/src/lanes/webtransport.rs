@@ -255,8 +255,9 @@ async fn session(incoming: IncomingSession, state: AppState) {
             return;
         }
     };
+    // Not counted as a request: each dial already asked `GET /api/webtransport`, counted there, so the
+    // lane's requests are its dials, as the phone call's are its upgrades (and as the page counts them).
     let counters = state.meters.lane(LaneId::WebTransport).clone();
-    counters.requests.fetch_add(1, Relaxed);
     let client = request.remote_address().ip();
     let query = match parse_request(&state, &request) {
         Ok(query) => query,
@@ -336,12 +337,6 @@ impl UdpBytes {
     }
 }
 
-/// What the writer puts on the wire.
-enum Outgoing {
-    Stream(Bytes),
-    Datagram(Bytes),
-}
-
 /// Serves one session until it ends; the close code and reason to send, if the server ends it.
 async fn serve(
     state: &AppState,
@@ -356,12 +351,20 @@ async fn serve(
     let mut stream = PushStream::<Quic>::open(state, query.after);
     let hello = stream.hello(state, query.after, None);
     let bytes = UdpBytes::new(connection, counters.clone());
+    // One pump for the stream and one for datagrams, as QUIC sends them: a stream packet that must be
+    // sent again holds back what follows on its stream, never a datagram.
     let (out, queue) = mpsc::channel(QUEUE_FRAMES);
-    let mut writer = tokio::spawn(write(queue, send, connection.clone(), state.clone()));
-    let datagrams = query.mode == WebTransportMode::Datagram;
+    let mut writer = tokio::spawn(write_stream(queue, send, state.clone()));
+    let datagrams = (query.mode == WebTransportMode::Datagram).then(|| {
+        let (out, queue) = mpsc::channel(QUEUE_FRAMES);
+        state
+            .tasks
+            .spawn(write_datagrams(queue, connection.clone(), state.clone()));
+        out
+    });
     let mut frames = Vec::new();
     let mut hung_up = None;
-    if out.send(Outgoing::Stream(hello)).await.is_err() {
+    if out.send(hello).await.is_err() {
         return None;
     }
     loop {
@@ -374,13 +377,19 @@ async fn serve(
                 match sent {
                     Ok(()) => {
                         for frame in frames.drain(..) {
-                            let outgoing = if datagrams && is_event(&frame) {
-                                Outgoing::Datagram(frame)
-                            } else {
-                                Outgoing::Stream(frame)
+                            // An event too big for one datagram (a long chat message on a small
+                            // path MTU) goes on the stream rather than not at all.
+                            let fits = || {
+                                connection
+                                    .max_datagram_size()
+                                    .is_some_and(|max| frame.len() <= max)
                             };
-                            if out.send(outgoing).await.is_err() {
-                                // The writer stopped: the stream or the connection failed.
+                            let queue = match &datagrams {
+                                Some(datagrams) if is_event(&frame) && fits() => datagrams,
+                                _ => &out,
+                            };
+                            if queue.send(frame).await.is_err() {
+                                // A pump stopped: the stream or the connection failed.
                                 break;
                             }
                         }
@@ -441,43 +450,62 @@ fn closing(ending: Ending) -> Option<(u16, &'static str)> {
     }
 }
 
-/// Writes what the session queues, each frame when the emulated path (if any) delivers it: like a send
-/// buffer, the session is not held up by the path's delay, only by a full queue.
-async fn write(
-    mut queue: mpsc::Receiver<Outgoing>,
-    mut send: SendStream,
+/// Writes what the session queues on its stream, each frame when the emulated path (if any) delivers
+/// it: like a send buffer, the session is not held up by the path's delay, only by a full queue.
+async fn write_stream(mut queue: mpsc::Receiver<Bytes>, mut send: SendStream, state: AppState) {
+    let mut clock = PathClock::default();
+    let mut dice = Dice::new();
+    while let Some(frame) = queue.recv().await {
+        if let Some(condition) = state.network.condition(LaneId::WebTransport) {
+            // A lost stream packet is sent again: the path's clock counts the retransmission's delay,
+            // and what follows on the stream waits for it.
+            let delivery = path(
+                &mut clock,
+                &mut dice,
+                &condition,
+                frame.len(),
+                condition.down_kbps,
+            );
+            tokio::time::sleep_until(instant_of(delivery.out_ms)).await;
+        }
+        let written = match tokio::time::timeout(SEND_TIMEOUT, send.write_all(&frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err("the browser took nothing for 10 s".to_owned()),
+        };
+        if let Err(err) = written {
+            tracing::debug!("a WebTransport session's stream write failed: {err}");
+            return;
+        }
+    }
+}
+
+/// Sends each queued event as a datagram when the emulated path (if any) delivers it — or never, when
+/// the path loses it: nothing resends a datagram, and a lost one holds nothing back.
+async fn write_datagrams(
+    mut queue: mpsc::Receiver<Bytes>,
     connection: Connection,
     state: AppState,
 ) {
     let mut clock = PathClock::default();
     let mut dice = Dice::new();
-    while let Some(outgoing) = queue.recv().await {
+    while let Some(frame) = queue.recv().await {
         if let Some(condition) = state.network.condition(LaneId::WebTransport) {
-            let len = match &outgoing {
-                Outgoing::Stream(bytes) | Outgoing::Datagram(bytes) => bytes.len(),
-            };
-            let delivery = path(&mut clock, &mut dice, &condition, len, condition.down_kbps);
+            let delivery = clock.send_datagram(
+                ms_of(Instant::now()),
+                frame.len(),
+                &condition,
+                condition.down_kbps,
+                dice.unit(),
+                dice.unit(),
+            );
             tokio::time::sleep_until(instant_of(delivery.out_ms)).await;
-            // A lost datagram is gone; a lost stream packet was sent again (the path's clock already
-            // counted the retransmission's delay).
-            if delivery.lost && matches!(outgoing, Outgoing::Datagram(_)) {
+            if delivery.lost {
                 continue;
             }
         }
-        let written = match outgoing {
-            Outgoing::Stream(bytes) => {
-                match tokio::time::timeout(SEND_TIMEOUT, send.write_all(&bytes)).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(err)) => Err(err.to_string()),
-                    Err(_) => Err("the browser took nothing for 10 s".into()),
-                }
-            }
-            Outgoing::Datagram(bytes) => connection
-                .send_datagram(bytes)
-                .map_err(|err| err.to_string()),
-        };
-        if let Err(err) = written {
-            tracing::debug!("a WebTransport session's write failed: {err}");
+        if let Err(err) = connection.send_datagram(frame) {
+            tracing::debug!("a WebTransport session's datagram failed: {err}");
             return;
         }
     }

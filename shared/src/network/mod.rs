@@ -502,6 +502,38 @@ impl PathClock {
         jitter_unit: f64,
         loss_unit: f64,
     ) -> Delivery {
+        let sent_ms = self.transmit(now_ms, bytes, kbps);
+        let lost = loss_unit * 100.0 < condition.loss_pct;
+        let mut out = sent_ms + condition.one_way_ms(jitter_unit);
+        if lost {
+            out += condition.rto_ms();
+        }
+        let out_ms = out.max(self.last_out_ms);
+        self.last_out_ms = out_ms;
+        Delivery { out_ms, lost }
+    }
+
+    /// Schedules a datagram (WebTransport's): it shares the link's bandwidth, but nothing resends it
+    /// when it is lost — it never arrives — and it waits for nothing sent before it, so a loss holds
+    /// nothing back (no head-of-line blocking). `out_ms` is when it would arrive if not lost.
+    pub fn send_datagram(
+        &mut self,
+        now_ms: f64,
+        bytes: usize,
+        condition: &Condition,
+        kbps: u32,
+        jitter_unit: f64,
+        loss_unit: f64,
+    ) -> Delivery {
+        let sent_ms = self.transmit(now_ms, bytes, kbps);
+        Delivery {
+            out_ms: sent_ms + condition.one_way_ms(jitter_unit),
+            lost: loss_unit * 100.0 < condition.loss_pct,
+        }
+    }
+
+    /// Puts `bytes` on the link at `kbps` after what it is still sending; when the last bit leaves.
+    fn transmit(&mut self, now_ms: f64, bytes: usize, kbps: u32) -> f64 {
         let start = self.link_free_ms.max(now_ms);
         // kbit/s is bits per millisecond.
         let sending = if kbps == 0 {
@@ -510,14 +542,7 @@ impl PathClock {
             bytes as f64 * 8.0 / f64::from(kbps)
         };
         self.link_free_ms = start + sending;
-        let lost = loss_unit * 100.0 < condition.loss_pct;
-        let mut out = self.link_free_ms + condition.one_way_ms(jitter_unit);
-        if lost {
-            out += condition.rto_ms();
-        }
-        let out_ms = out.max(self.last_out_ms);
-        self.last_out_ms = out_ms;
-        Delivery { out_ms, lost }
+        self.link_free_ms
     }
 }
 

@@ -159,3 +159,19 @@ fn a_lost_chunk_holds_back_everything_behind_it() {
     assert!(!behind.lost);
     assert_eq!(behind.out_ms, 250.0, "waits for the lost chunk");
 }
+
+#[test]
+fn a_lost_datagram_is_gone_and_holds_nothing_back() {
+    let path = condition(100, 0, 8, 10.0);
+    let mut clock = PathClock::default();
+    let lost = clock.send_datagram(0.0, 100, &path, 8, 0.5, 0.05);
+    assert!(lost.lost);
+    // 100 bytes at 8 kbit/s take 100 ms to send, then half the round trip.
+    assert_eq!(lost.out_ms, 150.0);
+    let next = clock.send_datagram(10.0, 100, &path, 8, 0.5, 0.9);
+    assert!(!next.lost);
+    assert_eq!(
+        next.out_ms, 250.0,
+        "queued behind the lost one's bandwidth, not its retransmission"
+    );
+}
