@@ -107,6 +107,22 @@ fn lines() -> Vec<&'static str> {
         .collect()
 }
 
+/// A byte count as the scoreboard shows it ("563 B", "3.1 kB", "1.2 MB").
+fn shown_bytes(shown: &str) -> f64 {
+    let (number, unit) = shown.trim().split_once(' ').unwrap_or((shown, "B"));
+    let number: f64 = number
+        .replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a byte count: {shown:?}"));
+    number
+        * match unit {
+            "kB" => 1e3,
+            "MB" => 1e6,
+            "GB" => 1e9,
+            _ => 1.0,
+        }
+}
+
 async fn number(page: &Client, testid: &str) -> u64 {
     let text = text(page, &format!("[data-testid='{testid}']")).await;
     // Counts are shown with their thousands separated.
@@ -171,6 +187,29 @@ async fn every_lane_delivers_the_same_seqs_and_chat_arrives_every_way() {
         }
     })
     .await;
+    // The video call's bytes as the page counts them (it cannot see QUIC's packets: each message plus a
+    // packet's overhead, and the handshake measured once) agree with the server's UDP counters.
+    let stats: ServerStats = http
+        .get(format!("{base}/api/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let server = &stats.lanes[&LaneId::WebTransport];
+    let page_up = shown_bytes(&text(page, "[data-testid='webtransport-bytes-up']").await);
+    let page_down = shown_bytes(&text(page, "[data-testid='webtransport-bytes-down']").await);
+    for (way, page_bytes, server_bytes) in [
+        ("up", page_up, server.bytes_in),
+        ("down", page_down, server.bytes_out),
+    ] {
+        let ratio = page_bytes / server_bytes as f64;
+        assert!(
+            (0.6..1.6).contains(&ratio),
+            "video call bytes {way}: the page counts {page_bytes}, the server {server_bytes}"
+        );
+    }
     // The streams name the instance they reached (a letter does too when there are several).
     for lane in lines() {
         let via = text(page, &format!("[data-testid='{lane}-instance']")).await;

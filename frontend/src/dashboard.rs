@@ -22,7 +22,7 @@ pub struct Settings {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Dashboard {
-    /// Everything that happened on the four wires. Not reactive by itself: see [`Dashboard::changed`].
+    /// Everything that happened on every lane's wire. Not reactive by itself: see [`Dashboard::changed`].
     pub store: StoredValue<Store>,
     /// Bumped when the store changed and the page should look again. Reports only mark the store dirty;
     /// a refresh a few times a second bumps this, so a burst of events costs one re-render.

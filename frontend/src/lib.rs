@@ -1,12 +1,12 @@
 //! Switchboard's live dashboard: a Leptos app, compiled to WebAssembly with trunk, that receives the
-//! server's one event stream over all four lanes at once and draws every message on one timeline.
+//! server's one event stream over all six lanes at once and draws every message on one timeline.
 //!
 //! Layout:
 //! - [`wire`] — the one interface every lane client reports through ([`wire::Wire`]);
 //! - [`store`] — turns reports into timeline spans and marks, per-lane scores, outages and live copies;
 //!   bounded, split by concern;
 //! - [`format`] — durations, clock times and sizes as a person reads them;
-//! - [`lanes`] — the four lane clients, one module each (`poll`, `longpoll`, `sse`, `ws`);
+//! - [`lanes`] — the lane clients, one module each (`poll`, `longpoll`, `stream`, `sse`, `ws`, `webtransport`);
 //! - [`conditions`] — the network condition each lane ran over and the times the page was hidden;
 //! - [`dashboard`] — the shared page state and lane start/stop;
 //! - [`timeline`] — the canvas timeline (view math, layout and picking, drawing, component);

@@ -1,11 +1,13 @@
 //! The Switchboard server: one live event stream — real host load, a simulated ticker and chat — published
-//! four ways at once, so a browser can receive it by letters (short polling), held letters (long
-//! polling), radio (Server-Sent Events) and phone call (WebSocket) side by side.
+//! six ways at once, so a browser can receive it by letters (short polling), held letters (long
+//! polling), an endless letter (HTTP streaming), radio (Server-Sent Events), phone call (WebSocket) and
+//! video call (WebTransport over QUIC) side by side.
 //!
 //! Layout:
 //! - [`hub`] — the publisher: seq and timestamp assignment, the bounded history, fan-out, resumes and gap
 //!   notices. Every event is serialized once and its bytes shared by every lane and subscriber.
-//! - [`lanes`] — one module per lane (`poll`, `longpoll`, `sse`, `ws`): thin handlers over the hub.
+//! - [`lanes`] — one module per lane (`poll`, `longpoll`, `stream`, `sse`, `ws`, `webtransport`): thin
+//!   handlers over the hub; `webtransport` runs its own QUIC endpoint on UDP.
 //! - [`api`] — health, chat posts, `/api/stats` and `/metrics`.
 //! - [`metering`] — per-lane counters, with bytes counted on the real TCP stream ([`listener`]; headers and framing
 //!   included).

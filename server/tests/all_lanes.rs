@@ -1,5 +1,5 @@
-//! All four lanes together against one real server: same seqs everywhere, bytes on the wire, metrics,
-//! and bad input that hurts nobody else.
+//! The HTTP and WebSocket lanes together against one real server: same seqs everywhere, bytes on the
+//! wire, metrics, and bad input that hurts nobody else (the video call has its own file).
 
 mod common;
 

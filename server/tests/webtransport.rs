@@ -268,3 +268,34 @@ fn now_ms() -> f64 {
         .as_secs_f64()
         * 1000.0
 }
+
+#[tokio::test]
+async fn over_a_long_round_trip_each_event_pays_half_of_it_once_not_one_after_another() {
+    let server = TestServer::start().await;
+    let (status, _) = server
+        .post_json(
+            "/api/network",
+            json!({"lane": "webtransport", "rtt_ms": 400, "jitter_ms": 0, "down_kbps": 0,
+                   "up_kbps": 0, "loss_pct": 0}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for mode in ["", "?mode=datagram"] {
+        let mut call = server.webtransport(mode).await;
+        call.next_message().await;
+        let mut published = Vec::new();
+        for n in 0..10 {
+            published.push(server.post_chat(&format!("far away {n}")).await.seq);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for seq in published {
+            let event = call.next_event().await;
+            assert_eq!(event.seq, seq);
+            let delay = now_ms() - event.ts_ms as f64;
+            assert!(
+                (180.0..600.0).contains(&delay),
+                "#{seq} {mode}: {delay:.0} ms after it was published (one way is 200 ms)"
+            );
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Traffic patterns: how often the server's own sources speak (`POST /api/traffic`, `--traffic`).
 //!
-//! The lesson of the four lanes depends on the traffic as much as on the network: when news is rare,
+//! The lesson of the lanes depends on the traffic as much as on the network: when news is rare,
 //! letters mostly come back empty; when it comes in bursts, one letter carries a whole burst late while a
 //! held letter or a stream brings it at once; under a firehose every lane's cost per event shows. This
 //! module names the patterns and holds the pure [`Schedule`] that says when the next event of each source

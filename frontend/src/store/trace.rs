@@ -60,7 +60,7 @@ impl Trace {
 
 impl Store {
     /// Where one seq got to on every lane: when it first arrived on each and how late, or why it did
-    /// not — so one message can be followed across the four ways of receiving it.
+    /// not — so one message can be followed across every way of receiving it.
     pub fn trace(&self, seq: Seq) -> Trace {
         let mut lanes = PerLane::from_fn(|_| Traced::NotYet);
         for mark in self.marks() {

@@ -1,4 +1,4 @@
-//! The page: a header, the timeline, the chat composer and the four lane panels.
+//! The page: a header, the timeline, the chat composer and the lane panels.
 
 pub mod charts;
 pub mod chat;
@@ -26,7 +26,7 @@ use traffic::TrafficPanel;
 /// How often the scoreboards look at the store again.
 const REFRESH: Duration = Duration::from_millis(250);
 
-/// The whole dashboard, started: all four lanes begin from the server's current head together, so
+/// The whole dashboard, started: every lane begins from the server's current head together, so
 /// their delivered seqs can be compared one for one.
 #[component]
 pub fn App() -> impl IntoView {
@@ -69,7 +69,7 @@ pub fn Dashboard(
         <header class="top">
             <div class="brand">
                 <h1>"Switchboard"</h1>
-                <p>"One live event stream, received five ways at once: by letters, held letters, an endless letter, radio and a phone call."</p>
+                <p>"One live event stream, received six ways at once: by letters, held letters, an endless letter, radio, a phone call and a video call."</p>
             </div>
             <ClockBadge/>
         </header>

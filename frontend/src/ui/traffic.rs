@@ -1,4 +1,4 @@
-//! The traffic panel: how often the stream speaks. The same four lanes teach different lessons under
+//! The traffic panel: how often the stream speaks. The same lanes teach different lessons under
 //! different traffic — rare news wastes letters, bursts make them late, a firehose shows every lane's
 //! cost — so a person can switch and watch the timeline and the scoreboards change.
 

@@ -354,17 +354,24 @@ async fn serve(
     // One pump for the stream and one for datagrams, as QUIC sends them: a stream packet that must be
     // sent again holds back what follows on its stream, never a datagram.
     let (out, queue) = mpsc::channel(QUEUE_FRAMES);
-    let mut writer = tokio::spawn(write_stream(queue, send, state.clone()));
+    let mut writer = tokio::spawn(write_stream(queue, send));
     let datagrams = (query.mode == WebTransportMode::Datagram).then(|| {
         let (out, queue) = mpsc::channel(QUEUE_FRAMES);
         state
             .tasks
-            .spawn(write_datagrams(queue, connection.clone(), state.clone()));
+            .spawn(write_datagrams(queue, connection.clone()));
         out
     });
     let mut frames = Vec::new();
     let mut hung_up = None;
-    if out.send(hello).await.is_err() {
+    let mut path = Path::default();
+    // The hello pays the QUIC handshake too: one round trip before the session could be asked for.
+    let handshake = state
+        .network
+        .condition(LaneId::WebTransport)
+        .map_or(0.0, |condition| f64::from(condition.rtt_ms));
+    let hello_due = path.stream(state, hello.len()).map(|due| due + handshake);
+    if out.send((hello, hello_due)).await.is_err() {
         return None;
     }
     loop {
@@ -384,11 +391,20 @@ async fn serve(
                                     .max_datagram_size()
                                     .is_some_and(|max| frame.len() <= max)
                             };
-                            let queue = match &datagrams {
-                                Some(datagrams) if is_event(&frame) && fits() => datagrams,
-                                _ => &out,
+                            let queued = match &datagrams {
+                                Some(datagrams) if is_event(&frame) && fits() => {
+                                    match path.datagram(state, frame.len()) {
+                                        // Lost on the way: nothing will ever resend it.
+                                        Err(Lost) => Ok(()),
+                                        Ok(due) => datagrams.send((frame, due)).await,
+                                    }
+                                }
+                                _ => {
+                                    let due = path.stream(state, frame.len());
+                                    out.send((frame, due)).await
+                                }
                             };
-                            if queue.send(frame).await.is_err() {
+                            if queued.is_err() {
                                 // A pump stopped: the stream or the connection failed.
                                 break;
                             }
@@ -450,23 +466,57 @@ fn closing(ending: Ending) -> Option<(u16, &'static str)> {
     }
 }
 
-/// Writes what the session queues on its stream, each frame when the emulated path (if any) delivers
-/// it: like a send buffer, the session is not held up by the path's delay, only by a full queue.
-async fn write_stream(mut queue: mpsc::Receiver<Bytes>, mut send: SendStream, state: AppState) {
-    let mut clock = PathClock::default();
-    let mut dice = Dice::new();
-    while let Some(frame) = queue.recv().await {
-        if let Some(condition) = state.network.condition(LaneId::WebTransport) {
-            // A lost stream packet is sent again: the path's clock counts the retransmission's delay,
-            // and what follows on the stream waits for it.
-            let delivery = path(
-                &mut clock,
-                &mut dice,
-                &condition,
-                frame.len(),
-                condition.down_kbps,
-            );
-            tokio::time::sleep_until(instant_of(delivery.out_ms)).await;
+/// A frame and when the emulated path delivers it (`None`: no condition, at once).
+type Queued = (Bytes, Option<f64>);
+
+/// A datagram the emulated path lost.
+struct Lost;
+
+/// The emulated path of one session, server to browser: each frame is stamped with the time it comes
+/// out when it is written, as a send buffer takes it, so the delay of one does not add to the next.
+#[derive(Default)]
+struct Path {
+    stream: PathClock,
+    datagrams: PathClock,
+    dice: Dice,
+}
+
+impl Path {
+    /// When a stream frame of `len` bytes comes out. A lost stream packet is sent again: the clock
+    /// counts the retransmission's delay, and what follows on the stream waits for it.
+    fn stream(&mut self, state: &AppState, len: usize) -> Option<f64> {
+        let condition = state.network.condition(LaneId::WebTransport)?;
+        let (jitter, loss) = (self.dice.unit(), self.dice.unit());
+        let now = ms_of(Instant::now());
+        Some(
+            self.stream
+                .send(now, len, &condition, condition.down_kbps, jitter, loss)
+                .out_ms,
+        )
+    }
+
+    /// When a datagram of `len` bytes comes out, or that the path loses it (a loss holds nothing back).
+    fn datagram(&mut self, state: &AppState, len: usize) -> Result<Option<f64>, Lost> {
+        let Some(condition) = state.network.condition(LaneId::WebTransport) else {
+            return Ok(None);
+        };
+        let (jitter, loss) = (self.dice.unit(), self.dice.unit());
+        let now = ms_of(Instant::now());
+        let delivery =
+            self.datagrams
+                .send_datagram(now, len, &condition, condition.down_kbps, jitter, loss);
+        if delivery.lost {
+            return Err(Lost);
+        }
+        Ok(Some(delivery.out_ms))
+    }
+}
+
+/// Writes what the session queues on its stream, each frame when it is due.
+async fn write_stream(mut queue: mpsc::Receiver<Queued>, mut send: SendStream) {
+    while let Some((frame, due)) = queue.recv().await {
+        if let Some(due) = due {
+            tokio::time::sleep_until(instant_of(due)).await;
         }
         let written = match tokio::time::timeout(SEND_TIMEOUT, send.write_all(&frame)).await {
             Ok(Ok(())) => Ok(()),
@@ -480,29 +530,11 @@ async fn write_stream(mut queue: mpsc::Receiver<Bytes>, mut send: SendStream, st
     }
 }
 
-/// Sends each queued event as a datagram when the emulated path (if any) delivers it — or never, when
-/// the path loses it: nothing resends a datagram, and a lost one holds nothing back.
-async fn write_datagrams(
-    mut queue: mpsc::Receiver<Bytes>,
-    connection: Connection,
-    state: AppState,
-) {
-    let mut clock = PathClock::default();
-    let mut dice = Dice::new();
-    while let Some(frame) = queue.recv().await {
-        if let Some(condition) = state.network.condition(LaneId::WebTransport) {
-            let delivery = clock.send_datagram(
-                ms_of(Instant::now()),
-                frame.len(),
-                &condition,
-                condition.down_kbps,
-                dice.unit(),
-                dice.unit(),
-            );
-            tokio::time::sleep_until(instant_of(delivery.out_ms)).await;
-            if delivery.lost {
-                continue;
-            }
+/// Sends each queued event as a datagram when it is due.
+async fn write_datagrams(mut queue: mpsc::Receiver<Queued>, connection: Connection) {
+    while let Some((frame, due)) = queue.recv().await {
+        if let Some(due) = due {
+            tokio::time::sleep_until(instant_of(due)).await;
         }
         if let Err(err) = connection.send_datagram(frame) {
             tracing::debug!("a WebTransport session's datagram failed: {err}");
