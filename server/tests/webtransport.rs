@@ -63,6 +63,23 @@ async fn a_session_opens_with_hello_then_carries_every_event_in_seq_order() {
         sent > 1_200 && received > 4_000,
         "{sent} up, {received} down"
     );
+    // Once the session is over, the server has counted what went each way, once.
+    drop(call);
+    common::eventually("the session closed", || async {
+        server.stats().await.lanes[&LaneId::WebTransport].connections_open == 0
+    })
+    .await;
+    let lane = server.stats().await.lanes[&LaneId::WebTransport];
+    for (way, server_bytes, client_bytes) in [
+        ("down", lane.bytes_out, received),
+        ("up", lane.bytes_in, sent),
+    ] {
+        let ratio = server_bytes as f64 / client_bytes as f64;
+        assert!(
+            (0.8..1.25).contains(&ratio),
+            "{way}: the server counted {server_bytes}, the client {client_bytes}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -294,7 +294,7 @@ async fn session(incoming: IncomingSession, state: AppState) {
         }
     };
     let bytes = UdpBytes::new(&connection, counters.clone());
-    let ended = serve(&state, &connection, query, &counters).await;
+    let ended = serve(&state, &connection, query, &counters, &bytes).await;
     if let Some((code, reason)) = ended {
         tracing::debug!(code, reason, "closing a WebTransport session");
         connection.close(VarInt::from_u32(u32::from(code)), reason.as_bytes());
@@ -305,7 +305,8 @@ async fn session(incoming: IncomingSession, state: AppState) {
     drop(permit);
 }
 
-/// Counts the connection's UDP bytes into the lane's counters, as the delta since the last count.
+/// Counts the connection's UDP bytes into the lane's counters, as the delta since the last count (one per
+/// session: each count adds only what is new).
 struct UdpBytes {
     connection: Connection,
     counters: Arc<Counters>,
@@ -343,6 +344,7 @@ async fn serve(
     connection: &Connection,
     query: SessionQuery,
     counters: &Arc<Counters>,
+    bytes: &UdpBytes,
 ) -> Option<(u16, &'static str)> {
     let send = match tokio::time::timeout(HANDSHAKE_TIMEOUT, open_uni(connection)).await {
         Ok(Ok(send)) => send,
@@ -350,7 +352,6 @@ async fn serve(
     };
     let mut stream = PushStream::<Quic>::open(state, query.after);
     let hello = stream.hello(state, query.after, None);
-    let bytes = UdpBytes::new(connection, counters.clone());
     // One pump for the stream and one for datagrams, as QUIC sends them: a stream packet that must be
     // sent again holds back what follows on its stream, never a datagram.
     let (out, queue) = mpsc::channel(QUEUE_FRAMES);
