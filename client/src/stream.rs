@@ -46,13 +46,8 @@ impl StreamClient {
     /// The next line as it came (without its newline); `None` when the stream ended.
     pub async fn next_line(&mut self) -> Option<Result<String, ClientError>> {
         loop {
-            if let Some(end) = self.pending.iter().position(|&byte| byte == b'\n') {
-                let line = self.pending.split_to(end);
-                self.pending.advance(1);
-                return Some(
-                    String::from_utf8(line.to_vec())
-                        .map_err(|err| ClientError::Protocol(format!("a line not UTF-8: {err}"))),
-                );
+            if let Some(line) = take_line(&mut self.pending) {
+                return Some(line);
             }
             match self.chunks.next().await? {
                 Ok(chunk) => self.pending.extend_from_slice(&chunk),
@@ -72,4 +67,16 @@ impl StreamClient {
                 .map_err(|err| ClientError::Protocol(format!("{err}: {line}"))),
         )
     }
+}
+
+/// The first whole line of `pending` (without its newline), taken out of it; `None` until one has
+/// arrived. Shared by the clients that read JSON lines (the endless letter, the video call).
+pub(crate) fn take_line(pending: &mut BytesMut) -> Option<Result<String, ClientError>> {
+    let end = pending.iter().position(|&byte| byte == b'\n')?;
+    let line = pending.split_to(end);
+    pending.advance(1);
+    Some(
+        String::from_utf8(line.to_vec())
+            .map_err(|err| ClientError::Protocol(format!("a line not UTF-8: {err}"))),
+    )
 }

@@ -3,7 +3,7 @@
 //! unidirectional stream — and, in datagram mode, the events that come as datagrams — and say things on
 //! a bidirectional stream.
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_shared::{BrowserMessage, Seq, ServerMessage, WebTransportInfo, WebTransportMode};
@@ -11,6 +11,7 @@ use wtransport::tls::Sha256Digest;
 use wtransport::{ClientConfig, Connection, Endpoint, RecvStream, SendStream};
 
 use crate::ClientError;
+use crate::stream::take_line;
 
 /// A QUIC client endpoint: one UDP socket, any number of sessions.
 pub type ClientEndpoint = Endpoint<wtransport::endpoint::endpoint_side::Client>;
@@ -95,13 +96,8 @@ impl WtClient {
     /// The next line of the server's stream; `None` when it ended.
     async fn next_line(&mut self) -> Option<Result<String, ClientError>> {
         loop {
-            if let Some(end) = self.pending.iter().position(|&byte| byte == b'\n') {
-                let line = self.pending.split_to(end);
-                self.pending.advance(1);
-                return Some(
-                    String::from_utf8(line.to_vec())
-                        .map_err(|err| ClientError::Protocol(format!("a line not UTF-8: {err}"))),
-                );
+            if let Some(line) = take_line(&mut self.pending) {
+                return Some(line);
             }
             if self.lines.is_none() {
                 match self.connection.accept_uni().await {

@@ -271,53 +271,38 @@ async fn every_lane_delivers_the_same_seqs_and_chat_arrives_every_way() {
         .find(Locator::Css("[data-testid='chat-input']"))
         .await
         .unwrap();
-    input.send_keys("hello by letter").await.unwrap();
-    page.find(Locator::Css("[data-testid='send-post']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    eventually("the letter is accepted", || async {
-        let status = text(page, "[data-testid='chat-status']").await;
-        status
-            .contains("published as #")
-            .then_some(())
-            .ok_or(status)
-    })
-    .await;
-    input.send_keys("hello by phone").await.unwrap();
-    page.find(Locator::Css("[data-testid='send-ws']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    // The server's chat_accepted on the same line confirms it, with the seq it was published under.
-    eventually("the phone line confirms the message", || async {
-        let status = text(page, "[data-testid='chat-status']").await;
-        status
-            .starts_with("said on the phone line: published as #")
-            .then_some(())
-            .ok_or(status)
-    })
-    .await;
-    input.send_keys("hello by video call").await.unwrap();
-    page.find(Locator::Css("[data-testid='send-webtransport']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    // Said on a QUIC stream of the video call's session, confirmed on the same stream.
-    eventually("the video call confirms the message", || async {
-        let status = text(page, "[data-testid='chat-status']").await;
-        status
-            .starts_with("said on the video call: published as #")
-            .then_some(())
-            .ok_or(status)
-    })
-    .await;
+    // Each is confirmed by the server's answer: the letter's, or a chat_accepted on the same line, with
+    // the seq it was published under.
+    for (said, button, confirmed) in [
+        (
+            "hello by letter",
+            "send-post",
+            "sent as a letter: published as #",
+        ),
+        (
+            "hello by phone",
+            "send-ws",
+            "said on the phone line: published as #",
+        ),
+        (
+            "hello by video call",
+            "send-webtransport",
+            "said on the video call: published as #",
+        ),
+    ] {
+        input.send_keys(said).await.unwrap();
+        page.find(Locator::Css(&format!("[data-testid='{button}']")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        eventually(&format!("{said:?} is confirmed"), || async {
+            let status = text(page, "[data-testid='chat-status']").await;
+            status.starts_with(confirmed).then_some(()).ok_or(status)
+        })
+        .await;
+    }
     eventually("every chat message arrives on every lane", || async {
         let mut missing = Vec::new();
         for lane in LaneId::ALL {

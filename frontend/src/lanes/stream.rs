@@ -138,16 +138,19 @@ pub(super) async fn next_chunk(
     let result = JsFuture::from(reader.read())
         .await
         .map_err(|err| format!("{err:?}"))?;
-    let done = Reflect::get(&result, &JsValue::from_str("done"))
+    Ok(value_of(&result).map(|value| Uint8Array::new(&value).to_vec()))
+}
+
+/// The `value` of a stream reader's result, or `None` when the stream is done.
+pub(super) fn value_of(result: &JsValue) -> Option<JsValue> {
+    let done = Reflect::get(result, &JsValue::from_str("done"))
         .ok()
         .and_then(|done| done.as_bool())
         .unwrap_or(true);
     if done {
-        return Ok(None);
+        return None;
     }
-    let value =
-        Reflect::get(&result, &JsValue::from_str("value")).map_err(|err| format!("{err:?}"))?;
-    Ok(Some(Uint8Array::new(&value).to_vec()))
+    Reflect::get(result, &JsValue::from_str("value")).ok()
 }
 
 /// Reports one line; when it is the hello that opens the letter, the heartbeat interval it promises.

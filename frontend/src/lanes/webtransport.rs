@@ -23,7 +23,7 @@ use web_sys::{
 };
 
 use super::line::{Heard, Line, LineEnd, LineWatch, keep_dialling, parse_message, report_message};
-use super::stream::next_chunk;
+use super::stream::{next_chunk, value_of};
 use super::ws::answer_heard;
 use super::{Reporter, WATCHDOG_CHECK_MS, error_message, heads};
 use crate::wire::{SpanId, Wire};
@@ -309,18 +309,6 @@ fn open(info: &WebTransportInfo, query: &str) -> Result<WebTransport, String> {
 
 fn reader_of(stream: &ReadableStream) -> ReadableStreamDefaultReader {
     stream.get_reader().unchecked_into()
-}
-
-/// The `value` of a reader's result, or `None` when it is done.
-fn value_of(result: &JsValue) -> Option<JsValue> {
-    let done = Reflect::get(result, &JsValue::from_str("done"))
-        .ok()
-        .and_then(|done| done.as_bool())
-        .unwrap_or(true);
-    if done {
-        return None;
-    }
-    Reflect::get(result, &JsValue::from_str("value")).ok()
 }
 
 /// Everything a byte reader yields, then its end (`Ok(None)`) or its error.

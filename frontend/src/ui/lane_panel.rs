@@ -138,8 +138,6 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                             {move || score.get().instance.map(|instance| format!("via {instance}")).unwrap_or_default()}
                         </small>
                     </h3>
-                    <p class="explain">{lane.explanation()}</p>
-                    <p class="wire"><code>{wire_summary(lane)}</code></p>
                 </div>
                 <button
                     class="toggle"
@@ -150,6 +148,10 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                     {move || if running.get() { "Stop" } else { "Start" }}
                 </button>
             </header>
+            // Under the name and its button, the whole panel wide: narrow panels (six side by side) keep
+            // the explanation readable.
+            <p class="explain">{lane.explanation()}</p>
+            <p class="wire"><code>{wire_summary(lane)}</code></p>
             <LaneSettings lane=lane/>
             <div
                 class="freshness"

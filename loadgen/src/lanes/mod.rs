@@ -42,6 +42,33 @@ pub async fn run(client: Client, config: LoadConfig) -> ClientRecord {
     }
 }
 
+/// Reads a line's items until the run stops or the line ends, handing each to `take`; a failed item is
+/// an error and ends it. The lanes that keep a line open give their client as a stream of items
+/// (`futures_util::stream::unfold` over it), so this loop is written once.
+async fn read_line<T, E>(
+    client: &Client,
+    record: &mut ClientRecord,
+    items: impl futures_util::Stream<Item = Result<T, E>>,
+    mut take: impl FnMut(&mut ClientRecord, &Live, T),
+) {
+    use futures_util::StreamExt;
+    let mut items = std::pin::pin!(items);
+    loop {
+        let next = tokio::select! {
+            () = client.stop.cancelled() => break,
+            next = items.next() => next,
+        };
+        match next {
+            None => break,
+            Some(Err(_)) => {
+                record.error(&client.live);
+                break;
+            }
+            Some(Ok(item)) => take(record, &client.live, item),
+        }
+    }
+}
+
 /// The fields of a server message (a phone call's frame, an endless letter's line) the load generator
 /// needs; the rest of the JSON is skipped (parsing every message whole would take CPU from the server it
 /// measures).

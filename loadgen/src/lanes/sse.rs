@@ -4,7 +4,7 @@ use serde::Deserialize;
 use switchboard_client::SseClient;
 use switchboard_shared::{Gap, LaneId, sse};
 
-use super::Client;
+use super::{Client, read_line};
 use crate::ClientRecord;
 
 /// The two fields of an event the load generator needs; the rest of the JSON is skipped (the client's
@@ -19,36 +19,27 @@ pub async fn run(client: Client) -> ClientRecord {
     let mut record = ClientRecord::default();
     record.requests += 1;
     let url = format!("{}{}", client.base, LaneId::Sse.path());
-    let Ok(mut events) = SseClient::open(&client.http, &url, None).await else {
+    let Ok(events) = SseClient::open(&client.http, &url, None).await else {
         record.error(&client.live);
         return record;
     };
     client.connected();
-    loop {
-        let next = tokio::select! {
-            () = client.stop.cancelled() => break,
-            next = events.next() => next,
-        };
-        match next {
-            None => break,
-            Some(Err(_)) => {
-                record.error(&client.live);
-                break;
+    let events = futures_util::stream::unfold(events, |mut events| async move {
+        events.next().await.map(|event| (event, events))
+    });
+    read_line(&client, &mut record, events, |record, live, event| {
+        record.bytes += event.data.len() as u64;
+        if event.event == "message" {
+            match serde_json::from_str::<EventHead>(&event.data) {
+                Ok(head) => record.event(live, head.seq, head.ts_ms),
+                Err(_) => record.error(live),
             }
-            Some(Ok(event)) => {
-                record.bytes += event.data.len() as u64;
-                if event.event == "message" {
-                    match serde_json::from_str::<EventHead>(&event.data) {
-                        Ok(head) => record.event(&client.live, head.seq, head.ts_ms),
-                        Err(_) => record.error(&client.live),
-                    }
-                } else if event.event == sse::GAP
-                    && let Ok(gap) = serde_json::from_str::<Gap>(&event.data)
-                {
-                    record.tracker.declare_lost(gap);
-                }
-            }
+        } else if event.event == sse::GAP
+            && let Ok(gap) = serde_json::from_str::<Gap>(&event.data)
+        {
+            record.tracker.declare_lost(gap);
         }
-    }
+    })
+    .await;
     record
 }

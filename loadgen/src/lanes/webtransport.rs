@@ -7,7 +7,7 @@ use switchboard_client::WtClient;
 use switchboard_client::webtransport::ClientEndpoint;
 use switchboard_shared::{WebTransportInfo, WebTransportMode};
 
-use super::{Client, take_message};
+use super::{Client, read_line, take_message};
 use crate::ClientRecord;
 
 /// How many sessions share one client endpoint (one UDP socket).
@@ -42,27 +42,18 @@ pub async fn run(client: Client, mode: WebTransportMode) -> ClientRecord {
         let url = WtClient::url(&info, None, mode);
         WtClient::connect_on(&endpoint, &url).await.ok()
     };
-    let Some(mut session) = dialled.await else {
+    let Some(session) = dialled.await else {
         record.error(&client.live);
         return record;
     };
     client.connected();
-    loop {
-        let next = tokio::select! {
-            () = client.stop.cancelled() => break,
-            next = session.next_text() => next,
-        };
-        match next {
-            None => break,
-            Some(Err(_)) => {
-                record.error(&client.live);
-                break;
-            }
-            Some(Ok(text)) => {
-                record.bytes += text.len() as u64 + 1;
-                take_message(&mut record, &client.live, text.trim_end());
-            }
-        }
-    }
+    let messages = futures_util::stream::unfold(session, |mut session| async move {
+        session.next_text().await.map(|text| (text, session))
+    });
+    read_line(&client, &mut record, messages, |record, live, text| {
+        record.bytes += text.len() as u64 + 1;
+        take_message(record, live, text.trim_end());
+    })
+    .await;
     record
 }
