@@ -39,6 +39,10 @@ pub const QUIC_PACKET_OVERHEAD: u64 = 43;
 pub const HANDSHAKE_BYTES_UP: u64 = 1_700;
 pub const HANDSHAKE_BYTES_DOWN: u64 = 6_800;
 
+/// How long a session may take to open (QUIC and TLS handshake, CONNECT) before the dial is given up,
+/// as a line with no hello is (`DIAL_PATIENCE_MS` × 2.5).
+const OPEN_PATIENCE_MS: u32 = 10_000;
+
 /// Whether this browser has `WebTransport` at all.
 pub fn supported() -> bool {
     web_sys::window().is_some_and(|window| {
@@ -126,10 +130,25 @@ async fn session(
             return LineEnd::Failed("the session could not be opened".into());
         }
     };
-    if let Err(err) = JsFuture::from(transport.0.ready()).await {
+    // Where UDP is blocked the handshake gets no answer at all, and the browser would wait for QUIC's
+    // own idle timeout: give up as a line without its hello is given up.
+    let opened = futures_util::future::select(
+        JsFuture::from(transport.0.ready()),
+        gloo_timers::future::TimeoutFuture::new(OPEN_PATIENCE_MS),
+    )
+    .await;
+    let failed = match opened {
+        futures_util::future::Either::Left((Ok(_), _)) => None,
+        futures_util::future::Either::Left((Err(err), _)) => Some(js_text(&err)),
+        futures_util::future::Either::Right(_) => Some(format!(
+            "no answer in {} s (is UDP to the server blocked?)",
+            OPEN_PATIENCE_MS / 1000
+        )),
+    };
+    if let Some(why) = failed {
         reporter.report(Wire::Error {
             span: Some(span),
-            message: format!("the session did not open: {}", js_text(&err)),
+            message: format!("the session did not open: {why}"),
         });
         return LineEnd::Failed("the session did not open".into());
     }
