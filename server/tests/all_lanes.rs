@@ -372,3 +372,87 @@ async fn a_stalled_reader_does_not_hold_up_the_others() {
     );
     drop(stalled_sse);
 }
+
+/// A resume point beyond the head — here the largest seq there is — has nothing after it yet, on every
+/// lane: no gap notice, nothing replayed, no wrapping to seq 0; the lines stay up (heartbeats) and the
+/// server serves everyone else.
+#[tokio::test]
+async fn a_resume_point_beyond_the_head_replays_nothing_on_every_lane() {
+    let server = TestServer::start_with(|config| config.heartbeat_ms = 100).await;
+    server.publish(5).await;
+    let max = u64::MAX;
+    for path in [
+        format!("/api/poll?after={max}"),
+        format!("/api/longpoll?after={max}&wait_ms=200"),
+    ] {
+        let batch = server.batch(&path).await;
+        assert_eq!(
+            (batch.head, batch.gap, batch.events.len()),
+            (5, None, 0),
+            "{path}"
+        );
+    }
+    // Every line: the hello, then only heartbeats.
+    let quiet = |messages: Vec<ServerMessage>, lane: &str| {
+        for message in messages {
+            assert!(
+                matches!(message, ServerMessage::Heartbeat(_)),
+                "{lane}: expected only heartbeats, got {message:?}"
+            );
+        }
+    };
+    let mut letter = server.stream(&format!("/api/stream?after={max}")).await;
+    let Some(ServerMessage::Hello(hello)) = letter.next_message().await else {
+        panic!("the endless letter says hello");
+    };
+    assert_eq!((hello.resumed_after, hello.head), (Some(max), 5));
+    let mut said = Vec::new();
+    for _ in 0..2 {
+        said.push(letter.next_message().await.unwrap());
+    }
+    quiet(said, "stream");
+    for (path, last_event_id) in [
+        (format!("/api/sse?after={max}"), None),
+        ("/api/sse".to_owned(), Some(max.to_string())),
+    ] {
+        let mut radio = server.sse(&path, last_event_id.as_deref()).await;
+        radio.next_named("hello").await;
+        for _ in 0..2 {
+            let sse = radio.next().await.unwrap();
+            assert_eq!(
+                sse.event,
+                switchboard_shared::sse::HEARTBEAT,
+                "{path}: {sse:?}"
+            );
+        }
+    }
+    let mut phone = server.ws(&format!("/ws?after={max}")).await;
+    phone.next_message().await;
+    let mut said = Vec::new();
+    for _ in 0..2 {
+        said.push(phone.next_message().await);
+    }
+    quiet(said, "ws ?after");
+    let mut phone = server.ws("/ws").await;
+    phone.next_message().await;
+    phone
+        .send_text(format!(r#"{{"type":"resume","after":{max}}}"#))
+        .await;
+    let mut said = Vec::new();
+    for _ in 0..2 {
+        said.push(phone.next_message().await);
+    }
+    quiet(said, "ws resume");
+    let mut video = server.webtransport(&format!("?after={max}")).await;
+    video.next_message().await;
+    let mut said = Vec::new();
+    for _ in 0..2 {
+        said.push(video.next_message().await.unwrap());
+    }
+    quiet(said, "webtransport");
+    // Everyone else is served as before.
+    let mut fresh = server.ws("/ws?after=5").await;
+    fresh.next_message().await;
+    let chat = server.post_chat("after the odd resumes").await;
+    assert_eq!(fresh.next_event().await.seq, chat.seq);
+}

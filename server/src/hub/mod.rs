@@ -251,6 +251,17 @@ impl Hub {
 impl History {
     fn since(&self, after: Seq, limit: usize) -> Replay {
         let head = self.next_seq - 1;
+        if after >= head {
+            // Nothing after it yet — also for a resume point beyond the head (a client of another
+            // history, or a made-up `after=18446744073709551615`): no gap, nothing replayed, and no
+            // arithmetic on `after` that could wrap.
+            return Replay {
+                gap: None,
+                events: Vec::new(),
+                head,
+                truncated: false,
+            };
+        }
         let Some(oldest) = self.events.front().map(|event| event.seq) else {
             // Nothing held: anything between `after` and the head is gone.
             let gap = (after < head).then(|| Gap {
