@@ -17,6 +17,7 @@
 //! - [`faults`] — the failure lab: faults injected on purpose through `/api/faults`; [`admin`] — who
 //!   may inject them (and set network conditions and traffic).
 //! - [`network`] — emulated network conditions per lane: round trips, jitter, bandwidth and loss.
+//! - [`page`] — `nosniff` on every response and the page's Content-Security-Policy.
 //! - [`traffic`] — the traffic pattern the sources follow (quiet, steady, bursty, firehose).
 //! - [`limits`] — connections per lane and per client, chat rate, allowed WebSocket origins.
 //! - [`config`] — the command-line flags; [`error`] — the HTTP error type.
@@ -37,6 +38,7 @@ pub mod limits;
 pub mod listener;
 pub mod metering;
 pub mod network;
+pub mod page;
 pub mod sources;
 pub mod traffic;
 
@@ -209,6 +211,10 @@ pub fn app(state: AppState) -> Router {
             network::middleware,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), account))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            page::middleware,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
