@@ -159,6 +159,46 @@ async fn chat_is_limited_per_client_on_both_ways_of_sending() {
 }
 
 #[tokio::test]
+async fn a_fast_typist_on_the_phone_is_slowed_down_not_hung_up_on() {
+    let server = TestServer::start_with(|config| config.chat_per_second = 2).await;
+    let mut ws = server.ws("/ws").await;
+    ws.next_message().await;
+    // Far more than the 10 refusals that hang up a peer sending garbage: each is only "too fast".
+    let mut limited = 0;
+    for n in 0..30 {
+        ws.send_text(format!(
+            r#"{{"type":"chat","author":"a","text":"quick {n}"}}"#
+        ))
+        .await;
+        loop {
+            match ws.next_non_heartbeat().await {
+                ServerMessage::Error { code, .. } => {
+                    assert_eq!(code, ErrorCode::RateLimited);
+                    limited += 1;
+                    break;
+                }
+                ServerMessage::ChatAccepted(_) => break,
+                ServerMessage::Event(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert!(limited >= 20, "{limited} of 30 were too fast");
+    // Still on the line: after a pause a message goes through.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    ws.send_text(r#"{"type":"chat","author":"a","text":"slower now"}"#)
+        .await;
+    loop {
+        match ws.next_non_heartbeat().await {
+            ServerMessage::ChatAccepted(_) => break,
+            ServerMessage::Event(_) => {}
+            other => panic!("expected the message accepted, got {other:?}"),
+        }
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_long_poll_may_not_ask_to_be_held_too_long() {
     let server = TestServer::start_with(|config| config.max_wait_ms = 1_000).await;
     let (status, body) = server.get_json("/api/longpoll?wait_ms=1001").await;

@@ -343,7 +343,9 @@ impl Talk {
                         "too many chat messages: at most {} per second from one client",
                         state.config.chat_per_second
                     );
-                    self.refuse(ErrorCode::RateLimited, message)
+                    // Typing fast is not misbehaving: answered, counted as an error, but not toward
+                    // the refusals that hang a line up.
+                    self.decline(ErrorCode::RateLimited, message)
                 }
                 Ok(message) => Answer::Publish(message),
             },
@@ -354,6 +356,13 @@ impl Talk {
     pub(crate) fn refuse_oversized(&mut self, len: usize) -> Answer {
         let message = format!("message is {len} bytes; the limit is {MESSAGE_LIMIT}");
         self.refuse(ErrorCode::TooLarge, message)
+    }
+
+    /// Answers `code` without holding it against the peer (a chat message sent too fast).
+    fn decline(&mut self, code: ErrorCode, message: String) -> Answer {
+        tracing::debug!(%code, via = ?self.via, "declined a message: {message}");
+        self.counters.errors.fetch_add(1, Relaxed);
+        Answer::Reply(message_text(&ServerMessage::Error { code, message }))
     }
 
     fn refuse(&mut self, code: ErrorCode, message: String) -> Answer {
