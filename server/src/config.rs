@@ -111,6 +111,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(100..))]
     pub request_timeout_ms: u64,
+
+    /// After a shutdown signal, how long open connections get to finish (streams and calls are ended,
+    /// held letters answered) before the rest are abandoned and the process exits, in milliseconds.
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_TIMEOUT_MS", default_value_t = 5_000)]
+    pub shutdown_timeout_ms: u64,
 }
 
 /// Refuses a traffic pattern that does not exist, naming the ones that do.

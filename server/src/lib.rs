@@ -323,17 +323,35 @@ pub async fn run(
         state.network.clone(),
         Duration::from_millis(state.config.request_timeout_ms),
     );
+    let meters = state.meters.clone();
+    let deadline = Duration::from_millis(state.config.shutdown_timeout_ms);
+    let stopping = token.clone();
     let service = app(state).into_make_service_with_connect_info::<ConnInfo>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: answering held requests and closing streams");
-            token.cancel();
-        })
-        .await?;
-    tasks.close();
-    tasks.wait().await;
-    Ok(())
+    let serving = async move {
+        axum::serve(listener, service)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: answering held requests and closing streams");
+                token.cancel();
+            })
+            .await?;
+        tasks.close();
+        tasks.wait().await;
+        Ok::<_, std::io::Error>(())
+    };
+    // A peer that stops reading (its socket's buffer full), or never finishes its request, would keep a
+    // graceful shutdown waiting for ever: after the deadline what is left is abandoned.
+    tokio::select! {
+        served = serving => served,
+        () = async { stopping.cancelled().await; tokio::time::sleep(deadline).await } => {
+            tracing::warn!(
+                "shutdown deadline of {} ms passed: abandoning {} connection(s) still open",
+                deadline.as_millis(),
+                meters.tcp_open()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// The heartbeat timer of a stream: first tick one interval from now, and no bursts after a stall.

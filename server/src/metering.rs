@@ -70,9 +70,16 @@ impl Drop for OpenGuard {
 pub struct Meters {
     lanes: PerLane<Arc<Counters>>,
     other: Arc<Counters>,
+    /// TCP connections open now (every accepted one, whatever it serves).
+    tcp_open: AtomicU64,
 }
 
 impl Meters {
+    /// TCP connections open now.
+    pub fn tcp_open(&self) -> u64 {
+        self.tcp_open.load(Relaxed)
+    }
+
     pub fn lane(&self, lane: LaneId) -> &Arc<Counters> {
         &self.lanes[lane]
     }
@@ -101,7 +108,13 @@ fn lane_in(slot: usize) -> Option<LaneId> {
     LaneId::ALL.get(slot).copied()
 }
 
-/// Byte accounting of one TCP connection.
+impl Drop for ConnMeter {
+    fn drop(&mut self) {
+        self.meters.tcp_open.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Byte accounting of one TCP connection (counted open from its making to its drop).
 #[derive(Debug)]
 pub struct ConnMeter {
     meters: Arc<Meters>,
@@ -115,6 +128,7 @@ pub struct ConnMeter {
 
 impl ConnMeter {
     pub(crate) fn new(meters: Arc<Meters>) -> ConnMeter {
+        meters.tcp_open.fetch_add(1, Relaxed);
         ConnMeter {
             meters,
             slot: AtomicUsize::new(slot_of(None)),

@@ -250,3 +250,23 @@ async fn a_connection_that_never_finishes_its_request_head_is_let_go() {
     assert_eq!(server.get_json("/healthz").await.0, 200);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_abandons_what_will_not_finish_by_its_deadline() {
+    let server = TestServer::start_with(|config| {
+        config.request_timeout_ms = 60_000;
+        config.shutdown_timeout_ms = 300;
+    })
+    .await;
+    // A request head that never ends: a graceful shutdown alone would wait for it (here for a minute).
+    let mut stuck = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stuck
+        .write_all(b"GET /api/poll?after=0 HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+        .await
+        .expect("the server stops by its shutdown deadline");
+    drop(stuck);
+}
