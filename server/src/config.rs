@@ -75,6 +75,12 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_ALLOW_ORIGIN", value_delimiter = ',')]
     pub allow_origin: Vec<String>,
 
+    /// Host names (besides loopback names and IP addresses) under which this server may be reached for
+    /// what changes things — chat posts, faults, network conditions, traffic — and for calls: a page on
+    /// any other name (a DNS-rebinding attack) is refused. Comma-separated in the environment variable.
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_HOST", value_delimiter = ',')]
+    pub public_host: Vec<String>,
+
     /// The most streams, calls and held long polls one lane serves at once; 0 means no limit.
     #[arg(
         long,

@@ -204,6 +204,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             faults::middleware,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), host_guard))
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
         // Outside the deadline: time on the emulated path is the network's, not the server's.
         .layer(middleware::from_fn_with_state(
@@ -260,6 +261,23 @@ async fn account(State(state): State<AppState>, mut request: Request, next: Next
         conn.meter.flush_in();
     }
     response
+}
+
+/// What changes things (every `POST`) and the phone call's upgrade must name a host this server
+/// answers to ([`Limits::check_host`]); reads are answered under any name.
+async fn host_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let guarded = request.method() == axum::http::Method::POST
+        || lane_of_path(request.uri().path()) == Some(LaneId::Ws);
+    if guarded {
+        let host = request
+            .headers()
+            .get(axum::http::header::HOST)
+            .and_then(|host| host.to_str().ok());
+        if let Err(err) = state.limits.check_host(host) {
+            return err.into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Every request that is not a stream gets a deadline: a held letter its wait plus the usual

@@ -27,6 +27,8 @@ pub struct Limits {
     chat: Mutex<HashMap<IpAddr, Bucket>>,
     allowed_origins: Vec<String>,
     any_origin: bool,
+    /// `--public-host` names, lowercased.
+    public_hosts: Vec<String>,
 }
 
 /// A token bucket: `tokens` refill at the chat rate up to the burst.
@@ -76,6 +78,12 @@ impl Limits {
             chat: Mutex::default(),
             any_origin: origins.iter().any(|origin| origin == "*"),
             allowed_origins: origins,
+            public_hosts: config
+                .public_host
+                .iter()
+                .map(|host| host.trim().to_ascii_lowercase())
+                .filter(|host| !host.is_empty())
+                .collect(),
         }
     }
 
@@ -169,6 +177,40 @@ impl Limits {
             "the WebSocket does not accept pages from origin {origin:?}; start the server with \
              --allow-origin {origin} to allow it"
         )))
+    }
+}
+
+impl Limits {
+    /// Whether a request that changes things (or opens a call) named a host this server answers to:
+    /// a loopback name, an IP address, or a `--public-host` name. A page served under any other name —
+    /// the shape of DNS rebinding, where an attacker's name is pointed at this machine — is refused,
+    /// even with a matching `Origin`. No `Host` at all (HTTP/1.0, not a browser) is let in.
+    pub fn check_host(&self, host: Option<&str>) -> Result<(), AppError> {
+        let Some(host) = host else {
+            return Ok(());
+        };
+        let name = host_name(host).to_ascii_lowercase();
+        let loopback_name = name == "localhost" || name.ends_with(".localhost");
+        let address = name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok();
+        if loopback_name || address || self.public_hosts.contains(&name) {
+            return Ok(());
+        }
+        Err(AppError::Forbidden(format!(
+            "this server does not answer to {name:?}: start it with --public-host {name} if that is \
+             its name"
+        )))
+    }
+}
+
+/// `host[:port]` without the port (`[::1]:3000` → `[::1]`).
+fn host_name(host: &str) -> &str {
+    match host.rfind(':') {
+        Some(colon) if !host[colon..].contains(']') => &host[..colon],
+        _ => host,
     }
 }
 

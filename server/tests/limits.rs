@@ -60,6 +60,81 @@ async fn the_websocket_refuses_cross_site_origins_unless_allowed() {
     server.shutdown().await;
 }
 
+/// DNS rebinding: a page on an attacker's name, pointed at this machine, with an `Origin` to match. What
+/// changes things and the phone call are refused under a name the server does not answer to; reads
+/// and a `--public-host` name are served.
+#[tokio::test]
+async fn a_page_under_a_foreign_host_name_may_not_post_or_call() {
+    let server = TestServer::start().await;
+    let evil = "rebind.evil.example";
+    let post = |path: &'static str, host: &'static str, body: serde_json::Value| {
+        server
+            .http
+            .post(server.url(path))
+            .header("host", host)
+            .header("origin", format!("http://{host}"))
+            .json(&body)
+            .send()
+    };
+    for (path, body) in [
+        ("/api/messages", json!({"author": "a", "text": "hi"})),
+        ("/api/faults", json!({"kind": "drop"})),
+        ("/api/network", json!({"lane": "all", "preset": "3g"})),
+    ] {
+        let refused = post(path, "rebind.evil.example:3000", body).await.unwrap();
+        assert_eq!(refused.status(), 403, "{path}");
+        let text = refused.text().await.unwrap();
+        assert!(text.contains("--public-host"), "{path}: {text}");
+    }
+    let mut request = format!("ws://{}/ws", server.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("host", HeaderValue::from_static("rebind.evil.example:3000"));
+    request.headers_mut().insert(
+        "origin",
+        HeaderValue::from_static("http://rebind.evil.example:3000"),
+    );
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 403)
+        }
+        other => panic!(
+            "the call must be refused: {:?}",
+            other.map(|(_, r)| r.status())
+        ),
+    }
+    // Reading is harmless; loopback names and addresses are this machine's.
+    let read = server
+        .http
+        .get(server.url("/api/poll"))
+        .header("host", evil)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    for host in ["localhost:3000", "127.0.0.1", "[::1]:3000", "app.localhost"] {
+        let ok = post("/api/messages", host, json!({"author": "a", "text": "hi"}))
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200, "{host}");
+    }
+    server.shutdown().await;
+
+    let server = TestServer::start_with(|config| config.public_host = vec![evil.into()]).await;
+    let named = server
+        .http
+        .post(server.url("/api/messages"))
+        .header("host", "REBIND.evil.example:8443")
+        .json(&json!({"author": "a", "text": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named.status(), 200, "a --public-host name is served");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn one_client_cannot_hold_more_than_its_share_of_connections() {
     let server = TestServer::start_with(|config| config.max_connections_per_client = 2).await;

@@ -220,6 +220,11 @@ fn parse_request(state: &AppState, request: &SessionRequest) -> Result<SessionQu
     let query = axum::extract::Query::<SessionQuery>::try_from_uri(&uri)
         .map_err(|err| err.body_text())?
         .0;
+    // The name the page dialled must be one this server answers to, as for the phone call.
+    state
+        .limits
+        .check_host(Some(request.authority()))
+        .map_err(|err| err.to_string())?;
     // Like the phone call's upgrade: a page from another origin may not open it. The page is served by
     // the HTTP side of this server, on the same host.
     let mut headers = axum::http::HeaderMap::new();
