@@ -293,7 +293,7 @@ async fn a_request_whose_body_never_comes_times_out() {
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     // Promise 100 bytes, send 10, then nothing.
     tcp.write_all(
-        b"POST /api/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"author\":",
+        b"POST /api/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"author\":",
     )
     .await
     .unwrap();
