@@ -2,6 +2,7 @@
 //! that declares a silent line dead after 2.5 heartbeat intervals, redials with full-jitter backoff,
 //! resumes after its last seq, notices a new epoch, and keeps honest books in a `SeqTracker`.
 
+use futures_util::{Stream, StreamExt, stream};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -294,21 +295,15 @@ async fn radio(
     clock: &impl Fn() -> f64,
 ) -> Result<(), ()> {
     // Redial as a browser's EventSource does: with Last-Event-ID.
-    let Ok(mut stream) = SseClient::open(http, url, Some(&after.to_string())).await else {
+    let Ok(stream) = SseClient::open(http, url, Some(&after.to_string())).await else {
         books.lock().unwrap().failures += 1;
         return Err(());
     };
-    let mut watchdog: Option<Watchdog> = None;
-    loop {
-        let next = async {
-            stream
-                .next_message()
-                .await
-                .unwrap_or_else(|| Err(ClientError::Sse("the stream ended".into())))
-        };
-        let message = watched(&mut watchdog, clock, books, next).await?;
-        take(books, message.into(), &mut watchdog, backoff, clock());
-    }
+    let messages = stream::unfold(stream, |mut stream| async move {
+        let message = stream.next_message().await?;
+        Some((message.map(ServerMessage::from), stream))
+    });
+    listen(messages, books, backoff, clock).await
 }
 
 /// Takes in one message of a line (an endless letter's line, a call's frame).
@@ -338,21 +333,14 @@ async fn endless_letter(
     backoff: &mut Backoff,
     clock: &impl Fn() -> f64,
 ) -> Result<(), ()> {
-    let Ok(mut stream) = StreamClient::open(http, url).await else {
+    let Ok(stream) = StreamClient::open(http, url).await else {
         books.lock().unwrap().failures += 1;
         return Err(());
     };
-    let mut watchdog: Option<Watchdog> = None;
-    loop {
-        let next = async {
-            stream
-                .next_message()
-                .await
-                .unwrap_or_else(|| Err(ClientError::Protocol("the stream ended".into())))
-        };
-        let message = watched(&mut watchdog, clock, books, next).await?;
-        take(books, message, &mut watchdog, backoff, clock());
-    }
+    let messages = stream::unfold(stream, |mut stream| async move {
+        stream.next_message().await.map(|message| (message, stream))
+    });
+    listen(messages, books, backoff, clock).await
 }
 
 /// Asks where to dial (as the page does on every dial, so behind a balancer it reaches whichever
@@ -370,17 +358,35 @@ async fn video_call(
         let url = WtClient::url(&info, Some(after), WebTransportMode::Stream);
         WtClient::connect(&info, &url).await
     };
-    let Ok(mut session) = dialled.await else {
+    let Ok(session) = dialled.await else {
         books.lock().unwrap().failures += 1;
         return Err(());
     };
+    let messages = stream::unfold(session, |mut session| async move {
+        session
+            .next_message()
+            .await
+            .map(|message| (message, session))
+    });
+    listen(messages, books, backoff, clock).await
+}
+
+/// Takes in a line's messages until the watchdog declares it dead or the line ends; `Err` in every
+/// case a line ends. The endless letter, the radio and the video call give their client as a stream.
+async fn listen(
+    messages: impl Stream<Item = Result<ServerMessage, ClientError>>,
+    books: &Mutex<Books>,
+    backoff: &mut Backoff,
+    clock: &impl Fn() -> f64,
+) -> Result<(), ()> {
+    let mut messages = std::pin::pin!(messages);
     let mut watchdog: Option<Watchdog> = None;
     loop {
         let next = async {
-            session
-                .next_message()
+            messages
+                .next()
                 .await
-                .unwrap_or_else(|| Err(ClientError::WebTransport("the session ended".into())))
+                .unwrap_or_else(|| Err(ClientError::Protocol("the line ended".into())))
         };
         let message = watched(&mut watchdog, clock, books, next).await?;
         take(books, message, &mut watchdog, backoff, clock());

@@ -97,6 +97,16 @@ async fn browser(driver: &Driver) -> Client {
         .expect("a Chromium session through chromedriver")
 }
 
+/// Clicks the element with test id `testid`, as a person would.
+async fn click(page: &Client, testid: &str) {
+    page.find(Locator::Css(&format!("[data-testid='{testid}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 /// The lanes that keep a line open (the endless letter, the radio, the phone and video calls): their
 /// connects, dead lines and instances are shown; letters have none.
 fn lines() -> Vec<&'static str> {
@@ -740,14 +750,7 @@ async fn choose_network(session: &Session, preset: &str) {
         status.starts_with("every lane").then_some(()).ok_or(status)
     })
     .await;
-    session
-        .page
-        .find(Locator::Css("[data-testid='reset-scores']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&session.page, "reset-scores").await;
 }
 
 /// The network panel, as a person uses it: on 3g the letters are staler than the phone call, which pays
@@ -763,12 +766,7 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
 
     choose_network(&session, "3g").await;
     // Figures from 3g only: the delays kept from loopback before it would pull every median down.
-    page.find(Locator::Css("[data-testid='reset-scores']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(page, "reset-scores").await;
     tokio::time::sleep(Duration::from_secs(15)).await;
     let letters = delay_ms(page, "poll-delay-p50").await;
     let letters_p95 = delay_ms(page, "poll-delay-p95").await;
@@ -800,12 +798,7 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
     save_screenshot(page, "e2e-network-3g.png").await;
 
     choose_network(&session, "loopback").await;
-    page.find(Locator::Css("[data-testid='reset-scores']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(page, "reset-scores").await;
     tokio::time::sleep(Duration::from_secs(12)).await;
     let phone_after = delay_ms(page, "ws-delay-p50").await;
     let letters_after = delay_ms(page, "poll-delay-p95").await;
@@ -824,12 +817,7 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
     // Six extra radio streams hold every connection the browser allows this host: letters wait.
     let seq = session.publish("before the extra streams").await;
     session.caught_up("poll", seq).await;
-    page.find(Locator::Css("[data-testid='extra-streams']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(page, "extra-streams").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let starved = session
         .publish("while the streams hold the connections")
@@ -841,12 +829,7 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
         letters_seq < starved,
         "the letters waited for a connection: at {letters_seq}, the phone call at {starved}"
     );
-    page.find(Locator::Css("[data-testid='extra-streams']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(page, "extra-streams").await;
     session.caught_up("poll", starved).await;
     session.close().await;
 }
@@ -858,12 +841,7 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
 async fn quiet_traffic_wastes_letters_and_one_message_is_traced_across_lanes() {
     let session = Session::open().await;
     let page = &session.page;
-    page.find(Locator::Css("[data-testid='traffic-quiet']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(page, "traffic-quiet").await;
     eventually("the server runs quiet traffic", || async {
         let state: serde_json::Value = session
             .http
@@ -891,12 +869,7 @@ async fn quiet_traffic_wastes_letters_and_one_message_is_traced_across_lanes() {
         (marked == "1").then_some(()).ok_or(marked)
     })
     .await;
-    page.find(Locator::Css("[data-testid='reset-scores']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(page, "reset-scores").await;
     let calls_before = number(page, "ws-requests").await;
     tokio::time::sleep(Duration::from_secs(20)).await;
     let requests = number(page, "poll-requests").await;
@@ -924,12 +897,7 @@ async fn quiet_traffic_wastes_letters_and_one_message_is_traced_across_lanes() {
     }
     // As a person would, hold the view still before aiming at a mark: a live view moves under the
     // pointer between the moment the summary shows and the click.
-    page.find(Locator::Css("[data-testid='timeline-follow']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(page, "timeline-follow").await;
     let aimed = page
         .execute_async(
             "const [seq, row, rows, done] = arguments;
@@ -995,12 +963,7 @@ async fn quiet_traffic_wastes_letters_and_one_message_is_traced_across_lanes() {
         .unwrap_or_default();
     assert_eq!(traced, LaneId::ALL.map(LaneId::as_str).join(" "));
     // Back to live: the traced message stays selected as the view moves on.
-    page.find(Locator::Css("[data-testid='timeline-follow']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(page, "timeline-follow").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     save_screenshot(page, "e2e-traced.png").await;
     session.close().await;

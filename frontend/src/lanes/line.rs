@@ -1,12 +1,57 @@
 //! The one browser engine of the lanes that keep a line open (the endless letter, the radio, the phone
-//! call and the video call): dial,
-//! watch the line for silence, say who closed it, back off and dial again, resuming after the last
-//! seq. Each lane supplies only how it talks on one line ([`keep_dialling`]'s `talk`).
+//! call and the video call): dial, watch the line for silence, say who closed it, back off and dial
+//! again, resuming after the last seq. Each lane supplies only how it talks on one line
+//! ([`keep_dialling`]'s `talk`); a two-way line lends the page its [`Phone`].
 
-use switchboard_shared::{Backoff, ServerMessage, Watchdog};
+use futures_channel::mpsc;
+use leptos::prelude::*;
+use switchboard_shared::{Backoff, BrowserMessage, ChatAccepted, LaneId, ServerMessage, Watchdog};
 
 use super::{DIAL_PATIENCE_MS, Reporter, back_off, now_ms};
 use crate::wire::{ClosedBy, SpanId, Wire};
+
+/// A two-way line as the page sees it (the phone call's, the video call's): where to put chat while a
+/// call is up, and the server's last answer to one (accepted with its seq, or refused and why), so the
+/// composer can confirm it.
+#[derive(Debug, Clone, Copy)]
+pub struct Phone {
+    lane: LaneId,
+    outbox: StoredValue<Option<mpsc::UnboundedSender<BrowserMessage>>, LocalStorage>,
+    pub reply: RwSignal<Option<Result<ChatAccepted, String>>>,
+}
+
+impl Phone {
+    pub fn new(lane: LaneId) -> Phone {
+        Phone {
+            lane,
+            outbox: StoredValue::new_local(None),
+            reply: RwSignal::new(None),
+        }
+    }
+
+    pub(super) fn set_outbox(&self, outbox: Option<mpsc::UnboundedSender<BrowserMessage>>) {
+        self.outbox.set_value(outbox);
+    }
+
+    /// Whether a call is up to say things on.
+    pub fn is_up(&self) -> bool {
+        self.outbox.with_value(Option::is_some)
+    }
+
+    /// Says `message` on the line; an error when no call is up.
+    pub fn say(&self, message: BrowserMessage) -> Result<(), String> {
+        let title = self.lane.title();
+        self.outbox.with_value(|outbox| match outbox {
+            Some(outbox) => outbox
+                .unbounded_send(message)
+                .map_err(|_| format!("the {} just hung up", title.to_lowercase())),
+            None => Err(format!(
+                "no {} is up: start the {title} lane",
+                title.to_lowercase()
+            )),
+        })
+    }
+}
 
 /// One line: reported `Dialing` when made and `Closed` exactly once — by whoever ended it, or by the
 /// person when the lane is stopped (the task, and the line with it, is dropped).
@@ -168,6 +213,15 @@ pub async fn keep_dialling(
     }
 }
 
+/// The first whole line of what a line has received (without its newline), taken out of `pending`;
+/// `None` until one has arrived. The endless letter and the video call's streams come in pieces that
+/// cut lines anywhere.
+pub fn next_line(pending: &mut Vec<u8>) -> Option<String> {
+    let end = pending.iter().position(|&byte| byte == b'\n')?;
+    let line: Vec<u8> = pending.drain(..=end).collect();
+    Some(String::from_utf8_lossy(&line[..end]).into_owned())
+}
+
 /// Parses one server message a line carried (a phone call's frame, an endless letter's line), reporting
 /// an unreadable one; `None` then.
 pub fn parse_message(reporter: &Reporter, span: SpanId, text: &str) -> Option<ServerMessage> {
@@ -234,4 +288,19 @@ pub fn report_message(
         other => return Heard::Other(other),
     }
     Heard::Reported
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_line;
+
+    #[test]
+    fn lines_are_cut_wherever_the_pieces_end() {
+        let mut pending = b"{\"a\":1}\n{\"b\"".to_vec();
+        assert_eq!(next_line(&mut pending).as_deref(), Some("{\"a\":1}"));
+        assert_eq!(next_line(&mut pending), None, "half a line waits");
+        pending.extend_from_slice(b":2}\n");
+        assert_eq!(next_line(&mut pending).as_deref(), Some("{\"b\":2}"));
+        assert!(pending.is_empty());
+    }
 }

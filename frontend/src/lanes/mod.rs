@@ -33,7 +33,7 @@ use switchboard_shared::{
 use crate::store::Store;
 use crate::wire::{SpanId, Wire};
 
-pub use ws::Phone;
+pub use line::Phone;
 
 /// Runs `reporter`'s lane client until it is dropped (the lane is stopped): one arm per lane.
 pub async fn run(reporter: Reporter) {

@@ -11,7 +11,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, ReadableStreamDefaultReader};
 
-use super::line::{Heard, Line, LineEnd, LineWatch, keep_dialling, parse_message, report_message};
+use super::line::{
+    Heard, Line, LineEnd, LineWatch, keep_dialling, next_line, parse_message, report_message,
+};
 use super::{Reporter, WATCHDOG_CHECK_MS, error_message, header, heads, sse_chunk_bytes};
 use crate::wire::{SpanId, Wire};
 
@@ -116,9 +118,7 @@ async fn read(reporter: &Reporter, line: &mut Line, url: &str, backoff: &mut Bac
             Wake::Chunk(Ok(chunk)) => {
                 watch.heard();
                 pending.extend_from_slice(&chunk);
-                while let Some(end) = pending.iter().position(|&byte| byte == b'\n') {
-                    let text: Vec<u8> = pending.drain(..=end).collect();
-                    let text = String::from_utf8_lossy(&text[..end]).into_owned();
+                while let Some(text) = next_line(&mut pending) {
                     let head = answer_head.take();
                     if let Some(heartbeat_ms) = hear(reporter, span, &text, bytes_up, head) {
                         watch.hello(heartbeat_ms, backoff);

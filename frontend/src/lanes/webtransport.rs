@@ -22,7 +22,9 @@ use web_sys::{
     WebTransportCloseInfo, WebTransportHash, WebTransportOptions, WritableStreamDefaultWriter,
 };
 
-use super::line::{Heard, Line, LineEnd, LineWatch, keep_dialling, parse_message, report_message};
+use super::line::{
+    Heard, Line, LineEnd, LineWatch, keep_dialling, next_line, parse_message, report_message,
+};
 use super::stream::{next_chunk, value_of};
 use super::ws::answer_heard;
 use super::{Reporter, WATCHDOG_CHECK_MS, error_message, heads};
@@ -205,9 +207,7 @@ async fn session(
             Wake::Chunk(Ok(Some(chunk))) => {
                 watch.heard();
                 pending.extend_from_slice(&chunk);
-                while let Some(end) = pending.iter().position(|&byte| byte == b'\n') {
-                    let text: Vec<u8> = pending.drain(..=end).collect();
-                    let text = String::from_utf8_lossy(&text[..end]).into_owned();
+                while let Some(text) = next_line(&mut pending) {
                     if let Some(heartbeat_ms) = hear(reporter, span, &text, first.take()) {
                         watch.hello(heartbeat_ms, backoff);
                         line.lend_phone(say.clone());
@@ -232,9 +232,7 @@ async fn session(
             Wake::Answer(Ok(Some(chunk))) => {
                 watch.heard();
                 answer_pending.extend_from_slice(&chunk);
-                while let Some(end) = answer_pending.iter().position(|&byte| byte == b'\n') {
-                    let text: Vec<u8> = answer_pending.drain(..=end).collect();
-                    let text = String::from_utf8_lossy(&text[..end]).into_owned();
+                while let Some(text) = next_line(&mut answer_pending) {
                     hear(reporter, span, &text, None);
                 }
             }

@@ -8,7 +8,7 @@ use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use leptos::prelude::*;
 use switchboard_shared::ws::{Ping, Pong};
-use switchboard_shared::{Backoff, BrowserMessage, ChatAccepted, LaneId, ServerMessage};
+use switchboard_shared::{Backoff, BrowserMessage, LaneId, ServerMessage};
 
 use super::line::{Heard, Line, LineEnd, LineWatch, keep_dialling, parse_message, report_message};
 use super::{Reporter, WATCHDOG_CHECK_MS, now_ms, ws_frame_bytes, ws_url};
@@ -19,49 +19,6 @@ use crate::wire::{SpanId, Wire};
 pub const ANSWER_HEAD_BYTES: u64 = 188;
 /// How often the browser probes the clock.
 const PING_EVERY_MS: u32 = 5_000;
-
-/// A two-way line as the page sees it (the phone call's, the video call's): where to put chat while a
-/// call is up, and the server's last answer to one (accepted with its seq, or refused and why), so the
-/// composer can confirm it.
-#[derive(Debug, Clone, Copy)]
-pub struct Phone {
-    lane: LaneId,
-    outbox: StoredValue<Option<mpsc::UnboundedSender<BrowserMessage>>, LocalStorage>,
-    pub reply: RwSignal<Option<Result<ChatAccepted, String>>>,
-}
-
-impl Phone {
-    pub fn new(lane: LaneId) -> Phone {
-        Phone {
-            lane,
-            outbox: StoredValue::new_local(None),
-            reply: RwSignal::new(None),
-        }
-    }
-
-    pub(super) fn set_outbox(&self, outbox: Option<mpsc::UnboundedSender<BrowserMessage>>) {
-        self.outbox.set_value(outbox);
-    }
-
-    /// Whether a call is up to say things on.
-    pub fn is_up(&self) -> bool {
-        self.outbox.with_value(Option::is_some)
-    }
-
-    /// Says `message` on the line; an error when no call is up.
-    pub fn say(&self, message: BrowserMessage) -> Result<(), String> {
-        let title = self.lane.title();
-        self.outbox.with_value(|outbox| match outbox {
-            Some(outbox) => outbox
-                .unbounded_send(message)
-                .map_err(|_| format!("the {} just hung up", title.to_lowercase())),
-            None => Err(format!(
-                "no {} is up: start the {title} lane",
-                title.to_lowercase()
-            )),
-        })
-    }
-}
 
 /// What the call loop waits on.
 enum Wake {

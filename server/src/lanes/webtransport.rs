@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use wtransport::endpoint::{IncomingSession, SessionRequest, endpoint_side::Server};
 use wtransport::{Connection, Endpoint, Identity, RecvStream, SendStream, ServerConfig, VarInt};
 
-use super::push::{Encoding, Ending, PushStream};
+use super::push::{Encoding, Ending, PushStream, Woken};
 use super::stream::Ndjson;
 use super::ws::{Answer, End, MESSAGE_LIMIT, Talk, publish_chat};
 use crate::AppState;
@@ -311,7 +311,7 @@ async fn session(incoming: IncomingSession, state: AppState) {
 }
 
 /// Counts the connection's UDP bytes into the lane's counters, as the delta since the last count (one per
-/// session: each count adds only what is new).
+/// session: each count adds only what is new). Read at every heartbeat and when the session ends.
 struct UdpBytes {
     connection: Connection,
     counters: Arc<Counters>,
@@ -383,6 +383,9 @@ async fn serve(
     loop {
         tokio::select! {
             woken = stream.wait() => {
+                // The connection's counters are read under its lock: once a heartbeat, not once an
+                // event (thousands of sessions times every event is the hot path).
+                let heartbeat = matches!(woken, Ok(Woken::Heartbeat));
                 let sent = match woken {
                     Ok(woken) => stream.frames(woken, &mut frames).await,
                     Err(ending) => Err(ending),
@@ -415,7 +418,9 @@ async fn serve(
                                 break;
                             }
                         }
-                        bytes.count();
+                        if heartbeat {
+                            bytes.count();
+                        }
                     }
                     Err(ending) => {
                         hung_up = closing(ending);
@@ -478,25 +483,43 @@ type Queued = (Bytes, Option<f64>);
 /// A datagram the emulated path lost.
 struct Lost;
 
-/// The emulated path of one session, server to browser: each frame is stamped with the time it comes
+/// The emulated path of one session in one direction: each frame is stamped with the time it comes
 /// out when it is written, as a send buffer takes it, so the delay of one does not add to the next.
 #[derive(Default)]
 struct Path {
     stream: PathClock,
     datagrams: PathClock,
     dice: Dice,
+    /// Browser to server (the talking stream), at `up_kbps`; otherwise at `down_kbps`.
+    up: bool,
 }
 
 impl Path {
+    fn up() -> Path {
+        Path {
+            up: true,
+            ..Path::default()
+        }
+    }
+
+    fn kbps(&self, condition: &Condition) -> u32 {
+        if self.up {
+            condition.up_kbps
+        } else {
+            condition.down_kbps
+        }
+    }
+
     /// When a stream frame of `len` bytes comes out. A lost stream packet is sent again: the clock
     /// counts the retransmission's delay, and what follows on the stream waits for it.
     fn stream(&mut self, state: &AppState, len: usize) -> Option<f64> {
         let condition = state.network.condition(LaneId::WebTransport)?;
         let (jitter, loss) = (self.dice.unit(), self.dice.unit());
         let now = ms_of(Instant::now());
+        let kbps = self.kbps(&condition);
         Some(
             self.stream
-                .send(now, len, &condition, condition.down_kbps, jitter, loss)
+                .send(now, len, &condition, kbps, jitter, loss)
                 .out_ms,
         )
     }
@@ -508,9 +531,10 @@ impl Path {
         };
         let (jitter, loss) = (self.dice.unit(), self.dice.unit());
         let now = ms_of(Instant::now());
-        let delivery =
-            self.datagrams
-                .send_datagram(now, len, &condition, condition.down_kbps, jitter, loss);
+        let kbps = self.kbps(&condition);
+        let delivery = self
+            .datagrams
+            .send_datagram(now, len, &condition, kbps, jitter, loss);
         if delivery.lost {
             return Err(Lost);
         }
@@ -549,23 +573,6 @@ async fn write_datagrams(mut queue: mpsc::Receiver<Queued>, connection: Connecti
     }
 }
 
-fn path(
-    clock: &mut PathClock,
-    dice: &mut Dice,
-    condition: &Condition,
-    len: usize,
-    kbps: u32,
-) -> switchboard_shared::network::Delivery {
-    clock.send(
-        ms_of(Instant::now()),
-        len,
-        condition,
-        kbps,
-        dice.unit(),
-        dice.unit(),
-    )
-}
-
 /// One bidirectional stream the browser opened to talk: JSON lines of [`switchboard_shared::BrowserMessage`]
 /// (chat and pings), each answered with one line on the same stream — the phone call's rules (size,
 /// validation, rate, too many refusals hang the session up).
@@ -581,8 +588,7 @@ async fn talk(
         Some(connection.remote_address().ip()),
         ChatVia::WebTransport,
     );
-    let mut clock = PathClock::default();
-    let mut dice = Dice::new();
+    let mut path = Path::up();
     let mut pending: Vec<u8> = Vec::new();
     let mut buffer = vec![0u8; 4 * 1024];
     loop {
@@ -591,9 +597,8 @@ async fn talk(
             Ok(None) | Err(_) => return,
         };
         pending.extend_from_slice(&buffer[..read]);
-        if let Some(condition) = state.network.condition(LaneId::WebTransport) {
-            let delivery = path(&mut clock, &mut dice, &condition, read, condition.up_kbps);
-            tokio::time::sleep_until(instant_of(delivery.out_ms)).await;
+        if let Some(due) = path.stream(&state, read) {
+            tokio::time::sleep_until(instant_of(due)).await;
         }
         while let Some(end) = pending.iter().position(|&byte| byte == b'\n') {
             let line: Vec<u8> = pending.drain(..=end).collect();
