@@ -463,6 +463,13 @@ impl Session {
         let driver = Driver::start().await;
         let page = browser(&driver).await;
         page.goto(&format!("{base}/")).await.unwrap();
+        // The page mounts once its WebAssembly has loaded, which can take seconds on a busy machine;
+        // until then none of the panels is there to read.
+        page.wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("[data-testid='timeline-canvas']"))
+            .await
+            .unwrap_or_else(|err| panic!("the page mounts: {err}"));
         eventually("every line is up", || async {
             let mut connects = Vec::new();
             for lane in lines() {
