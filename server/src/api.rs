@@ -96,6 +96,7 @@ pub fn snapshot(state: &AppState) -> ServerStats {
             .map(|lane| (lane, state.meters.lane(lane).snapshot()))
             .collect(),
         other: state.meters.other().snapshot(),
+        connections: state.meters.connections(),
     }
 }
 
@@ -118,7 +119,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 fn prometheus_text(stats: &ServerStats) -> String {
     type Field = fn(&LaneCounters) -> u64;
-    let per_lane: [(&str, &str, &str, Field); 9] = [
+    let per_lane: [(&str, &str, &str, Field); 10] = [
         (
             "connections_open",
             "gauge",
@@ -173,6 +174,12 @@ fn prometheus_text(stats: &ServerStats) -> String {
             "Bytes sent on the wire, headers and framing included.",
             |c| c.bytes_out,
         ),
+        (
+            "slow_readers_cut_total",
+            "counter",
+            "Connections cut because their reader took nothing for the send timeout.",
+            |c| c.slow_readers_cut,
+        ),
     ];
     let mut out = String::with_capacity(4096);
     for (name, kind, help, field) in per_lane {
@@ -191,7 +198,37 @@ fn prometheus_text(stats: &ServerStats) -> String {
             field(&stats.other)
         );
     }
+    let connections = &stats.connections;
+    let _ = writeln!(
+        out,
+        "# HELP switchboard_connections_cut_total TCP connections closed or refused to protect the others, per reason."
+    );
+    let _ = writeln!(out, "# TYPE switchboard_connections_cut_total counter");
+    let slow_readers: u64 = stats
+        .lanes
+        .values()
+        .chain([&stats.other])
+        .map(|c| c.slow_readers_cut)
+        .sum();
+    for (reason, count) in [
+        ("head_timeout", connections.head_timeout),
+        ("idle_timeout", connections.idle_timeout),
+        ("head_too_large", connections.head_too_large),
+        ("over_client_limit", connections.over_client_limit),
+        ("over_file_limit", connections.over_file_limit),
+        ("slow_reader", slow_readers),
+    ] {
+        let _ = writeln!(
+            out,
+            "switchboard_connections_cut_total{{reason=\"{reason}\"}} {count}"
+        );
+    }
     let gauges = [
+        (
+            "tcp_connections_open",
+            "TCP connections open now.",
+            connections.tcp_open,
+        ),
         ("head_seq", "The newest seq published.", stats.head),
         (
             "history_events",

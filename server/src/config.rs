@@ -98,6 +98,12 @@ pub struct Config {
     )]
     pub max_connections_per_client: usize,
 
+    /// The most TCP connections one client address may hold open at once (kept-alive, idle or busy);
+    /// past it a new one is answered 503 and closed. By default four times
+    /// `--max-connections-per-client` (256), and no limit when that is 0.
+    #[arg(long, env = "SWITCHBOARD_MAX_TCP_PER_CLIENT")]
+    pub max_tcp_per_client: Option<usize>,
+
     /// Chat messages one client address may send per second (bursts of twice that are allowed).
     #[arg(long, env = "SWITCHBOARD_CHAT_PER_SECOND", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -122,6 +128,24 @@ pub struct Config {
     /// held letters answered) before the rest are abandoned and the process exits, in milliseconds.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_TIMEOUT_MS", default_value_t = 5_000)]
     pub shutdown_timeout_ms: u64,
+
+    /// How long a kept-alive connection may sit idle between requests before it is closed, in
+    /// milliseconds.
+    #[arg(long, env = "SWITCHBOARD_IDLE_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub idle_timeout_ms: u64,
+
+    /// How long a reader may leave what it was sent untaken before its connection is cut, on every lane
+    /// (a stream, a letter or a call whose client stopped reading), in milliseconds.
+    #[arg(long, env = "SWITCHBOARD_SEND_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub send_timeout_ms: u64,
+
+    /// The largest request head (request line and headers) accepted, in bytes; a larger one is answered
+    /// 431 and its connection closed.
+    #[arg(long, env = "SWITCHBOARD_MAX_HEAD_BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u64).range(8192..=1024 * 1024))]
+    pub max_head_bytes: u64,
 }
 
 /// Refuses a traffic pattern that does not exist, naming the ones that do.
@@ -179,6 +203,18 @@ impl Config {
         }
     }
 
+    /// The most TCP connections one client address may hold, if limited.
+    pub fn tcp_per_client(&self) -> Option<usize> {
+        let limit = self
+            .max_tcp_per_client
+            .unwrap_or(self.max_connections_per_client.saturating_mul(4));
+        (limit > 0).then_some(limit)
+    }
+
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_millis(self.send_timeout_ms)
+    }
+
     pub fn instance_name(&self) -> String {
         self.instance
             .clone()
@@ -197,6 +233,9 @@ mod tests {
         assert_eq!((config.history, config.heartbeat_ms), (10_000, 2000));
         // The default shows the lesson: mostly empty letters, and bursts that letters carry late.
         assert_eq!(config.traffic, switchboard_shared::Traffic::Bursty);
+        assert_eq!(config.tcp_per_client(), Some(256));
+        let unlimited = Config::parse_from(["s", "--max-connections-per-client", "0"]);
+        assert_eq!(unlimited.tcp_per_client(), None);
     }
 
     #[test]

@@ -64,11 +64,13 @@ pub use config::Config;
 use error::AppError;
 use faults::Faults;
 use hub::Hub;
+use hyper::body::Incoming;
 use limits::Limits;
-use listener::MeteredListener;
+use listener::{Deadlines, MeteredListener};
 use metering::{ConnInfo, Meters, RequestHead, lane_of_path};
 use network::Network;
 use switchboard_shared::{EventBody, LaneId, Shape};
+use tower::ServiceExt;
 
 /// Everything the handlers share; cheap to clone.
 #[derive(Debug, Clone)]
@@ -258,7 +260,7 @@ async fn account(State(state): State<AppState>, mut request: Request, next: Next
     }
     if let Some(conn) = conn {
         // A request body read by the handler belongs to this request too.
-        conn.meter.flush_in();
+        conn.meter.end();
     }
     response
 }
@@ -335,24 +337,71 @@ pub async fn run(
     }
     let token = state.shutdown.clone();
     let tasks = state.tasks.clone();
-    let listener = MeteredListener::new(
+    let mut listener = MeteredListener::new(
         listener,
         state.meters.clone(),
         state.network.clone(),
-        Duration::from_millis(state.config.request_timeout_ms),
+        Deadlines {
+            head: Duration::from_millis(state.config.request_timeout_ms),
+            send: state.config.send_timeout(),
+        },
+        state.config.tcp_per_client(),
     );
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper starts this clock whenever it waits for a request head, so it is the idle timeout between
+    // requests (the listener holds a head that has begun to the shorter request timeout).
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(state.config.idle_timeout_ms))
+        .max_buf_size(state.config.max_head_bytes as usize);
     let meters = state.meters.clone();
     let deadline = Duration::from_millis(state.config.shutdown_timeout_ms);
     let stopping = token.clone();
-    let service = app(state).into_make_service_with_connect_info::<ConnInfo>();
+    let router = app(state);
+    let connections = TaskTracker::new();
+    let counted = meters.clone();
     let serving = async move {
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: answering held requests and closing streams");
-                token.cancel();
-            })
-            .await?;
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, remote) = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut shutdown => break,
+            };
+            let meter = stream.meter().clone();
+            let info = ConnInfo {
+                remote,
+                meter: meter.clone(),
+            };
+            let router = router.clone();
+            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(info.clone()));
+                router.clone().oneshot(request)
+            });
+            let connection = http
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            let (token, meters) = (token.clone(), meters.clone());
+            connections.spawn(async move {
+                let mut connection = std::pin::pin!(connection);
+                let served = tokio::select! {
+                    served = connection.as_mut() => served,
+                    () = token.cancelled() => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                };
+                if let Err(err) = served {
+                    if err.is_timeout() {
+                        meter.reset_on_close();
+                    }
+                    count_cut(&meters, &err);
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: answering held requests and closing streams");
+        token.cancel();
+        connections.close();
+        connections.wait().await;
         tasks.close();
         tasks.wait().await;
         Ok::<_, std::io::Error>(())
@@ -365,10 +414,21 @@ pub async fn run(
             tracing::warn!(
                 "shutdown deadline of {} ms passed: abandoning {} connection(s) still open",
                 deadline.as_millis(),
-                meters.tcp_open()
+                counted.tcp_open()
             );
             Ok(())
         }
+    }
+}
+
+/// Counts a connection that hyper closed on one of its limits (the listener counts its own).
+fn count_cut(meters: &Meters, err: &hyper::Error) {
+    if err.is_timeout() {
+        meters.cuts.idle_timeout.fetch_add(1, Relaxed);
+    } else if err.is_parse_too_large() {
+        meters.cuts.head_too_large.fetch_add(1, Relaxed);
+    } else {
+        tracing::debug!("connection ended: {err}");
     }
 }
 

@@ -2,94 +2,229 @@
 //! really read and written ([`crate::metering`]) and is where an emulated network condition
 //! ([`crate::network`]) bites: while the lane it serves has one, what is written comes out late, slowly
 //! or after a retransmission.
+//!
+//! It is also where a connection is held to its limits, as nginx would hold it: a number per client
+//! address, a deadline for every request head (the first from accept, the next from its first byte), a
+//! send deadline for a reader that stopped reading, and refusals near the open-file limit. The idle
+//! timeout between requests and the head size cap are hyper's (see [`crate::run`]).
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use switchboard_shared::LaneId;
 use switchboard_shared::network::Condition;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
 use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, Sleep};
 
-use crate::metering::{ConnInfo, ConnMeter, Meters};
+use crate::metering::{ConnMeter, Meters};
 use crate::network::Network;
 use crate::network::shaped::{Inbound, Writer};
 
-impl Connected<IncomingStream<'_, MeteredListener>> for ConnInfo {
-    fn connect_info(stream: IncomingStream<'_, MeteredListener>) -> ConnInfo {
-        ConnInfo {
-            remote: *stream.remote_addr(),
-            meter: stream.io().meter.clone(),
+/// File descriptors kept free for what is not a client connection: Redis, the QUIC socket, files
+/// served, `/proc` reads. Past that, new connections are refused rather than left to fail `accept`.
+const SPARE_FILES: u64 = 64;
+
+/// Raises the soft open-file limit to the hard one (each connection is a file) and logs both; returns
+/// the limit now in force, if the platform has one.
+pub fn raise_open_file_limit() -> Option<u64> {
+    let (soft, hard) = rlimit::Resource::NOFILE.get().ok()?;
+    if soft < hard {
+        match rlimit::Resource::NOFILE.set(hard, hard) {
+            Ok(()) => {
+                tracing::info!("open-file limit raised from {soft} to {hard} (the hard limit)");
+                return Some(hard);
+            }
+            Err(err) => tracing::warn!("open-file limit stays at {soft} (hard {hard}): {err}"),
         }
+    } else {
+        tracing::info!("open-file limit: {soft} (the hard limit)");
     }
+    Some(soft)
 }
 
-/// A TCP listener whose connections count their bytes.
+/// How long a connection has, and how much it may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// A request head must be complete this long after its first byte (the first one: after accept).
+    pub head: Duration,
+    /// A reader must take some of what it is sent within this.
+    pub send: Duration,
+}
+
+/// A TCP listener whose connections count their bytes, keep their deadlines and are held to a number
+/// per client address.
 #[derive(Debug)]
 pub struct MeteredListener {
     inner: TcpListener,
     meters: Arc<Meters>,
     network: Arc<Network>,
-    head_timeout: Duration,
+    deadlines: Deadlines,
+    per_client: Option<usize>,
+    clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// Refuse new connections once this many are open.
+    most_open: Option<u64>,
+    /// When a refusal was last logged (refusals come in floods; one line a second says enough).
+    last_logged: Option<Instant>,
 }
 
 impl MeteredListener {
-    /// Connections must send their first request head within `head_timeout`.
     pub fn new(
         inner: TcpListener,
         meters: Arc<Meters>,
         network: Arc<Network>,
-        head_timeout: Duration,
+        deadlines: Deadlines,
+        per_client: Option<usize>,
     ) -> MeteredListener {
+        let most_open = rlimit::Resource::NOFILE
+            .get()
+            .ok()
+            .map(|(soft, _)| soft.saturating_sub(SPARE_FILES));
         MeteredListener {
             inner,
             meters,
             network,
-            head_timeout,
+            deadlines,
+            per_client,
+            clients: Arc::default(),
+            most_open,
+            last_logged: None,
         }
     }
-}
 
-impl Listener for MeteredListener {
-    type Io = MeteredStream;
-    type Addr = SocketAddr;
+    /// The next connection that may be served; those over a limit are answered 503 and closed here.
+    pub async fn accept(&mut self) -> (MeteredStream, SocketAddr) {
+        loop {
+            let (stream, remote) = match self.inner.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of files (or memory) despite the spare ones: wait for some to be given back
+                    // rather than spin. A connection reset before it was accepted is nothing.
+                    tracing::error!("accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            if self
+                .most_open
+                .is_some_and(|most| self.meters.tcp_open() >= most)
+            {
+                self.meters.cuts.over_file_limit.fetch_add(1, Relaxed);
+                self.refuse(
+                    stream,
+                    remote,
+                    "the server is at its open-file limit; try again shortly",
+                );
+                continue;
+            }
+            let Some(slot) = self.take_slot(remote.ip()) else {
+                self.meters.cuts.over_client_limit.fetch_add(1, Relaxed);
+                let message = format!(
+                    "too many connections from your address (at most {}; see --max-tcp-per-client)",
+                    self.per_client.unwrap_or_default()
+                );
+                self.refuse(stream, remote, &message);
+                continue;
+            };
+            return (self.serve(stream, slot), remote);
+        }
+    }
 
-    async fn accept(&mut self) -> (MeteredStream, SocketAddr) {
-        // axum's TcpListener accept already retries (and backs off on running out of file descriptors).
-        let (stream, remote) = Listener::accept(&mut self.inner).await;
+    fn take_slot(&self, client: IpAddr) -> Option<Option<ClientSlot>> {
+        let Some(most) = self.per_client else {
+            return Some(None);
+        };
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let open = clients.entry(client).or_default();
+        if *open >= most {
+            return None;
+        }
+        *open += 1;
+        Some(Some(ClientSlot {
+            clients: self.clients.clone(),
+            client,
+        }))
+    }
+
+    fn serve(&self, stream: TcpStream, slot: Option<ClientSlot>) -> MeteredStream {
         // Small messages are the whole point here: do not let Nagle hold them back.
         if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(%remote, "could not set TCP_NODELAY: {err}");
+            tracing::debug!("could not set TCP_NODELAY: {err}");
         }
         let (reader, writer) = stream.into_split();
-        (
-            MeteredStream {
-                reader,
-                writer: Writer::Direct(writer),
-                inbound: None,
-                network: self.network.clone(),
-                meter: Arc::new(ConnMeter::new(self.meters.clone())),
-                first_head: Some(Box::pin(tokio::time::sleep(self.head_timeout))),
-            },
-            remote,
-        )
+        MeteredStream {
+            reader,
+            writer: Writer::Direct(writer),
+            inbound: None,
+            network: self.network.clone(),
+            meter: Arc::new(ConnMeter::new(self.meters.clone())),
+            deadlines: self.deadlines,
+            // The first head is due from the start: a connection that never sends one (garbage, a
+            // slow-loris) is closed instead of being held for ever.
+            head_turn: Some(0),
+            head_due: Box::pin(tokio::time::sleep(self.deadlines.head)),
+            stalled: false,
+            send_due: None,
+            _slot: slot,
+        }
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
+    /// Answers a connection that cannot be served with a 503 saying why, and closes it, without reading
+    /// its request (a refusal must cost next to nothing).
+    fn refuse(&mut self, stream: TcpStream, remote: SocketAddr, why: &str) {
+        let body = format!("{{\"error\":\"unavailable\",\"message\":\"{why}\"}}\n");
+        let response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+             connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        // Into an empty send buffer this never blocks; if it does not fit, the peer gets the close alone.
+        let _ = stream.try_write(response.as_bytes());
+        let now = Instant::now();
+        if self
+            .last_logged
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            self.last_logged = Some(now);
+            tracing::warn!(%remote, "connection refused: {why}");
+        }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
 }
 
+/// One client address's place among its connections; given back when the connection closes.
+#[derive(Debug)]
+struct ClientSlot {
+    clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    client: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = clients.get_mut(&self.client) {
+            *open -= 1;
+            if *open == 0 {
+                clients.remove(&self.client);
+            }
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
-    /// A TCP stream that reports every byte read and written to its [`ConnMeter`], and carries its
-    /// bytes over the emulated path while its lane has a condition.
+    /// A TCP stream that reports every byte read and written to its [`ConnMeter`], carries its bytes
+    /// over the emulated path while its lane has a condition, and is cut when a request head takes too
+    /// long or its reader stops taking what it is sent.
     #[derive(Debug)]
     pub struct MeteredStream {
         reader: OwnedReadHalf,
@@ -98,16 +233,33 @@ pin_project_lite::pin_project! {
         inbound: Option<Box<Inbound>>,
         network: Arc<Network>,
         meter: Arc<ConnMeter>,
-        // Until the first request head is complete: a connection that never sends one (garbage, a
-        // slow-loris) is closed when this runs out instead of being held for ever.
-        first_head: Option<Pin<Box<tokio::time::Sleep>>>,
+        deadlines: Deadlines,
+        // While a request head is being read: the meter's turn when its first byte came. A new turn
+        // (the request began, or ended) means the head was complete.
+        head_turn: Option<u64>,
+        head_due: Pin<Box<Sleep>>,
+        // Whether the last write found the socket full, and since when its deadline runs.
+        stalled: bool,
+        send_due: Option<Pin<Box<Sleep>>>,
+        _slot: Option<ClientSlot>,
     }
 
     impl PinnedDrop for MeteredStream {
         fn drop(this: Pin<&mut Self>) {
             // Whatever was read last (a close frame, half a request) belongs to the last request.
             this.meter.flush_in();
+            if let (true, Writer::Direct(half)) = (this.meter.resets_on_close(), &this.writer) {
+                // Closed in order, the socket would linger with whatever is still queued for a peer
+                // that is not reading.
+                let _ = AsRef::<TcpStream>::as_ref(half).set_zero_linger();
+            }
         }
+    }
+}
+
+impl MeteredStream {
+    pub fn meter(&self) -> &Arc<ConnMeter> {
+        &self.meter
     }
 }
 
@@ -118,10 +270,12 @@ impl AsyncRead for MeteredStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.project();
-        if let Some(deadline) = this.first_head {
-            if this.meter.has_begun() {
-                *this.first_head = None;
-            } else if deadline.as_mut().poll(cx).is_ready() {
+        if let Some(turn) = *this.head_turn {
+            if this.meter.turn() != turn {
+                *this.head_turn = None;
+            } else if this.head_due.as_mut().poll(cx).is_ready() {
+                this.meter.cuts().head_timeout.fetch_add(1, Relaxed);
+                this.meter.reset_on_close();
                 return Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "no complete request head in time",
@@ -150,7 +304,16 @@ impl AsyncRead for MeteredStream {
         let before = buf.filled().len();
         let result = Pin::new(this.reader).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = result {
-            this.meter.read(buf.filled().len() - before);
+            let read = buf.filled().len() - before;
+            this.meter.read(read);
+            // Bytes between requests start a head, which is then due within the head deadline (a
+            // request's body ends its turn when the request does, so it never counts against it). The
+            // phone call's frames after its upgrade are no head.
+            if read > 0 && this.head_turn.is_none() && !phone {
+                *this.head_turn = Some(this.meter.turn());
+                let due = Instant::now() + this.deadlines.head;
+                this.head_due.as_mut().reset(due);
+            }
         }
         result
     }
@@ -183,10 +346,41 @@ impl MeteredStream {
             Writer::Shaped(path) => path.poll_write(cx, bufs, condition.as_deref()),
             Writer::Moving => unreachable!("a writer moves within one call"),
         };
-        if let Poll::Ready(Ok(written)) = result {
-            this.meter.wrote(written);
+        match result {
+            Poll::Ready(Ok(written)) => {
+                this.stalled = false;
+                this.meter.wrote(written);
+            }
+            Poll::Ready(Err(_)) => {}
+            Poll::Pending => return this.stall(cx),
         }
         result
+    }
+
+    /// The socket (or the emulated path) took nothing: past the send deadline the reader is cut, so one
+    /// that stopped reading holds neither its connection nor the megabytes queued for it.
+    fn stall(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let due = Instant::now() + self.deadlines.send;
+        let sleep = self
+            .send_due
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        if !self.stalled {
+            self.stalled = true;
+            sleep.as_mut().reset(due);
+        }
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.meter.cut_slow_reader();
+        tracing::info!(
+            lane = self.meter.lane().map_or("other", LaneId::as_str),
+            "cut a connection whose reader took nothing for {} ms",
+            self.deadlines.send.as_millis()
+        );
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the reader took nothing for the send timeout",
+        )))
     }
 }
 

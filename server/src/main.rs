@@ -13,6 +13,9 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let config = Config::parse();
+    // Every connection is a file: the soft limit (often 1,024) would stop the server long before its
+    // memory or CPU do.
+    switchboard_server::listener::raise_open_file_limit();
     let listener = match TcpListener::bind(config.addr).await {
         Ok(listener) => listener,
         Err(err) => {

@@ -15,8 +15,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use switchboard_shared::{LaneCounters, LaneId, PerLane};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use switchboard_shared::{ConnectionCounts, LaneCounters, LaneId, PerLane};
 
 /// Counters of one lane (or of the "other" requests), updated lock-free from any task.
 #[derive(Debug, Default)]
@@ -30,6 +30,7 @@ pub struct Counters {
     pub errors: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    pub slow_readers_cut: AtomicU64,
 }
 
 impl Counters {
@@ -44,6 +45,7 @@ impl Counters {
             errors: self.errors.load(Relaxed),
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
+            slow_readers_cut: self.slow_readers_cut.load(Relaxed),
         }
     }
 
@@ -72,12 +74,36 @@ pub struct Meters {
     other: Arc<Counters>,
     /// TCP connections open now (every accepted one, whatever it serves).
     tcp_open: AtomicU64,
+    pub cuts: Cuts,
+}
+
+/// Connections closed or refused to protect the others, per reason (slow readers are counted on their
+/// lane's [`Counters`]).
+#[derive(Debug, Default)]
+pub struct Cuts {
+    pub head_timeout: AtomicU64,
+    pub idle_timeout: AtomicU64,
+    pub head_too_large: AtomicU64,
+    pub over_client_limit: AtomicU64,
+    pub over_file_limit: AtomicU64,
 }
 
 impl Meters {
     /// TCP connections open now.
     pub fn tcp_open(&self) -> u64 {
         self.tcp_open.load(Relaxed)
+    }
+
+    pub fn connections(&self) -> ConnectionCounts {
+        let cuts = &self.cuts;
+        ConnectionCounts {
+            tcp_open: self.tcp_open(),
+            head_timeout: cuts.head_timeout.load(Relaxed),
+            idle_timeout: cuts.idle_timeout.load(Relaxed),
+            head_too_large: cuts.head_too_large.load(Relaxed),
+            over_client_limit: cuts.over_client_limit.load(Relaxed),
+            over_file_limit: cuts.over_file_limit.load(Relaxed),
+        }
     }
 
     pub fn lane(&self, lane: LaneId) -> &Arc<Counters> {
@@ -124,6 +150,11 @@ pub struct ConnMeter {
     unattributed_in: AtomicU64,
     /// Requests begun on this connection.
     requests: AtomicU64,
+    /// Counts the starts and ends of requests: while it stays the same, no request began or ended (the
+    /// listener times a request head by it).
+    turns: AtomicU64,
+    /// Set when the server cuts the connection (a timeout): it is then reset rather than closed.
+    reset: AtomicBool,
 }
 
 impl ConnMeter {
@@ -134,6 +165,8 @@ impl ConnMeter {
             slot: AtomicUsize::new(slot_of(None)),
             unattributed_in: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            turns: AtomicU64::new(0),
+            reset: AtomicBool::new(false),
         }
     }
 
@@ -142,11 +175,45 @@ impl ConnMeter {
     /// own request headers nor whether it opened a connection, so the server tells it).
     pub fn begin(&self, lane: Option<LaneId>) -> RequestHead {
         let on_connection = self.requests.fetch_add(1, Relaxed) + 1;
+        self.turns.fetch_add(1, Relaxed);
         self.slot.store(slot_of(lane), Relaxed);
         RequestHead {
             bytes: self.flush_in(),
             on_connection,
         }
+    }
+
+    /// The request's handler is done: a body it read belongs to the request, and what is read next
+    /// starts the next request's head.
+    pub fn end(&self) {
+        self.flush_in();
+        self.turns.fetch_add(1, Relaxed);
+    }
+
+    /// Changes whenever a request begins or ends.
+    pub(crate) fn turn(&self) -> u64 {
+        self.turns.load(Relaxed)
+    }
+
+    /// Counts this connection as cut for not reading, on the lane it serves.
+    pub(crate) fn cut_slow_reader(&self) {
+        self.current().slow_readers_cut.fetch_add(1, Relaxed);
+        self.reset_on_close();
+    }
+
+    /// The connection is being cut on a timeout: close it with a reset, so that what is still queued
+    /// for a peer that is not reading is dropped at once instead of lingering (nginx's
+    /// `reset_timedout_connection`).
+    pub fn reset_on_close(&self) {
+        self.reset.store(true, Relaxed);
+    }
+
+    pub(crate) fn resets_on_close(&self) -> bool {
+        self.reset.load(Relaxed)
+    }
+
+    pub(crate) fn cuts(&self) -> &Cuts {
+        &self.meters.cuts
     }
 
     /// Whether a request has begun on this connection (before the first, the connection is idle and

@@ -49,7 +49,7 @@ pub use event::{
 pub use fault::{Fault, FaultAuth, FaultKind, FaultList, FaultRequest, FaultTarget};
 pub use lane::{LaneId, PerLane, Shape};
 pub use recovery::{Backoff, Watchdog};
-pub use stats::{LaneCounters, ServerStats};
+pub use stats::{ConnectionCounts, LaneCounters, ServerStats};
 pub use tracker::{Arrival, EpochChange, SeqTracker};
 pub use traffic::Traffic;
 pub use webtransport::{WebTransportInfo, WebTransportMode};

@@ -24,6 +24,27 @@ pub struct ServerStats {
     pub lanes: BTreeMap<LaneId, LaneCounters>,
     /// Requests that belong to no lane: chat posts, stats, health, the page itself.
     pub other: LaneCounters,
+    /// TCP connections open now, and those the server closed or refused to protect the others.
+    #[serde(default)]
+    pub connections: ConnectionCounts,
+}
+
+/// The server's TCP connections: open now, and cut or refused per reason (a slow reader is counted on
+/// its lane, [`LaneCounters::slow_readers_cut`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionCounts {
+    /// TCP connections open now, whatever they serve.
+    pub tcp_open: u64,
+    /// Closed because a request head was not complete within the request timeout.
+    pub head_timeout: u64,
+    /// Closed after idling between requests for the idle timeout.
+    pub idle_timeout: u64,
+    /// Answered 431 and closed: a request head over the size cap.
+    pub head_too_large: u64,
+    /// Refused at accept: the client address already held its most connections.
+    pub over_client_limit: u64,
+    /// Refused at accept: the process was near its open-file limit.
+    pub over_file_limit: u64,
 }
 
 /// Counters of one lane, as the server sees it. Bytes are bytes on the wire: HTTP request and response
@@ -48,6 +69,9 @@ pub struct LaneCounters {
     pub bytes_in: u64,
     /// Bytes sent to clients.
     pub bytes_out: u64,
+    /// Connections cut because their reader took none of what was sent for the send timeout.
+    #[serde(default)]
+    pub slow_readers_cut: u64,
 }
 
 /// The usual delay figures of a set of samples.
@@ -146,9 +170,14 @@ mod tests {
             history_capacity: 10,
             lanes,
             other: LaneCounters::default(),
+            connections: ConnectionCounts {
+                idle_timeout: 4,
+                ..ConnectionCounts::default()
+            },
         };
         let json = serde_json::to_value(&stats).unwrap();
         assert_eq!(json["lanes"]["longpoll"]["requests"], 3);
+        assert_eq!(json["connections"]["idle_timeout"], 4);
         assert_eq!(serde_json::from_value::<ServerStats>(json).unwrap(), stats);
     }
 }
