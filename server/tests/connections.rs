@@ -298,3 +298,86 @@ async fn shutdown_keeps_its_deadline_with_a_radio_that_stopped_reading() {
     );
     drop(deaf);
 }
+
+/// The server binary, started under a shell's `ulimit -n` (soft and hard): it cannot raise that.
+struct Process {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Process {
+    fn start_with_file_limit(files: u32) -> Process {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {files} && exec \"$0\" --addr 127.0.0.1:0 --load-ms 0 --ticker-ms 0"
+            ))
+            .arg(env!("CARGO_BIN_EXE_switchboard-server"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the server starts");
+        // Log lines come first on the same output.
+        let addr = std::io::BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.strip_prefix("Switchboard is running at http://")
+                    .and_then(|rest| rest.strip_suffix('/'))
+                    .map(str::to_owned)
+            })
+            .expect("the server prints its URL");
+        Process { child, addr }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn near_its_open_file_limit_the_server_refuses_cleanly_and_recovers() {
+    let server = Process::start_with_file_limit(100);
+    // 64 files are kept for what is not a client: 36 connections may be open.
+    let mut dialed = Vec::new();
+    for _ in 0..50 {
+        dialed.push(TcpStream::connect(&server.addr).await.unwrap());
+    }
+    // An accepted connection says nothing until asked; a refused one is answered at once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut held, mut refusals) = (Vec::new(), Vec::new());
+    for tcp in dialed {
+        let mut first = [0u8; 512];
+        match tcp.try_read(&mut first) {
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => held.push(tcp),
+            Ok(read) => refusals.push(String::from_utf8_lossy(&first[..read]).into_owned()),
+            Err(err) => refusals.push(err.to_string()),
+        }
+    }
+    assert_eq!(held.len(), 36, "accepted");
+    assert_eq!(refusals.len(), 14);
+    assert!(refusals[0].starts_with("HTTP/1.1 503"), "{}", refusals[0]);
+    assert!(refusals[0].contains("open-file limit"), "{}", refusals[0]);
+    // Given back, the files serve again.
+    drop(held);
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let stats: ServerStats = loop {
+        if let Ok(response) = http
+            .get(format!("http://{}/api/stats", server.addr))
+            .send()
+            .await
+        {
+            if response.status() == 200 {
+                break response.json().await.unwrap();
+            }
+        }
+        assert!(started.elapsed() < PATIENCE, "the server never recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(stats.connections.over_file_limit, 14);
+}

@@ -8,7 +8,7 @@ use serde_json::json;
 use std::time::Instant;
 use switchboard_shared::ws::close_code;
 use switchboard_shared::{ErrorCode, EventBody, Gap, LaneId, ServerMessage};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -265,4 +265,49 @@ async fn a_peer_that_reads_stays_up_across_many_heartbeats() {
             heartbeats += 1;
         }
     }
+}
+
+#[tokio::test]
+async fn protocol_violations_are_answered_with_1002_and_bad_text_with_1007() {
+    let server = TestServer::start().await;
+    // Each frame is written raw, as a broken or hostile client would.
+    let cases: [(&str, &[u8], u16); 3] = [
+        // A text frame whose (masked, zero key) payload is not UTF-8.
+        (
+            "invalid UTF-8",
+            &[0x81, 0x82, 0, 0, 0, 0, 0xC3, 0x28],
+            close_code::INVALID_DATA,
+        ),
+        // A client's frame must be masked.
+        (
+            "unmasked",
+            &[0x81, 0x02, b'h', b'i'],
+            close_code::PROTOCOL_ERROR,
+        ),
+        // RSV1 set with no extension agreed.
+        (
+            "reserved bit",
+            &[0xC1, 0x82, 0, 0, 0, 0, b'h', b'i'],
+            close_code::PROTOCOL_ERROR,
+        ),
+    ];
+    for (what, frame, code) in cases {
+        let mut phone = server.ws("/ws").await;
+        phone.next_message().await;
+        let MaybeTlsStream::Plain(tcp) = phone.0.socket.get_mut() else {
+            panic!("plain TCP")
+        };
+        tcp.write_all(frame).await.unwrap();
+        let mut raw = Vec::new();
+        let _ = tokio::time::timeout(common::PATIENCE, tcp.read_to_end(&mut raw)).await;
+        let [high, low] = code.to_be_bytes();
+        let closed = raw
+            .windows(4)
+            .any(|w| w[0] == 0x88 && w[2] == high && w[3] == low);
+        assert!(closed, "{what}: no close frame with {code} among {raw:?}");
+    }
+    // Nobody else was hurt.
+    let mut phone = server.ws("/ws").await;
+    phone.next_message().await;
+    server.shutdown().await;
 }

@@ -173,6 +173,10 @@ pub mod close_code {
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// The browser broke the WebSocket protocol (an unmasked frame, reserved bits set, a bad opcode).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame was not valid UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     /// The browser kept sending frames the server had to refuse.
     pub const POLICY: u16 = 1008;
     /// A frame was larger than the server's hard limit.

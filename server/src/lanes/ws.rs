@@ -186,11 +186,7 @@ async fn call(
                 None => Err(End::PeerGone),
                 Some(Err(err)) => {
                     tracing::debug!("websocket read failed: {err}");
-                    if is_too_big(err) {
-                        Err(End::HangUp(close_code::TOO_BIG, "message too big"))
-                    } else {
-                        Err(End::PeerGone)
-                    }
+                    Err(read_failure(err))
                 }
                 Some(Ok(message)) => {
                     last_heard = Instant::now();
@@ -246,12 +242,22 @@ async fn write_all(socket: &mut WebSocket, frames: &mut Vec<Utf8Bytes>) -> Resul
     within_deadline(socket.flush()).await
 }
 
-/// Whether a read failed because the frame was over the hard limit: tungstenite refuses it with a
-/// capacity error, which axum passes on boxed.
-fn is_too_big(err: axum::Error) -> bool {
-    err.into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)))
+/// How a failed read ends the call: a frame over the hard limit with 1009, a broken protocol with
+/// 1002, text that is not UTF-8 with 1007 (each as RFC 6455 section 7.4.1 says), a lost connection
+/// without a word. tungstenite's error comes boxed in axum's.
+fn read_failure(err: axum::Error) -> End {
+    match err.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => {
+            End::HangUp(close_code::TOO_BIG, "message too big")
+        }
+        Some(tungstenite::Error::Protocol(_)) => {
+            End::HangUp(close_code::PROTOCOL_ERROR, "protocol error")
+        }
+        Some(tungstenite::Error::Utf8(_)) => {
+            End::HangUp(close_code::INVALID_DATA, "text frame is not UTF-8")
+        }
+        _ => End::PeerGone,
+    }
 }
 
 /// The per-connection state of reading what the browser says: the phone call's frames, and the lines
