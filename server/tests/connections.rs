@@ -367,14 +367,14 @@ async fn near_its_open_file_limit_the_server_refuses_cleanly_and_recovers() {
     let http = reqwest::Client::new();
     let started = Instant::now();
     let stats: ServerStats = loop {
-        if let Ok(response) = http
+        let asked = http
             .get(format!("http://{}/api/stats", server.addr))
             .send()
-            .await
+            .await;
+        if let Ok(response) = asked
+            && response.status() == 200
         {
-            if response.status() == 200 {
-                break response.json().await.unwrap();
-            }
+            break response.json().await.unwrap();
         }
         assert!(started.elapsed() < PATIENCE, "the server never recovered");
         tokio::time::sleep(Duration::from_millis(50)).await;
