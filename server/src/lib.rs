@@ -20,6 +20,7 @@
 //! - [`page`] — `nosniff` on every response and the page's Content-Security-Policy.
 //! - [`traffic`] — the traffic pattern the sources follow (quiet, steady, bursty, firehose).
 //! - [`limits`] — connections per lane and per client, chat rate, allowed WebSocket origins.
+//! - [`woken`] — a future polled only after it woke (a stream's rare endings, at every wake-up).
 //! - [`config`] — the command-line flags; [`error`] — the HTTP error type.
 //!
 //! [`app`] builds the router (tests can drive it without a socket); [`run`] serves it on a listener until
@@ -41,6 +42,7 @@ pub mod network;
 pub mod page;
 pub mod sources;
 pub mod traffic;
+pub mod woken;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
@@ -70,7 +72,7 @@ use listener::{Deadlines, MeteredListener};
 use metering::{ConnInfo, Meters, RequestHead, lane_of_path};
 use network::Network;
 use switchboard_shared::{EventBody, LaneId, Shape};
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
 /// Everything the handlers share; cheap to clone.
 #[derive(Debug, Clone)]
@@ -218,8 +220,27 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             page::middleware,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(trace))
         .with_state(state)
+}
+
+/// Traces every request but the streams': the trace layer stamps each body chunk with the clock, and a
+/// stream's chunks are its events (at 10,000 streams, a hundred thousand a second). A stream's opening is
+/// still counted and its errors logged by [`account`] and [`error::AppError`].
+async fn trace(request: Request, next: Next) -> Response {
+    let stream =
+        lane_of_path(request.uri().path()).is_some_and(|lane| lane.shape() == Shape::Stream);
+    if stream {
+        return next.run(request).await;
+    }
+    match TraceLayer::new_for_http()
+        .layer(next)
+        .oneshot(request)
+        .await
+    {
+        Ok(response) => response.map(axum::body::Body::new),
+        Err(never) => match never {},
+    }
 }
 
 /// Counts every request against its lane and tells the connection's byte meter which lane it serves.

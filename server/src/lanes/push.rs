@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::faults::{ConnectionFaults, Cut};
 use crate::hub::{Delivery, Hub, Published, Subscription, now_ms};
 use crate::metering::{Counters, OpenGuard, RequestHead};
+use crate::woken::WhenWoken;
 use crate::{AppState, heartbeat_interval};
 
 /// The most deliveries one wake-up writes before the lane looks at its peer and the clock again.
@@ -94,7 +95,8 @@ impl<E: Encoding> PushStream<E> {
         PushStream {
             subscription: state.hub.subscribe(resume),
             heartbeat: heartbeat_interval(state.config.heartbeat()),
-            ending: Box::pin(conn_faults.ending(&state.shutdown)),
+            // Polled at every wake-up, it is only worth polling when it woke itself.
+            ending: Box::pin(WhenWoken::new(conn_faults.ending(&state.shutdown))),
             conn_faults,
             _open: counters.open(),
             counters,

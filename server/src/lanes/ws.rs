@@ -45,6 +45,8 @@ pub const REFUSALS_ALLOWED: usize = 10;
 pub const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 /// How long one send may wait for a peer that does not read before it is hung up on.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much a call reads at once (see where it is set).
+const READ_BUFFER: usize = 512;
 /// How much a call buffers before it writes without waiting for the flush (see `write_all`).
 const WRITE_BUFFER: usize = 16 * 1024;
 /// Heartbeat intervals without any frame from the peer before it is declared dead.
@@ -73,8 +75,10 @@ pub async fn ws(
     let request_head = request_head.map(|Extension(head)| head);
     let tasks = state.tasks.clone();
     Ok(upgrade
-        // Messages here are a few hundred bytes: small buffers keep an idle connection cheap.
-        .read_buffer_size(4 * 1024)
+        // What the browser sends is a few hundred bytes at most, and a pong is a few: tungstenite
+        // zero-fills this much before every read, including the reads that find nothing (one per event
+        // the call wakes up for), so small keeps both the idle connection and the busy one cheap.
+        .read_buffer_size(READ_BUFFER)
         // Frames are buffered up to this much and written by one flush: a call that wakes up with
         // several events pending sends them in one write, not one syscall each.
         .write_buffer_size(WRITE_BUFFER)
