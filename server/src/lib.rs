@@ -231,7 +231,11 @@ async fn trace(request: Request, next: Next) -> Response {
     let stream =
         lane_of_path(request.uri().path()).is_some_and(|lane| lane.shape() == Shape::Stream);
     if stream {
-        return next.run(request).await;
+        // Once per stream, not per chunk: `RUST_LOG=debug` still shows every request.
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        let response = next.run(request).await;
+        tracing::debug!(%method, path, status = response.status().as_u16(), "stream opened");
+        return response;
     }
     match TraceLayer::new_for_http()
         .layer(next)
