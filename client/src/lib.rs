@@ -17,6 +17,7 @@
 
 pub mod follower;
 pub mod letters;
+pub mod nginx;
 pub mod redis;
 pub mod sse;
 pub mod stream;

@@ -22,7 +22,7 @@ pub(crate) fn authorize(
                 .into(),
         )),
         FaultAuth::Loopback => match conn {
-            Some(conn) if conn.remote.ip().is_loopback() => Ok(()),
+            Some(conn) if conn.client.is_loopback() => Ok(()),
             _ => Err(AppError::Forbidden(
                 "faults may only be injected from the server's own machine".into(),
             )),

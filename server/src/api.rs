@@ -57,7 +57,7 @@ pub async fn post_message(
         )
         .into_response());
     }
-    let client = conn.map(|Extension(conn)| conn.remote.ip());
+    let client = conn.map(|Extension(conn)| conn.client);
     if let Err(wait) = state.limits.chat(client) {
         let mut refused = AppError::TooMany(format!(
             "too many chat messages: at most {} per second from one client",

@@ -81,6 +81,13 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_PUBLIC_HOST", value_delimiter = ',')]
     pub public_host: Vec<String>,
 
+    /// Behind a reverse proxy (see `deploy/nginx/`): count the per-client limits (streams, chat, fault
+    /// injection from loopback) against the address the proxy forwards in `X-Forwarded-For`, and leave
+    /// the TCP connection count per address to the proxy (every connection comes from it). Only set it
+    /// when the server can be reached through the proxy alone.
+    #[arg(long, env = "SWITCHBOARD_TRUST_PROXY")]
+    pub trust_proxy: bool,
+
     /// The most streams, calls and held long polls one lane serves at once; 0 means no limit.
     #[arg(
         long,
@@ -205,6 +212,9 @@ impl Config {
 
     /// The most TCP connections one client address may hold, if limited.
     pub fn tcp_per_client(&self) -> Option<usize> {
+        if self.trust_proxy {
+            return None;
+        }
         let limit = self
             .max_tcp_per_client
             .unwrap_or(self.max_connections_per_client.saturating_mul(4));

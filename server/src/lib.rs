@@ -247,6 +247,17 @@ async fn trace(request: Request, next: Next) -> Response {
     }
 }
 
+/// The client a trusted proxy forwarded the request for: the last address of `X-Forwarded-For`, the
+/// one the proxy itself added (any before it came from the client and prove nothing).
+fn forwarded_client(headers: &axum::http::HeaderMap) -> Option<std::net::IpAddr> {
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .next_back()?;
+    forwarded.rsplit(',').next()?.trim().parse().ok()
+}
+
 /// Counts every request against its lane and tells the connection's byte meter which lane it serves.
 async fn account(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let lane = lane_of_path(request.uri().path());
@@ -263,7 +274,13 @@ async fn account(State(state): State<AppState>, mut request: Request, next: Next
     if let Some(conn) = &conn {
         let begun = conn.meter.begin(lane);
         head = Some(begun);
-        request.extensions_mut().insert(conn.clone());
+        let mut conn = conn.clone();
+        if state.config.trust_proxy
+            && let Some(client) = forwarded_client(request.headers())
+        {
+            conn.client = client;
+        }
+        request.extensions_mut().insert(conn);
         request.extensions_mut().insert(begun);
     }
     let mut response = next.run(request).await;
@@ -394,6 +411,7 @@ pub async fn run(
             let meter = stream.meter().clone();
             let info = ConnInfo {
                 remote,
+                client: remote.ip(),
                 meter: meter.clone(),
             };
             let router = router.clone();

@@ -13,7 +13,7 @@
 //! A browser does not pipeline HTTP/1.1 requests, so one connection serves one request at a time and this
 //! attribution is exact.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use switchboard_shared::{ConnectionCounts, LaneCounters, LaneId, PerLane};
@@ -261,6 +261,9 @@ pub struct RequestHead {
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub remote: SocketAddr,
+    /// Whom the per-client limits count this request against: the peer's address, or behind a trusted
+    /// proxy (`--trust-proxy`) the address it forwarded.
+    pub client: IpAddr,
     pub meter: Arc<ConnMeter>,
 }
 

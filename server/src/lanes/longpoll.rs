@@ -48,10 +48,9 @@ pub async fn longpoll(
         return Ok(batch_response(&state, LaneId::LongPoll, replay));
     }
     // Only a held letter occupies the server, so only holding is limited.
-    let _permit = state.limits.admit(
-        LaneId::LongPoll,
-        conn.map(|Extension(conn)| conn.remote.ip()),
-    )?;
+    let _permit = state
+        .limits
+        .admit(LaneId::LongPoll, conn.map(|Extension(conn)| conn.client))?;
     let mut conn_faults = ConnectionFaults::new(&state.faults, LaneId::LongPoll);
     let _held = state.meters.lane(LaneId::LongPoll).open();
     tokio::select! {

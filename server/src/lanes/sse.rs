@@ -90,7 +90,7 @@ pub async fn sse(
     };
     let permit = state
         .limits
-        .admit(LaneId::Sse, conn.map(|Extension(conn)| conn.remote.ip()))?;
+        .admit(LaneId::Sse, conn.map(|Extension(conn)| conn.client))?;
     let stream = PushStream::<Sse>::open(&state, resume);
     let hello = stream.hello(&state, resume, request_head.map(|Extension(head)| head));
     let body = response_body(hello, stream, permit);

@@ -69,10 +69,9 @@ pub async fn stream(
     request_head: Option<Extension<RequestHead>>,
     ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Response, AppError> {
-    let permit = state.limits.admit(
-        LaneId::HttpStream,
-        conn.map(|Extension(conn)| conn.remote.ip()),
-    )?;
+    let permit = state
+        .limits
+        .admit(LaneId::HttpStream, conn.map(|Extension(conn)| conn.client))?;
     let stream = PushStream::<Ndjson>::open(&state, query.after);
     let hello = stream.hello(
         &state,

@@ -68,10 +68,9 @@ pub async fn ws(
 ) -> Result<Response, AppError> {
     // Refused before the upgrade, so the browser gets a status and a reason rather than a dead socket.
     state.limits.check_origin(&headers)?;
-    let permit = state.limits.admit(
-        LaneId::Ws,
-        conn.as_ref().map(|Extension(conn)| conn.remote.ip()),
-    )?;
+    let permit = state
+        .limits
+        .admit(LaneId::Ws, conn.as_ref().map(|Extension(conn)| conn.client))?;
     let request_head = request_head.map(|Extension(head)| head);
     let tasks = state.tasks.clone();
     Ok(upgrade
@@ -147,7 +146,7 @@ async fn call(
     let counters = stream.counters().clone();
     let mut line = Talk::new(
         counters.clone(),
-        conn.as_ref().map(|conn| conn.remote.ip()),
+        conn.as_ref().map(|conn| conn.client),
         ChatVia::Ws,
     );
     let hello = stream.hello(&state, after, request_head);

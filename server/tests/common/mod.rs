@@ -51,14 +51,26 @@ impl TestServer {
         }
     }
 
+    /// The same clients aimed at something in front of servers (a proxy at `addr`); nothing to stop.
+    pub fn front(addr: SocketAddr) -> TestServer {
+        TestServer {
+            addr,
+            http: reqwest::Client::new(),
+            stop: None,
+            handle: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// Stops the server and waits until `run` has returned (every task finished).
     pub async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        let handle = self.handle.take().unwrap();
+        let (Some(stop), Some(handle)) = (self.stop.take(), self.handle.take()) else {
+            return;
+        };
+        let _ = stop.send(());
         tokio::time::timeout(PATIENCE, handle)
             .await
             .expect("server stops in time")
