@@ -661,6 +661,25 @@ async fn behind_nginx_the_lanes_of_an_instance_that_goes_away_resume_on_the_othe
     let a = servers.pop().expect("a");
     let session = Session::on(nginx.origin(), vec![b]).await;
     let page = &session.page;
+    // The page says what it is behind, from the header the configuration adds.
+    assert_eq!(
+        text(page, "[data-testid='proxy']").await,
+        "behind nginx · idle timeout 15s"
+    );
+    // Letters asked often, up to date, share one URL: nginx answers some from its one-second cache,
+    // and the page marks and counts them. Held letters are never cached.
+    page.find(Locator::Css("[data-testid='poll-setting']"))
+        .await
+        .unwrap()
+        .select_by_value("250")
+        .await
+        .unwrap();
+    eventually("nginx's cache answers letters", || async {
+        let hits = number(page, "poll-cache-hits").await;
+        (hits > 0).then_some(()).ok_or(format!("{hits} cache hits"))
+    })
+    .await;
+    assert_eq!(number(page, "longpoll-cache-hits").await, 0);
     let before = session.publish("before the deploy").await;
     let mut were_on_a = Vec::new();
     for lane in LaneId::ALL {

@@ -37,6 +37,8 @@ pub struct Dashboard {
     pub phones: PerLane<Phone>,
     /// The clock the page last refreshed at, for "time since" figures.
     pub now_ms: RwSignal<f64>,
+    /// What a proxy in front of the server says of itself (`X-Switchboard-Proxy`), if there is one.
+    pub proxy: RwSignal<Option<String>>,
 }
 
 impl Dashboard {
@@ -58,6 +60,7 @@ impl Dashboard {
             tasks: StoredValue::new(PerLane::default()),
             phones: PerLane::from_fn(Phone::new),
             now_ms: RwSignal::new(0.0),
+            proxy: RwSignal::new(None),
         }
     }
 

@@ -33,6 +33,9 @@ pub enum Wire {
         bytes_up: u64,
         bytes_down: u64,
         batch: Batch,
+        /// A proxy in front answered it from its cache (`X-Cache-Status: HIT`): the instances never saw
+        /// this letter.
+        cached: bool,
     },
     /// The letter was answered with an error status, or never answered (network failure).
     RequestFailed {

@@ -93,6 +93,7 @@ fn letter_from(dashboard: &Dashboard, lane: LaneId, events: Vec<Event>, instance
             span,
             bytes_up: 120,
             bytes_down: 250,
+            cached: false,
             batch: Batch {
                 epoch: 1,
                 head,
@@ -813,6 +814,7 @@ async fn one_message_is_traced_across_lanes_and_a_drag_is_not_a_click() {
             span: letter_span,
             bytes_up: 120,
             bytes_down: 250,
+            cached: false,
             batch: Batch {
                 epoch: 1,
                 head: 1,
@@ -1111,4 +1113,48 @@ async fn the_video_call_panel_offers_datagrams_and_counts_and_marks_what_they_lo
             .collect()
     });
     assert_eq!(holes, ["3-4", "7-8"]);
+}
+
+#[wasm_bindgen_test]
+async fn letters_a_proxy_cache_answered_are_counted_on_their_panel() {
+    let dashboard = Dashboard::new();
+    dashboard.store.update_value(|store| store.start_after(0));
+    let host = mount(dashboard, || view! { <LanePanel lane=LaneId::Poll/> });
+    letter(&dashboard, LaneId::Poll, vec![chat(1, "from the server")]);
+    for answered in 0..2 {
+        let span = dashboard
+            .store
+            .try_update_value(|store| store.new_span())
+            .unwrap();
+        dashboard.report(
+            LaneId::Poll,
+            now_ms(),
+            Wire::RequestSent {
+                span,
+                label: "GET /api/poll?after=1".into(),
+            },
+        );
+        dashboard.report(
+            LaneId::Poll,
+            now_ms() + 2.0 + f64::from(answered),
+            Wire::ReplyReceived {
+                span,
+                bytes_up: 120,
+                bytes_down: 250,
+                cached: true,
+                batch: Batch {
+                    epoch: 1,
+                    head: 1,
+                    gap: None,
+                    events: vec![],
+                    instance: None,
+                },
+            },
+        );
+    }
+    dashboard.refresh(now_ms());
+    tick(20).await;
+    // Three letters sent, two of them answered by the cache: the page paid for all three.
+    assert_eq!(text_of(&host, "poll-requests"), "3");
+    assert_eq!(text_of(&host, "poll-cache-hits"), "2");
 }

@@ -34,6 +34,9 @@ pub struct Report {
     /// CPU use of the load generator itself, percent of one core: on a shared machine, whatever it
     /// takes the server cannot have, and a load generator near a full core measures its own queueing.
     pub load_generator_cpu_percent: Option<f64>,
+    /// Requests (streams: connections) the clients made over the whole run, ramp included; behind a
+    /// proxy or cache, compare with what the instances counted.
+    pub client_requests: u64,
     /// Requests the server counted on the lane per event a client received (streams: ~0).
     pub requests_per_delivery: Option<f64>,
     /// Bytes on the wire (both ways, headers and framing included) per event a client received.
@@ -95,6 +98,7 @@ impl Report {
         let mut delays: Vec<f64> = Vec::new();
         let (mut delivered, mut missed, mut lost, mut duplicates, mut errors, mut bytes) =
             (0, 0, 0, 0, 0, 0);
+        let mut client_requests = 0;
         for record in records {
             let counts = record.tracker.counts();
             delivered += counts.delivered;
@@ -103,6 +107,7 @@ impl Report {
             missed += record.tracker.missing_count();
             errors += record.errors;
             bytes += record.bytes;
+            client_requests += record.requests;
             delays.extend(record.delays_ms.iter().map(|&delay| f64::from(delay)));
         }
         let per_delivery = |per_sec: Option<f64>| {
@@ -123,6 +128,7 @@ impl Report {
             network: config.network.clone(),
             requests_per_delivery,
             wire_bytes_per_delivery,
+            client_requests,
             clients: config.clients,
             connected,
             ramp_secs,
@@ -175,7 +181,11 @@ impl fmt::Display for Report {
             "  seqs            {} missed · {} lost (gap notices) · {} duplicates · {} errors",
             self.missed, self.lost, self.duplicates, self.errors
         )?;
-        writeln!(f, "  payload         {} bytes received", self.payload_bytes)?;
+        writeln!(
+            f,
+            "  payload         {} bytes received · {} requests made by the clients",
+            self.payload_bytes, self.client_requests
+        )?;
         writeln!(
             f,
             "  per delivery    {} requests · {} on the wire",

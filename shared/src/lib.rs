@@ -32,6 +32,7 @@ pub mod event;
 pub mod fault;
 pub mod lane;
 pub mod network;
+pub mod proxy;
 pub mod recovery;
 pub mod sse;
 pub mod stats;
@@ -48,6 +49,7 @@ pub use event::{
 };
 pub use fault::{Fault, FaultAuth, FaultKind, FaultList, FaultRequest, FaultTarget};
 pub use lane::{LaneId, PerLane, Shape};
+pub use proxy::{PROXY_HEADER, proxy_words};
 pub use recovery::{Backoff, Watchdog};
 pub use stats::{ConnectionCounts, LaneCounters, ServerStats};
 pub use tracker::{Arrival, EpochChange, SeqTracker};

@@ -267,6 +267,7 @@ pub async fn send_letter(reporter: &Reporter, url: &str, patience_ms: u32) -> Re
                 bytes_up,
                 bytes_down,
                 batch: batch.clone(),
+                cached: from_cache(&response),
             });
             Ok(batch)
         }
@@ -293,6 +294,15 @@ fn unanswered(reporter: &Reporter, span: SpanId, message: String) -> Result<Batc
         message,
     });
     Err(())
+}
+
+/// Whether a proxy's cache answered (nginx's `X-Cache-Status`: a hit, or a stale copy served while it
+/// refreshes).
+fn from_cache(response: &Response) -> bool {
+    response
+        .headers()
+        .get("x-cache-status")
+        .is_some_and(|status| matches!(status.as_str(), "HIT" | "STALE" | "UPDATING"))
 }
 
 /// A number the server told in a response header.

@@ -69,7 +69,8 @@ impl Store {
                 bytes_up,
                 bytes_down,
                 batch,
-            } => self.reply_received(lane, at_ms, span, (bytes_up, bytes_down), batch),
+                cached,
+            } => self.reply_received(lane, at_ms, span, (bytes_up, bytes_down), batch, cached),
             Wire::RequestFailed {
                 span,
                 status,

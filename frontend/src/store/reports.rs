@@ -24,10 +24,15 @@ impl Store {
         span: SpanId,
         (bytes_up, bytes_down): Bytes,
         batch: Batch,
+        cached: bool,
     ) {
         let score = &mut self.scores[lane];
         score.sent(bytes_up);
         score.heard(at_ms, bytes_down);
+        if cached {
+            score.cache_hits += 1;
+            self.timeline.answered_by_cache(span);
+        }
         self.back(lane, at_ms);
         if let Some(instance) = &batch.instance {
             self.reached(lane, at_ms, span, instance);

@@ -39,6 +39,8 @@ pub struct LaneScore {
     pub last_error: Option<String>,
     /// Lines the watchdog declared dead.
     pub dead_lines: u64,
+    /// Letters a proxy answered from its cache.
+    pub cache_hits: u64,
     delays: VecDeque<f64>,
     /// Deliveries per whole second (Unix seconds), newest last.
     per_second: VecDeque<(i64, u32)>,

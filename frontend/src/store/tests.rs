@@ -366,6 +366,7 @@ fn a_new_epoch_is_marked_on_the_timeline() {
         1.0,
         Wire::ReplyReceived {
             span: 1,
+            cached: false,
             bytes_up: 0,
             bytes_down: 0,
             batch: first,
@@ -387,6 +388,7 @@ fn a_new_epoch_is_marked_on_the_timeline() {
         3.0,
         Wire::ReplyReceived {
             span: 2,
+            cached: false,
             bytes_up: 0,
             bytes_down: 0,
             batch: second,
@@ -435,6 +437,7 @@ fn a_letter_answered_by_another_instance_is_a_move_on_the_timeline() {
                 bytes_up: 0,
                 bytes_down: 0,
                 batch: reply,
+                cached: false,
             },
         );
     }
@@ -467,6 +470,11 @@ fn batch(events: Vec<Event>) -> Batch {
 }
 
 fn letter(store: &mut Store, at: f64, events: Vec<Event>) {
+    answered(store, at, events, false);
+}
+
+/// A letter sent at `at` and answered 5 ms later, by the server or by a proxy's cache.
+fn answered(store: &mut Store, at: f64, events: Vec<Event>, cached: bool) {
     let span = store.new_span();
     store.apply(
         LaneId::Poll,
@@ -484,8 +492,24 @@ fn letter(store: &mut Store, at: f64, events: Vec<Event>) {
             bytes_up: 100,
             bytes_down: 300,
             batch: batch(events),
+            cached,
         },
     );
+}
+
+#[test]
+fn letters_a_proxy_answered_from_its_cache_are_counted_and_marked() {
+    let mut store = Store::new();
+    store.start_after(10);
+    answered(&mut store, 1000.0, vec![], false);
+    answered(&mut store, 2000.0, vec![], true);
+    answered(&mut store, 3000.0, vec![chat(11, 2900, "a")], true);
+    let poll = store.lane(LaneId::Poll);
+    // A cached letter is still a letter the page sent and paid for; the cache only spared the server.
+    assert_eq!((poll.requests, poll.cache_hits), (3, 2));
+    assert_eq!(poll.delivered(), 1);
+    let cached: Vec<bool> = store.spans().map(|span| span.cached).collect();
+    assert_eq!(cached, [false, true, true]);
 }
 
 #[test]

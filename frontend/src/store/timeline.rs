@@ -46,6 +46,8 @@ pub struct Span {
     pub bytes_down: u64,
     /// Events it carried.
     pub events: u32,
+    /// A letter answered by a proxy's cache, not by the server.
+    pub cached: bool,
 }
 
 /// How an event's seq counted on its lane.
@@ -235,6 +237,7 @@ impl Timeline {
             bytes_up: 0,
             bytes_down: 0,
             events: 0,
+            cached: false,
         });
         if self.spans.len() > SPANS_HELD {
             // An open line is always drawn, however long ago it was dialled (after half an hour of
@@ -274,6 +277,13 @@ impl Timeline {
         self.carried(id, bytes_up, bytes_down);
         if let Some(span) = self.span_mut(id) {
             span.outcome = Outcome::Open;
+        }
+    }
+
+    /// Marks the letter `id` as answered by a proxy's cache.
+    pub(super) fn answered_by_cache(&mut self, id: SpanId) {
+        if let Some(span) = self.span_mut(id) {
+            span.cached = true;
         }
     }
 

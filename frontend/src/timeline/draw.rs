@@ -272,6 +272,12 @@ fn spans(
                 ctx.line_to(x0 - 4.0, mid - 6.0);
                 ctx.close_path();
                 ctx.fill();
+                // Answered by a proxy's cache: the answer is boxed (the server never saw the letter).
+                if span.cached && span.end_ms.is_some() {
+                    ctx.set_stroke_style_str(colour);
+                    ctx.set_line_width(1.0);
+                    ctx.stroke_rect(x1 - 6.5, mid - 6.5, 13.0, 13.0);
+                }
                 // The answer coming back: filled with news, hollow and grey when empty.
                 if span.end_ms.is_some() {
                     ctx.begin_path();

@@ -196,6 +196,7 @@ mod tests {
             2010.0,
             Wire::ReplyReceived {
                 span: letter,
+                cached: false,
                 bytes_up: 1,
                 bytes_down: 2,
                 batch: Batch {

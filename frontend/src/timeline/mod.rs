@@ -428,8 +428,13 @@ fn span_summary(span: &crate::store::Span) -> String {
         .end_ms
         .map(|end| format!(" · {}", format_ms(end - span.start_ms)))
         .unwrap_or_default();
+    let cache = if span.cached {
+        " · answered by the proxy's cache"
+    } else {
+        ""
+    };
     format!(
-        "{} · {outcome}{took} · ↑{} ↓{}",
+        "{} · {outcome}{took}{cache} · ↑{} ↓{}",
         span.label,
         format_bytes(span.bytes_up as f64),
         format_bytes(span.bytes_down as f64)
@@ -443,6 +448,7 @@ fn Legend() -> impl IntoView {
             <li><i class="key key-letter"></i>"letter: request ▲ and answer ●, joined by its round trip"</li>
             <li><i class="key key-empty"></i>"empty answer: hollow and grey — wasted postage"</li>
             <li><i class="key key-failed"></i>"failed letter: hollow red — a 503, or no answer at all"</li>
+            <li><i class="key key-cached"></i>"boxed answer: a proxy's cache answered the letter, not the server"</li>
             <li><i class="key key-held"></i>"held letter: the bar is the time the server held it"</li>
             <li><i class="key key-band"></i>"radio: one open stream, events as ticks below"</li>
             <li><i class="key key-line"></i>"phone call: one line; browser frames ■ above, server frames below"</li>

@@ -36,6 +36,7 @@ pub struct Score {
     pub recovered: u64,
     pub connects: u64,
     pub reconnects: u64,
+    pub cache_hits: u64,
     pub new_connections: u64,
     pub last_seq: u64,
     pub since_life_ms: Option<f64>,
@@ -73,6 +74,7 @@ impl Score {
             recovered: score.recovered(),
             connects: score.connects,
             reconnects: score.reconnects,
+            cache_hits: score.cache_hits,
             new_connections: score.new_connections,
             last_seq: score.tracker.last().unwrap_or(0),
             since_life_ms: score.last_life_ms.map(|at| (now_ms - at).max(0.0)),
@@ -265,6 +267,12 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                         <span data-testid=testid("reconnects")>{move || score.get().reconnects}</span>
                     </dd>
                 </div>
+                {lane.shape().is_request().then(|| view! {
+                    <div>
+                        <dt title="letters a proxy in front of the server answered from its cache: the server never saw them">"answered by a cache"</dt>
+                        <dd data-testid=testid("cache-hits")>{move || group_thousands(score.get().cache_hits)}</dd>
+                    </div>
+                })}
                 <div>
                     <dt title="letters and lines that opened a TCP connection (and paid its handshake) instead of reusing one">"new connections"</dt>
                     <dd data-testid=testid("new-connections")>{move || score.get().new_connections}</dd>

@@ -35,7 +35,10 @@ pub fn App() -> impl IntoView {
     spawn_local(async move {
         let head = loop {
             match server_head().await {
-                Ok(head) => break head,
+                Ok((head, proxy)) => {
+                    dashboard.proxy.set(proxy);
+                    break head;
+                }
                 Err(why) => {
                     problem.set(Some(format!(
                         "Cannot reach the server ({why}); trying again…"
@@ -159,13 +162,23 @@ fn ClockBadge() -> impl IntoView {
     view! {
         <div class="badge">
             <span class="instance">"server "<b>{move || text().0}</b></span>
+            {move || dashboard.proxy.get().map(|said| view! {
+                <span
+                    class="proxy"
+                    data-testid="proxy"
+                    title="every letter, stream and call passes through this proxy; a line quiet for longer than its idle timeout is hung up on"
+                >
+                    {switchboard_shared::proxy_words(&said)}
+                </span>
+            })}
             <span class="clock">{move || text().1}</span>
         </div>
     }
 }
 
-/// The newest seq the server has published, from `/api/stats` (which counts against no lane).
-async fn server_head() -> Result<u64, String> {
+/// The newest seq the server has published, from `/api/stats` (which counts against no lane), and
+/// what a proxy in front says of itself.
+async fn server_head() -> Result<(u64, Option<String>), String> {
     let response = gloo_net::http::Request::get("/api/stats")
         .send()
         .await
@@ -173,6 +186,7 @@ async fn server_head() -> Result<u64, String> {
     if !response.ok() {
         return Err(format!("HTTP {}", response.status()));
     }
+    let proxy = response.headers().get(switchboard_shared::PROXY_HEADER);
     let stats: ServerStats = response.json().await.map_err(|err| err.to_string())?;
-    Ok(stats.head)
+    Ok((stats.head, proxy))
 }
