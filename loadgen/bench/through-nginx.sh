@@ -47,7 +47,7 @@ for lane in poll longpoll sse ws; do
   jq -r --arg lane "$lane" --argjson origin "$((after - before))" --argjson seconds "$seconds" '
     (.client_requests / $seconds) as $asked | ($origin / $seconds) as $answered |
     [$lane, ($asked | round), ($answered | round),
-     (if $asked > 0 then ((1 - $answered / $asked) * 100 | round | tostring) + " %" else "–" end),
+     (if $asked > 0 then ((1 - $answered / $asked) * 1000 | round / 10 | tostring) + " %" else "–" end),
      (.deliveries_per_sec | round), (.delay_ms.p50 | . * 10 | round / 10),
      (.delay_ms.p99 | . * 10 | round / 10), .missed] | @tsv' "$OUT/$lane.json"
 done
