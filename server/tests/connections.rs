@@ -379,5 +379,10 @@ async fn near_its_open_file_limit_the_server_refuses_cleanly_and_recovers() {
         assert!(started.elapsed() < PATIENCE, "the server never recovered");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(stats.connections.over_file_limit, 14);
+    // The 14 above, and any retry of this loop that came before the server saw the others close.
+    assert!(
+        stats.connections.over_file_limit >= 14,
+        "{:?}",
+        stats.connections
+    );
 }
