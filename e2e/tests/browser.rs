@@ -721,6 +721,55 @@ async fn behind_nginx_the_lanes_of_an_instance_that_goes_away_resume_on_the_othe
     drop(nginx);
 }
 
+/// Behind nginx, whose idle timeout is 15 s, a line that says nothing for that long is hung up on by the
+/// proxy. With the sources paused (a hiccup) and the radio's heartbeats off, the radio goes quiet and
+/// nginx cuts it after 15 s, and the page says the proxy did it (its watchdog stood aside, as an app
+/// without heartbeats has none). The phone call and the endless letter, whose heartbeats go on through
+/// the same silence, stay up: this is what heartbeats are for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nginx_a_line_without_heartbeats_is_cut_by_the_proxys_idle_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = server_config(&built_dashboard());
+    config.trust_proxy = true;
+    let server = Running::spawn(listener, config);
+    let nginx = Nginx::start(&[addr]);
+    let session = Session::on(nginx.origin(), vec![server]).await;
+    let page = &session.page;
+    // Heartbeats off first: announced while news still flows, so the page knows before the silence.
+    session.click_fault("no_heartbeat", "sse", 22_000).await;
+    session.click_fault("pause", "all", 22_000).await;
+    let paused = Instant::now();
+    eventually("nginx hangs up on the quiet radio", || async {
+        let cuts = number(page, "sse-proxy-cuts").await;
+        (cuts >= 1)
+            .then_some(())
+            .ok_or(format!("{cuts} cuts after {:?}", paused.elapsed()))
+    })
+    .await;
+    assert!(
+        paused.elapsed() >= Duration::from_secs(13),
+        "cut after only {:?}",
+        paused.elapsed()
+    );
+    assert_eq!(
+        number(page, "sse-dead").await,
+        0,
+        "the watchdog stood aside"
+    );
+    for lane in ["ws", "stream"] {
+        assert_eq!(
+            number(page, &format!("{lane}-proxy-cuts")).await,
+            0,
+            "{lane}"
+        );
+        assert_eq!(number(page, &format!("{lane}-connects")).await, 1, "{lane}");
+    }
+    save_screenshot(page, "e2e-proxy-idle.png").await;
+    session.close().await;
+    drop(nginx);
+}
+
 /// A delay figure of the scoreboard, in milliseconds (shown as whole ms with thousands separated).
 async fn delay_ms(page: &Client, testid: &str) -> f64 {
     let shown = text(page, &format!("[data-testid='{testid}']")).await;

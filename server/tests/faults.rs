@@ -582,3 +582,38 @@ async fn a_delay_fault_delays_each_frame_on_every_lane_and_never_silences_a_line
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn no_heartbeats_leaves_a_quiet_line_silent_on_its_lane_only() {
+    let server = TestServer::start_with(|config| config.heartbeat_ms = 100).await;
+    let mut radio = server.sse("/api/sse", None).await;
+    let mut endless = server.stream("/api/stream").await;
+    radio.next_named("hello").await;
+    endless.next_message().await;
+    let fault = server
+        .fault(json!({"kind": "no_heartbeat", "lane": "sse", "duration_ms": 1_500}))
+        .await;
+    assert_eq!(fault.kind, FaultKind::NoHeartbeat);
+    // The radio hears the fault's notice, then nothing at all (no news is published meanwhile)…
+    let (_, notice) = radio.next_event().await;
+    assert!(matches!(notice.body, EventBody::Notice(_)), "{notice:?}");
+    let silence = tokio::time::timeout(Duration::from_millis(700), radio.0.next()).await;
+    assert!(silence.is_err(), "the radio spoke: {silence:?}");
+    // …while the endless letter, on another lane, kept its heartbeats all along.
+    let mut beats = 0;
+    while beats < 5 {
+        let message = tokio::time::timeout(Duration::from_millis(300), endless.next_message())
+            .await
+            .expect("the endless letter keeps its heartbeats");
+        if matches!(
+            message,
+            Some(switchboard_shared::ServerMessage::Heartbeat(_))
+        ) {
+            beats += 1;
+        }
+    }
+    // When the fault ends, the radio's heartbeats come back.
+    let heartbeat = tokio::time::timeout(PATIENCE, radio.next_named("heartbeat")).await;
+    assert!(heartbeat.is_ok());
+    server.shutdown().await;
+}

@@ -31,16 +31,21 @@ pub enum FaultKind {
     Error,
     /// Everything is dropped and the history starts over in a new epoch, as a real restart would.
     Restart,
+    /// The lane's lines send no heartbeats: with no news either, a line goes quiet, and a proxy's idle
+    /// timeout hangs up on it (the page's watchdog stands aside meanwhile, as an app without heartbeats
+    /// would have none).
+    NoHeartbeat,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 6] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::Pause,
         FaultKind::Drop,
         FaultKind::HalfOpen,
         FaultKind::Delay,
         FaultKind::Error,
         FaultKind::Restart,
+        FaultKind::NoHeartbeat,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -51,6 +56,7 @@ impl FaultKind {
             FaultKind::Delay => "delay",
             FaultKind::Error => "error",
             FaultKind::Restart => "restart",
+            FaultKind::NoHeartbeat => "no_heartbeat",
         }
     }
 
@@ -63,6 +69,7 @@ impl FaultKind {
             FaultKind::Delay => "Delay",
             FaultKind::Error => "503s",
             FaultKind::Restart => "Restart",
+            FaultKind::NoHeartbeat => "No heartbeats",
         }
     }
 
@@ -78,6 +85,9 @@ impl FaultKind {
             FaultKind::Error => "Requests and new dials are answered 503 Service Unavailable.",
             FaultKind::Restart => {
                 "Everything is dropped and the history starts over in a new epoch."
+            }
+            FaultKind::NoHeartbeat => {
+                "Lines send no heartbeats: with no news either, a proxy's idle timeout hangs up on a quiet line."
             }
         }
     }

@@ -49,7 +49,7 @@ pub use event::{
 };
 pub use fault::{Fault, FaultAuth, FaultKind, FaultList, FaultRequest, FaultTarget};
 pub use lane::{LaneId, PerLane, Shape};
-pub use proxy::{PROXY_HEADER, proxy_words};
+pub use proxy::{PROXY_HEADER, proxy_idle_ms, proxy_words};
 pub use recovery::{Backoff, Watchdog};
 pub use stats::{ConnectionCounts, LaneCounters, ServerStats};
 pub use tracker::{Arrival, EpochChange, SeqTracker};

@@ -26,9 +26,34 @@ pub fn proxy_words(said: &str) -> String {
     words
 }
 
+/// The proxy's idle timeout from the header (`idle-timeout=15s`, or `…=500ms`), in milliseconds.
+pub fn proxy_idle_ms(said: &str) -> Option<f64> {
+    let value = said
+        .split(';')
+        .filter_map(|part| part.trim().split_once('='))
+        .find(|(key, _)| key.trim() == "idle-timeout")?
+        .1
+        .trim();
+    match value.strip_suffix("ms") {
+        Some(ms) => ms.parse().ok(),
+        None => value
+            .strip_suffix('s')
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(|s| s * 1000.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_idle_timeout_is_read_in_milliseconds() {
+        assert_eq!(proxy_idle_ms("nginx; idle-timeout=15s"), Some(15_000.0));
+        assert_eq!(proxy_idle_ms("nginx; idle-timeout=500ms"), Some(500.0));
+        assert_eq!(proxy_idle_ms("nginx"), None);
+        assert_eq!(proxy_idle_ms("nginx; idle-timeout=soon"), None);
+    }
 
     #[test]
     fn the_shipped_header_reads_as_words() {

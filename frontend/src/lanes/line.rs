@@ -166,9 +166,15 @@ impl LineWatch {
         self.watchdog = Watchdog::new(DIAL_PATIENCE_MS.max(self.heartbeat_ms), now_ms());
     }
 
-    /// Looks at the line; when it has been silent too long, reports it dead and says so.
-    pub fn check(&self, reporter: &Reporter, span: SpanId) -> Result<(), LineEnd> {
+    /// Looks at the line; when it has been silent too long, reports it dead and says so. While the
+    /// server has the lane's heartbeats off, silence proves nothing: the watchdog stands aside (as an
+    /// app without heartbeats has none) and counts again from the fault's end.
+    pub fn check(&mut self, reporter: &Reporter, span: SpanId) -> Result<(), LineEnd> {
         let now = now_ms();
+        if reporter.sink.heartbeats_off(reporter.lane) {
+            self.watchdog.sign_of_life(now);
+            return Ok(());
+        }
         if !self.watchdog.is_dead(now) {
             return Ok(());
         }

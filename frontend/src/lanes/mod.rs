@@ -61,6 +61,13 @@ pub struct ReportSink {
 }
 
 impl ReportSink {
+    /// Whether `lane`'s heartbeats are off now (see [`Store::heartbeats_off`]).
+    pub fn heartbeats_off(&self, lane: LaneId) -> bool {
+        self.store
+            .try_with_value(|store| store.heartbeats_off(lane, now_ms()))
+            .unwrap_or(false)
+    }
+
     pub fn new(store: StoredValue<Store>) -> ReportSink {
         ReportSink {
             store,

@@ -53,6 +53,9 @@ pub struct Store {
     /// hidden.
     conditions: Conditions,
     scores_since_ms: Option<f64>,
+    /// The idle timeout of a proxy in front of the server, when the page is behind one: a line that
+    /// closes after that much silence was cut by it.
+    proxy_idle_ms: Option<f64>,
 }
 
 impl Store {
@@ -177,6 +180,19 @@ impl Store {
     /// The faults still in effect at `now_ms`.
     pub fn active_faults(&self, now_ms: f64) -> impl Iterator<Item = &FaultSpan> {
         self.outages.active_faults(now_ms)
+    }
+
+    /// Whether the server has turned `lane`'s heartbeats off (a `no_heartbeat` fault): its watchdog must
+    /// not mistake the silence for a dead line.
+    pub fn heartbeats_off(&self, lane: LaneId, now_ms: f64) -> bool {
+        self.active_faults(now_ms).any(|span| {
+            span.fault.kind == switchboard_shared::FaultKind::NoHeartbeat && span.covers(lane)
+        })
+    }
+
+    /// The page is behind a proxy with this idle timeout (or not behind one).
+    pub fn behind_proxy(&mut self, idle_ms: Option<f64>) {
+        self.proxy_idle_ms = idle_ms;
     }
 
     pub fn clock(&self) -> Clock {

@@ -219,6 +219,19 @@ impl Store {
         code: Option<u16>,
         reason: String,
     ) {
+        let silent_ms = self.scores[lane].last_life_ms.map(|last| at_ms - last);
+        let reason = match (self.proxy_idle_ms, silent_ms) {
+            // Closed by the far end after about the proxy's idle timeout of silence: the proxy did it
+            // (a server ends a call with its own words, and sooner).
+            (Some(idle), Some(silent)) if by != ClosedBy::Person && silent >= idle - 1_000.0 => {
+                self.scores[lane].proxy_cuts += 1;
+                format!(
+                    "cut by the proxy after {} of silence (its idle timeout): {reason}",
+                    crate::format::format_ms(silent)
+                )
+            }
+            _ => reason,
+        };
         self.scores[lane].last_close = Some((code, reason.clone()));
         self.timeline
             .end(span, at_ms, Outcome::Closed { code, reason }, 0, 0);

@@ -41,6 +41,8 @@ pub struct LaneScore {
     pub dead_lines: u64,
     /// Letters a proxy answered from its cache.
     pub cache_hits: u64,
+    /// Lines a proxy hung up on for being quiet longer than its idle timeout.
+    pub proxy_cuts: u64,
     delays: VecDeque<f64>,
     /// Deliveries per whole second (Unix seconds), newest last.
     per_second: VecDeque<(i64, u32)>,

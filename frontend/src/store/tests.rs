@@ -834,3 +834,73 @@ fn replayed_old_events_do_not_overwrite_newer_live_data() {
     assert_eq!(copy.newest_ts_ms, Some(2000));
     assert!(copy.notice.is_none());
 }
+
+#[test]
+fn a_line_quiet_for_the_proxys_idle_timeout_was_cut_by_the_proxy_while_its_watchdog_stood_aside() {
+    use switchboard_shared::FaultKind;
+    let mut store = Store::new();
+    let ws = LaneId::Ws;
+    store.start_after(0);
+    store.behind_proxy(Some(15_000.0));
+    let open = |store: &mut Store, span: SpanId, at: f64| {
+        store.apply(
+            ws,
+            at,
+            Wire::Dialing {
+                span,
+                label: "dial".into(),
+            },
+        );
+        store.apply(
+            ws,
+            at + 10.0,
+            Wire::Opened {
+                span,
+                hello: hello_at(7, 0),
+                bytes_up: 0,
+                bytes_down: 0,
+            },
+        );
+    };
+    open(&mut store, 1, 1_000.0);
+    // Heartbeats off on the phone call from 2,000 for 30 s, announced on the line.
+    store.apply(
+        ws,
+        2_000.0,
+        Wire::EventReceived {
+            span: 1,
+            event: fault_notice(1, FaultKind::NoHeartbeat, 2_000, 30_000),
+            bytes_down: 0,
+        },
+    );
+    assert!(store.heartbeats_off(ws, 10_000.0));
+    assert!(!store.heartbeats_off(LaneId::Sse, 10_000.0));
+    assert!(!store.heartbeats_off(ws, 40_000.0));
+    // Fifteen seconds of silence later the connection closes under the line: the proxy hung up.
+    store.apply(
+        ws,
+        17_100.0,
+        Wire::Closed {
+            by: ClosedBy::Failure,
+            span: 1,
+            code: Some(1006),
+            reason: "the connection closed".into(),
+        },
+    );
+    assert_eq!(store.lane(ws).proxy_cuts, 1);
+    let (_, reason) = store.lane(ws).last_close.clone().unwrap();
+    assert!(reason.starts_with("cut by the proxy after 15"), "{reason}");
+    // A line the server hangs up on two seconds after it last spoke is not the proxy's doing.
+    open(&mut store, 2, 18_000.0);
+    store.apply(
+        ws,
+        20_000.0,
+        Wire::Closed {
+            by: ClosedBy::Server,
+            span: 2,
+            code: Some(1001),
+            reason: "server shutting down".into(),
+        },
+    );
+    assert_eq!(store.lane(ws).proxy_cuts, 1);
+}

@@ -37,6 +37,7 @@ pub struct Score {
     pub connects: u64,
     pub reconnects: u64,
     pub cache_hits: u64,
+    pub proxy_cuts: u64,
     pub new_connections: u64,
     pub last_seq: u64,
     pub since_life_ms: Option<f64>,
@@ -75,6 +76,7 @@ impl Score {
             connects: score.connects,
             reconnects: score.reconnects,
             cache_hits: score.cache_hits,
+            proxy_cuts: score.proxy_cuts,
             new_connections: score.new_connections,
             last_seq: score.tracker.last().unwrap_or(0),
             since_life_ms: score.last_life_ms.map(|at| (now_ms - at).max(0.0)),
@@ -271,6 +273,12 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                     <div>
                         <dt title="letters a proxy in front of the server answered from its cache: the server never saw them">"answered by a cache"</dt>
                         <dd data-testid=testid("cache-hits")>{move || group_thousands(score.get().cache_hits)}</dd>
+                    </div>
+                })}
+                {move || (!lane.shape().is_request() && dashboard.proxy.get().is_some()).then(move || view! {
+                    <div class:bad={move || score.get().proxy_cuts > 0}>
+                        <dt title="lines the proxy in front of the server hung up on for being quiet longer than its idle timeout">"cut by the proxy"</dt>
+                        <dd data-testid=testid("proxy-cuts")>{move || score.get().proxy_cuts}</dd>
                     </div>
                 })}
                 <div>

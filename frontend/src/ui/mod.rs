@@ -36,6 +36,8 @@ pub fn App() -> impl IntoView {
         let head = loop {
             match server_head().await {
                 Ok((head, proxy)) => {
+                    let idle_ms = proxy.as_deref().and_then(switchboard_shared::proxy_idle_ms);
+                    dashboard.touch(|store| store.behind_proxy(idle_ms));
                     dashboard.proxy.set(proxy);
                     break head;
                 }

@@ -73,6 +73,11 @@ impl ConnectionFaults {
         Ok(())
     }
 
+    /// Whether this connection's heartbeats are off (a `no_heartbeat` fault on its lane).
+    pub fn heartbeats_off(&self) -> bool {
+        self.faults.heartbeats_off(self.lane)
+    }
+
     /// True while no timed fault is armed on the lane (one atomic load): frames may then be written
     /// together, with nothing to hold any one of them back.
     pub fn is_quiet(&self) -> bool {

@@ -54,6 +54,7 @@ impl Window {
 #[derive(Debug, Clone, Copy, Default)]
 struct LaneState {
     half_open: Option<Window>,
+    no_heartbeat: Option<Window>,
     delay: Option<(Window, Duration)>,
     error: Option<Window>,
 }
@@ -153,7 +154,7 @@ impl Faults {
                 }
                 announce(&fault).await;
             }
-            FaultKind::HalfOpen | FaultKind::Delay | FaultKind::Error => {
+            FaultKind::HalfOpen | FaultKind::Delay | FaultKind::Error | FaultKind::NoHeartbeat => {
                 // Announced first, so lanes that keep working show the notice before the fault's span.
                 announce(&fault).await;
                 let mut states = write(&self.lanes);
@@ -161,6 +162,7 @@ impl Faults {
                     let state = &mut states[lane];
                     match request.kind {
                         FaultKind::HalfOpen => state.half_open = Some(window),
+                        FaultKind::NoHeartbeat => state.no_heartbeat = Some(window),
                         FaultKind::Delay => {
                             let delay = Duration::from_millis(request.delay_ms.unwrap_or(0));
                             state.delay = Some((window, delay));
@@ -221,6 +223,13 @@ impl Faults {
             return None;
         }
         Some((read(&self.lanes)[lane], now))
+    }
+
+    /// Whether the lines of `lane` must send no heartbeats now (one atomic load when no timed fault is
+    /// armed on the lane).
+    pub(crate) fn heartbeats_off(&self, lane: LaneId) -> bool {
+        self.on(lane)
+            .is_some_and(|(state, now)| state.no_heartbeat.is_some_and(|window| window.covers(now)))
     }
 
     /// What the lab does to a letter of `lane` asked now.

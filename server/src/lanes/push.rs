@@ -129,14 +129,22 @@ impl<E: Encoding> PushStream<E> {
     /// Waits for something to send, or for the stream's end. Cancel-safe: a delivery is only taken
     /// when this returns it.
     pub async fn wait(&mut self) -> Result<Woken, Ending> {
-        tokio::select! {
-            biased;
-            how = &mut self.ending => Err(how.map_or(Ending::Shutdown, Ending::Cut)),
-            delivery = self.subscription.next() => match delivery {
-                Some(delivery) => Ok(Woken::Delivery(delivery)),
-                None => Err(Ending::StreamEnded),
-            },
-            _ = self.heartbeat.tick() => Ok(Woken::Heartbeat),
+        loop {
+            tokio::select! {
+                biased;
+                how = &mut self.ending => return Err(how.map_or(Ending::Shutdown, Ending::Cut)),
+                delivery = self.subscription.next() => return match delivery {
+                    Some(delivery) => Ok(Woken::Delivery(delivery)),
+                    None => Err(Ending::StreamEnded),
+                },
+                _ = self.heartbeat.tick() => {
+                    // A `no_heartbeat` fault: the beat is skipped (the phone call's protocol ping
+                    // with it), so a line without news goes quiet.
+                    if !self.conn_faults.heartbeats_off() {
+                        return Ok(Woken::Heartbeat);
+                    }
+                }
+            }
         }
     }
 
