@@ -216,12 +216,6 @@ impl ConnMeter {
         &self.meters.cuts
     }
 
-    /// Whether a request has begun on this connection (before the first, the connection is idle and
-    /// its first head is still due).
-    pub fn has_begun(&self) -> bool {
-        self.requests.load(Relaxed) > 0
-    }
-
     /// The lane of the request this connection serves, if it belongs to one.
     pub fn lane(&self) -> Option<LaneId> {
         lane_in(self.slot.load(Relaxed))
