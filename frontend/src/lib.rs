@@ -9,6 +9,7 @@
 //! - [`lanes`] — the lane clients, one module each (`poll`, `longpoll`, `stream`, `sse`, `ws`, `webtransport`);
 //! - [`conditions`] — the network condition each lane ran over and the times the page was hidden;
 //! - [`dashboard`] — the shared page state and lane start/stop;
+//! - [`figures`] — a lane's scoreboard at a moment, the comparison table's rows and the verdict in words;
 //! - [`timeline`] — the canvas timeline (view math, layout and picking, drawing, component);
 //! - [`ui`] — the page: header, chat composer, lane panels with scoreboards.
 //!
@@ -17,6 +18,7 @@
 
 pub mod conditions;
 pub mod dashboard;
+pub mod figures;
 pub mod format;
 pub mod lanes;
 pub mod store;

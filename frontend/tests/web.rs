@@ -8,6 +8,7 @@ use switchboard_frontend::lanes::now_ms;
 use switchboard_frontend::store::MarkKind;
 use switchboard_frontend::timeline::Timeline;
 use switchboard_frontend::ui::chat::ChatComposer;
+use switchboard_frontend::ui::compare::CompareTable;
 use switchboard_frontend::ui::lane_panel::LanePanel;
 use switchboard_frontend::wire::Wire;
 use switchboard_shared::ws::{Heartbeat, Hello};
@@ -109,7 +110,11 @@ fn letter_from(dashboard: &Dashboard, lane: LaneId, events: Vec<Event>, instance
 async fn the_scoreboard_counts_a_scripted_sequence() {
     let dashboard = Dashboard::new();
     dashboard.store.update_value(|store| store.start_after(0));
-    let host = mount(dashboard, || view! { <LanePanel lane=LaneId::Poll/> });
+    // The figures every lane has live in the comparison table, the rest in the lane's panel.
+    let host = mount(
+        dashboard,
+        || view! { <CompareTable/><LanePanel lane=LaneId::Poll/> },
+    );
     // An empty reply, news, then a duplicate of 2 and 5 after a gap (3 and 4 never came).
     letter(&dashboard, LaneId::Poll, vec![]);
     letter(
@@ -422,7 +427,7 @@ async fn a_fault_is_listed_and_its_outage_is_timed() {
 
     let dashboard = Dashboard::new();
     let host = mount(dashboard, || {
-        view! { <FaultPanel/> <LanePanel lane=LaneId::Ws/> }
+        view! { <FaultPanel/> <CompareTable/> <LanePanel lane=LaneId::Ws/> }
     });
     dashboard.store.update_value(|store| store.start_after(0));
     let ws = LaneId::Ws;
@@ -553,7 +558,7 @@ async fn a_network_condition_is_listed_shaded_and_its_delays_counted() {
     let dashboard = Dashboard::new();
     dashboard.store.update_value(|store| store.start_after(0));
     let host = mount(dashboard, || {
-        view! { <NetworkPanel/> <LanePanel lane=LaneId::Ws/> <Timeline/> }
+        view! { <NetworkPanel/> <CompareTable/> <LanePanel lane=LaneId::Ws/> <Timeline/> }
     });
     let ws = LaneId::Ws;
     let now = now_ms();
@@ -1052,6 +1057,7 @@ async fn the_video_call_panel_offers_datagrams_and_counts_and_marks_what_they_lo
     let host = mount(dashboard, || {
         view! {
             <Timeline/>
+            <CompareTable/>
             <LanePanel lane=LaneId::WebTransport/>
         }
     });
@@ -1119,7 +1125,10 @@ async fn the_video_call_panel_offers_datagrams_and_counts_and_marks_what_they_lo
 async fn letters_a_proxy_cache_answered_are_counted_on_their_panel() {
     let dashboard = Dashboard::new();
     dashboard.store.update_value(|store| store.start_after(0));
-    let host = mount(dashboard, || view! { <LanePanel lane=LaneId::Poll/> });
+    let host = mount(
+        dashboard,
+        || view! { <CompareTable/><LanePanel lane=LaneId::Poll/> },
+    );
     letter(&dashboard, LaneId::Poll, vec![chat(1, "from the server")]);
     for answered in 0..2 {
         let span = dashboard
@@ -1157,4 +1166,300 @@ async fn letters_a_proxy_cache_answered_are_counted_on_their_panel() {
     // Three letters sent, two of them answered by the cache: the page paid for all three.
     assert_eq!(text_of(&host, "poll-requests"), "3");
     assert_eq!(text_of(&host, "poll-cache-hits"), "2");
+}
+
+/// The comparison table holds what each lane's figures are, stars the best of each row among the
+/// lanes that ran, and the verdict under it names the measured figures of a scripted sequence.
+#[wasm_bindgen_test]
+async fn the_table_compares_the_lanes_and_the_verdict_names_the_figures() {
+    use switchboard_frontend::figures::Score;
+    let dashboard = Dashboard::new();
+    dashboard.store.update_value(|store| store.start_after(0));
+    let host = mount(dashboard, || {
+        view! { <CompareTable/><LanePanel lane=LaneId::Poll/><LanePanel lane=LaneId::Ws/> }
+    });
+    let table = host
+        .query_selector("table[data-testid='compare-table']")
+        .unwrap()
+        .expect("a real <table>");
+    // Real headers: a column per lane, a row header per figure.
+    let columns = table.query_selector_all("thead th[scope='col']").unwrap();
+    assert_eq!(columns.length() as usize, LaneId::COUNT + 1);
+    let rows = table.query_selector_all("tbody th[scope='row']").unwrap();
+    assert_eq!(rows.length(), 12);
+
+    // Letters: four asked, three of them came back empty, the news 500 ms late. The phone call: the
+    // same event 3 ms late, on one line.
+    let late = |seq: u64, ms: f64| Event {
+        ts_ms: (now_ms() - ms) as u64,
+        ..chat(seq, "news")
+    };
+    for _ in 0..3 {
+        letter(&dashboard, LaneId::Poll, vec![]);
+    }
+    letter(&dashboard, LaneId::Poll, vec![late(1, 500.0)]);
+    let line = open_line(&dashboard, LaneId::Ws, now_ms());
+    dashboard.report(
+        LaneId::Ws,
+        now_ms(),
+        Wire::EventReceived {
+            span: line,
+            event: late(1, 3.0),
+            bytes_down: 90,
+        },
+    );
+    dashboard.refresh(now_ms());
+    tick(50).await;
+
+    // Each cell holds the lane's own figure, and the table's bytes are the panel's ↓ plus ↑.
+    let scores = dashboard
+        .store
+        .with_value(|store| LaneId::ALL.map(|lane| Score::of(store, lane, now_ms())));
+    for lane in [LaneId::Poll, LaneId::Ws] {
+        let score = &scores[lane.index()];
+        for (key, expected) in [
+            ("delivered", score.delivered.to_string()),
+            ("requests", score.requests.to_string()),
+            ("empty", score.empty.to_string()),
+            ("missed", score.missed.to_string()),
+        ] {
+            assert_eq!(
+                text_of(&host, &format!("{lane}-{key}")),
+                expected,
+                "{lane} {key}"
+            );
+        }
+        let bytes = |testid: &str| -> f64 {
+            let element = host
+                .query_selector(&format!("[data-testid='{lane}-{testid}']"))
+                .unwrap()
+                .unwrap();
+            let title = element.get_attribute("title").unwrap();
+            title
+                .trim_end_matches(" bytes")
+                .replace(',', "")
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(
+            bytes("bytes-down") + bytes("bytes-up"),
+            score.bytes_total() as f64,
+            "{lane}: the table's total is the panel's two directions"
+        );
+        assert_eq!(
+            text_of(&host, &format!("{lane}-bytes-total")),
+            switchboard_frontend::format::format_bytes(score.bytes_total() as f64)
+        );
+    }
+    assert_eq!(text_of(&host, "poll-requests"), "4");
+    assert_eq!(text_of(&host, "poll-empty"), "3");
+    // The best of a row is starred: the phone call is fresher and sent fewer requests; both delivered
+    // one event, so that row stars nobody.
+    let best = |row: &str| -> Vec<String> {
+        let cells = table
+            .query_selector_all(&format!("tr[data-row='{row}'] td.best"))
+            .unwrap();
+        (0..cells.length())
+            .map(|i| {
+                let cell: web_sys::Element = cells.item(i).unwrap().unchecked_into();
+                cell.class_name()
+            })
+            .collect()
+    };
+    assert_eq!(best("delay-p50"), vec!["lane-ws best".to_owned()]);
+    assert_eq!(best("requests"), vec!["lane-ws best".to_owned()]);
+    assert!(best("delivered").is_empty(), "{:?}", best("delivered"));
+    assert!(best("empty").iter().all(|class| class.contains("lane-ws")));
+
+    let verdict = text_of(&host, "verdict");
+    assert!(
+        verdict.contains("the phone call delivered news")
+            && verdict.contains("fresher than letters (p50 3 ms vs 50"),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains("75 % of letters came back empty (3 of 4)."),
+        "{verdict}"
+    );
+    assert!(verdict.contains("No lane missed an event."), "{verdict}");
+
+    // The server declares seq 2 lost to the letters: the verdict says so, and the star for "missed" goes
+    // to the phone call.
+    let span = dashboard
+        .store
+        .try_update_value(|store| store.new_span())
+        .unwrap();
+    dashboard.report(
+        LaneId::Poll,
+        now_ms(),
+        Wire::GapNotice {
+            span,
+            gap: switchboard_shared::Gap { first: 2, last: 2 },
+            bytes_down: 10,
+        },
+    );
+    dashboard.refresh(now_ms());
+    tick(50).await;
+    let verdict = text_of(&host, "verdict");
+    assert!(
+        verdict.contains("Letters missed 1 (1 for good)."),
+        "{verdict}"
+    );
+    assert_eq!(best("lost"), vec!["lane-ws best".to_owned()]);
+}
+
+fn key(target: &web_sys::EventTarget, key: &str) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    target
+        .dispatch_event(
+            &web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap(),
+        )
+        .unwrap();
+}
+
+/// The timeline is reachable by keyboard: it takes focus, the arrow keys step from mark to mark and
+/// across lanes (said aloud through a live region), Enter opens the detail with the mark explained in
+/// words, Esc closes it.
+#[wasm_bindgen_test]
+async fn the_keyboard_walks_the_timeline_and_the_detail_explains_a_mark() {
+    let dashboard = Dashboard::new();
+    dashboard.store.update_value(|store| store.start_after(0));
+    let host = mount(dashboard, || view! { <Timeline/> });
+    let now = now_ms();
+    // An empty letter 6 s ago; a phone call with two heartbeats 2 s apart and an event.
+    let letter_span = dashboard
+        .store
+        .try_update_value(|store| store.new_span())
+        .unwrap();
+    dashboard.report(
+        LaneId::Poll,
+        now - 6_000.0,
+        Wire::RequestSent {
+            span: letter_span,
+            label: "GET /api/poll?after=0".into(),
+        },
+    );
+    dashboard.report(
+        LaneId::Poll,
+        now - 5_996.0,
+        Wire::ReplyReceived {
+            span: letter_span,
+            bytes_up: 120,
+            bytes_down: 138,
+            cached: false,
+            batch: Batch {
+                epoch: 1,
+                head: 0,
+                gap: None,
+                events: vec![],
+                instance: None,
+            },
+        },
+    );
+    let line = open_line(&dashboard, LaneId::Ws, now - 9_000.0);
+    for at in [now - 7_000.0, now - 5_000.0] {
+        dashboard.report(
+            LaneId::Ws,
+            at,
+            Wire::Heartbeat {
+                span: line,
+                heartbeat: Heartbeat {
+                    server_ms: at as u64,
+                    head: 0,
+                },
+                bytes_down: 20,
+            },
+        );
+    }
+    dashboard.report(
+        LaneId::Ws,
+        now - 3_000.0,
+        Wire::EventReceived {
+            span: line,
+            event: Event {
+                ts_ms: (now - 3_004.0) as u64,
+                ..chat(1, "hello")
+            },
+            bytes_down: 90,
+        },
+    );
+    tick(100).await;
+    let canvas: HtmlElement = host
+        .query_selector("[data-testid='timeline-canvas']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(canvas.tab_index(), 0, "the timeline takes focus");
+    assert!(
+        canvas
+            .get_attribute("aria-label")
+            .unwrap()
+            .contains("Arrow keys")
+    );
+    canvas.focus().unwrap();
+    let document = web_sys::window().unwrap().document().unwrap();
+    assert_eq!(
+        document
+            .active_element()
+            .map(|element| element.get_attribute("data-testid")),
+        Some(Some("timeline-canvas".to_owned()))
+    );
+    let detail = || {
+        host.query_selector("[data-testid='timeline-detail']")
+            .unwrap()
+    };
+
+    // The first arrow lands on the top lane's newest stop: the empty letter.
+    key(&canvas, "ArrowRight");
+    tick(50).await;
+    let said = text_of(&host, "timeline-said");
+    assert_eq!(
+        said,
+        "Letters: This letter came back empty: 258 B on the wire for nothing."
+    );
+    assert!(detail().is_none(), "moving the selection opens nothing");
+    // Down skips the lanes with nothing in view to the phone call's stop nearest in time: the heartbeat
+    // at -5 s.
+    key(&canvas, "ArrowDown");
+    tick(50).await;
+    let said = text_of(&host, "timeline-said");
+    assert!(
+        said.starts_with(
+            "Phone call: Heartbeat: the server's proof the line is alive, every 2.0 s."
+        ),
+        "{said}"
+    );
+    // Right: the event; Enter opens its detail, explained in words first.
+    key(&canvas, "ArrowRight");
+    tick(50).await;
+    key(&canvas, "Enter");
+    tick(50).await;
+    assert!(detail().is_some(), "Enter opens the detail");
+    let words = text_of(&host, "detail-words");
+    assert!(
+        words
+            .starts_with("Event #1 (chat) reached the phone call 4 ms after the server stamped it"),
+        "{words}"
+    );
+    // Left twice: the first heartbeat, and the detail follows the selection.
+    key(&canvas, "ArrowLeft");
+    key(&canvas, "ArrowLeft");
+    tick(50).await;
+    let words = text_of(&host, "detail-words");
+    assert!(
+        words.starts_with("Heartbeat: the server's proof the line is alive"),
+        "{words}"
+    );
+    // Keyboard steps paused the live view, so the selection does not scroll away.
+    assert!(
+        text_of(&host, "timeline-follow").contains("back to live"),
+        "{}",
+        text_of(&host, "timeline-follow")
+    );
+    key(&web_sys::window().unwrap(), "Escape");
+    tick(50).await;
+    assert!(detail().is_none(), "Esc closes the detail");
 }

@@ -49,6 +49,11 @@ impl Outage {
     pub fn in_outage(&self) -> bool {
         self.since.is_some()
     }
+
+    /// When the last outage was detected, on the page's clock.
+    pub fn last_broke_ms(&self) -> Option<f64> {
+        self.last_broke_ms
+    }
 }
 
 /// Every lane's outages and the faults that explain them.

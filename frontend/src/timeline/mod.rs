@@ -10,19 +10,23 @@ mod backdrop;
 pub mod draw;
 pub mod layout;
 pub mod view;
+pub mod words;
 
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use switchboard_shared::{LaneId, PerLane, Shape};
 use wasm_bindgen::JsCast;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MouseEvent, PointerEvent, WheelEvent};
+use web_sys::{
+    CanvasRenderingContext2d, HtmlCanvasElement, KeyboardEvent, MouseEvent, PointerEvent,
+    WheelEvent,
+};
 
 use crate::dashboard::Dashboard;
 use crate::format::{format_bytes, format_clock, format_ms};
 use crate::lanes::now_ms;
 use crate::store::{MarkKind, Outcome, Store, Traced};
 use draw::{Now, Palette, Selection, draw};
-use layout::{AXIS_PX, Layout, Picked, pick};
+use layout::{AXIS_PX, Layout, Picked, Step, pick};
 use view::View;
 
 /// Swimlane height in CSS pixels.
@@ -35,7 +39,10 @@ struct TimelineState {
     following: RwSignal<bool>,
     span_ms: RwSignal<f64>,
     hover: RwSignal<Option<(f64, f64, String)>>,
+    /// What a click or the arrow keys selected: outlined on the canvas.
     selected: RwSignal<Option<Picked>>,
+    /// Whether the selection's detail is open (a click opens it, Enter opens it, Esc closes it).
+    open: RwSignal<bool>,
     /// Where a drag started (x) and the view then, while panning.
     drag: StoredValue<Option<f64>>,
     /// The pointer moved the view since it went down: the click that ends the drag is not a click.
@@ -56,17 +63,23 @@ pub fn Timeline() -> impl IntoView {
         span_ms: RwSignal::new(view::DEFAULT_SPAN_MS),
         hover: RwSignal::new(None),
         selected: RwSignal::new(None),
+        open: RwSignal::new(false),
         drag: StoredValue::new(None),
         dragged: StoredValue::new(false),
         behind_ms: RwSignal::new(0.0),
         frame_ms: RwSignal::new(0.0),
     };
     let alive = StoredValue::new(true);
-    // Esc closes the message's detail, as a person expects of any panel that opened on a click.
-    let selected = state.selected;
+    // Esc closes the message's detail, as a person expects of any panel that opened on a click; a
+    // second Esc lets go of the selection.
+    let (selected, open) = (state.selected, state.open);
     let escape = window_event_listener(leptos::ev::keydown, move |event| {
         if event.key() == "Escape" {
-            selected.set(None);
+            if open.get_untracked() {
+                open.set(false);
+            } else {
+                selected.set(None);
+            }
         }
     });
     on_cleanup(move || escape.remove());
@@ -138,7 +151,45 @@ pub fn Timeline() -> impl IntoView {
             return;
         }
         let picked = picked_at(dashboard, state, canvas, event.offset_x(), event.offset_y());
+        state.open.set(picked.is_some());
         state.selected.set(picked);
+    };
+    // The keyboard walks the marks: left and right in time on a lane, up and down across lanes. The
+    // view stops following live, or the selection would scroll away under the person reading it.
+    let on_key = move |event: KeyboardEvent| {
+        let step = match event.key().as_str() {
+            "ArrowLeft" => Step::Earlier,
+            "ArrowRight" => Step::Later,
+            "ArrowUp" => Step::LaneUp,
+            "ArrowDown" => Step::LaneDown,
+            "Enter" | " " => {
+                event.prevent_default();
+                if state.selected.get_untracked().is_some() {
+                    state.open.set(true);
+                }
+                return;
+            }
+            _ => return,
+        };
+        event.prevent_default();
+        if state.following.get_untracked() {
+            state.view.update_value(|view| view.follow = false);
+            state.following.set(false);
+        }
+        let view = state.view.get_value();
+        let current = state.selected.get_untracked();
+        let next = dashboard
+            .store
+            .with_value(|store| layout::step(&layout::stops(store, &view), current.as_ref(), step));
+        state.hover.set(None);
+        state.selected.set(next);
+    };
+    let said = move || {
+        let picked = state.selected.get()?;
+        let words = dashboard
+            .store
+            .with_value(|store| words::explain(store, &picked, now_ms()));
+        Some(format!("{}: {words}", picked.lane().title()))
     };
 
     view! {
@@ -184,6 +235,12 @@ pub fn Timeline() -> impl IntoView {
                     <canvas
                         node_ref=canvas
                         data-testid="timeline-canvas"
+                        tabindex="0"
+                        role="application"
+                        aria-roledescription="timeline"
+                        aria-label="Timeline of every message, one swimlane per lane. Arrow keys move between messages: left and right in time, up and down across lanes. Enter opens a message's detail, Escape closes it."
+                        aria-describedby="timeline-said"
+                        on:keydown=on_key
                         style=format!("height: {}px", ROW_PX * LaneId::COUNT as f64 + AXIS_PX)
                         on:wheel=on_wheel
                         on:pointerdown=on_down
@@ -197,19 +254,29 @@ pub fn Timeline() -> impl IntoView {
                             .hover
                             .get()
                             .map(|(x, y, text)| {
-                                // Right of the pointer in the left half, left of it in the right half, so
-                                // a mark near the canvas's right edge is not summarised off the edge.
+                                // Right of the pointer in the left half, left of it in the right half,
+                                // below it in the top half and above it in the bottom half, and never
+                                // wider than the room on its side: a summary stays inside the canvas.
                                 let width = state.view.with_value(|view| view.width_px);
-                                let (side, place) = if x > width / 2.0 {
-                                    ("right", format!("right: {}px", width - x + 12.0))
+                                let height = canvas
+                                    .get_untracked()
+                                    .map_or(0.0, |element| f64::from(element.client_height()));
+                                let (side, place, room) = if x > width / 2.0 {
+                                    ("right", format!("right: {}px", width - x + 12.0), x - 16.0)
                                 } else {
-                                    ("left", format!("left: {}px", x + 12.0))
+                                    ("left", format!("left: {}px", x + 12.0), width - x - 16.0)
+                                };
+                                let (vertical, above) = if y > height / 2.0 {
+                                    (format!("bottom: {}px", height - y + 12.0), "above")
+                                } else {
+                                    (format!("top: {}px", y + 12.0), "below")
                                 };
                                 view! {
                                     <div
                                         class="hover"
                                         data-side=side
-                                        style=format!("{place}; top: {}px", y + 12.0)
+                                        data-place=above
+                                        style=format!("{place}; {vertical}; max-width: {:.0}px", room.clamp(80.0, 420.0))
                                     >
                                         {text}
                                     </div>
@@ -218,8 +285,12 @@ pub fn Timeline() -> impl IntoView {
                     }}
                 </div>
             </div>
+            // What the keyboard selected, for a screen reader (and anyone reading along).
+            <p id="timeline-said" class="said" data-testid="timeline-said" aria-live="polite">
+                {move || said().unwrap_or_else(|| "Tab to the timeline and use the arrow keys to step through its messages.".to_owned())}
+            </p>
             <Legend/>
-            <Detail selected=state.selected/>
+            <Detail selected=state.selected open=state.open/>
         </section>
     }
 }
@@ -237,6 +308,14 @@ fn animate(
     if let Some(element) = canvas.get_untracked() {
         let started = performance_now();
         let selection = selection_of(dashboard, state.selected.get_untracked());
+        let reduced = prefers_reduced_motion();
+        if reduced != element.has_attribute("data-motion") {
+            let _ = if reduced {
+                element.set_attribute("data-motion", "reduced")
+            } else {
+                element.remove_attribute("data-motion")
+            };
+        }
         paint(dashboard, state.view, &element, selection.as_ref());
         if !state.following.get_untracked() {
             let behind = state
@@ -281,7 +360,11 @@ pub fn paint(
     let view = view_store
         .try_update_value(|view| {
             view.width_px = width;
-            view.follow_to(now);
+            if element.has_attribute("data-motion") {
+                view.follow_in_steps(now, 1_000.0);
+            } else {
+                view.follow_to(now);
+            }
             *view
         })
         .unwrap_or_else(|| View::new(now, width));
@@ -333,8 +416,17 @@ pub fn paint(
 /// What the clicked mark is, and for an event the same seq traced on every lane (again each frame, so a
 /// lane that receives it later joins the picture).
 fn selection_of(dashboard: Dashboard, picked: Option<Picked>) -> Option<Selection> {
-    let Some(Picked::Mark(mark)) = picked else {
-        return None;
+    let mark = match picked? {
+        Picked::Mark(mark) => mark,
+        // A letter is outlined where its answer (or, while it waits, its request) is drawn.
+        Picked::Span(span) => {
+            let at_ms = Picked::Span(span.clone()).at_ms();
+            return Some(Selection {
+                lane: span.lane,
+                at_ms,
+                trace: None,
+            });
+        }
     };
     let trace = match mark.what {
         MarkKind::Event { seq, .. } => dashboard.store.with_value(|store| Some(store.trace(seq))),
@@ -368,6 +460,17 @@ fn lane_colours(element: &web_sys::Element) -> PerLane<String> {
             // Before the style sheet has loaded: still a visible line.
             .unwrap_or_else(|| "gray".to_owned())
     })
+}
+
+fn prefers_reduced_motion() -> bool {
+    web_sys::window()
+        .and_then(|window| {
+            window
+                .match_media("(prefers-reduced-motion: reduce)")
+                .ok()
+                .flatten()
+        })
+        .is_some_and(|query| query.matches())
 }
 
 fn prefers_dark() -> bool {
@@ -467,10 +570,16 @@ fn Legend() -> impl IntoView {
 
 /// The full message of the clicked mark, or the exchange or line under the pointer.
 #[component]
-fn Detail(selected: RwSignal<Option<Picked>>) -> impl IntoView {
+fn Detail(selected: RwSignal<Option<Picked>>, open: RwSignal<bool>) -> impl IntoView {
     let dashboard = expect_context::<Dashboard>();
     move || {
+        if !open.get() {
+            return None;
+        }
         let picked = selected.get()?;
+        let in_words = dashboard
+            .store
+            .with_value(|store| words::explain(store, &picked, now_ms()));
         let rows: Vec<(&'static str, String)> = match &picked {
             Picked::Mark(mark) => {
                 let carrier = dashboard
@@ -545,8 +654,9 @@ fn Detail(selected: RwSignal<Option<Picked>>) -> impl IntoView {
             }
         };
         Some(view! {
-            <div class="detail" data-testid="timeline-detail" title="Esc closes">
-                <button class="close" on:click=move |_| selected.set(None) title="Close">"×"</button>
+            <div class="detail" data-testid="timeline-detail" title="Esc closes" role="region" aria-label="The selected message">
+                <button class="close" on:click=move |_| open.set(false) title="Close" aria-label="Close the detail">"×"</button>
+                <p class="in-words" data-testid="detail-words">{in_words}</p>
                 <dl>
                     {rows
                         .into_iter()

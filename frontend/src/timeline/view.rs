@@ -60,6 +60,14 @@ impl View {
         }
     }
 
+    /// Follows live in jumps of at least `step_ms` rather than gliding every frame, for a person who
+    /// asked their system for less motion (`prefers-reduced-motion`).
+    pub fn follow_in_steps(&mut self, now_ms: f64, step_ms: f64) {
+        if self.follow && (now_ms - self.end_ms >= step_ms || now_ms < self.end_ms) {
+            self.end_ms = now_ms;
+        }
+    }
+
     /// Zooms by `factor` (below 1 zooms in) keeping the time under `anchor_x` where it is on screen.
     /// While following live, the right edge stays at the present instead.
     pub fn zoom(&mut self, factor: f64, anchor_x: f64) {
@@ -189,5 +197,17 @@ mod tests {
             ..view
         };
         assert_eq!(wide.grid_step_ms(80.0), 60_000.0);
+    }
+
+    #[test]
+    fn with_less_motion_the_live_view_moves_once_a_second() {
+        let mut view = View::new(10_000.0, 800.0);
+        view.follow_in_steps(10_400.0, 1_000.0);
+        assert_eq!(view.end_ms, 10_000.0, "it holds still within the second");
+        view.follow_in_steps(11_050.0, 1_000.0);
+        assert_eq!(view.end_ms, 11_050.0, "then jumps to now");
+        view.follow = false;
+        view.follow_in_steps(13_000.0, 1_000.0);
+        assert_eq!(view.end_ms, 11_050.0, "a paused view stays where it is");
     }
 }

@@ -8,94 +8,9 @@ use switchboard_shared::{LaneId, Shape, WebTransportMode};
 
 use super::charts::{Histogram, Sparkline};
 use crate::dashboard::Dashboard;
+use crate::figures::Score;
 use crate::format::{format_bytes, format_ms};
-use crate::store::{LiveCopy, Store};
-
-/// The scoreboard's figures for one lane at one moment; plain data so the page re-renders only when
-/// a figure changed.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Score {
-    pub delivered: u64,
-    pub requests: u64,
-    pub empty: u64,
-    pub empty_percent: Option<f64>,
-    pub bytes_up: u64,
-    pub bytes_down: u64,
-    pub bytes_per_message: Option<f64>,
-    pub delay_p50: Option<f64>,
-    pub delay_p95: Option<f64>,
-    pub delay_max: Option<f64>,
-    pub missed: u64,
-    pub lost: u64,
-    pub dead_lines: u64,
-    pub restarts: u64,
-    pub detect_ms: Option<f64>,
-    pub recover_ms: Option<f64>,
-    pub in_outage: bool,
-    pub duplicates: u64,
-    pub recovered: u64,
-    pub connects: u64,
-    pub reconnects: u64,
-    pub cache_hits: u64,
-    pub proxy_cuts: u64,
-    pub new_connections: u64,
-    pub last_seq: u64,
-    pub since_life_ms: Option<f64>,
-    pub behind_ms: f64,
-    pub sparkline: Vec<u32>,
-    pub histogram: Vec<u32>,
-    pub instance: Option<String>,
-    pub last_error: Option<String>,
-}
-
-impl Score {
-    pub fn of(store: &Store, lane: LaneId, now_ms: f64) -> Score {
-        let score = store.lane(lane);
-        let outage = store.outage(lane);
-        let delays = score.delay_summary();
-        Score {
-            delivered: score.delivered(),
-            requests: score.requests,
-            empty: score.empty_replies,
-            empty_percent: score.empty_percent(),
-            bytes_up: score.bytes_up,
-            bytes_down: score.bytes_down,
-            bytes_per_message: score.bytes_per_message(),
-            delay_p50: delays.map(|d| d.p50),
-            delay_p95: delays.map(|d| d.p95),
-            delay_max: delays.map(|d| d.max),
-            missed: score.missed(),
-            lost: score.lost(),
-            dead_lines: score.dead_lines,
-            restarts: score.tracker.counts().restarts,
-            detect_ms: outage.last_detect_ms,
-            recover_ms: outage.last_recover_ms,
-            in_outage: outage.in_outage(),
-            duplicates: score.duplicates(),
-            recovered: score.recovered(),
-            connects: score.connects,
-            reconnects: score.reconnects,
-            cache_hits: score.cache_hits,
-            proxy_cuts: score.proxy_cuts,
-            new_connections: score.new_connections,
-            last_seq: score.tracker.last().unwrap_or(0),
-            since_life_ms: score.last_life_ms.map(|at| (now_ms - at).max(0.0)),
-            behind_ms: store.behind_ms(lane, now_ms),
-            sparkline: score.sparkline(now_ms),
-            histogram: score.delay_histogram().to_vec(),
-            instance: score.instance.clone(),
-            last_error: score.last_error.clone(),
-        }
-    }
-}
-
-/// A delay in whole milliseconds with thousands separated (`1,250`), or `–` before the first.
-fn whole_ms(ms: Option<f64>) -> String {
-    let Some(ms) = ms else {
-        return "–".into();
-    };
-    switchboard_shared::stats::group_thousands(ms.max(0.0).round() as u64)
-}
+use crate::store::LiveCopy;
 
 /// What the lane's wire looks like, in one line under its name.
 fn wire_summary(lane: LaneId) -> &'static str {
@@ -137,11 +52,12 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                         <i class="dot"></i>
                         {lane.title()}
                         <small>{id}</small>
-                        // Which server instance the lane reached: with several, each lane may be on another.
-                        <small class="via" data-testid=testid("instance")>
-                            {move || score.get().instance.map(|instance| format!("via {instance}")).unwrap_or_default()}
-                        </small>
                     </h3>
+                    // Which server instance the lane reached: with several, each lane may be on another.
+                    // On a line of its own, so a long instance name never crowds the title.
+                    <small class="via" data-testid=testid("instance")>
+                        {move || score.get().instance.map(|instance| format!("via {instance}")).unwrap_or_default()}
+                    </small>
                 </div>
                 <button
                     class="toggle"
@@ -176,25 +92,16 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                 }}
             </div>
             <LiveData live=live/>
+            // The figures every lane has are in the comparison table above the panels; the panel keeps
+            // what tells this lane's own story.
             <dl class="score">
-                <div><dt>"delivered"</dt><dd data-testid=testid("delivered")>{move || group_thousands(score.get().delivered)}</dd></div>
-                <div><dt>"requests"</dt><dd data-testid=testid("requests")>{move || group_thousands(score.get().requests)}</dd></div>
-                <div>
-                    <dt>"empty replies"</dt>
-                    <dd>
-                        <span data-testid=testid("empty")>{move || group_thousands(score.get().empty)}</span>
-                        <small>{move || score.get().empty_percent.map(|p| format!(" {p:.0}%")).unwrap_or_default()}</small>
-                    </dd>
-                </div>
                 <div>
                     <dt>"bytes ↓"</dt>
-                    <dd>
-                        <span
-                            data-testid=testid("bytes-down")
-                            title=move || format!("{} bytes", group_thousands(score.get().bytes_down))
-                        >
-                            {move || format_bytes(score.get().bytes_down as f64)}
-                        </span>
+                    <dd
+                        data-testid=testid("bytes-down")
+                        title=move || format!("{} bytes", group_thousands(score.get().bytes_down))
+                    >
+                        {move || format_bytes(score.get().bytes_down as f64)}
                     </dd>
                 </div>
                 <div>
@@ -207,24 +114,6 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                     </dd>
                 </div>
                 <div>
-                    <dt>"bytes / message"</dt>
-                    <dd>{move || score.get().bytes_per_message.map_or("–".into(), format_bytes)}</dd>
-                </div>
-                <div class="wide">
-                    <dt>"delay p50 · p95 · max (ms)"</dt>
-                    // Whole milliseconds, so the three compare at a glance and never need cutting.
-                    <dd class="delays">
-                        <span data-testid=testid("delay-p50")>{move || whole_ms(score.get().delay_p50)}</span>
-                        " · "
-                        <span data-testid=testid("delay-p95")>{move || whole_ms(score.get().delay_p95)}</span>
-                        " · "
-                        <span data-testid=testid("delay-max")>{move || whole_ms(score.get().delay_max)}</span>
-                    </dd>
-                </div>
-                <div class:bad={move || score.get().missed > 0}>
-                    <dt>"missed"</dt><dd data-testid=testid("missed")>{move || score.get().missed}</dd>
-                </div>
-                <div>
                     <dt>"duplicates · recovered"</dt>
                     <dd>
                         <span data-testid=testid("duplicates")>{move || score.get().duplicates}</span>
@@ -232,13 +121,9 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                         <span data-testid=testid("recovered")>{move || score.get().recovered}</span>
                     </dd>
                 </div>
-                <div class:bad={move || score.get().lost > 0}>
-                    <dt>"lost for good · restarts"</dt>
-                    <dd>
-                        <span data-testid=testid("lost")>{move || score.get().lost}</span>
-                        " · "
-                        <span data-testid=testid("restarts")>{move || score.get().restarts}</span>
-                    </dd>
+                <div class:bad={move || score.get().restarts > 0}>
+                    <dt title="times the server's history started over under this lane">"restarts"</dt>
+                    <dd data-testid=testid("restarts")>{move || score.get().restarts}</dd>
                 </div>
                 <div class:bad=move || score.get().in_outage>
                     <dt>"last outage: noticed · back"</dt>
@@ -262,12 +147,8 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                     <dd data-testid=testid("dead")>{move || score.get().dead_lines}</dd>
                 </div>
                 <div>
-                    <dt>"connects · reconnects"</dt>
-                    <dd>
-                        <span data-testid=testid("connects")>{move || score.get().connects}</span>
-                        " · "
-                        <span data-testid=testid("reconnects")>{move || score.get().reconnects}</span>
-                    </dd>
+                    <dt title="lines (or letters) that reached the server">"connects"</dt>
+                    <dd data-testid=testid("connects")>{move || group_thousands(score.get().connects)}</dd>
                 </div>
                 {lane.shape().is_request().then(|| view! {
                     <div>
@@ -281,10 +162,6 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                         <dd data-testid=testid("proxy-cuts")>{move || score.get().proxy_cuts}</dd>
                     </div>
                 })}
-                <div>
-                    <dt title="letters and lines that opened a TCP connection (and paid its handshake) instead of reusing one">"new connections"</dt>
-                    <dd data-testid=testid("new-connections")>{move || score.get().new_connections}</dd>
-                </div>
                 <div><dt>"last seq"</dt><dd data-testid=testid("last-seq")>{move || score.get().last_seq}</dd></div>
                 <div>
                     <dt>"last sign of life"</dt>

@@ -1,7 +1,8 @@
-//! The page: a header, the timeline, the chat composer and the lane panels.
+//! The page: a header, the timeline, the controls, the lanes compared and the lane panels.
 
 pub mod charts;
 pub mod chat;
+pub mod compare;
 pub mod control;
 pub mod faults;
 pub mod lane_panel;
@@ -18,6 +19,7 @@ use crate::format::format_ms;
 use crate::lanes::{now_ms, sleep};
 use crate::timeline::Timeline;
 use chat::ChatComposer;
+use compare::CompareTable;
 use faults::FaultPanel;
 use lane_panel::LanePanel;
 use network::NetworkPanel;
@@ -90,6 +92,7 @@ pub fn Dashboard(
                 <FaultPanel/>
             </div>
             <ScoresBar/>
+            <CompareTable/>
             <section class="lanes" aria-label="The lanes">
                 {LaneId::ALL.into_iter().map(|lane| view! { <LanePanel lane=lane/> }).collect_view()}
             </section>

@@ -1,0 +1,644 @@
+//! The figures the page compares the lanes by: one lane's scoreboard at a moment ([`Score`]), the
+//! comparison table's rows with the lane that wins each ([`ROWS`], [`Row::best`]), and the verdict in
+//! words ([`verdict`]). Plain data and pure functions, so the sentences are tested natively.
+
+use switchboard_shared::stats::group_thousands;
+use switchboard_shared::{FaultKind, LaneId, PerLane};
+
+use crate::format::{format_bytes, format_ms};
+use crate::store::Store;
+
+/// The scoreboard's figures for one lane at one moment; plain data so the page re-renders only when
+/// a figure changed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Score {
+    pub delivered: u64,
+    pub requests: u64,
+    pub empty: u64,
+    pub empty_percent: Option<f64>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub bytes_per_message: Option<f64>,
+    pub delay_p50: Option<f64>,
+    pub delay_p95: Option<f64>,
+    pub delay_max: Option<f64>,
+    pub missed: u64,
+    pub lost: u64,
+    pub dead_lines: u64,
+    pub restarts: u64,
+    pub detect_ms: Option<f64>,
+    pub recover_ms: Option<f64>,
+    pub in_outage: bool,
+    /// When the last outage was detected (page clock), to tell whether it followed a fault.
+    pub broke_at_ms: Option<f64>,
+    pub duplicates: u64,
+    pub recovered: u64,
+    pub connects: u64,
+    pub reconnects: u64,
+    pub cache_hits: u64,
+    pub proxy_cuts: u64,
+    pub new_connections: u64,
+    pub last_seq: u64,
+    pub since_life_ms: Option<f64>,
+    pub behind_ms: f64,
+    pub sparkline: Vec<u32>,
+    pub histogram: Vec<u32>,
+    pub instance: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl Score {
+    pub fn of(store: &Store, lane: LaneId, now_ms: f64) -> Score {
+        let score = store.lane(lane);
+        let outage = store.outage(lane);
+        let delays = score.delay_summary();
+        Score {
+            delivered: score.delivered(),
+            requests: score.requests,
+            empty: score.empty_replies,
+            empty_percent: score.empty_percent(),
+            bytes_up: score.bytes_up,
+            bytes_down: score.bytes_down,
+            bytes_per_message: score.bytes_per_message(),
+            delay_p50: delays.map(|d| d.p50),
+            delay_p95: delays.map(|d| d.p95),
+            delay_max: delays.map(|d| d.max),
+            missed: score.missed(),
+            lost: score.lost(),
+            dead_lines: score.dead_lines,
+            restarts: score.tracker.counts().restarts,
+            detect_ms: outage.last_detect_ms,
+            recover_ms: outage.last_recover_ms,
+            in_outage: outage.in_outage(),
+            broke_at_ms: outage.last_broke_ms(),
+            duplicates: score.duplicates(),
+            recovered: score.recovered(),
+            connects: score.connects,
+            reconnects: score.reconnects,
+            cache_hits: score.cache_hits,
+            proxy_cuts: score.proxy_cuts,
+            new_connections: score.new_connections,
+            last_seq: score.tracker.last().unwrap_or(0),
+            since_life_ms: score.last_life_ms.map(|at| (now_ms - at).max(0.0)),
+            behind_ms: store.behind_ms(lane, now_ms),
+            sparkline: score.sparkline(now_ms),
+            histogram: score.delay_histogram().to_vec(),
+            instance: score.instance.clone(),
+            last_error: score.last_error.clone(),
+        }
+    }
+
+    /// Whether the lane has done anything worth comparing: a lane that never ran (or cannot run in this
+    /// browser) would otherwise "win" every row it has nothing in.
+    pub fn took_part(&self) -> bool {
+        self.delivered > 0 || self.requests > 0 || self.connects > 0
+    }
+
+    pub fn bytes_total(&self) -> u64 {
+        self.bytes_up + self.bytes_down
+    }
+}
+
+/// A delay in whole milliseconds with thousands separated (`1,250`), or `–` before the first: whole
+/// milliseconds so the three delays compare at a glance and never need cutting.
+pub fn whole_ms(ms: Option<f64>) -> String {
+    let Some(ms) = ms else {
+        return "–".into();
+    };
+    group_thousands(ms.max(0.0).round() as u64)
+}
+
+/// Which way a figure is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    More,
+    Less,
+}
+
+/// One row of the comparison table: a figure every lane has.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    /// The test id suffix of its cells (`{lane}-{key}`), the same ids the panels used to carry.
+    pub key: &'static str,
+    pub name: &'static str,
+    /// What the figure means, for the row header's tooltip.
+    pub means: &'static str,
+    pub better: Better,
+    /// The value compared; `None` where the lane has none yet.
+    pub value: fn(&Score) -> Option<f64>,
+    /// The value as the cell shows it.
+    pub shown: fn(&Score) -> String,
+}
+
+fn count(value: u64) -> Option<f64> {
+    Some(value as f64)
+}
+
+/// The table's rows, top to bottom: what each lane got, how fresh, what it cost, what it lost.
+pub const ROWS: [Row; 12] = [
+    Row {
+        key: "delivered",
+        name: "delivered",
+        means: "events this lane received, each seq once",
+        better: Better::More,
+        value: |s| count(s.delivered),
+        shown: |s| group_thousands(s.delivered),
+    },
+    Row {
+        key: "delay-p50",
+        name: "delay p50",
+        means: "half the events arrived within this many ms of the server stamping them",
+        better: Better::Less,
+        value: |s| s.delay_p50,
+        shown: |s| whole_ms(s.delay_p50),
+    },
+    Row {
+        key: "delay-p95",
+        name: "delay p95",
+        means: "95 % of the events arrived within this many ms",
+        better: Better::Less,
+        value: |s| s.delay_p95,
+        shown: |s| whole_ms(s.delay_p95),
+    },
+    Row {
+        key: "delay-max",
+        name: "delay max",
+        means: "the slowest event, ms",
+        better: Better::Less,
+        value: |s| s.delay_max,
+        shown: |s| whole_ms(s.delay_max),
+    },
+    Row {
+        key: "requests",
+        name: "requests",
+        means: "HTTP requests sent (a line that stays open is one)",
+        better: Better::Less,
+        value: |s| count(s.requests),
+        shown: |s| group_thousands(s.requests),
+    },
+    Row {
+        key: "empty",
+        name: "empty replies",
+        means: "answers that said \"nothing new\": postage paid for nothing",
+        better: Better::Less,
+        value: |s| count(s.empty),
+        shown: |s| group_thousands(s.empty),
+    },
+    Row {
+        key: "bytes-per-message",
+        name: "bytes per message",
+        means: "bytes on the wire both ways, headers and framing included, per event delivered",
+        better: Better::Less,
+        value: |s| s.bytes_per_message,
+        shown: |s| s.bytes_per_message.map_or("–".into(), format_bytes),
+    },
+    Row {
+        key: "bytes-total",
+        name: "bytes in total",
+        means: "bytes on the wire both ways (the panel splits them ↓ and ↑)",
+        better: Better::Less,
+        value: |s| count(s.bytes_total()),
+        shown: |s| format_bytes(s.bytes_total() as f64),
+    },
+    Row {
+        key: "new-connections",
+        name: "new connections",
+        means: "letters and lines that opened a TCP connection (and paid its handshake) instead of reusing one",
+        better: Better::Less,
+        value: |s| count(s.new_connections),
+        shown: |s| group_thousands(s.new_connections),
+    },
+    Row {
+        key: "missed",
+        name: "missed",
+        means: "seqs this lane should have had and has not: still missing, or lost for good",
+        better: Better::Less,
+        value: |s| count(s.missed),
+        shown: |s| group_thousands(s.missed),
+    },
+    Row {
+        key: "lost",
+        name: "lost for good",
+        means: "seqs the server no longer had when the lane asked, or a restart left behind",
+        better: Better::Less,
+        value: |s| count(s.lost),
+        shown: |s| group_thousands(s.lost),
+    },
+    Row {
+        key: "reconnects",
+        name: "reconnects",
+        means: "lines dialled again after one broke",
+        better: Better::Less,
+        value: |s| count(s.reconnects),
+        shown: |s| group_thousands(s.reconnects),
+    },
+];
+
+impl Row {
+    /// The lanes that share this row's best value among those that took part, or none when fewer than
+    /// two have a value or they all tie (a star on every lane tells nothing).
+    pub fn best(&self, scores: &PerLane<Score>) -> Vec<LaneId> {
+        let values: Vec<(LaneId, f64)> = scores
+            .iter()
+            .filter(|(_, score)| score.took_part())
+            .filter_map(|(lane, score)| (self.value)(score).map(|value| (lane, value)))
+            .collect();
+        if values.len() < 2 {
+            return Vec::new();
+        }
+        // Delays and byte counts are compared as shown (whole ms, whole bytes), so two cells that read
+        // the same are not told apart by a fraction nobody can see.
+        let rounded = |value: f64| value.round();
+        let best = values.iter().map(|&(_, value)| rounded(value)).fold(
+            None,
+            |best: Option<f64>, value| match (best, self.better) {
+                (None, _) => Some(value),
+                (Some(b), Better::More) => Some(b.max(value)),
+                (Some(b), Better::Less) => Some(b.min(value)),
+            },
+        );
+        let winners: Vec<LaneId> = values
+            .iter()
+            .filter(|&&(_, value)| Some(rounded(value)) == best)
+            .map(|&(lane, _)| lane)
+            .collect();
+        if winners.len() == values.len() {
+            Vec::new()
+        } else {
+            winners
+        }
+    }
+}
+
+/// A lane's name inside a sentence.
+pub fn named(lane: LaneId) -> &'static str {
+    match lane {
+        LaneId::Poll => "letters",
+        LaneId::LongPoll => "held letters",
+        LaneId::HttpStream => "the endless letter",
+        LaneId::Sse => "the radio",
+        LaneId::Ws => "the phone call",
+        LaneId::WebTransport => "the video call",
+    }
+}
+
+/// Capitalises the first letter of a sentence.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The last fault, as the verdict needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastFault {
+    pub kind: FaultKind,
+    /// The lanes it hit.
+    pub lanes: Vec<LaneId>,
+    /// When it began, on the page's clock.
+    pub start_ms: f64,
+}
+
+/// What the verdict is made from besides the scores.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    /// How long the scoreboards have counted, ms.
+    pub counted_ms: f64,
+    pub last_fault: Option<LastFault>,
+    /// Each lane's emulated network, where it is not a perfect line: its preset name.
+    pub networks: PerLane<Option<String>>,
+}
+
+/// The verdict in words: which lane brings news freshest and at what cost, how much of the letters'
+/// postage was wasted, what was lost, and — after a fault — which lane came back first. Every claim
+/// names the measured figures it rests on.
+pub fn verdict(scores: &PerLane<Score>, context: &Context) -> String {
+    let mut said: Vec<String> = Vec::new();
+    let timed: Vec<(LaneId, &Score, f64)> = scores
+        .iter()
+        .filter(|(_, score)| score.took_part())
+        .filter_map(|(lane, score)| score.delay_p50.map(|p50| (lane, score, p50)))
+        .collect();
+    let over = format!("Over the last {}", format_ms(context.counted_ms.max(0.0)));
+    let fastest = timed
+        .iter()
+        .min_by(|a, b| a.2.total_cmp(&b.2).then(a.0.index().cmp(&b.0.index())));
+    let slowest = timed
+        .iter()
+        .max_by(|a, b| a.2.total_cmp(&b.2).then(b.0.index().cmp(&a.0.index())));
+    match (fastest, slowest) {
+        (Some(&(fast, fast_score, fast_p50)), Some(&(slow, slow_score, slow_p50)))
+            if fast != slow =>
+        {
+            // A p50 under a millisecond is counted as one: "news 600× fresher" than a rounding error
+            // would be a claim the clock cannot back.
+            let ratio = slow_p50 / fast_p50.max(1.0);
+            let fresh = if ratio >= 1.5 {
+                format!(
+                    "{over}, {} delivered news {} fresher than {} (p50 {} vs {})",
+                    named(fast),
+                    times(ratio),
+                    named(slow),
+                    format_ms(fast_p50),
+                    format_ms(slow_p50)
+                )
+            } else {
+                format!(
+                    "{over}, every lane delivered news about as fresh (p50 {} on {} to {} on {})",
+                    format_ms(fast_p50),
+                    named(fast),
+                    format_ms(slow_p50),
+                    named(slow)
+                )
+            };
+            let cost = match (fast_score.bytes_per_message, slow_score.bytes_per_message) {
+                (Some(fast_bytes), Some(slow_bytes)) if slow_bytes > 0.0 => {
+                    let share = fast_bytes / slow_bytes;
+                    let figures = format!(
+                        "{} vs {}",
+                        format_bytes(fast_bytes),
+                        format_bytes(slow_bytes)
+                    );
+                    if share <= 0.67 {
+                        format!(
+                            " at {:.0} % of the bytes per message ({figures})",
+                            share * 100.0
+                        )
+                    } else if share >= 1.5 {
+                        format!(
+                            ", though at {} the bytes per message ({figures})",
+                            times(share)
+                        )
+                    } else {
+                        format!(" at about the same bytes per message ({figures})")
+                    }
+                }
+                _ => String::new(),
+            };
+            said.push(format!("{fresh}{cost}."));
+        }
+        (Some(&(lane, _, p50)), _) => said.push(format!(
+            "{over}, only {} has delivered news (p50 {}).",
+            named(lane),
+            format_ms(p50)
+        )),
+        _ => said.push("No lane has delivered news yet.".to_owned()),
+    }
+
+    // Postage wasted: the letters lanes' empty answers.
+    let empties: Vec<String> = scores
+        .iter()
+        .filter(|(lane, score)| lane.shape().is_request() && score.requests > 0)
+        .map(|(lane, score)| {
+            format!(
+                "{:.0} % of {} came back empty ({} of {})",
+                score.empty_percent.unwrap_or(0.0),
+                named(lane),
+                group_thousands(score.empty),
+                group_thousands(score.requests)
+            )
+        })
+        .collect();
+    if !empties.is_empty() {
+        said.push(sentence(&format!("{}.", empties.join("; "))));
+    }
+
+    // Losses.
+    let missing: Vec<String> = scores
+        .iter()
+        .filter(|(_, score)| score.took_part() && score.missed > 0)
+        .map(|(lane, score)| {
+            if score.lost > 0 {
+                format!(
+                    "{} missed {} ({} for good)",
+                    named(lane),
+                    group_thousands(score.missed),
+                    group_thousands(score.lost)
+                )
+            } else {
+                format!("{} missed {}", named(lane), group_thousands(score.missed))
+            }
+        })
+        .collect();
+    if missing.is_empty() {
+        if scores.iter().any(|(_, score)| score.took_part()) {
+            said.push("No lane missed an event.".to_owned());
+        }
+    } else {
+        said.push(sentence(&format!("{}.", missing.join("; "))));
+    }
+
+    if let Some(fault) = &context.last_fault {
+        said.push(after_fault(scores, fault));
+    }
+
+    let emulated: Vec<String> = context
+        .networks
+        .iter()
+        .filter_map(|(lane, network)| {
+            network
+                .as_ref()
+                .map(|name| format!("{} over {name}", named(lane)))
+        })
+        .collect();
+    if !emulated.is_empty() {
+        said.push(sentence(&format!(
+            "On an emulated network: {}.",
+            emulated.join(", ")
+        )));
+    }
+    said.join(" ")
+}
+
+/// Which lane came back first after the last fault, and which are still down.
+fn after_fault(scores: &PerLane<Score>, fault: &LastFault) -> String {
+    let named_fault = format!("the last fault ({})", fault.kind.title());
+    let hit: Vec<(LaneId, &Score)> = fault
+        .lanes
+        .iter()
+        .map(|&lane| (lane, &scores[lane]))
+        .filter(|(_, score)| score.took_part())
+        // Only an outage detected after the fault began is its doing.
+        .filter(|(_, score)| score.broke_at_ms.is_some_and(|at| at >= fault.start_ms))
+        .collect();
+    if hit.is_empty() {
+        return sentence(&format!("{named_fault} broke no lane."));
+    }
+    let down: Vec<&str> = hit
+        .iter()
+        .filter(|(_, score)| score.in_outage)
+        .map(|&(lane, _)| named(lane))
+        .collect();
+    let mut back: Vec<(LaneId, f64)> = hit
+        .iter()
+        .filter(|(_, score)| !score.in_outage)
+        .filter_map(|&(lane, score)| score.recover_ms.map(|ms| (lane, ms)))
+        .collect();
+    back.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut words = match back.as_slice() {
+        [] => format!("After {named_fault}, no lane is back yet"),
+        [(lane, ms)] => format!(
+            "After {named_fault}, {} came back in {}",
+            named(*lane),
+            format_ms(*ms)
+        ),
+        [(first, first_ms), .., (last, last_ms)] => format!(
+            "After {named_fault}, {} recovered fastest (back in {}; {} took {})",
+            named(*first),
+            format_ms(*first_ms),
+            named(*last),
+            format_ms(*last_ms)
+        ),
+    };
+    if !down.is_empty() {
+        words.push_str(&format!("; {} still down", join_and(&down)));
+    }
+    words.push('.');
+    words
+}
+
+fn join_and(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// A ratio as a person says it: `2.4×`, `150×`.
+fn times(ratio: f64) -> String {
+    if ratio < 10.0 {
+        format!("{ratio:.1}×")
+    } else {
+        format!("{}×", group_thousands(ratio.round() as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lane(delivered: u64, p50: f64, bytes_per_message: f64) -> Score {
+        Score {
+            delivered,
+            requests: 1,
+            connects: 1,
+            delay_p50: Some(p50),
+            delay_p95: Some(p50 * 2.0),
+            delay_max: Some(p50 * 3.0),
+            bytes_per_message: Some(bytes_per_message),
+            ..Score::default()
+        }
+    }
+
+    fn scores() -> PerLane<Score> {
+        let mut scores = PerLane::<Score>::default();
+        scores[LaneId::Poll] = Score {
+            requests: 120,
+            empty: 55,
+            empty_percent: Some(55.0 / 120.0 * 100.0),
+            ..lane(100, 558.0, 690.0)
+        };
+        scores[LaneId::Ws] = lane(100, 3.0, 330.0);
+        scores[LaneId::Sse] = lane(100, 4.0, 340.0);
+        scores
+    }
+
+    #[test]
+    fn the_verdict_names_the_freshest_and_the_stalest_lane_with_their_figures() {
+        let context = Context {
+            counted_ms: 60_000.0,
+            ..Context::default()
+        };
+        assert_eq!(
+            verdict(&scores(), &context),
+            "Over the last 1 min, the phone call delivered news 186× fresher than letters \
+             (p50 3 ms vs 558 ms) at 48 % of the bytes per message (330 B vs 690 B). \
+             46 % of letters came back empty (55 of 120). No lane missed an event."
+        );
+    }
+
+    #[test]
+    fn the_verdict_says_who_came_back_first_after_a_fault_and_who_is_still_down() {
+        let mut scores = scores();
+        scores[LaneId::Ws].broke_at_ms = Some(10_100.0);
+        scores[LaneId::Ws].recover_ms = Some(1_200.0);
+        scores[LaneId::Sse].broke_at_ms = Some(10_050.0);
+        scores[LaneId::Sse].recover_ms = Some(3_400.0);
+        scores[LaneId::Poll].broke_at_ms = Some(10_200.0);
+        scores[LaneId::Poll].in_outage = true;
+        // An outage before the fault is not its doing.
+        scores[LaneId::LongPoll] = lane(100, 40.0, 900.0);
+        scores[LaneId::LongPoll].broke_at_ms = Some(2_000.0);
+        scores[LaneId::LongPoll].recover_ms = Some(100.0);
+        scores[LaneId::Ws].missed = 3;
+        scores[LaneId::Ws].lost = 2;
+        let mut networks = PerLane::default();
+        networks[LaneId::Poll] = Some("3g".to_owned());
+        let context = Context {
+            counted_ms: 90_000.0,
+            last_fault: Some(LastFault {
+                kind: FaultKind::Drop,
+                lanes: LaneId::ALL.to_vec(),
+                start_ms: 10_000.0,
+            }),
+            networks,
+        };
+        let words = verdict(&scores, &context);
+        assert!(
+            words.contains("The phone call missed 3 (2 for good)."),
+            "{words}"
+        );
+        assert!(
+            words.contains(
+                "After the last fault (Drop), the phone call recovered fastest (back in 1.2 s; \
+                 the radio took 3.4 s); letters still down."
+            ),
+            "{words}"
+        );
+        assert!(
+            words.ends_with("On an emulated network: letters over 3g."),
+            "{words}"
+        );
+    }
+
+    #[test]
+    fn lanes_about_as_fresh_are_not_ranked_and_a_fault_that_broke_nothing_says_so() {
+        let mut scores = PerLane::<Score>::default();
+        scores[LaneId::Ws] = lane(10, 3.0, 300.0);
+        scores[LaneId::Sse] = lane(10, 4.0, 310.0);
+        let context = Context {
+            counted_ms: 5_000.0,
+            last_fault: Some(LastFault {
+                kind: FaultKind::Pause,
+                lanes: vec![LaneId::Ws],
+                start_ms: 1.0,
+            }),
+            ..Context::default()
+        };
+        assert_eq!(
+            verdict(&scores, &context),
+            "Over the last 5.0 s, every lane delivered news about as fresh (p50 3 ms on the phone \
+             call to 4 ms on the radio) at about the same bytes per message (300 B vs 310 B). No lane \
+             missed an event. The last fault (Hiccup) broke no lane."
+        );
+        assert_eq!(
+            verdict(&PerLane::default(), &Context::default()),
+            "No lane has delivered news yet."
+        );
+    }
+
+    #[test]
+    fn the_best_of_a_row_is_marked_only_where_lanes_differ() {
+        let scores = scores();
+        let row = |key: &str| ROWS.iter().find(|row| row.key == key).unwrap();
+        assert_eq!(row("delay-p50").best(&scores), vec![LaneId::Ws]);
+        assert_eq!(row("requests").best(&scores), vec![LaneId::Sse, LaneId::Ws]);
+        // All three delivered 100: no star.
+        assert!(row("delivered").best(&scores).is_empty());
+        // Lanes that never ran take no part.
+        assert!(!scores[LaneId::WebTransport].took_part());
+    }
+}
