@@ -565,6 +565,234 @@ impl Session {
     }
 }
 
+/// A DevTools command sent to the page's Chromium through chromedriver (`goog/cdp/execute`): the one
+/// way WebDriver can make the page see the system ask for dark colours or less motion.
+#[derive(Debug)]
+struct DevTools {
+    method: &'static str,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({ "cmd": self.method, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Every element whose content is wider than its box (cut off, or spilling over its neighbours), and
+/// whether the page itself scrolls sideways. Scroll areas, form fields and pictures are left out: they
+/// are meant to hold more than they show.
+const OVERFLOWING: &str = r#"
+    const cut = [];
+    for (const el of document.querySelectorAll('body *')) {
+        if (el.closest('svg, select, .sr-only') || ['CANVAS', 'INPUT', 'TEXTAREA', 'SELECT', 'OPTION'].includes(el.tagName)) continue;
+        const style = getComputedStyle(el);
+        if (style.display === 'none' || style.visibility === 'hidden') continue;
+        if (style.textOverflow === 'ellipsis') cut.push('ellipsis: ' + el.outerHTML.slice(0, 120));
+        if (['auto', 'scroll'].includes(style.overflowX)) continue;
+        if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1) {
+            cut.push(el.scrollWidth + ' > ' + el.clientWidth + ': ' + el.outerHTML.slice(0, 160));
+        }
+    }
+    // What sticks out past the right edge of the window (the innermost such elements say why).
+    const out = [...document.querySelectorAll('body *')].filter((el) => !el.closest('svg, .sr-only')
+        && el.getBoundingClientRect().right > window.innerWidth + 1
+        && ![...el.children].some((child) => child.getBoundingClientRect().right > window.innerWidth + 1));
+    for (const el of out.slice(0, 8)) cut.push('sticks out to ' + Math.round(el.getBoundingClientRect().right) + ': ' + el.outerHTML.slice(0, 160));
+    const page = document.documentElement.scrollWidth;
+    if (page > window.innerWidth + 1) cut.push('the page scrolls sideways: ' + page + ' > ' + window.innerWidth);
+    return { cut, width: window.innerWidth };
+"#;
+
+/// Scrolls the comparison table to the top of the window, for a screenshot of it.
+async fn show_comparison(page: &Client) {
+    page.execute(
+        "document.querySelector('.compare').scrollIntoView({ block: 'start' });",
+        vec![],
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+/// The relative luminance of a `#rrggbb` colour (WCAG 2).
+fn luminance(hex: &str) -> f64 {
+    let hex = hex.trim().trim_start_matches('#');
+    let channel = |i: usize| {
+        let c =
+            f64::from(u8::from_str_radix(&hex[i..i + 2], 16).expect("a #rrggbb colour")) / 255.0;
+        if c <= 0.039_28 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4)
+}
+
+fn contrast(a: &str, b: &str) -> f64 {
+    let (la, lb) = (luminance(a), luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+/// The page as a person first reads it: the table compares the live lanes, the verdict names their
+/// figures, the timeline is walked by keyboard, nothing is cut off at a phone's, a tablet's and two
+/// laptops' widths, and with the system set to dark and to less motion the page follows both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_compares_the_lanes_fits_every_width_and_follows_dark_and_less_motion() {
+    let session = Session::open().await;
+    let page = &session.page;
+    eventually(
+        "every lane has a delay in the table and the verdict names them",
+        || async {
+            let mut missing = Vec::new();
+            for lane in LaneId::ALL {
+                if lane == LaneId::WebTransport {
+                    continue;
+                }
+                let p50 = text(page, &format!("[data-testid='{lane}-delay-p50']")).await;
+                if p50 == "–" {
+                    missing.push(lane.as_str());
+                }
+            }
+            let verdict = text(page, "[data-testid='verdict']").await;
+            (missing.is_empty() && verdict.contains("p50") && verdict.contains("came back empty"))
+                .then_some(())
+                .ok_or(format!("no delay yet on {missing:?}; verdict {verdict:?}"))
+        },
+    )
+    .await;
+    let rows = page
+        .find_all(Locator::Css("[data-testid='compare-table'] tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 12, "a row per figure");
+
+    // The keyboard: Tab-reachable canvas, an arrow to select, Enter for the detail in words.
+    let canvas = page
+        .find(Locator::Css("[data-testid='timeline-canvas']"))
+        .await
+        .unwrap();
+    canvas
+        .send_keys(&char::from(fantoccini::key::Key::Right).to_string())
+        .await
+        .unwrap();
+    eventually("an arrow key selects a mark", || async {
+        let said = text(page, "[data-testid='timeline-said']").await;
+        said.starts_with("Letters: ").then_some(()).ok_or(said)
+    })
+    .await;
+    canvas
+        .send_keys(&char::from(fantoccini::key::Key::Enter).to_string())
+        .await
+        .unwrap();
+    let words = text(page, "[data-testid='detail-words']").await;
+    assert!(
+        words.starts_with("This letter") || words.starts_with("Event #"),
+        "{words}"
+    );
+
+    for width in [390, 768, 1280, 1440] {
+        page.set_window_size(width, 1500).await.unwrap();
+        let mut seen = serde_json::Value::Null;
+        // Give the layout a moment to settle at the new width (the page re-renders four times a second).
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            seen = page.execute(OVERFLOWING, vec![]).await.unwrap();
+            if seen["cut"].as_array().is_some_and(Vec::is_empty) {
+                break;
+            }
+        }
+        assert_eq!(
+            seen["cut"],
+            serde_json::json!([]),
+            "at {width} px (viewport {}) something is cut off",
+            seen["width"]
+        );
+        if width == 390 || width == 1440 {
+            show_comparison(page).await;
+            save_screenshot(page, &format!("e2e-compare-{width}.png")).await;
+        }
+    }
+
+    // Dark, and less motion, as the system would ask for them.
+    page.issue_cmd(DevTools {
+        method: "Emulation.setEmulatedMedia",
+        params: serde_json::json!({ "features": [
+            { "name": "prefers-color-scheme", "value": "dark" },
+            { "name": "prefers-reduced-motion", "value": "reduce" },
+        ] }),
+    })
+    .await
+    .expect("chromedriver passes DevTools commands on");
+    page.set_window_size(1280, 1500).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let colours = page
+        .execute(
+            "const root = getComputedStyle(document.documentElement);
+             const lanes = arguments[0].map((lane) => root.getPropertyValue('--' + lane).trim());
+             const canvas = document.querySelector(\"[data-testid='timeline-canvas']\");
+             const pixel = canvas.getContext('2d').getImageData(3, 3, 1, 1).data;
+             return { lanes, surface: root.getPropertyValue('--surface').trim(),
+                      body: getComputedStyle(document.body).backgroundColor,
+                      pixel: Array.from(pixel.slice(0, 3)), motion: canvas.getAttribute('data-motion') };",
+            vec![serde_json::json!(LaneId::ALL.map(LaneId::as_str))],
+        )
+        .await
+        .unwrap();
+    let surface = colours["surface"].as_str().unwrap().to_owned();
+    assert!(luminance(&surface) < 0.05, "a dark surface: {colours}");
+    let pixel: Vec<u64> = serde_json::from_value(colours["pixel"].clone()).unwrap();
+    assert!(
+        pixel.iter().all(|&c| c < 80),
+        "the timeline draws on a dark ground: {colours}"
+    );
+    let lanes: Vec<String> = serde_json::from_value(colours["lanes"].clone()).unwrap();
+    for (i, lane) in lanes.iter().enumerate() {
+        assert!(
+            contrast(lane, &surface) >= 3.0,
+            "lane colour {lane} stands out of the dark surface {surface}: {:.1}",
+            contrast(lane, &surface)
+        );
+        for other in &lanes[i + 1..] {
+            let apart = (0..3)
+                .map(|c| {
+                    let at = |hex: &str| {
+                        i32::from_str_radix(&hex.trim_start_matches('#')[c * 2..c * 2 + 2], 16)
+                            .unwrap()
+                    };
+                    (at(lane) - at(other)).abs()
+                })
+                .sum::<i32>();
+            assert!(
+                apart >= 60,
+                "{lane} and {other} are too alike to tell apart"
+            );
+        }
+    }
+    assert_eq!(
+        colours["motion"], "reduced",
+        "the timeline moves in steps when the system asks for less motion"
+    );
+    let seen = page.execute(OVERFLOWING, vec![]).await.unwrap();
+    assert_eq!(seen["cut"], serde_json::json!([]), "dark, at 1280 px");
+    show_comparison(page).await;
+    save_screenshot(page, "e2e-compare-dark.png").await;
+    session.close().await;
+}
+
 /// The failure lab from the page: a hiccup, a drop and a half-open line on the phone call and the
 /// radio. Each time the page notices (the watchdog, for the half-open line), redials, resumes after its
 /// last seq and ends with nothing missed.

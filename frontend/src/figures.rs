@@ -361,7 +361,9 @@ pub fn verdict(scores: &PerLane<Score>, context: &Context) -> String {
                         format_bytes(fast_bytes),
                         format_bytes(slow_bytes)
                     );
-                    if share <= 0.67 {
+                    // Within a tenth either way is "about the same": bytes per message wander that
+                    // much as headers and batches vary.
+                    if share < 0.9 {
                         format!(
                             " at {:.0} % of the bytes per message ({figures})",
                             share * 100.0
@@ -370,6 +372,11 @@ pub fn verdict(scores: &PerLane<Score>, context: &Context) -> String {
                         format!(
                             ", though at {} the bytes per message ({figures})",
                             times(share)
+                        )
+                    } else if share > 1.1 {
+                        format!(
+                            ", though at {:.0} % more bytes per message ({figures})",
+                            (share - 1.0) * 100.0
                         )
                     } else {
                         format!(" at about the same bytes per message ({figures})")

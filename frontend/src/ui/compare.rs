@@ -95,7 +95,13 @@ fn CompareRow(row: Row, scores: Memo<PerLane<Score>>) -> impl IntoView {
                             {(row.key == "empty").then(|| view! {
                                 <small>
                                     {move || scores.with(|scores| {
-                                        scores[lane].empty_percent.map(|p| format!(" {p:.0} %")).unwrap_or_default()
+                                        let score = &scores[lane];
+                                        // Only where there were some: "0 %" on every line would be noise.
+                                        score
+                                            .empty_percent
+                                            .filter(|_| score.empty > 0)
+                                            .map(|p| format!(" {p:.0} %"))
+                                            .unwrap_or_default()
                                     })}
                                 </small>
                             })}
