@@ -889,6 +889,17 @@ async fn one_message_is_traced_across_lanes_and_a_drag_is_not_a_click() {
         canvas_box.left(),
         canvas_box.right()
     );
+    // The phone call's row is in the lower half: the summary opens above the pointer, not below the
+    // canvas's bottom edge.
+    assert_eq!(hover.get_attribute("data-place").as_deref(), Some("above"));
+    assert!(
+        hover_box.bottom() <= canvas_box.bottom() + 1.0 && hover_box.top() >= canvas_box.top(),
+        "the summary stays inside the canvas: {}..{} in {}..{}",
+        hover_box.top(),
+        hover_box.bottom(),
+        canvas_box.top(),
+        canvas_box.bottom()
+    );
 
     // A drag that starts and ends on the phone call's mark pans the view and opens nothing.
     let beside = (on_mark.0 - 60, on_mark.1);
