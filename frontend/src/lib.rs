@@ -6,6 +6,7 @@
 //! - [`store`] — turns reports into timeline spans and marks, per-lane scores, outages and live copies;
 //!   bounded, split by concern;
 //! - [`format`] — durations, clock times and sizes as a person reads them;
+//! - [`har`] — HAR files read, sorted into channels, and written;
 //! - [`lanes`] — the lane clients, one module each (`poll`, `longpoll`, `stream`, `sse`, `ws`, `webtransport`);
 //! - [`conditions`] — the network condition each lane ran over and the times the page was hidden;
 //! - [`dashboard`] — the shared page state and lane start/stop;
@@ -20,6 +21,7 @@ pub mod conditions;
 pub mod dashboard;
 pub mod figures;
 pub mod format;
+pub mod har;
 pub mod lanes;
 pub mod store;
 pub mod timeline;

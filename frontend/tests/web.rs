@@ -1474,3 +1474,173 @@ async fn the_keyboard_walks_the_timeline_and_the_detail_explains_a_mark() {
     tick(50).await;
     assert!(detail().is_none(), "Esc closes the detail");
 }
+
+/// Puts `text` in the panel's file input as a file named `name`, as a person picking it would.
+fn pick_file(host: &HtmlElement, name: &str, text: &str) {
+    let input: HtmlInputElement = host
+        .query_selector("[data-testid='open-har']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
+    let file = web_sys::File::new_with_str_sequence(&parts, name).unwrap();
+    let transfer = web_sys::DataTransfer::new().unwrap();
+    transfer.items().add_with_file(&file).unwrap();
+    input.set_files(transfer.files().as_ref());
+    input
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+}
+
+/// Waits until the HAR panel's status line says something new, other than "reading…".
+async fn har_status(host: &HtmlElement, before: &str) -> String {
+    for _ in 0..400 {
+        let status = text_of(host, "har-status");
+        if !status.is_empty() && !status.starts_with("reading") && status != before {
+            return status;
+        }
+        tick(25).await;
+    }
+    panic!("the HAR was not read: {}", text_of(host, "har-status"));
+}
+
+/// A HAR in Chrome's shape opens as four swimlanes — letters, held letters, a radio and a phone call —
+/// with the figures the file tells and a verdict each; a broken file and a JSON that is no HAR each get
+/// a clear message and leave the page whole.
+#[wasm_bindgen_test]
+async fn a_har_opens_as_swimlanes_with_figures_and_a_bad_file_is_refused_plainly() {
+    use switchboard_frontend::ui::har::HarPanel;
+    let dashboard = Dashboard::new();
+    let host = mount(dashboard, || view! { <HarPanel/> });
+    pick_file(&host, "app.har", include_str!("fixtures/chrome-app.har"));
+    let status = har_status(&host, "").await;
+    assert!(
+        status.starts_with("app.har: 18 entries, 4 channels found; 2 other requests"),
+        "{status}"
+    );
+    let panels = host
+        .query_selector_all("[data-testid='imported-channel']")
+        .unwrap();
+    let mut seen = Vec::new();
+    for i in 0..panels.length() {
+        let panel: web_sys::Element = panels.item(i).unwrap().unchecked_into();
+        let figure = |testid: &str| {
+            panel
+                .query_selector(&format!("[data-testid='{testid}']"))
+                .unwrap()
+                .unwrap()
+                .text_content()
+                .unwrap()
+        };
+        seen.push((
+            panel.get_attribute("data-kind").unwrap(),
+            figure("imported-requests"),
+            figure("imported-empty"),
+            figure("imported-frames"),
+        ));
+        // Every channel is drawn: its swimlane has marks.
+        let marks = panel.query_selector_all(".swimlane rect").unwrap().length();
+        assert!(marks > 0, "{:?} has nothing drawn", seen.last());
+        assert!(!figure("imported-verdict").is_empty());
+    }
+    let expected: Vec<(String, String, String, String)> = [
+        ("letters", "10", "6", "0"),
+        ("held", "4", "3", "0"),
+        ("radio", "1", "0", "3"),
+        ("phone", "1", "0", "10"),
+    ]
+    .iter()
+    .map(|&(a, b, c, d)| (a.into(), b.into(), c.into(), d.into()))
+    .collect();
+    assert_eq!(seen, expected);
+    let verdicts = host.text_content().unwrap();
+    assert!(
+        verdicts.contains(
+            "This polling loop (GET /api/poll, every 1.0 s) sent 10 requests, 60 % empty"
+        ),
+        "{verdicts}"
+    );
+
+    pick_file(&host, "notes.txt", "{ this is not json");
+    let status = har_status(&host, &status).await;
+    assert!(status.starts_with("This file is not JSON"), "{status}");
+    let refused = host
+        .query_selector("[data-testid='har-status'].refused")
+        .unwrap();
+    assert!(refused.is_some(), "the message reads as a refusal");
+    pick_file(
+        &host,
+        "other.json",
+        r#"{"name": "package", "version": "1.0.0"}"#,
+    );
+    let status = har_status(&host, &status).await;
+    assert!(
+        status.contains("not a HAR (it has no log.entries)") && status.contains("Save all as HAR"),
+        "{status}"
+    );
+    // The last good import stays on the page.
+    assert_eq!(
+        host.query_selector_all("[data-testid='imported-channel']")
+            .unwrap()
+            .length(),
+        4
+    );
+}
+
+/// A big HAR is read in batches: the page keeps turning (a timer fires between batches) and the status
+/// counts the entries as they are read.
+#[wasm_bindgen_test]
+async fn a_big_har_is_read_without_freezing_the_page() {
+    use switchboard_frontend::ui::har::HarPanel;
+    let dashboard = Dashboard::new();
+    let host = mount(dashboard, || view! { <HarPanel/> });
+    // 6,000 polls with 1 KB bodies: about 8 MB.
+    let body = "x".repeat(1000);
+    let entries: Vec<String> = (0..6_000u64)
+        .map(|i| {
+            format!(
+                r#"{{"startedDateTime": "{}", "time": 10, "request": {{"method": "GET", "url": "https://a.test/poll?i={i}", "headersSize": 200, "bodySize": 0}}, "response": {{"status": 200, "headersSize": 100, "bodySize": 1000, "content": {{"size": 1000, "mimeType": "text/plain", "text": "{body}{}"}}}}, "timings": {{"wait": 9}}}}"#,
+                switchboard_frontend::har::model::format_date_time(1_795_881_845_000.0 + i as f64 * 500.0),
+                i
+            )
+        })
+        .collect();
+    let text = format!(r#"{{"log": {{"entries": [{}]}}}}"#, entries.join(","));
+    let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let counted = ticks.clone();
+    let timer = gloo_timers::callback::Interval::new(20, move || counted.set(counted.get() + 1));
+    let statuses = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    pick_file(&host, "big.har", &text);
+    let ticks_at_start = ticks.get();
+    let status = loop {
+        let status = text_of(&host, "har-status");
+        if statuses.borrow().last() != Some(&status) {
+            statuses.borrow_mut().push(status.clone());
+        }
+        if status.starts_with("big.har") {
+            break status;
+        }
+        tick(5).await;
+    };
+    drop(timer);
+    assert!(
+        status.starts_with("big.har: 6,000 entries, 1 channel found"),
+        "{status}"
+    );
+    let progress: Vec<String> = statuses
+        .borrow()
+        .iter()
+        .filter(|status| status.starts_with("reading entries"))
+        .cloned()
+        .collect();
+    assert!(
+        progress.len() >= 3,
+        "progress was shown: {:?}",
+        statuses.borrow()
+    );
+    assert!(
+        ticks.get() - ticks_at_start >= 3,
+        "the page's timers ran while the file was read ({} ticks)",
+        ticks.get() - ticks_at_start
+    );
+}

@@ -5,6 +5,7 @@ pub mod chat;
 pub mod compare;
 pub mod control;
 pub mod faults;
+pub mod har;
 pub mod lane_panel;
 pub mod network;
 pub mod traffic;
@@ -21,6 +22,7 @@ use crate::timeline::Timeline;
 use chat::ChatComposer;
 use compare::CompareTable;
 use faults::FaultPanel;
+use har::HarPanel;
 use lane_panel::LanePanel;
 use network::NetworkPanel;
 use traffic::TrafficPanel;
@@ -96,6 +98,7 @@ pub fn Dashboard(
             <section class="lanes" aria-label="The lanes">
                 {LaneId::ALL.into_iter().map(|lane| view! { <LanePanel lane=lane/> }).collect_view()}
             </section>
+            <HarPanel/>
         </main>
         <footer>
             "HTTP is exchanging letters; a WebSocket is a phone call. Delays are from the server's timestamp to "

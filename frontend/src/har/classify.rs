@@ -1,0 +1,742 @@
+//! A HAR's traffic sorted into channels the timeline knows — letters, held letters, a radio, a phone
+//! call — with the figures that can be known from the file and a verdict in words.
+//!
+//! The rules, in the order they are tried:
+//! - a WebSocket entry (`_resourceType: websocket`, a `101`, or a `ws:`/`wss:` URL) is a phone call;
+//!   entries to the same URL are one call that reconnected;
+//! - a `text/event-stream` answer is a radio; again one per URL;
+//! - three or more requests to the same method and path are a loop: held letters when their waiting
+//!   time is long (a median of at least a second, and five times that of the file's other requests),
+//!   letters when they leave at a steady interval;
+//! - anything else is "other traffic", counted but not drawn.
+
+use std::collections::BTreeMap;
+
+use switchboard_shared::stats::group_thousands;
+
+use super::model::{Entry, Har, parse_date_time};
+use crate::format::{format_bytes, format_ms};
+
+/// What a channel is, in the timeline's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChannelKind {
+    Letters,
+    Held,
+    Radio,
+    Phone,
+}
+
+impl ChannelKind {
+    /// The `data-kind` of its panel.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Letters => "letters",
+            ChannelKind::Held => "held",
+            ChannelKind::Radio => "radio",
+            ChannelKind::Phone => "phone",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ChannelKind::Letters => "Letters (polling)",
+            ChannelKind::Held => "Held letters (long polling)",
+            ChannelKind::Radio => "Radio (Server-Sent Events)",
+            ChannelKind::Phone => "Phone call (WebSocket)",
+        }
+    }
+}
+
+/// Why an answer counted as "nothing new".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EmptyRule {
+    /// `204 No Content` or `304 Not Modified`.
+    NoContent,
+    /// An empty body, `[]`, `{}` or `null`.
+    EmptyBody,
+    /// A JSON object whose lists are all empty (`{"head": 12, "events": []}`).
+    EmptyLists,
+    /// The same body as the answer before it.
+    Repeated,
+}
+
+impl EmptyRule {
+    pub fn words(self) -> &'static str {
+        match self {
+            EmptyRule::NoContent => "204/304",
+            EmptyRule::EmptyBody => "empty body, [] or {}",
+            EmptyRule::EmptyLists => "JSON with only empty lists",
+            EmptyRule::Repeated => "the same body as the answer before",
+        }
+    }
+}
+
+/// One thing on an imported channel's swimlane, in the file's time (ms since the Unix epoch).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// A request and its answer: empty or not, held for `wait_ms`.
+    Letter {
+        start_ms: f64,
+        end_ms: f64,
+        wait_ms: f64,
+        status: u16,
+        empty: Option<EmptyRule>,
+        bytes: u64,
+    },
+    /// A connection (a stream or a socket) open from `start_ms` to `end_ms`.
+    Line { start_ms: f64, end_ms: f64 },
+    /// A frame or event: `up` from the browser, `heartbeat` when it looks like one.
+    Frame {
+        at_ms: f64,
+        up: bool,
+        heartbeat: bool,
+        bytes: u64,
+    },
+}
+
+/// One channel found in the file, with its figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Channel {
+    pub kind: ChannelKind,
+    /// `GET /api/poll` or the socket's URL.
+    pub name: String,
+    pub requests: u64,
+    pub empty: u64,
+    /// How many answers each rule called empty.
+    pub empty_by: BTreeMap<EmptyRule, u64>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// Letters: the median time between requests; held letters: the median time held.
+    pub interval_ms: Option<f64>,
+    pub held_ms: Option<f64>,
+    /// Events (radio) or frames (phone) both ways.
+    pub frames: u64,
+    pub frames_up: u64,
+    pub frames_per_second: Option<f64>,
+    pub reconnects: u64,
+    pub heartbeat_ms: Option<f64>,
+    pub heartbeats: u64,
+    /// Silences longer than 2.5 heartbeats.
+    pub silences: u64,
+    pub start_ms: f64,
+    pub end_ms: f64,
+    pub items: Vec<Item>,
+    /// Bytes of the answers that carried news (bodies only), for what a stream would have cost.
+    news_bytes: u64,
+    news_answers: u64,
+}
+
+/// What the file held.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Imported {
+    pub channels: Vec<Channel>,
+    /// Requests that belong to no channel (pages, scripts, one-off calls).
+    pub other_requests: u64,
+    pub creator: String,
+}
+
+impl Channel {
+    fn new(kind: ChannelKind, name: String) -> Channel {
+        Channel {
+            kind,
+            name,
+            requests: 0,
+            empty: 0,
+            empty_by: BTreeMap::new(),
+            bytes_up: 0,
+            bytes_down: 0,
+            interval_ms: None,
+            held_ms: None,
+            frames: 0,
+            frames_up: 0,
+            frames_per_second: None,
+            reconnects: 0,
+            heartbeat_ms: None,
+            heartbeats: 0,
+            silences: 0,
+            start_ms: f64::INFINITY,
+            end_ms: f64::NEG_INFINITY,
+            items: Vec::new(),
+            news_bytes: 0,
+            news_answers: 0,
+        }
+    }
+
+    fn span(&mut self, start_ms: f64, end_ms: f64) {
+        self.start_ms = self.start_ms.min(start_ms);
+        self.end_ms = self.end_ms.max(end_ms);
+    }
+
+    pub fn empty_percent(&self) -> Option<f64> {
+        (self.requests > 0).then(|| 100.0 * self.empty as f64 / self.requests as f64)
+    }
+
+    /// The verdict in words, naming the figures it rests on.
+    pub fn verdict(&self) -> String {
+        let total = format_bytes((self.bytes_up + self.bytes_down) as f64);
+        match self.kind {
+            ChannelKind::Letters => {
+                let every = self
+                    .interval_ms
+                    .map(|ms| format!(", every {}", format_ms(ms)))
+                    .unwrap_or_default();
+                format!(
+                    "This polling loop ({}{every}) sent {} requests, {:.0} % empty, {total}: one stream would have carried the same news in ≈ {}.",
+                    self.name,
+                    group_thousands(self.requests),
+                    self.empty_percent().unwrap_or(0.0),
+                    format_bytes(self.stream_estimate() as f64)
+                )
+            }
+            ChannelKind::Held => format!(
+                "These held letters ({}) were held {} each (median) and {} of {} came back with news; {total} in all, of which a stream would have saved the headers of every request after the first (≈ {}).",
+                self.name,
+                self.held_ms.map_or("–".into(), format_ms),
+                group_thousands(self.requests - self.empty),
+                group_thousands(self.requests),
+                format_bytes(
+                    (self.bytes_up + self.bytes_down).saturating_sub(self.stream_estimate()) as f64
+                )
+            ),
+            ChannelKind::Radio => format!(
+                "This radio ({}) carried {} events on {} connection{}, {total}{}.",
+                self.name,
+                group_thousands(self.frames),
+                self.reconnects + 1,
+                if self.reconnects == 0 { "" } else { "s" },
+                self.heartbeat_words()
+            ),
+            ChannelKind::Phone => format!(
+                "This phone call ({}) carried {} frames down and {} up{}, on {} connection{}, {total}{}.",
+                self.name,
+                group_thousands(self.frames - self.frames_up),
+                group_thousands(self.frames_up),
+                self.frames_per_second
+                    .map(|rate| format!(" ({rate:.1} a second)"))
+                    .unwrap_or_default(),
+                self.reconnects + 1,
+                if self.reconnects == 0 { "" } else { "s" },
+                self.heartbeat_words()
+            ),
+        }
+    }
+
+    fn heartbeat_words(&self) -> String {
+        match self.heartbeat_ms {
+            Some(ms) => format!(
+                "; heartbeats every {}, {} silence{} longer than 2.5 of them",
+                format_ms(ms),
+                self.silences,
+                if self.silences == 1 { "" } else { "s" }
+            ),
+            None => "; no heartbeat: a quiet line and a dead one look the same".to_owned(),
+        }
+    }
+
+    /// What one stream would have cost for the same news: one request and its answer's headers, then
+    /// each answer's news with a few bytes of framing (`data: …\n\n`).
+    fn stream_estimate(&self) -> u64 {
+        const FRAMING: u64 = 8;
+        let first = (self.bytes_up + self.bytes_down)
+            .saturating_sub(self.news_bytes)
+            .checked_div(self.requests)
+            .unwrap_or(0);
+        first + self.news_bytes + self.news_answers * FRAMING
+    }
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(values[values.len() / 2])
+}
+
+/// How steady a series of intervals is: the spread around their mean, as a share of it.
+fn spread(values: &[f64]) -> f64 {
+    if values.len() < 2 {
+        return f64::INFINITY;
+    }
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    if mean <= 0.0 {
+        return f64::INFINITY;
+    }
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+    variance.sqrt() / mean
+}
+
+fn non_negative(size: i64) -> u64 {
+    u64::try_from(size).unwrap_or(0)
+}
+
+fn bytes_up(entry: &Entry) -> u64 {
+    non_negative(entry.request.headers_size) + non_negative(entry.request.body_size)
+}
+
+fn bytes_down(entry: &Entry) -> u64 {
+    match entry.response.transfer_size {
+        Some(size) if size >= 0 => size as u64,
+        _ => {
+            let body = if entry.response.body_size >= 0 {
+                entry.response.body_size
+            } else {
+                entry.response.content.size
+            };
+            non_negative(entry.response.headers_size) + non_negative(body)
+        }
+    }
+}
+
+/// `GET /api/poll` for `GET https://host/api/poll?after=3`: the query changes every time.
+fn endpoint(entry: &Entry) -> String {
+    format!("{} {}", entry.request.method, path_of(&entry.request.url))
+}
+
+fn path_of(url: &str) -> &str {
+    let without_query = url.split(['?', '#']).next().unwrap_or(url);
+    match without_query.find("://") {
+        Some(scheme) => {
+            let rest = &without_query[scheme + 3..];
+            rest.find('/').map_or("/", |slash| &rest[slash..])
+        }
+        None => without_query,
+    }
+}
+
+fn is_socket(entry: &Entry) -> bool {
+    entry
+        .resource_type
+        .as_deref()
+        .is_some_and(|kind| kind.eq_ignore_ascii_case("websocket"))
+        || entry.response.status == 101
+        || entry.request.url.starts_with("ws://")
+        || entry.request.url.starts_with("wss://")
+}
+
+/// An answer that streams events: Server-Sent Events, or newline-delimited JSON read as it comes
+/// (an endless letter).
+fn is_event_stream(entry: &Entry) -> bool {
+    let mime = entry.response.content.mime_type.to_ascii_lowercase();
+    mime.starts_with("text/event-stream") || mime.starts_with("application/x-ndjson")
+}
+
+/// Why an answer said nothing new, if it did; `previous` is the body of the answer before it.
+fn empty_rule(entry: &Entry, previous: Option<&str>) -> Option<EmptyRule> {
+    if matches!(entry.response.status, 204 | 304) {
+        return Some(EmptyRule::NoContent);
+    }
+    if entry.response.status >= 400 || entry.response.status == 0 {
+        return None;
+    }
+    let text = entry.response.content.text.as_deref()?;
+    let body = text.trim();
+    if matches!(body, "" | "[]" | "{}" | "null") {
+        return Some(EmptyRule::EmptyBody);
+    }
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(body) {
+        let mut lists = fields.values().filter_map(serde_json::Value::as_array);
+        if lists.clone().next().is_some() && lists.all(Vec::is_empty) {
+            return Some(EmptyRule::EmptyLists);
+        }
+    }
+    (previous == Some(body)).then_some(EmptyRule::Repeated)
+}
+
+/// When an entry started and ended, ms since the Unix epoch.
+fn times(entry: &Entry) -> Option<(f64, f64)> {
+    let start = parse_date_time(&entry.started_date_time)?;
+    Some((start, start + entry.time.max(0.0)))
+}
+
+/// A WebSocket frame's bytes on the wire: its payload and header (and the mask a browser adds).
+fn frame_bytes(len: usize, up: bool) -> u64 {
+    let header = match len {
+        0..=125 => 2,
+        126..=65_535 => 4,
+        _ => 10,
+    };
+    (len + header + if up { 4 } else { 0 }) as u64
+}
+
+/// Marks the small, periodic frames as heartbeats and counts the silences longer than 2.5 of them.
+fn heartbeats(channel: &mut Channel, frames: &mut [(f64, usize, bool, bool)]) {
+    // (at_ms, payload length, up, heartbeat)
+    let small: Vec<f64> = frames
+        .iter()
+        .filter(|&&(_, len, up, _)| !up && len <= 64)
+        .map(|&(at, ..)| at)
+        .collect();
+    let gaps: Vec<f64> = small.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    // Periodic: most gaps within a quarter of the median gap. A silence (a missed beat, a dead line)
+    // is one long gap and must not hide the rhythm around it.
+    let period = median(&mut gaps.clone()).unwrap_or(0.0);
+    let on_beat = gaps
+        .iter()
+        .filter(|&&gap| (gap - period).abs() <= period * 0.25)
+        .count();
+    if small.len() >= 3 && period > 0.0 && on_beat * 10 >= gaps.len() * 6 {
+        channel.heartbeat_ms = Some(period);
+        for frame in frames.iter_mut().filter(|f| !f.2 && f.1 <= 64) {
+            frame.3 = true;
+        }
+        channel.heartbeats += small.len() as u64;
+        let down: Vec<f64> = frames.iter().filter(|f| !f.2).map(|f| f.0).collect();
+        channel.silences += down
+            .windows(2)
+            .filter(|pair| pair[1] - pair[0] > 2.5 * period)
+            .count() as u64;
+    }
+}
+
+/// Sorts a HAR's entries into channels.
+pub fn classify(har: &Har) -> Imported {
+    let mut entries: Vec<(&Entry, f64, f64)> = har
+        .log
+        .entries
+        .iter()
+        .filter_map(|entry| times(entry).map(|(start, end)| (entry, start, end)))
+        .collect();
+    entries.sort_by(|a, b| a.1.total_cmp(&b.1));
+
+    let mut channels: BTreeMap<(ChannelKind, String), Channel> = BTreeMap::new();
+    let mut loops: BTreeMap<String, Vec<(&Entry, f64, f64)>> = BTreeMap::new();
+    for &(entry, start, end) in &entries {
+        if is_socket(entry) {
+            let name = entry
+                .request
+                .url
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let channel = channels
+                .entry((ChannelKind::Phone, name.clone()))
+                .or_insert_with(|| Channel::new(ChannelKind::Phone, name));
+            socket(channel, entry, start, end);
+        } else if is_event_stream(entry) {
+            let name = endpoint(entry);
+            let channel = channels
+                .entry((ChannelKind::Radio, name.clone()))
+                .or_insert_with(|| Channel::new(ChannelKind::Radio, name));
+            stream(channel, entry, start, end);
+        } else {
+            loops
+                .entry(endpoint(entry))
+                .or_default()
+                .push((entry, start, end));
+        }
+    }
+
+    let mut other_requests = 0;
+    let all_waits: Vec<(String, f64)> = loops
+        .iter()
+        .flat_map(|(name, group)| {
+            group
+                .iter()
+                .map(move |(entry, ..)| (name.clone(), entry.timings.wait.max(0.0)))
+        })
+        .collect();
+    for (name, group) in loops {
+        if group.len() < 3 {
+            other_requests += group.len() as u64;
+            continue;
+        }
+        let mut waits: Vec<f64> = group
+            .iter()
+            .map(|(e, ..)| e.timings.wait.max(0.0))
+            .collect();
+        let held = median(&mut waits).unwrap_or(0.0);
+        let mut others: Vec<f64> = all_waits
+            .iter()
+            .filter(|(other, _)| *other != name)
+            .map(|&(_, wait)| wait)
+            .collect();
+        let others = median(&mut others);
+        let intervals: Vec<f64> = group.windows(2).map(|pair| pair[1].1 - pair[0].1).collect();
+        let kind = if held >= 1_000.0 && others.is_none_or(|others| held >= 5.0 * others) {
+            ChannelKind::Held
+        } else if spread(&intervals) < 0.5 {
+            ChannelKind::Letters
+        } else {
+            other_requests += group.len() as u64;
+            continue;
+        };
+        let mut channel = Channel::new(kind, name);
+        let mut previous: Option<String> = None;
+        for &(entry, start, end) in &group {
+            let body = entry.response.content.text.as_deref().map(str::trim);
+            let empty = empty_rule(entry, previous.as_deref());
+            previous = body.map(str::to_owned);
+            let (up, down) = (bytes_up(entry), bytes_down(entry));
+            channel.requests += 1;
+            channel.bytes_up += up;
+            channel.bytes_down += down;
+            match empty {
+                Some(rule) => {
+                    channel.empty += 1;
+                    *channel.empty_by.entry(rule).or_default() += 1;
+                }
+                None => {
+                    channel.news_answers += 1;
+                    channel.news_bytes += non_negative(entry.response.content.size);
+                }
+            }
+            channel.span(start, end);
+            channel.items.push(Item::Letter {
+                start_ms: start,
+                end_ms: end,
+                wait_ms: entry.timings.wait.max(0.0),
+                status: entry.response.status,
+                empty,
+                bytes: up + down,
+            });
+        }
+        match kind {
+            ChannelKind::Held => channel.held_ms = Some(held),
+            _ => channel.interval_ms = median(&mut intervals.clone()),
+        }
+        channels.insert((kind, channel.name.clone()), channel);
+    }
+
+    Imported {
+        channels: channels.into_values().collect(),
+        other_requests,
+        creator: format!("{} {}", har.log.creator.name, har.log.creator.version)
+            .trim()
+            .to_owned(),
+    }
+}
+
+/// A WebSocket entry: one connection and its frames.
+fn socket(channel: &mut Channel, entry: &Entry, start: f64, end: f64) {
+    if channel.requests > 0 {
+        channel.reconnects += 1;
+    }
+    channel.requests += 1;
+    channel.bytes_up += bytes_up(entry);
+    channel.bytes_down += bytes_down(entry);
+    let messages = entry.web_socket_messages.as_deref().unwrap_or_default();
+    let mut frames: Vec<(f64, usize, bool, bool)> = messages
+        .iter()
+        .map(|message| {
+            (
+                message.time * 1000.0,
+                message.data.len(),
+                message.kind == "send",
+                false,
+            )
+        })
+        .collect();
+    frames.sort_by(|a, b| a.0.total_cmp(&b.0));
+    heartbeats(channel, &mut frames);
+    let last_frame = frames.last().map_or(end, |frame| frame.0.max(end));
+    channel.span(start, last_frame);
+    channel.items.push(Item::Line {
+        start_ms: start,
+        end_ms: last_frame,
+    });
+    for &(at_ms, len, up, heartbeat) in &frames {
+        let bytes = frame_bytes(len, up);
+        if up {
+            channel.bytes_up += bytes;
+            channel.frames_up += 1;
+        } else {
+            channel.bytes_down += bytes;
+        }
+        channel.frames += 1;
+        channel.items.push(Item::Frame {
+            at_ms,
+            up,
+            heartbeat,
+            bytes,
+        });
+    }
+    let seconds = (channel.end_ms - channel.start_ms) / 1000.0;
+    channel.frames_per_second = (seconds > 0.0).then(|| channel.frames as f64 / seconds);
+}
+
+/// An event-stream entry: one connection and the events in its body, when the HAR kept it.
+fn stream(channel: &mut Channel, entry: &Entry, start: f64, end: f64) {
+    if channel.requests > 0 {
+        channel.reconnects += 1;
+    }
+    channel.requests += 1;
+    channel.bytes_up += bytes_up(entry);
+    channel.bytes_down += bytes_down(entry);
+    channel.span(start, end);
+    channel.items.push(Item::Line {
+        start_ms: start,
+        end_ms: end,
+    });
+    let body = entry.response.content.text.as_deref().unwrap_or_default();
+    // Server-Sent Events are separated by a blank line, NDJSON events by a newline. An event of only
+    // comments (`: ping`) or named like a heartbeat is a heartbeat. The HAR has no time for each, so
+    // they are counted, not drawn one by one.
+    let separator = if entry
+        .response
+        .content
+        .mime_type
+        .starts_with("text/event-stream")
+    {
+        "\n\n"
+    } else {
+        "\n"
+    };
+    for block in body
+        .split(separator)
+        .filter(|block| !block.trim().is_empty())
+    {
+        channel.frames += 1;
+        let comment_only = block.lines().all(|line| line.starts_with(':'));
+        let named_beat = block.lines().any(|line| {
+            line.strip_prefix("event:")
+                .is_some_and(|name| matches!(name.trim(), "heartbeat" | "ping" | "keepalive"))
+        });
+        if comment_only || named_beat {
+            channel.heartbeats += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// HARs in the shapes Chrome and Firefox export (see `tests/fixtures/README.md`).
+    const CHROME: &str = include_str!("../../tests/fixtures/chrome-app.har");
+    const FIREFOX: &str = include_str!("../../tests/fixtures/firefox-app.har");
+
+    #[test]
+    fn a_chrome_har_sorts_into_letters_held_letters_a_radio_and_a_phone_call() {
+        let har = Har::parse(CHROME).unwrap();
+        let imported = classify(&har);
+        let kinds: Vec<(ChannelKind, &str)> = imported
+            .channels
+            .iter()
+            .map(|channel| (channel.kind, channel.name.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (ChannelKind::Letters, "GET /api/poll"),
+                (ChannelKind::Held, "GET /api/longpoll"),
+                (ChannelKind::Radio, "GET /events"),
+                (ChannelKind::Phone, "wss://app.test/socket"),
+            ]
+        );
+        assert_eq!(imported.other_requests, 2);
+        assert_eq!(imported.creator, "WebInspector 537.36");
+
+        let letters = &imported.channels[0];
+        assert_eq!((letters.requests, letters.empty), (10, 6));
+        assert_eq!(letters.empty_by.get(&EmptyRule::EmptyLists), Some(&6));
+        assert_eq!(letters.interval_ms, Some(1000.0));
+        assert_eq!(letters.bytes_up, 3000);
+        assert_eq!(letters.bytes_down, 4 * 240 + 6 * 175);
+        assert_eq!(
+            letters.verdict(),
+            "This polling loop (GET /api/poll, every 1.0 s) sent 10 requests, 60 % empty, 5.0 kB: one stream would have carried the same news in ≈ 857 B."
+        );
+
+        let held = &imported.channels[1];
+        assert_eq!((held.requests, held.empty), (4, 3));
+        assert_eq!(held.empty_by.get(&EmptyRule::NoContent), Some(&3));
+        assert_eq!(held.held_ms, Some(25_000.0));
+
+        let radio = &imported.channels[2];
+        assert_eq!(
+            (radio.frames, radio.heartbeats, radio.reconnects),
+            (3, 1, 0)
+        );
+
+        let phone = &imported.channels[3];
+        assert_eq!((phone.frames, phone.frames_up), (10, 2));
+        assert_eq!(phone.heartbeat_ms, Some(5_000.0));
+        assert_eq!(phone.heartbeats, 7);
+        assert_eq!(phone.silences, 1, "the 20 s silence, not the 10 s one");
+        assert!(
+            phone
+                .verdict()
+                .contains("heartbeats every 5.0 s, 1 silence longer than 2.5 of them"),
+            "{}",
+            phone.verdict()
+        );
+    }
+
+    #[test]
+    fn a_firefox_har_reads_the_same_without_chromes_private_fields() {
+        let imported = classify(&Har::parse(FIREFOX).unwrap());
+        let chrome = classify(&Har::parse(CHROME).unwrap());
+        assert_eq!(imported.creator, "Firefox 133.0");
+        assert_eq!(imported.channels.len(), 4);
+        for (firefox, chrome) in imported.channels.iter().zip(&chrome.channels) {
+            assert_eq!((firefox.kind, &firefox.name), (chrome.kind, &chrome.name));
+            assert_eq!(
+                firefox.start_ms, chrome.start_ms,
+                "the +01:00 times are the same instants"
+            );
+            if firefox.kind != ChannelKind::Phone {
+                assert_eq!(
+                    (
+                        firefox.requests,
+                        firefox.empty,
+                        firefox.frames,
+                        firefox.bytes_down
+                    ),
+                    (
+                        chrome.requests,
+                        chrome.empty,
+                        chrome.frames,
+                        chrome.bytes_down
+                    ),
+                    "{}",
+                    firefox.name
+                );
+            }
+        }
+        // Firefox writes no WebSocket frames: the call is there, its frames are not.
+        let phone = &imported.channels[3];
+        assert_eq!(
+            (phone.kind, phone.requests, phone.frames),
+            (ChannelKind::Phone, 1, 0)
+        );
+    }
+
+    #[test]
+    fn empty_answers_say_which_rule_called_them_empty() {
+        let entry = |status: u16, text: &str| -> Entry {
+            serde_json::from_value(serde_json::json!({
+                "startedDateTime": "2026-11-28T16:04:05.000Z",
+                "request": {"method": "GET", "url": "http://x/"},
+                "response": {"status": status, "content": {"size": text.len(), "mimeType": "application/json", "text": text}},
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            empty_rule(&entry(304, "x"), None),
+            Some(EmptyRule::NoContent)
+        );
+        assert_eq!(
+            empty_rule(&entry(200, " [] "), None),
+            Some(EmptyRule::EmptyBody)
+        );
+        assert_eq!(
+            empty_rule(&entry(200, r#"{"items": [], "cursor": 5}"#), None),
+            Some(EmptyRule::EmptyLists)
+        );
+        assert_eq!(
+            empty_rule(&entry(200, r#"{"price": 5}"#), Some(r#"{"price": 5}"#)),
+            Some(EmptyRule::Repeated)
+        );
+        assert_eq!(
+            empty_rule(&entry(200, r#"{"price": 6}"#), Some(r#"{"price": 5}"#)),
+            None
+        );
+        assert_eq!(
+            empty_rule(&entry(503, "[]"), None),
+            None,
+            "a failure is not an empty answer"
+        );
+    }
+}

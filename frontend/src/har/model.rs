@@ -1,0 +1,427 @@
+//! HAR 1.2 (<http://www.softwareishard.com/blog/har-12-spec/>) as Chrome and Firefox export it: the
+//! parts a timeline needs, read leniently (a field a browser leaves out takes its default, so one
+//! browser's omissions do not reject the file), written strictly (every field the spec requires).
+//! Chrome's private fields keep their underscore names: `_resourceType`, `_transferSize` and
+//! `_webSocketMessages`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Har {
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Log {
+    #[serde(default = "version")]
+    pub version: String,
+    #[serde(default)]
+    pub creator: Creator,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<serde_json::Value>,
+    pub entries: Vec<Entry>,
+}
+
+fn version() -> String {
+    "1.2".to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Creator {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// When the request started, ISO 8601 with a time zone.
+    pub started_date_time: String,
+    /// Total time of the request, ms (the sum of the non-negative timings).
+    #[serde(default)]
+    pub time: f64,
+    pub request: Request,
+    pub response: Response,
+    #[serde(default)]
+    pub cache: serde_json::Value,
+    #[serde(default)]
+    pub timings: Timings,
+    #[serde(
+        rename = "_resourceType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resource_type: Option<String>,
+    #[serde(
+        rename = "_webSocketMessages",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub web_socket_messages: Option<Vec<WebSocketMessage>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    #[serde(default = "http_version")]
+    pub http_version: String,
+    #[serde(default)]
+    pub headers: Vec<Header>,
+    #[serde(default)]
+    pub query_string: Vec<Header>,
+    #[serde(default)]
+    pub cookies: Vec<serde_json::Value>,
+    /// -1 where unknown.
+    #[serde(default = "unknown")]
+    pub headers_size: i64,
+    #[serde(default = "unknown")]
+    pub body_size: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    /// 0 where the request got no answer.
+    #[serde(default)]
+    pub status: u16,
+    #[serde(default)]
+    pub status_text: String,
+    #[serde(default = "http_version")]
+    pub http_version: String,
+    #[serde(default)]
+    pub headers: Vec<Header>,
+    #[serde(default)]
+    pub cookies: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub content: Content,
+    #[serde(rename = "redirectURL", default)]
+    pub redirect_url: String,
+    #[serde(default = "unknown")]
+    pub headers_size: i64,
+    #[serde(default = "unknown")]
+    pub body_size: i64,
+    /// Chrome: bytes on the wire, headers included.
+    #[serde(
+        rename = "_transferSize",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub transfer_size: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Content {
+    #[serde(default)]
+    pub size: i64,
+    #[serde(default)]
+    pub mime_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+/// Where the request's time went, ms; -1 where a phase does not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    #[serde(default = "unknown_ms")]
+    pub blocked: f64,
+    #[serde(default = "unknown_ms")]
+    pub dns: f64,
+    #[serde(default = "unknown_ms")]
+    pub connect: f64,
+    #[serde(default)]
+    pub send: f64,
+    /// Waiting for the first byte of the answer: how long a held letter was held.
+    #[serde(default)]
+    pub wait: f64,
+    #[serde(default)]
+    pub receive: f64,
+    #[serde(default = "unknown_ms")]
+    pub ssl: f64,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            blocked: -1.0,
+            dns: -1.0,
+            connect: -1.0,
+            send: 0.0,
+            wait: 0.0,
+            receive: 0.0,
+            ssl: -1.0,
+        }
+    }
+}
+
+/// One WebSocket frame as Chrome records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebSocketMessage {
+    /// `send` (browser → server) or `receive`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Seconds since the Unix epoch, with a fraction.
+    pub time: f64,
+    /// 1 text, 2 binary (9 and 10 are pings and pongs, which Chrome does not show).
+    #[serde(default = "text_opcode")]
+    pub opcode: u8,
+    #[serde(default)]
+    pub data: String,
+}
+
+fn http_version() -> String {
+    "HTTP/1.1".to_owned()
+}
+
+fn unknown() -> i64 {
+    -1
+}
+
+fn unknown_ms() -> f64 {
+    -1.0
+}
+
+fn text_opcode() -> u8 {
+    1
+}
+
+/// Why a file is not a HAR the page can open, in words for the person who dropped it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HarError {
+    NotJson(String),
+    NotHar(String),
+}
+
+impl std::fmt::Display for HarError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HarError::NotJson(why) => write!(f, "This file is not JSON ({why})."),
+            HarError::NotHar(why) => write!(
+                f,
+                "This file is JSON but not a HAR ({why}). Export one from the browser's developer tools: Network tab, \"Save all as HAR\"."
+            ),
+        }
+    }
+}
+
+impl Har {
+    /// Reads a HAR, telling "not JSON" from "JSON of another shape".
+    pub fn parse(text: &str) -> Result<Har, HarError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|err| HarError::NotJson(err.to_string()))?;
+        if value.pointer("/log/entries").is_none() {
+            return Err(HarError::NotHar("it has no log.entries".to_owned()));
+        }
+        serde_json::from_value(value).map_err(|err| HarError::NotHar(err.to_string()))
+    }
+}
+
+/// Where each of a HAR's entries sits in its text, and the log with its entries taken out, so a big
+/// file can be read an entry at a time (with the page's event loop turning between batches) rather than
+/// in one parse that freezes the page. `None` when the text has no `entries` array inside an object.
+pub fn split_entries(text: &str) -> Option<(String, Vec<(usize, usize)>)> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut string_start, mut last_string) = (0, (0, 0));
+    let mut array: Option<(usize, usize)> = None; // (depth inside the array, index of its '[')
+    let mut item_start = None;
+    let mut items = Vec::new();
+    for (i, &byte) in bytes.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+                last_string = (string_start, i);
+            }
+            continue;
+        }
+        match byte {
+            b'"' => {
+                in_string = true;
+                string_start = i + 1;
+            }
+            b'{' | b'[' => {
+                match array {
+                    Some((inside, _)) if depth == inside && byte == b'{' => item_start = Some(i),
+                    // The `entries` key of the log object (depth 2: inside `{"log": {`).
+                    None if byte == b'['
+                        && depth == 2
+                        && &text[last_string.0..last_string.1] == "entries" =>
+                    {
+                        array = Some((depth + 1, i));
+                    }
+                    _ => {}
+                }
+                depth += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if let Some((inside, open)) = array {
+                    if byte == b'}' && depth == inside {
+                        items.push((item_start.take()?, i + 1));
+                    } else if byte == b']' && depth + 1 == inside {
+                        let rest = format!("{}{}", &text[..=open], &text[i..]);
+                        return Some((rest, items));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Milliseconds since the Unix epoch of an ISO 8601 date-time as HAR writes them
+/// (`2026-11-28T16:04:05.123Z`, `2026-11-28T17:04:05.123+01:00`), or `None`. Hand-written because
+/// the page needs only this one format, and a date crate would weigh more than the whole parser.
+pub fn parse_date_time(text: &str) -> Option<f64> {
+    let bytes = text.as_bytes();
+    let number = |from: usize, len: usize| -> Option<i64> {
+        let part = text.get(from..from + len)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if bytes.len() < 19 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' {
+        return None;
+    }
+    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
+    let mut at = 19;
+    let mut fraction = 0.0;
+    if bytes.get(at) == Some(&b'.') {
+        let digits = bytes[at + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        fraction = format!("0.{}", text.get(at + 1..at + 1 + digits)?)
+            .parse()
+            .ok()?;
+        at += 1 + digits;
+    }
+    let offset_minutes = match bytes.get(at) {
+        Some(b'Z') | None => 0,
+        Some(&sign @ (b'+' | b'-')) => {
+            let hours = number(at + 1, 2)?;
+            let minutes = if bytes.get(at + 3) == Some(&b':') {
+                number(at + 4, 2)?
+            } else {
+                number(at + 3, 2)?
+            };
+            let total = hours * 60 + minutes;
+            if sign == b'+' { total } else { -total }
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    Some((seconds as f64 + fraction) * 1000.0)
+}
+
+/// The ISO 8601 form HAR writes (`2026-11-28T16:04:05.123Z`) of milliseconds since the Unix epoch.
+pub fn format_date_time(ms: f64) -> String {
+    let total_ms = ms.round() as i64;
+    let (seconds, millis) = (total_ms.div_euclid(1000), total_ms.rem_euclid(1000));
+    let (days, day_seconds) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // civil_from_days, the inverse of the above.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        day_seconds / 3600,
+        day_seconds / 60 % 60,
+        day_seconds % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_read_in_every_zone_and_write_back_the_same_instant() {
+        let utc = parse_date_time("2026-11-28T16:04:05.123Z").unwrap();
+        assert_eq!(utc, 1_795_881_845_123.0);
+        assert_eq!(
+            parse_date_time("2026-11-28T17:04:05.123+01:00"),
+            Some(utc),
+            "Firefox writes the local offset"
+        );
+        assert_eq!(parse_date_time("2026-11-28T16:04:05Z"), Some(utc - 123.0));
+        assert_eq!(format_date_time(utc), "2026-11-28T16:04:05.123Z");
+        assert_eq!(format_date_time(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(parse_date_time("yesterday"), None);
+        assert_eq!(parse_date_time("2026-13-28T16:04:05Z"), None);
+    }
+
+    #[test]
+    fn a_file_that_is_not_json_or_not_a_har_says_which() {
+        assert!(matches!(Har::parse("{nope"), Err(HarError::NotJson(_))));
+        let not_har = Har::parse(r#"{"log": {"pages": []}}"#).unwrap_err();
+        assert!(
+            not_har
+                .to_string()
+                .contains("not a HAR (it has no log.entries)"),
+            "{not_har}"
+        );
+        let minimal = Har::parse(
+            r#"{"log": {"entries": [{"startedDateTime": "2026-11-28T16:04:05.123Z",
+                "request": {"method": "GET", "url": "http://x/a"}, "response": {"status": 204}}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(minimal.log.entries[0].response.status, 204);
+        assert_eq!(minimal.log.entries[0].request.headers_size, -1);
+    }
+
+    #[test]
+    fn entries_are_found_one_by_one_around_strings_that_look_like_json() {
+        let text = r#"{"log": {"creator": {"name": "x ] } \" {"}, "entries": [
+            {"a": "[{", "b": {"c": [1, 2]}}, {"d": "}"}
+        ], "pages": []}}"#;
+        let (rest, items) = split_entries(text).unwrap();
+        let parts: Vec<&str> = items.iter().map(|&(from, to)| &text[from..to]).collect();
+        assert_eq!(
+            parts,
+            vec![r#"{"a": "[{", "b": {"c": [1, 2]}}"#, r#"{"d": "}"}"#]
+        );
+        let rest: serde_json::Value = serde_json::from_str(&rest).unwrap();
+        assert_eq!(rest["log"]["entries"], serde_json::json!([]));
+        assert_eq!(rest["log"]["creator"]["name"], "x ] } \" {");
+        assert!(
+            split_entries(r#"{"entries": []}"#).is_none(),
+            "entries must be inside log"
+        );
+    }
+}
