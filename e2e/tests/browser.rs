@@ -793,6 +793,149 @@ async fn the_page_compares_the_lanes_fits_every_width_and_follows_dark_and_less_
     session.close().await;
 }
 
+/// The page's own traffic as a person keeps it: a live session exported as a HAR (downloaded by the
+/// browser), opened again in the page with the same counts; a broken file refused plainly; and the
+/// server's own `/ws` watched as an endpoint from outside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_exported_as_har_opens_again_with_its_counts_and_an_endpoint_is_watched() {
+    let session = Session::open().await;
+    let page = &session.page;
+    let downloads = workspace_root()
+        .join("target")
+        .join(format!("e2e-downloads-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&downloads);
+    std::fs::create_dir_all(&downloads).unwrap();
+    page.issue_cmd(DevTools {
+        method: "Browser.setDownloadBehavior",
+        params: serde_json::json!({ "behavior": "allow", "downloadPath": downloads.to_str().unwrap() }),
+    })
+    .await
+    .expect("downloads allowed");
+    eventually("the letters have asked a few times", || async {
+        let asked = number(page, "poll-requests").await;
+        (asked >= 4)
+            .then_some(())
+            .ok_or(format!("{asked} requests"))
+    })
+    .await;
+    // Stopped, the lanes' counts stay put while the file is written and read back.
+    for lane in LaneId::ALL {
+        click(page, &format!("{lane}-toggle")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let [requests, empty, held] =
+        numbers(page, ["poll-requests", "poll-empty", "longpoll-requests"]).await;
+
+    click(page, "export-har").await;
+    let mut exported = None;
+    let started = Instant::now();
+    while exported.is_none() {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no HAR was downloaded to {}",
+            downloads.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        exported = std::fs::read_dir(&downloads)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|file| file.path())
+            .find(|path| path.extension().is_some_and(|ext| ext == "har"));
+    }
+    let exported = exported.unwrap();
+    let har: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).expect("a JSON file");
+    assert_eq!(har["log"]["version"], "1.2");
+    assert_eq!(har["log"]["creator"]["name"], "Switchboard");
+
+    let open_har = page
+        .find(Locator::Css("[data-testid='open-har']"))
+        .await
+        .unwrap();
+    open_har
+        .send_keys(exported.to_str().unwrap())
+        .await
+        .unwrap();
+    eventually("the exported file opens", || async {
+        let status = text(page, "[data-testid='har-status']").await;
+        (status.starts_with("switchboard-") && status.contains("channel"))
+            .then_some(())
+            .ok_or(status)
+    })
+    .await;
+    let figure = |kind: &'static str, testid: &'static str| async move {
+        let css = format!(
+            "[data-testid='imported-channel'][data-kind='{kind}'] [data-testid='{testid}']"
+        );
+        parse_count(testid, &text(page, &css).await)
+    };
+    assert_eq!(
+        (
+            figure("letters", "imported-requests").await,
+            figure("letters", "imported-empty").await
+        ),
+        (requests, empty),
+        "the letters opened again as they were counted live"
+    );
+    assert_eq!(
+        figure("held", "imported-requests").await,
+        held,
+        "the held letters opened again as held letters, as many as were sent"
+    );
+    assert!(
+        figure("phone", "imported-frames").await > 0,
+        "the phone call's frames came along"
+    );
+    assert!(
+        figure("radio", "imported-frames").await > 0,
+        "the radio's events came along"
+    );
+    page.execute(
+        "document.querySelector('.har').scrollIntoView({ block: 'start' });",
+        vec![],
+    )
+    .await
+    .unwrap();
+    save_screenshot(page, "e2e-har.png").await;
+
+    let broken = downloads.join("broken.har");
+    std::fs::write(&broken, "{\"log\": {\"entries\": [ this is cut off").unwrap();
+    open_har.send_keys(broken.to_str().unwrap()).await.unwrap();
+    eventually("a broken file is refused plainly", || async {
+        let status = text(page, "[data-testid='har-status']").await;
+        status
+            .starts_with("This file is not JSON")
+            .then_some(())
+            .ok_or(status)
+    })
+    .await;
+
+    let socket = format!("{}/ws", session.base.replacen("http", "ws", 1));
+    page.find(Locator::Css("[data-testid='watch-url']"))
+        .await
+        .unwrap()
+        .send_keys(&socket)
+        .await
+        .unwrap();
+    click(page, "watch-start").await;
+    eventually("the server's own /ws is watched from outside", || async {
+        let messages = number(page, "watched-messages").await;
+        (messages >= 3)
+            .then_some(())
+            .ok_or(format!("{messages} messages"))
+    })
+    .await;
+    page.execute(
+        "document.querySelector('.watch').scrollIntoView({ block: 'center' });",
+        vec![],
+    )
+    .await
+    .unwrap();
+    save_screenshot(page, "e2e-watch.png").await;
+    let _ = std::fs::remove_dir_all(&downloads);
+    session.close().await;
+}
+
 /// The failure lab from the page: a hiccup, a drop and a half-open line on the phone call and the
 /// radio. Each time the page notices (the watchdog, for the half-open line), redials, resumes after its
 /// last seq and ends with nothing missed.

@@ -98,6 +98,8 @@ pub enum Item {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Channel {
     pub kind: ChannelKind,
+    /// What it is in words (`Radio (Server-Sent Events)`).
+    pub title: &'static str,
     /// `GET /api/poll` or the socket's URL.
     pub name: String,
     pub requests: u64,
@@ -139,6 +141,7 @@ impl Channel {
     fn new(kind: ChannelKind, name: String) -> Channel {
         Channel {
             kind,
+            title: kind.title(),
             name,
             requests: 0,
             empty: 0,
@@ -228,6 +231,11 @@ impl Channel {
                 format_ms(ms),
                 self.silences,
                 if self.silences == 1 { "" } else { "s" }
+            ),
+            None if self.heartbeats > 0 => format!(
+                "; {} heartbeat{} seen (the file keeps no time for each event, so its pace is unknown)",
+                self.heartbeats,
+                if self.heartbeats == 1 { "" } else { "s" }
             ),
             None => "; no heartbeat: a quiet line and a dead one look the same".to_owned(),
         }
@@ -419,6 +427,14 @@ pub fn classify(har: &Har) -> Imported {
             let channel = channels
                 .entry((ChannelKind::Radio, name.clone()))
                 .or_insert_with(|| Channel::new(ChannelKind::Radio, name));
+            if !entry
+                .response
+                .content
+                .mime_type
+                .starts_with("text/event-stream")
+            {
+                channel.title = "Radio (an endless letter: JSON lines streamed)";
+            }
             stream(channel, entry, start, end);
         } else {
             loops
@@ -454,7 +470,11 @@ pub fn classify(har: &Har) -> Imported {
             .collect();
         let others = median(&mut others);
         let intervals: Vec<f64> = group.windows(2).map(|pair| pair[1].1 - pair[0].1).collect();
-        let kind = if held >= 1_000.0 && others.is_none_or(|others| held >= 5.0 * others) {
+        // Held: a quarter of a second or more, and five times what the file's other requests waited
+        // (a second or more when there are no others to compare with).
+        let kind = if held >= 250.0
+            && others.map_or(held >= 1_000.0, |others| held >= 5.0 * others.max(1.0))
+        {
             ChannelKind::Held
         } else if spread(&intervals) < 0.5 {
             ChannelKind::Letters

@@ -86,17 +86,32 @@ fn entry(span: &Span, marks: &[&Mark], origin: &str, now_ms: f64) -> Entry {
                 .unwrap_or(0),
             why.clone(),
         ),
+        // A letter still out when the lanes stopped: no answer, and so neither news nor empty.
+        Outcome::Pending if span.shape.is_request() => {
+            (0, "no answer yet when exported".to_owned())
+        }
         _ if two_way => (101, "Switching Protocols".to_owned()),
         _ => (200, "OK".to_owned()),
     };
     let (mime, text) = match span.shape {
-        Shape::Request | Shape::HeldRequest => (
-            "application/json",
-            format!(
-                "{{\"events\":[{}]}}",
-                payloads().collect::<Vec<_>>().join(",")
-            ),
-        ),
+        Shape::Request | Shape::HeldRequest => {
+            // Seqs the server declared lost ride along, as they did live: such an answer is not
+            // "nothing new".
+            let lost: Vec<String> = marks
+                .iter()
+                .filter_map(|mark| match mark.what {
+                    MarkKind::Gap { first, last } => Some(format!("[{first},{last}]")),
+                    _ => None,
+                })
+                .collect();
+            let events = payloads().collect::<Vec<_>>().join(",");
+            let text = if lost.is_empty() {
+                format!("{{\"events\":[{events}]}}")
+            } else {
+                format!("{{\"events\":[{events}],\"lost\":[{}]}}", lost.join(","))
+            };
+            ("application/json", text)
+        }
         Shape::Stream if span.lane == LaneId::Sse => ("text/event-stream", event_stream(marks)),
         Shape::Stream => (
             "application/x-ndjson",

@@ -371,7 +371,7 @@ fn ImportedChannel(channel: Channel, from: f64, to: f64) -> impl IntoView {
             data-kind=channel.kind.as_str()
         >
             <header>
-                <h3><i class="dot" aria-hidden="true"></i>{channel.kind.title()}</h3>
+                <h3><i class="dot" aria-hidden="true"></i>{channel.title}</h3>
                 <code>{channel.name.clone()}</code>
             </header>
             <svg
@@ -379,7 +379,7 @@ fn ImportedChannel(channel: Channel, from: f64, to: f64) -> impl IntoView {
                 viewBox="0 0 1000 44"
                 preserveAspectRatio="none"
                 role="img"
-                aria-label=format!("{} on the file's time axis: {}", channel.kind.title(), channel.verdict())
+                aria-label=format!("{} on the file's time axis: {}", channel.title, channel.verdict())
             >
                 {shapes}
             </svg>

@@ -9,6 +9,7 @@ pub mod har;
 pub mod lane_panel;
 pub mod network;
 pub mod traffic;
+pub mod watch;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -26,6 +27,7 @@ use har::HarPanel;
 use lane_panel::LanePanel;
 use network::NetworkPanel;
 use traffic::TrafficPanel;
+use watch::WatchPanel;
 
 /// How often the scoreboards look at the store again.
 const REFRESH: Duration = Duration::from_millis(250);
@@ -99,6 +101,7 @@ pub fn Dashboard(
                 {LaneId::ALL.into_iter().map(|lane| view! { <LanePanel lane=lane/> }).collect_view()}
             </section>
             <HarPanel/>
+            <WatchPanel/>
         </main>
         <footer>
             "HTTP is exchanging letters; a WebSocket is a phone call. Delays are from the server's timestamp to "
