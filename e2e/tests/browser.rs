@@ -13,6 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use switchboard_client::nginx::Nginx;
+
+mod recorder;
 use switchboard_client::redis::Redis;
 
 /// How long the page may take to show what is asserted (generous: a shared 2-core machine).
@@ -77,8 +79,9 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(driver: &Driver) -> Client {
-    let capabilities = serde_json::json!({
+/// A Chromium session; with `record`, its DevTools Network events are logged for [`recorder::record`].
+async fn browser(driver: &Driver, record: bool) -> Client {
+    let mut capabilities = serde_json::json!({
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": [
@@ -88,6 +91,11 @@ async fn browser(driver: &Driver) -> Client {
             ],
         }
     });
+    if record {
+        capabilities["goog:loggingPrefs"] = serde_json::json!({ "performance": "ALL" });
+        capabilities["goog:chromeOptions"]["perfLoggingPrefs"] =
+            serde_json::json!({ "enableNetwork": true, "enablePage": false });
+    }
     let serde_json::Value::Object(capabilities) = capabilities else {
         unreachable!("a JSON object")
     };
@@ -461,8 +469,13 @@ impl Session {
 
     /// Opens the page at `base` (a server, or a load balancer in front of several).
     async fn on(base: String, servers: Vec<Running>) -> Session {
+        Session::on_recording(base, servers, false).await
+    }
+
+    /// Like [`Session::on`], with the page's Network events recorded when `record` is set.
+    async fn on_recording(base: String, servers: Vec<Running>, record: bool) -> Session {
         let driver = Driver::start().await;
-        let page = browser(&driver).await;
+        let page = browser(&driver, record).await;
         page.goto(&format!("{base}/")).await.unwrap();
         // The page mounts once its WebAssembly has loaded, which can take seconds on a busy machine;
         // until then none of the panels is there to read.
@@ -933,6 +946,149 @@ async fn a_session_exported_as_har_opens_again_with_its_counts_and_an_endpoint_i
     .unwrap();
     save_screenshot(page, "e2e-watch.png").await;
     let _ = std::fs::remove_dir_all(&downloads);
+    session.close().await;
+}
+
+/// A HAR recorded from Chromium's own DevTools Network events while the dashboard ran on quiet
+/// traffic (letters mostly empty, held letters held for seconds, a radio, a phone call) opens in the page
+/// as those four channels, with the letters' requests and empty answers as the recording has them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_har_recorded_by_chromium_opens_as_the_channels_it_recorded() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = server_config(&built_dashboard());
+    config.traffic = switchboard_shared::Traffic::Quiet;
+    let server = Running::spawn(listener, config);
+    let session = Session::on_recording(base, vec![server], true).await;
+    let page = &session.page;
+    eventually("three held letters have come back", || async {
+        let held = number(page, "longpoll-requests").await;
+        (held >= 4).then_some(()).ok_or(format!("{held} held letters sent"))
+    })
+    .await;
+    let har = recorder::record(page).await;
+    let entries = har["log"]["entries"].as_array().unwrap();
+    let polls: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|entry| {
+            entry["request"]["url"]
+                .as_str()
+                .is_some_and(|url| url.contains("/api/poll?"))
+        })
+        .collect();
+    let empty_polls = polls
+        .iter()
+        .filter(|entry| {
+            entry["response"]["content"]["text"]
+                .as_str()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+                .is_some_and(|body| body["events"].as_array().is_some_and(Vec::is_empty))
+        })
+        .count() as u64;
+    assert!(polls.len() >= 3, "the recording has the letters: {}", polls.len());
+    for kind in ["websocket", "eventsource"] {
+        assert!(
+            entries.iter().any(|entry| entry["_resourceType"] == kind),
+            "the recording has a {kind}"
+        );
+    }
+    let dir = workspace_root().join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("e2e-recorded.har");
+    std::fs::write(&file, serde_json::to_string_pretty(&har).unwrap()).unwrap();
+
+    page.find(Locator::Css("[data-testid='open-har']"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    eventually("the recording opens", || async {
+        let status = text(page, "[data-testid='har-status']").await;
+        status.starts_with("e2e-recorded.har").then_some(()).ok_or(status)
+    })
+    .await;
+    let kinds = page
+        .execute(
+            "return [...document.querySelectorAll(\"[data-testid='imported-channel']\")].map((panel) => panel.dataset.kind);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let kinds: Vec<String> = serde_json::from_value(kinds).unwrap();
+    for kind in ["letters", "held", "radio", "phone"] {
+        assert!(kinds.iter().any(|seen| seen == kind), "no {kind} among {kinds:?}");
+    }
+    let figure = |testid: &'static str| async move {
+        let css = format!("[data-testid='imported-channel'][data-kind='letters'] [data-testid='{testid}']");
+        parse_count(testid, &text(page, &css).await)
+    };
+    assert_eq!(
+        (figure("imported-requests").await, figure("imported-empty").await),
+        (polls.len() as u64, empty_polls),
+        "the letters, as Chromium recorded them"
+    );
+    page.execute(
+        "document.querySelector('.har').scrollIntoView({ block: 'start' });",
+        vec![],
+    )
+    .await
+    .unwrap();
+    save_screenshot(page, "e2e-recorded.png").await;
+
+    // A 50 MB HAR opens without freezing the page: a timer keeps firing while it is read.
+    let big = workspace_root()
+        .join("target")
+        .join(format!("e2e-big-{}.har", std::process::id()));
+    let entry = |i: usize| {
+        format!(
+            r#"{{"startedDateTime": "2026-11-28T16:{:02}:{:02}.000Z", "time": 12, "request": {{"method": "GET", "url": "https://app.test/api/poll?after={i}", "headersSize": 300, "bodySize": 0}}, "response": {{"status": 200, "headersSize": 150, "bodySize": 2000, "content": {{"size": 2000, "mimeType": "application/json", "text": "{{\"events\": [\"{}\"]}}"}}}}, "timings": {{"wait": 11}}}}"#,
+            i / 60 % 60,
+            i % 60,
+            "x".repeat(1900)
+        )
+    };
+    let count = 22_000;
+    let contents = format!(
+        r#"{{"log": {{"version": "1.2", "creator": {{"name": "e2e", "version": "1"}}, "entries": [{}]}}}}"#,
+        (0..count).map(entry).collect::<Vec<_>>().join(",")
+    );
+    assert!(contents.len() > 50_000_000, "{} bytes", contents.len());
+    std::fs::write(&big, contents).unwrap();
+    page.execute(
+        "window.e2eTicks = 0; window.e2eTimer = setInterval(() => { window.e2eTicks += 1; }, 50);",
+        vec![],
+    )
+    .await
+    .unwrap();
+    page.find(Locator::Css("[data-testid='open-har']"))
+        .await
+        .unwrap()
+        .send_keys(big.to_str().unwrap())
+        .await
+        .unwrap();
+    let progress = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    eventually("the 50 MB HAR opens", || async {
+        let status = text(page, "[data-testid='har-status']").await;
+        if status.starts_with("reading") {
+            progress.borrow_mut().insert(status.clone());
+        }
+        status.starts_with("e2e-big").then_some(()).ok_or(status)
+    })
+    .await;
+    let ticks = page
+        .execute("clearInterval(window.e2eTimer); return window.e2eTicks;", vec![])
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(&big);
+    let status = text(page, "[data-testid='har-status']").await;
+    assert!(status.contains("22,000 entries, 1 channel found"), "{status}");
+    assert!(
+        ticks.as_u64().unwrap_or(0) >= 5,
+        "the page's timers ran while 50 MB were read: {ticks} ticks"
+    );
+    let progress = progress.into_inner();
+    assert!(progress.len() >= 2, "progress was shown: {progress:?}");
     session.close().await;
 }
 

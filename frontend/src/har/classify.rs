@@ -684,6 +684,35 @@ mod tests {
         );
     }
 
+    /// Recorded by the e2e test from Chromium's DevTools Network events while the dashboard ran on quiet
+    /// traffic (see `tests/fixtures/README.md`).
+    const RECORDED: &str = include_str!("../../tests/fixtures/chromium-recorded.har");
+
+    #[test]
+    fn a_recording_of_chromium_sorts_into_the_lanes_it_recorded() {
+        let imported = classify(&Har::parse(RECORDED).unwrap());
+        let found: Vec<(ChannelKind, &str, u64, u64, u64)> = imported
+            .channels
+            .iter()
+            .map(|c| (c.kind, c.name.as_str(), c.requests, c.empty, c.frames))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (ChannelKind::Letters, "GET /api/poll", 7, 5, 0),
+                (ChannelKind::Held, "GET /api/longpoll", 4, 0, 0),
+                (ChannelKind::Radio, "GET /api/sse", 1, 0, 10),
+                // The endless letter was still open: the recording has no body for it.
+                (ChannelKind::Radio, "GET /api/stream", 1, 0, 0),
+                (ChannelKind::Phone, "ws://127.0.0.1:38139/ws", 1, 0, 14),
+            ]
+        );
+        assert_eq!(imported.other_requests, 9, "the page, its files and one-off API calls");
+        let held = &imported.channels[1];
+        assert!(held.held_ms.is_some_and(|ms| ms > 2_000.0), "{:?}", held.held_ms);
+        assert_eq!(imported.channels[4].heartbeat_ms.map(f64::round), Some(1_000.0));
+    }
+
     #[test]
     fn a_firefox_har_reads_the_same_without_chromes_private_fields() {
         let imported = classify(&Har::parse(FIREFOX).unwrap());
