@@ -963,7 +963,9 @@ async fn a_har_recorded_by_chromium_opens_as_the_channels_it_recorded() {
     let page = &session.page;
     eventually("three held letters have come back", || async {
         let held = number(page, "longpoll-requests").await;
-        (held >= 4).then_some(()).ok_or(format!("{held} held letters sent"))
+        (held >= 4)
+            .then_some(())
+            .ok_or(format!("{held} held letters sent"))
     })
     .await;
     let har = recorder::record(page).await;
@@ -985,7 +987,11 @@ async fn a_har_recorded_by_chromium_opens_as_the_channels_it_recorded() {
                 .is_some_and(|body| body["events"].as_array().is_some_and(Vec::is_empty))
         })
         .count() as u64;
-    assert!(polls.len() >= 3, "the recording has the letters: {}", polls.len());
+    assert!(
+        polls.len() >= 3,
+        "the recording has the letters: {}",
+        polls.len()
+    );
     for kind in ["websocket", "eventsource"] {
         assert!(
             entries.iter().any(|entry| entry["_resourceType"] == kind),
@@ -1005,7 +1011,10 @@ async fn a_har_recorded_by_chromium_opens_as_the_channels_it_recorded() {
         .unwrap();
     eventually("the recording opens", || async {
         let status = text(page, "[data-testid='har-status']").await;
-        status.starts_with("e2e-recorded.har").then_some(()).ok_or(status)
+        status
+            .starts_with("e2e-recorded.har")
+            .then_some(())
+            .ok_or(status)
     })
     .await;
     let kinds = page
@@ -1017,14 +1026,22 @@ async fn a_har_recorded_by_chromium_opens_as_the_channels_it_recorded() {
         .unwrap();
     let kinds: Vec<String> = serde_json::from_value(kinds).unwrap();
     for kind in ["letters", "held", "radio", "phone"] {
-        assert!(kinds.iter().any(|seen| seen == kind), "no {kind} among {kinds:?}");
+        assert!(
+            kinds.iter().any(|seen| seen == kind),
+            "no {kind} among {kinds:?}"
+        );
     }
     let figure = |testid: &'static str| async move {
-        let css = format!("[data-testid='imported-channel'][data-kind='letters'] [data-testid='{testid}']");
+        let css = format!(
+            "[data-testid='imported-channel'][data-kind='letters'] [data-testid='{testid}']"
+        );
         parse_count(testid, &text(page, &css).await)
     };
     assert_eq!(
-        (figure("imported-requests").await, figure("imported-empty").await),
+        (
+            figure("imported-requests").await,
+            figure("imported-empty").await
+        ),
         (polls.len() as u64, empty_polls),
         "the letters, as Chromium recorded them"
     );
@@ -1077,12 +1094,18 @@ async fn a_har_recorded_by_chromium_opens_as_the_channels_it_recorded() {
     })
     .await;
     let ticks = page
-        .execute("clearInterval(window.e2eTimer); return window.e2eTicks;", vec![])
+        .execute(
+            "clearInterval(window.e2eTimer); return window.e2eTicks;",
+            vec![],
+        )
         .await
         .unwrap();
     let _ = std::fs::remove_file(&big);
     let status = text(page, "[data-testid='har-status']").await;
-    assert!(status.contains("22,000 entries, 1 channel found"), "{status}");
+    assert!(
+        status.contains("22,000 entries, 1 channel found"),
+        "{status}"
+    );
     assert!(
         ticks.as_u64().unwrap_or(0) >= 5,
         "the page's timers ran while 50 MB were read: {ticks} ticks"

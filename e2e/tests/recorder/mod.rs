@@ -139,7 +139,8 @@ pub async fn record(page: &Client) -> Value {
                 if let Some(request) = requests.get_mut(&id) {
                     let response = &params["response"];
                     request.status = response["status"].as_u64().unwrap_or_default() as u16;
-                    request.status_text = response["statusText"].as_str().unwrap_or_default().into();
+                    request.status_text =
+                        response["statusText"].as_str().unwrap_or_default().into();
                     request.mime = response["mimeType"].as_str().unwrap_or_default().into();
                     request.response_headers = response["headers"].clone();
                     let timing = &response["timing"];
@@ -235,8 +236,16 @@ pub async fn record(page: &Client) -> Value {
                     .events
                     .iter()
                     .map(|(name, id, data)| {
-                        let name = if name == "message" { String::new() } else { format!("event: {name}\n") };
-                        let id = if id.is_empty() { String::new() } else { format!("id: {id}\n") };
+                        let name = if name == "message" {
+                            String::new()
+                        } else {
+                            format!("event: {name}\n")
+                        };
+                        let id = if id.is_empty() {
+                            String::new()
+                        } else {
+                            format!("id: {id}\n")
+                        };
                         format!("{name}{id}data: {data}\n\n")
                     })
                     .collect(),

@@ -707,10 +707,20 @@ mod tests {
                 (ChannelKind::Phone, "ws://127.0.0.1:38139/ws", 1, 0, 14),
             ]
         );
-        assert_eq!(imported.other_requests, 9, "the page, its files and one-off API calls");
+        assert_eq!(
+            imported.other_requests, 9,
+            "the page, its files and one-off API calls"
+        );
         let held = &imported.channels[1];
-        assert!(held.held_ms.is_some_and(|ms| ms > 2_000.0), "{:?}", held.held_ms);
-        assert_eq!(imported.channels[4].heartbeat_ms.map(f64::round), Some(1_000.0));
+        assert!(
+            held.held_ms.is_some_and(|ms| ms > 2_000.0),
+            "{:?}",
+            held.held_ms
+        );
+        assert_eq!(
+            imported.channels[4].heartbeat_ms.map(f64::round),
+            Some(1_000.0)
+        );
     }
 
     #[test]
