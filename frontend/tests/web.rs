@@ -1561,6 +1561,29 @@ async fn a_har_opens_as_swimlanes_with_figures_and_a_bad_file_is_refused_plainly
         "{verdicts}"
     );
 
+    // Dropped on the panel, a file opens the same way.
+    let panel = host.query_selector(".har").unwrap().unwrap();
+    let dropped = web_sys::DataTransfer::new().unwrap();
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(include_str!(
+        "fixtures/firefox-app.har"
+    )));
+    dropped
+        .items()
+        .add_with_file(&web_sys::File::new_with_str_sequence(&parts, "firefox.har").unwrap())
+        .unwrap();
+    let init = web_sys::DragEventInit::new();
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    init.set_data_transfer(Some(&dropped));
+    panel
+        .dispatch_event(&web_sys::DragEvent::new_with_event_init_dict("drop", &init).unwrap())
+        .unwrap();
+    let status = har_status(&host, &status).await;
+    assert!(
+        status.starts_with("firefox.har: 18 entries, 4 channels found"),
+        "{status}"
+    );
+
     pick_file(&host, "notes.txt", "{ this is not json");
     let status = har_status(&host, &status).await;
     assert!(status.starts_with("This file is not JSON"), "{status}");

@@ -217,18 +217,17 @@ pub async fn record(page: &Client) -> Value {
         }
         // Finished answers have their bodies; a stream still open does not (DevTools leaves it out too).
         let mut text = None;
-        if request.finished && request.kind != "EventSource" {
-            if let Ok(body) = page
+        if request.finished
+            && request.kind != "EventSource"
+            && let Ok(body) = page
                 .issue_cmd(Chromedriver {
                     path: "goog/cdp/execute",
                     body: json!({"cmd": "Network.getResponseBody", "params": {"requestId": id}}),
                 })
                 .await
-            {
-                if body["base64Encoded"] == false {
-                    text = body["body"].as_str().map(str::to_owned);
-                }
-            }
+            && body["base64Encoded"] == false
+        {
+            text = body["body"].as_str().map(str::to_owned);
         }
         if !request.events.is_empty() {
             text = Some(
