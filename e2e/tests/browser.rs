@@ -579,32 +579,6 @@ impl Session {
     }
 }
 
-/// A DevTools command sent to the page's Chromium through chromedriver (`goog/cdp/execute`): the one
-/// way WebDriver can make the page see the system ask for dark colours or less motion.
-#[derive(Debug)]
-struct DevTools {
-    method: &'static str,
-    params: serde_json::Value,
-}
-
-impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        let body = serde_json::json!({ "cmd": self.method, "params": self.params });
-        (http::Method::POST, Some(body.to_string()))
-    }
-}
-
 /// Every element whose content is wider than its box (cut off, or spilling over its neighbours), and
 /// whether the page itself scrolls sideways. Scroll areas, form fields and pictures are left out: they
 /// are meant to hold more than they show.
@@ -743,13 +717,14 @@ async fn the_page_compares_the_lanes_fits_every_width_and_follows_dark_and_less_
     }
 
     // Dark, and less motion, as the system would ask for them.
-    page.issue_cmd(DevTools {
-        method: "Emulation.setEmulatedMedia",
-        params: serde_json::json!({ "features": [
+    recorder::devtools(
+        page,
+        "Emulation.setEmulatedMedia",
+        serde_json::json!({ "features": [
             { "name": "prefers-color-scheme", "value": "dark" },
             { "name": "prefers-reduced-motion", "value": "reduce" },
         ] }),
-    })
+    )
     .await
     .expect("chromedriver passes DevTools commands on");
     page.set_window_size(1280, 1500).await.unwrap();
@@ -821,10 +796,11 @@ async fn a_session_exported_as_har_opens_again_with_its_counts_and_an_endpoint_i
         .join(format!("e2e-downloads-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&downloads);
     std::fs::create_dir_all(&downloads).unwrap();
-    page.issue_cmd(DevTools {
-        method: "Browser.setDownloadBehavior",
-        params: serde_json::json!({ "behavior": "allow", "downloadPath": downloads.to_str().unwrap() }),
-    })
+    recorder::devtools(
+        page,
+        "Browser.setDownloadBehavior",
+        serde_json::json!({ "behavior": "allow", "downloadPath": downloads.to_str().unwrap() }),
+    )
     .await
     .expect("downloads allowed");
     eventually("the letters have asked a few times", || async {

@@ -283,7 +283,7 @@ pub fn named(lane: LaneId) -> &'static str {
 }
 
 /// Capitalises the first letter of a sentence.
-fn sentence(text: &str) -> String {
+pub(crate) fn sentence(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),

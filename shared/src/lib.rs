@@ -36,6 +36,7 @@ pub mod proxy;
 pub mod recovery;
 pub mod sse;
 pub mod stats;
+pub mod time;
 pub mod tracker;
 pub mod traffic;
 pub mod webtransport;

@@ -9,11 +9,11 @@ use fantoccini::Client;
 use serde_json::{Value, json};
 
 /// A WebDriver command chromedriver understands beyond W3C: `se/log` (the performance log) and
-/// `goog/cdp/execute` (one DevTools command).
+/// `goog/cdp/execute` (one DevTools command, see [`devtools`]).
 #[derive(Debug)]
-pub struct Chromedriver {
-    pub path: &'static str,
-    pub body: Value,
+struct Chromedriver {
+    path: &'static str,
+    body: Value,
 }
 
 impl fantoccini::wd::WebDriverCompatibleCommand for Chromedriver {
@@ -80,26 +80,18 @@ fn header_list(headers: &Value) -> Value {
     )
 }
 
-/// ISO 8601 in UTC, as HAR writes `startedDateTime`.
-fn iso(seconds: f64) -> String {
-    let ms = (seconds * 1000.0).round() as i64;
-    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (days, day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        day / 3600,
-        day / 60 % 60,
-        day % 60
-    )
+/// Sends the page's Chromium one DevTools command (through chromedriver's `goog/cdp/execute`) and
+/// returns its result.
+pub async fn devtools(
+    page: &Client,
+    method: &str,
+    params: Value,
+) -> Result<Value, fantoccini::error::CmdError> {
+    page.issue_cmd(Chromedriver {
+        path: "goog/cdp/execute",
+        body: json!({"cmd": method, "params": params}),
+    })
+    .await
 }
 
 /// Reads the performance log gathered since the last read and builds the HAR of everything in it.
@@ -219,12 +211,8 @@ pub async fn record(page: &Client) -> Value {
         let mut text = None;
         if request.finished
             && request.kind != "EventSource"
-            && let Ok(body) = page
-                .issue_cmd(Chromedriver {
-                    path: "goog/cdp/execute",
-                    body: json!({"cmd": "Network.getResponseBody", "params": {"requestId": id}}),
-                })
-                .await
+            && let Ok(body) =
+                devtools(page, "Network.getResponseBody", json!({"requestId": id})).await
             && body["base64Encoded"] == false
         {
             text = body["body"].as_str().map(str::to_owned);
@@ -253,7 +241,7 @@ pub async fn record(page: &Client) -> Value {
         let end = request.end.unwrap_or(request.start);
         let socket = request.kind == "WebSocket";
         let mut entry = json!({
-            "startedDateTime": iso(request.wall),
+            "startedDateTime": switchboard_shared::time::format_date_time(request.wall * 1000.0),
             "time": ((end - request.start) * 1000.0).max(0.0),
             "request": {
                 "method": request.method, "url": request.url, "httpVersion": "HTTP/1.1",

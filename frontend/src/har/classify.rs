@@ -367,6 +367,20 @@ fn frame_bytes(len: usize, up: bool) -> u64 {
     (len + header + if up { 4 } else { 0 }) as u64
 }
 
+/// The heartbeat's period, if messages at `times` (small ones, in time order) come at a steady pace:
+/// three or more, with most gaps within a quarter of the median gap. A silence (a missed beat, a dead
+/// line) is one long gap and must not hide the rhythm around it. Used for imported sockets and for a
+/// watched endpoint alike.
+pub fn heartbeat_period(times: &[f64]) -> Option<f64> {
+    let mut gaps: Vec<f64> = times.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    let period = median(&mut gaps)?;
+    let on_beat = gaps
+        .iter()
+        .filter(|&&gap| (gap - period).abs() <= period * 0.25)
+        .count();
+    (times.len() >= 3 && period > 0.0 && on_beat * 10 >= gaps.len() * 6).then_some(period)
+}
+
 /// Marks the small, periodic frames as heartbeats and counts the silences longer than 2.5 of them.
 fn heartbeats(channel: &mut Channel, frames: &mut [(f64, usize, bool, bool)]) {
     // (at_ms, payload length, up, heartbeat)
@@ -375,15 +389,7 @@ fn heartbeats(channel: &mut Channel, frames: &mut [(f64, usize, bool, bool)]) {
         .filter(|&&(_, len, up, _)| !up && len <= 64)
         .map(|&(at, ..)| at)
         .collect();
-    let gaps: Vec<f64> = small.windows(2).map(|pair| pair[1] - pair[0]).collect();
-    // Periodic: most gaps within a quarter of the median gap. A silence (a missed beat, a dead line)
-    // is one long gap and must not hide the rhythm around it.
-    let period = median(&mut gaps.clone()).unwrap_or(0.0);
-    let on_beat = gaps
-        .iter()
-        .filter(|&&gap| (gap - period).abs() <= period * 0.25)
-        .count();
-    if small.len() >= 3 && period > 0.0 && on_beat * 10 >= gaps.len() * 6 {
+    if let Some(period) = heartbeat_period(&small) {
         channel.heartbeat_ms = Some(period);
         for frame in frames.iter_mut().filter(|f| !f.2 && f.1 <= 64) {
             frame.3 = true;

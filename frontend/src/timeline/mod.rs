@@ -416,14 +416,14 @@ pub fn paint(
 /// What the clicked mark is, and for an event the same seq traced on every lane (again each frame, so a
 /// lane that receives it later joins the picture).
 fn selection_of(dashboard: Dashboard, picked: Option<Picked>) -> Option<Selection> {
-    let mark = match picked? {
+    let picked = picked?;
+    let mark = match picked {
         Picked::Mark(mark) => mark,
         // A letter is outlined where its answer (or, while it waits, its request) is drawn.
-        Picked::Span(span) => {
-            let at_ms = Picked::Span(span.clone()).at_ms();
+        Picked::Span(_) => {
             return Some(Selection {
-                lane: span.lane,
-                at_ms,
+                lane: picked.lane(),
+                at_ms: picked.at_ms(),
                 trace: None,
             });
         }

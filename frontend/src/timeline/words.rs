@@ -4,7 +4,7 @@
 use switchboard_shared::{LaneId, Shape};
 
 use super::layout::Picked;
-use crate::figures::named;
+use crate::figures::{named, sentence};
 use crate::format::{format_bytes, format_ms};
 use crate::store::{Mark, MarkKind, Outcome, Receipt, Span, Store};
 
@@ -172,12 +172,7 @@ pub fn explain_span(span: &Span, now_ms: f64) -> String {
 
 /// A lane's line, as the subject of a sentence.
 fn line(lane: LaneId) -> String {
-    let name = named(lane);
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}", first.to_uppercase(), chars.as_str()),
-        None => String::new(),
-    }
+    sentence(named(lane))
 }
 
 #[cfg(test)]

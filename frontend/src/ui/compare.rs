@@ -9,9 +9,30 @@ use crate::dashboard::Dashboard;
 use crate::figures::{Context, LastFault, ROWS, Row, Score, verdict};
 use crate::store::Store;
 
-/// Every lane's figures now, and what the verdict needs besides.
-fn figures(store: &Store, now_ms: f64, started_ms: f64) -> (PerLane<Score>, Context) {
-    let scores = PerLane::from_fn(|lane| Score::of(store, lane, now_ms));
+/// Every lane's figures at the page's last refresh, worked out once for the table and all the panels.
+#[derive(Debug, Clone, Copy)]
+struct LiveScores(Memo<PerLane<Score>>);
+
+/// The shared [`LiveScores`]: the page provides them once (in `Dashboard`); a component mounted on its
+/// own (a test's lane panel) makes its own.
+pub fn live_scores() -> Memo<PerLane<Score>> {
+    if let Some(LiveScores(scores)) = use_context::<LiveScores>() {
+        return scores;
+    }
+    let dashboard = expect_context::<Dashboard>();
+    let scores = Memo::new(move |_| {
+        dashboard.changed.track();
+        let now = dashboard.now_ms.get();
+        dashboard
+            .store
+            .with_value(|store| PerLane::from_fn(|lane| Score::of(store, lane, now)))
+    });
+    provide_context(LiveScores(scores));
+    scores
+}
+
+/// What the verdict needs besides the scores.
+fn context(store: &Store, now_ms: f64, started_ms: f64) -> Context {
     let last_fault = store.faults().back().map(|span| LastFault {
         kind: span.fault.kind,
         lanes: LaneId::ALL
@@ -28,26 +49,26 @@ fn figures(store: &Store, now_ms: f64, started_ms: f64) -> (PerLane<Score>, Cont
             .map(|condition| condition.name.clone())
     });
     let since = store.scores_since_ms().unwrap_or(started_ms);
-    let context = Context {
+    Context {
         counted_ms: (now_ms - since).max(0.0),
         last_fault,
         networks,
-    };
-    (scores, context)
+    }
 }
 
 #[component]
 pub fn CompareTable() -> impl IntoView {
     let dashboard = expect_context::<Dashboard>();
-    let figures = Memo::new(move |_| {
+    let scores = live_scores();
+    let context = Memo::new(move |_| {
         dashboard.changed.track();
         let now = dashboard.now_ms.get();
         dashboard
             .store
-            .with_value(|store| figures(store, now, dashboard.started_ms))
+            .with_value(|store| context(store, now, dashboard.started_ms))
     });
-    let scores = Memo::new(move |_| figures.with(|(scores, _)| scores.clone()));
-    let said = Memo::new(move |_| figures.with(|(scores, context)| verdict(scores, context)));
+    let said =
+        Memo::new(move |_| scores.with(|scores| context.with(|context| verdict(scores, context))));
 
     view! {
         <section class="compare" aria-label="The lanes compared">

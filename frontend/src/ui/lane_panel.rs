@@ -8,7 +8,6 @@ use switchboard_shared::{LaneId, Shape, WebTransportMode};
 
 use super::charts::{Histogram, Sparkline};
 use crate::dashboard::Dashboard;
-use crate::figures::Score;
 use crate::format::{format_bytes, format_ms};
 use crate::store::LiveCopy;
 
@@ -30,13 +29,10 @@ fn wire_summary(lane: LaneId) -> &'static str {
 pub fn LanePanel(lane: LaneId) -> impl IntoView {
     let dashboard = expect_context::<Dashboard>();
     let id = lane.as_str();
-    let score = Memo::new(move |_| {
-        dashboard.changed.track();
-        let now = dashboard.now_ms.get();
-        dashboard
-            .store
-            .with_value(|store| Score::of(store, lane, now))
-    });
+    // This lane's share of the figures the table works out too; a memo of its own, so the panel
+    // re-renders only when its lane changed.
+    let scores = super::compare::live_scores();
+    let score = Memo::new(move |_| scores.with(|scores| scores[lane].clone()));
     let live = Memo::new(move |_| {
         dashboard.changed.track();
         dashboard.store.with_value(|store| store.live(lane).clone())

@@ -73,6 +73,8 @@ pub fn Dashboard(
     #[prop(optional)] problem: Option<RwSignal<Option<String>>>,
 ) -> impl IntoView {
     provide_context(dashboard);
+    // Worked out once here for the comparison table and every lane panel.
+    compare::live_scores();
     if let Ok(handle) = set_interval_with_handle(move || dashboard.refresh(now_ms()), REFRESH) {
         on_cleanup(move || handle.clear());
     }

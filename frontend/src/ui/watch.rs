@@ -56,8 +56,8 @@ impl Watched {
         }
     }
 
-    /// The heartbeat, if small messages come at a steady pace: most gaps within a quarter of their
-    /// median (the same rule as an imported socket's).
+    /// The heartbeat, if small messages come at a steady pace (the rule an imported socket's frames
+    /// are judged by).
     pub fn heartbeat_ms(&self) -> Option<f64> {
         let small: Vec<f64> = self
             .recent
@@ -65,17 +65,7 @@ impl Watched {
             .filter(|&&(_, len)| len <= 64)
             .map(|&(at, _)| at)
             .collect();
-        let mut gaps: Vec<f64> = small.windows(2).map(|pair| pair[1] - pair[0]).collect();
-        if gaps.len() < 2 {
-            return None;
-        }
-        gaps.sort_by(f64::total_cmp);
-        let period = gaps[gaps.len() / 2];
-        let on_beat = gaps
-            .iter()
-            .filter(|&&gap| (gap - period).abs() <= period * 0.25)
-            .count();
-        (period > 0.0 && on_beat * 10 >= gaps.len() * 6).then_some(period)
+        crate::har::classify::heartbeat_period(&small)
     }
 }
 
