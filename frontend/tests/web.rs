@@ -1512,7 +1512,7 @@ async fn a_har_opens_as_swimlanes_with_figures_and_a_bad_file_is_refused_plainly
     use switchboard_frontend::ui::har::HarPanel;
     let dashboard = Dashboard::new();
     let host = mount(dashboard, || view! { <HarPanel/> });
-    pick_file(&host, "app.har", include_str!("fixtures/chrome-app.har"));
+    pick_file(&host, "app.har", include_str!("../../shared/tests/fixtures/chrome-app.har"));
     let status = har_status(&host, "").await;
     assert!(
         status.starts_with("app.har: 18 entries, 4 channels found; 2 other requests"),
@@ -1565,7 +1565,7 @@ async fn a_har_opens_as_swimlanes_with_figures_and_a_bad_file_is_refused_plainly
     let panel = host.query_selector(".har").unwrap().unwrap();
     let dropped = web_sys::DataTransfer::new().unwrap();
     let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(include_str!(
-        "fixtures/firefox-app.har"
+        "../../shared/tests/fixtures/firefox-app.har"
     )));
     dropped
         .items()

@@ -5,6 +5,7 @@
 //! definition. The full wire format, lane by lane, is written down in `docs/PROTOCOL.md`.
 //!
 //! Layout:
+//! - [`app`] — "your app through the lab": the proxy's report, its faults and how a channel is named;
 //! - [`lane`] — the ways of talking: each [`LaneId`]'s facts in one table (path, [`Shape`], title,
 //!   explanation) and [`PerLane`], state indexed by lane;
 //! - [`event`] — the one event stream: [`Event`] with its `seq`, `ts_ms` and typed body;
@@ -23,13 +24,19 @@
 //! - [`recovery`] — how a client finds a dead line ([`Watchdog`]) and paces its redials ([`Backoff`]);
 //! - [`tracker`] — [`SeqTracker`], which classifies every received seq as new, duplicate, recovered or
 //!   after a gap;
+//! - [`har`] — HAR files read and written, and the one classifier of traffic into channels (letters,
+//!   held letters, radio, phone call), used by the page's import and the server's proxy;
+//! - [`format`] — durations and sizes as a person reads them;
 //! - [`stats`] — the server's per-lane counters as served at `/api/stats`, and percentile math.
 
+pub mod app;
 pub mod batch;
 pub mod chat;
 pub mod error;
 pub mod event;
 pub mod fault;
+pub mod format;
+pub mod har;
 pub mod lane;
 pub mod network;
 pub mod proxy;

@@ -168,6 +168,7 @@ fn entry(span: &Span, marks: &[&Mark], origin: &str, now_ms: f64) -> Entry {
             .to_owned(),
         ),
         web_socket_messages: two_way.then(|| frames(marks)),
+        event_source_messages: None,
     }
 }
 

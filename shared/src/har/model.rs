@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-// The date form HAR writes (`startedDateTime`) lives in `shared`, which the e2e's recorder uses too.
-pub use switchboard_shared::time::{format_date_time, parse_date_time};
+// The date form HAR writes (`startedDateTime`) lives in `time`, which the e2e's recorder uses too.
+pub use crate::time::{format_date_time, parse_date_time};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Har {
@@ -63,6 +63,15 @@ pub struct Entry {
         skip_serializing_if = "Option::is_none"
     )]
     pub web_socket_messages: Option<Vec<WebSocketMessage>>,
+    /// Chrome's own field for an event stream's events, each with its arrival time (the same shape as a
+    /// socket's frames, all `receive`): written by Switchboard's proxy, read when present, so a radio's
+    /// heartbeat pace can be known.
+    #[serde(
+        rename = "_eventSourceMessages",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub event_source_messages: Option<Vec<WebSocketMessage>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

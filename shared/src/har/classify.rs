@@ -12,10 +12,10 @@
 
 use std::collections::BTreeMap;
 
-use switchboard_shared::stats::group_thousands;
-
 use super::model::{Entry, Har, parse_date_time};
+use crate::app::is_heartbeat_text;
 use crate::format::{format_bytes, format_ms};
+use crate::stats::group_thousands;
 
 /// What a channel is, in the timeline's language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -381,25 +381,44 @@ pub fn heartbeat_period(times: &[f64]) -> Option<f64> {
     (times.len() >= 3 && period > 0.0 && on_beat * 10 >= gaps.len() * 6).then_some(period)
 }
 
-/// Marks the small, periodic frames as heartbeats and counts the silences longer than 2.5 of them.
-fn heartbeats(channel: &mut Channel, frames: &mut [(f64, usize, bool, bool)]) {
-    // (at_ms, payload length, up, heartbeat)
-    let small: Vec<f64> = frames
+/// One frame or event of a line, as the heartbeat rule sees it.
+#[derive(Debug, Clone, Copy)]
+struct Beat {
+    at_ms: f64,
+    len: usize,
+    up: bool,
+    /// A heartbeat by its shape ([`is_heartbeat_text`], or a ping or pong frame).
+    shaped: bool,
+    heartbeat: bool,
+}
+
+/// Marks the heartbeats of a line and counts the silences longer than 2.5 of them. Frames shaped like
+/// heartbeats (`{"type":"heartbeat"}`, Engine.IO's `2`, a ping) are the heartbeats when there are three
+/// or more; otherwise the small, periodic frames from the server are.
+fn heartbeats(channel: &mut Channel, frames: &mut [Beat]) {
+    let shaped = frames.iter().filter(|f| !f.up && f.shaped).count() >= 3;
+    let is_beat = |f: &Beat| !f.up && if shaped { f.shaped } else { f.len <= 64 };
+    let beats: Vec<f64> = frames
         .iter()
-        .filter(|&&(_, len, up, _)| !up && len <= 64)
-        .map(|&(at, ..)| at)
+        .filter(|f| is_beat(f))
+        .map(|f| f.at_ms)
         .collect();
-    if let Some(period) = heartbeat_period(&small) {
+    if let Some(period) = heartbeat_period(&beats) {
         channel.heartbeat_ms = Some(period);
-        for frame in frames.iter_mut().filter(|f| !f.2 && f.1 <= 64) {
-            frame.3 = true;
+        for frame in frames.iter_mut().filter(|f| is_beat(f)) {
+            frame.heartbeat = true;
         }
-        channel.heartbeats += small.len() as u64;
-        let down: Vec<f64> = frames.iter().filter(|f| !f.2).map(|f| f.0).collect();
+        channel.heartbeats += beats.len() as u64;
+        let down: Vec<f64> = frames.iter().filter(|f| !f.up).map(|f| f.at_ms).collect();
         channel.silences += down
             .windows(2)
             .filter(|pair| pair[1] - pair[0] > 2.5 * period)
             .count() as u64;
+    } else if shaped {
+        channel.heartbeats += beats.len() as u64;
+        for frame in frames.iter_mut().filter(|f| is_beat(f)) {
+            frame.heartbeat = true;
+        }
     }
 }
 
@@ -543,28 +562,27 @@ fn socket(channel: &mut Channel, entry: &Entry, start: f64, end: f64) {
     channel.bytes_up += bytes_up(entry);
     channel.bytes_down += bytes_down(entry);
     let messages = entry.web_socket_messages.as_deref().unwrap_or_default();
-    let mut frames: Vec<(f64, usize, bool, bool)> = messages
+    let mut frames: Vec<Beat> = messages
         .iter()
-        .map(|message| {
-            (
-                message.time * 1000.0,
-                message.data.len(),
-                message.kind == "send",
-                false,
-            )
+        .map(|message| Beat {
+            at_ms: message.time * 1000.0,
+            len: message.data.len(),
+            up: message.kind == "send",
+            shaped: matches!(message.opcode, 9 | 10) || is_heartbeat_text(&message.data),
+            heartbeat: false,
         })
         .collect();
-    frames.sort_by(|a, b| a.0.total_cmp(&b.0));
+    frames.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
     heartbeats(channel, &mut frames);
-    let last_frame = frames.last().map_or(end, |frame| frame.0.max(end));
+    let last_frame = frames.last().map_or(end, |frame| frame.at_ms.max(end));
     channel.span(start, last_frame);
     channel.items.push(Item::Line {
         start_ms: start,
         end_ms: last_frame,
     });
-    for &(at_ms, len, up, heartbeat) in &frames {
-        let bytes = frame_bytes(len, up);
-        if up {
+    for frame in &frames {
+        let bytes = frame_bytes(frame.len, frame.up);
+        if frame.up {
             channel.bytes_up += bytes;
             channel.frames_up += 1;
         } else {
@@ -572,9 +590,9 @@ fn socket(channel: &mut Channel, entry: &Entry, start: f64, end: f64) {
         }
         channel.frames += 1;
         channel.items.push(Item::Frame {
-            at_ms,
-            up,
-            heartbeat,
+            at_ms: frame.at_ms,
+            up: frame.up,
+            heartbeat: frame.heartbeat,
             bytes,
         });
     }
@@ -595,6 +613,34 @@ fn stream(channel: &mut Channel, entry: &Entry, start: f64, end: f64) {
         start_ms: start,
         end_ms: end,
     });
+    // Events with their arrival times (the proxy's recording keeps them): drawn one by one, and the
+    // heartbeat's pace known.
+    if let Some(events) = entry.event_source_messages.as_deref() {
+        let mut frames: Vec<Beat> = events
+            .iter()
+            .map(|event| Beat {
+                at_ms: event.time * 1000.0,
+                len: event.data.len(),
+                up: false,
+                shaped: is_heartbeat_text(&event.data),
+                heartbeat: false,
+            })
+            .collect();
+        frames.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+        heartbeats(channel, &mut frames);
+        for frame in &frames {
+            channel.frames += 1;
+            let end = frame.at_ms.max(channel.end_ms);
+            channel.span(frame.at_ms, end);
+            channel.items.push(Item::Frame {
+                at_ms: frame.at_ms,
+                up: false,
+                heartbeat: frame.heartbeat,
+                bytes: frame.len as u64,
+            });
+        }
+        return;
+    }
     let body = entry.response.content.text.as_deref().unwrap_or_default();
     // Server-Sent Events are separated by a blank line, NDJSON events by a newline. An event of only
     // comments (`: ping`) or named like a heartbeat is a heartbeat. The HAR has no time for each, so
@@ -614,12 +660,7 @@ fn stream(channel: &mut Channel, entry: &Entry, start: f64, end: f64) {
         .filter(|block| !block.trim().is_empty())
     {
         channel.frames += 1;
-        let comment_only = block.lines().all(|line| line.starts_with(':'));
-        let named_beat = block.lines().any(|line| {
-            line.strip_prefix("event:")
-                .is_some_and(|name| matches!(name.trim(), "heartbeat" | "ping" | "keepalive"))
-        });
-        if comment_only || named_beat {
+        if is_heartbeat_text(block) {
             channel.heartbeats += 1;
         }
     }

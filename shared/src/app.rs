@@ -1,0 +1,447 @@
+//! "Your app through the lab": the wire types of the server's reverse proxy in front of a person's own
+//! app (`GET /api/app`, `POST /api/app/faults`, `POST /api/app/network`), and the one way both sides
+//! name a channel.
+//!
+//! A channel is what the HAR classifier ([`crate::har::classify`]) finds: a loop of requests to one
+//! method and path (letters or held letters), an event stream (radio) or a socket (phone call). Its
+//! [`channel_id`] is derived from its name alone, so the proxy can tell which channel a request belongs
+//! to the moment its head arrives, before any classification, and a fault aimed at a channel hits every
+//! later connection of it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The largest fault duration the proxy takes (an hour): longer is a mistake, not an experiment.
+pub const MAX_APP_FAULT_MS: u64 = 3_600_000;
+
+/// A channel's id, from its name (`GET /api/status`, or `ws://host/socket.io/` for a socket): eight hex
+/// digits of its FNV-1a hash, stable across runs and the same in the server and the page.
+pub fn channel_id(name: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:08x}", (hash >> 32) as u32 ^ hash as u32)
+}
+
+/// What `GET /api/app` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppReport {
+    /// Where the proxy forwards (`http://127.0.0.1:8080`).
+    pub upstream: String,
+    /// Where the person opens their app (`http://127.0.0.1:4000/`).
+    pub proxy_url: String,
+    /// Whether the upstream answered the last connection the proxy tried; `None` before the first.
+    pub upstream_up: Option<bool>,
+    /// What went wrong with the upstream last, in words (`nothing answers at 127.0.0.1:8080`).
+    pub upstream_error: Option<String>,
+    pub channels: Vec<AppChannel>,
+    pub findings: Vec<Finding>,
+    /// Faults in effect on the app's channels now.
+    pub faults: Vec<AppFault>,
+    /// Emulated networks on the app's channels now.
+    pub networks: Vec<AppNetwork>,
+    /// Exchanges (requests and sockets) recorded, and dropped to keep the recording bounded.
+    pub recorded: u64,
+    pub dropped: u64,
+    /// Requests that belong to no channel (the page, its scripts, one-off calls).
+    pub other_requests: u64,
+}
+
+/// One channel of the app, with its figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppChannel {
+    pub id: String,
+    /// `letters`, `held`, `radio` or `phone`.
+    pub kind: String,
+    pub method: String,
+    pub path: String,
+    /// Its name as the classifier gives it (`GET /api/status`, `ws://127.0.0.1:4000/socket.io/`).
+    pub name: String,
+    pub requests: u64,
+    pub empty_answers: u64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// Events (radio) or frames (phone) both ways.
+    pub messages: u64,
+    /// Connections of the channel open through the proxy now.
+    pub open: u64,
+    pub reconnects: u64,
+    pub heartbeat_ms: Option<f64>,
+    pub longest_silence_ms: Option<f64>,
+    pub cut_by_fault: u64,
+    pub cut_by_idle_timeout: u64,
+    /// The classifier's verdict in words.
+    pub verdict: String,
+}
+
+/// A sentence about the app, naming its figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The channel it is about, or `None` for the app as a whole.
+    pub channel: Option<String>,
+    pub text: String,
+}
+
+/// A fault in effect on the app's channels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppFault {
+    pub kind: AppFaultKind,
+    /// `all` or a channel id.
+    pub channel: String,
+    /// Milliseconds left; `None` for an idle timeout that holds until cleared.
+    pub remaining_ms: Option<u64>,
+    pub delay_ms: Option<u64>,
+    pub idle_ms: Option<u64>,
+}
+
+/// An emulated network on the app's channels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppNetwork {
+    /// `all` or a channel id.
+    pub channel: String,
+    pub condition: crate::network::Condition,
+}
+
+/// What the lab can do to the app's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppFaultKind {
+    /// Cut every open connection of the channel now.
+    Drop,
+    /// Forward nothing either way on the channel's connections, and close nothing: they look open.
+    HalfOpen,
+    /// Refuse the channel's new connections for the duration.
+    Hiccup,
+    /// Add `delay_ms` to each answer and message.
+    Delay,
+    /// Answer the channel's requests `503` for the duration.
+    #[serde(rename = "http_503")]
+    Http503,
+    /// Cut any connection of the channel silent for `idle_ms`, as a proxy does.
+    IdleTimeout,
+    /// Swallow the upstream's heartbeats on the channel (WebSocket pings and recognised heartbeats).
+    NoHeartbeat,
+    /// End every fault on the channel.
+    Clear,
+}
+
+impl AppFaultKind {
+    pub const ALL: [AppFaultKind; 8] = [
+        AppFaultKind::Drop,
+        AppFaultKind::HalfOpen,
+        AppFaultKind::Hiccup,
+        AppFaultKind::Delay,
+        AppFaultKind::Http503,
+        AppFaultKind::IdleTimeout,
+        AppFaultKind::NoHeartbeat,
+        AppFaultKind::Clear,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AppFaultKind::Drop => "drop",
+            AppFaultKind::HalfOpen => "half_open",
+            AppFaultKind::Hiccup => "hiccup",
+            AppFaultKind::Delay => "delay",
+            AppFaultKind::Http503 => "http_503",
+            AppFaultKind::IdleTimeout => "idle_timeout",
+            AppFaultKind::NoHeartbeat => "no_heartbeat",
+            AppFaultKind::Clear => "clear",
+        }
+    }
+
+    /// A short label for buttons.
+    pub const fn title(self) -> &'static str {
+        match self {
+            AppFaultKind::Drop => "Drop",
+            AppFaultKind::HalfOpen => "Half-open",
+            AppFaultKind::Hiccup => "Refuse new connections",
+            AppFaultKind::Delay => "Delay",
+            AppFaultKind::Http503 => "503s",
+            AppFaultKind::IdleTimeout => "Proxy idle timeout",
+            AppFaultKind::NoHeartbeat => "Swallow heartbeats",
+            AppFaultKind::Clear => "Clear",
+        }
+    }
+
+    /// What it does to the app, in one sentence.
+    pub const fn explanation(self) -> &'static str {
+        match self {
+            AppFaultKind::Drop => "Every open connection of the channel is cut now.",
+            AppFaultKind::HalfOpen => {
+                "Nothing passes either way and nothing is closed: the app's socket still looks open. Only a heartbeat can tell."
+            }
+            AppFaultKind::Hiccup => "New connections of the channel are refused for a while.",
+            AppFaultKind::Delay => "Every answer and message waits longer.",
+            AppFaultKind::Http503 => "The channel's requests are answered 503 for a while.",
+            AppFaultKind::IdleTimeout => {
+                "A connection silent for the idle time is hung up on, as a proxy does."
+            }
+            AppFaultKind::NoHeartbeat => {
+                "The upstream's heartbeats are swallowed: does the app notice a dead line?"
+            }
+            AppFaultKind::Clear => "Every fault on the channel ends.",
+        }
+    }
+
+    /// Whether the kind lasts for a duration (and needs `duration_ms`).
+    pub const fn lasts(self) -> bool {
+        !matches!(self, AppFaultKind::Drop | AppFaultKind::Clear)
+    }
+}
+
+impl fmt::Display for AppFaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A fault request, checked: what `POST /api/app/faults` takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppFaultRequest {
+    pub kind: AppFaultKind,
+    /// `None` for every channel.
+    pub channel: Option<String>,
+    /// How long it lasts; `None` for a drop, a clear, or an idle timeout held until cleared.
+    pub duration_ms: Option<u64>,
+    pub delay_ms: Option<u64>,
+    pub idle_ms: Option<u64>,
+}
+
+/// Why a fault or network request was refused, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRejection {
+    pub field: &'static str,
+    pub why: String,
+}
+
+impl fmt::Display for AppRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.why)
+    }
+}
+
+impl std::error::Error for AppRejection {}
+
+fn rejected(field: &'static str, why: impl Into<String>) -> AppRejection {
+    AppRejection {
+        field,
+        why: why.into(),
+    }
+}
+
+/// Reads `"channel"`: `all` (or absent) is every channel, anything else a channel id.
+pub fn channel_field(
+    object: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<String>, AppRejection> {
+    match object.get("channel") {
+        None => Ok(None),
+        Some(serde_json::Value::String(id)) if id == "all" => Ok(None),
+        Some(serde_json::Value::String(id))
+            if id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            Ok(Some(id.to_ascii_lowercase()))
+        }
+        Some(serde_json::Value::String(id)) => Err(rejected(
+            "channel",
+            format!("{id:?} is not a channel id: expected \"all\" or an id from GET /api/app"),
+        )),
+        Some(_) => Err(rejected(
+            "channel",
+            "must be a string: \"all\" or an id from GET /api/app",
+        )),
+    }
+}
+
+impl AppFaultRequest {
+    /// Reads and checks a request body; every refusal names its field.
+    pub fn from_json(body: &serde_json::Value) -> Result<AppFaultRequest, AppRejection> {
+        let object = body
+            .as_object()
+            .ok_or_else(|| rejected("body", "must be a JSON object"))?;
+        const FIELDS: [&str; 5] = ["kind", "channel", "duration_ms", "delay_ms", "idle_ms"];
+        if let Some(unknown) = object.keys().find(|key| !FIELDS.contains(&key.as_str())) {
+            return Err(rejected(
+                "body",
+                format!("unknown field {unknown:?}: expected {}", FIELDS.join(", ")),
+            ));
+        }
+        let kinds = AppFaultKind::ALL.map(AppFaultKind::as_str).join(", ");
+        let kind = match object.get("kind") {
+            None => return Err(rejected("kind", format!("is required: one of {kinds}"))),
+            Some(value) => serde_json::from_value::<AppFaultKind>(value.clone())
+                .map_err(|_| rejected("kind", format!("{value} is unknown: one of {kinds}")))?,
+        };
+        let channel = channel_field(object)?;
+        let millis = |field: &'static str, min: u64| -> Result<Option<u64>, AppRejection> {
+            match object.get(field) {
+                None => Ok(None),
+                Some(value) => match value.as_u64() {
+                    Some(ms) if (min..=MAX_APP_FAULT_MS).contains(&ms) => Ok(Some(ms)),
+                    _ => Err(rejected(
+                        field,
+                        format!(
+                            "must be a whole number of milliseconds from {min} to {MAX_APP_FAULT_MS}"
+                        ),
+                    )),
+                },
+            }
+        };
+        let duration_ms = millis("duration_ms", 1)?;
+        let delay_ms = millis("delay_ms", 1)?;
+        let idle_ms = millis("idle_ms", 100)?;
+        let needs = |field: &'static str, value: Option<u64>| match value {
+            Some(_) => Ok(()),
+            None => Err(rejected(field, format!("is required for {kind}"))),
+        };
+        match kind {
+            AppFaultKind::Delay => {
+                needs("delay_ms", delay_ms)?;
+                needs("duration_ms", duration_ms)?;
+            }
+            AppFaultKind::IdleTimeout => needs("idle_ms", idle_ms)?,
+            AppFaultKind::HalfOpen
+            | AppFaultKind::Hiccup
+            | AppFaultKind::Http503
+            | AppFaultKind::NoHeartbeat => needs("duration_ms", duration_ms)?,
+            AppFaultKind::Drop | AppFaultKind::Clear => {}
+        }
+        Ok(AppFaultRequest {
+            kind,
+            channel,
+            duration_ms,
+            delay_ms,
+            idle_ms,
+        })
+    }
+}
+
+/// Whether a message's text is a heartbeat by its shape, whatever its pace: an Engine.IO ping or pong
+/// (`2`, `3`), a JSON message whose `type` is a heartbeat word, or a Server-Sent Events block of only
+/// comments (`: ping`) or named `heartbeat`, `ping` or `keepalive`. The HAR import and the proxy's
+/// `no_heartbeat` fault recognise the same ones.
+pub fn is_heartbeat_text(text: &str) -> bool {
+    let text = text.trim();
+    const WORDS: [&str; 5] = ["heartbeat", "ping", "pong", "keepalive", "keep-alive"];
+    if matches!(text, "2" | "3" | "2probe" | "3probe") {
+        return true;
+    }
+    if text.starts_with('{') && text.len() <= 256 {
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text) {
+            return ["type", "event", "kind", "op"].iter().any(|key| {
+                fields
+                    .get(*key)
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|word| WORDS.contains(&word.to_ascii_lowercase().as_str()))
+            });
+        }
+        return false;
+    }
+    let mut lines = text.lines().peekable();
+    if lines.peek().is_none() {
+        return false;
+    }
+    let mut comment_only = true;
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("event:") {
+            if WORDS.contains(&name.trim().to_ascii_lowercase().as_str()) {
+                return true;
+            }
+        }
+        comment_only &= line.starts_with(':');
+    }
+    comment_only
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_id_is_stable_and_short() {
+        assert_eq!(channel_id("GET /api/status"), channel_id("GET /api/status"));
+        assert_ne!(
+            channel_id("GET /api/status"),
+            channel_id("POST /api/status")
+        );
+        assert_eq!(channel_id("x").len(), 8);
+    }
+
+    #[test]
+    fn fault_requests_name_the_field_they_lack_or_break() {
+        let parse = |v: serde_json::Value| AppFaultRequest::from_json(&v);
+        let ok = parse(serde_json::json!({"kind": "half_open", "duration_ms": 5000})).unwrap();
+        assert_eq!(
+            (ok.kind, ok.channel, ok.duration_ms),
+            (AppFaultKind::HalfOpen, None, Some(5000))
+        );
+        assert_eq!(
+            parse(serde_json::json!({"kind": "nope"}))
+                .unwrap_err()
+                .field,
+            "kind"
+        );
+        assert_eq!(
+            parse(serde_json::json!({"kind": "drop", "channel": "bad"}))
+                .unwrap_err()
+                .field,
+            "channel"
+        );
+        assert_eq!(
+            parse(serde_json::json!({"kind": "idle_timeout"}))
+                .unwrap_err()
+                .field,
+            "idle_ms"
+        );
+        assert_eq!(
+            parse(serde_json::json!({"kind": "delay", "duration_ms": 10}))
+                .unwrap_err()
+                .field,
+            "delay_ms"
+        );
+        assert_eq!(
+            parse(serde_json::json!({"kind": "http_503", "duration_ms": -1}))
+                .unwrap_err()
+                .field,
+            "duration_ms"
+        );
+        assert_eq!(
+            parse(serde_json::json!({"kind": "drop", "colour": 1}))
+                .unwrap_err()
+                .field,
+            "body"
+        );
+        let idle = parse(
+            serde_json::json!({"kind": "idle_timeout", "idle_ms": 3000, "channel": "0A1b2c3d"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (idle.idle_ms, idle.channel.as_deref()),
+            (Some(3000), Some("0a1b2c3d"))
+        );
+    }
+
+    #[test]
+    fn heartbeats_are_known_by_their_shape() {
+        for beat in [
+            "2",
+            "3",
+            r#"{"type":"heartbeat","server_ms":1}"#,
+            ": ping",
+            "event: keepalive\ndata: 1",
+        ] {
+            assert!(is_heartbeat_text(beat), "{beat}");
+        }
+        for news in [
+            "42[\"chat\",\"hi\"]",
+            r#"{"type":"event"}"#,
+            "data: 5",
+            "",
+            "hello",
+        ] {
+            assert!(!is_heartbeat_text(news), "{news}");
+        }
+    }
+}
