@@ -11,13 +11,16 @@
 //!   certificate by its hash as a browser does ([`WtClient`]);
 //! - [`follower`] — a client of any lane that recovers on its own with the browser's policy (watchdog,
 //!   backoff, resume, epochs) and keeps honest books; the load generator's clients do without it;
-//! - [`redis`] — a private `redis-server` on loopback, for tests and examples of several instances.
+//! - [`redis`] — a private `redis-server` on loopback, for tests and examples of several instances;
+//! - [`node_app`] — the real Node.js apps of `e2e/apps/` (Socket.IO, `ws`, plain HTTP), for the tests of
+//!   the proxy in front of a person's app.
 //!
 //! The clients return errors rather than panic; tests add their own patience and assertions on top.
 
 pub mod follower;
 pub mod letters;
 pub mod nginx;
+pub mod node_app;
 pub mod redis;
 pub mod sse;
 pub mod stream;

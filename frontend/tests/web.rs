@@ -1512,7 +1512,11 @@ async fn a_har_opens_as_swimlanes_with_figures_and_a_bad_file_is_refused_plainly
     use switchboard_frontend::ui::har::HarPanel;
     let dashboard = Dashboard::new();
     let host = mount(dashboard, || view! { <HarPanel/> });
-    pick_file(&host, "app.har", include_str!("../../shared/tests/fixtures/chrome-app.har"));
+    pick_file(
+        &host,
+        "app.har",
+        include_str!("../../shared/tests/fixtures/chrome-app.har"),
+    );
     let status = har_status(&host, "").await;
     assert!(
         status.starts_with("app.har: 18 entries, 4 channels found; 2 other requests"),

@@ -116,6 +116,15 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub chat_per_second: u32,
 
+    /// Put your own app through the lab: forward everything that reaches `--proxy-addr` to this
+    /// `http://HOST:PORT` (HTTPS upstreams are not supported), recording its traffic for the dashboard.
+    #[arg(long, env = "SWITCHBOARD_UPSTREAM", value_parser = upstream_url)]
+    pub upstream: Option<crate::proxy::Upstream>,
+
+    /// Where the proxy in front of `--upstream` listens: open your app there.
+    #[arg(long, env = "SWITCHBOARD_PROXY_ADDR", default_value = "127.0.0.1:4000")]
+    pub proxy_addr: SocketAddr,
+
     /// Share the event stream and its history with other instances through this Redis
     /// (`redis://HOST:PORT`). Without it the server runs alone, with no other service.
     #[arg(long, env = "SWITCHBOARD_REDIS", value_parser = redis_url)]
@@ -230,6 +239,10 @@ impl Config {
             .clone()
             .unwrap_or_else(|| format!("local-{}", std::process::id()))
     }
+}
+
+fn upstream_url(text: &str) -> Result<crate::proxy::Upstream, String> {
+    crate::proxy::Upstream::parse(text)
 }
 
 #[cfg(test)]

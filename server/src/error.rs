@@ -47,6 +47,12 @@ pub enum AppError {
     /// No such endpoint.
     #[error("no such endpoint")]
     NotFound,
+    /// An endpoint of something the server was not started with (the app proxy without --upstream).
+    #[error("{0}")]
+    NotConfigured(String),
+    /// A channel id the proxy has not seen.
+    #[error("{0}")]
+    ChannelNotFound(String),
 }
 
 /// A JSON body whose refusal is an [`AppError`] (the app's JSON envelope, not axum's plain text), and a
@@ -81,6 +87,8 @@ impl AppError {
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::NotConfigured(_) => (StatusCode::NOT_FOUND, "not_configured"),
+            AppError::ChannelNotFound(_) => (StatusCode::NOT_FOUND, "unknown_channel"),
         }
     }
 }

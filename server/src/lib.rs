@@ -17,6 +17,8 @@
 //! - [`faults`] — the failure lab: faults injected on purpose through `/api/faults`; [`admin`] — who
 //!   may inject them (and set network conditions and traffic).
 //! - [`network`] — emulated network conditions per lane: round trips, jitter, bandwidth and loss.
+//! - [`proxy`] — with `--upstream`, a reverse proxy in front of the person's own app: forwarded,
+//!   recorded, classified into channels and exposed to the lab (`/api/app`).
 //! - [`page`] — `nosniff` on every response and the page's Content-Security-Policy.
 //! - [`traffic`] — the traffic pattern the sources follow (quiet, steady, bursty, firehose).
 //! - [`limits`] — connections per lane and per client, chat rate, allowed WebSocket origins.
@@ -40,6 +42,7 @@ pub mod listener;
 pub mod metering;
 pub mod network;
 pub mod page;
+pub mod proxy;
 pub mod sources;
 pub mod traffic;
 pub mod woken;
@@ -96,6 +99,8 @@ pub struct AppState {
     pub started: Instant,
     /// The WebTransport endpoint, once [`run`] has started it.
     pub webtransport: Arc<std::sync::OnceLock<lanes::webtransport::Dialing>>,
+    /// The proxy in front of the person's app, when started with `--upstream`.
+    pub app: Option<Arc<proxy::AppProxy>>,
 }
 
 impl AppState {
@@ -129,6 +134,7 @@ impl AppState {
             tasks: TaskTracker::new(),
             started: Instant::now(),
             webtransport: Arc::default(),
+            app: None,
         }
     }
 
@@ -196,6 +202,16 @@ pub fn app(state: AppState) -> Router {
             get(traffic::get)
                 .post(traffic::post)
                 .layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
+        )
+        .route("/api/app", get(proxy::api::get))
+        .route("/api/app/har", get(proxy::api::har))
+        .route(
+            "/api/app/faults",
+            post(proxy::api::faults).layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
+        )
+        .route(
+            "/api/app/network",
+            post(proxy::api::network).layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
         )
         .route("/api/stats", get(api::stats))
         .route("/metrics", get(api::metrics));
@@ -344,11 +360,29 @@ async fn deadline(State(state): State<AppState>, request: Request, next: Next) -
 /// stream and call, stops the sources, and returns once every task has finished.
 pub async fn run(
     listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let proxy = match &config.upstream {
+        Some(_) => Some(TcpListener::bind(config.proxy_addr).await?),
+        None => None,
+    };
+    run_with_proxy(listener, proxy, config, shutdown).await
+}
+
+/// [`run`], with the app proxy's listener bound by the caller (so it can say where it listens, and
+/// tests can bind port 0); `proxy` is used only with `--upstream`.
+pub async fn run_with_proxy(
+    listener: TcpListener,
+    proxy_listener: Option<TcpListener>,
     mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // The address really listened on decides who may inject faults.
     config.addr = listener.local_addr()?;
+    if let Some(proxy) = &proxy_listener {
+        config.proxy_addr = proxy.local_addr()?;
+    }
     if config.fault_auth() == switchboard_shared::FaultAuth::Disabled {
         tracing::warn!(
             "fault injection is off: {} is reachable from other machines and no --admin-token is set",
@@ -356,7 +390,18 @@ pub async fn run(
         );
     }
     let config_addr = config.addr;
-    let state = AppState::new(config);
+    let mut state = AppState::new(config);
+    if let (Some(upstream), Some(listener)) = (state.config.upstream.clone(), proxy_listener) {
+        let app = Arc::new(proxy::AppProxy::new(
+            upstream,
+            state.config.proxy_addr,
+            state.shutdown.clone(),
+            state.tasks.clone(),
+        ));
+        state.app = Some(app.clone());
+        state.tasks.spawn(app.serve(listener));
+    }
+    let state = state;
     if let Some(backplane) = &state.backplane {
         let faults = state.faults.clone();
         state.tasks.spawn(backplane.clone().follow(

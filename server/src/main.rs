@@ -1,7 +1,7 @@
 //! `switchboard-server`: parses the flags, binds, prints the URL and serves until SIGINT or SIGTERM.
 
 use clap::Parser;
-use switchboard_server::{Config, run};
+use switchboard_server::{Config, run_with_proxy};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -28,7 +28,30 @@ async fn main() -> std::process::ExitCode {
         .local_addr()
         .map_or_else(|_| config.addr.to_string(), |addr| addr.to_string());
     println!("Switchboard is running at http://{addr}/");
-    match run(listener, config, shutdown_signal()).await {
+    let proxy = match &config.upstream {
+        None => None,
+        Some(upstream) => match TcpListener::bind(config.proxy_addr).await {
+            Ok(proxy) => {
+                let at = proxy
+                    .local_addr()
+                    .map_or_else(|_| config.proxy_addr.to_string(), |addr| addr.to_string());
+                println!(
+                    "Your app through Switchboard: http://{at}/ (forwarding to {})",
+                    upstream.url
+                );
+                Some(proxy)
+            }
+            Err(err) => {
+                eprintln!(
+                    "switchboard: cannot listen on {} for your app: {err}",
+                    config.proxy_addr
+                );
+                eprintln!("(choose another address with --proxy-addr)");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+    };
+    match run_with_proxy(listener, proxy, config, shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("switchboard: server failed: {err}");

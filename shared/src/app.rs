@@ -345,10 +345,10 @@ pub fn is_heartbeat_text(text: &str) -> bool {
     }
     let mut comment_only = true;
     for line in text.lines() {
-        if let Some(name) = line.strip_prefix("event:") {
-            if WORDS.contains(&name.trim().to_ascii_lowercase().as_str()) {
-                return true;
-            }
+        if let Some(name) = line.strip_prefix("event:")
+            && WORDS.contains(&name.trim().to_ascii_lowercase().as_str())
+        {
+            return true;
         }
         comment_only &= line.starts_with(':');
     }

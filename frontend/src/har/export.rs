@@ -51,6 +51,7 @@ pub fn session(store: &Store, origin: &str) -> Har {
             },
             pages: Vec::new(),
             entries,
+            comment: None,
         },
     }
 }

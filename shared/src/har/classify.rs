@@ -243,7 +243,7 @@ impl Channel {
 
     /// What one stream would have cost for the same news: one request and its answer's headers, then
     /// each answer's news with a few bytes of framing (`data: …\n\n`).
-    fn stream_estimate(&self) -> u64 {
+    pub fn stream_estimate(&self) -> u64 {
         const FRAMING: u64 = 8;
         let first = (self.bytes_up + self.bytes_down)
             .saturating_sub(self.news_bytes)

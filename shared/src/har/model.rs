@@ -23,6 +23,9 @@ pub struct Log {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pages: Vec<serde_json::Value>,
     pub entries: Vec<Entry>,
+    /// What the file covers, in words (the proxy says how many older exchanges it dropped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 fn version() -> String {

@@ -1,0 +1,54 @@
+// A Socket.IO 4 chat, as an app developer would write it: the server and its own page (the client
+// script is the one Socket.IO serves at /socket.io/socket.io.js). The page starts on HTTP long polling
+// and upgrades to a WebSocket, as Socket.IO does by default.
+//
+//   node socketio-app.cjs PORT [PING_INTERVAL_MS]
+// prints "listening on PORT" once it accepts connections.
+const http = require("http");
+const { Server } = require("socket.io");
+
+const port = Number(process.argv[2] || 8080);
+const pingInterval = Number(process.argv[3] || 25000);
+
+const page = `<!doctype html>
+<meta charset="utf-8">
+<title>Socket.IO chat</title>
+<h1>Socket.IO chat</h1>
+<p id="state">connecting…</p>
+<ul id="log"></ul>
+<script src="/socket.io/socket.io.js"></script>
+<script>
+  const state = document.getElementById("state");
+  const log = document.getElementById("log");
+  const socket = io({ reconnectionDelayMax: 2000 });
+  window.transports = [];
+  window.connects = 0;
+  socket.on("connect", () => {
+    window.connects += 1;
+    state.textContent = "connected (" + socket.io.engine.transport.name + ")";
+    socket.io.engine.on("upgrade", (t) => { state.textContent = "connected (" + t.name + ")"; window.transports.push(t.name); });
+    socket.emit("chat", "hello from the page");
+  });
+  socket.on("disconnect", (why) => { state.textContent = "disconnected: " + why; });
+  socket.on("chat", (text) => {
+    const item = document.createElement("li");
+    item.textContent = text;
+    log.appendChild(item);
+  });
+  setInterval(() => socket.connected && socket.emit("chat", "tick " + new Date().toISOString()), 3000);
+</script>`;
+
+const server = http.createServer((req, res) => {
+  if (req.url === "/" || req.url === "/index.html") {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(page);
+  } else {
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("not found");
+  }
+});
+const io = new Server(server, { pingInterval, pingTimeout: 5000 });
+io.on("connection", (socket) => {
+  socket.on("chat", (text) => io.emit("chat", String(text).slice(0, 200)));
+});
+server.listen(port, "127.0.0.1", () => console.log(`listening on ${server.address().port}`));

@@ -1,0 +1,114 @@
+//! The `/api/app` endpoints on the dashboard's server: the app's report, its HAR, and the lab's faults
+//! and networks aimed at its channels (changed by the same people who may inject faults).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use switchboard_shared::app::{
+    AppFault, AppFaultKind, AppFaultRequest, AppNetwork, AppReport, channel_field,
+};
+use switchboard_shared::network::NetworkRequest;
+
+use super::AppProxy;
+use crate::AppState;
+use crate::error::{AppError, AppJson};
+use crate::metering::ConnInfo;
+
+/// The proxy, or a 404 that names the flag that starts it.
+fn proxy(state: &AppState) -> Result<&Arc<AppProxy>, AppError> {
+    state.app.as_ref().ok_or_else(|| {
+        AppError::NotConfigured(
+            "no app is proxied: start Switchboard with --upstream http://HOST:PORT (or SWITCHBOARD_UPSTREAM) to put your app through the lab".into(),
+        )
+    })
+}
+
+/// Refuses a channel id the proxy has never seen, naming the field.
+fn known_channel(proxy: &AppProxy, channel: Option<&str>) -> Result<(), AppError> {
+    let Some(id) = channel else { return Ok(()) };
+    let seen = proxy.lab.has_seen(id);
+    if seen {
+        Ok(())
+    } else {
+        Err(AppError::ChannelNotFound(format!(
+            "channel: no channel {id} has been seen through the proxy (GET /api/app lists them)"
+        )))
+    }
+}
+
+/// `GET /api/app`.
+pub async fn get(State(state): State<AppState>) -> Result<Json<AppReport>, AppError> {
+    Ok(Json(super::report::report(proxy(&state)?)))
+}
+
+/// `GET /api/app/har`: the recording as a HAR file to save.
+pub async fn har(State(state): State<AppState>) -> Result<Response, AppError> {
+    let proxy = proxy(&state)?;
+    let har = proxy.recording.to_har(crate::hub::now_ms_f64());
+    let mut response = Json(har).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"your-app.har\""),
+    );
+    Ok(response)
+}
+
+/// `POST /api/app/faults`.
+pub async fn faults(
+    State(state): State<AppState>,
+    conn: Option<axum::Extension<ConnInfo>>,
+    headers: HeaderMap,
+    body: Result<AppJson<serde_json::Value>, AppError>,
+) -> Result<Json<Vec<AppFault>>, AppError> {
+    let proxy = proxy(&state)?;
+    crate::admin::authorize(&state, conn.map(|c| c.0), &headers)?;
+    let AppJson(json) = body?;
+    let request = AppFaultRequest::from_json(&json).map_err(|why| AppError::BadRequest {
+        code: "invalid_fault",
+        message: why.to_string(),
+    })?;
+    if request.kind != AppFaultKind::Clear {
+        known_channel(proxy, request.channel.as_deref())?;
+    }
+    proxy.lab.inject(&request, &proxy.open_connections());
+    tracing::info!(
+        kind = request.kind.as_str(),
+        channel = request.channel.as_deref().unwrap_or("all"),
+        "proxy: fault on the app"
+    );
+    Ok(Json(proxy.lab.faults()))
+}
+
+/// `POST /api/app/network`: a preset or an explicit path, on one channel or all; `"preset":
+/// "loopback"` clears it.
+pub async fn network(
+    State(state): State<AppState>,
+    conn: Option<axum::Extension<ConnInfo>>,
+    headers: HeaderMap,
+    body: Result<AppJson<serde_json::Value>, AppError>,
+) -> Result<Json<Vec<AppNetwork>>, AppError> {
+    let proxy = proxy(&state)?;
+    crate::admin::authorize(&state, conn.map(|c| c.0), &headers)?;
+    let AppJson(mut json) = body?;
+    let invalid = |message: String| AppError::BadRequest {
+        code: "invalid_network",
+        message,
+    };
+    let object = json
+        .as_object_mut()
+        .ok_or_else(|| invalid("body: must be a JSON object".into()))?;
+    let channel = channel_field(object).map_err(|why| invalid(why.to_string()))?;
+    known_channel(proxy, channel.as_deref())?;
+    object.remove("channel");
+    if object.contains_key("lane") {
+        return Err(invalid(
+            "lane: the app's network is set per channel (\"channel\"), not per lane".into(),
+        ));
+    }
+    object.insert("lane".into(), "all".into());
+    let request = NetworkRequest::from_json(&json).map_err(|why| invalid(why.to_string()))?;
+    proxy.lab.set_network(channel, request.condition);
+    Ok(Json(proxy.lab.networks()))
+}

@@ -1,0 +1,334 @@
+//! One browser connection to the proxy: what the lab needs to know of it ([`Conn`]: its channel, when it
+//! last carried a byte, whether it is cut or half-open) and the socket it runs on ([`ProxiedStream`]),
+//! which carries its bytes over the channel's emulated network and, once half-open, swallows everything
+//! both ways while still looking open.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use switchboard_shared::network::Condition;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio_util::sync::CancellationToken;
+
+use super::AppProxy;
+use crate::network::shaped::{Inbound, Writer, ms_of};
+
+/// How long a half-open connection is kept silently open when the browser never gives up on it.
+const ZOMBIE_LIFETIME: Duration = Duration::from_secs(600);
+
+/// Why the proxy cut a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutBy {
+    /// A fault of the lab (`drop`, or the channel's connections refused).
+    Fault,
+    /// The idle timeout: the connection was silent that long.
+    IdleTimeout,
+}
+
+/// The channel a connection serves: its id and name (see [`switchboard_shared::app::channel_id`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelKey {
+    pub id: String,
+    pub name: String,
+}
+
+/// What the proxy knows of one browser connection.
+#[derive(Debug)]
+pub struct Conn {
+    pub id: u64,
+    pub peer: SocketAddr,
+    /// The channel of the request it carries now (or carried last).
+    key: Mutex<Option<ChannelKey>>,
+    /// When a byte last passed, ms on the process's monotonic clock ([`ms_of`]).
+    last_activity_ms: AtomicU64,
+    /// Half-open: nothing passes either way any more, and nothing is closed.
+    half_open: AtomicBool,
+    /// Cancelled to cut the connection (both legs).
+    pub cut: CancellationToken,
+    cut_by: Mutex<Option<CutBy>>,
+    /// Requests it has carried: the first one opened the connection.
+    pub requests: AtomicU64,
+    /// Whether it was upgraded to a WebSocket.
+    pub upgraded: AtomicBool,
+}
+
+impl Conn {
+    pub fn new(id: u64, peer: SocketAddr) -> Conn {
+        Conn {
+            id,
+            peer,
+            key: Mutex::new(None),
+            last_activity_ms: AtomicU64::new(now_monotonic_ms()),
+            half_open: AtomicBool::new(false),
+            cut: CancellationToken::new(),
+            cut_by: Mutex::new(None),
+            requests: AtomicU64::new(0),
+            upgraded: AtomicBool::new(false),
+        }
+    }
+
+    pub fn key(&self) -> Option<ChannelKey> {
+        self.key.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_key(&self, key: ChannelKey) {
+        *self.key.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
+    }
+
+    /// Whether a fault aimed at `channel` (`None` for every channel) hits this connection.
+    pub fn in_channel(&self, channel: Option<&str>) -> bool {
+        match channel {
+            None => true,
+            Some(id) => self.key().is_some_and(|key| key.id == id),
+        }
+    }
+
+    pub fn touch(&self) {
+        self.last_activity_ms.store(now_monotonic_ms(), Relaxed);
+    }
+
+    /// How long since a byte last passed.
+    pub fn silent_for_ms(&self) -> u64 {
+        now_monotonic_ms().saturating_sub(self.last_activity_ms.load(Relaxed))
+    }
+
+    pub fn is_half_open(&self) -> bool {
+        self.half_open.load(Relaxed)
+    }
+
+    pub fn go_half_open(&self) {
+        self.half_open.store(true, Relaxed);
+    }
+
+    /// Cuts both legs, saying why (the first reason sticks).
+    pub fn cut_by(&self, why: CutBy) {
+        let mut cut_by = self.cut_by.lock().unwrap_or_else(|e| e.into_inner());
+        if cut_by.is_none() {
+            *cut_by = Some(why);
+        }
+        drop(cut_by);
+        self.cut.cancel();
+    }
+
+    pub fn was_cut_by(&self) -> Option<CutBy> {
+        *self.cut_by.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn now_monotonic_ms() -> u64 {
+    ms_of(tokio::time::Instant::now()) as u64
+}
+
+/// The browser's socket to the proxy. Its bytes go over the emulated network of its channel (when one
+/// is set), it tells its [`Conn`] when a byte passes, and once half-open it takes what the browser
+/// sends and drops it, and says it wrote what it drops, closing nothing.
+#[derive(Debug)]
+pub struct ProxiedStream {
+    reader: Option<OwnedReadHalf>,
+    writer: Writer,
+    inbound: Option<Box<Inbound>>,
+    conn: Arc<Conn>,
+    proxy: Arc<AppProxy>,
+    /// The browser closed its end (read EOF or an error).
+    browser_gone: bool,
+}
+
+impl ProxiedStream {
+    pub fn new(stream: TcpStream, conn: Arc<Conn>, proxy: Arc<AppProxy>) -> ProxiedStream {
+        let _ = stream.set_nodelay(true);
+        let (reader, writer) = stream.into_split();
+        ProxiedStream {
+            reader: Some(reader),
+            writer: Writer::Direct(writer),
+            inbound: None,
+            conn,
+            proxy,
+            browser_gone: false,
+        }
+    }
+
+    fn condition(&self) -> Option<Arc<Condition>> {
+        let key = self.conn.key()?;
+        self.proxy.lab.network_for(&key.id)
+    }
+
+    /// Reads and drops what a half-open connection's browser sends; ready only when it goes away.
+    fn swallow(
+        reader: &mut OwnedReadHalf,
+        cx: &mut Context<'_>,
+        gone: &mut bool,
+    ) -> Poll<io::Result<()>> {
+        let mut scratch = [0u8; 4096];
+        loop {
+            let mut read = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut *reader).poll_read(cx, &mut read) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                    *gone = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(err)) => {
+                    *gone = true;
+                    return Poll::Ready(Err(err));
+                }
+            }
+        }
+    }
+}
+
+impl AsyncRead for ProxiedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        // Only a socket's frames are held here: an HTTP request's head is held by the forwarding,
+        // which knows its channel once the head is read.
+        let condition = if this
+            .conn
+            .upgraded
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            this.condition()
+        } else {
+            None
+        };
+        let Some(reader) = this.reader.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        if this.conn.is_half_open() {
+            let result = Self::swallow(reader, cx, &mut this.browser_gone);
+            if this.browser_gone {
+                this.proxy.lab.half_open_noticed(&this.conn);
+            }
+            return result;
+        }
+        let before = buf.filled().len();
+        let result = if this.inbound.is_some() || condition.is_some() {
+            let inbound = this.inbound.get_or_insert_with(Box::default);
+            let result = inbound.poll_read(cx, reader, buf, condition.as_deref(), |_| {});
+            if condition.is_none() && inbound.is_empty() {
+                this.inbound = None;
+            }
+            result
+        } else {
+            Pin::new(reader).poll_read(cx, buf)
+        };
+        match &result {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => this.conn.touch(),
+            Poll::Ready(_) => this.browser_gone = true,
+            Poll::Pending => {}
+        }
+        result
+    }
+}
+
+impl ProxiedStream {
+    fn write_bufs(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.conn.is_half_open() {
+            // Taken and dropped: the path is dead, and the sender cannot tell.
+            return Poll::Ready(Ok(bufs.iter().map(|buf| buf.len()).sum()));
+        }
+        let condition = this.condition();
+        if condition.is_some() {
+            this.writer.shape();
+        }
+        let result = match &mut this.writer {
+            Writer::Direct(half) => Pin::new(half).poll_write_vectored(cx, bufs),
+            Writer::Shaped(path) => path.poll_write(cx, bufs, condition.as_deref()),
+            Writer::Moving => unreachable!("a writer moves within one call"),
+        };
+        if let Poll::Ready(Ok(written)) = result
+            && written > 0
+        {
+            this.conn.touch();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for ProxiedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.write_bufs(cx, &[io::IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.write_bufs(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match &mut this.writer {
+            Writer::Direct(half) if !this.conn.is_half_open() => Pin::new(half).poll_flush(cx),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.conn.is_half_open() {
+            // Nothing is closed on a half-open line.
+            return Poll::Ready(Ok(()));
+        }
+        match &mut this.writer {
+            Writer::Direct(half) => Pin::new(half).poll_shutdown(cx),
+            Writer::Shaped(path) => path.poll_shutdown(cx),
+            Writer::Moving => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl Drop for ProxiedStream {
+    fn drop(&mut self) {
+        self.proxy.closed(&self.conn);
+        // A half-open connection whose browser has not given up stays open, silent, until it does (or
+        // for ZOMBIE_LIFETIME): closing it would tell the browser what a dead path never tells.
+        if self.conn.is_half_open()
+            && !self.browser_gone
+            && !self.conn.cut.is_cancelled()
+            && let (Some(reader), Ok(runtime)) =
+                (self.reader.take(), tokio::runtime::Handle::try_current())
+        {
+            let writer = std::mem::replace(&mut self.writer, Writer::Moving);
+            let (conn, proxy) = (self.conn.clone(), self.proxy.clone());
+            runtime.spawn(async move {
+                let mut reader = reader;
+                let mut gone = false;
+                let waited = tokio::time::timeout(
+                    ZOMBIE_LIFETIME,
+                    std::future::poll_fn(|cx| ProxiedStream::swallow(&mut reader, cx, &mut gone)),
+                )
+                .await;
+                if waited.is_ok() {
+                    proxy.lab.half_open_noticed(&conn);
+                }
+                drop(writer);
+            });
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Your app through the lab: a reverse proxy in front of the person's own app (`--upstream`), on its
+//! own address (`--proxy-addr`). The person opens their app through it; every request, stream and
+//! socket is forwarded faithfully, recorded within a bound, sorted into channels by the same
+//! classifier the page uses for HAR files, and exposed to the lab's faults and emulated networks.
+//!
+//! Layout:
+//! - [`forward`] — one request forwarded (a WebSocket upgrade included), with the faults that act on
+//!   requests;
+//! - [`relay`] — what flows after a head: a socket's frames both ways, an event stream's events;
+//! - [`conn`] — one browser connection: its channel, its silence, its cut, and its socket, which
+//!   carries the channel's emulated network and goes half-open on a fault;
+//! - [`record`] — the bounded recording, written out as HAR;
+//! - [`lab`] — faults and networks on the app's channels, and what each fault did;
+//! - [`report`] — `GET /api/app`: the channels with their figures, and the findings in words;
+//! - [`api`] — the `/api/app` endpoints.
+
+pub mod api;
+pub mod conn;
+pub mod forward;
+pub mod lab;
+pub mod record;
+pub mod relay;
+pub mod report;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use conn::{Conn, ProxiedStream};
+use lab::Lab;
+use record::Recording;
+
+/// Where the proxy forwards: an `http://HOST:PORT` address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// `HOST:PORT`, what the proxy connects to and sends as `Host`.
+    pub authority: String,
+    /// `http://HOST:PORT`, what an `Origin` of the proxy's own is rewritten to.
+    pub origin: String,
+    /// As the person gave it, for messages.
+    pub url: String,
+}
+
+impl Upstream {
+    /// Reads `http://HOST[:PORT][/]`; HTTPS upstreams and paths are refused, saying why.
+    pub fn parse(text: &str) -> Result<Upstream, String> {
+        let uri: axum::http::Uri = text
+            .parse()
+            .map_err(|err| format!("{text:?} is not a URL ({err}): expected http://HOST:PORT"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return Err(format!(
+                    "{text:?}: HTTPS upstreams are not supported; point --upstream at the app's plain HTTP address"
+                ));
+            }
+            _ => return Err(format!("{text:?}: expected http://HOST:PORT")),
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("{text:?}: expected http://HOST:PORT"))?;
+        if uri.path() != "/" && !uri.path().is_empty() {
+            return Err(format!(
+                "{text:?}: the upstream is an address, not a path (the proxy forwards each request's own path)"
+            ));
+        }
+        let host = authority.host();
+        let port = authority.port_u16().unwrap_or(80);
+        let authority = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Ok(Upstream {
+            origin: format!("http://{authority}"),
+            url: format!("http://{authority}"),
+            authority,
+        })
+    }
+}
+
+/// The proxy: what it forwards to, what it recorded, the lab's state and the connections open now.
+#[derive(Debug)]
+pub struct AppProxy {
+    pub upstream: Upstream,
+    /// `HOST:PORT` of the proxy itself, for requests that name no host.
+    pub proxy_authority: String,
+    pub recording: Arc<Recording>,
+    pub lab: Lab,
+    open: Mutex<HashMap<u64, Arc<Conn>>>,
+    next_conn: AtomicU64,
+    /// The last failure to reach the upstream, or `None` once it answered; unset before any try.
+    upstream_state: Mutex<Option<Option<String>>>,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+impl AppProxy {
+    pub fn new(
+        upstream: Upstream,
+        proxy_addr: std::net::SocketAddr,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
+    ) -> AppProxy {
+        AppProxy {
+            upstream,
+            proxy_authority: proxy_addr.to_string(),
+            recording: Arc::default(),
+            lab: Lab::default(),
+            open: Mutex::default(),
+            next_conn: AtomicU64::new(1),
+            upstream_state: Mutex::new(None),
+            shutdown,
+            tasks,
+        }
+    }
+
+    /// Where the person opens their app.
+    pub fn proxy_url(&self) -> String {
+        format!("http://{}/", self.proxy_authority)
+    }
+
+    /// The browser connections open now.
+    pub fn open_connections(&self) -> Vec<Arc<Conn>> {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// A browser connection ended (its socket was dropped).
+    pub(crate) fn closed(&self, conn: &Conn) {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&conn.id);
+        if conn.was_cut_by().is_none()
+            && let Some(key) = conn.key()
+        {
+            self.lab.closed_by_browser(&key.id);
+        }
+    }
+
+    /// Whether the upstream answered (`None`) or why it did not.
+    pub(crate) fn upstream_answered(&self, failure: Option<String>) {
+        *self
+            .upstream_state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(failure);
+    }
+
+    pub fn upstream_state(&self) -> Option<Option<String>> {
+        self.upstream_state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Serves the proxy on `listener` until shutdown: each browser connection with its own upstream
+    /// connection, and a tick every 100 ms that ends faults and runs idle timeouts.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let ticker = {
+            let proxy = self.clone();
+            async move {
+                let mut every = tokio::time::interval(Duration::from_millis(100));
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    proxy.lab.tick(&proxy.open_connections());
+                }
+            }
+        };
+        self.tasks.spawn({
+            let shutdown = self.shutdown.clone();
+            async move {
+                tokio::select! {
+                    () = ticker => {}
+                    () = shutdown.cancelled() => {}
+                }
+            }
+        });
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(60));
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of files, most likely: wait a little rather than spin.
+                        tracing::warn!("proxy: cannot accept: {err}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = self.shutdown.cancelled() => break,
+            };
+            let id = self.next_conn.fetch_add(1, Relaxed);
+            let conn = Arc::new(Conn::new(id, peer));
+            self.open
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, conn.clone());
+            let io = ProxiedStream::new(stream, conn.clone(), self.clone());
+            let leg: forward::Leg = Arc::default();
+            let service = {
+                let (proxy, conn) = (self.clone(), conn.clone());
+                hyper::service::service_fn(move |request| {
+                    forward::handle(proxy.clone(), conn.clone(), leg.clone(), request)
+                })
+            };
+            let connection = http
+                .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+                .with_upgrades();
+            let shutdown = self.shutdown.clone();
+            self.tasks.spawn(async move {
+                tokio::select! {
+                    biased;
+                    () = conn.cut.cancelled() => {}
+                    () = shutdown.cancelled() => {}
+                    served = connection => {
+                        if let Err(err) = served {
+                            tracing::debug!("proxy: connection ended: {err}");
+                        }
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upstream_is_an_http_address() {
+        let upstream = Upstream::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(upstream.authority, "127.0.0.1:8080");
+        assert_eq!(upstream.origin, "http://127.0.0.1:8080");
+        assert_eq!(
+            Upstream::parse("http://localhost/").unwrap().authority,
+            "localhost:80"
+        );
+        assert_eq!(
+            Upstream::parse("http://[::1]:9000").unwrap().authority,
+            "[::1]:9000"
+        );
+        assert!(
+            Upstream::parse("https://example.com")
+                .unwrap_err()
+                .contains("HTTPS")
+        );
+        assert!(
+            Upstream::parse("http://x:1/app")
+                .unwrap_err()
+                .contains("path")
+        );
+        assert!(Upstream::parse("127.0.0.1:8080").is_err());
+    }
+}

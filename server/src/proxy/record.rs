@@ -1,0 +1,433 @@
+//! What the proxy keeps of the app's traffic, bounded: each exchange (a request and its answer, or a
+//! socket) with its sizes and times, the first 64 KiB of each body, and the messages of a stream or a
+//! socket with their arrival times. A day behind the proxy does not grow without limit: past
+//! [`MAX_EXCHANGES`] or [`BUDGET_BYTES`] the oldest finished exchanges go, and past
+//! [`MAX_MESSAGES`] on one exchange its oldest messages go; both are counted.
+//!
+//! The recording is written out as HAR 1.2 ([`Recording::to_har`]), which is also what the channels
+//! are classified from, so the live view and the downloaded file always agree.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use switchboard_shared::har::model::{
+    Content, Creator, Entry, Har, Header, Log, Request, Response, Timings, WebSocketMessage,
+    format_date_time,
+};
+
+/// The most exchanges kept.
+pub const MAX_EXCHANGES: usize = 2_000;
+/// The most messages kept per exchange (a socket's frames, a stream's events).
+pub const MAX_MESSAGES: usize = 2_000;
+/// The first bytes of each body kept.
+pub const BODY_PREFIX: usize = 64 * 1024;
+/// The first bytes of each message's text kept.
+pub const MESSAGE_PREFIX: usize = 256;
+/// What the recording may hold in bodies and messages, over all exchanges.
+pub const BUDGET_BYTES: usize = 64 * 1024 * 1024;
+
+/// One message of a stream or a socket.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Unix ms.
+    pub at_ms: f64,
+    /// From the browser.
+    pub up: bool,
+    /// The WebSocket opcode (1 text, 2 binary, 8 close, 9 ping, 10 pong); 1 for a stream's events.
+    pub opcode: u8,
+    /// Its size on the wire (a frame's payload; an event's bytes).
+    pub size: u64,
+    /// The first [`MESSAGE_PREFIX`] bytes of its text.
+    pub text: String,
+}
+
+/// One request and its answer, or one socket.
+#[derive(Debug, Clone, Default)]
+pub struct Exchange {
+    /// The proxy's connection that carried it.
+    pub connection: u64,
+    /// Unix ms.
+    pub started_ms: f64,
+    pub method: String,
+    /// As the browser asked it of the proxy: `http://127.0.0.1:4000/api/status?x=1`, `ws://…` for a socket.
+    pub url: String,
+    pub request_headers: Vec<(String, String)>,
+    pub request_head_bytes: u64,
+    pub request_body_bytes: u64,
+    pub request_body: Vec<u8>,
+    /// 0 until the answer's head came (and when none came).
+    pub status: u16,
+    pub status_text: String,
+    pub response_headers: Vec<(String, String)>,
+    pub response_head_bytes: u64,
+    pub response_body_bytes: u64,
+    pub response_body: Vec<u8>,
+    pub mime: String,
+    /// When the upstream's answer began, and when the exchange ended (Unix ms).
+    pub first_byte_ms: Option<f64>,
+    pub end_ms: Option<f64>,
+    pub websocket: bool,
+    pub event_stream: bool,
+    pub messages: VecDeque<Message>,
+    pub messages_dropped: u64,
+    /// Bytes this exchange holds in bodies and messages.
+    pub(super) weight: usize,
+}
+
+impl Exchange {
+    pub fn ended(&self) -> bool {
+        self.end_ms.is_some()
+    }
+}
+
+/// A handle on a recorded exchange: the forwarding code writes through it as the exchange goes on.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    exchange: Arc<Mutex<Exchange>>,
+    recording: Arc<Recording>,
+}
+
+impl Recorder {
+    pub fn with<T>(&self, change: impl FnOnce(&mut Exchange) -> T) -> T {
+        let mut exchange = self.exchange.lock().unwrap_or_else(|e| e.into_inner());
+        change(&mut exchange)
+    }
+
+    /// Keeps the first bytes of a body, and counts all of them.
+    pub fn body(&self, up: bool, chunk: &[u8]) {
+        let added = self.with(|exchange| {
+            let (kept, count) = if up {
+                (&mut exchange.request_body, &mut exchange.request_body_bytes)
+            } else {
+                (
+                    &mut exchange.response_body,
+                    &mut exchange.response_body_bytes,
+                )
+            };
+            *count += chunk.len() as u64;
+            let room = BODY_PREFIX.saturating_sub(kept.len()).min(chunk.len());
+            kept.extend_from_slice(&chunk[..room]);
+            exchange.weight += room;
+            room
+        });
+        self.recording.grew(added);
+    }
+
+    /// Records one message of a stream or a socket.
+    pub fn message(&self, message: Message) {
+        let weight = message.text.len() + std::mem::size_of::<Message>();
+        let freed = self.with(|exchange| {
+            let mut freed = 0;
+            if exchange.messages.len() >= MAX_MESSAGES
+                && let Some(old) = exchange.messages.pop_front()
+            {
+                exchange.messages_dropped += 1;
+                freed = old.text.len() + std::mem::size_of::<Message>();
+            }
+            exchange.messages.push_back(message);
+            exchange.weight = exchange.weight + weight - freed;
+            freed
+        });
+        self.recording.grew(weight);
+        self.recording.shrank(freed);
+    }
+
+    pub fn end(&self) {
+        self.with(|exchange| {
+            if exchange.end_ms.is_none() {
+                exchange.end_ms = Some(crate::hub::now_ms_f64());
+            }
+        });
+    }
+}
+
+/// Every exchange kept, oldest first.
+#[derive(Debug, Default)]
+pub struct Recording {
+    inner: Mutex<Kept>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    exchanges: VecDeque<Arc<Mutex<Exchange>>>,
+    recorded: u64,
+    dropped: u64,
+    pub(super) weight: usize,
+}
+
+impl Recording {
+    /// Starts recording an exchange, making room for it.
+    pub fn start(self: &Arc<Self>, exchange: Exchange) -> Recorder {
+        let exchange = Arc::new(Mutex::new(exchange));
+        let mut kept = self.lock();
+        kept.recorded += 1;
+        kept.exchanges.push_back(exchange.clone());
+        Self::make_room(&mut kept);
+        drop(kept);
+        Recorder {
+            exchange,
+            recording: self.clone(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn grew(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        let mut kept = self.lock();
+        kept.weight += bytes;
+        Self::make_room(&mut kept);
+    }
+
+    fn shrank(&self, bytes: usize) {
+        if bytes > 0 {
+            let mut kept = self.lock();
+            kept.weight = kept.weight.saturating_sub(bytes);
+        }
+    }
+
+    /// Drops the oldest exchanges (finished ones first) until the recording is within its bounds.
+    fn make_room(kept: &mut Kept) {
+        while kept.exchanges.len() > MAX_EXCHANGES
+            || (kept.weight > BUDGET_BYTES && kept.exchanges.len() > 1)
+        {
+            let finished = kept
+                .exchanges
+                .iter()
+                .position(|exchange| exchange.lock().is_ok_and(|e| e.ended()))
+                .unwrap_or(0);
+            let Some(gone) = kept.exchanges.remove(finished) else {
+                break;
+            };
+            let weight = gone.lock().map_or(0, |e| e.weight);
+            kept.weight = kept.weight.saturating_sub(weight);
+            kept.dropped += 1;
+        }
+    }
+
+    /// Exchanges recorded since the start, and dropped to stay within bounds.
+    pub fn counts(&self) -> (u64, u64) {
+        let kept = self.lock();
+        (kept.recorded, kept.dropped)
+    }
+
+    /// Bytes held in bodies and messages now.
+    pub fn weight(&self) -> usize {
+        self.lock().weight
+    }
+
+    /// A copy of every exchange kept, oldest first.
+    pub fn snapshot(&self) -> Vec<Exchange> {
+        let exchanges: Vec<Arc<Mutex<Exchange>>> = self.lock().exchanges.iter().cloned().collect();
+        exchanges
+            .iter()
+            .map(|exchange| exchange.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .collect()
+    }
+
+    /// The recording as HAR 1.2: sockets with `_webSocketMessages`, event streams with
+    /// `_eventSourceMessages`, exchanges still open timed up to `now_ms`.
+    pub fn to_har(&self, now_ms: f64) -> Har {
+        let (recorded, dropped) = self.counts();
+        let entries = self
+            .snapshot()
+            .iter()
+            .map(|exchange| entry(exchange, now_ms))
+            .collect();
+        let mut comment = format!("{recorded} exchanges recorded through the proxy");
+        if dropped > 0 {
+            comment.push_str(&format!(
+                "; the oldest {dropped} were dropped to keep the recording bounded"
+            ));
+        }
+        Har {
+            log: Log {
+                version: "1.2".into(),
+                creator: Creator {
+                    name: "Switchboard proxy".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                },
+                pages: Vec::new(),
+                entries,
+                comment: Some(comment),
+            },
+        }
+    }
+}
+
+fn headers(pairs: &[(String, String)]) -> Vec<Header> {
+    pairs
+        .iter()
+        .map(|(name, value)| Header {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+fn entry(exchange: &Exchange, now_ms: f64) -> Entry {
+    let end = exchange.end_ms.unwrap_or(now_ms);
+    let first_byte = exchange.first_byte_ms.unwrap_or(end);
+    let wait = (first_byte - exchange.started_ms).max(0.0);
+    let receive = (end - first_byte).max(0.0);
+    let text = |body: &[u8]| (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned());
+    let messages = |up_only: Option<bool>| -> Vec<WebSocketMessage> {
+        exchange
+            .messages
+            .iter()
+            .filter(|m| up_only.is_none_or(|up| m.up == up))
+            .map(|m| WebSocketMessage {
+                kind: if m.up { "send" } else { "receive" }.into(),
+                time: m.at_ms / 1000.0,
+                opcode: m.opcode,
+                data: m.text.clone(),
+            })
+            .collect()
+    };
+    let query_string = exchange
+        .url
+        .split_once('?')
+        .map(|(_, query)| {
+            query
+                .split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    Header {
+                        name: name.into(),
+                        value: value.into(),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let frames: u64 = exchange.messages.iter().map(|m| m.size).sum();
+    Entry {
+        started_date_time: format_date_time(exchange.started_ms),
+        time: wait + receive,
+        request: Request {
+            method: exchange.method.clone(),
+            url: exchange.url.clone(),
+            http_version: "HTTP/1.1".into(),
+            headers: headers(&exchange.request_headers),
+            query_string,
+            cookies: Vec::new(),
+            headers_size: exchange.request_head_bytes as i64,
+            body_size: exchange.request_body_bytes as i64,
+        },
+        response: Response {
+            status: exchange.status,
+            status_text: exchange.status_text.clone(),
+            http_version: "HTTP/1.1".into(),
+            headers: headers(&exchange.response_headers),
+            cookies: Vec::new(),
+            content: Content {
+                size: exchange.response_body_bytes as i64,
+                mime_type: exchange.mime.clone(),
+                text: if exchange.websocket {
+                    None
+                } else {
+                    text(&exchange.response_body)
+                },
+                encoding: None,
+            },
+            redirect_url: String::new(),
+            headers_size: exchange.response_head_bytes as i64,
+            body_size: if exchange.websocket {
+                0
+            } else {
+                exchange.response_body_bytes as i64
+            },
+            transfer_size: Some(
+                (exchange.response_head_bytes
+                    + if exchange.websocket {
+                        0
+                    } else {
+                        exchange.response_body_bytes.max(frames)
+                    }) as i64,
+            ),
+        },
+        cache: serde_json::json!({}),
+        timings: Timings {
+            send: 0.0,
+            wait,
+            receive,
+            ..Timings::default()
+        },
+        resource_type: Some(
+            if exchange.websocket {
+                "websocket"
+            } else if exchange.event_stream {
+                "eventsource"
+            } else {
+                "fetch"
+            }
+            .into(),
+        ),
+        web_socket_messages: exchange.websocket.then(|| messages(None)),
+        event_source_messages: exchange.event_stream.then(|| messages(Some(false))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(n: usize) -> Exchange {
+        Exchange {
+            method: "GET".into(),
+            url: format!("http://127.0.0.1:4000/api/status?n={n}"),
+            started_ms: 1_000.0 + n as f64,
+            ..Exchange::default()
+        }
+    }
+
+    #[test]
+    fn the_recording_keeps_its_bounds_and_counts_what_it_dropped() {
+        let recording = Arc::new(Recording::default());
+        for n in 0..MAX_EXCHANGES + 10 {
+            let recorder = recording.start(exchange(n));
+            recorder.body(false, &[b'x'; 100]);
+            recorder.end();
+        }
+        assert_eq!(recording.counts(), ((MAX_EXCHANGES + 10) as u64, 10));
+        assert_eq!(recording.snapshot().len(), MAX_EXCHANGES);
+        assert_eq!(
+            recording.snapshot()[0].url,
+            exchange(10).url,
+            "the oldest went"
+        );
+
+        let socket = recording.start(Exchange {
+            websocket: true,
+            ..exchange(0)
+        });
+        for n in 0..MAX_MESSAGES + 5 {
+            socket.message(Message {
+                at_ms: n as f64,
+                up: false,
+                opcode: 1,
+                size: 3,
+                text: "abc".into(),
+            });
+        }
+        let kept = socket.with(|e| (e.messages.len(), e.messages_dropped));
+        assert_eq!(kept, (MAX_MESSAGES, 5));
+    }
+
+    #[test]
+    fn a_large_body_keeps_its_first_64_kib_and_counts_the_rest() {
+        let recording = Arc::new(Recording::default());
+        let recorder = recording.start(exchange(0));
+        for _ in 0..100 {
+            recorder.body(false, &[b'y'; 10_000]);
+        }
+        let (kept, counted) = recorder.with(|e| (e.response_body.len(), e.response_body_bytes));
+        assert_eq!((kept, counted), (BODY_PREFIX, 1_000_000));
+        assert_eq!(recording.weight(), BODY_PREFIX);
+    }
+}

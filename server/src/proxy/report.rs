@@ -1,0 +1,270 @@
+//! `GET /api/app`: the app's channels, classified from the recording by the HAR import's rules, with
+//! their live figures, and the findings: what the recording and the lab's faults say about the app, in
+//! words that name their figures.
+
+use switchboard_shared::app::{AppChannel, AppFaultKind, AppReport, Finding, channel_id};
+use switchboard_shared::format::{format_bytes, format_ms};
+use switchboard_shared::har::{Channel, ChannelKind, Item, classify};
+
+use super::AppProxy;
+use super::lab::Record;
+use crate::hub::now_ms_f64;
+
+/// The idle timeout the findings measure heartbeats against: nginx's and most load balancers' are
+/// 60 s, many are set lower; 15 s is what `deploy/nginx` ships.
+const PROXY_IDLE_MS: f64 = 15_000.0;
+
+/// The longest stretch a channel went without a message from the server (a line's start counts), or
+/// between two letters.
+fn longest_silence(channel: &Channel, now_ms: f64) -> Option<f64> {
+    let mut longest: Option<f64> = None;
+    let mut last: Option<f64> = None;
+    let mut stretch = |from: Option<f64>, to: f64| {
+        if let Some(from) = from {
+            let gap = to - from;
+            if gap > longest.unwrap_or(0.0) {
+                longest = Some(gap);
+            }
+        }
+    };
+    for item in &channel.items {
+        match *item {
+            Item::Line { start_ms, .. } => last = Some(start_ms),
+            Item::Frame {
+                at_ms, up: false, ..
+            } => {
+                stretch(last, at_ms);
+                last = Some(at_ms);
+            }
+            Item::Letter { start_ms, .. } => {
+                stretch(last, start_ms);
+                last = Some(start_ms);
+            }
+            Item::Frame { .. } => {}
+        }
+    }
+    if matches!(channel.kind, ChannelKind::Radio | ChannelKind::Phone) {
+        stretch(last, channel.end_ms.max(now_ms.min(channel.end_ms + 1.0)));
+    }
+    longest
+}
+
+/// `GET /api/status` → (`GET`, `/api/status`); `ws://host/socket.io/` → (`GET`, `/socket.io/`).
+fn method_and_path(name: &str) -> (String, String) {
+    if let Some((method, path)) = name.split_once(' ') {
+        return (method.to_owned(), path.to_owned());
+    }
+    let path = name
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|slash| &rest[slash..]))
+        .unwrap_or("/");
+    ("GET".to_owned(), path.to_owned())
+}
+
+/// A channel's name as a person reads it: `phone call (/socket.io/)`.
+fn called(channel: &Channel) -> String {
+    let (_, path) = method_and_path(&channel.name);
+    let what = match channel.kind {
+        ChannelKind::Letters => "letters",
+        ChannelKind::Held => "held letters",
+        ChannelKind::Radio => "radio",
+        ChannelKind::Phone => "phone call",
+    };
+    format!("{what} ({path})")
+}
+
+pub fn report(proxy: &AppProxy) -> AppReport {
+    let now = now_ms_f64();
+    let har = proxy.recording.to_har(now);
+    let imported = classify(&har);
+    let open = proxy.open_connections();
+    let records = proxy.lab.records();
+    let (recorded, dropped) = proxy.recording.counts();
+    let mut channels = Vec::new();
+    let mut findings = Vec::new();
+    for channel in &imported.channels {
+        let id = channel_id(&channel.name);
+        let (method, path) = method_and_path(&channel.name);
+        let (cut_by_fault, cut_by_idle_timeout) = proxy.lab.cuts(&id);
+        let open_now = open
+            .iter()
+            .filter(|conn| conn.key().is_some_and(|key| key.id == id) && !conn.cut.is_cancelled())
+            .count() as u64;
+        findings.extend(channel_findings(channel, &id, now));
+        channels.push(AppChannel {
+            id: id.clone(),
+            kind: channel.kind.as_str().to_owned(),
+            method,
+            path,
+            name: channel.name.clone(),
+            requests: channel.requests,
+            empty_answers: channel.empty,
+            bytes_up: channel.bytes_up,
+            bytes_down: channel.bytes_down,
+            messages: channel.frames,
+            open: open_now,
+            reconnects: channel.reconnects,
+            heartbeat_ms: channel.heartbeat_ms,
+            longest_silence_ms: longest_silence(channel, now),
+            cut_by_fault,
+            cut_by_idle_timeout,
+            verdict: channel.verdict(),
+        });
+    }
+    for record in &records {
+        findings.extend(fault_findings(record, &imported.channels, now));
+    }
+    let upstream_state = proxy.upstream_state();
+    if let Some(Some(why)) = &upstream_state {
+        findings.insert(
+            0,
+            Finding {
+                channel: None,
+                text: format!("Your app did not answer the proxy: {why}."),
+            },
+        );
+    }
+    AppReport {
+        upstream: proxy.upstream.url.clone(),
+        proxy_url: proxy.proxy_url(),
+        upstream_up: upstream_state.as_ref().map(Option::is_none),
+        upstream_error: upstream_state.flatten(),
+        channels,
+        findings,
+        faults: proxy.lab.faults(),
+        networks: proxy.lab.networks(),
+        recorded,
+        dropped,
+        other_requests: imported.other_requests,
+    }
+}
+
+/// What a channel's recording says on its own: its heartbeat against a proxy's idle timeout, its
+/// letters' empty answers.
+fn channel_findings(channel: &Channel, id: &str, now: f64) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let say = |text: String| Finding {
+        channel: Some(id.to_owned()),
+        text,
+    };
+    let name = called(channel);
+    let your = format!("Your {name}");
+    match channel.kind {
+        ChannelKind::Radio | ChannelKind::Phone => match channel.heartbeat_ms {
+            Some(every) if every > PROXY_IDLE_MS => findings.push(say(format!(
+                "{your} heartbeats every {}. A proxy with a {} idle timeout would hang up on it between heartbeats.",
+                format_ms(every),
+                format_ms(PROXY_IDLE_MS)
+            ))),
+            Some(every) => findings.push(say(format!(
+                "{your} heartbeats every {}: a quiet line survives a proxy's {} idle timeout, and a dead one can be told within {}.",
+                format_ms(every),
+                format_ms(PROXY_IDLE_MS),
+                format_ms(2.5 * every)
+            ))),
+            None if channel.end_ms.min(now) - channel.start_ms > PROXY_IDLE_MS => {
+                findings.push(say(format!(
+                    "{your} showed no heartbeat in {}: a quiet line and a dead one look the same, and a proxy's idle timeout would cut it in a quiet spell.",
+                    format_ms(channel.end_ms.min(now) - channel.start_ms)
+                )))
+            }
+            None => {}
+        },
+        ChannelKind::Letters if channel.requests >= 5 && channel.empty > 0 => {
+            let total = channel.bytes_up + channel.bytes_down;
+            findings.push(say(format!(
+                "{your} came back unchanged {:.0} % of the time ({} of {}): a stream would carry the same news in ≈ {} instead of {}.",
+                100.0 * channel.empty as f64 / channel.requests as f64,
+                channel.empty,
+                channel.requests,
+                format_bytes(channel.stream_estimate() as f64),
+                format_bytes(total as f64)
+            )));
+        }
+        ChannelKind::Letters | ChannelKind::Held => {}
+    }
+    findings
+}
+
+/// What one fault did to the app: when it noticed, when it redialed, what was cut.
+fn fault_findings(record: &Record, channels: &[Channel], now: f64) -> Vec<Finding> {
+    let name_of = |id: &str| {
+        channels
+            .iter()
+            .find(|c| channel_id(&c.name) == id)
+            .map_or_else(|| "app".to_owned(), called)
+    };
+    let lasted = record
+        .duration_ms
+        .map(|ms| format!("{} ", format_ms(ms as f64)))
+        .unwrap_or_default();
+    let mut findings = Vec::new();
+    for id in &record.affected {
+        let your = format!("your {}", name_of(id));
+        let noticed = record.noticed.get(id).map(|at| at - record.started_ms);
+        let redialed = record.redialed.get(id).map(|at| at - record.started_ms);
+        let ended = record.ended_ms.map(|at| at - record.started_ms);
+        let text = match record.kind {
+            AppFaultKind::HalfOpen => match noticed {
+                Some(after) if ended.is_some_and(|end| after > end) => format!(
+                    "During the {lasted}half-open, {your} noticed after {} (it redialed only after the fault ended).",
+                    format_ms(after)
+                ),
+                Some(after) => format!(
+                    "During the {lasted}half-open, {your} noticed after {}{}.",
+                    format_ms(after),
+                    redialed.map_or(String::new(), |r| format!(
+                        " and redialed after {}",
+                        format_ms(r)
+                    ))
+                ),
+                None => format!(
+                    "During the {lasted}half-open, {your} has not noticed yet ({} since it began): its socket still looks open to it.",
+                    format_ms(now - record.started_ms)
+                ),
+            },
+            AppFaultKind::Drop => match redialed {
+                Some(after) => format!("After the drop, {your} redialed in {}.", format_ms(after)),
+                None => format!(
+                    "After the drop, {your} has not redialed ({} since).",
+                    format_ms(now - record.started_ms)
+                ),
+            },
+            AppFaultKind::IdleTimeout => format!(
+                "The proxy's {} idle timeout cut {your} {} time{}{}.",
+                format_ms(record.idle_ms.unwrap_or(0) as f64),
+                record.cuts,
+                if record.cuts == 1 { "" } else { "s" },
+                match channels
+                    .iter()
+                    .find(|c| channel_id(&c.name) == *id)
+                    .and_then(|c| c.heartbeat_ms)
+                {
+                    Some(every) if every > record.idle_ms.unwrap_or(0) as f64 => format!(
+                        ": its heartbeats (every {}) come too rarely to keep it open",
+                        format_ms(every)
+                    ),
+                    Some(every) => format!(" although it heartbeats every {}", format_ms(every)),
+                    None => ": it sends no heartbeat to keep a quiet line open".to_owned(),
+                }
+            ),
+            AppFaultKind::NoHeartbeat => match noticed {
+                Some(after) => format!(
+                    "With its heartbeats swallowed ({} of them), {your} gave up on the line after {}.",
+                    record.swallowed,
+                    format_ms(after)
+                ),
+                None => format!(
+                    "With its heartbeats swallowed ({} of them), {your} did not notice: it keeps a line it cannot know is alive.",
+                    record.swallowed
+                ),
+            },
+            _ => continue,
+        };
+        findings.push(Finding {
+            channel: Some(id.clone()),
+            text,
+        });
+    }
+    findings
+}
