@@ -349,13 +349,8 @@ async fn the_chat_composer_refuses_an_empty_message_and_needs_a_call_up() {
         "{}",
         text_of(&host, "chat-status")
     );
-    // Enter sends: with no call up, as a letter.
-    let form: web_sys::HtmlFormElement = host
-        .query_selector("form.composer")
-        .unwrap()
-        .unwrap()
-        .unchecked_into();
-    form.request_submit().unwrap();
+    // Enter in the message field sends: with no call up, as a letter.
+    key(&input, "Enter");
     tick(10).await;
     let status = text_of(&host, "chat-status");
     assert!(
@@ -1669,5 +1664,124 @@ async fn a_big_har_is_read_without_freezing_the_page() {
         ticks.get() - ticks_at_start >= 3,
         "the page's timers ran while the file was read ({} ticks)",
         ticks.get() - ticks_at_start
+    );
+}
+
+/// The "Your app" view of a proxied Socket.IO app: a row per channel with its live figures, the
+/// findings in words, the channels offered to the lab by name (never by id), the swimlanes of its
+/// recent traffic, and a refusal in the server's words.
+#[wasm_bindgen_test]
+async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
+    use switchboard_frontend::ui::app_view::AppView;
+    use switchboard_shared::app::{AppChannel, AppReport, Finding};
+
+    let channel = |id: &str, kind: &str, name: &str, path: &str| AppChannel {
+        id: id.into(),
+        kind: kind.into(),
+        method: "GET".into(),
+        path: path.into(),
+        name: name.into(),
+        requests: 4,
+        empty_answers: 1,
+        bytes_up: 1_200,
+        bytes_down: 3_400,
+        messages: 17,
+        open: 1,
+        reconnects: 2,
+        heartbeat_ms: (kind == "phone").then_some(25_000.0),
+        longest_silence_ms: Some(25_100.0),
+        cut_by_fault: 1,
+        cut_by_idle_timeout: 3,
+        verdict: String::new(),
+    };
+    let report = AppReport {
+        upstream: "http://127.0.0.1:8080".into(),
+        proxy_url: "http://127.0.0.1:4000/".into(),
+        upstream_up: Some(true),
+        upstream_error: None,
+        channels: vec![
+            channel("0a0b0c0d", "held", "GET /socket.io/", "/socket.io/"),
+            channel("1a1b1c1d", "phone", "ws://127.0.0.1:4000/socket.io/", "/socket.io/"),
+        ],
+        findings: vec![Finding {
+            channel: Some("1a1b1c1d".into()),
+            text: "Your phone call (/socket.io/) heartbeats every 25.0 s. A proxy with a 15.0 s idle timeout would hang up on it between heartbeats.".into(),
+        }],
+        faults: Vec::new(),
+        networks: Vec::new(),
+        recorded: 42,
+        dropped: 0,
+        other_requests: 3,
+    };
+    let har = switchboard_shared::har::Har::parse(include_str!(
+        "../../shared/tests/fixtures/chrome-app.har"
+    ))
+    .unwrap();
+    let report = RwSignal::new(Some(report));
+    let traffic = RwSignal::new(Some(switchboard_shared::har::classify(&har)));
+    let host = mount(
+        Dashboard::new(),
+        move || view! { <AppView report=report traffic=traffic/> },
+    );
+    tick(20).await;
+
+    let rows = host
+        .query_selector_all("[data-testid='app-channel']")
+        .unwrap();
+    assert_eq!(rows.length(), 2);
+    let phone: HtmlElement = host
+        .query_selector("[data-testid='app-channel'][data-kind='phone']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    let cell = |testid: &str| {
+        phone
+            .query_selector(&format!("[data-testid='{testid}']"))
+            .unwrap()
+            .unwrap()
+            .text_content()
+            .unwrap()
+    };
+    assert_eq!(cell("app-heartbeat"), "every 25.0 s");
+    assert_eq!(cell("app-cuts"), "1 / 3");
+    assert_eq!(cell("app-reconnects"), "2");
+    assert!(text_of(&host, "app-findings").contains("would hang up on it between heartbeats"));
+
+    // The lab names channels as a person reads them.
+    let options = text_of(&host, "app-channel-select");
+    assert!(options.contains("Held letters (/socket.io/)"), "{options}");
+    assert!(options.contains("Phone call (/socket.io/)"), "{options}");
+    assert!(
+        !options.contains("1a1b1c1d"),
+        "an internal id shown: {options}"
+    );
+
+    // The recent traffic drawn as the HAR import draws it.
+    assert_eq!(
+        host.query_selector_all("[data-testid='imported-channel']")
+            .unwrap()
+            .length(),
+        4
+    );
+
+    // No proxy behind the test runner: the refusal is said, in the server's words or the network's.
+    let half_open: HtmlElement = host
+        .query_selector("[data-testid='app-fault-half_open']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    half_open.click();
+    for _ in 0..50 {
+        if !text_of(&host, "app-said").is_empty() {
+            break;
+        }
+        tick(20).await;
+    }
+    let said = text_of(&host, "app-said");
+    assert!(
+        said.starts_with("refused")
+            || said.starts_with("no answer")
+            || said.starts_with("unreadable"),
+        "{said}"
     );
 }

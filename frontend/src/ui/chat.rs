@@ -144,17 +144,28 @@ pub fn ChatComposer() -> impl IntoView {
         });
     }
 
+    // Enter sends: on the phone line while a call is up, otherwise on the video call while one is up,
+    // otherwise as a letter. The form has two fields and no submit button, so the browser does no
+    // implicit submission: Enter is heard in the fields themselves.
+    let send_now = move || match SPOKEN
+        .into_iter()
+        .find(|(lane, ..)| dashboard.phones[*lane].is_up())
+    {
+        Some((lane, via, ..)) => say_on(lane, via),
+        None => send_post(),
+    };
+    let on_enter = move |event: web_sys::KeyboardEvent| {
+        if event.key() == "Enter" && !event.is_composing() && !event.shift_key() {
+            event.prevent_default();
+            send_now();
+        }
+    };
     view! {
-        // Enter sends: on the phone line while a call is up, otherwise on the video call while one is
-        // up, otherwise as a letter.
         <form
             class="composer"
             on:submit=move |event| {
                 event.prevent_default();
-                match SPOKEN.into_iter().find(|(lane, ..)| dashboard.phones[*lane].is_up()) {
-                    Some((lane, via, ..)) => say_on(lane, via),
-                    None => send_post(),
-                }
+                send_now();
             }
         >
             <input
@@ -163,6 +174,7 @@ pub fn ChatComposer() -> impl IntoView {
                 maxlength="32"
                 prop:value=move || author.get()
                 on:input=move |event| author.set(event_target_value(&event))
+                on:keydown=on_enter
             />
             <input
                 class="message"
@@ -172,6 +184,7 @@ pub fn ChatComposer() -> impl IntoView {
                 maxlength="500"
                 prop:value=move || text.get()
                 on:input=move |event| text.set(event_target_value(&event))
+                on:keydown=on_enter
             />
             <button type="button" class="send post" data-testid="send-post" on:click=move |_| send_post()>
                 "✉ Send as a letter"

@@ -245,7 +245,7 @@ fn download(name: &str, text: &str) -> Result<(), String> {
 
 /// The file's channels, each a swimlane on one shared time axis with its figures and verdict.
 #[component]
-fn ImportedView(imported: Imported) -> impl IntoView {
+pub fn ImportedView(imported: Imported) -> impl IntoView {
     let from = imported
         .channels
         .iter()

@@ -1,5 +1,6 @@
 //! The page: a header, the timeline, the controls, the lanes compared and the lane panels.
 
+pub mod app_view;
 pub mod charts;
 pub mod chat;
 pub mod compare;
@@ -20,6 +21,7 @@ use crate::dashboard::Dashboard;
 use crate::format::format_ms;
 use crate::lanes::{now_ms, sleep};
 use crate::timeline::Timeline;
+use app_view::AppPanel;
 use chat::ChatComposer;
 use compare::CompareTable;
 use faults::FaultPanel;
@@ -97,6 +99,7 @@ pub fn Dashboard(
                 <NetworkPanel/>
                 <FaultPanel/>
             </div>
+            <AppPanel/>
             <ScoresBar/>
             <CompareTable/>
             <section class="lanes" aria-label="The lanes">

@@ -43,10 +43,34 @@ pub async fn get(State(state): State<AppState>) -> Result<Json<AppReport>, AppEr
     Ok(Json(super::report::report(proxy(&state)?)))
 }
 
+/// What `GET /api/app/har` takes: `last_s`, to ask only for the exchanges of the last seconds (the
+/// page's live swimlanes), or nothing for the whole recording.
+#[derive(Debug, serde::Deserialize)]
+pub struct HarQuery {
+    last_s: Option<u32>,
+}
+
 /// `GET /api/app/har`: the recording as a HAR file to save.
-pub async fn har(State(state): State<AppState>) -> Result<Response, AppError> {
+pub async fn har(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<HarQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
     let proxy = proxy(&state)?;
-    let har = proxy.recording.to_har(crate::hub::now_ms_f64());
+    let axum::extract::Query(query) = query?;
+    let now = crate::hub::now_ms_f64();
+    let mut har = proxy.recording.to_har(now);
+    if let Some(seconds) = query.last_s {
+        if seconds == 0 || seconds > 86_400 {
+            return Err(AppError::BadQuery(
+                "last_s: a number of seconds from 1 to 86400".into(),
+            ));
+        }
+        let since = now - f64::from(seconds) * 1000.0;
+        har.log.entries.retain(|entry| {
+            switchboard_shared::har::model::parse_date_time(&entry.started_date_time)
+                .is_some_and(|start| start + entry.time >= since)
+        });
+    }
     let mut response = Json(har).into_response();
     response.headers_mut().insert(
         header::CONTENT_DISPOSITION,

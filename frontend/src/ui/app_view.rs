@@ -1,0 +1,372 @@
+//! "Your app": shown when Switchboard runs as a proxy in front of the person's own app
+//! (`--upstream`). Its channels — found by the same classifier as an opened HAR — are drawn as the
+//! same swimlanes, with a table of their live figures, the lab's faults and networks aimed at them, and
+//! the findings in words. Switchboard's own lanes stay live above it.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use switchboard_shared::app::{AppChannel, AppFaultKind, AppReport};
+use switchboard_shared::har::{Har, Imported, classify};
+use switchboard_shared::network::PRESET_NAMES;
+use switchboard_shared::stats::group_thousands;
+
+use crate::dashboard::Dashboard;
+use crate::format::{format_bytes, format_ms};
+use crate::lanes::sleep;
+use crate::ui::control::post_json;
+use crate::ui::har::ImportedView;
+
+/// How often the figures are asked for again, and the swimlanes redrawn.
+const REPORT_EVERY_MS: u32 = 1_000;
+const TRAFFIC_EVERY_MS: u32 = 2_000;
+/// The swimlanes show this much of the recent past.
+const SHOWN_S: u32 = 120;
+
+/// The fault kinds offered as buttons, in the order a person tries them.
+const OFFERED: [AppFaultKind; 7] = [
+    AppFaultKind::Drop,
+    AppFaultKind::HalfOpen,
+    AppFaultKind::IdleTimeout,
+    AppFaultKind::NoHeartbeat,
+    AppFaultKind::Delay,
+    AppFaultKind::Http503,
+    AppFaultKind::Hiccup,
+];
+
+/// A channel as a person reads it: `phone call (/socket.io/)`.
+pub fn named(channel: &AppChannel) -> String {
+    let what = match channel.kind.as_str() {
+        "letters" => "letters",
+        "held" => "held letters",
+        "radio" => "radio",
+        _ => "phone call",
+    };
+    format!("{what} ({})", channel.path)
+}
+
+/// What a channel is, in the table's first column.
+fn kind_title(kind: &str) -> &'static str {
+    match kind {
+        "letters" => "Letters (polling)",
+        "held" => "Held letters (long polling)",
+        "radio" => "Radio (event stream)",
+        _ => "Phone call (WebSocket)",
+    }
+}
+
+fn lane_class(kind: &str) -> &'static str {
+    match kind {
+        "letters" => "lane-poll",
+        "held" => "lane-longpoll",
+        "radio" => "lane-sse",
+        _ => "lane-ws",
+    }
+}
+
+#[component]
+pub fn AppPanel() -> impl IntoView {
+    let report = RwSignal::new(None::<AppReport>);
+    let traffic = RwSignal::new(None::<Imported>);
+    spawn_local(async move {
+        let mut since_traffic = u32::MAX;
+        loop {
+            match gloo_net::http::Request::get("/api/app").send().await {
+                // Not a proxy: nothing to show, and nothing more to ask.
+                Ok(response) if response.status() == 404 => return,
+                Ok(response) if response.ok() => {
+                    if let Ok(fresh) = response.json::<AppReport>().await {
+                        report.set(Some(fresh));
+                    }
+                }
+                _ => {}
+            }
+            since_traffic = since_traffic.saturating_add(REPORT_EVERY_MS);
+            if since_traffic >= TRAFFIC_EVERY_MS {
+                since_traffic = 0;
+                let url = format!("/api/app/har?last_s={SHOWN_S}");
+                if let Ok(response) = gloo_net::http::Request::get(&url).send().await
+                    && let Ok(text) = response.text().await
+                    && let Ok(har) = Har::parse(&text)
+                {
+                    traffic.set(Some(classify(&har)));
+                }
+            }
+            sleep(REPORT_EVERY_MS).await;
+        }
+    });
+    view! { <AppView report=report traffic=traffic/> }
+}
+
+/// The view of a proxied app from its report and its recent traffic (tests mount it with their own).
+#[component]
+pub fn AppView(
+    report: RwSignal<Option<AppReport>>,
+    traffic: RwSignal<Option<Imported>>,
+) -> impl IntoView {
+    let dashboard = expect_context::<Dashboard>();
+
+    let channel = RwSignal::new(String::from("all"));
+    let duration_ms = RwSignal::new(15_000u64);
+    let delay_ms = RwSignal::new(1_000u64);
+    let idle_ms = RwSignal::new(10_000u64);
+    let said = RwSignal::new(None::<Result<String, String>>);
+    let token = dashboard.settings.admin_token;
+    // The channel chosen, in words.
+    let aimed = move || {
+        let id = channel.get_untracked();
+        if id == "all" {
+            return "every channel of your app".to_owned();
+        }
+        report
+            .get_untracked()
+            .and_then(|r| r.channels.into_iter().find(|c| c.id == id))
+            .map_or_else(
+                || "the channel".to_owned(),
+                |c| format!("your {}", named(&c)),
+            )
+    };
+    let inject = move |kind: AppFaultKind| {
+        let mut body =
+            serde_json::json!({"kind": kind.as_str(), "channel": channel.get_untracked()});
+        if kind.lasts() && kind != AppFaultKind::IdleTimeout {
+            body["duration_ms"] = duration_ms.get_untracked().into();
+        }
+        if kind == AppFaultKind::Delay {
+            body["delay_ms"] = delay_ms.get_untracked().into();
+        }
+        if kind == AppFaultKind::IdleTimeout {
+            body["idle_ms"] = idle_ms.get_untracked().into();
+        }
+        let words = match kind {
+            AppFaultKind::Drop => format!("Cut {} now.", aimed()),
+            AppFaultKind::Clear => format!("Cleared every fault on {}.", aimed()),
+            AppFaultKind::IdleTimeout => format!(
+                "A proxy's {} idle timeout on {}, until cleared.",
+                format_ms(idle_ms.get_untracked() as f64),
+                aimed()
+            ),
+            _ => format!(
+                "{} on {} for {}.",
+                kind.title(),
+                aimed(),
+                format_ms(duration_ms.get_untracked() as f64)
+            ),
+        };
+        let token = token.get_untracked();
+        spawn_local(async move {
+            let answer = post_json::<serde_json::Value>("/api/app/faults", &body, &token).await;
+            said.set(Some(answer.map(|_| words)));
+        });
+    };
+    let set_network = move |preset: String| {
+        let body = serde_json::json!({"channel": channel.get_untracked(), "preset": preset});
+        let words = if preset == "loopback" {
+            format!("{} runs on this machine's own network again.", aimed())
+        } else {
+            format!("{} now runs over {preset}.", aimed())
+        };
+        let token = token.get_untracked();
+        spawn_local(async move {
+            let answer = post_json::<serde_json::Value>("/api/app/network", &body, &token).await;
+            said.set(Some(answer.map(|_| capitalised(&words))));
+        });
+    };
+
+    move || {
+        report.get().map(|current| {
+            let rows = current
+                .channels
+                .iter()
+                .map(|c| view! { <ChannelRow channel=c.clone()/> })
+                .collect_view();
+            let options = current
+                .channels
+                .iter()
+                .map(|c| {
+                    let id = c.id.clone();
+                    let selected = {
+                        let id = id.clone();
+                        move || channel.get() == id
+                    };
+                    view! { <option value=id selected=selected>{capitalised(&named(c))}</option> }
+                })
+                .collect_view();
+            let findings = current
+                .findings
+                .iter()
+                .map(|finding| view! { <li>{finding.text.clone()}</li> })
+                .collect_view();
+            let in_effect = current
+                .faults
+                .iter()
+                .map(|fault| {
+                    let on = if fault.channel == "all" {
+                        "every channel".to_owned()
+                    } else {
+                        current
+                            .channels
+                            .iter()
+                            .find(|c| c.id == fault.channel)
+                            .map_or_else(|| "a channel".to_owned(), named)
+                    };
+                    let left = fault
+                        .remaining_ms
+                        .map_or_else(|| "until cleared".to_owned(), |ms| format!("{} left", format_ms(ms as f64)));
+                    format!("{} on {on} ({left})", fault.kind.title())
+                })
+                .chain(current.networks.iter().map(|network| {
+                    let on = if network.channel == "all" {
+                        "every channel".to_owned()
+                    } else {
+                        current
+                            .channels
+                            .iter()
+                            .find(|c| c.id == network.channel)
+                            .map_or_else(|| "a channel".to_owned(), named)
+                    };
+                    format!("{} on {on}", network.condition.describe())
+                }))
+                .collect::<Vec<_>>()
+                .join(" · ");
+            view! {
+                <section class="app-view" aria-label="Your app" data-testid="app-view">
+                    <div class="har-head">
+                        <h2>"Your app through the lab"</h2>
+                        <a class="tool" href=current.proxy_url.clone() target="_blank" rel="noopener">
+                            {format!("Open your app at {}", current.proxy_url)}
+                        </a>
+                    </div>
+                    <p class="hint">
+                        {format!(
+                            "Switchboard forwards {} to your app at {} and records its traffic: {} exchanges so far{}. Its channels are sorted by the rules of the HAR import.",
+                            current.proxy_url,
+                            current.upstream,
+                            group_thousands(current.recorded),
+                            if current.dropped > 0 { format!(" (the oldest {} dropped to stay bounded)", group_thousands(current.dropped)) } else { String::new() }
+                        )}
+                    </p>
+                    {current.upstream_error.clone().map(|why| view! {
+                        <p class="banner" data-testid="app-upstream-error">{format!("Your app did not answer: {why}.")}</p>
+                    })}
+                    <div class="app-lab">
+                        <label>
+                            "Aim at "
+                            <select aria-label="Channel" data-testid="app-channel-select"
+                                on:change=move |event| channel.set(event_target_value(&event))>
+                                <option value="all" selected=move || channel.get() == "all">"All channels"</option>
+                                {options}
+                            </select>
+                        </label>
+                        <label>
+                            "for "
+                            <select aria-label="Duration" on:change=move |event| {
+                                if let Ok(ms) = event_target_value(&event).parse() { duration_ms.set(ms) }
+                            }>
+                                {[5_000u64, 15_000, 30_000, 60_000].into_iter().map(|ms| view! {
+                                    <option value=ms.to_string() selected=move || duration_ms.get() == ms>{format_ms(ms as f64)}</option>
+                                }).collect_view()}
+                            </select>
+                        </label>
+                        <label>
+                            "idle timeout "
+                            <input type="number" min="100" step="500" class="ms" aria-label="Idle timeout in milliseconds"
+                                data-testid="app-idle-ms"
+                                prop:value=move || idle_ms.get().to_string()
+                                on:change=move |event| if let Ok(ms) = event_target_value(&event).parse() { idle_ms.set(ms) }/>
+                            " ms"
+                        </label>
+                        <label>
+                            "delay "
+                            <input type="number" min="1" step="100" class="ms" aria-label="Delay in milliseconds"
+                                prop:value=move || delay_ms.get().to_string()
+                                on:change=move |event| if let Ok(ms) = event_target_value(&event).parse() { delay_ms.set(ms) }/>
+                            " ms"
+                        </label>
+                        <label>
+                            "network "
+                            <select aria-label="Network" data-testid="app-network" on:change=move |event| set_network(event_target_value(&event))>
+                                <option value="" selected=true disabled=true>"choose…"</option>
+                                {PRESET_NAMES.into_iter().map(|name| view! {
+                                    <option value=name>{if name == "loopback" { "this machine".to_owned() } else { name.to_owned() }}</option>
+                                }).collect_view()}
+                            </select>
+                        </label>
+                    </div>
+                    <div class="app-faults">
+                        {OFFERED.into_iter().map(|kind| view! {
+                            <button type="button" class="tool" title=kind.explanation()
+                                data-testid=format!("app-fault-{}", kind.as_str())
+                                on:click=move |_| inject(kind)>{kind.title()}</button>
+                        }).collect_view()}
+                        <button type="button" class="tool" data-testid="app-fault-clear" on:click=move |_| inject(AppFaultKind::Clear)>"Clear faults"</button>
+                    </div>
+                    <p class="har-status" role="status" data-testid="app-said"
+                        class:refused=move || matches!(said.get(), Some(Err(_)))>
+                        {move || match said.get() {
+                            Some(Ok(text)) | Some(Err(text)) => text,
+                            None => String::new(),
+                        }}
+                    </p>
+                    {(!in_effect.is_empty()).then(|| view! { <p class="hint" data-testid="app-in-effect">{format!("In effect: {in_effect}.")}</p> })}
+                    <table class="app-channels">
+                        <caption>"Your app's channels, since the proxy started"</caption>
+                        <thead>
+                            <tr>
+                                <th scope="col">"channel"</th>
+                                <th scope="col">"requests"</th>
+                                <th scope="col">"empty"</th>
+                                <th scope="col">"messages"</th>
+                                <th scope="col">"bytes ↓ / ↑"</th>
+                                <th scope="col">"open"</th>
+                                <th scope="col">"reconnects"</th>
+                                <th scope="col">"heartbeat"</th>
+                                <th scope="col">"longest silence"</th>
+                                <th scope="col" title="Connections cut by a fault, and by the idle timeout">"cut: fault / idle"</th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                    {(current.channels.is_empty()).then(|| view! {
+                        <p class="hint">{format!("No channel yet: open your app at {} and use it; its polling, streams and sockets appear here.", current.proxy_url)}</p>
+                    })}
+                    <h3 class="findings-title">"What the lab found"</h3>
+                    <ul class="findings" data-testid="app-findings">{findings}</ul>
+                    {move || traffic.get().map(|imported| view! { <ImportedView imported=imported/> })}
+                </section>
+            }
+        })
+    }
+}
+
+/// One channel's live figures.
+#[component]
+fn ChannelRow(channel: AppChannel) -> impl IntoView {
+    let kind = channel.kind.clone();
+    view! {
+        <tr class=lane_class(&kind) data-testid="app-channel" data-kind=kind.clone() data-id=channel.id.clone()>
+            <th scope="row">
+                <i class="dot" aria-hidden="true"></i>
+                {kind_title(&kind)}
+                <br/>
+                <code>{channel.name.clone()}</code>
+            </th>
+            <td>{group_thousands(channel.requests)}</td>
+            <td>{group_thousands(channel.empty_answers)}</td>
+            <td data-testid="app-messages">{group_thousands(channel.messages)}</td>
+            <td>{format!("{} / {}", format_bytes(channel.bytes_down as f64), format_bytes(channel.bytes_up as f64))}</td>
+            <td>{channel.open}</td>
+            <td data-testid="app-reconnects">{channel.reconnects}</td>
+            <td data-testid="app-heartbeat">{channel.heartbeat_ms.map_or_else(|| "none".to_owned(), |ms| format!("every {}", format_ms(ms)))}</td>
+            <td>{channel.longest_silence_ms.map_or_else(|| "–".to_owned(), format_ms)}</td>
+            <td data-testid="app-cuts">{format!("{} / {}", channel.cut_by_fault, channel.cut_by_idle_timeout)}</td>
+        </tr>
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
