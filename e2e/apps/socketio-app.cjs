@@ -1,16 +1,18 @@
 // A Socket.IO 4 chat, as an app developer would write it: the server and its own page (the client
-// script is the one Socket.IO serves at /socket.io/socket.io.js). The page starts on HTTP long polling
-// and upgrades to a WebSocket, as Socket.IO does by default.
+// script is the one Socket.IO serves at /socket.io/socket.io.js). The page stays on HTTP long polling
+// for its first POLLING_MS (as it would behind a proxy that does not pass WebSockets, or until an
+// upgrade is allowed), then reconnects and upgrades to a WebSocket, as Socket.IO does by default.
 //
-//   node socketio-app.cjs PORT [PING_INTERVAL_MS]
+//   node socketio-app.cjs PORT [PING_INTERVAL_MS] [POLLING_MS]
 // prints "listening on PORT" once it accepts connections.
 const http = require("http");
 const { Server } = require("socket.io");
 
 const port = Number(process.argv[2] || 8080);
 const pingInterval = Number(process.argv[3] || 25000);
+const pollingMs = Number(process.argv[4] || 0);
 
-const page = `<!doctype html>
+const page = () => `<!doctype html>
 <meta charset="utf-8">
 <title>Socket.IO chat</title>
 <h1>Socket.IO chat</h1>
@@ -18,9 +20,13 @@ const page = `<!doctype html>
 <ul id="log"></ul>
 <script src="/socket.io/socket.io.js"></script>
 <script>
+  const POLLING_MS = ${pollingMs};
   const state = document.getElementById("state");
   const log = document.getElementById("log");
-  const socket = io({ reconnectionDelayMax: 2000 });
+  const socket = io({ reconnectionDelayMax: 2000, upgrade: POLLING_MS === 0 });
+  if (POLLING_MS > 0) {
+    setTimeout(() => { socket.io.opts.upgrade = true; socket.io.engine.close(); }, POLLING_MS);
+  }
   window.transports = [];
   window.connects = 0;
   socket.on("connect", () => {
@@ -41,7 +47,7 @@ const page = `<!doctype html>
 const server = http.createServer((req, res) => {
   if (req.url === "/" || req.url === "/index.html") {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end(page);
+    res.end(page());
   } else {
     res.writeHead(404, { "content-type": "text/plain" });
     res.end("not found");

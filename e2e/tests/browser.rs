@@ -345,6 +345,20 @@ async fn every_lane_delivers_the_same_seqs_and_chat_arrives_every_way() {
         })
         .await;
     }
+    // Enter sends, as the README says: with a call up, on the phone line.
+    input.send_keys("hello by Enter").await.unwrap();
+    input
+        .send_keys(&char::from(fantoccini::key::Key::Enter).to_string())
+        .await
+        .unwrap();
+    eventually("Enter sent the message on the phone line", || async {
+        let status = text(page, "[data-testid='chat-status']").await;
+        status
+            .starts_with("said on the phone line: published as #")
+            .then_some(())
+            .ok_or(status)
+    })
+    .await;
     eventually("every chat message arrives on every lane", || async {
         let mut missing = Vec::new();
         for lane in LaneId::ALL {
@@ -354,7 +368,12 @@ async fn every_lane_delivers_the_same_seqs_and_chat_arrives_every_way() {
                 &format!("[data-testid='lane-{id}'] [data-testid='chat-log']"),
             )
             .await;
-            for wanted in ["hello by letter", "hello by phone", "hello by video call"] {
+            for wanted in [
+                "hello by letter",
+                "hello by phone",
+                "hello by video call",
+                "hello by Enter",
+            ] {
                 if !log.contains(wanted) {
                     missing.push(format!("{id} lacks {wanted:?}"));
                 }
@@ -1670,5 +1689,213 @@ async fn the_video_call_on_datagrams_counts_what_a_lossy_path_loses() {
     page.set_window_size(1280, 2300).await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     save_screenshot(page, "e2e-datagrams.png").await;
+    session.close().await;
+}
+
+/// The number in a cell of the "Your app" table, for the channel of `kind`.
+async fn app_cell(page: &Client, kind: &str, testid: &str) -> String {
+    text(
+        page,
+        &format!("[data-testid='app-channel'][data-kind='{kind}'] [data-testid='{testid}']"),
+    )
+    .await
+}
+
+/// Your app through the lab, as a person uses it: a Socket.IO 4 chat (from npm, with its own page)
+/// started, Switchboard in front of it, the app opened through the proxy in one browser and the
+/// dashboard in another. The dashboard shows the app's held letters and its phone call with heartbeats;
+/// a drop is followed by the app redialing; an idle timeout shorter than its ping interval cuts it and
+/// says so; a half-open is noticed (or not) in words; the HAR download opens in the page's HAR import
+/// with the same channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end to end: needs the built dashboard (dist/) and Chromium; `./dev test` runs it with --ignored"]
+async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_to_it() {
+    use switchboard_client::node_app::NodeApp;
+    // Pings every 2 s; long polling for its first 7 s, then the upgrade.
+    let app = NodeApp::start("socketio-app.cjs", &["2000", "7000"]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = server_config(&built_dashboard());
+    config.upstream = Some(switchboard_server::proxy::Upstream::parse(&app.url()).unwrap());
+    config.proxy_addr = "127.0.0.1:0".parse().unwrap();
+    let server = Running::spawn(listener, config);
+    let http = reqwest::Client::new();
+    let report = loop {
+        if let Ok(answer) = http.get(format!("{base}/api/app")).send().await
+            && answer.status() == 200
+        {
+            break answer.json::<serde_json::Value>().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let proxy_url = report["proxy_url"].as_str().unwrap().to_owned();
+
+    // The app, opened through the proxy.
+    let app_driver = Driver::start().await;
+    let app_page = browser(&app_driver, false).await;
+    app_page.goto(&proxy_url).await.unwrap();
+    let transport = || async { text(&app_page, "#state").await };
+    eventually("the app connects on long polling", || async {
+        let state = transport().await;
+        (state == "connected (polling)").then_some(()).ok_or(state)
+    })
+    .await;
+    eventually("the app upgrades to a WebSocket", || async {
+        let state = transport().await;
+        (state == "connected (websocket)")
+            .then_some(())
+            .ok_or(state)
+    })
+    .await;
+
+    let session = Session::on(base.clone(), vec![server]).await;
+    let page = &session.page;
+    eventually("Your app shows held letters and a phone call with its heartbeat", || async {
+        let kinds = page
+            .execute(
+                "return [...document.querySelectorAll(\"[data-testid='app-channel']\")].map(r => r.dataset.kind)",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let heartbeat = if kinds.to_string().contains("phone") {
+            app_cell(page, "phone", "app-heartbeat").await
+        } else {
+            String::new()
+        };
+        (kinds.to_string().contains("held") && heartbeat == "every 2.0 s")
+            .then_some(())
+            .ok_or(format!("{kinds} · {heartbeat}"))
+    })
+    .await;
+    save_screenshot(page, "e2e-your-app.png").await;
+
+    // A drop: the app redials, and the page says in how long.
+    let connects = || async {
+        app_page
+            .execute("return window.connects", vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = connects().await;
+    click(page, "app-fault-drop").await;
+    eventually("the app redials after the drop", || async {
+        let now = connects().await;
+        let reconnects = app_cell(page, "phone", "app-reconnects").await;
+        let findings = text(page, "[data-testid='app-findings']").await;
+        (now > before
+            && reconnects != "0"
+            && findings.contains("After the drop, your phone call (/socket.io/) redialed in"))
+        .then_some(())
+        .ok_or(format!(
+            "connects {before} → {now}, reconnects {reconnects}: {findings}"
+        ))
+    })
+    .await;
+    eventually("the app is back on its WebSocket", || async {
+        let state = transport().await;
+        (state == "connected (websocket)")
+            .then_some(())
+            .ok_or(state)
+    })
+    .await;
+
+    // A proxy's idle timeout shorter than the app's ping interval cuts the quiet socket.
+    page.execute(
+        "const input = document.querySelector(\"[data-testid='app-idle-ms']\");
+         input.value = '1200';
+         input.dispatchEvent(new Event('change', { bubbles: true }));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(page, "app-fault-idle_timeout").await;
+    eventually(
+        "the idle timeout cuts the phone call and says why",
+        || async {
+            let cuts = app_cell(page, "phone", "app-cuts").await;
+            let findings = text(page, "[data-testid='app-findings']").await;
+            (!cuts.ends_with("/ 0")
+                && findings.contains("idle timeout cut your phone call (/socket.io/)"))
+            .then_some(())
+            .ok_or(format!("cuts {cuts}: {findings}"))
+        },
+    )
+    .await;
+    click(page, "app-fault-clear").await;
+
+    // Half-open for 5 s: Socket.IO's own ping timeout (2 s + 5 s) finds the dead line.
+    eventually("the app is back on its WebSocket", || async {
+        let state = transport().await;
+        (state == "connected (websocket)")
+            .then_some(())
+            .ok_or(state)
+    })
+    .await;
+    click(page, "app-fault-half_open").await;
+    eventually("the half-open is noticed, in words", || async {
+        let findings = text(page, "[data-testid='app-findings']").await;
+        (findings.contains("half-open, your phone call (/socket.io/) noticed after"))
+            .then_some(())
+            .ok_or(findings)
+    })
+    .await;
+    let findings = text(page, "[data-testid='app-findings']").await;
+    println!("findings about the Socket.IO app:\n{findings}");
+    save_screenshot(page, "e2e-your-app-faults.png").await;
+
+    // The HAR download opens in the page's HAR import with the same channels.
+    let har = http
+        .get(format!("{base}/api/app/har"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        har.headers()["content-disposition"],
+        "attachment; filename=\"your-app.har\""
+    );
+    let file = workspace_root().join("artifacts/your-app.har");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, har.bytes().await.unwrap()).unwrap();
+    let report: serde_json::Value = http
+        .get(format!("{base}/api/app"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut live: Vec<String> = report["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap().to_owned())
+        .collect();
+    live.sort();
+    page.find(Locator::Css("[data-testid='open-har']"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    eventually("the downloaded HAR opens with the same channels", || async {
+        let imported = page
+            .execute(
+                "return [...document.querySelectorAll(\".har [data-testid='imported-channel']\")].map(c => c.dataset.kind)",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let mut kinds: Vec<String> = imported
+            .as_array()
+            .map(|kinds| kinds.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        kinds.sort();
+        (kinds == live).then_some(()).ok_or(format!("{kinds:?} against {live:?}"))
+    })
+    .await;
+    app_page.close().await.unwrap();
     session.close().await;
 }

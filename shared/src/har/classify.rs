@@ -487,7 +487,6 @@ pub fn classify(har: &Har) -> Imported {
             .iter()
             .map(|(e, ..)| e.timings.wait.max(0.0))
             .collect();
-        let held = median(&mut waits).unwrap_or(0.0);
         let mut others: Vec<f64> = all_waits
             .iter()
             .filter(|(other, _)| *other != name)
@@ -495,11 +494,18 @@ pub fn classify(har: &Har) -> Imported {
             .collect();
         let others = median(&mut others);
         let intervals: Vec<f64> = group.windows(2).map(|pair| pair[1].1 - pair[0].1).collect();
-        // Held: a quarter of a second or more, and five times what the file's other requests waited
-        // (a second or more when there are no others to compare with).
-        let kind = if held >= 250.0
-            && others.map_or(held >= 1_000.0, |others| held >= 5.0 * others.max(1.0))
-        {
+        // Held: a quarter of a second or more, and five times what the file's other requests waited (a
+        // second or more when there are no others to compare with). A long poll answers early when news
+        // comes, so a loop is held letters when a quarter of its letters were held, or when each letter
+        // leaves as soon as the one before it came back (under a firehose none is held at all).
+        let threshold = others.map_or(1_000.0, |others| (5.0 * others.max(1.0)).max(250.0));
+        let mut held_waits: Vec<f64> = waits.iter().copied().filter(|&w| w >= threshold).collect();
+        let mut gaps: Vec<f64> = group
+            .windows(2)
+            .map(|pair| (pair[1].1 - pair[0].2).max(0.0))
+            .collect();
+        let back_to_back = median(&mut gaps).is_some_and(|gap| gap < 50.0);
+        let kind = if held_waits.len() * 4 >= group.len() || back_to_back {
             ChannelKind::Held
         } else if spread(&intervals) < 0.5 {
             ChannelKind::Letters
@@ -507,6 +513,9 @@ pub fn classify(har: &Har) -> Imported {
             other_requests += group.len() as u64;
             continue;
         };
+        let held = median(&mut held_waits)
+            .or_else(|| median(&mut waits))
+            .unwrap_or(0.0);
         let mut channel = Channel::new(kind, name);
         let mut previous: Option<String> = None;
         for &(entry, start, end) in &group {
@@ -768,6 +777,58 @@ mod tests {
             imported.channels[4].heartbeat_ms.map(f64::round),
             Some(1_000.0)
         );
+    }
+
+    /// Recorded by the proxy in front of a real Socket.IO app (see `tests/fixtures/README.md`).
+    const SOCKET_IO: &str = include_str!("../../tests/fixtures/socketio-proxied.har");
+
+    #[test]
+    fn a_socket_io_app_reads_as_held_letters_then_a_phone_call_with_its_pings() {
+        let imported = classify(&Har::parse(SOCKET_IO).unwrap());
+        let found: Vec<(ChannelKind, &str)> = imported
+            .channels
+            .iter()
+            .map(|c| (c.kind, c.name.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (ChannelKind::Held, "GET /socket.io/"),
+                (ChannelKind::Phone, "ws://127.0.0.1:14000/socket.io/"),
+            ]
+        );
+        let held = &imported.channels[0];
+        assert!(
+            held.held_ms.is_some_and(|ms| ms > 900.0),
+            "the held ones' median: {:?}",
+            held.held_ms
+        );
+        // Its posts (pongs, chat) leave at no steady pace: other traffic.
+        let phone = &imported.channels[1];
+        assert_eq!(
+            phone.heartbeat_ms.map(|ms| (ms / 100.0).round()),
+            Some(20.0)
+        );
+    }
+
+    #[test]
+    fn a_loop_that_asks_again_at_once_is_held_letters_even_when_nothing_is_held() {
+        // Under a firehose a long poll is answered at once, and asked again at once.
+        let entries: Vec<serde_json::Value> = (0..20)
+            .map(|n| {
+                serde_json::json!({
+                    "startedDateTime": crate::time::format_date_time(1.8e12 + f64::from(n) * 12.0),
+                    "time": 10.0,
+                    "timings": {"wait": 9.0, "receive": 1.0},
+                    "request": {"method": "GET", "url": format!("http://x/api/longpoll?after={n}")},
+                    "response": {"status": 200, "content": {"size": 20, "mimeType": "application/json", "text": "{\"events\":[1]}"}},
+                })
+            })
+            .collect();
+        let har =
+            Har::parse(&serde_json::json!({"log": {"entries": entries}}).to_string()).unwrap();
+        let imported = classify(&har);
+        assert_eq!(imported.channels[0].kind, ChannelKind::Held);
     }
 
     #[test]
