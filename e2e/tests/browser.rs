@@ -1844,6 +1844,10 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
     .await;
     let findings = text(page, "[data-testid='app-findings']").await;
     println!("findings about the Socket.IO app:\n{findings}");
+    assert!(
+        findings.contains("Your phone call (/socket.io/) heartbeats every 2.0 s"),
+        "the pace of its pings, across its reconnects: {findings}"
+    );
     save_screenshot(page, "e2e-your-app-faults.png").await;
 
     // The HAR download opens in the page's HAR import with the same channels.

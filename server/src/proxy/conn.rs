@@ -163,6 +163,7 @@ impl ProxiedStream {
         reader: &mut OwnedReadHalf,
         cx: &mut Context<'_>,
         gone: &mut bool,
+        tried: &mut bool,
     ) -> Poll<io::Result<()>> {
         let mut scratch = [0u8; 4096];
         loop {
@@ -173,7 +174,10 @@ impl ProxiedStream {
                     *gone = true;
                     return Poll::Ready(Ok(()));
                 }
-                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Ok(())) => {
+                    *tried = true;
+                    continue;
+                }
                 Poll::Ready(Err(err)) => {
                     *gone = true;
                     return Poll::Ready(Err(err));
@@ -204,9 +208,17 @@ impl AsyncRead for ProxiedStream {
         let Some(reader) = this.reader.as_mut() else {
             return Poll::Ready(Ok(()));
         };
-        if this.conn.is_half_open() {
-            let result = Self::swallow(reader, cx, &mut this.browser_gone);
-            if this.browser_gone {
+        let upgraded = this
+            .conn
+            .upgraded
+            .load(std::sync::atomic::Ordering::Relaxed);
+        // A socket's frames still reach the relay, which drops them and sees the browser hang up; an
+        // HTTP connection's bytes are dropped here.
+        if this.conn.is_half_open() && !upgraded {
+            let mut tried = false;
+            let result = Self::swallow(reader, cx, &mut this.browser_gone, &mut tried);
+            if this.browser_gone || tried {
+                // It gave up on the connection, or asked again on it: either way it noticed something.
                 this.proxy.lab.half_open_noticed(&this.conn);
             }
             return result;
@@ -318,10 +330,12 @@ impl Drop for ProxiedStream {
             let (conn, proxy) = (self.conn.clone(), self.proxy.clone());
             runtime.spawn(async move {
                 let mut reader = reader;
-                let mut gone = false;
+                let (mut gone, mut tried) = (false, false);
                 let waited = tokio::time::timeout(
                     ZOMBIE_LIFETIME,
-                    std::future::poll_fn(|cx| ProxiedStream::swallow(&mut reader, cx, &mut gone)),
+                    std::future::poll_fn(|cx| {
+                        ProxiedStream::swallow(&mut reader, cx, &mut gone, &mut tried)
+                    }),
                 )
                 .await;
                 if waited.is_ok() {

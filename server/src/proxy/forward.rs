@@ -174,6 +174,7 @@ pub async fn handle(
     });
     if lab.active(AppFaultKind::HalfOpen, &key.id).is_some() {
         conn.go_half_open();
+        lab.half_opened(&key.id);
         return std::future::pending().await;
     }
     if lab.active(AppFaultKind::Http503, &key.id).is_some() {

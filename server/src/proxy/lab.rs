@@ -49,8 +49,8 @@ pub struct Record {
     pub noticed: HashMap<String, f64>,
     /// Per affected channel: when the app opened a new connection after the fault struck.
     pub redialed: HashMap<String, f64>,
-    /// Connections it cut (a drop, an idle timeout).
-    pub cuts: u64,
+    /// Connections it cut (a drop, an idle timeout), per channel.
+    pub cuts: HashMap<String, u64>,
     /// Heartbeats it swallowed.
     pub swallowed: u64,
 }
@@ -167,15 +167,13 @@ impl Lab {
             self.any_fault.store(!state.faults.is_empty(), Relaxed);
             return;
         }
-        let cuts = match request.kind {
-            AppFaultKind::Drop => hit.len() as u64,
-            _ => 0,
-        };
+        let mut cuts: HashMap<String, u64> = HashMap::new();
         for conn in &hit {
             match request.kind {
                 AppFaultKind::Drop => {
                     conn.cut_by(CutBy::Fault);
                     if let Some(key) = conn.key() {
+                        *cuts.entry(key.id.clone()).or_default() += 1;
                         state.cuts.entry(key.id).or_default().0 += 1;
                     }
                 }
@@ -265,7 +263,7 @@ impl Lab {
                             r.kind == AppFaultKind::IdleTimeout && r.channel == fault.channel
                         })
                     {
-                        record.cuts += 1;
+                        *record.cuts.entry(key.id.clone()).or_default() += 1;
                         if !record.affected.contains(&key.id) {
                             record.affected.push(key.id.clone());
                         }
@@ -303,6 +301,20 @@ impl Lab {
     /// Whether a request ever went to the channel `id`.
     pub fn has_seen(&self, id: &str) -> bool {
         self.lock().seen.contains_key(id)
+    }
+
+    /// A new connection of `channel` went half-open under a fault still in effect: the fault hit it too.
+    pub fn half_opened(&self, channel: &str) {
+        let mut state = self.lock();
+        if let Some(record) = state
+            .records
+            .iter_mut()
+            .rev()
+            .find(|r| r.kind == AppFaultKind::HalfOpen && r.ended_ms.is_none())
+            && !record.affected.iter().any(|id| id == channel)
+        {
+            record.affected.push(channel.to_owned());
+        }
     }
 
     /// The browser gave up on a half-open connection (closed it).

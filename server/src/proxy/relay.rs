@@ -125,7 +125,10 @@ pub async fn frames(
     tokio::pin!(timer);
     loop {
         if ended && delayed.is_empty() {
-            let _ = to.shutdown().await;
+            // On a half-open line the other end hears nothing, not even the end.
+            if !conn.is_half_open() {
+                let _ = to.shutdown().await;
+            }
             return Ok(());
         }
         if let Some(&(due, _)) = delayed.front() {
@@ -152,6 +155,7 @@ pub async fn frames(
         }
         // What this read lets through, in order.
         let mut out = BytesMut::new();
+        let mut closing = false;
         loop {
             if streaming > 0 {
                 let n = (streaming.min(buf.len() as u64)) as usize;
@@ -187,6 +191,7 @@ pub async fn frames(
                     text.clone()
                 },
             });
+            closing |= head.opcode == 8;
             let heartbeat = head.opcode == 9 || (head.opcode == 1 && is_heartbeat_text(&text));
             let swallow = whole
                 && direction == Direction::Down
@@ -206,6 +211,13 @@ pub async fn frames(
                 out.extend_from_slice(&buf.split_to(head.header_len));
                 streaming = head.payload_len;
             }
+        }
+        if conn.is_half_open() {
+            // Nothing passes a half-open line; a browser that sends its close frame has given up on it.
+            if direction == Direction::Up && closing {
+                proxy.lab.half_open_noticed(&conn);
+            }
+            continue;
         }
         if out.is_empty() {
             continue;

@@ -192,7 +192,7 @@ fn fault_findings(record: &Record, channels: &[Channel], now: f64) -> Vec<Findin
         channels
             .iter()
             .find(|c| channel_id(&c.name) == id)
-            .map_or_else(|| "app".to_owned(), called)
+            .map(called)
     };
     let lasted = record
         .duration_ms
@@ -200,7 +200,10 @@ fn fault_findings(record: &Record, channels: &[Channel], now: f64) -> Vec<Findin
         .unwrap_or_default();
     let mut findings = Vec::new();
     for id in &record.affected {
-        let your = format!("your {}", name_of(id));
+        // Only what the page shows: the page itself and one-off requests are no channel.
+        let Some(name) = name_of(id) else { continue };
+        let your = format!("your {name}");
+        let cuts = record.cuts.get(id).copied().unwrap_or(0);
         let noticed = record.noticed.get(id).map(|at| at - record.started_ms);
         let redialed = record.redialed.get(id).map(|at| at - record.started_ms);
         let ended = record.ended_ms.map(|at| at - record.started_ms);
@@ -233,19 +236,26 @@ fn fault_findings(record: &Record, channels: &[Channel], now: f64) -> Vec<Findin
             AppFaultKind::IdleTimeout => format!(
                 "The proxy's {} idle timeout cut {your} {} time{}{}.",
                 format_ms(record.idle_ms.unwrap_or(0) as f64),
-                record.cuts,
-                if record.cuts == 1 { "" } else { "s" },
+                cuts,
+                if cuts == 1 { "" } else { "s" },
                 match channels
                     .iter()
                     .find(|c| channel_id(&c.name) == *id)
-                    .and_then(|c| c.heartbeat_ms)
+                    .map(|c| (c.kind, c.heartbeat_ms))
                 {
-                    Some(every) if every > record.idle_ms.unwrap_or(0) as f64 => format!(
-                        ": its heartbeats (every {}) come too rarely to keep it open",
-                        format_ms(every)
-                    ),
-                    Some(every) => format!(" although it heartbeats every {}", format_ms(every)),
-                    None => ": it sends no heartbeat to keep a quiet line open".to_owned(),
+                    Some((ChannelKind::Held | ChannelKind::Letters, _)) => {
+                        ": a letter held longer than that, or a kept-alive connection quiet that long, is hung up on"
+                            .to_owned()
+                    }
+                    Some((_, Some(every))) if every > record.idle_ms.unwrap_or(0) as f64 =>
+                        format!(
+                            ": its heartbeats (every {}) come too rarely to keep it open",
+                            format_ms(every)
+                        ),
+                    Some((_, Some(every))) => {
+                        format!(" although it heartbeats every {}", format_ms(every))
+                    }
+                    _ => ": it sends no heartbeat to keep a quiet line open".to_owned(),
                 }
             ),
             AppFaultKind::NoHeartbeat => match noticed {

@@ -125,6 +125,8 @@ pub struct Channel {
     pub items: Vec<Item>,
     /// Bytes of the answers that carried news (bodies only), for what a stream would have cost.
     news_bytes: u64,
+    /// What the heartbeat's pace was read from: beats known by their shape, and how many.
+    heartbeat_basis: Option<(bool, usize)>,
     news_answers: u64,
 }
 
@@ -162,6 +164,7 @@ impl Channel {
             items: Vec::new(),
             news_bytes: 0,
             news_answers: 0,
+            heartbeat_basis: None,
         }
     }
 
@@ -404,7 +407,13 @@ fn heartbeats(channel: &mut Channel, frames: &mut [Beat]) {
         .map(|f| f.at_ms)
         .collect();
     if let Some(period) = heartbeat_period(&beats) {
-        channel.heartbeat_ms = Some(period);
+        // Across reconnects, the connection whose beats say the most decides the pace: beats known by
+        // their shape over small frames, then the most beats (a line cut after two pings says little).
+        let basis = (shaped, beats.len());
+        if channel.heartbeat_basis.is_none_or(|known| basis > known) {
+            channel.heartbeat_ms = Some(period);
+            channel.heartbeat_basis = Some(basis);
+        }
         for frame in frames.iter_mut().filter(|f| is_beat(f)) {
             frame.heartbeat = true;
         }
