@@ -1692,6 +1692,17 @@ async fn the_video_call_on_datagrams_counts_what_a_lossy_path_loses() {
     session.close().await;
 }
 
+/// Scrolls the "Your app" view to the top of the window, for a screenshot of it.
+async fn show_app(page: &Client) {
+    page.execute(
+        "document.querySelector(\"[data-testid='app-view']\").scrollIntoView({block: 'start'})",
+        vec![],
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
 /// The number in a cell of the "Your app" table, for the channel of `kind`.
 async fn app_cell(page: &Client, kind: &str, testid: &str) -> String {
     text(
@@ -1768,6 +1779,7 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
             .ok_or(format!("{kinds} · {heartbeat}"))
     })
     .await;
+    show_app(page).await;
     save_screenshot(page, "e2e-your-app.png").await;
 
     // A drop: the app redials, and the page says in how long.
@@ -1848,6 +1860,7 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
         findings.contains("Your phone call (/socket.io/) heartbeats every 2.0 s"),
         "the pace of its pings, across its reconnects: {findings}"
     );
+    show_app(page).await;
     save_screenshot(page, "e2e-your-app-faults.png").await;
 
     // The HAR download opens in the page's HAR import with the same channels.

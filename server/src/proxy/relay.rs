@@ -138,6 +138,10 @@ pub async fn frames(
             read = from.read_buf(&mut buf), if !ended && delayed_bytes < MAX_DELAYED => {
                 if read? == 0 {
                     ended = true;
+                    if direction == Direction::Up && conn.is_half_open() {
+                        // The browser hung up on the dead line: it noticed.
+                        proxy.lab.half_open_noticed(&conn);
+                    }
                     continue;
                 }
             }

@@ -280,6 +280,13 @@ pub struct NetworkRequest {
     pub condition: Option<Condition>,
 }
 
+/// `all, poll, longpoll, stream, sse, ws or webtransport`: every lane a request may name.
+fn lane_words() -> String {
+    let lanes: Vec<&str> = LaneId::ALL.iter().map(|lane| lane.as_str()).collect();
+    let (last, rest) = lanes.split_last().expect("there are lanes");
+    format!("all, {} or {last}", rest.join(", "))
+}
+
 impl NetworkRequest {
     /// Reads and checks a request body. Parsed by hand rather than by serde so that every refusal names
     /// its field and says what it takes.
@@ -302,19 +309,15 @@ impl NetworkRequest {
             why: why.into(),
         };
         let lane = match object.get("lane") {
-            None => return Err(lane_field("is required: all, poll, longpoll, sse or ws")),
+            None => return Err(lane_field(&format!("is required: {}", lane_words()))),
             Some(serde_json::Value::String(name)) if name == "all" => FaultTarget::ALL,
             Some(serde_json::Value::String(name)) => {
                 FaultTarget::Lane(name.parse::<LaneId>().map_err(|_| {
-                    lane_field(&format!(
-                        "{name:?} is unknown: expected all, poll, longpoll, sse or ws"
-                    ))
+                    lane_field(&format!("{name:?} is unknown: expected {}", lane_words()))
                 })?)
             }
             Some(_) => {
-                return Err(lane_field(
-                    "must be a string: all, poll, longpoll, sse or ws",
-                ));
+                return Err(lane_field(&format!("must be a string: {}", lane_words())));
             }
         };
         let explicit = FIELDS[2..].iter().any(|field| object.contains_key(*field));

@@ -175,3 +175,17 @@ fn a_lost_datagram_is_gone_and_holds_nothing_back() {
         "queued behind the lost one's bandwidth, not its retransmission"
     );
 }
+
+#[test]
+fn an_unknown_lane_is_refused_naming_all_six() {
+    let refused = NetworkRequest::from_json(&serde_json::json!({"lane": "fax", "preset": "3g"}))
+        .unwrap_err()
+        .to_string();
+    for lane in LaneId::ALL {
+        assert!(refused.contains(lane.as_str()), "{refused}");
+    }
+    assert!(
+        refused.contains("stream, sse, ws or webtransport"),
+        "{refused}"
+    );
+}
