@@ -1709,6 +1709,7 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
         }],
         faults: Vec::new(),
         networks: Vec::new(),
+        history: Vec::new(),
         recorded: 42,
         dropped: 0,
         other_requests: 3,
@@ -1717,8 +1718,17 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
         "../../shared/tests/fixtures/chrome-app.har"
     ))
     .unwrap();
+    let imported = switchboard_shared::har::classify(&har);
+    // A half-open on every channel, a few seconds into the recording: shaded on each swimlane.
+    let mut report = report;
+    report.history.push(switchboard_shared::app::AppFaultSpan {
+        kind: switchboard_shared::app::AppFaultKind::HalfOpen,
+        channel: "all".into(),
+        started_ms: imported.channels[0].start_ms + 2_000.0,
+        ended_ms: Some(imported.channels[0].start_ms + 7_000.0),
+    });
     let report = RwSignal::new(Some(report));
-    let traffic = RwSignal::new(Some(switchboard_shared::har::classify(&har)));
+    let traffic = RwSignal::new(Some(imported));
     let host = mount(
         Dashboard::new(),
         move || view! { <AppView report=report traffic=traffic/> },
@@ -1762,6 +1772,14 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
             .unwrap()
             .length(),
         4
+    );
+
+    assert_eq!(
+        host.query_selector_all(".app-view .swimlane .fault-span")
+            .unwrap()
+            .length(),
+        4,
+        "the fault shaded on every swimlane it hit"
     );
 
     // No proxy behind the test runner: the refusal is said, in the server's words or the network's.

@@ -42,6 +42,9 @@ pub struct AppReport {
     pub faults: Vec<AppFault>,
     /// Emulated networks on the app's channels now.
     pub networks: Vec<AppNetwork>,
+    /// The faults of the session, oldest first, for the swimlanes' shading.
+    #[serde(default)]
+    pub history: Vec<AppFaultSpan>,
     /// Exchanges (requests and sockets) recorded, and dropped to keep the recording bounded.
     pub recorded: u64,
     pub dropped: u64,
@@ -94,6 +97,24 @@ pub struct AppFault {
     pub remaining_ms: Option<u64>,
     pub delay_ms: Option<u64>,
     pub idle_ms: Option<u64>,
+}
+
+/// When a fault was in effect, and on what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppFaultSpan {
+    pub kind: AppFaultKind,
+    /// `all` or a channel id.
+    pub channel: String,
+    /// Unix ms; `ended_ms` is `None` while it lasts (a drop lasts an instant).
+    pub started_ms: f64,
+    pub ended_ms: Option<f64>,
+}
+
+impl AppFaultSpan {
+    /// Whether it was aimed at the channel `id`.
+    pub fn hits(&self, id: &str) -> bool {
+        self.channel == "all" || self.channel == id
+    }
 }
 
 /// An emulated network on the app's channels.

@@ -331,7 +331,10 @@ pub fn AppView(
                     })}
                     <h3 class="findings-title">"What the lab found"</h3>
                     <ul class="findings" data-testid="app-findings">{findings}</ul>
-                    {move || traffic.get().map(|imported| view! { <ImportedView imported=imported/> })}
+                    {move || traffic.get().map(|imported| {
+                        let faults = report.with_untracked(|r| r.as_ref().map(|r| r.history.clone()).unwrap_or_default());
+                        view! { <ImportedView imported=imported faults=faults until_ms=crate::lanes::now_ms()/> }
+                    })}
                 </section>
             }
         })

@@ -245,7 +245,15 @@ fn download(name: &str, text: &str) -> Result<(), String> {
 
 /// The file's channels, each a swimlane on one shared time axis with its figures and verdict.
 #[component]
-pub fn ImportedView(imported: Imported) -> impl IntoView {
+pub fn ImportedView(
+    imported: Imported,
+    /// Faults to shade on the swimlanes they hit (the app proxy's lab); none for a file.
+    #[prop(optional)]
+    faults: Vec<switchboard_shared::app::AppFaultSpan>,
+    /// Where the axis ends, when the traffic is live (now); otherwise the file's last moment.
+    #[prop(optional)]
+    until_ms: Option<f64>,
+) -> impl IntoView {
     let from = imported
         .channels
         .iter()
@@ -255,7 +263,8 @@ pub fn ImportedView(imported: Imported) -> impl IntoView {
         .channels
         .iter()
         .map(|channel| channel.end_ms)
-        .fold(f64::NEG_INFINITY, f64::max);
+        .fold(f64::NEG_INFINITY, f64::max)
+        .max(until_ms.unwrap_or(f64::NEG_INFINITY));
     if imported.channels.is_empty() {
         return view! {
             <p class="imported-none" data-testid="imported-none">
@@ -279,7 +288,19 @@ pub fn ImportedView(imported: Imported) -> impl IntoView {
             {imported
                 .channels
                 .into_iter()
-                .map(|channel| view! { <ImportedChannel channel=channel from=from to=to/> })
+                .map(|channel| {
+                    let id = switchboard_shared::app::channel_id(&channel.name);
+                    let shaded: Vec<(f64, f64, &'static str)> = faults
+                        .iter()
+                        .filter(|fault| fault.hits(&id))
+                        .map(|fault| (
+                            fault.started_ms,
+                            fault.ended_ms.unwrap_or(to),
+                            fault.kind.title(),
+                        ))
+                        .collect();
+                    view! { <ImportedChannel channel=channel from=from to=to shaded=shaded/> }
+                })
                 .collect_view()}
         </div>
     }
@@ -297,9 +318,30 @@ fn colour(kind: ChannelKind) -> &'static str {
 }
 
 #[component]
-fn ImportedChannel(channel: Channel, from: f64, to: f64) -> impl IntoView {
+fn ImportedChannel(
+    channel: Channel,
+    from: f64,
+    to: f64,
+    /// Faults that hit the channel: from, to, what.
+    #[prop(optional)]
+    shaded: Vec<(f64, f64, &'static str)>,
+) -> impl IntoView {
     let span = (to - from).max(1.0);
     let x = move |t: f64| (t - from) / span * 1000.0;
+    let shading = shaded
+        .into_iter()
+        .filter(|&(start, end, _)| end >= from && start <= to)
+        .map(|(start, end, what)| {
+            let left = x(start.max(from));
+            // A drop is an instant: shown as a thin band.
+            let width = (x(end.min(to)) - left).max(2.0);
+            view! {
+                <rect class="fault-span" x=format!("{left:.1}") y="0" width=format!("{width:.1}") height="44">
+                    <title>{what}</title>
+                </rect>
+            }
+        })
+        .collect_view();
     let drawn: Vec<_> = channel.items.iter().take(DRAWN).cloned().collect();
     let more = channel.items.len().saturating_sub(DRAWN);
     let shapes = drawn
@@ -381,6 +423,7 @@ fn ImportedChannel(channel: Channel, from: f64, to: f64) -> impl IntoView {
                 role="img"
                 aria-label=format!("{} on the file's time axis: {}", channel.title, channel.verdict())
             >
+                {shading}
                 {shapes}
             </svg>
             {(more > 0).then(|| view! {

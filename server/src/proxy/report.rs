@@ -2,7 +2,9 @@
 //! their live figures, and the findings: what the recording and the lab's faults say about the app, in
 //! words that name their figures.
 
-use switchboard_shared::app::{AppChannel, AppFaultKind, AppReport, Finding, channel_id};
+use switchboard_shared::app::{
+    AppChannel, AppFaultKind, AppFaultSpan, AppReport, Finding, channel_id,
+};
 use switchboard_shared::format::{format_bytes, format_ms};
 use switchboard_shared::har::{Channel, ChannelKind, Item, classify};
 
@@ -133,6 +135,15 @@ pub fn report(proxy: &AppProxy) -> AppReport {
         findings,
         faults: proxy.lab.faults(),
         networks: proxy.lab.networks(),
+        history: records
+            .iter()
+            .map(|record| AppFaultSpan {
+                kind: record.kind,
+                channel: record.channel.clone().unwrap_or_else(|| "all".into()),
+                started_ms: record.started_ms,
+                ended_ms: record.ended_ms,
+            })
+            .collect(),
         recorded,
         dropped,
         other_requests: imported.other_requests,
