@@ -216,7 +216,13 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stats", get(api::stats))
         .route("/metrics", get(api::metrics));
     let router = match &state.config.static_dir {
-        Some(dir) => api.fallback_service(ServeDir::new(dir).fallback(get(api::not_found))),
+        // The build writes Brotli and gzip copies beside each file; a browser that takes them gets them.
+        Some(dir) => api.fallback_service(
+            ServeDir::new(dir)
+                .precompressed_br()
+                .precompressed_gzip()
+                .fallback(get(api::not_found)),
+        ),
         None => api.route("/", get(api::index)).fallback(api::not_found),
     };
     router

@@ -24,11 +24,20 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
         .map(str::to_owned);
+    let path = request.uri().path().to_owned();
     let mut response = next.run(request).await;
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    if state.config.static_dir.is_some() && response.status().is_success() {
+        if let Some(policy) = cache_policy(&path) {
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+            // The same path answers br, gzip or plain bytes by the request's Accept-Encoding.
+            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
+    }
     let is_html = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -136,5 +145,37 @@ mod tests {
         );
         assert_eq!(host_of("https://[::1]:4433/x"), Some("[::1]"));
         assert_eq!(host_of("https://box.lan/x"), Some("box.lan"));
+    }
+}
+
+/// How long a browser may keep a file of the built page: a file whose name carries its content's hash
+/// (`style-61913c9d82eb1b66.css`, `…-6ce8776e36900d4a_bg.wasm`) never changes, so for a year without
+/// asking; the page itself is asked about every time, so a new build is picked up at once.
+fn cache_policy(path: &str) -> Option<&'static str> {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    if name.is_empty() || name.ends_with(".html") {
+        return Some("no-cache");
+    }
+    let hashed = name.rsplit_once('-').is_some_and(|(_, rest)| {
+        let hash = &rest[..rest.len().min(16)];
+        hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    });
+    let asset = [".wasm", ".js", ".css"].iter().any(|ext| name.ends_with(ext));
+    (hashed && asset).then_some("public, max-age=31536000, immutable")
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::cache_policy;
+
+    #[test]
+    fn hashed_files_are_kept_for_a_year_and_the_page_is_asked_about_every_time() {
+        let year = Some("public, max-age=31536000, immutable");
+        assert_eq!(cache_policy("/switchboard-frontend-6ce8776e36900d4a_bg.wasm"), year);
+        assert_eq!(cache_policy("/style-61913c9d82eb1b66.css"), year);
+        assert_eq!(cache_policy("/"), Some("no-cache"));
+        assert_eq!(cache_policy("/index.html"), Some("no-cache"));
+        assert_eq!(cache_policy("/logo.png"), None);
+        assert_eq!(cache_policy("/app-abc.js"), None, "not a hash");
     }
 }

@@ -55,3 +55,39 @@ async fn the_page_is_served_with_a_policy_naming_its_inline_script_and_everythin
     }
     std::fs::remove_dir_all(&dist).unwrap();
 }
+
+#[tokio::test]
+async fn the_built_page_travels_compressed_and_its_hashed_files_are_cached_for_a_year() {
+    let dist = std::env::temp_dir().join(format!("switchboard-built-{}", std::process::id()));
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(dist.join("index.html"), "<!doctype html><title>x</title>").unwrap();
+    let wasm = "app-0123456789abcdef_bg.wasm";
+    std::fs::write(dist.join(wasm), vec![7u8; 50_000]).unwrap();
+    std::fs::write(dist.join(format!("{wasm}.br")), b"brotli bytes").unwrap();
+    std::fs::write(dist.join(format!("{wasm}.gz")), b"gzip bytes").unwrap();
+    let server = TestServer::start_with(|config| config.static_dir = Some(dist.clone())).await;
+    // reqwest here decodes nothing itself: what the server sent is what is read.
+    let get = |encoding: &'static str| {
+        server
+            .http
+            .get(server.url(&format!("/{wasm}")))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    let br = get("gzip, deflate, br").await.unwrap();
+    assert_eq!(br.headers()["content-encoding"], "br");
+    assert_eq!(br.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert!(br.headers()["vary"].to_str().unwrap().to_ascii_lowercase().contains("accept-encoding"));
+    assert_eq!(&br.bytes().await.unwrap()[..], b"brotli bytes");
+    let gz = get("gzip").await.unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(&gz.bytes().await.unwrap()[..], b"gzip bytes");
+    let plain = get("identity").await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.bytes().await.unwrap().len(), 50_000);
+
+    let page = server.http.get(server.url("/")).send().await.unwrap();
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dist);
+}
