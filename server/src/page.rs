@@ -30,13 +30,14 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if state.config.static_dir.is_some() && response.status().is_success() {
-        if let Some(policy) = cache_policy(&path) {
-            let headers = response.headers_mut();
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
-            // The same path answers br, gzip or plain bytes by the request's Accept-Encoding.
-            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        }
+    if state.config.static_dir.is_some()
+        && response.status().is_success()
+        && let Some(policy) = cache_policy(&path)
+    {
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+        // The same path answers br, gzip or plain bytes by the request's Accept-Encoding.
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     let is_html = response
         .headers()
@@ -160,7 +161,9 @@ fn cache_policy(path: &str) -> Option<&'static str> {
         let hash = &rest[..rest.len().min(16)];
         hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())
     });
-    let asset = [".wasm", ".js", ".css"].iter().any(|ext| name.ends_with(ext));
+    let asset = [".wasm", ".js", ".css"]
+        .iter()
+        .any(|ext| name.ends_with(ext));
     (hashed && asset).then_some("public, max-age=31536000, immutable")
 }
 
@@ -171,7 +174,10 @@ mod cache_tests {
     #[test]
     fn hashed_files_are_kept_for_a_year_and_the_page_is_asked_about_every_time() {
         let year = Some("public, max-age=31536000, immutable");
-        assert_eq!(cache_policy("/switchboard-frontend-6ce8776e36900d4a_bg.wasm"), year);
+        assert_eq!(
+            cache_policy("/switchboard-frontend-6ce8776e36900d4a_bg.wasm"),
+            year
+        );
         assert_eq!(cache_policy("/style-61913c9d82eb1b66.css"), year);
         assert_eq!(cache_policy("/"), Some("no-cache"));
         assert_eq!(cache_policy("/index.html"), Some("no-cache"));

@@ -76,8 +76,17 @@ async fn the_built_page_travels_compressed_and_its_hashed_files_are_cached_for_a
     };
     let br = get("gzip, deflate, br").await.unwrap();
     assert_eq!(br.headers()["content-encoding"], "br");
-    assert_eq!(br.headers()["cache-control"], "public, max-age=31536000, immutable");
-    assert!(br.headers()["vary"].to_str().unwrap().to_ascii_lowercase().contains("accept-encoding"));
+    assert_eq!(
+        br.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        br.headers()["vary"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("accept-encoding")
+    );
     assert_eq!(&br.bytes().await.unwrap()[..], b"brotli bytes");
     let gz = get("gzip").await.unwrap();
     assert_eq!(gz.headers()["content-encoding"], "gzip");
