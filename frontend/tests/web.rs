@@ -511,7 +511,7 @@ async fn a_fault_is_listed_and_its_outage_is_timed() {
     tick(50).await;
 
     assert!(
-        text_of(&host, "active-faults").contains("Half-open on ws for 10000 ms"),
+        text_of(&host, "active-faults").contains("Half-open on the phone call for 10000 ms"),
         "{}",
         text_of(&host, "active-faults")
     );

@@ -245,12 +245,13 @@ impl Fault {
         self.until_ms.saturating_sub(self.started_ms)
     }
 
-    /// A sentence for the page and logs, in the lab's own words: "Half-open on ws for 5000 ms",
+    /// A sentence for the page and logs, in the lab's own words: "Half-open on the phone call for 5000 ms",
     /// "Hiccup on all lanes for 3000 ms".
     pub fn describe(&self) -> String {
+        // The lane as the page names it, never its id.
         let lanes = match self.lane {
-            FaultTarget::Lane(lane) => lane.as_str(),
-            FaultTarget::All(_) => "all lanes",
+            FaultTarget::Lane(lane) => format!("the {}", lane.title().to_lowercase()),
+            FaultTarget::All(_) => "all lanes".to_owned(),
         };
         let mut text = format!("{} on {lanes}", self.kind.title());
         if self.kind.is_timed() {
@@ -354,7 +355,10 @@ mod tests {
             until_ms: 6000,
             delay_ms: Some(250),
         };
-        assert_eq!(fault.describe(), "Delay on sse for 5000 ms (+250 ms each)");
+        assert_eq!(
+            fault.describe(),
+            "Delay on the radio for 5000 ms (+250 ms each)"
+        );
         let round_trip: Fault =
             serde_json::from_str(&serde_json::to_string(&fault).unwrap()).unwrap();
         assert_eq!(round_trip, fault);

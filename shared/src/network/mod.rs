@@ -461,13 +461,23 @@ pub struct NetworkChange {
 
 impl NetworkChange {
     pub fn describe(&self) -> String {
-        let lanes = match self.lane {
-            FaultTarget::Lane(lane) => format!("the {lane} lane"),
-            FaultTarget::All(_) => "every lane".into(),
+        // The lanes as the page names them ("the held letters now run over 3g"), never their ids.
+        let (lanes, plural) = match self.lane {
+            FaultTarget::Lane(lane) => {
+                let title = lane.title().to_lowercase();
+                let plural = title.ends_with('s');
+                (format!("the {title}"), plural)
+            }
+            FaultTarget::All(_) => ("every lane".into(), false),
+        };
+        let (runs, is) = if plural {
+            ("run", "are")
+        } else {
+            ("runs", "is")
         };
         match &self.condition {
-            Some(condition) => format!("{lanes} now runs over {}", condition.describe()),
-            None => format!("{lanes} is back on loopback"),
+            Some(condition) => format!("{lanes} now {runs} over {}", condition.describe()),
+            None => format!("{lanes} {is} back on loopback"),
         }
     }
 }

@@ -189,3 +189,21 @@ fn an_unknown_lane_is_refused_naming_all_six() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_change_is_said_with_the_lanes_names_not_their_ids() {
+    let change = |lane: LaneId, condition: Option<Condition>| NetworkChange {
+        lane: FaultTarget::Lane(lane),
+        condition,
+        at_ms: 0,
+        lanes: LaneConditions::from(&PerLane::default()),
+    };
+    assert_eq!(
+        change(LaneId::Ws, super::preset("3g")).describe(),
+        "the phone call now runs over 3g (300 ± 50 ms, 1,600 down / 768 up kbit/s)"
+    );
+    assert_eq!(
+        change(LaneId::LongPoll, None).describe(),
+        "the held letters are back on loopback"
+    );
+}
