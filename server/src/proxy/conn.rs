@@ -154,6 +154,10 @@ impl ProxiedStream {
     }
 
     fn condition(&self) -> Option<Arc<Condition>> {
+        // Asked on every read and write: no copy of the channel's key while no network is set.
+        if !self.proxy.lab.any_network() {
+            return None;
+        }
         let key = self.conn.key()?;
         self.proxy.lab.network_for(&key.id)
     }

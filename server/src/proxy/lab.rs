@@ -97,6 +97,11 @@ impl Lab {
             .cloned()
     }
 
+    /// Whether any channel has an emulated network (one atomic load: asked on every read and write).
+    pub fn any_network(&self) -> bool {
+        self.any_network.load(Relaxed)
+    }
+
     /// The emulated network of a channel: its own, or the one set on every channel.
     pub fn network_for(&self, channel: &str) -> Option<Arc<Condition>> {
         if !self.any_network.load(Relaxed) {

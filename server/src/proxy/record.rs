@@ -128,8 +128,12 @@ impl Recorder {
             exchange.weight = exchange.weight + weight - freed;
             freed
         });
-        self.recording.grew(weight);
-        self.recording.shrank(freed);
+        // One look at the whole recording per message, not two.
+        if weight >= freed {
+            self.recording.grew(weight - freed);
+        } else {
+            self.recording.shrank(freed - weight);
+        }
     }
 
     pub fn end(&self) {

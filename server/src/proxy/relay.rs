@@ -196,14 +196,15 @@ pub async fn frames(
                 },
             });
             closing |= head.opcode == 8;
-            let heartbeat = head.opcode == 9 || (head.opcode == 1 && is_heartbeat_text(&text));
+            // The fault is asked first: reading a frame as a heartbeat parses it, which every frame
+            // would pay on this path while no fault asks for it.
             let swallow = whole
                 && direction == Direction::Down
-                && heartbeat
                 && proxy
                     .lab
                     .active(AppFaultKind::NoHeartbeat, &channel)
-                    .is_some();
+                    .is_some()
+                && (head.opcode == 9 || (head.opcode == 1 && is_heartbeat_text(&text)));
             if whole {
                 let frame = buf.split_to(head.header_len + head.payload_len as usize);
                 if swallow {
@@ -274,7 +275,7 @@ impl Events {
         while let Some(end) = self.event_end() {
             let event = self.pending.split_to(end);
             let text = String::from_utf8_lossy(&event);
-            let beat = is_heartbeat_text(&text);
+            let swallowed_beat = swallow_heartbeats && is_heartbeat_text(&text);
             if !text.trim().is_empty() {
                 recorder.message(Message {
                     at_ms: now_ms_f64(),
@@ -284,7 +285,7 @@ impl Events {
                     text: text.trim_end().chars().take(MESSAGE_PREFIX).collect(),
                 });
             }
-            if beat && swallow_heartbeats {
+            if swallowed_beat {
                 swallowed += 1;
             } else {
                 out.extend_from_slice(&event);
