@@ -76,26 +76,29 @@ impl Conditions {
         self.hidden.iter()
     }
 
-    /// Every lane's condition as the server listed it (`GET /api/network`) at page time `at_ms`.
-    pub fn known(&mut self, lanes: &LaneConditions, at_ms: f64) {
+    /// Every lane's condition as the server listed it (`GET /api/network`) at page time `at_ms`; true
+    /// when that changed any lane's.
+    pub fn known(&mut self, lanes: &LaneConditions, at_ms: f64) -> bool {
+        let mut changed = false;
         for lane in LaneId::ALL {
-            self.set(lane, lanes.get(lane).cloned(), at_ms);
+            changed |= self.set(lane, lanes.get(lane).cloned(), at_ms);
         }
+        changed
     }
 
     /// A change announced on the stream; `at_ms` is when it took effect, on the page's clock. Every lane
-    /// hears it: applying it again changes nothing.
-    pub fn change(&mut self, change: &NetworkChange, at_ms: f64) {
+    /// hears it: applying it again changes nothing (and says false).
+    pub fn change(&mut self, change: &NetworkChange, at_ms: f64) -> bool {
         if change.at_ms < self.newest_change_ms {
-            return;
+            return false;
         }
         self.newest_change_ms = change.at_ms;
-        self.known(&change.lanes, at_ms);
+        self.known(&change.lanes, at_ms)
     }
 
-    fn set(&mut self, lane: LaneId, condition: Option<Condition>, at_ms: f64) {
+    fn set(&mut self, lane: LaneId, condition: Option<Condition>, at_ms: f64) -> bool {
         if self.current[lane] == condition {
-            return;
+            return false;
         }
         if let Some(open) = self
             .spans
@@ -117,6 +120,7 @@ impl Conditions {
             }
         }
         self.current[lane] = condition;
+        true
     }
 
     /// The traffic pattern in effect, once the server has told.
@@ -136,12 +140,14 @@ impl Conditions {
     }
 
     /// A change of pattern announced on the stream (or answered to this page's own change); `at_ms` is
-    /// when it took effect, on the page's clock. Every lane hears it: it is marked once.
-    pub fn traffic_change(&mut self, change: &TrafficChange, at_ms: f64) {
+    /// when it took effect, on the page's clock. Every lane hears it: it is marked once, and true only
+    /// when the pattern differs from the one in effect.
+    pub fn traffic_change(&mut self, change: &TrafficChange, at_ms: f64) -> bool {
         if change.at_ms <= self.newest_traffic_ms {
-            return;
+            return false;
         }
         self.newest_traffic_ms = change.at_ms;
+        let changed = self.traffic != Some(change.pattern);
         self.traffic = Some(change.pattern);
         self.traffic_marks.push_back(TrafficMark {
             pattern: change.pattern,
@@ -150,6 +156,7 @@ impl Conditions {
         if self.traffic_marks.len() > SPANS_KEPT {
             self.traffic_marks.pop_front();
         }
+        changed
     }
 
     /// The page became hidden or visible at `at_ms`.

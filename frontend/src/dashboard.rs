@@ -39,13 +39,11 @@ pub struct Dashboard {
     pub now_ms: RwSignal<f64>,
     /// What a proxy in front of the server says of itself (`X-Switchboard-Proxy`), if there is one.
     pub proxy: RwSignal<Option<String>>,
-    /// When the page started counting (until the scoreboards are reset), for "over the last …".
-    pub started_ms: f64,
 }
 
 impl Dashboard {
     pub fn new() -> Dashboard {
-        let store = StoredValue::new(Store::new());
+        let store = StoredValue::new(Store::started_at(crate::lanes::now_ms()));
         Dashboard {
             store,
             changed: RwSignal::new(0),
@@ -63,7 +61,6 @@ impl Dashboard {
             phones: PerLane::from_fn(Phone::new),
             now_ms: RwSignal::new(0.0),
             proxy: RwSignal::new(None),
-            started_ms: crate::lanes::now_ms(),
         }
     }
 

@@ -6,7 +6,7 @@ use switchboard_shared::stats::group_thousands;
 use switchboard_shared::{FaultKind, LaneId, PerLane};
 
 use crate::format::{format_bytes, format_ms};
-use crate::store::Store;
+use crate::store::{Closed, FaultSpan, LaneScore, Outage, Store};
 
 /// The scoreboard's figures for one lane at one moment; plain data so the page re-renders only when
 /// a figure changed.
@@ -48,9 +48,28 @@ pub struct Score {
 }
 
 impl Score {
+    /// A lane's figures in the period going on, at `now_ms`.
     pub fn of(store: &Store, lane: LaneId, now_ms: f64) -> Score {
         let score = store.lane(lane);
-        let outage = store.outage(lane);
+        Score {
+            since_life_ms: score.last_life_ms.map(|at| (now_ms - at).max(0.0)),
+            behind_ms: store.behind_ms(lane, now_ms),
+            sparkline: score.sparkline(now_ms),
+            ..Score::counted(score, store.outage(lane))
+        }
+    }
+
+    /// A lane's figures in a period that ended, as they were when it ended.
+    pub fn of_closed(closed: &Closed, lane: LaneId) -> Score {
+        let score = &closed.scores[lane];
+        Score {
+            sparkline: score.sparkline(closed.end_ms),
+            ..Score::counted(score, &closed.outages[lane])
+        }
+    }
+
+    /// The figures a scoreboard and its outages counted, without the ones that age with the clock.
+    fn counted(score: &LaneScore, outage: &Outage) -> Score {
         let delays = score.delay_summary();
         Score {
             delivered: score.delivered(),
@@ -62,7 +81,7 @@ impl Score {
             bytes_per_message: score.bytes_per_message(),
             delay_p50: delays.map(|d| d.p50),
             delay_p95: delays.map(|d| d.p95),
-            delay_max: delays.map(|d| d.max),
+            delay_max: score.delay_max(),
             missed: score.missed(),
             lost: score.lost(),
             dead_lines: score.dead_lines,
@@ -79,9 +98,9 @@ impl Score {
             proxy_cuts: score.proxy_cuts,
             new_connections: score.new_connections,
             last_seq: score.tracker.last().unwrap_or(0),
-            since_life_ms: score.last_life_ms.map(|at| (now_ms - at).max(0.0)),
-            behind_ms: store.behind_ms(lane, now_ms),
-            sparkline: score.sparkline(now_ms),
+            since_life_ms: None,
+            behind_ms: 0.0,
+            sparkline: Vec::new(),
             histogram: score.delay_histogram().to_vec(),
             instance: score.instance.clone(),
             last_error: score.last_error.clone(),
@@ -163,7 +182,7 @@ pub const ROWS: [Row; 12] = [
     Row {
         key: "delay-max",
         name: "delay max",
-        means: "the slowest event, ms",
+        means: "the slowest event of the period, ms (every event counted, not only the latest)",
         better: Better::Less,
         value: |s| s.delay_max,
         shown: |s| whole_ms(s.delay_max),
@@ -301,14 +320,53 @@ pub struct LastFault {
     pub start_ms: f64,
 }
 
+impl LastFault {
+    fn of(span: &FaultSpan) -> LastFault {
+        LastFault {
+            kind: span.fault.kind,
+            lanes: LaneId::ALL
+                .into_iter()
+                .filter(|&lane| span.covers(lane))
+                .collect(),
+            start_ms: span.start_ms,
+        }
+    }
+}
+
 /// What the verdict is made from besides the scores.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
-    /// How long the scoreboards have counted, ms.
+    /// How long the period has lasted, ms.
     pub counted_ms: f64,
+    /// What the lanes ran under in words ("on lossy under bursty traffic"), when known.
+    pub setting: Option<String>,
+    /// The last fault that began in the period.
     pub last_fault: Option<LastFault>,
     /// Each lane's emulated network, where it is not a perfect line: its preset name.
     pub networks: PerLane<Option<String>>,
+}
+
+impl Context {
+    /// The period going on, at `now_ms`.
+    pub fn now(store: &Store, now_ms: f64) -> Context {
+        let setting = store.setting();
+        Context {
+            counted_ms: (now_ms - store.period().start_ms).max(0.0),
+            setting: setting.words(),
+            last_fault: store.last_fault().map(LastFault::of),
+            networks: setting.networks,
+        }
+    }
+
+    /// A period that ended.
+    pub fn closed(closed: &Closed) -> Context {
+        Context {
+            counted_ms: closed.duration_ms(),
+            setting: closed.setting.words(),
+            last_fault: closed.last_fault.as_ref().map(LastFault::of),
+            networks: closed.setting.networks.clone(),
+        }
+    }
 }
 
 /// The verdict in words: which lane brings news freshest and at what cost, how much of the letters'
@@ -321,7 +379,11 @@ pub fn verdict(scores: &PerLane<Score>, context: &Context) -> String {
         .filter(|(_, score)| score.took_part())
         .filter_map(|(lane, score)| score.delay_p50.map(|p50| (lane, score, p50)))
         .collect();
-    let over = format!("Over the last {}", format_ms(context.counted_ms.max(0.0)));
+    let counted = format_ms(context.counted_ms.max(0.0));
+    let over = match &context.setting {
+        Some(setting) => format!("{}, for the last {counted}", sentence(setting)),
+        None => format!("Over the last {counted}"),
+    };
     let fastest = timed
         .iter()
         .min_by(|a, b| a.2.total_cmp(&b.2).then(a.0.index().cmp(&b.0.index())));
@@ -450,7 +512,12 @@ pub fn verdict(scores: &PerLane<Score>, context: &Context) -> String {
                 .map(|name| format!("{} over {name}", named(lane)))
         })
         .collect();
-    if !emulated.is_empty() {
+    // When every lane runs on the same network the opening sentence has named it already.
+    let mixed = context
+        .networks
+        .iter()
+        .any(|(_, network)| network != &context.networks[LaneId::Poll]);
+    if mixed && !emulated.is_empty() {
         said.push(sentence(&format!(
             "On an emulated network: {}.",
             emulated.join(", ")
@@ -586,6 +653,7 @@ mod tests {
         networks[LaneId::Poll] = Some("3g".to_owned());
         let context = Context {
             counted_ms: 90_000.0,
+            setting: Some("on mixed networks".into()),
             last_fault: Some(LastFault {
                 kind: FaultKind::Drop,
                 lanes: LaneId::ALL.to_vec(),
@@ -609,6 +677,26 @@ mod tests {
             words.ends_with("On an emulated network: letters over 3g."),
             "{words}"
         );
+    }
+
+    #[test]
+    fn the_verdict_opens_with_the_period_it_describes() {
+        let context = Context {
+            counted_ms: 72_000.0,
+            setting: Some("on lossy under bursty traffic".into()),
+            networks: PerLane::from_fn(|_| Some("lossy".to_owned())),
+            ..Context::default()
+        };
+        let words = verdict(&scores(), &context);
+        assert!(
+            words.starts_with(
+                "On lossy under bursty traffic, for the last 1 min 12 s, the phone call delivered \
+                 news 186× fresher than letters"
+            ),
+            "{words}"
+        );
+        // Every lane on one network: the opening named it, no second sentence lists the lanes.
+        assert!(!words.contains("On an emulated network"), "{words}");
     }
 
     #[test]

@@ -1314,6 +1314,127 @@ async fn the_table_compares_the_lanes_and_the_verdict_names_the_figures() {
     assert_eq!(best("lost"), vec!["lane-ws best".to_owned()]);
 }
 
+/// A network notice for every lane, as the server sends it on the stream, taking effect at `at_ms`.
+fn network_notice(seq: u64, at_ms: f64, name: &str) -> Event {
+    use switchboard_shared::network::{LaneConditions, NetworkChange, preset};
+    use switchboard_shared::{FaultTarget, Notice, NoticeLevel};
+    let condition = preset(name);
+    let mut lanes = LaneConditions::default();
+    for lane in LaneId::ALL {
+        lanes[lane] = condition.clone();
+    }
+    let change = NetworkChange {
+        lane: FaultTarget::ALL,
+        condition,
+        at_ms: at_ms as u64,
+        lanes,
+    };
+    Event {
+        seq,
+        ts_ms: at_ms as u64,
+        body: EventBody::Notice(Notice {
+            level: NoticeLevel::Info,
+            code: "network_changed".into(),
+            text: change.describe(),
+            fault: None,
+            network: Some(Box::new(change)),
+            traffic: None,
+        }),
+    }
+}
+
+/// Two minutes on 3g, then a lossy line: the table and the verdict describe the lossy period only, say
+/// so, and the 3g period is one click away, figure by figure beside the current one.
+#[wasm_bindgen_test]
+async fn a_network_change_starts_a_period_and_the_one_before_is_one_click_away() {
+    let now = now_ms();
+    let dashboard = Dashboard::new();
+    // The page opened two and a half minutes ago.
+    dashboard.store.update_value(|store| {
+        *store = switchboard_frontend::store::Store::started_at(now - 150_000.0);
+        store.start_after(0);
+    });
+    let host = mount(dashboard, || view! { <CompareTable/> });
+    let line = open_line(&dashboard, LaneId::Ws, now - 131_000.0);
+    // Every event on the phone call `delay` ms after the server stamped it, one a second.
+    let events = |from_seq: u64, from_ms: f64, count: u64, delay: f64| {
+        for i in 0..count {
+            let at = from_ms + i as f64 * 1_000.0;
+            dashboard.report(
+                LaneId::Ws,
+                at,
+                Wire::EventReceived {
+                    span: line,
+                    event: Event {
+                        ts_ms: (at - delay) as u64,
+                        ..chat(from_seq + i, "news")
+                    },
+                    bytes_down: 90,
+                },
+            );
+        }
+    };
+    let notice = |seq: u64, at: f64, name: &str| {
+        dashboard.report(
+            LaneId::Ws,
+            at,
+            Wire::EventReceived {
+                span: line,
+                event: network_notice(seq, at, name),
+                bytes_down: 300,
+            },
+        );
+    };
+    notice(1, now - 130_000.0, "3g");
+    events(2, now - 129_000.0, 110, 900.0);
+    notice(112, now - 12_000.0, "lossy");
+    events(113, now - 11_000.0, 10, 40.0);
+    dashboard.refresh(now_ms());
+    tick(50).await;
+
+    let period = text_of(&host, "scores-since");
+    assert!(
+        period.starts_with("These figures: on lossy, for the last 12")
+            && period.contains("since a network change"),
+        "{period}"
+    );
+    // Only the lossy period is counted: its worst delay, not 3g's.
+    assert_eq!(text_of(&host, "ws-delivered"), "11");
+    assert_eq!(text_of(&host, "ws-delay-max"), "40");
+    let verdict = text_of(&host, "verdict");
+    assert!(
+        verdict.starts_with("On lossy, for the last 12"),
+        "{verdict}"
+    );
+    assert!(
+        host.query_selector("[data-testid='ws-delay-max-before']")
+            .unwrap()
+            .is_none(),
+        "the period before shows only when asked"
+    );
+
+    let before: HtmlElement = host
+        .query_selector("[data-testid='compare-before']")
+        .unwrap()
+        .expect("the 3g period is one click away")
+        .unchecked_into();
+    let label = before.text_content().unwrap();
+    assert!(label.starts_with("Before: on 3g, 1 min 58 s"), "{label}");
+    before.click();
+    tick(50).await;
+    assert_eq!(
+        before.get_attribute("aria-pressed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(text_of(&host, "ws-delay-max-before"), "before: 900");
+    assert_eq!(text_of(&host, "ws-delivered-before"), "before: 111");
+    let said_before = text_of(&host, "verdict-before");
+    assert!(
+        said_before.starts_with("Before — On 3g, for the last 1 min 58 s"),
+        "{said_before}"
+    );
+}
+
 fn key(target: &web_sys::EventTarget, key: &str) {
     let init = web_sys::KeyboardEventInit::new();
     init.set_key(key);

@@ -7,10 +7,17 @@ pub fn format_ms(ms: f64) -> String {
         "<1 ms".to_owned()
     } else if ms < 1000.0 {
         format!("{ms:.0} ms")
-    } else if ms < 60_000.0 {
+    } else if ms < 59_950.0 {
         format!("{:.1} s", ms / 1000.0)
     } else {
-        format!("{:.0} min", ms / 60_000.0)
+        // Minutes with their whole seconds: "2 min" for 90 s would be a claim off by half a minute.
+        let seconds = (ms / 1000.0).round() as u64;
+        match (seconds / 3600, seconds / 60 % 60, seconds % 60) {
+            (0, minutes, 0) => format!("{minutes} min"),
+            (0, minutes, seconds) => format!("{minutes} min {seconds} s"),
+            (hours, 0, _) => format!("{hours} h"),
+            (hours, minutes, _) => format!("{hours} h {minutes} min"),
+        }
     }
 }
 
@@ -48,6 +55,10 @@ mod tests {
         assert_eq!(format_ms(0.8), "1 ms");
         assert_eq!(format_ms(850.0), "850 ms");
         assert_eq!(format_ms(1400.0), "1.4 s");
+        assert_eq!(format_ms(59_960.0), "1 min");
+        assert_eq!(format_ms(72_000.0), "1 min 12 s");
+        assert_eq!(format_ms(90_000.0), "1 min 30 s", "not \"2 min\"");
+        assert_eq!(format_ms(3_900_000.0), "1 h 5 min");
         assert_eq!(format_bytes(912.0), "912 B");
         assert_eq!(
             format_clock(((7.0 * 60.0 + 45.0) * 60.0 + 12.345) * 1000.0),

@@ -6,6 +6,7 @@
 //!   (events, heartbeats, frames each way, gap notices), bounded: the oldest fall off;
 //! - [`score`] — each lane's scoreboard, running the shared [`SeqTracker`](switchboard_shared::SeqTracker);
 //! - [`outage`] — when a lane broke and came back, and the faults announced on the stream that caused it;
+//! - [`period`] — the stretch of time the figures describe, and the one before it kept for comparison;
 //! - [`clock`] — the server's clock as the page sees it, so delays are measured on one clock;
 //! - [`live`] — each lane's own copy of the live data, so a stale lane *looks* stale;
 //! - [`trace`] — one message followed across the lanes;
@@ -14,6 +15,7 @@
 mod clock;
 mod live;
 mod outage;
+mod period;
 mod reports;
 mod score;
 mod timeline;
@@ -25,12 +27,15 @@ mod tests;
 pub use clock::Clock;
 pub use live::LiveCopy;
 pub use outage::{FaultSpan, Outage};
+pub use period::{Closed, KEPT_AFTER_MS, Period, PeriodCause, Setting};
 pub use score::{DELAY_BUCKETS, LaneScore, SPARK_SECONDS};
 pub use timeline::{MARKS_HELD, Mark, MarkKind, Outcome, Receipt, SPANS_HELD, Span};
 pub use trace::{Trace, Traced};
 
 use std::collections::VecDeque;
 
+use switchboard_shared::network::{LaneConditions, NetworkChange};
+use switchboard_shared::traffic::TrafficChange;
 use switchboard_shared::{LaneId, PerLane, Seq, SeqTracker};
 
 use crate::conditions::{Conditions, WhileHidden};
@@ -52,7 +57,9 @@ pub struct Store {
     /// The network condition of each lane over time, the traffic pattern, and the times the page was
     /// hidden.
     conditions: Conditions,
-    scores_since_ms: Option<f64>,
+    /// The period the scores describe, and the one before it (kept whole for before and after).
+    period: Period,
+    previous: Option<Box<Closed>>,
     /// The idle timeout of a proxy in front of the server, when the page is behind one: a line that
     /// closes after that much silence was cut by it.
     proxy_idle_ms: Option<f64>,
@@ -61,6 +68,17 @@ pub struct Store {
 impl Store {
     pub fn new() -> Store {
         Store::default()
+    }
+
+    /// A store whose first period begins at page time `at_ms`.
+    pub fn started_at(at_ms: f64) -> Store {
+        Store {
+            period: Period {
+                start_ms: at_ms,
+                cause: PeriodCause::PageStart,
+            },
+            ..Store::default()
+        }
     }
 
     /// Takes one report from `lane`, made at browser time `at_ms`.
@@ -132,20 +150,103 @@ impl Store {
         }
     }
 
-    /// Starts every lane's figures afresh (figures mixed across network conditions or traffic mislead),
-    /// keeping where each lane is in the stream, its live copy and an outage in progress; the timeline
-    /// keeps what it shows.
+    /// Starts a period by hand ("Reset scoreboards").
     pub fn reset_scores(&mut self, at_ms: f64) {
+        let setting = self.setting();
+        self.new_period(at_ms, PeriodCause::Reset, setting);
+    }
+
+    /// Starts every lane's figures afresh at `at_ms` (figures mixed across network conditions or
+    /// traffic mislead), keeping where each lane is in the stream, its live copy and an outage in
+    /// progress; the timeline keeps what it shows. The period that ends is kept as the one before
+    /// (unless it was too short to tell anything), `setting` being what it ran under.
+    fn new_period(&mut self, at_ms: f64, cause: PeriodCause, setting: Setting) {
+        if cause != PeriodCause::Reset && at_ms <= self.period.start_ms {
+            // A change the page hears of late, dated before this period began: everything this
+            // period counted already ran under it.
+            return;
+        }
+        if at_ms - self.period.start_ms >= KEPT_AFTER_MS {
+            let start_ms = self.period.start_ms;
+            self.previous = Some(Box::new(Closed {
+                period: self.period,
+                end_ms: at_ms,
+                setting,
+                scores: self.scores.clone(),
+                outages: *self.outages.lanes(),
+                last_fault: self.last_fault_between(start_ms, at_ms).cloned(),
+            }));
+        }
         for (_, score) in self.scores.iter_mut() {
             *score = score.afresh();
         }
         self.outages.reset_figures();
-        self.scores_since_ms = Some(at_ms);
+        self.period = Period {
+            start_ms: at_ms,
+            cause,
+        };
     }
 
-    /// When the figures were last reset, if ever.
-    pub fn scores_since_ms(&self) -> Option<f64> {
-        self.scores_since_ms
+    /// The period the figures describe now.
+    pub fn period(&self) -> Period {
+        self.period
+    }
+
+    /// The period before this one, whole, if one lasted long enough to compare with.
+    pub fn previous(&self) -> Option<&Closed> {
+        self.previous.as_deref()
+    }
+
+    /// What the lanes run under now: each lane's emulated network (none on a perfect line) and the
+    /// traffic pattern.
+    pub fn setting(&self) -> Setting {
+        Setting {
+            networks: PerLane::from_fn(|lane| {
+                self.conditions
+                    .current(lane)
+                    .filter(|condition| !condition.is_perfect())
+                    .map(|condition| condition.name.clone())
+            }),
+            traffic: self.conditions.traffic(),
+        }
+    }
+
+    /// The last fault that began in this period: an older one's outages belong to the period before.
+    pub fn last_fault(&self) -> Option<&FaultSpan> {
+        self.last_fault_between(self.period.start_ms, f64::INFINITY)
+    }
+
+    fn last_fault_between(&self, from_ms: f64, to_ms: f64) -> Option<&FaultSpan> {
+        self.faults()
+            .iter()
+            .rev()
+            .find(|span| span.start_ms >= from_ms && span.start_ms < to_ms)
+    }
+
+    /// Every lane's network as the server listed it (`GET /api/network`) at page time `at_ms`: a
+    /// difference from what the page knew starts a period.
+    pub fn network_known(&mut self, lanes: &LaneConditions, at_ms: f64) {
+        let before = self.setting();
+        if self.conditions.known(lanes, at_ms) {
+            self.new_period(at_ms, PeriodCause::Network, before);
+        }
+    }
+
+    /// A network change announced on the stream (or answered to this page's own request), taking
+    /// effect at page time `at_ms`: it starts a period.
+    pub fn network_change(&mut self, change: &NetworkChange, at_ms: f64) {
+        let before = self.setting();
+        if self.conditions.change(change, at_ms) {
+            self.new_period(at_ms, PeriodCause::Network, before);
+        }
+    }
+
+    /// A traffic change, taking effect at page time `at_ms`: a different pattern starts a period.
+    pub fn traffic_change(&mut self, change: &TrafficChange, at_ms: f64) {
+        let before = self.setting();
+        if self.conditions.traffic_change(change, at_ms) {
+            self.new_period(at_ms, PeriodCause::Traffic, before);
+        }
     }
 
     /// Every lane counts from the same point, so their delivered seqs can be compared one for one.

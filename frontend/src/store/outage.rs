@@ -69,6 +69,10 @@ impl Outages {
         &self.lanes[lane]
     }
 
+    pub(super) fn lanes(&self) -> &PerLane<Outage> {
+        &self.lanes
+    }
+
     /// The faults announced so far (the most recent [`FAULTS_KEPT`]).
     pub fn faults(&self) -> &VecDeque<FaultSpan> {
         &self.faults

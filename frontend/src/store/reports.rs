@@ -337,12 +337,10 @@ impl Store {
             self.outages.fault(fault, offset_ms);
         }
         if let Some(change) = &notice.network {
-            self.conditions
-                .change(change, change.at_ms as f64 - offset_ms);
+            self.network_change(change, change.at_ms as f64 - offset_ms);
         }
         if let Some(change) = &notice.traffic {
-            self.conditions
-                .traffic_change(change, change.at_ms as f64 - offset_ms);
+            self.traffic_change(change, change.at_ms as f64 - offset_ms);
         }
     }
 

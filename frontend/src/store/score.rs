@@ -44,6 +44,8 @@ pub struct LaneScore {
     /// Lines a proxy hung up on for being quiet longer than its idle timeout.
     pub proxy_cuts: u64,
     delays: VecDeque<f64>,
+    /// The slowest delivery of the period: the kept samples are only the latest.
+    delay_max: Option<f64>,
     /// Deliveries per whole second (Unix seconds), newest last.
     per_second: VecDeque<(i64, u32)>,
 }
@@ -96,6 +98,11 @@ impl LaneScore {
         (delivered > 0).then(|| (self.bytes_up + self.bytes_down) as f64 / delivered as f64)
     }
 
+    /// The slowest delivery since the period began (every one, not only the kept samples).
+    pub fn delay_max(&self) -> Option<f64> {
+        self.delay_max
+    }
+
     pub fn delay_summary(&self) -> Option<Summary> {
         let mut samples: Vec<f64> = self.delays.iter().copied().collect();
         Summary::of(&mut samples)
@@ -139,6 +146,7 @@ impl LaneScore {
     }
 
     pub(super) fn count_delivery(&mut self, at_ms: f64, delay_ms: f64) {
+        self.delay_max = Some(self.delay_max.map_or(delay_ms, |max| max.max(delay_ms)));
         self.delays.push_back(delay_ms);
         if self.delays.len() > DELAYS_KEPT {
             self.delays.pop_front();

@@ -40,7 +40,214 @@ fn a_reset_starts_the_figures_afresh_where_each_lane_is() {
     );
     let sse = store.lane(LaneId::Sse);
     assert_eq!((sse.delivered(), sse.missed()), (1, 0));
-    assert_eq!(store.scores_since_ms(), Some(1_000.0));
+    assert_eq!(store.period().start_ms, 1_000.0);
+    assert_eq!(store.period().cause, PeriodCause::Reset);
+}
+
+/// A network notice on the stream, as the server sends it, for every lane.
+fn network_notice(seq: Seq, at_ms: u64, name: &str) -> Event {
+    use switchboard_shared::FaultTarget;
+    use switchboard_shared::network::{LaneConditions, NetworkChange, preset};
+    let condition = preset(name);
+    let mut lanes = LaneConditions::default();
+    for lane in LaneId::ALL {
+        lanes[lane] = condition.clone();
+    }
+    Event {
+        seq,
+        ts_ms: at_ms,
+        body: EventBody::Notice(Notice {
+            level: switchboard_shared::NoticeLevel::Info,
+            code: "network_changed".into(),
+            text: format!("every lane now runs over {name}"),
+            fault: None,
+            network: Some(Box::new(NetworkChange {
+                lane: FaultTarget::ALL,
+                condition,
+                at_ms,
+                lanes,
+            })),
+            traffic: None,
+        }),
+    }
+}
+
+/// Letters on `name`'s network: one letter a second from `from_ms` for `seconds`, each carrying one
+/// event `delay_ms` old, the first preceded by the notice of the change.
+fn letters_on(
+    store: &mut Store,
+    name: &str,
+    first_seq: Seq,
+    from_ms: u64,
+    seconds: u64,
+    delay_ms: u64,
+) {
+    let notice = network_notice(first_seq, from_ms, name);
+    let span = store.new_span();
+    store.apply(
+        LaneId::Poll,
+        from_ms as f64,
+        Wire::EventReceived {
+            span,
+            event: notice,
+            bytes_down: 100,
+        },
+    );
+    for second in 1..seconds {
+        let at_ms = from_ms + second * 1_000;
+        let span = store.new_span();
+        store.apply(
+            LaneId::Poll,
+            at_ms as f64,
+            Wire::RequestSent {
+                span,
+                label: "GET /api/poll".into(),
+            },
+        );
+        store.apply(
+            LaneId::Poll,
+            at_ms as f64,
+            Wire::EventReceived {
+                span,
+                event: chat(first_seq + second, at_ms - delay_ms, "x"),
+                bytes_down: 200,
+            },
+        );
+    }
+}
+
+#[test]
+fn a_change_of_network_starts_a_period_and_keeps_the_one_before_whole() {
+    let mut store = Store::started_at(0.0);
+    store.start_after(0);
+    // 3g from the first second (too soon after the page opened for the page's own period to count),
+    // then two minutes later a lossy line.
+    letters_on(&mut store, "3g", 1, 500, 120, 900);
+    assert!(
+        store.previous().is_none(),
+        "half a second of page taught nothing"
+    );
+    letters_on(&mut store, "lossy", 121, 120_500, 60, 40);
+
+    let period = store.period();
+    assert_eq!(period.start_ms, 120_500.0);
+    assert_eq!(period.cause, PeriodCause::Network);
+    let letters = store.lane(LaneId::Poll);
+    // Only the lossy minute is counted: its slowest letter, not 3g's.
+    assert_eq!(letters.delivered(), 60, "the notice and 59 letters");
+    assert_eq!(letters.delay_max(), Some(40.0));
+    assert_eq!(letters.requests, 59);
+    assert_eq!(
+        store.setting().networks[LaneId::Ws].as_deref(),
+        Some("lossy")
+    );
+
+    let before = store.previous().expect("the 3g period is kept");
+    assert_eq!(before.period.start_ms, 500.0);
+    assert_eq!(before.end_ms, 120_500.0);
+    assert_eq!(before.setting.words().as_deref(), Some("on 3g"));
+    let letters_before = &before.scores[LaneId::Poll];
+    assert_eq!(letters_before.requests, 119);
+    assert_eq!(letters_before.delay_max(), Some(900.0));
+
+    // The same notice heard again on another lane starts nothing.
+    store.apply(
+        LaneId::Sse,
+        120_700.0,
+        Wire::EventReceived {
+            span: 0,
+            event: network_notice(121, 120_500, "lossy"),
+            bytes_down: 100,
+        },
+    );
+    assert_eq!(store.period().start_ms, 120_500.0);
+    assert_eq!(store.previous().unwrap().period.start_ms, 500.0);
+    // A change the page hears of late, dated before this period began, starts nothing: all the
+    // period counted ran under it already.
+    let mut listed = switchboard_shared::network::LaneConditions::default();
+    listed[LaneId::Ws] = switchboard_shared::network::preset("3g");
+    store.network_known(&listed, 120_400.0);
+    assert_eq!(store.setting().networks[LaneId::Ws].as_deref(), Some("3g"));
+    assert_eq!(store.period().start_ms, 120_500.0);
+}
+
+#[test]
+fn a_traffic_change_starts_a_period_and_a_fault_belongs_to_the_period_it_began_in() {
+    use switchboard_shared::traffic::TrafficChange;
+    use switchboard_shared::{FaultKind, Traffic};
+    let mut store = Store::started_at(0.0);
+    store.start_after(0);
+    store.apply(
+        LaneId::Ws,
+        5_000.0,
+        Wire::EventReceived {
+            span: 0,
+            event: fault_notice(1, FaultKind::Drop, 5_000, 0),
+            bytes_down: 100,
+        },
+    );
+    assert_eq!(store.last_fault().map(|span| span.start_ms), Some(5_000.0));
+    let firehose = TrafficChange {
+        pattern: Traffic::Firehose,
+        previous: Traffic::Bursty,
+        at_ms: 30_000,
+    };
+    store.traffic_change(&firehose, 30_000.0);
+    assert_eq!(store.period().cause, PeriodCause::Traffic);
+    assert_eq!(
+        store.setting().words().as_deref(),
+        Some("under firehose traffic")
+    );
+    assert!(
+        store.last_fault().is_none(),
+        "the drop was in the period before"
+    );
+    let before = store.previous().unwrap();
+    assert_eq!(
+        before.last_fault.as_ref().map(|span| span.start_ms),
+        Some(5_000.0)
+    );
+    // The same pattern told again (every lane hears it) is no change.
+    let again = TrafficChange {
+        at_ms: 30_001,
+        ..firehose
+    };
+    store.traffic_change(&again, 40_000.0);
+    assert_eq!(store.period().start_ms, 30_000.0);
+}
+
+#[test]
+fn the_slowest_delivery_is_the_periods_not_the_latest_samples() {
+    let mut store = Store::new();
+    store.start_after(0);
+    store.apply(
+        LaneId::Sse,
+        1_000.0,
+        Wire::EventReceived {
+            span: 0,
+            event: chat(1, 0, "slow"),
+            bytes_down: 10,
+        },
+    );
+    for seq in 2..=(DELAYS_KEPT as u64 + 50) {
+        let at_ms = 1_000.0 + seq as f64;
+        store.apply(
+            LaneId::Sse,
+            at_ms,
+            Wire::EventReceived {
+                span: 0,
+                event: chat(seq, at_ms as u64 - 5, "x"),
+                bytes_down: 10,
+            },
+        );
+    }
+    let sse = store.lane(LaneId::Sse);
+    assert_eq!(
+        sse.delay_summary().unwrap().max,
+        5.0,
+        "the kept samples forgot it"
+    );
+    assert_eq!(sse.delay_max(), Some(1_000.0));
 }
 
 #[test]

@@ -6,7 +6,9 @@ use leptos::prelude::*;
 use switchboard_shared::{LaneId, PerLane};
 
 use crate::dashboard::Dashboard;
-use crate::figures::{Context, LastFault, ROWS, Row, Score, verdict};
+use crate::figures::{Context, ROWS, Row, Score, verdict};
+use crate::format::format_ms;
+use crate::lanes::now_ms;
 use crate::store::Store;
 
 /// Every lane's figures at the page's last refresh, worked out once for the table and all the panels.
@@ -31,28 +33,28 @@ pub fn live_scores() -> Memo<PerLane<Score>> {
     scores
 }
 
-/// What the verdict needs besides the scores.
-fn context(store: &Store, now_ms: f64, started_ms: f64) -> Context {
-    let last_fault = store.faults().back().map(|span| LastFault {
-        kind: span.fault.kind,
-        lanes: LaneId::ALL
-            .into_iter()
-            .filter(|&lane| span.covers(lane))
-            .collect(),
-        start_ms: span.start_ms,
-    });
-    let networks = PerLane::from_fn(|lane| {
-        store
-            .conditions()
-            .current(lane)
-            .filter(|condition| !condition.is_perfect())
-            .map(|condition| condition.name.clone())
-    });
-    let since = store.scores_since_ms().unwrap_or(started_ms);
-    Context {
-        counted_ms: (now_ms - since).max(0.0),
-        last_fault,
-        networks,
+/// The period before this one, as the table and the verdict show it beside the current one.
+#[derive(Debug, Clone, PartialEq)]
+struct Before {
+    scores: PerLane<Score>,
+    context: Context,
+    /// "on 3g under bursty traffic, 2 min 0 s"
+    label: String,
+}
+
+impl Before {
+    fn of(store: &Store) -> Option<Before> {
+        let closed = store.previous()?;
+        let context = Context::closed(closed);
+        let label = match &context.setting {
+            Some(setting) => format!("{setting}, {}", format_ms(closed.duration_ms())),
+            None => format_ms(closed.duration_ms()),
+        };
+        Some(Before {
+            scores: PerLane::from_fn(|lane| Score::of_closed(closed, lane)),
+            context,
+            label,
+        })
     }
 }
 
@@ -63,15 +65,28 @@ pub fn CompareTable() -> impl IntoView {
     let context = Memo::new(move |_| {
         dashboard.changed.track();
         let now = dashboard.now_ms.get();
-        dashboard
-            .store
-            .with_value(|store| context(store, now, dashboard.started_ms))
+        dashboard.store.with_value(|store| Context::now(store, now))
     });
     let said =
         Memo::new(move |_| scores.with(|scores| context.with(|context| verdict(scores, context))));
+    let before = Memo::new(move |_| {
+        dashboard.changed.track();
+        dashboard.store.with_value(Before::of)
+    });
+    // Whether a person asked to see the period before beside this one.
+    let comparing = RwSignal::new(false);
+    let shown_before = Signal::derive(move || if comparing.get() { before.get() } else { None });
+    let said_before = move || {
+        shown_before.with(|before| {
+            before
+                .as_ref()
+                .map(|before| verdict(&before.scores, &before.context))
+        })
+    };
 
     view! {
         <section class="compare" aria-label="The lanes compared">
+            <PeriodBar before=before comparing=comparing/>
             <table data-testid="compare-table">
                 <caption>"The lanes side by side: ★ marks the best of each row among the lanes that ran"</caption>
                 <thead>
@@ -89,16 +104,80 @@ pub fn CompareTable() -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    {ROWS.iter().map(|&row| view! { <CompareRow row=row scores=scores/> }).collect_view()}
+                    {ROWS
+                        .iter()
+                        .map(|&row| view! { <CompareRow row=row scores=scores before=shown_before/> })
+                        .collect_view()}
                 </tbody>
             </table>
             <p class="verdict" data-testid="verdict">{move || said.get()}</p>
+            {move || said_before().map(|words| view! {
+                <p class="verdict before" data-testid="verdict-before">
+                    <b>"Before — "</b>{words}
+                </p>
+            })}
         </section>
     }
 }
 
+/// Which period the figures describe, what began it, the period before one click away, and a reset
+/// that starts a period by hand.
 #[component]
-fn CompareRow(row: Row, scores: Memo<PerLane<Score>>) -> impl IntoView {
+fn PeriodBar(before: Memo<Option<Before>>, comparing: RwSignal<bool>) -> impl IntoView {
+    let dashboard = expect_context::<Dashboard>();
+    let this_period = move || {
+        dashboard.changed.track();
+        let now = dashboard.now_ms.get();
+        dashboard.store.with_value(|store| {
+            let period = store.period();
+            let lasted = format_ms((now - period.start_ms).max(0.0));
+            let began = period.cause.words();
+            match store.setting().words() {
+                Some(setting) => {
+                    format!("These figures: {setting}, for the last {lasted} (since {began}).")
+                }
+                None => format!("These figures: the last {lasted} (since {began})."),
+            }
+        })
+    };
+    let before_label = move || before.with(|before| before.as_ref().map(|b| b.label.clone()));
+    view! {
+        <div class="scores-bar">
+            <span data-testid="scores-since">{this_period}</span>
+            {move || before_label().map(|label| view! {
+                <button
+                    type="button"
+                    class="tool"
+                    data-testid="compare-before"
+                    aria-pressed=move || comparing.get().to_string()
+                    title="Show the period before this one beside it, figure by figure"
+                    on:click=move |_| comparing.update(|on| *on = !*on)
+                >
+                    {format!("Before: {label}")}
+                </button>
+            })}
+            <button
+                type="button"
+                class="tool"
+                data-testid="reset-scores"
+                title="Start a new period: every lane's figures afresh, the one before kept for comparison; the timeline keeps what it shows"
+                on:click=move |_| {
+                    dashboard.touch(|store| store.reset_scores(now_ms()));
+                    dashboard.refresh(now_ms());
+                }
+            >
+                "Reset scoreboards"
+            </button>
+        </div>
+    }
+}
+
+#[component]
+fn CompareRow(
+    row: Row,
+    scores: Memo<PerLane<Score>>,
+    before: Signal<Option<Before>>,
+) -> impl IntoView {
     let best = Memo::new(move |_| scores.with(|scores| row.best(scores)));
     view! {
         <tr data-row=row.key>
@@ -130,6 +209,12 @@ fn CompareRow(row: Row, scores: Memo<PerLane<Score>>) -> impl IntoView {
                                 <i class="star" aria-hidden="true">" ★"</i>
                                 <span class="sr-only">" (best)"</span>
                             })}
+                            {move || before.with(|before| before.as_ref().map(|before| view! {
+                                <small class="before" data-testid=format!("{lane}-{}-before", row.key)>
+                                    <span class="sr-only">"before: "</span>
+                                    {(row.shown)(&before.scores[lane])}
+                                </small>
+                            }))}
                         </td>
                     }
                 })

@@ -100,7 +100,6 @@ pub fn Dashboard(
                 <FaultPanel/>
             </div>
             <AppPanel/>
-            <ScoresBar/>
             <CompareTable/>
             <section class="lanes" aria-label="The lanes">
                 {LaneId::ALL.into_iter().map(|lane| view! { <LanePanel lane=lane/> }).collect_view()}
@@ -112,43 +111,6 @@ pub fn Dashboard(
             "HTTP is exchanging letters; a WebSocket is a phone call. Delays are from the server's timestamp to "
             "arrival in this page, corrected by the clock offset the phone line measures."
         </footer>
-    }
-}
-
-/// Since when the scoreboards count, and a reset: figures gathered under one network or traffic and
-/// then another mislead when mixed.
-#[component]
-fn ScoresBar() -> impl IntoView {
-    let dashboard = expect_context::<Dashboard>();
-    let since = move || {
-        dashboard.changed.track();
-        let now = dashboard.now_ms.get();
-        dashboard
-            .store
-            .with_value(|store| match store.scores_since_ms() {
-                Some(at) => format!(
-                    "The scoreboards count from {} ago (reset).",
-                    format_ms((now - at).max(0.0))
-                ),
-                None => "The scoreboards count from the page's start.".to_owned(),
-            })
-    };
-    view! {
-        <div class="scores-bar">
-            <span data-testid="scores-since">{since}</span>
-            <button
-                type="button"
-                class="tool"
-                data-testid="reset-scores"
-                title="Start every lane's figures afresh; the timeline keeps what it shows"
-                on:click=move |_| {
-                    dashboard.touch(|store| store.reset_scores(now_ms()));
-                    dashboard.refresh(now_ms());
-                }
-            >
-                "Reset scoreboards"
-            </button>
-        </div>
     }
 }
 

@@ -49,7 +49,7 @@ pub fn NetworkPanel() -> impl IntoView {
         {
             auth.set(Some(state.auth));
             presets.set(state.presets);
-            dashboard.touch(|store| store.conditions_mut().known(&state.lanes, now_ms()));
+            dashboard.touch(|store| store.network_known(&state.lanes, now_ms()));
         }
     });
     watch_visibility(dashboard);
@@ -63,7 +63,7 @@ pub fn NetworkPanel() -> impl IntoView {
                 super::control::post_json::<NetworkChange>("/api/network", &body, &token).await;
             if let Ok(change) = &answer {
                 // The notice on the stream says the same; this shows it at once.
-                dashboard.touch(|store| store.conditions_mut().change(change, now_ms()));
+                dashboard.touch(|store| store.network_change(change, now_ms()));
             }
             outcome.set(match answer {
                 Ok(change) => Outcome::Set(change.describe()),

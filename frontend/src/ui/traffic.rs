@@ -45,7 +45,7 @@ pub fn TrafficPanel() -> impl IntoView {
                     // The notice on the stream says the same; this marks it at once.
                     let at_ms = change.at_ms as f64
                         - dashboard.store.with_value(|store| store.clock().offset_ms);
-                    dashboard.touch(|store| store.conditions_mut().traffic_change(&change, at_ms));
+                    dashboard.touch(|store| store.traffic_change(&change, at_ms));
                     outcome.set(Outcome::Nothing);
                 }
                 Err(why) => outcome.set(Outcome::Refused(why)),
