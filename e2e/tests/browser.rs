@@ -1360,7 +1360,8 @@ async fn delay_ms(page: &Client, testid: &str) -> f64 {
         .unwrap_or_else(|_| panic!("{testid} shows {shown:?}, not a delay"))
 }
 
-/// Chooses a network preset for every lane from the page's own panel and waits for the server's word.
+/// Chooses a network preset for every lane from the page's own panel and waits for the server's word:
+/// the change starts a new period of figures on its own.
 async fn choose_network(session: &Session, preset: &str) {
     session
         .page
@@ -1375,7 +1376,6 @@ async fn choose_network(session: &Session, preset: &str) {
         status.starts_with("every lane").then_some(()).ok_or(status)
     })
     .await;
-    click(&session.page, "reset-scores").await;
 }
 
 /// The network panel, as a person uses it: on 3g the letters are staler than the phone call, which pays
@@ -1390,9 +1390,9 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
     // own loading).
     assert_eq!(number(page, "ws-new-connections").await, 1);
 
+    // Figures from 3g only (the delays kept from loopback before it would pull every median down): the
+    // change starts a period of its own.
     choose_network(&session, "3g").await;
-    // Figures from 3g only: the delays kept from loopback before it would pull every median down.
-    click(page, "reset-scores").await;
     tokio::time::sleep(Duration::from_secs(15)).await;
     let letters = delay_ms(page, "poll-delay-p50").await;
     let letters_p95 = delay_ms(page, "poll-delay-p95").await;
@@ -1424,8 +1424,31 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
     save_screenshot(page, "e2e-network-3g.png").await;
 
     choose_network(&session, "loopback").await;
-    click(page, "reset-scores").await;
     tokio::time::sleep(Duration::from_secs(12)).await;
+    let period = text(page, "[data-testid='scores-since']").await;
+    assert!(period.contains("since a network change"), "{period}");
+    // The 3g period is one click away: its figures under this period's, its verdict under this one.
+    let before = text(page, "[data-testid='compare-before']").await;
+    assert!(before.starts_with("Before: on 3g"), "{before}");
+    click(page, "compare-before").await;
+    let phone_before = text(page, "[data-testid='ws-delay-p50-before']").await;
+    // "before:" is for screen readers; the figure is the last word.
+    let phone_before: f64 = phone_before
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("no 3g delay beside this period's: {phone_before:?}"));
+    assert!(
+        phone_before >= 110.0,
+        "phone p50 on 3g, before: {phone_before} ms"
+    );
+    let said_before = text(page, "[data-testid='verdict-before']").await;
+    assert!(said_before.contains("On 3g"), "{said_before}");
+    show_comparison(page).await;
+    save_screenshot(page, "e2e-periods.png").await;
+    click(page, "compare-before").await;
     let phone_after = delay_ms(page, "ws-delay-p50").await;
     let letters_after = delay_ms(page, "poll-delay-p95").await;
     assert!(
