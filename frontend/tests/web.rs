@@ -1831,6 +1831,8 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
         faults: Vec::new(),
         networks: Vec::new(),
         history: Vec::new(),
+        cuts: Vec::new(),
+        network_history: Vec::new(),
         recorded: 42,
         dropped: 0,
         other_requests: 3,
@@ -1847,6 +1849,20 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
         channel: "all".into(),
         started_ms: imported.channels[0].start_ms + 2_000.0,
         ended_ms: Some(imported.channels[0].start_ms + 7_000.0),
+    });
+    // 3g on every channel for a while, and one connection of the first channel hung up on.
+    report
+        .network_history
+        .push(switchboard_shared::app::AppNetworkSpan {
+            channel: "all".into(),
+            name: "3g".into(),
+            started_ms: imported.channels[0].start_ms + 1_000.0,
+            ended_ms: Some(imported.channels[0].start_ms + 4_000.0),
+        });
+    report.cuts.push(switchboard_shared::app::AppCut {
+        channel: switchboard_shared::app::channel_id(&imported.channels[0].name),
+        at_ms: imported.channels[0].start_ms + 3_000.0,
+        by: switchboard_shared::app::CutCause::IdleTimeout,
     });
     let report = RwSignal::new(Some(report));
     let traffic = RwSignal::new(Some(imported));
@@ -1901,6 +1917,23 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
             .length(),
         4,
         "the fault shaded on every swimlane it hit"
+    );
+    assert_eq!(
+        host.query_selector_all(".app-view .swimlane .network-tint")
+            .unwrap()
+            .length(),
+        4,
+        "the network tints every swimlane it was on"
+    );
+    let cuts = host.query_selector_all(".app-view .swimlane .cut").unwrap();
+    assert_eq!(
+        cuts.length(),
+        1,
+        "the cut is marked on its own channel only"
+    );
+    assert_eq!(
+        cuts.item(0).unwrap().text_content().as_deref(),
+        Some("hung up on by the idle timeout")
     );
 
     // No proxy behind the test runner: the refusal is said, in the server's words or the network's.

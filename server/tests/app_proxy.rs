@@ -442,6 +442,13 @@ async fn an_idle_timeout_cuts_a_silent_line_on_time_and_counts_it() {
     let quiet = channel(&server, "/quiet").await;
     assert_eq!((quiet.cut_by_idle_timeout, quiet.open), (1, 0));
     let report = report(&server).await;
+    // The cut is kept with its time, for the swimlane's mark.
+    let cut = report
+        .cuts
+        .iter()
+        .find(|cut| cut.channel == id)
+        .expect("the cut is listed");
+    assert_eq!(cut.by, switchboard_shared::app::CutCause::IdleTimeout);
     assert!(
         report.findings.iter().any(|f| f
             .text
@@ -483,7 +490,13 @@ async fn drop_503_refusal_delay_and_swallowed_heartbeats_act_on_real_connections
     })
     .await;
     assert!(cut.is_ok(), "the stream was not cut");
-    assert!(channel(&server, "/events").await.cut_by_fault >= 1);
+    let events = channel(&server, "/events").await;
+    assert!(events.cut_by_fault >= 1);
+    assert!(
+        report(&server).await.cuts.iter().any(
+            |cut| cut.channel == events.id && cut.by == switchboard_shared::app::CutCause::Drop
+        )
+    );
 
     // http_503 on one channel only.
     server
@@ -570,6 +583,15 @@ async fn drop_503_refusal_delay_and_swallowed_heartbeats_act_on_real_connections
         .send()
         .await;
     assert!(refused.is_err(), "a new connection was served: {refused:?}");
+    assert!(
+        report(&server)
+            .await
+            .cuts
+            .iter()
+            .any(|cut| cut.channel == status_id
+                && cut.by == switchboard_shared::app::CutCause::Hiccup),
+        "the refusal is marked"
+    );
     assert_eq!(
         kept.get(format!("{proxy}/status"))
             .send()
@@ -717,6 +739,25 @@ async fn the_app_endpoints_refuse_bad_requests_naming_the_field() {
     assert_eq!(status, 200);
     assert_eq!(networks[0]["channel"], "all");
     assert_eq!(networks[0]["condition"]["rtt_ms"], 300);
+    // Back on this machine's network: the 3g span ends, and is kept for the swimlanes' tint.
+    let (status, _) = server
+        .post_json(
+            "/api/app/network",
+            serde_json::json!({"preset": "loopback"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let history = report(&server).await.network_history;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(
+        (history[0].channel.as_str(), history[0].name.as_str()),
+        ("all", "3g")
+    );
+    assert!(
+        history[0]
+            .ended_ms
+            .is_some_and(|end| end >= history[0].started_ms)
+    );
     server.shutdown().await;
 }
 

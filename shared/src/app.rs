@@ -45,6 +45,12 @@ pub struct AppReport {
     /// The faults of the session, oldest first, for the swimlanes' shading.
     #[serde(default)]
     pub history: Vec<AppFaultSpan>,
+    /// The connections the lab cut (the most recent few hundred), oldest first, for the swimlanes' marks.
+    #[serde(default)]
+    pub cuts: Vec<AppCut>,
+    /// The emulated networks of the session, oldest first, for the swimlanes' tint.
+    #[serde(default)]
+    pub network_history: Vec<AppNetworkSpan>,
     /// Exchanges (requests and sockets) recorded, and dropped to keep the recording bounded.
     pub recorded: u64,
     pub dropped: u64,
@@ -113,6 +119,56 @@ pub struct AppFaultSpan {
 impl AppFaultSpan {
     /// Whether it was aimed at the channel `id`.
     pub fn hits(&self, id: &str) -> bool {
+        self.channel == "all" || self.channel == id
+    }
+}
+
+/// A connection of the app the lab cut.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppCut {
+    /// The channel id of the connection.
+    pub channel: String,
+    /// Unix ms.
+    pub at_ms: f64,
+    /// What cut it: a fault (a drop, or a hiccup refusing it) or a proxy's idle timeout.
+    pub by: CutCause,
+}
+
+/// What cut a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CutCause {
+    Drop,
+    Hiccup,
+    IdleTimeout,
+}
+
+impl CutCause {
+    /// What happened, for a mark's tooltip.
+    pub fn words(self) -> &'static str {
+        match self {
+            CutCause::Drop => "cut by a drop",
+            CutCause::Hiccup => "refused by a hiccup",
+            CutCause::IdleTimeout => "hung up on by the idle timeout",
+        }
+    }
+}
+
+/// The time an emulated network was on a channel (or on all of them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppNetworkSpan {
+    /// `all` or a channel id.
+    pub channel: String,
+    /// The condition's name (`3g`, `custom`).
+    pub name: String,
+    /// Unix ms; `ended_ms` is `None` while it is on.
+    pub started_ms: f64,
+    pub ended_ms: Option<f64>,
+}
+
+impl AppNetworkSpan {
+    /// Whether it was set on the channel `id`.
+    pub fn covers(&self, id: &str) -> bool {
         self.channel == "all" || self.channel == id
     }
 }

@@ -331,9 +331,14 @@ pub fn AppView(
                     })}
                     <h3 class="findings-title">"What the lab found"</h3>
                     <ul class="findings" data-testid="app-findings">{findings}</ul>
+                    <p class="hint">"On the swimlanes below (the last two minutes): red shading is a fault, blue tint an emulated network, a red line a connection the lab cut; hover for which."</p>
                     {move || traffic.get().map(|imported| {
-                        let faults = report.with_untracked(|r| r.as_ref().map(|r| r.history.clone()).unwrap_or_default());
-                        view! { <ImportedView imported=imported faults=faults until_ms=crate::lanes::now_ms()/> }
+                        let (faults, cuts, networks) = report.with_untracked(|r| r.as_ref().map(|r| (
+                            r.history.clone(),
+                            r.cuts.clone(),
+                            r.network_history.clone(),
+                        )).unwrap_or_default());
+                        view! { <ImportedView imported=imported faults=faults cuts=cuts networks=networks until_ms=crate::lanes::now_ms()/> }
                     })}
                 </section>
             }

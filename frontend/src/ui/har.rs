@@ -250,6 +250,12 @@ pub fn ImportedView(
     /// Faults to shade on the swimlanes they hit (the app proxy's lab); none for a file.
     #[prop(optional)]
     faults: Vec<switchboard_shared::app::AppFaultSpan>,
+    /// Connections the lab cut, marked on their channels' swimlanes.
+    #[prop(optional)]
+    cuts: Vec<switchboard_shared::app::AppCut>,
+    /// Emulated networks, tinting the swimlanes of the channels they were on.
+    #[prop(optional)]
+    networks: Vec<switchboard_shared::app::AppNetworkSpan>,
     /// Where the axis ends, when the traffic is live (now); otherwise the file's last moment.
     #[prop(optional)]
     until_ms: Option<f64>,
@@ -299,7 +305,21 @@ pub fn ImportedView(
                             fault.kind.title(),
                         ))
                         .collect();
-                    view! { <ImportedChannel channel=channel from=from to=to shaded=shaded/> }
+                    let cut: Vec<(f64, &'static str)> = cuts
+                        .iter()
+                        .filter(|cut| cut.channel == id)
+                        .map(|cut| (cut.at_ms, cut.by.words()))
+                        .collect();
+                    let tinted: Vec<(f64, f64, String)> = networks
+                        .iter()
+                        .filter(|network| network.covers(&id))
+                        .map(|network| (
+                            network.started_ms,
+                            network.ended_ms.unwrap_or(to),
+                            format!("on {}", network.name),
+                        ))
+                        .collect();
+                    view! { <ImportedChannel channel=channel from=from to=to shaded=shaded cuts=cut tinted=tinted/> }
                 })
                 .collect_view()}
         </div>
@@ -325,9 +345,39 @@ fn ImportedChannel(
     /// Faults that hit the channel: from, to, what.
     #[prop(optional)]
     shaded: Vec<(f64, f64, &'static str)>,
+    /// Connections the lab cut: when, and how.
+    #[prop(optional)]
+    cuts: Vec<(f64, &'static str)>,
+    /// Emulated networks on the channel: from, to, which.
+    #[prop(optional)]
+    tinted: Vec<(f64, f64, String)>,
 ) -> impl IntoView {
     let span = (to - from).max(1.0);
     let x = move |t: f64| (t - from) / span * 1000.0;
+    let tint = tinted
+        .into_iter()
+        .filter(|(start, end, _)| *end >= from && *start <= to)
+        .map(|(start, end, what)| {
+            let left = x(start.max(from));
+            let width = (x(end.min(to)) - left).max(1.0);
+            view! {
+                <rect class="network-tint" x=format!("{left:.1}") y="0" width=format!("{width:.1}") height="44">
+                    <title>{what}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let cut_marks = cuts
+        .into_iter()
+        .filter(|(at, _)| (from..=to).contains(at))
+        .map(|(at, what)| {
+            view! {
+                <rect class="cut" x=format!("{:.1}", x(at) - 1.0) y="2" width="2" height="40">
+                    <title>{what}</title>
+                </rect>
+            }
+        })
+        .collect_view();
     let shading = shaded
         .into_iter()
         .filter(|&(start, end, _)| end >= from && start <= to)
@@ -423,8 +473,10 @@ fn ImportedChannel(
                 role="img"
                 aria-label=format!("{} on the file's time axis: {}", channel.title, channel.verdict())
             >
+                {tint}
                 {shading}
                 {shapes}
+                {cut_marks}
             </svg>
             {(more > 0).then(|| view! {
                 <p class="hint">{format!("The first {} of {} marks are drawn.", group_thousands(DRAWN as u64), group_thousands(channel.items.len() as u64))}</p>

@@ -141,6 +141,7 @@ pub async fn handle(
     if first && lab.active(AppFaultKind::Hiccup, &key.id).is_some() {
         // Refused: closed before a word, as a full listen queue or a restarting proxy does.
         conn.cut_by(CutBy::Fault);
+        lab.refused(&key.id);
         return std::future::pending().await;
     }
     if let Some(path) = lab.network_for(&key.id) {

@@ -6,7 +6,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use switchboard_shared::app::{AppFault, AppFaultKind, AppFaultRequest, AppNetwork};
+use switchboard_shared::app::{
+    AppCut, AppFault, AppFaultKind, AppFaultRequest, AppNetwork, AppNetworkSpan, CutCause,
+};
 use switchboard_shared::network::Condition;
 use tokio::time::Instant;
 
@@ -15,6 +17,9 @@ use crate::hub::now_ms_f64;
 
 /// Fault records kept for the findings.
 const RECORDS: usize = 32;
+/// Cuts and network spans kept for the swimlanes.
+const CUTS_KEPT: usize = 500;
+const NETWORK_SPANS_KEPT: usize = 200;
 
 /// A fault in effect.
 #[derive(Debug, Clone)]
@@ -63,6 +68,10 @@ struct State {
     records: VecDeque<Record>,
     /// Per channel: cut by a fault, cut by an idle timeout.
     cuts: HashMap<String, (u64, u64)>,
+    /// The latest cuts, oldest first.
+    cut_log: VecDeque<AppCut>,
+    /// The networks set, oldest first; the open ones still on.
+    network_log: VecDeque<AppNetworkSpan>,
     /// Every channel id seen, with its name (bounded: an app with endless distinct paths stops adding).
     seen: HashMap<String, String>,
 }
@@ -79,9 +88,43 @@ pub struct Lab {
     any_network: AtomicBool,
 }
 
+impl State {
+    /// Counts a cut on `channel` and keeps it for the swimlanes.
+    fn cut(&mut self, channel: &str, by: CutCause) {
+        let counts = self.cuts.entry(channel.to_owned()).or_default();
+        match by {
+            CutCause::IdleTimeout => counts.1 += 1,
+            CutCause::Drop | CutCause::Hiccup => counts.0 += 1,
+        }
+        self.cut_log.push_back(AppCut {
+            channel: channel.to_owned(),
+            at_ms: now_ms_f64(),
+            by,
+        });
+        if self.cut_log.len() > CUTS_KEPT {
+            self.cut_log.pop_front();
+        }
+    }
+}
+
 impl Lab {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A hiccup refused a new connection of `channel`.
+    pub fn refused(&self, channel: &str) {
+        self.lock().cut(channel, CutCause::Hiccup);
+    }
+
+    /// The cuts kept, oldest first.
+    pub fn cut_log(&self) -> Vec<AppCut> {
+        self.lock().cut_log.iter().cloned().collect()
+    }
+
+    /// The networks of the session, oldest first.
+    pub fn network_log(&self) -> Vec<AppNetworkSpan> {
+        self.lock().network_log.iter().cloned().collect()
     }
 
     /// The fault of `kind` in effect on `channel`, if any.
@@ -119,6 +162,24 @@ impl Lab {
     /// channel replaces each channel's own.
     pub fn set_network(&self, channel: Option<String>, condition: Option<Condition>) {
         let mut state = self.lock();
+        let now = now_ms_f64();
+        // The spans this setting ends: all of them for every channel, the channel's own otherwise.
+        for span in state.network_log.iter_mut().filter(|span| {
+            span.ended_ms.is_none() && channel.as_ref().is_none_or(|id| &span.channel == id)
+        }) {
+            span.ended_ms = Some(now);
+        }
+        if let Some(condition) = condition.as_ref().filter(|c| !c.is_perfect()) {
+            state.network_log.push_back(AppNetworkSpan {
+                channel: channel.clone().unwrap_or_else(|| "all".into()),
+                name: condition.name.clone(),
+                started_ms: now,
+                ended_ms: None,
+            });
+            if state.network_log.len() > NETWORK_SPANS_KEPT {
+                state.network_log.pop_front();
+            }
+        }
         if channel.is_none() {
             state.networks.clear();
         }
@@ -179,7 +240,7 @@ impl Lab {
                     conn.cut_by(CutBy::Fault);
                     if let Some(key) = conn.key() {
                         *cuts.entry(key.id.clone()).or_default() += 1;
-                        state.cuts.entry(key.id).or_default().0 += 1;
+                        state.cut(&key.id, CutCause::Drop);
                     }
                 }
                 AppFaultKind::HalfOpen => conn.go_half_open(),
@@ -262,7 +323,7 @@ impl Lab {
                     && conn.silent_for_ms() >= limit
                 {
                     conn.cut_by(CutBy::IdleTimeout);
-                    state.cuts.entry(key.id.clone()).or_default().1 += 1;
+                    state.cut(&key.id, CutCause::IdleTimeout);
                     if let Some(record) =
                         state.records.iter_mut().rev().find(|r| {
                             r.kind == AppFaultKind::IdleTimeout && r.channel == fault.channel

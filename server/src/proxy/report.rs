@@ -144,6 +144,8 @@ pub fn report(proxy: &AppProxy) -> AppReport {
                 ended_ms: record.ended_ms,
             })
             .collect(),
+        cuts: proxy.lab.cut_log(),
+        network_history: proxy.lab.network_log(),
         recorded,
         dropped,
         other_requests: imported.other_requests,
