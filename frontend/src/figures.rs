@@ -534,8 +534,13 @@ fn after_fault(scores: &PerLane<Score>, fault: &LastFault) -> String {
         .iter()
         .map(|&lane| (lane, &scores[lane]))
         .filter(|(_, score)| score.took_part())
-        // Only an outage detected after the fault began is its doing.
-        .filter(|(_, score)| score.broke_at_ms.is_some_and(|at| at >= fault.start_ms))
+        // Only an outage detected after the fault began, and soon enough to be blamed on it, is its
+        // doing: a lane that broke minutes later (six extra streams starving the letters) is not.
+        .filter(|(_, score)| {
+            score.broke_at_ms.is_some_and(|at| {
+                at >= fault.start_ms && at - fault.start_ms < crate::store::FAULT_BLAME_MS
+            })
+        })
         .collect();
     if hit.is_empty() {
         return sentence(&format!("{named_fault} broke no lane."));
@@ -545,25 +550,44 @@ fn after_fault(scores: &PerLane<Score>, fault: &LastFault) -> String {
         .filter(|(_, score)| score.in_outage)
         .map(|&(lane, _)| named(lane))
         .collect();
-    let mut back: Vec<(LaneId, f64)> = hit
+    // Each lane back: when it noticed and when it was back, both from the fault's start, so the
+    // ranking is by when it was back — a lane quick to recover once it noticed late was not first.
+    let mut back: Vec<(LaneId, f64, f64)> = hit
         .iter()
         .filter(|(_, score)| !score.in_outage)
-        .filter_map(|&(lane, score)| score.recover_ms.map(|ms| (lane, ms)))
+        .filter_map(|&(lane, score)| {
+            let noticed = score.broke_at_ms? - fault.start_ms;
+            Some((lane, noticed, noticed + score.recover_ms?))
+        })
         .collect();
-    back.sort_by(|a, b| a.1.total_cmp(&b.1));
+    back.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let parts = |noticed: f64, back: f64| {
+        format!(
+            "noticed after {}, back {} later",
+            format_ms(noticed),
+            format_ms(back - noticed)
+        )
+    };
     let mut words = match back.as_slice() {
         [] => format!("After {named_fault}, no lane is back yet"),
-        [(lane, ms)] => format!(
-            "After {named_fault}, {} came back in {}",
+        [(lane, noticed, at)] => format!(
+            "After {named_fault}, {} was back {} after it began ({})",
             named(*lane),
-            format_ms(*ms)
+            format_ms(*at),
+            parts(*noticed, *at)
         ),
-        [(first, first_ms), .., (last, last_ms)] => format!(
-            "After {named_fault}, {} recovered fastest (back in {}; {} took {})",
+        [
+            (first, first_noticed, first_at),
+            ..,
+            (last, last_noticed, last_at),
+        ] => format!(
+            "After {named_fault}, {} was back first, {} after it began ({}); {} took {} ({})",
             named(*first),
-            format_ms(*first_ms),
+            format_ms(*first_at),
+            parts(*first_noticed, *first_at),
             named(*last),
-            format_ms(*last_ms)
+            format_ms(*last_at),
+            parts(*last_noticed, *last_at)
         ),
     };
     if !down.is_empty() {
@@ -668,8 +692,9 @@ mod tests {
         );
         assert!(
             words.contains(
-                "After the last fault (Drop), the phone call recovered fastest (back in 1.2 s; \
-                 the radio took 3.4 s); letters still down."
+                "After the last fault (Drop), the phone call was back first, 1.3 s after it began \
+                 (noticed after 100 ms, back 1.2 s later); the radio took 3.5 s (noticed after 50 ms, \
+                 back 3.4 s later); letters still down."
             ),
             "{words}"
         );
@@ -677,6 +702,42 @@ mod tests {
             words.ends_with("On an emulated network: letters over 3g."),
             "{words}"
         );
+    }
+
+    /// After a 5 s half-open on every lane the radio noticed at 3.4 s and was back at 3.9 s; held
+    /// letters noticed at 5.0 s and were back 153 ms later. The radio was back first.
+    #[test]
+    fn lanes_are_ranked_by_when_they_were_back_and_a_later_outage_is_not_the_faults() {
+        let mut scores = PerLane::<Score>::default();
+        scores[LaneId::Sse] = lane(100, 4.0, 340.0);
+        scores[LaneId::Sse].broke_at_ms = Some(13_400.0);
+        scores[LaneId::Sse].recover_ms = Some(500.0);
+        scores[LaneId::LongPoll] = lane(100, 40.0, 900.0);
+        scores[LaneId::LongPoll].broke_at_ms = Some(15_000.0);
+        scores[LaneId::LongPoll].recover_ms = Some(153.0);
+        // Letters broke five minutes later (six extra streams held every connection): not the fault's.
+        scores[LaneId::Poll] = lane(100, 558.0, 690.0);
+        scores[LaneId::Poll].broke_at_ms = Some(310_000.0);
+        scores[LaneId::Poll].in_outage = true;
+        let context = Context {
+            counted_ms: 400_000.0,
+            last_fault: Some(LastFault {
+                kind: FaultKind::HalfOpen,
+                lanes: LaneId::ALL.to_vec(),
+                start_ms: 10_000.0,
+            }),
+            ..Context::default()
+        };
+        let words = verdict(&scores, &context);
+        assert!(
+            words.contains(
+                "After the last fault (Half-open), the radio was back first, 3.9 s after it began \
+                 (noticed after 3.4 s, back 500 ms later); held letters took 5.2 s (noticed after \
+                 5.0 s, back 153 ms later)."
+            ),
+            "{words}"
+        );
+        assert!(!words.contains("still down"), "{words}");
     }
 
     #[test]

@@ -1314,6 +1314,67 @@ async fn the_table_compares_the_lanes_and_the_verdict_names_the_figures() {
     assert_eq!(best("lost"), vec!["lane-ws best".to_owned()]);
 }
 
+/// 503s on every lane answer the letters and leave the open lines alone: the timeline shades the two
+/// letters rows whole and gives the lines only a strip (a new dial would be refused); no heartbeats
+/// shades the four lines and not the letters.
+#[wasm_bindgen_test]
+async fn a_fault_shades_only_what_it_acts_on() {
+    use switchboard_shared::{Fault, FaultKind, FaultTarget, Notice, NoticeLevel};
+    let dashboard = Dashboard::new();
+    let host = mount(dashboard, || view! { <Timeline/> });
+    let now = now_ms();
+    let announce = |id: u64, kind: FaultKind, at: f64| {
+        dashboard.report(
+            LaneId::Ws,
+            at,
+            Wire::EventReceived {
+                span: 0,
+                event: Event {
+                    seq: id,
+                    ts_ms: at as u64,
+                    body: EventBody::Notice(Notice {
+                        level: NoticeLevel::Warning,
+                        code: format!("fault_{kind}"),
+                        text: "fault injected".into(),
+                        fault: Some(Fault {
+                            id,
+                            kind,
+                            lane: FaultTarget::ALL,
+                            started_ms: at as u64,
+                            until_ms: at as u64 + 2_000,
+                            delay_ms: None,
+                        }),
+                        network: None,
+                        traffic: None,
+                    }),
+                },
+                bytes_down: 300,
+            },
+        );
+    };
+    let canvas = || {
+        host.query_selector("[data-testid='timeline-canvas']")
+            .unwrap()
+            .unwrap()
+    };
+    announce(1, FaultKind::Error, now - 6_000.0);
+    dashboard.refresh(now_ms());
+    tick(100).await;
+    assert_eq!(
+        canvas().get_attribute("data-fault-rows").as_deref(),
+        Some("2"),
+        "503s shade the letters and the held letters only"
+    );
+    announce(2, FaultKind::NoHeartbeat, now - 3_000.0);
+    dashboard.refresh(now_ms());
+    tick(100).await;
+    assert_eq!(
+        canvas().get_attribute("data-fault-rows").as_deref(),
+        Some("6"),
+        "then no heartbeats on the four lines"
+    );
+}
+
 /// A network notice for every lane, as the server sends it on the stream, taking effect at `at_ms`.
 fn network_notice(seq: u64, at_ms: f64, name: &str) -> Event {
     use switchboard_shared::network::{LaneConditions, NetworkChange, preset};

@@ -101,6 +101,40 @@ impl FaultKind {
     pub const fn is_global(self) -> bool {
         matches!(self, FaultKind::Pause | FaultKind::Restart)
     }
+
+    /// What of `lane` the fault acts on: 503s answer letters but leave an open line alone (only a
+    /// new dial would be refused); heartbeats are the lines' alone.
+    pub const fn reach(self, lane: LaneId) -> Reach {
+        let letters = lane.shape().is_request();
+        match self {
+            FaultKind::Error if !letters => Reach::NewDials,
+            FaultKind::NoHeartbeat if letters => Reach::Nothing,
+            _ => Reach::Whole,
+        }
+    }
+
+    /// Which lanes the kind acts on, for the failure lab's words.
+    pub const fn reach_words(self) -> &'static str {
+        match self {
+            FaultKind::Error => {
+                "Acts on letters and held letters; open lines carry on untouched (only a new dial is refused)."
+            }
+            FaultKind::NoHeartbeat => {
+                "Acts on the four lines (endless letter, radio, phone call, video call); letters have no heartbeats."
+            }
+            _ => "Acts on every lane it is aimed at.",
+        }
+    }
+}
+
+/// What of a lane a fault acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Everything the lane does.
+    Whole,
+    /// Only the lane's new connections: what is open carries on.
+    NewDials,
+    Nothing,
 }
 
 impl fmt::Display for FaultKind {

@@ -55,7 +55,7 @@ pub use error::{ErrorBody, ErrorDetail};
 pub use event::{
     ChatMessage, ChatVia, Event, EventBody, HostLoad, Notice, NoticeLevel, Quote, TickerQuotes,
 };
-pub use fault::{Fault, FaultAuth, FaultKind, FaultList, FaultRequest, FaultTarget};
+pub use fault::{Fault, FaultAuth, FaultKind, FaultList, FaultRequest, FaultTarget, Reach};
 pub use lane::{LaneId, PerLane, Shape};
 pub use proxy::{PROXY_HEADER, proxy_idle_ms, proxy_words};
 pub use recovery::{Backoff, Watchdog};

@@ -22,11 +22,11 @@ mod timeline;
 mod trace;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use clock::Clock;
 pub use live::LiveCopy;
-pub use outage::{FaultSpan, Outage};
+pub use outage::{FAULT_BLAME_MS, FaultSpan, Outage};
 pub use period::{Closed, KEPT_AFTER_MS, Period, PeriodCause, Setting};
 pub use score::{DELAY_BUCKETS, LaneScore, SPARK_SECONDS};
 pub use timeline::{MARKS_HELD, Mark, MarkKind, Outcome, Receipt, SPANS_HELD, Span};

@@ -9,7 +9,7 @@ use switchboard_shared::{Fault, LaneId, PerLane};
 const FAULTS_KEPT: usize = 200;
 /// A break this long after a fault began is blamed on it (and timed from its start); later breaks are
 /// timed from the last sign of life.
-const FAULT_BLAME_MS: f64 = 60_000.0;
+pub const FAULT_BLAME_MS: f64 = 60_000.0;
 
 /// A fault as the timeline shades it.
 #[derive(Debug, Clone, PartialEq)]

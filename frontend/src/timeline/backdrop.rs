@@ -2,7 +2,7 @@
 //! shaded per lane, faults shaded with their edges, traffic-pattern changes marked, the time grid and its
 //! axis labels, and a hint when the window holds nothing.
 
-use switchboard_shared::{LaneId, PerLane};
+use switchboard_shared::{LaneId, PerLane, Reach};
 
 /// Lines a row's fault labels may take, and their height.
 const LABEL_LINES: usize = 3;
@@ -87,20 +87,23 @@ pub(super) fn conditions(
 }
 
 /// Shades each fault over the lanes it hit, from its start to its end (an instant fault is a bar a few
-/// pixels wide), labelled with its kind on its first lane, so a person sees what broke and when.
+/// pixels wide), labelled with its kind on its first lane, so a person sees what broke and when. A lane
+/// the kind only half touches (503s on an open line: only a new dial would be refused) gets a thin
+/// strip along its foot, and one it does not touch nothing. Returns the rows shaded whole.
 pub(super) fn faults(
     ctx: &CanvasRenderingContext2d,
     store: &Store,
     view: &View,
     layout: &Layout,
     palette: &Palette,
-) {
+) -> usize {
     ctx.set_font("600 10px system-ui, sans-serif");
     ctx.set_text_align("left");
     ctx.set_text_baseline("top");
     // Where each row's label lines end, so a fault begun just after another is named on the next line
     // instead of over it ("⚡ Drop" and "⚡ Half-open" a moment apart stay readable).
     let mut line_ends: PerLane<[f64; LABEL_LINES]> = PerLane::from_fn(|_| [f64::MIN; LABEL_LINES]);
+    let mut shaded = 0;
     for span in store.faults() {
         if span.end_ms < view.start_ms() || span.start_ms > view.end_ms {
             continue;
@@ -110,6 +113,15 @@ pub(super) fn faults(
         let mut labelled = false;
         for lane in LaneId::ALL.into_iter().filter(|&lane| span.covers(lane)) {
             let top = layout.row_top(lane);
+            match span.fault.kind.reach(lane) {
+                Reach::Whole => shaded += 1,
+                Reach::NewDials => {
+                    ctx.set_fill_style_str(palette.fault_edge);
+                    ctx.fill_rect(left, top + layout.row_height() - 3.0, width, 3.0);
+                    continue;
+                }
+                Reach::Nothing => continue,
+            }
             ctx.set_fill_style_str(palette.fault);
             ctx.fill_rect(left, top, width, layout.row_height());
             ctx.set_fill_style_str(palette.fault_edge);
@@ -126,6 +138,7 @@ pub(super) fn faults(
             }
         }
     }
+    shaded
 }
 
 /// Marks each change of the traffic pattern with a dashed line across every row, named at the top, so

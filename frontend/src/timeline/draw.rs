@@ -90,6 +90,8 @@ pub struct Drawn {
     pub marks: usize,
     /// Network conditions and hidden-tab times shaded.
     pub conditions: usize,
+    /// Rows a fault shades whole (a row it only half touches has a strip, not counted).
+    pub fault_rows: usize,
     /// Changes of the traffic pattern marked.
     pub traffic: usize,
     /// Holes in a lane's seqs marked (lost datagrams, mostly).
@@ -136,7 +138,7 @@ pub fn draw(
     }
     let shaded = conditions(ctx, store, view, layout, palette, now_ms);
     let axis = grid(ctx, view, layout, palette, now_ms, utc_offset_ms);
-    faults(ctx, store, view, layout, palette);
+    let fault_rows = faults(ctx, store, view, layout, palette);
     let traffic = traffic(ctx, store, view, layout, palette);
     let spans = spans(ctx, store, view, layout, palette, now_ms);
     let (marks, missed) = marks(ctx, store, view, layout, palette);
@@ -145,6 +147,7 @@ pub fn draw(
         spans,
         marks,
         conditions: shaded,
+        fault_rows,
         traffic,
         missed,
     };

@@ -14,7 +14,7 @@ pub mod words;
 
 use leptos::html::Canvas;
 use leptos::prelude::*;
-use switchboard_shared::{LaneId, PerLane, Shape};
+use switchboard_shared::{LaneId, PerLane};
 use wasm_bindgen::JsCast;
 use web_sys::{
     CanvasRenderingContext2d, HtmlCanvasElement, KeyboardEvent, MouseEvent, PointerEvent,
@@ -393,6 +393,7 @@ pub fn paint(
         let _ = element.set_attribute("data-marks", &drawn.marks.to_string());
         let _ = element.set_attribute("data-spans", &drawn.spans.to_string());
         let _ = element.set_attribute("data-conditions", &drawn.conditions.to_string());
+        let _ = element.set_attribute("data-fault-rows", &drawn.fault_rows.to_string());
         let _ = element.set_attribute("data-traffic", &drawn.traffic.to_string());
         let _ = element.set_attribute("data-missed", &drawn.missed.to_string());
         let _ = element.set_attribute("data-axis", &drawn.axis.join(" | "));
@@ -639,15 +640,9 @@ fn Detail(selected: RwSignal<Option<Picked>>, open: RwSignal<bool>) -> impl Into
                 rows
             }
             Picked::Span(span) => {
-                let shape = match span.shape {
-                    Shape::Request => "letter (one request, one answer)",
-                    Shape::HeldRequest => "held letter (the server waits for news)",
-                    Shape::Stream => "radio (one-way stream)",
-                    Shape::Duplex => "phone call (two-way line)",
-                };
                 vec![
                     ("lane", span.lane.title().to_owned()),
-                    ("what", shape.to_owned()),
+                    ("what", words::span_kind(span.lane).to_owned()),
                     ("summary", span_summary(span)),
                     ("events carried", span.events.to_string()),
                 ]

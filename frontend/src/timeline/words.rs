@@ -25,6 +25,19 @@ fn events(n: u32) -> String {
     }
 }
 
+/// What one span of `lane` is, in the detail: words per lane, not per shape, so an endless letter is
+/// not called a radio nor the video call a phone call.
+pub fn span_kind(lane: LaneId) -> &'static str {
+    match lane {
+        LaneId::Poll => "letter (one request, one answer)",
+        LaneId::LongPoll => "held letter (the server waits for news)",
+        LaneId::HttpStream => "endless letter (one answer that never ends, a JSON line per event)",
+        LaneId::Sse => "radio (a one-way event stream)",
+        LaneId::Ws => "phone call (a two-way line)",
+        LaneId::WebTransport => "video call (QUIC: streams both ways, datagrams that may be lost)",
+    }
+}
+
 pub fn explain_mark(store: &Store, mark: &Mark) -> String {
     let bytes = format_bytes(mark.bytes as f64);
     match &mark.what {
@@ -35,11 +48,17 @@ pub fn explain_mark(store: &Store, mark: &Mark) -> String {
             receipt,
             ..
         } => {
-            let how = match mark.lane.shape() {
-                Shape::Request => "it waited at the server until the next letter asked for it",
-                Shape::HeldRequest => "the held letter was answered as soon as it was published",
-                Shape::Stream => "it was pushed down the open stream as soon as it was published",
-                Shape::Duplex => "it was pushed down the open line as soon as it was published",
+            let how = match mark.lane {
+                LaneId::Poll => "it waited at the server until the next letter asked for it",
+                LaneId::LongPoll => "the held letter was answered as soon as it was published",
+                LaneId::HttpStream => {
+                    "it was written into the endless answer as soon as it was published"
+                }
+                LaneId::Sse => "the radio broadcast it as soon as it was published",
+                LaneId::Ws => "it was pushed down the phone line as soon as it was published",
+                LaneId::WebTransport => {
+                    "it was sent on the video call's QUIC connection as soon as it was published"
+                }
             };
             let receipt = match receipt {
                 Receipt::New => "",
@@ -78,7 +97,11 @@ pub fn explain_mark(store: &Store, mark: &Mark) -> String {
         ),
         MarkKind::Missed { first, last } => format!(
             "{} never came and nothing will resend {}: a later event arrived first.",
-            seqs(*first, *last),
+            if first == last {
+                format!("Event #{first}")
+            } else {
+                format!("Events #{first}–#{last}")
+            },
             if first == last { "it" } else { "them" }
         ),
         MarkKind::Error { message } => format!("Trouble on this lane: {message}."),
@@ -252,5 +275,47 @@ mod tests {
             explain_mark(&store, &beat),
             "Heartbeat: the server's proof the line is alive, every 2.0 s. Without it a quiet line and a dead one look the same. 20 B on the wire."
         );
+    }
+
+    /// The endless letter and the video call are told in their own words, not their shape's.
+    #[test]
+    fn each_lane_is_explained_in_its_own_words() {
+        let mut store = Store::new();
+        store.start_after(0);
+        for lane in [LaneId::HttpStream, LaneId::WebTransport] {
+            let span = store.new_span();
+            store.apply(
+                lane,
+                1_000.0,
+                Wire::EventReceived {
+                    span,
+                    event: crate::store::tests::chat(1, 990, "x"),
+                    bytes_down: 50,
+                },
+            );
+        }
+        let said = |lane: LaneId| {
+            let mark = store
+                .marks()
+                .iter()
+                .find(|mark| mark.lane == lane && matches!(mark.what, MarkKind::Event { .. }))
+                .unwrap()
+                .clone();
+            explain_mark(&store, &mark)
+        };
+        let stream = said(LaneId::HttpStream);
+        assert!(
+            stream.contains("written into the endless answer"),
+            "{stream}"
+        );
+        let video = said(LaneId::WebTransport);
+        assert!(
+            video.contains("the video call's QUIC connection"),
+            "{video}"
+        );
+        assert!(!video.contains("phone"), "{video}");
+        assert!(span_kind(LaneId::HttpStream).starts_with("endless letter"));
+        assert!(span_kind(LaneId::WebTransport).starts_with("video call"));
+        assert!(span_kind(LaneId::Sse).starts_with("radio"));
     }
 }

@@ -165,7 +165,7 @@ pub fn FaultPanel() -> impl IntoView {
                         title=if kind.is_global() {
                             format!("{} (the whole stream, whatever lane is chosen)", kind.explanation())
                         } else {
-                            kind.explanation().to_owned()
+                            format!("{} {}", kind.explanation(), kind.reach_words())
                         }
                         disabled=move || auth.get() == Some(FaultAuth::Disabled)
                         on:click=move |_| inject(kind)
@@ -193,6 +193,14 @@ pub fn FaultPanel() -> impl IntoView {
 
 async fn send(request: FaultRequest, token: &str) -> Outcome {
     match post_json::<Fault>("/api/faults", &request, token).await {
+        // A kind that spares some lanes says which, so an untouched line is not read as a failure.
+        Ok(fault) if matches!(fault.kind, FaultKind::Error | FaultKind::NoHeartbeat) => {
+            Outcome::Injected(format!(
+                "injected: {}. {}",
+                fault.describe(),
+                fault.kind.reach_words()
+            ))
+        }
         Ok(fault) => Outcome::Injected(format!("injected: {}", fault.describe())),
         Err(why) => Outcome::Refused(why),
     }
