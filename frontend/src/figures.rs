@@ -19,6 +19,9 @@ pub struct Score {
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub bytes_per_message: Option<f64>,
+    /// Whether the lane's bytes are an estimate rather than counted: the video call's QUIC packets are
+    /// out of the page's sight, so its lane adds constants per packet and per handshake.
+    pub bytes_estimated: bool,
     pub delay_p50: Option<f64>,
     pub delay_p95: Option<f64>,
     pub delay_max: Option<f64>,
@@ -55,6 +58,7 @@ impl Score {
             since_life_ms: score.last_life_ms.map(|at| (now_ms - at).max(0.0)),
             behind_ms: store.behind_ms(lane, now_ms),
             sparkline: score.sparkline(now_ms),
+            bytes_estimated: lane == LaneId::WebTransport,
             ..Score::counted(score, store.outage(lane))
         }
     }
@@ -64,6 +68,7 @@ impl Score {
         let score = &closed.scores[lane];
         Score {
             sparkline: score.sparkline(closed.end_ms),
+            bytes_estimated: lane == LaneId::WebTransport,
             ..Score::counted(score, &closed.outages[lane])
         }
     }
@@ -79,6 +84,7 @@ impl Score {
             bytes_up: score.bytes_up,
             bytes_down: score.bytes_down,
             bytes_per_message: score.bytes_per_message(),
+            bytes_estimated: false,
             delay_p50: delays.map(|d| d.p50),
             delay_p95: delays.map(|d| d.p95),
             delay_max: score.delay_max(),
@@ -115,6 +121,15 @@ impl Score {
 
     pub fn bytes_total(&self) -> u64 {
         self.bytes_up + self.bytes_down
+    }
+
+    /// A byte figure as the page shows it: with `≈` where the lane only estimates its bytes.
+    pub fn bytes_shown(&self, bytes: f64) -> String {
+        if self.bytes_estimated {
+            format!("≈ {}", format_bytes(bytes))
+        } else {
+            format_bytes(bytes)
+        }
     }
 }
 
@@ -206,18 +221,18 @@ pub const ROWS: [Row; 12] = [
     Row {
         key: "bytes-per-message",
         name: "bytes per message",
-        means: "bytes on the wire both ways, headers and framing included, per event delivered",
+        means: "bytes on the wire both ways, headers and framing included, per event delivered (≈: the video call's is an estimate — its QUIC packets are out of the page's sight — and is not ranked)",
         better: Better::Less,
         value: |s| s.bytes_per_message,
-        shown: |s| s.bytes_per_message.map_or("–".into(), format_bytes),
+        shown: |s| s.bytes_per_message.map_or("–".into(), |b| s.bytes_shown(b)),
     },
     Row {
         key: "bytes-total",
         name: "bytes in total",
-        means: "bytes on the wire both ways (the panel splits them ↓ and ↑)",
+        means: "bytes on the wire both ways (the panel splits them ↓ and ↑; ≈: an estimate, not ranked)",
         better: Better::Less,
         value: |s| count(s.bytes_total()),
-        shown: |s| format_bytes(s.bytes_total() as f64),
+        shown: |s| s.bytes_shown(s.bytes_total() as f64),
     },
     Row {
         key: "new-connections",
@@ -260,6 +275,8 @@ impl Row {
         let values: Vec<(LaneId, f64)> = scores
             .iter()
             .filter(|(_, score)| score.took_part())
+            // An estimate is not ranked against counted bytes.
+            .filter(|(_, score)| !(self.key.starts_with("bytes") && score.bytes_estimated))
             .filter_map(|(lane, score)| (self.value)(score).map(|value| (lane, value)))
             .collect();
         if values.len() < 2 {
@@ -420,8 +437,8 @@ pub fn verdict(scores: &PerLane<Score>, context: &Context) -> String {
                     let share = fast_bytes / slow_bytes;
                     let figures = format!(
                         "{} vs {}",
-                        format_bytes(fast_bytes),
-                        format_bytes(slow_bytes)
+                        fast_score.bytes_shown(fast_bytes),
+                        slow_score.bytes_shown(slow_bytes)
                     );
                     // Within a tenth either way is "about the same": bytes per message wander that
                     // much as headers and batches vary.
@@ -738,6 +755,35 @@ mod tests {
             "{words}"
         );
         assert!(!words.contains("still down"), "{words}");
+    }
+
+    /// The video call's bytes are estimated from constants: shown with ≈ and never starred against
+    /// lanes whose bytes were counted.
+    #[test]
+    fn estimated_bytes_are_marked_and_not_ranked() {
+        let mut scores = scores();
+        scores[LaneId::WebTransport] = Score {
+            bytes_up: 10,
+            bytes_down: 10,
+            bytes_estimated: true,
+            ..lane(100, 2.0, 100.0)
+        };
+        let total = ROWS.iter().find(|row| row.key == "bytes-total").unwrap();
+        let per_message = ROWS
+            .iter()
+            .find(|row| row.key == "bytes-per-message")
+            .unwrap();
+        assert!(!total.best(&scores).contains(&LaneId::WebTransport));
+        assert_eq!(per_message.best(&scores), vec![LaneId::Ws]);
+        assert_eq!((total.shown)(&scores[LaneId::WebTransport]), "≈ 20 B");
+        assert_eq!(
+            (per_message.shown)(&scores[LaneId::WebTransport]),
+            "≈ 100 B"
+        );
+        // Counted bytes read as they are; the delay rows still rank the video call.
+        assert_eq!((per_message.shown)(&scores[LaneId::Ws]), "330 B");
+        let p50 = ROWS.iter().find(|row| row.key == "delay-p50").unwrap();
+        assert_eq!(p50.best(&scores), vec![LaneId::WebTransport]);
     }
 
     #[test]

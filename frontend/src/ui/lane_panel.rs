@@ -95,18 +95,18 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                     <dt>"bytes ↓"</dt>
                     <dd
                         data-testid=testid("bytes-down")
-                        title=move || format!("{} bytes", group_thousands(score.get().bytes_down))
+                        title=move || bytes_title(score.get().bytes_down, score.get().bytes_estimated)
                     >
-                        {move || format_bytes(score.get().bytes_down as f64)}
+                        {move || score.with(|s| s.bytes_shown(s.bytes_down as f64))}
                     </dd>
                 </div>
                 <div>
                     <dt>"bytes ↑"</dt>
                     <dd
                         data-testid=testid("bytes-up")
-                        title=move || format!("{} bytes", group_thousands(score.get().bytes_up))
+                        title=move || bytes_title(score.get().bytes_up, score.get().bytes_estimated)
                     >
-                        {move || format_bytes(score.get().bytes_up as f64)}
+                        {move || score.with(|s| s.bytes_shown(s.bytes_up as f64))}
                     </dd>
                 </div>
                 <div>
@@ -349,5 +349,17 @@ fn LiveData(live: Memo<LiveCopy>) -> impl IntoView {
                 }}
             </ul>
         </div>
+    }
+}
+
+/// A byte count's tooltip: the exact count, or what an estimate rests on.
+fn bytes_title(bytes: u64, estimated: bool) -> String {
+    if estimated {
+        format!(
+            "about {} bytes: an estimate (QUIC's packets are out of the page's sight, so each message is counted with a typical packet's overhead, and the handshake as a typical one)",
+            group_thousands(bytes)
+        )
+    } else {
+        format!("{} bytes", group_thousands(bytes))
     }
 }
