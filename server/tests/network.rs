@@ -332,3 +332,39 @@ async fn a_preset_given_at_start_covers_every_lane() {
     assert_eq!(state["auth"], "loopback");
     server.shutdown().await;
 }
+
+/// A claimed `Content-Length` that never comes costs nothing on an emulated path: only bytes that came
+/// are paid for, so a letter claiming an endless body is answered and let go within the request
+/// deadline, and a post whose body stops is timed out by it, however slow the path.
+#[tokio::test]
+async fn a_claimed_body_never_holds_a_connection_on_an_emulated_network() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_with(|config| {
+        config.network = Some("3g".into());
+        config.request_timeout_ms = 1_000;
+    })
+    .await;
+    let heads: [&[u8]; 2] = [
+        b"GET /api/poll?after=0 HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 9223372036854775807\r\n\r\n",
+        b"POST /api/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 9223372036854775807\r\n\r\n{\"author\":",
+    ];
+    for head in heads {
+        let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        tcp.write_all(head).await.unwrap();
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut seen)).await;
+        let answer = String::from_utf8_lossy(&seen);
+        assert!(closed.is_ok(), "the connection is still held: {answer}");
+        assert!(
+            started.elapsed() < Duration::from_millis(2_500),
+            "let go after {:?}",
+            started.elapsed()
+        );
+        assert!(answer.starts_with("HTTP/1.1 "), "no answer: {answer:?}");
+    }
+    // The server still serves everyone else on the same path.
+    assert_eq!(server.get_json("/healthz").await.0, 200);
+    server.shutdown().await;
+}

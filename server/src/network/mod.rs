@@ -16,8 +16,9 @@ pub mod shaped;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
@@ -142,9 +143,13 @@ pub async fn post(
     Ok(Json(change))
 }
 
-/// Holds a lane's request until it has crossed the emulated path: one one-way delay and its bytes at the
-/// upload bandwidth, and for the first request of a connection the handshake's round trip before that.
-/// Runs inside the accounting middleware, which has told the connection which request this is.
+/// Holds a lane's request until its head has crossed the emulated path: one one-way delay and the head's
+/// bytes at the upload bandwidth, and for the first request of a connection the handshake's round trip
+/// before that. Its body pays its bytes at the upload bandwidth as they are read — only bytes that
+/// really came, never a claimed `Content-Length` — inside the handler, so the request's deadline
+/// covers it. The wait before the handler is held within `--request-timeout-ms` too, so no request
+/// sits on the emulated path for longer than any request may take (a client that left is let go by
+/// then). Runs inside the accounting middleware, which has told the connection which request this is.
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let condition =
         lane_of_path(request.uri().path()).and_then(|lane| state.network.condition(lane));
@@ -152,26 +157,45 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
         return next.run(request).await;
     };
     let head = request.extensions().get::<RequestHead>().copied();
-    let body_bytes: u64 = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok()?.parse().ok())
-        .unwrap_or(0);
     let mut dice = Dice::new();
     let mut wait_ms = condition.one_way_ms(dice.unit());
     if condition.up_kbps > 0 {
-        let bytes = head.map_or(0, |head| head.bytes) + body_bytes;
-        wait_ms += bytes as f64 * 8.0 / f64::from(condition.up_kbps);
+        wait_ms += head.map_or(0, |head| head.bytes) as f64 * 8.0 / f64::from(condition.up_kbps);
     }
     if head.is_some_and(|head| head.on_connection == 1) {
         // SYN, SYN-ACK: a round trip before the browser may send its request at all.
         wait_ms += condition.one_way_ms(dice.unit()) + condition.one_way_ms(dice.unit());
     }
+    let allowance = Duration::from_millis(state.config.request_timeout_ms);
+    let wait = Duration::from_secs_f64(wait_ms / 1000.0);
+    if wait > allowance {
+        return AppError::Timeout(allowance).into_response();
+    }
     tokio::select! {
-        () = tokio::time::sleep(Duration::from_secs_f64(wait_ms / 1000.0)) => {}
+        () = tokio::time::sleep(wait) => {}
         () = state.shutdown.cancelled() => {}
     }
+    let request = if condition.up_kbps > 0 {
+        let (parts, body) = request.into_parts();
+        Request::from_parts(parts, upload_paced(body, condition.up_kbps))
+    } else {
+        request
+    };
     next.run(request).await
+}
+
+/// A request body that arrives at `up_kbps`: each chunk is handed on once its bytes would have crossed
+/// the emulated path.
+fn upload_paced(body: axum::body::Body, up_kbps: u32) -> axum::body::Body {
+    use futures_util::StreamExt;
+    let paced = body.into_data_stream().then(move |chunk| async move {
+        if let Ok(bytes) = &chunk {
+            let ms = bytes.len() as f64 * 8.0 / f64::from(up_kbps);
+            tokio::time::sleep(Duration::from_secs_f64(ms / 1000.0)).await;
+        }
+        chunk
+    });
+    axum::body::Body::from_stream(paced)
 }
 
 #[cfg(test)]
