@@ -174,6 +174,14 @@ impl WtClient {
         }
     }
 
+    /// Stops reading the server's stream (QUIC's STOP_SENDING), as a page that drops its reader does;
+    /// the connection itself stays up until one side closes it.
+    pub fn stop_reading(&mut self) {
+        if let Some(stream) = self.lines.take() {
+            stream.stop(wtransport::VarInt::from_u32(0));
+        }
+    }
+
     /// Waits for the session to end; the server's close code and reason, when it closed it.
     pub async fn closed(&self) -> Option<(u32, String)> {
         match self.connection.closed().await {

@@ -316,3 +316,37 @@ async fn over_a_long_round_trip_each_event_pays_half_of_it_once_not_one_after_an
         }
     }
 }
+
+/// A session whose reader stops (STOP_SENDING) ends, and its QUIC connection with it: left open, its
+/// keep-alives would hold a connection alive after its slot under the per-address limit was given back.
+#[tokio::test]
+async fn a_session_that_stops_reading_closes_its_connection_and_gives_back_its_slot() {
+    let server = TestServer::start().await;
+    let mut call = server.webtransport("").await;
+    let Some(ServerMessage::Hello(_)) = call.next_message().await else {
+        panic!("the first message is the hello");
+    };
+    common::eventually("the session counted open", || async {
+        server.stats().await.lanes[&LaneId::WebTransport].connections_open == 1
+    })
+    .await;
+    // A talking stream open (as the page's chat keeps one): its task holds the connection too.
+    let pong = call
+        .0
+        .say(&BrowserMessage::Ping(switchboard_shared::ws::Ping {
+            id: 1,
+            client_ms: now_ms(),
+        }))
+        .await
+        .unwrap();
+    assert!(matches!(pong, ServerMessage::Pong(_)), "{pong:?}");
+    call.0.stop_reading();
+    // Events to write make the server find the stream stopped.
+    server.publish(3).await;
+    let closed = tokio::time::timeout(PATIENCE, call.0.closed()).await;
+    assert!(closed.is_ok(), "the QUIC connection outlived its session");
+    common::eventually("the slot given back", || async {
+        server.stats().await.lanes[&LaneId::WebTransport].connections_open == 0
+    })
+    .await;
+}

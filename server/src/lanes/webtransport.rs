@@ -300,10 +300,11 @@ async fn session(incoming: IncomingSession, state: AppState) {
     };
     let bytes = UdpBytes::new(&connection, counters.clone());
     let ended = serve(&state, &connection, query, &counters, &bytes).await;
-    if let Some((code, reason)) = ended {
-        tracing::debug!(code, reason, "closing a WebTransport session");
-        connection.close(VarInt::from_u32(u32::from(code)), reason.as_bytes());
-    }
+    // The connection closes with the session, whoever ended it: left open, its chat tasks and QUIC's
+    // keep-alives would hold it alive after its slot was given back, past the per-address limit.
+    let (code, reason) = ended.unwrap_or((close_code::NORMAL, "the session ended"));
+    tracing::debug!(code, reason, "closing a WebTransport session");
+    connection.close(VarInt::from_u32(u32::from(code)), reason.as_bytes());
     // Let the close go out before the last count of the connection's bytes.
     tokio::time::sleep(Duration::from_millis(50)).await;
     bytes.count();
