@@ -174,6 +174,14 @@ impl WtClient {
         }
     }
 
+    /// Opens a unidirectional stream of the client's own and writes `bytes` on it (the lane reads none:
+    /// a hostile client's way to make the server buffer). Returns once all were accepted.
+    pub async fn write_own_stream(&self, bytes: &[u8]) -> Result<(), ClientError> {
+        let opening = self.connection.open_uni().await.map_err(wt)?;
+        let mut send = opening.await.map_err(wt)?;
+        send.write_all(bytes).await.map_err(wt)
+    }
+
     /// Stops reading the server's stream (QUIC's STOP_SENDING), as a page that drops its reader does;
     /// the connection itself stays up until one side closes it.
     pub fn stop_reading(&mut self) {

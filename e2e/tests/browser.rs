@@ -1658,6 +1658,15 @@ async fn the_video_call_on_datagrams_counts_what_a_lossy_path_loses() {
         .await
         .unwrap();
     assert_eq!(set["lanes"]["webtransport"]["loss_pct"], 25.0, "{set}");
+    // The change starts a new period of figures: count from there.
+    eventually("the lossy path starts a period", || async {
+        let period = text(page, "[data-testid='scores-since']").await;
+        period
+            .contains("since a network change")
+            .then_some(())
+            .ok_or(period)
+    })
+    .await;
     let [start, delivered_before, missed_before] = numbers(
         page,
         [

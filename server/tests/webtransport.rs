@@ -350,3 +350,29 @@ async fn a_session_that_stops_reading_closes_its_connection_and_gives_back_its_s
     })
     .await;
 }
+
+/// The server reads none of a client's own unidirectional streams: QUIC's flow control lets a client
+/// send it only a small window, never megabytes to sit in its buffers, and the session goes on.
+#[tokio::test]
+async fn a_client_cannot_make_the_server_buffer_what_it_never_reads() {
+    let server = TestServer::start().await;
+    let mut call = server.webtransport("").await;
+    call.next_message().await;
+    let megabyte = vec![b'x'; 1024 * 1024];
+    let written =
+        tokio::time::timeout(Duration::from_secs(3), call.0.write_own_stream(&megabyte)).await;
+    assert!(
+        written.is_err(),
+        "the server took a megabyte it will never read: {written:?}"
+    );
+    // The session itself is unaffected.
+    let pong = call
+        .0
+        .say(&BrowserMessage::Ping(switchboard_shared::ws::Ping {
+            id: 2,
+            client_ms: now_ms(),
+        }))
+        .await
+        .unwrap();
+    assert!(matches!(pong, ServerMessage::Pong(_)), "{pong:?}");
+}

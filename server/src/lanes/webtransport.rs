@@ -45,6 +45,11 @@ const QUEUE_FRAMES: usize = 64;
 /// The longest the server waits for a dialled session's request, and for a write to be taken.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a client may send the server before it reads: per stream, over the connection, and in
+/// unread datagrams (the talking stream's lines are at most [`MESSAGE_LIMIT`]).
+const STREAM_WINDOW: u32 = 64 * 1024;
+const CONNECTION_WINDOW: u32 = 256 * 1024;
+const DATAGRAM_BUFFER: usize = 8 * 1024;
 
 /// The lane's framing: the endless letter's JSON lines, counted and cached as this lane's.
 #[derive(Debug)]
@@ -161,7 +166,7 @@ pub fn start(state: &AppState, http_addr: SocketAddr) -> std::io::Result<Dialing
     let not_after_ms = crate::hub::now_ms() + u64::from(CERT_VALIDITY_DAYS) * 24 * 60 * 60 * 1000;
     let config = ServerConfig::builder()
         .with_bind_socket(socket)
-        .with_identity(identity)
+        .with_custom_transport(identity, transport())
         // The endless letter's and the phone call's keep-alive is the heartbeat; QUIC's own keeps NATs
         // open and notices a vanished peer within the idle timeout.
         .keep_alive_interval(Some(Duration::from_secs(5)))
@@ -176,6 +181,27 @@ pub fn start(state: &AppState, http_addr: SocketAddr) -> std::io::Result<Dialing
         cert_sha256,
         not_after_ms,
     })
+}
+
+/// QUIC's transport sized for what the lane carries, not quinn's defaults (1.25 MB per stream, 100
+/// streams, 1.25 MB of datagrams), which let one session pin ~126 MB: the server never reads the
+/// client's own unidirectional streams nor its datagrams, and its talking streams carry lines of at
+/// most a few KiB.
+fn transport() -> wtransport::config::QuicTransportConfig {
+    use wtransport::quinn::VarInt as QuicVarInt;
+    let mut transport = wtransport::config::QuicTransportConfig::default();
+    // HTTP/3's control stream and QPACK's two, and one to spare (a browser may grease one): no room
+    // for streams of the client's own that nothing reads.
+    transport.max_concurrent_uni_streams(QuicVarInt::from_u32(4));
+    // The page talks on one; a few more are harmless, each within its small window.
+    transport.max_concurrent_bidi_streams(QuicVarInt::from_u32(8));
+    transport.stream_receive_window(QuicVarInt::from_u32(STREAM_WINDOW));
+    // All the client's streams together, whatever their number.
+    transport.receive_window(QuicVarInt::from_u32(CONNECTION_WINDOW));
+    // Datagrams from the client are never read: room for a few, the oldest dropped past it.
+    transport.datagram_receive_buffer_size(Some(DATAGRAM_BUFFER));
+    transport.datagram_send_buffer_size(DATAGRAM_BUFFER * 8);
+    transport
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -637,7 +663,13 @@ async fn talk(
             if let Answer::Reply(reply) = reply {
                 let mut line = reply.as_str().as_bytes().to_vec();
                 line.push(b'\n');
-                let _ = send.write_all(&line).await;
+                // A client that grants no credit for the refusal must not hold this task for ever.
+                if tokio::time::timeout(SEND_TIMEOUT, send.write_all(&line))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
             }
         }
     }
