@@ -215,3 +215,53 @@ async fn limits_count_the_client_nginx_forwards_and_a_forged_address_changes_not
     drop(held);
     cluster.stop().await;
 }
+
+/// nginx compresses the JSON the instances send plain (a letter full of events) and keeps their cache
+/// headers; it never compresses an event stream, whose events must not wait in a compressor's buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_gzips_letters_but_never_a_stream() {
+    let cluster = Cluster::start(|_| {}).await;
+    let front = &cluster.front;
+    for n in 0..10 {
+        front
+            .post_chat(&format!(
+                "a message long enough to be worth compressing, number {n}"
+            ))
+            .await;
+    }
+    // A client that decompresses nothing by itself, so the headers are what nginx sent.
+    let raw = reqwest::Client::builder().build().unwrap();
+    let letter = raw
+        .get(front.url("/api/poll?after=0"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(letter.status(), 200, "{}", cluster.nginx.error_log());
+    assert_eq!(
+        letter
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip")
+    );
+    assert_eq!(letter.headers()["cache-control"], "no-store");
+    let zipped = letter.bytes().await.unwrap();
+    assert_eq!(&zipped[..2], &[0x1f, 0x8b], "a gzip body");
+
+    let radio = raw
+        .get(front.url("/api/sse"))
+        .header("accept-encoding", "gzip")
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(radio.status(), 200);
+    assert!(
+        radio.headers().get("content-encoding").is_none(),
+        "the radio was compressed: {:?}",
+        radio.headers()
+    );
+    drop(radio);
+    cluster.stop().await;
+}
