@@ -174,6 +174,25 @@ impl WtClient {
         }
     }
 
+    /// Says `bytes` on a talking stream of its own (a new bidirectional stream each time) and reads
+    /// one answer line, or `None` when the stream or the session ended first.
+    pub async fn say_on_new_stream(&self, bytes: &[u8]) -> Result<Option<String>, ClientError> {
+        let opening = self.connection.open_bi().await.map_err(wt)?;
+        let (mut send, mut recv) = opening.await.map_err(wt)?;
+        send.write_all(bytes).await.map_err(wt)?;
+        let mut pending = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            if let Some(end) = pending.iter().position(|&byte| byte == b'\n') {
+                return Ok(Some(String::from_utf8_lossy(&pending[..end]).into_owned()));
+            }
+            match recv.read(&mut buffer).await {
+                Ok(Some(read)) => pending.extend_from_slice(&buffer[..read]),
+                Ok(None) | Err(_) => return Ok(None),
+            }
+        }
+    }
+
     /// Opens a unidirectional stream of the client's own and writes `bytes` on it (the lane reads none:
     /// a hostile client's way to make the server buffer). Returns once all were accepted.
     pub async fn write_own_stream(&self, bytes: &[u8]) -> Result<(), ClientError> {

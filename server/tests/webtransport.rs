@@ -376,3 +376,30 @@ async fn a_client_cannot_make_the_server_buffer_what_it_never_reads() {
         .unwrap();
     assert!(matches!(pong, ServerMessage::Pong(_)), "{pong:?}");
 }
+
+/// "More than 10 refusals within 10 s close the session" counts the session's, not each stream's: a
+/// client that opens a new talking stream for every bad line is hung up on all the same.
+#[tokio::test]
+async fn refusals_are_counted_per_session_however_many_streams_carry_them() {
+    let server = TestServer::start().await;
+    let mut call = server.webtransport("").await;
+    call.next_message().await;
+    let mut answered = 0;
+    for _ in 0..12 {
+        match call.0.say_on_new_stream(b"{not json\n").await {
+            Ok(Some(line)) if line.contains("malformed_json") => answered += 1,
+            _ => break,
+        }
+    }
+    assert!(
+        answered <= 10,
+        "{answered} refusals answered on fresh streams"
+    );
+    let closed = tokio::time::timeout(PATIENCE, call.0.closed())
+        .await
+        .expect("the session is closed");
+    assert_eq!(
+        closed.map(|(code, _)| code),
+        Some(u32::from(switchboard_shared::ws::close_code::POLICY))
+    );
+}

@@ -267,8 +267,9 @@ fn read_failure(err: axum::Error) -> End {
 /// of a WebTransport session's talking stream (the same messages and the same rules).
 pub(crate) struct Talk {
     counters: Arc<Counters>,
-    /// When recent messages were refused, oldest first.
-    refusals: Vec<Instant>,
+    /// When recent messages were refused, oldest first: shared by every talking stream of one
+    /// WebTransport session, so opening more streams buys no more refusals.
+    refusals: Refusals,
     client: Option<IpAddr>,
     via: ChatVia,
 }
@@ -281,11 +282,24 @@ pub(crate) enum Answer {
     End(End),
 }
 
+/// The refusals of one connection or session.
+pub(crate) type Refusals = Arc<std::sync::Mutex<Vec<Instant>>>;
+
 impl Talk {
     pub(crate) fn new(counters: Arc<Counters>, client: Option<IpAddr>, via: ChatVia) -> Talk {
+        Talk::sharing(Refusals::default(), counters, client, via)
+    }
+
+    /// A talk whose refusals count with the others of `refusals` (one session's streams).
+    pub(crate) fn sharing(
+        refusals: Refusals,
+        counters: Arc<Counters>,
+        client: Option<IpAddr>,
+        via: ChatVia,
+    ) -> Talk {
         Talk {
             counters,
-            refusals: Vec::new(),
+            refusals,
             client,
             via,
         }
@@ -375,13 +389,21 @@ impl Talk {
     }
 
     fn refuse(&mut self, code: ErrorCode, message: String) -> Answer {
-        tracing::info!(%code, via = ?self.via, "refused a message: {message}");
         self.counters.errors.fetch_add(1, Relaxed);
         let now = Instant::now();
-        self.refusals
-            .retain(|&at| now.duration_since(at) < REFUSAL_WINDOW);
-        self.refusals.push(now);
-        if self.refusals.len() > REFUSALS_ALLOWED {
+        let recent = {
+            let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+            refusals.retain(|&at| now.duration_since(at) < REFUSAL_WINDOW);
+            refusals.push(now);
+            refusals.len()
+        };
+        // One line at info per burst: a peer that sends garbage must not fill the log.
+        if recent == 1 {
+            tracing::info!(%code, via = ?self.via, "refused a message: {message}");
+        } else {
+            tracing::debug!(%code, via = ?self.via, "refused a message: {message}");
+        }
+        if recent > REFUSALS_ALLOWED {
             return Answer::End(End::HangUp(close_code::POLICY, "too many refused frames"));
         }
         Answer::Reply(message_text(&ServerMessage::Error { code, message }))
