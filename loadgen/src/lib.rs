@@ -63,7 +63,7 @@ pub struct LoadConfig {
     pub server_pid: Option<u32>,
     /// Run the lane over this emulated network (loopback, lan, cable, 4g, 3g, satellite, lossy): set on
     /// the server's lane for the run (every instance named by --url) and cleared after it.
-    #[arg(long, value_parser = network_preset)]
+    #[arg(long, value_parser = switchboard_shared::network::preset_name)]
     pub network: Option<String>,
     /// Write the report as JSON here.
     #[arg(long)]
@@ -71,17 +71,6 @@ pub struct LoadConfig {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-}
-
-fn network_preset(name: &str) -> Result<String, String> {
-    if switchboard_shared::network::is_preset(name) {
-        Ok(name.to_owned())
-    } else {
-        Err(format!(
-            "unknown network preset (want one of {})",
-            switchboard_shared::network::PRESET_NAMES.join(", ")
-        ))
-    }
 }
 
 fn webtransport_mode(word: &str) -> Result<switchboard_shared::WebTransportMode, String> {

@@ -1,6 +1,10 @@
 //! Who may change the server's behaviour: inject faults, set network conditions, switch the traffic
-//! pattern. All three are changed by the same people, so they share one check.
+//! pattern, aim the lab at a proxied app. All are changed by the same people, so they share one check,
+//! taken as an extractor ([`Admin`]): a handler that changes things asks for it, and cannot run for
+//! anyone else.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use subtle::ConstantTimeEq;
 use switchboard_shared::FaultAuth;
@@ -9,9 +13,22 @@ use crate::AppState;
 use crate::error::AppError;
 use crate::metering::ConnInfo;
 
+/// Proof that the request's sender may change the server's behaviour (see [`authorize`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, AppError> {
+        let conn = parts.extensions.get::<ConnInfo>().cloned();
+        authorize(state, conn, &parts.headers).map(|()| Admin)
+    }
+}
+
 /// Lets the request through when the server's [`FaultAuth`] allows its sender: anyone on loopback, or
 /// the bearer of the admin token; otherwise says why not.
-pub(crate) fn authorize(
+fn authorize(
     state: &AppState,
     conn: Option<ConnInfo>,
     headers: &HeaderMap,

@@ -132,7 +132,7 @@ pub struct Config {
 
     /// Run every lane over this emulated network from the start: loopback, lan, cable, 4g, 3g,
     /// satellite or lossy (change it later on the page or with `POST /api/network`).
-    #[arg(long, env = "SWITCHBOARD_NETWORK", value_parser = network_preset)]
+    #[arg(long, env = "SWITCHBOARD_NETWORK", value_parser = switchboard_shared::network::preset_name)]
     pub network: Option<String>,
 
     /// The longest any request that is not a stream or a held letter may take, in milliseconds.
@@ -177,17 +177,6 @@ fn traffic_pattern(name: &str) -> Result<switchboard_shared::Traffic, String> {
 }
 
 /// Refuses a network preset that does not exist, naming the ones that do.
-fn network_preset(name: &str) -> Result<String, String> {
-    if switchboard_shared::network::is_preset(name) {
-        Ok(name.to_owned())
-    } else {
-        Err(format!(
-            "unknown network preset (want one of {})",
-            switchboard_shared::network::PRESET_NAMES.join(", ")
-        ))
-    }
-}
-
 /// Refuses a Redis address that cannot be one, at start rather than at the first publish.
 fn redis_url(url: &str) -> Result<String, String> {
     redis::Client::open(url)
@@ -206,6 +195,30 @@ impl Config {
 
     pub fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms)
+    }
+
+    /// Flags given that do nothing in the traffic pattern the server starts in, each said as a
+    /// sentence at start: a pace set for the steady pattern is silently unused under the others.
+    pub fn unused_flags(&self) -> Vec<String> {
+        use switchboard_shared::Traffic;
+        if self.traffic == Traffic::Steady {
+            return Vec::new();
+        }
+        let defaults = Config::parse_from(["switchboard-server"]);
+        [
+            ("--ticker-ms", self.ticker_ms, defaults.ticker_ms),
+            ("--load-ms", self.load_ms, defaults.load_ms),
+        ]
+        .into_iter()
+        .filter(|&(_, value, default)| value != 0 && value != default)
+        .map(|(flag, value, _)| {
+            format!(
+                "{flag} {value} paces the steady pattern only, and the stream starts {}: start with \
+                 --traffic steady (or choose Steady on the page) for it to take effect",
+                self.traffic
+            )
+        })
+        .collect()
     }
 
     /// Who may inject faults: a token when one is configured; otherwise loopback clients, and nobody at
@@ -257,6 +270,18 @@ mod tests {
         // The default shows the lesson: mostly empty letters, and bursts that letters carry late.
         assert_eq!(config.traffic, switchboard_shared::Traffic::Bursty);
         assert_eq!(config.tcp_per_client(), Some(256));
+        assert!(config.unused_flags().is_empty(), "the defaults say nothing");
+        let fast = Config::parse_from(["s", "--ticker-ms", "5"]);
+        let said = fast.unused_flags();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with(
+                "--ticker-ms 5 paces the steady pattern only, and the stream starts bursty"
+            ),
+            "{said:?}"
+        );
+        let steady = Config::parse_from(["s", "--ticker-ms", "5", "--traffic", "steady"]);
+        assert!(steady.unused_flags().is_empty());
         let unlimited = Config::parse_from(["s", "--max-connections-per-client", "0"]);
         assert_eq!(unlimited.tcp_per_client(), None);
     }

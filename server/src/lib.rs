@@ -389,6 +389,9 @@ pub async fn run_with_proxy(
     if let Some(proxy) = &proxy_listener {
         config.proxy_addr = proxy.local_addr()?;
     }
+    for unused in config.unused_flags() {
+        tracing::warn!("{unused}");
+    }
     if config.fault_auth() == switchboard_shared::FaultAuth::Disabled {
         tracing::warn!(
             "fault injection is off: {} is reachable from other machines and no --admin-token is set",

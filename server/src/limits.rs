@@ -189,7 +189,8 @@ impl Limits {
         let Some(host) = host else {
             return Ok(());
         };
-        let name = host_name(host).to_ascii_lowercase();
+        // Garbage in the header names no host, and no host this server answers to.
+        let name = host_of(host).unwrap_or_default();
         let loopback_name = name == "localhost" || name.ends_with(".localhost");
         let address = name
             .trim_start_matches('[')
@@ -207,11 +208,14 @@ impl Limits {
 }
 
 /// `host[:port]` without the port (`[::1]:3000` → `[::1]`).
-fn host_name(host: &str) -> &str {
-    match host.rfind(':') {
-        Some(colon) if !host[colon..].contains(']') => &host[..colon],
-        _ => host,
-    }
+/// The host of an authority — `127.0.0.1`, `[::1]` (bracketed, as in a URL), `box.lan` — without its
+/// port, lowercased; `None` when it is no authority. The one `host:port` parser of the server: the
+/// `Host` header, an `Origin`'s authority, a URL's.
+pub fn host_of(authority: &str) -> Option<String> {
+    authority
+        .parse::<axum::http::uri::Authority>()
+        .ok()
+        .map(|authority| authority.host().to_ascii_lowercase())
 }
 
 fn normalize_origin(origin: &str) -> String {

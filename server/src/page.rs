@@ -82,7 +82,7 @@ fn policy(page: &[u8], host: Option<&str>, webtransport: Option<&str>) -> String
     if let Some(host) = host {
         connect.push_str(&format!(" ws://{host} wss://{host}"));
     }
-    if let Some(host) = webtransport.and_then(host_of) {
+    if let Some(host) = webtransport.and_then(url_host) {
         connect.push_str(&format!(" https://{host}:*"));
     }
     format!(
@@ -93,13 +93,9 @@ fn policy(page: &[u8], host: Option<&str>, webtransport: Option<&str>) -> String
 }
 
 /// The host of a URL (`127.0.0.1`, `[::1]`), without its scheme, port or path.
-fn host_of(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    Some(match authority.rfind(':') {
-        Some(colon) if !authority[colon..].contains(']') => &authority[..colon],
-        _ => authority,
-    })
+fn url_host(url: &str) -> Option<String> {
+    let uri: axum::http::Uri = url.parse().ok()?;
+    crate::limits::host_of(uri.authority()?.as_str())
 }
 
 /// The text of each inline `<script>` (one without `src=`) of an HTML page, exactly as a browser
@@ -144,8 +140,8 @@ mod tests {
             ),
             "{policy}"
         );
-        assert_eq!(host_of("https://[::1]:4433/x"), Some("[::1]"));
-        assert_eq!(host_of("https://box.lan/x"), Some("box.lan"));
+        assert_eq!(url_host("https://[::1]:4433/x").as_deref(), Some("[::1]"));
+        assert_eq!(url_host("https://box.lan/x").as_deref(), Some("box.lan"));
     }
 }
 

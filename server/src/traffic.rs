@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use switchboard_shared::traffic::{TrafficChange, TrafficState};
 use switchboard_shared::{EventBody, FaultAuth, Notice, NoticeLevel, Traffic};
 use tokio::sync::watch;
@@ -12,7 +11,6 @@ use tokio::sync::watch;
 use crate::AppState;
 use crate::error::{AppError, AppJson};
 use crate::hub::{Delivery, now_ms};
-use crate::metering::ConnInfo;
 
 /// The stable code of the notice a change publishes.
 pub const NOTICE_CODE: &str = "traffic_changed";
@@ -57,11 +55,9 @@ pub async fn get(State(state): State<AppState>) -> Json<TrafficState> {
 /// `POST /api/traffic` with `{"pattern": NAME}`: changes the pattern and announces it on the stream.
 pub async fn post(
     State(state): State<AppState>,
-    conn: Option<axum::Extension<ConnInfo>>,
-    headers: HeaderMap,
+    _admin: crate::admin::Admin,
     body: Result<AppJson<serde_json::Value>, AppError>,
 ) -> Result<Json<TrafficChange>, AppError> {
-    crate::admin::authorize(&state, conn.map(|c| c.0), &headers)?;
     let AppJson(json) = body?;
     let pattern = pattern_of(&json).map_err(|message| AppError::BadRequest {
         code: "invalid_traffic",

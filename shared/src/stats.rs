@@ -107,6 +107,13 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
+/// The median of `values` (sorted in place): [`percentile`] 50, the lower middle of an even count —
+/// the one median of the code base, for delays and for a HAR's intervals alike.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    percentile(values, 50.0)
+}
+
 /// `1600` as `1,600`: figures a person compares at a glance.
 pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();

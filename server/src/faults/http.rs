@@ -3,15 +3,14 @@
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use switchboard_shared::{Fault, FaultList, FaultRequest};
 
 use crate::AppState;
-use crate::admin::authorize;
 use crate::error::{AppError, AppJson};
-use crate::metering::{ConnInfo, lane_of_path};
+use crate::metering::lane_of_path;
 
 /// `GET /api/faults`: the faults in effect and who may inject more.
 pub async fn list(State(state): State<AppState>) -> Json<FaultList> {
@@ -21,11 +20,9 @@ pub async fn list(State(state): State<AppState>) -> Json<FaultList> {
 /// `POST /api/faults`: injects one fault.
 pub async fn inject(
     State(state): State<AppState>,
-    conn: Option<axum::Extension<ConnInfo>>,
-    headers: HeaderMap,
+    _admin: crate::admin::Admin,
     body: Result<AppJson<FaultRequest>, AppError>,
 ) -> Result<(StatusCode, Json<Fault>), AppError> {
-    authorize(&state, conn.map(|c| c.0), &headers)?;
     let AppJson(request) = body?;
     let duration_ms = request.validate().map_err(|rejection| AppError::Invalid {
         code: "invalid_fault",

@@ -35,6 +35,7 @@ use crate::AppState;
 use crate::error::AppError;
 use crate::faults::Cut;
 use crate::hub::Published;
+use crate::limits::host_of;
 use crate::metering::Counters;
 use crate::network::shaped::{Dice, instant_of, ms_of};
 
@@ -91,8 +92,8 @@ impl Dialing {
     /// from another machine dials the right one.
     pub fn info(&self, host: Option<&str>) -> WebTransportInfo {
         let ip = self.addr.ip();
-        let host = match host.map(host_of) {
-            Some(host) if ip.is_unspecified() => host.to_owned(),
+        let host = match host.and_then(host_of) {
+            Some(host) if ip.is_unspecified() => host,
             _ => match ip {
                 IpAddr::V6(v6) => format!("[{v6}]"),
                 IpAddr::V4(v4) => v4.to_string(),
@@ -108,14 +109,6 @@ impl Dialing {
             not_after_ms: self.not_after_ms,
         }
     }
-}
-
-/// `host[:port]` without the port.
-fn host_of(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    authority.split(':').next().unwrap_or(authority)
 }
 
 /// `GET /api/webtransport`: where to dial and which certificate to trust, or 503 when the endpoint is
@@ -262,7 +255,8 @@ fn parse_request(state: &AppState, request: &SessionRequest) -> Result<SessionQu
         .and_then(|origin| origin.split_once("://"))
         .map(|(_, rest)| rest.to_owned())
         .unwrap_or_default();
-    if host_of(&origin_host) == host_of(request.authority())
+    if let (Some(origin), Some(dialled)) = (host_of(&origin_host), host_of(request.authority()))
+        && origin == dialled
         && let Ok(host) = origin_host.parse()
     {
         headers.insert(header::HOST, host);
@@ -397,6 +391,8 @@ async fn serve(
     });
     let mut frames = Vec::new();
     let mut hung_up = None;
+    // Every talking stream of the session counts its refusals together.
+    let refusals = super::ws::Refusals::default();
     let mut path = Path::default();
     // The hello pays the QUIC handshake too: one round trip before the session could be asked for.
     let handshake = state
@@ -461,8 +457,8 @@ async fn serve(
                         state.clone(),
                         connection.clone(),
                         counters.clone(),
-                        send,
-                        recv,
+                        refusals.clone(),
+                        (send, recv),
                     ));
                 }
                 Err(_) => break,
@@ -607,10 +603,11 @@ async fn talk(
     state: AppState,
     connection: Connection,
     counters: Arc<Counters>,
-    mut send: SendStream,
-    mut recv: RecvStream,
+    refusals: super::ws::Refusals,
+    (mut send, mut recv): (SendStream, RecvStream),
 ) {
-    let mut talk = Talk::new(
+    let mut talk = Talk::sharing(
+        refusals,
         counters.clone(),
         Some(connection.remote_address().ip()),
         ChatVia::WebTransport,
@@ -690,6 +687,11 @@ mod tests {
             dialing.info(Some("box.lan:3000")).url,
             "https://box.lan:4433/api/webtransport"
         );
+        // A page that reached an every-address endpoint over IPv6 dials it bracketed.
+        assert_eq!(
+            dialing.info(Some("[::1]:3000")).url,
+            "https://[::1]:4433/api/webtransport"
+        );
         let loopback = Dialing {
             addr: "127.0.0.1:3000".parse().unwrap(),
             ..dialing
@@ -698,7 +700,6 @@ mod tests {
             loopback.info(Some("localhost:3000")).url,
             "https://127.0.0.1:3000/api/webtransport"
         );
-        assert_eq!(host_of("[::1]:3000"), "::1");
         assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
 }

@@ -16,7 +16,6 @@ pub mod shaped;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -31,7 +30,7 @@ use switchboard_shared::{EventBody, FaultAuth, LaneId, Notice, NoticeLevel, PerL
 use crate::AppState;
 use crate::error::{AppError, AppJson};
 use crate::hub::now_ms;
-use crate::metering::{ConnInfo, RequestHead, lane_of_path};
+use crate::metering::{RequestHead, lane_of_path};
 use shaped::Dice;
 
 /// The condition of every lane.
@@ -116,11 +115,9 @@ pub async fn get(State(state): State<AppState>) -> Json<NetworkState> {
 /// `POST /api/network`: sets one lane's condition or every lane's, and announces it on the stream.
 pub async fn post(
     State(state): State<AppState>,
-    conn: Option<axum::Extension<ConnInfo>>,
-    headers: HeaderMap,
+    _admin: crate::admin::Admin,
     body: Result<AppJson<serde_json::Value>, AppError>,
 ) -> Result<Json<NetworkChange>, AppError> {
-    crate::admin::authorize(&state, conn.map(|c| c.0), &headers)?;
     let AppJson(json) = body?;
     let request = NetworkRequest::from_json(&json).map_err(|why| AppError::BadRequest {
         code: "invalid_network",

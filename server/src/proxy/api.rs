@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use switchboard_shared::app::{
@@ -14,7 +14,6 @@ use switchboard_shared::network::NetworkRequest;
 use super::AppProxy;
 use crate::AppState;
 use crate::error::{AppError, AppJson};
-use crate::metering::ConnInfo;
 
 /// The proxy, or a 404 that names the flag that starts it.
 fn proxy(state: &AppState) -> Result<&Arc<AppProxy>, AppError> {
@@ -82,12 +81,10 @@ pub async fn har(
 /// `POST /api/app/faults`.
 pub async fn faults(
     State(state): State<AppState>,
-    conn: Option<axum::Extension<ConnInfo>>,
-    headers: HeaderMap,
+    _admin: crate::admin::Admin,
     body: Result<AppJson<serde_json::Value>, AppError>,
 ) -> Result<Json<Vec<AppFault>>, AppError> {
     let proxy = proxy(&state)?;
-    crate::admin::authorize(&state, conn.map(|c| c.0), &headers)?;
     let AppJson(json) = body?;
     let request = AppFaultRequest::from_json(&json).map_err(|why| AppError::BadRequest {
         code: "invalid_fault",
@@ -109,12 +106,10 @@ pub async fn faults(
 /// "loopback"` clears it.
 pub async fn network(
     State(state): State<AppState>,
-    conn: Option<axum::Extension<ConnInfo>>,
-    headers: HeaderMap,
+    _admin: crate::admin::Admin,
     body: Result<AppJson<serde_json::Value>, AppError>,
 ) -> Result<Json<Vec<AppNetwork>>, AppError> {
     let proxy = proxy(&state)?;
-    crate::admin::authorize(&state, conn.map(|c| c.0), &headers)?;
     let AppJson(mut json) = body?;
     let invalid = |message: String| AppError::BadRequest {
         code: "invalid_network",

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use super::model::{Entry, Har, parse_date_time};
 use crate::app::is_heartbeat_text;
 use crate::format::{format_bytes, format_ms};
-use crate::stats::group_thousands;
+use crate::stats::{group_thousands, median};
 
 /// What a channel is, in the timeline's language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -254,14 +254,6 @@ impl Channel {
             .unwrap_or(0);
         first + self.news_bytes + self.news_answers * FRAMING
     }
-}
-
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    Some(values[values.len() / 2])
 }
 
 /// How steady a series of intervals is: the spread around their mean, as a share of it.

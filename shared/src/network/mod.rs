@@ -158,6 +158,19 @@ pub fn is_preset(name: &str) -> bool {
     PRESET_NAMES.contains(&name)
 }
 
+/// A preset's name as a command-line flag takes it (the server's `--network`, the load generator's):
+/// the name, or a sentence listing the ones there are.
+pub fn preset_name(name: &str) -> Result<String, String> {
+    if is_preset(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "unknown network preset (want one of {})",
+            PRESET_NAMES.join(", ")
+        ))
+    }
+}
+
 impl Condition {
     /// A line with nothing to emulate.
     pub fn is_perfect(&self) -> bool {
