@@ -189,6 +189,11 @@ impl Conditions {
             .sum()
     }
 
+    /// When the page last came back to the front, or `None` while it is hidden (or was never hidden).
+    pub fn back_since(&self) -> Option<f64> {
+        self.hidden.back().and_then(|span| span.end_ms)
+    }
+
     /// Whether `at_ms` falls in a time the page was hidden.
     pub fn was_hidden(&self, at_ms: f64) -> bool {
         self.hidden

@@ -229,7 +229,7 @@ pub const ROWS: [Row; 12] = [
     Row {
         key: "bytes-total",
         name: "bytes in total",
-        means: "bytes on the wire both ways (the panel splits them ↓ and ↑; ≈: an estimate, not ranked)",
+        means: "bytes on the wire both ways (the panel splits them ↓ and ↑; ≈: an estimate, not ranked); starred only among the lanes that delivered the most events",
         better: Better::Less,
         value: |s| count(s.bytes_total()),
         shown: |s| s.bytes_shown(s.bytes_total() as f64),
@@ -272,9 +272,18 @@ impl Row {
     /// The lanes that share this row's best value among those that took part, or none when fewer than
     /// two have a value or they all tie (a star on every lane tells nothing).
     pub fn best(&self, scores: &PerLane<Score>) -> Vec<LaneId> {
+        // Totals compare only lanes that carried the same news: a lane that delivered fewer events
+        // (letters under a firehose) spent fewer bytes by carrying less, which is no merit.
+        let most_delivered = scores
+            .iter()
+            .filter(|(_, score)| score.took_part())
+            .map(|(_, score)| score.delivered)
+            .max()
+            .unwrap_or(0);
         let values: Vec<(LaneId, f64)> = scores
             .iter()
             .filter(|(_, score)| score.took_part())
+            .filter(|(_, score)| self.key != "bytes-total" || score.delivered == most_delivered)
             // An estimate is not ranked against counted bytes.
             .filter(|(_, score)| !(self.key.starts_with("bytes") && score.bytes_estimated))
             .filter_map(|(lane, score)| (self.value)(score).map(|value| (lane, value)))
@@ -755,6 +764,33 @@ mod tests {
             "{words}"
         );
         assert!(!words.contains("still down"), "{words}");
+    }
+
+    /// Under a firehose letters deliver fewer events and so fewer bytes: that is no win on "bytes in
+    /// total", which ranks only lanes that delivered as much as the most.
+    #[test]
+    fn totals_rank_only_lanes_that_carried_the_same_news() {
+        let mut scores = PerLane::<Score>::default();
+        scores[LaneId::Poll] = Score {
+            bytes_down: 1_000,
+            ..lane(50, 500.0, 20.0)
+        };
+        scores[LaneId::Ws] = Score {
+            bytes_down: 9_000,
+            ..lane(400, 3.0, 22.0)
+        };
+        scores[LaneId::Sse] = Score {
+            bytes_down: 12_000,
+            ..lane(400, 3.0, 30.0)
+        };
+        let total = ROWS.iter().find(|row| row.key == "bytes-total").unwrap();
+        assert_eq!(total.best(&scores), vec![LaneId::Ws]);
+        // Per message, every lane is ranked: letters cost least per event here.
+        let per_message = ROWS
+            .iter()
+            .find(|row| row.key == "bytes-per-message")
+            .unwrap();
+        assert_eq!(per_message.best(&scores), vec![LaneId::Poll]);
     }
 
     /// The video call's bytes are estimated from constants: shown with ≈ and never starred against

@@ -660,6 +660,11 @@ async fn a_network_condition_is_listed_shaded_and_its_delays_counted() {
     assert!((390.0..=410.0).contains(&p95), "p95 {p95}");
     let hidden = text_of(&host, "hidden-summary");
     assert!(hidden.contains("background tab for 1.5 s"), "{hidden}");
+    // Back in front: said in the past tense, not "so far".
+    assert!(
+        hidden.contains("in all, back") && !hidden.contains("so far"),
+        "{hidden}"
+    );
     assert!(text_of(&host, "while-hidden").contains("Phone call"));
 
     // On the canvas: the phone call's row is tinted for the condition, the tab's time hatched.
@@ -1375,6 +1380,51 @@ async fn a_fault_shades_only_what_it_acts_on() {
     );
 }
 
+/// A custom path is no preset: the menu reads "custom path" while one is on, so choosing "This
+/// machine" is a change the menu can make.
+#[wasm_bindgen_test]
+async fn the_network_menu_says_custom_while_a_custom_path_is_on() {
+    use switchboard_frontend::ui::network::NetworkPanel;
+    use switchboard_shared::FaultTarget;
+    use switchboard_shared::network::{Condition, LaneConditions, NetworkChange};
+    let dashboard = Dashboard::new();
+    let host = mount(dashboard, || view! { <NetworkPanel/> });
+    let custom = Condition {
+        name: "custom".into(),
+        rtt_ms: 1_000,
+        jitter_ms: 0,
+        down_kbps: 0,
+        up_kbps: 0,
+        loss_pct: 10.0,
+    };
+    let mut lanes = LaneConditions::default();
+    for lane in LaneId::ALL {
+        lanes[lane] = Some(custom.clone());
+    }
+    let change = NetworkChange {
+        lane: FaultTarget::ALL,
+        condition: Some(custom),
+        at_ms: now_ms() as u64,
+        lanes,
+    };
+    dashboard.touch(|store| store.network_change(&change, now_ms()));
+    dashboard.refresh(now_ms());
+    tick(50).await;
+    let menu: web_sys::HtmlSelectElement = host
+        .query_selector("[data-testid='network-preset']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(menu.value(), "custom");
+    let shown = host
+        .query_selector("[data-testid='network-preset'] option[value='custom']")
+        .unwrap()
+        .unwrap()
+        .text_content()
+        .unwrap();
+    assert_eq!(shown, "custom path");
+}
+
 /// A network notice for every lane, as the server sends it on the stream, taking effect at `at_ms`.
 fn network_notice(seq: u64, at_ms: f64, name: &str) -> Event {
     use switchboard_shared::network::{LaneConditions, NetworkChange, preset};
@@ -1650,6 +1700,16 @@ async fn the_keyboard_walks_the_timeline_and_the_detail_explains_a_mark() {
     key(&web_sys::window().unwrap(), "Escape");
     tick(50).await;
     assert!(detail().is_none(), "Esc closes the detail");
+    // Back to live: the caption lets go of the old selection's words.
+    let follow: HtmlElement = host
+        .query_selector("[data-testid='timeline-follow']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    follow.click();
+    tick(50).await;
+    let said = text_of(&host, "timeline-said");
+    assert!(said.starts_with("Tab to the timeline"), "{said}");
 }
 
 /// Puts `text` in the panel's file input as a file named `name`, as a person picking it would.
@@ -1767,7 +1827,10 @@ async fn a_har_opens_as_swimlanes_with_figures_and_a_bad_file_is_refused_plainly
 
     pick_file(&host, "notes.txt", "{ this is not json");
     let status = har_status(&host, &status).await;
-    assert!(status.starts_with("This file is not JSON"), "{status}");
+    assert!(
+        status.starts_with("notes.txt: This file is not JSON"),
+        "the refusal names its file: {status}"
+    );
     let refused = host
         .query_selector("[data-testid='har-status'].refused")
         .unwrap();
@@ -1782,12 +1845,12 @@ async fn a_har_opens_as_swimlanes_with_figures_and_a_bad_file_is_refused_plainly
         status.contains("not a HAR (it has no log.entries)") && status.contains("Save all as HAR"),
         "{status}"
     );
-    // The last good import stays on the page.
+    // The previous file's channels are gone: under this refusal they would read as this file's.
     assert_eq!(
         host.query_selector_all("[data-testid='imported-channel']")
             .unwrap()
             .length(),
-        4
+        0
     );
 }
 

@@ -99,11 +99,17 @@ pub fn Timeline() -> impl IntoView {
             }
         });
         state.following.set(follow);
+        if follow {
+            // Back to live lets go of what was picked in the past: its words under the timeline
+            // would describe something no longer in view.
+            state.open.set(false);
+            state.selected.set(None);
+        }
     };
     let zoom = move |factor: f64| {
         state
             .view
-            .update_value(|view| view.zoom(factor, view.width_px / 2.0));
+            .update_value(|view| view.zoom_until(factor, view.width_px / 2.0, now_ms()));
         state
             .span_ms
             .set(state.view.with_value(|view| view.span_ms));
@@ -112,7 +118,9 @@ pub fn Timeline() -> impl IntoView {
         event.prevent_default();
         let factor = if event.delta_y() > 0.0 { 1.25 } else { 0.8 };
         let x = event.offset_x();
-        state.view.update_value(|view| view.zoom(factor, x));
+        state
+            .view
+            .update_value(|view| view.zoom_until(factor, x, now_ms()));
         state
             .span_ms
             .set(state.view.with_value(|view| view.span_ms));

@@ -71,6 +71,12 @@ impl View {
     /// Zooms by `factor` (below 1 zooms in) keeping the time under `anchor_x` where it is on screen.
     /// While following live, the right edge stays at the present instead.
     pub fn zoom(&mut self, factor: f64, anchor_x: f64) {
+        self.zoom_until(factor, anchor_x, f64::INFINITY);
+    }
+
+    /// [`View::zoom`], never showing time after `now_ms`: zooming out around a point near the present
+    /// would otherwise show a stretch of empty future (and "0 ms before now").
+    pub fn zoom_until(&mut self, factor: f64, anchor_x: f64, now_ms: f64) {
         let span = (self.span_ms * factor).clamp(MIN_SPAN_MS, MAX_SPAN_MS);
         if self.follow {
             self.span_ms = span;
@@ -79,7 +85,7 @@ impl View {
         let anchor = self.time_at(anchor_x);
         let fraction = anchor_x / self.width_px;
         self.span_ms = span;
-        self.end_ms = anchor + (1.0 - fraction) * span;
+        self.end_ms = (anchor + (1.0 - fraction) * span).min(now_ms);
     }
 
     /// Drags the window by `dx` pixels (positive shows earlier time) and stops following live.
@@ -156,6 +162,22 @@ mod tests {
         assert_eq!(view.span_ms, 5_000.0);
         assert!((view.time_at(750.0) - before).abs() < 1e-9);
         assert!((view.x_of(before) - 750.0).abs() < 1e-9);
+    }
+
+    /// Paused at the present, zoomed in 3× then out 8× around the middle: the window ends at now, never
+    /// in an empty future.
+    #[test]
+    fn zooming_out_while_paused_never_shows_the_future() {
+        let mut view = view();
+        let now = view.end_ms;
+        view.zoom_until(1.0 / 3.0, 500.0, now);
+        view.zoom_until(8.0, 500.0, now);
+        assert!(
+            view.end_ms <= now,
+            "ends {} ms in the future",
+            view.end_ms - now
+        );
+        assert!((view.span_ms - 10_000.0 * 8.0 / 3.0).abs() < 1e-6);
     }
 
     #[test]

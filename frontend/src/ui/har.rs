@@ -94,9 +94,16 @@ pub fn HarPanel() -> impl IntoView {
         spawn_local(async move {
             let name = file.name();
             status.set(Status::Busy(format!("reading {name}…")));
+            // A refused file names itself, and the channels of the previous file go: they would read
+            // as this one's.
+            let refused = name.clone();
+            let refuse = move |why: String| {
+                imported.set(None);
+                status.set(Status::Refused(format!("{refused}: {why}")));
+            };
             let text = match read_file(&file, status).await {
                 Ok(text) => text,
-                Err(why) => return status.set(Status::Refused(why)),
+                Err(why) => return refuse(why),
             };
             let progress = move |done: usize, total: usize| {
                 status.set(Status::Busy(format!(
@@ -124,7 +131,7 @@ pub fn HarPanel() -> impl IntoView {
                     )));
                     imported.set(Some(found));
                 }
-                Err(why) => status.set(Status::Refused(why.to_string())),
+                Err(why) => refuse(why.to_string()),
             }
         });
     };

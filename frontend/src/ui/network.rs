@@ -110,7 +110,7 @@ pub fn NetworkPanel() -> impl IntoView {
     };
     let preset_options = move || {
         let listed = presets.get();
-        PRESET_NAMES
+        let presets = PRESET_NAMES
             .iter()
             .map(|&name| {
                 let label = listed
@@ -119,7 +119,16 @@ pub fn NetworkPanel() -> impl IntoView {
                     .map_or_else(|| name.to_owned(), |preset| preset.label.clone());
                 view! { <option value=name selected=move || selected_preset() == name>{label}</option> }
             })
-            .collect_view()
+            .collect_view();
+        // A custom path is no preset: the menu says so, or it would read "This machine" while the lane
+        // runs on the custom path, and choosing that would change nothing.
+        let custom = move || {
+            let current = selected_preset();
+            (!PRESET_NAMES.contains(&current.as_str())).then(|| {
+                view! { <option value="custom" disabled=true selected=true>"custom path"</option> }
+            })
+        };
+        view! { {custom} {presets} }
     };
     let in_effect = move || {
         dashboard.changed.track();
@@ -289,7 +298,19 @@ fn BrowserConditions() -> impl IntoView {
                     format!("{}: {sent}, {} arrivals{dead}", lane.title(), seen.arrivals)
                 })
                 .collect::<Vec<_>>();
-            Some((format_ms(total), lanes))
+            // Past tense once the page is back: "so far" would claim it is still hidden.
+            let said = match store.conditions().back_since() {
+                Some(back) => format!(
+                    "In a background tab for {} in all, back {} ago. Meanwhile —",
+                    format_ms(total),
+                    format_ms((now - back).max(0.0))
+                ),
+                None => format!(
+                    "In a background tab for {} so far. Meanwhile —",
+                    format_ms(total)
+                ),
+            };
+            Some((said, lanes))
         })
     };
     view! {
@@ -298,7 +319,7 @@ fn BrowserConditions() -> impl IntoView {
             <p class="hint" data-testid="hidden-summary">
                 {move || match hidden() {
                     None => "Put this tab in the background for a while: the timeline hatches the time and says what each lane did meanwhile (browsers slow hidden pages' timers).".to_owned(),
-                    Some((total, _)) => format!("In a background tab for {total} so far. Meanwhile —"),
+                    Some((said, _)) => said,
                 }}
             </p>
             <ul class="while-hidden" data-testid="while-hidden">
