@@ -176,7 +176,8 @@ impl AppState {
     }
 }
 
-/// The router: the server contract of `DESIGN.md`, plus the built frontend at `/` when configured.
+/// The router: the server contract of `docs/PROTOCOL.md`, plus the built frontend at `/` when
+/// configured.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/healthz", get(api::healthz))

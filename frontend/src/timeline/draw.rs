@@ -1,4 +1,5 @@
-//! Paints one frame of the timeline on a 2D canvas, in DESIGN.md's visual language:
+//! Paints one frame of the timeline on a 2D canvas, in the page's visual language (the README's
+//! "Reading the timeline"):
 //! letters as round trips (empty answers hollow and grey), held letters as bars, the radio as a band,
 //! the phone call as one line with frames above and below it and heartbeats on it.
 //!
