@@ -24,6 +24,10 @@ use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 
+/// Each connection's kernel send buffer (Linux doubles it for its bookkeeping: 256 KiB in all). A
+/// batch of letters or a stream's replay of 64 events fits; a reader that takes nothing fills it soon.
+const SEND_BUFFER: usize = 128 * 1024;
+
 use crate::metering::{ConnMeter, Meters};
 use crate::network::Network;
 use crate::network::shaped::{Inbound, Writer};
@@ -157,6 +161,12 @@ impl MeteredListener {
         // Small messages are the whole point here: do not let Nagle hold them back.
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!("could not set TCP_NODELAY: {err}");
+        }
+        // A capped send buffer, as nginx's `sndbuf`: left to autotune, the kernel takes megabytes for a
+        // reader that asked for the whole history and reads none of it, and the send deadline never
+        // starts. Capped, such a reader stalls a write at once and is cut within --send-timeout-ms.
+        if let Err(err) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER) {
+            tracing::debug!("could not cap the send buffer: {err}");
         }
         let (reader, writer) = stream.into_split();
         MeteredStream {

@@ -386,3 +386,27 @@ async fn near_its_open_file_limit_the_server_refuses_cleanly_and_recovers() {
         stats.connections
     );
 }
+
+/// A reader that asks for the whole history and reads none of it fills its capped send buffer at once,
+/// so the send deadline starts and cuts it even when nothing new is published: the kernel does not
+/// quietly hold megabytes for it.
+#[tokio::test]
+async fn a_reader_of_the_whole_history_that_reads_nothing_is_cut_without_new_events() {
+    let server = TestServer::start_with(|config| config.send_timeout_ms = 500).await;
+    // About 2 MB of history.
+    publish_heavy(&server, 1_000).await;
+    let mut deaf = stingy_reader(&server).await;
+    deaf.write_all(b"GET /api/sse?after=0 HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while slow_readers_cut(&server, LaneId::Sse).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the deaf radio still holds its history in the kernel"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_reset(&mut deaf).await;
+    server.shutdown().await;
+}

@@ -403,3 +403,24 @@ async fn refusals_are_counted_per_session_however_many_streams_carry_them() {
         Some(u32::from(switchboard_shared::ws::close_code::POLICY))
     );
 }
+
+/// A session that asks for the whole history and reads none of it is cut by the send deadline, as the
+/// TCP lanes' readers are, and counted with them in `slow_readers_cut`.
+#[tokio::test]
+async fn a_session_that_reads_nothing_is_cut_and_counted_as_a_slow_reader() {
+    let server = TestServer::start_with(|config| config.send_timeout_ms = 500).await;
+    // About 2 MB of history: more than QUIC lets the server send a reader that does not read.
+    let text = "😀".repeat(switchboard_shared::chat::MAX_TEXT_CHARS);
+    for _ in 0..50 {
+        let posts: Vec<_> = (0..20).map(|_| server.post_chat(&text)).collect();
+        futures_util::future::join_all(posts).await;
+    }
+    let deaf = server.webtransport("?after=0").await;
+    tokio::time::timeout(PATIENCE, deaf.0.closed())
+        .await
+        .expect("the deaf session is closed in time");
+    common::eventually("the cut counted", || async {
+        server.stats().await.lanes[&LaneId::WebTransport].slow_readers_cut == 1
+    })
+    .await;
+}

@@ -381,7 +381,12 @@ async fn serve(
     // One pump for the stream and one for datagrams, as QUIC sends them: a stream packet that must be
     // sent again holds back what follows on its stream, never a datagram.
     let (out, queue) = mpsc::channel(QUEUE_FRAMES);
-    let mut writer = tokio::spawn(write_stream(queue, send));
+    let mut writer = tokio::spawn(write_stream(
+        queue,
+        send,
+        counters.clone(),
+        state.config.send_timeout(),
+    ));
     let datagrams = (query.mode == WebTransportMode::Datagram).then(|| {
         let (out, queue) = mpsc::channel(QUEUE_FRAMES);
         state
@@ -566,15 +571,25 @@ impl Path {
 }
 
 /// Writes what the session queues on its stream, each frame when it is due.
-async fn write_stream(mut queue: mpsc::Receiver<Queued>, mut send: SendStream) {
+async fn write_stream(
+    mut queue: mpsc::Receiver<Queued>,
+    mut send: SendStream,
+    counters: Arc<Counters>,
+    deadline: Duration,
+) {
     while let Some((frame, due)) = queue.recv().await {
         if let Some(due) = due {
             tokio::time::sleep_until(instant_of(due)).await;
         }
-        let written = match tokio::time::timeout(SEND_TIMEOUT, send.write_all(&frame)).await {
+        // The TCP lanes' deadline (--send-timeout-ms): one rule for a reader that takes nothing.
+        let written = match tokio::time::timeout(deadline, send.write_all(&frame)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => Err(err.to_string()),
-            Err(_) => Err("the browser took nothing for 10 s".to_owned()),
+            Err(_) => {
+                // Counted as the TCP lanes count theirs: a reader cut for not reading.
+                counters.slow_readers_cut.fetch_add(1, Relaxed);
+                Err(format!("the browser took nothing for {deadline:?}"))
+            }
         };
         if let Err(err) = written {
             tracing::debug!("a WebTransport session's stream write failed: {err}");
