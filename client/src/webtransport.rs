@@ -72,10 +72,67 @@ impl WtClient {
         Endpoint::client(config).map(Arc::new).map_err(wt)
     }
 
+    /// Completes only QUIC's handshake with the endpoint `info` names and never says CONNECT (a hostile
+    /// client's way to hold the server's handshake slots). Returns the bare QUIC connection and its
+    /// endpoint; dropping them closes it.
+    pub async fn handshake_only(
+        info: &WebTransportInfo,
+    ) -> Result<(wtransport::quinn::Connection, wtransport::quinn::Endpoint), ClientError> {
+        let hash = info
+            .cert_digest()
+            .map(Sha256Digest::new)
+            .ok_or_else(|| ClientError::Protocol(format!("not a SHA-256: {}", info.cert_sha256)))?;
+        let config = ClientConfig::builder()
+            .with_bind_default()
+            .with_server_certificate_hashes([hash])
+            .build();
+        let url: reqwest::Url = info.url.parse().map_err(wt)?;
+        let host = url.host_str().unwrap_or("localhost").to_owned();
+        let port = url.port().unwrap_or(443);
+        let addr = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(wt)?
+            .next()
+            .ok_or_else(|| ClientError::Protocol(format!("no address for {host}")))?;
+        let bind: std::net::SocketAddr = if addr.is_ipv4() {
+            ([127, 0, 0, 1], 0).into()
+        } else {
+            (std::net::Ipv6Addr::LOCALHOST, 0).into()
+        };
+        let mut endpoint = wtransport::quinn::Endpoint::client(bind).map_err(wt)?;
+        endpoint.set_default_client_config(config.quic_config().clone());
+        let connection = endpoint
+            .connect(addr, &host)
+            .map_err(wt)?
+            .await
+            .map_err(wt)?;
+        Ok((connection, endpoint))
+    }
+
     /// Opens a session at `url` on an endpoint of its own.
     pub async fn connect(info: &WebTransportInfo, url: &str) -> Result<WtClient, ClientError> {
         let endpoint = WtClient::endpoint(info)?;
         WtClient::connect_on(&endpoint, url).await
+    }
+
+    /// Opens a session at `url` as a page of `origin` would (a browser sends its page's origin).
+    pub async fn connect_from(
+        info: &WebTransportInfo,
+        url: &str,
+        origin: &str,
+    ) -> Result<WtClient, ClientError> {
+        let endpoint = WtClient::endpoint(info)?;
+        let options = wtransport::endpoint::ConnectOptions::builder(url)
+            .add_header("origin", origin)
+            .build();
+        let connection = endpoint.connect(options).await.map_err(wt)?;
+        Ok(WtClient {
+            connection,
+            _endpoint: endpoint,
+            lines: None,
+            pending: BytesMut::new(),
+            talk: None,
+        })
     }
 
     /// Opens a session at `url` on a shared `endpoint`.

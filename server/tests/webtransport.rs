@@ -424,3 +424,58 @@ async fn a_session_that_reads_nothing_is_cut_and_counted_as_a_slow_reader() {
     })
     .await;
 }
+
+/// QUIC handshakes that never say CONNECT are capped per address, as the TCP lanes' connections are:
+/// past the cap a new one is refused at once instead of held for its 10 s, and the places come back
+/// when the idle handshakes go.
+#[tokio::test]
+async fn handshakes_that_never_say_connect_are_capped_per_address() {
+    let server = TestServer::start_with(|config| config.max_connections_per_client = 4).await;
+    let info = WtClient::info(&server.http, &server.url("")).await.unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(
+            WtClient::handshake_only(&info)
+                .await
+                .expect("within the cap"),
+        );
+    }
+    let over = tokio::time::timeout(PATIENCE, WtClient::handshake_only(&info))
+        .await
+        .expect("answered at once");
+    assert!(over.is_err(), "a fifth pending handshake was let in");
+    assert!(server.stats().await.connections.over_client_limit >= 1);
+    for (connection, _) in &idle {
+        connection.close(0u32.into(), b"gone");
+    }
+    drop(idle);
+    common::eventually("a real session opens again", || async {
+        WtClient::connect(&info, &info.url).await.is_ok()
+    })
+    .await;
+}
+
+/// The video call keeps the phone call's origin rule, port and scheme included: a page served by this
+/// server may open a session; a page on another port of the same host (another app) may not.
+#[tokio::test]
+async fn a_page_from_another_port_may_not_open_a_session() {
+    let server = TestServer::start().await;
+    let info = WtClient::info(&server.http, &server.url("")).await.unwrap();
+    let own = format!("http://127.0.0.1:{}", server.addr.port());
+    let other = format!("http://127.0.0.1:{}", server.addr.port().wrapping_add(1));
+    let mut call = tokio::time::timeout(PATIENCE, WtClient::connect_from(&info, &info.url, &own))
+        .await
+        .expect("in time")
+        .expect("the server's own page is let in");
+    assert!(matches!(
+        call.next_message().await,
+        Some(Ok(ServerMessage::Hello(_)))
+    ));
+    for refused in [other, format!("ftp://127.0.0.1:{}", server.addr.port())] {
+        let answer =
+            tokio::time::timeout(PATIENCE, WtClient::connect_from(&info, &info.url, &refused))
+                .await
+                .expect("in time");
+        assert!(answer.is_err(), "a page of {refused} opened a session");
+    }
+}

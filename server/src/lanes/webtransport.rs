@@ -202,11 +202,25 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 async fn accept(endpoint: Endpoint<Server>, state: AppState) {
+    let pending = Pending::default();
+    // As many handshakes still waiting for their CONNECT as an address may hold sessions: past that a
+    // new one is refused at once, instead of held for its 10 s like the rest.
+    let most = state.config.max_connections_per_client;
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => break,
             incoming = endpoint.accept() => {
-                state.tasks.spawn(session(incoming, state.clone()));
+                let client = incoming.remote_address().ip();
+                match pending.take(client, most) {
+                    Some(slot) => {
+                        state.tasks.spawn(session(incoming, slot, state.clone()));
+                    }
+                    None => {
+                        state.meters.cuts.over_client_limit.fetch_add(1, Relaxed);
+                        tracing::debug!(%client, "refused a QUIC handshake: too many pending from its address");
+                        incoming.refuse();
+                    }
+                }
             }
         }
     }
@@ -244,22 +258,31 @@ fn parse_request(state: &AppState, request: &SessionRequest) -> Result<SessionQu
         .limits
         .check_host(Some(request.authority()))
         .map_err(|err| err.to_string())?;
-    // Like the phone call's upgrade: a page from another origin may not open it. The page is served by
-    // the HTTP side of this server, on the same host.
+    // Like the phone call's upgrade: a page from another origin may not open it. The phone call's page
+    // origin is its `Host`; the video call's page was served by this server's HTTP side, on the host
+    // the page dialled and this server's HTTP port — or, behind a proxy this server trusts
+    // (`--trust-proxy`), on whatever port the proxy serves it. Scheme and port count, as for the
+    // phone call.
     let mut headers = axum::http::HeaderMap::new();
     if let Some(origin) = request.origin().and_then(|o| o.parse().ok()) {
         headers.insert(header::ORIGIN, origin);
     }
-    let origin_host = request
+    let origin_authority = request
         .origin()
         .and_then(|origin| origin.split_once("://"))
         .map(|(_, rest)| rest.to_owned())
         .unwrap_or_default();
-    if let (Some(origin), Some(dialled)) = (host_of(&origin_host), host_of(request.authority()))
-        && origin == dialled
-        && let Ok(host) = origin_host.parse()
-    {
-        headers.insert(header::HOST, host);
+    if let Some(dialled) = host_of(request.authority()) {
+        let page = if state.config.trust_proxy
+            && host_of(&origin_authority).is_some_and(|origin| origin == dialled)
+        {
+            origin_authority.clone()
+        } else {
+            format!("{dialled}:{}", state.config.addr.port())
+        };
+        if let Ok(host) = page.parse() {
+            headers.insert(header::HOST, host);
+        }
     }
     state
         .limits
@@ -268,7 +291,45 @@ fn parse_request(state: &AppState, request: &SessionRequest) -> Result<SessionQu
     Ok(query)
 }
 
-async fn session(incoming: IncomingSession, state: AppState) {
+/// Handshakes per address that have not said CONNECT yet.
+#[derive(Debug, Clone, Default)]
+struct Pending(Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>);
+
+/// One pending handshake's place, given back when it is dropped.
+struct PendingSlot {
+    pending: Pending,
+    client: IpAddr,
+}
+
+impl Pending {
+    /// A place for one more handshake from `client`, if it holds fewer than `most` (0: no limit).
+    fn take(&self, client: IpAddr, most: usize) -> Option<PendingSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(client).or_default();
+        if most > 0 && *count >= most {
+            return None;
+        }
+        *count += 1;
+        Some(PendingSlot {
+            pending: self.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut counts = self.pending.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.client);
+            }
+        }
+    }
+}
+
+async fn session(incoming: IncomingSession, pending: PendingSlot, state: AppState) {
     let request = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
         Ok(Ok(request)) => request,
         Ok(Err(err)) => {
@@ -280,6 +341,8 @@ async fn session(incoming: IncomingSession, state: AppState) {
             return;
         }
     };
+    // It said CONNECT: from here the per-address session limit counts it.
+    drop(pending);
     // Not counted as a request: each dial already asked `GET /api/webtransport`, counted there, so the
     // lane's requests are its dials, as the phone call's are its upgrades (and as the page counts them).
     let counters = state.meters.lane(LaneId::WebTransport).clone();
