@@ -258,6 +258,11 @@ impl WtClient {
         send.write_all(bytes).await.map_err(wt)
     }
 
+    /// Sends one datagram (the lane reads none the client sends).
+    pub fn send_datagram(&self, payload: &[u8]) -> Result<(), ClientError> {
+        self.connection.send_datagram(payload.to_vec()).map_err(wt)
+    }
+
     /// Stops reading the server's stream (QUIC's STOP_SENDING), as a page that drops its reader does;
     /// the connection itself stays up until one side closes it.
     pub fn stop_reading(&mut self) {

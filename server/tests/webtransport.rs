@@ -479,3 +479,53 @@ async fn a_page_from_another_port_may_not_open_a_session() {
         assert!(answer.is_err(), "a page of {refused} opened a session");
     }
 }
+
+/// The server runs in this process: its resident memory is this process's.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Thirty hostile sessions, each pushing a megabyte on a stream of its own and a thousand 1 KB datagrams
+/// the server never reads: the process grows by under 1 MB a session (quinn's defaults let each pin
+/// over 2 MB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_sessions_pin_under_a_megabyte_each() {
+    const SESSIONS: u64 = 30;
+    static MEGABYTE: [u8; 1024 * 1024] = [b'x'; 1024 * 1024];
+    let server = TestServer::start_with(|config| config.max_connections_per_client = 0).await;
+    let mut calls = Vec::new();
+    for _ in 0..SESSIONS {
+        let mut call = server.webtransport("").await;
+        call.next_message().await;
+        calls.push(call);
+    }
+    let before = rss_kib();
+    for call in &calls {
+        // What flow control lets through goes; the rest waits on the client, not the server. (One
+        // session at a time: the clients' own send buffers are this process's memory too.)
+        let _ = tokio::time::timeout(
+            Duration::from_millis(100),
+            call.0.write_own_stream(&MEGABYTE),
+        )
+        .await;
+        for _ in 0..1_000 {
+            let _ = call.0.send_datagram(&MEGABYTE[..1_000]);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let grown = rss_kib().saturating_sub(before);
+    println!(
+        "{SESSIONS} hostile sessions: +{grown} KiB, {} KiB a session",
+        grown / SESSIONS
+    );
+    assert!(
+        grown < SESSIONS * 1024,
+        "+{grown} KiB for {SESSIONS} sessions"
+    );
+    drop(calls);
+}
