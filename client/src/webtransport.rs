@@ -260,7 +260,7 @@ impl WtClient {
 
     /// Sends one datagram (the lane reads none the client sends).
     pub fn send_datagram(&self, payload: &[u8]) -> Result<(), ClientError> {
-        self.connection.send_datagram(payload.to_vec()).map_err(wt)
+        self.connection.send_datagram(payload).map_err(wt)
     }
 
     /// Stops reading the server's stream (QUIC's STOP_SENDING), as a page that drops its reader does;
