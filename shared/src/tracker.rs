@@ -83,6 +83,18 @@ impl SeqTracker {
         }
     }
 
+    /// The same place in the same history with every count at zero: for figures that start afresh (a
+    /// new period). Keeping the epoch matters: a lane that hears it only in its hello would otherwise
+    /// not notice the next restart.
+    pub fn counting_afresh(&self) -> Self {
+        SeqTracker {
+            last: self.last,
+            epoch: self.epoch,
+            known_head: self.known_head,
+            ..Self::default()
+        }
+    }
+
     /// Classifies one received seq and updates the counts.
     pub fn observe(&mut self, seq: Seq) -> Arrival {
         let arrival = match self.last {

@@ -241,7 +241,7 @@ pub const ROWS: [Row; 12] = [
     Row {
         key: "new-connections",
         name: "new connections",
-        means: "letters and lines that opened a TCP connection (and paid its handshake) instead of reusing one",
+        means: "new connections: TCP or QUIC connections this lane opened, each paying a handshake; a letter or a line that rides a kept-alive connection opens none (so a redial may add a connect and a reconnect but no new connection)",
         better: Better::Less,
         value: |s| count(s.new_connections),
         shown: |s| group_thousands(s.new_connections),
@@ -265,7 +265,7 @@ pub const ROWS: [Row; 12] = [
     Row {
         key: "reconnects",
         name: "reconnects",
-        means: "lines dialled again after one broke",
+        means: "reconnects: lines dialled again after one was lost (letters never reconnect: each is a request of its own)",
         better: Better::Less,
         value: |s| count(s.reconnects),
         shown: |s| group_thousands(s.reconnects),

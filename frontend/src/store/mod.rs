@@ -142,7 +142,7 @@ impl Store {
             Wire::Dead { span, silent_ms } => self.dead(lane, at_ms, span, silent_ms),
             Wire::Error { span, message } => self.error(lane, at_ms, span, message),
             Wire::Reconnecting { .. } => self.scores[lane].reconnects += 1,
-            Wire::NewConnection { .. } => self.scores[lane].new_connections += 1,
+            Wire::NewConnection { span } => self.scores[lane].opened_connection(span),
             Wire::ClockSync {
                 round_trip_ms,
                 offset_ms,

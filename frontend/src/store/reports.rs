@@ -103,7 +103,7 @@ impl Store {
         score.connects += 1;
         score.requests += 1;
         if hello.connection_request == Some(1) {
-            score.new_connections += 1;
+            score.opened_connection(span);
         }
         score.sent(bytes_up);
         score.heard(at_ms, bytes_down);

@@ -25,8 +25,12 @@ pub struct LaneScore {
     pub bytes_down: u64,
     pub connects: u64,
     pub reconnects: u64,
-    /// Letters and lines that needed a new TCP connection (a handshake) rather than a kept-alive one.
+    /// Letters and lines that needed a new TCP or QUIC connection (a handshake) rather than a
+    /// kept-alive one. Counted through [`LaneScore::opened_connection`] only.
     pub new_connections: u64,
+    /// The span whose new connection was counted last: the endless letter hears of it twice (its
+    /// answer's header and its hello), and it is one connection.
+    new_connection_span: Option<crate::wire::SpanId>,
     pub errors: u64,
     /// Heartbeats received.
     pub heartbeats: u64,
@@ -55,10 +59,7 @@ impl LaneScore {
     /// reached and when it last heard from the server.
     pub(super) fn afresh(&mut self) -> LaneScore {
         LaneScore {
-            tracker: self
-                .tracker
-                .last()
-                .map_or_else(SeqTracker::default, SeqTracker::resuming_after),
+            tracker: self.tracker.counting_afresh(),
             instance: self.instance.take(),
             last_life_ms: self.last_life_ms,
             ..LaneScore::default()
@@ -132,6 +133,14 @@ impl LaneScore {
             }
         }
         out
+    }
+
+    /// `span` opened a new connection: counted once however many reports say so.
+    pub(super) fn opened_connection(&mut self, span: crate::wire::SpanId) {
+        if self.new_connection_span != Some(span) {
+            self.new_connection_span = Some(span);
+            self.new_connections += 1;
+        }
     }
 
     /// Bytes the browser sent.

@@ -1111,3 +1111,84 @@ fn a_line_quiet_for_the_proxys_idle_timeout_was_cut_by_the_proxy_while_its_watch
     );
     assert_eq!(store.lane(ws).proxy_cuts, 1);
 }
+
+/// One definition of a new connection, counted in one place: the endless letter hears of its new
+/// connection twice (its answer's header and its hello) and it counts once; a redial on a kept-alive
+/// connection is a connect and a reconnect but no new connection.
+#[test]
+fn a_new_connection_is_counted_once_however_many_reports_tell_of_it() {
+    let mut store = Store::new();
+    let stream = LaneId::HttpStream;
+    let line = store.new_span();
+    store.apply(
+        stream,
+        0.0,
+        Wire::Dialing {
+            span: line,
+            label: "GET /api/stream".into(),
+        },
+    );
+    store.apply(stream, 5.0, Wire::NewConnection { span: line });
+    store.apply(
+        stream,
+        10.0,
+        Wire::Opened {
+            span: line,
+            hello: Hello {
+                connection_request: Some(1),
+                ..hello_at(1, 0)
+            },
+            bytes_up: 100,
+            bytes_down: 100,
+        },
+    );
+    let score = store.lane(stream);
+    assert_eq!((score.connects, score.new_connections), (1, 1));
+    // Dropped, it redials on a connection the browser kept alive.
+    store.apply(stream, 2_000.0, Wire::Reconnecting { after_ms: 500 });
+    let again = store.new_span();
+    store.apply(
+        stream,
+        2_500.0,
+        Wire::Opened {
+            span: again,
+            hello: Hello {
+                connection_request: Some(3),
+                ..hello_at(1, 0)
+            },
+            bytes_up: 100,
+            bytes_down: 100,
+        },
+    );
+    let score = store.lane(stream);
+    assert_eq!(
+        (score.connects, score.reconnects, score.new_connections),
+        (2, 1, 1)
+    );
+}
+
+/// A lane that learns the server's epoch only from its hello (the endless letter, the video call) still
+/// counts the restart after a new period began: the period starts its counts afresh, not its epoch.
+#[test]
+fn a_restart_after_a_new_period_is_counted_on_a_lane_that_hears_the_epoch_only_at_dial() {
+    let mut store = Store::new();
+    store.start_after(0);
+    let lane = LaneId::WebTransport;
+    let dial = |store: &mut Store, at_ms: f64, epoch: u64| {
+        let span = store.new_span();
+        store.apply(
+            lane,
+            at_ms,
+            Wire::Opened {
+                span,
+                hello: hello_at(epoch, 0),
+                bytes_up: 0,
+                bytes_down: 0,
+            },
+        );
+    };
+    dial(&mut store, 1_000.0, 1);
+    store.reset_scores(5_000.0);
+    dial(&mut store, 9_000.0, 2);
+    assert_eq!(store.lane(lane).tracker.counts().restarts, 1);
+}

@@ -118,7 +118,7 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                     </dd>
                 </div>
                 <div class:bad={move || score.get().restarts > 0}>
-                    <dt title="times the server's history started over under this lane">"restarts"</dt>
+                    <dt title="restarts: notices received on this lane that the server's history started over (a new epoch)">"restarts"</dt>
                     <dd data-testid=testid("restarts")>{move || score.get().restarts}</dd>
                 </div>
                 <div class:bad=move || score.get().in_outage>
@@ -143,7 +143,7 @@ pub fn LanePanel(lane: LaneId) -> impl IntoView {
                     <dd data-testid=testid("dead")>{move || score.get().dead_lines}</dd>
                 </div>
                 <div>
-                    <dt title="lines (or letters) that reached the server">"connects"</dt>
+                    <dt title="connects: lines opened (or letters answered) by the server — whether on a new TCP connection or a kept-alive one; the table's new connections counts only the former">"connects"</dt>
                     <dd data-testid=testid("connects")>{move || group_thousands(score.get().connects)}</dd>
                 </div>
                 {lane.shape().is_request().then(|| view! {
