@@ -126,9 +126,11 @@ fn lines() -> Vec<&'static str> {
         .collect()
 }
 
-/// A byte count as the scoreboard shows it ("563 B", "3.1 kB", "1.2 MB").
+/// A byte count as the scoreboard shows it ("563 B", "3.1 kB", "1.2 MB"; the video call's estimates
+/// with "≈ " before them).
 fn shown_bytes(shown: &str) -> f64 {
-    let (number, unit) = shown.trim().split_once(' ').unwrap_or((shown, "B"));
+    let counted = shown.trim().trim_start_matches('≈').trim();
+    let (number, unit) = counted.split_once(' ').unwrap_or((counted, "B"));
     let number: f64 = number
         .replace(',', "")
         .parse()
@@ -914,8 +916,9 @@ async fn a_session_exported_as_har_opens_again_with_its_counts_and_an_endpoint_i
     open_har.send_keys(broken.to_str().unwrap()).await.unwrap();
     eventually("a broken file is refused plainly", || async {
         let status = text(page, "[data-testid='har-status']").await;
+        // The refusal names its file.
         status
-            .starts_with("This file is not JSON")
+            .starts_with("broken.har: This file is not JSON")
             .then_some(())
             .ok_or(status)
     })
