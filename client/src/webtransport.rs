@@ -60,16 +60,24 @@ impl WtClient {
     /// A client endpoint (one UDP socket) that trusts only the certificate `info` names; many sessions
     /// can share it, as a browser's share one QUIC stack.
     pub fn endpoint(info: &WebTransportInfo) -> Result<Arc<ClientEndpoint>, ClientError> {
+        let config = WtClient::config(info, Some(Duration::from_secs(5)))?;
+        Endpoint::client(config).map(Arc::new).map_err(wt)
+    }
+
+    /// A client configuration that trusts only the certificate `info` names.
+    fn config(
+        info: &WebTransportInfo,
+        keep_alive: Option<Duration>,
+    ) -> Result<ClientConfig, ClientError> {
         let hash = info
             .cert_digest()
             .map(Sha256Digest::new)
             .ok_or_else(|| ClientError::Protocol(format!("not a SHA-256: {}", info.cert_sha256)))?;
-        let config = ClientConfig::builder()
+        Ok(ClientConfig::builder()
             .with_bind_default()
             .with_server_certificate_hashes([hash])
-            .keep_alive_interval(Some(Duration::from_secs(5)))
-            .build();
-        Endpoint::client(config).map(Arc::new).map_err(wt)
+            .keep_alive_interval(keep_alive)
+            .build())
     }
 
     /// Completes only QUIC's handshake with the endpoint `info` names and never says CONNECT (a hostile
@@ -78,14 +86,7 @@ impl WtClient {
     pub async fn handshake_only(
         info: &WebTransportInfo,
     ) -> Result<(wtransport::quinn::Connection, wtransport::quinn::Endpoint), ClientError> {
-        let hash = info
-            .cert_digest()
-            .map(Sha256Digest::new)
-            .ok_or_else(|| ClientError::Protocol(format!("not a SHA-256: {}", info.cert_sha256)))?;
-        let config = ClientConfig::builder()
-            .with_bind_default()
-            .with_server_certificate_hashes([hash])
-            .build();
+        let config = WtClient::config(info, None)?;
         let url: reqwest::Url = info.url.parse().map_err(wt)?;
         let host = url.host_str().unwrap_or("localhost").to_owned();
         let port = url.port().unwrap_or(443);

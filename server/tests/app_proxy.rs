@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{PATIENCE, TestServer};
+use common::{PATIENCE, TestServer, rss_kib};
 use futures_util::{SinkExt, StreamExt};
 use std::time::{Duration, Instant};
 use switchboard_client::node_app::NodeApp;
@@ -204,16 +204,6 @@ async fn an_event_the_app_writes_reaches_the_browser_within_50_ms() {
     assert_eq!((radio.kind.as_str(), radio.open), ("radio", 1));
     assert!(radio.messages >= 10, "{radio:?}");
     server.shutdown().await;
-}
-
-/// The server runs in this process: its resident memory is this process's.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap()
 }
 
 #[tokio::test]

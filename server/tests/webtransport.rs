@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{PATIENCE, TestServer};
+use common::{PATIENCE, TestServer, rss_kib};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -478,16 +478,6 @@ async fn a_page_from_another_port_may_not_open_a_session() {
                 .expect("in time");
         assert!(answer.is_err(), "a page of {refused} opened a session");
     }
-}
-
-/// The server runs in this process: its resident memory is this process's.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap()
 }
 
 /// Thirty hostile sessions, each pushing a megabyte on a stream of its own and a thousand 1 KB datagrams
