@@ -45,6 +45,9 @@ fn workspace_root() -> PathBuf {
 struct Driver {
     child: Child,
     url: String,
+    /// chromedriver's and its Chromium's temporary directory: a session that never closed (a test
+    /// that failed) leaves its ~120 MB profile behind, and a day of runs filled the disk.
+    scratch: PathBuf,
 }
 
 impl Driver {
@@ -53,8 +56,11 @@ impl Driver {
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
+        let scratch = std::env::temp_dir().join(format!("switchboard-chromedriver-{port}"));
+        std::fs::create_dir_all(&scratch).expect("a scratch directory for Chromium");
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .env("TMPDIR", &scratch)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -68,7 +74,11 @@ impl Driver {
             assert!(started.elapsed() < PATIENCE, "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Driver { child, url }
+        Driver {
+            child,
+            url,
+            scratch,
+        }
     }
 }
 
@@ -76,6 +86,7 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
 
@@ -1895,6 +1906,35 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
         findings.contains("Your phone call (/socket.io/) heartbeats every 2.0 s"),
         "the pace of its pings, across its reconnects: {findings}"
     );
+    // A custom path of the person's own figures, on every channel of the app.
+    page.execute(
+        "document.querySelector('.app-view details.custom').open = true;
+         const rtt = document.querySelector(\"[data-testid='app-network-rtt']\");
+         rtt.value = '400';
+         rtt.dispatchEvent(new Event('change', { bubbles: true }));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(page, "app-network-apply").await;
+    eventually("the custom path is in effect on the app", || async {
+        let said = text(page, "[data-testid='app-said']").await;
+        let in_effect = page
+            .execute(
+                "return document.querySelector(\"[data-testid='app-in-effect']\")?.textContent || ''",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        (said.starts_with("Every channel of your app now runs over custom (400 ± 50 ms")
+            && in_effect.contains("custom (400 ± 50 ms"))
+        .then_some(())
+        .ok_or(format!("{said} | {in_effect}"))
+    })
+    .await;
     show_app(page).await;
     save_screenshot(page, "e2e-your-app-faults.png").await;
 

@@ -2080,4 +2080,26 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
             || said.starts_with("unreadable"),
         "{said}"
     );
+
+    // The custom path checks its figures before it asks, and says which one is wrong.
+    let jitter: web_sys::HtmlInputElement = host
+        .query_selector("[data-testid='app-network-jitter']")
+        .unwrap()
+        .expect("the custom path's fields")
+        .unchecked_into();
+    jitter.set_value("900");
+    jitter
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+    let apply: HtmlElement = host
+        .query_selector("[data-testid='app-network-apply']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    apply.click();
+    tick(20).await;
+    assert_eq!(
+        text_of(&host, "app-said"),
+        "jitter_ms must not be above rtt_ms (300)"
+    );
 }

@@ -656,6 +656,84 @@ async fn drop_503_refusal_delay_and_swallowed_heartbeats_act_on_real_connections
     server.shutdown().await;
 }
 
+/// Socket.IO on long polling: its ping is the answer to a held poll. Under `no_heartbeat` that answer is
+/// held until the fault ends, as a dead server would never send it; without the fault it comes on time.
+#[tokio::test]
+async fn no_heartbeat_holds_a_socketio_ping_that_answers_a_held_poll() {
+    let app = NodeApp::start("socketio-app.cjs", &["400"]);
+    let (server, proxy) = through(&app.url()).await;
+    let http = reqwest::Client::new();
+    let base = format!("{proxy}/socket.io/?EIO=4&transport=polling");
+    let open = http.get(&base).send().await.unwrap().text().await.unwrap();
+    let handshake: serde_json::Value =
+        serde_json::from_str(open.strip_prefix('0').expect("an Engine.IO open packet")).unwrap();
+    let sid = handshake["sid"].as_str().unwrap().to_owned();
+    let poll = format!("{base}&sid={sid}");
+    let pong = || async {
+        let answer = http.post(&poll).body("3").send().await.unwrap();
+        assert_eq!(answer.text().await.unwrap(), "ok");
+    };
+
+    // Without the fault: the ping answers the held poll at its interval.
+    let asked = Instant::now();
+    assert_eq!(
+        http.get(&poll).send().await.unwrap().text().await.unwrap(),
+        "2"
+    );
+    let on_time = asked.elapsed();
+    assert!(on_time < Duration::from_millis(1_200), "{on_time:?}");
+    pong().await;
+
+    let id = switchboard_shared::app::channel_id("GET /socket.io/");
+    let (status, body) = app_fault(
+        &server,
+        serde_json::json!({"kind": "no_heartbeat", "channel": id, "duration_ms": 2000}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let asked = Instant::now();
+    assert_eq!(
+        http.get(&poll).send().await.unwrap().text().await.unwrap(),
+        "2"
+    );
+    let held = asked.elapsed();
+    assert!(
+        held >= Duration::from_millis(1_800),
+        "the ping passed after {held:?} while heartbeats were swallowed"
+    );
+    let report = report(&server).await;
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|finding| finding.text.contains("heartbeats swallowed (1 of them)")),
+        "{:#?}",
+        report.findings
+    );
+
+    // Cleared early, a held ping goes at once.
+    pong().await;
+    app_fault(
+        &server,
+        serde_json::json!({"kind": "no_heartbeat", "channel": id, "duration_ms": 60000}),
+    )
+    .await;
+    let asked = Instant::now();
+    let poll_answer = tokio::spawn({
+        let (http, poll) = (http.clone(), poll.clone());
+        async move { http.get(&poll).send().await.unwrap().text().await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    app_fault(&server, serde_json::json!({"kind": "clear"})).await;
+    assert_eq!(poll_answer.await.unwrap(), "2");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_app_endpoints_refuse_bad_requests_naming_the_field() {
     let plain = TestServer::start().await;

@@ -5,9 +5,10 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use switchboard_shared::FaultTarget;
 use switchboard_shared::app::{AppChannel, AppFaultKind, AppReport};
 use switchboard_shared::har::{Har, Imported, classify};
-use switchboard_shared::network::PRESET_NAMES;
+use switchboard_shared::network::{NetworkRequest, PRESET_NAMES};
 use switchboard_shared::stats::group_thousands;
 
 use crate::dashboard::Dashboard;
@@ -15,6 +16,7 @@ use crate::format::{format_bytes, format_ms};
 use crate::lanes::sleep;
 use crate::ui::control::post_json;
 use crate::ui::har::ImportedView;
+use crate::ui::network::{CustomPath, first_custom};
 
 /// How often the figures are asked for again, and the swimlanes redrawn.
 const REPORT_EVERY_MS: u32 = 1_000;
@@ -158,6 +160,14 @@ pub fn AppView(
             said.set(Some(answer.map(|_| words)));
         });
     };
+    let custom = RwSignal::new(first_custom());
+    let send_network = move |body: serde_json::Value, words: String| {
+        let token = token.get_untracked();
+        spawn_local(async move {
+            let answer = post_json::<serde_json::Value>("/api/app/network", &body, &token).await;
+            said.set(Some(answer.map(|_| capitalised(&words))));
+        });
+    };
     let set_network = move |preset: String| {
         let body = serde_json::json!({"channel": channel.get_untracked(), "preset": preset});
         let words = if preset == "loopback" {
@@ -165,11 +175,21 @@ pub fn AppView(
         } else {
             format!("{} now runs over {preset}.", aimed())
         };
-        let token = token.get_untracked();
-        spawn_local(async move {
-            let answer = post_json::<serde_json::Value>("/api/app/network", &body, &token).await;
-            said.set(Some(answer.map(|_| capitalised(&words))));
-        });
+        send_network(body, words);
+    };
+    let apply_custom = move || {
+        let condition = custom.get_untracked();
+        if let Err(why) = condition.validate() {
+            said.set(Some(Err(why.to_string())));
+            return;
+        }
+        let mut body = NetworkRequest::to_json(FaultTarget::ALL, &condition);
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("lane");
+            fields.insert("channel".into(), channel.get_untracked().into());
+        }
+        let words = format!("{} now runs over {}.", aimed(), condition.describe());
+        send_network(body, words);
     };
 
     move || {
@@ -292,6 +312,7 @@ pub fn AppView(
                             </select>
                         </label>
                     </div>
+                    <CustomPath custom=custom prefix="app-network" disabled=false on_apply=apply_custom/>
                     <div class="app-faults">
                         {OFFERED.into_iter().map(|kind| view! {
                             <button type="button" class="tool" title=kind.explanation()

@@ -28,6 +28,18 @@ enum Outcome {
     Refused(String),
 }
 
+/// What the custom path's fields hold before a person changes them: a slow mobile line.
+pub fn first_custom() -> Condition {
+    Condition {
+        name: "custom".into(),
+        rtt_ms: 300,
+        jitter_ms: 50,
+        down_kbps: 1_600,
+        up_kbps: 768,
+        loss_pct: 0.0,
+    }
+}
+
 #[component]
 pub fn NetworkPanel() -> impl IntoView {
     let dashboard = expect_context::<Dashboard>();
@@ -35,14 +47,7 @@ pub fn NetworkPanel() -> impl IntoView {
     let presets = RwSignal::new(Vec::<Preset>::new());
     let auth = RwSignal::new(None::<FaultAuth>);
     let outcome = RwSignal::new(Outcome::Nothing);
-    let custom = RwSignal::new(Condition {
-        name: "custom".into(),
-        rtt_ms: 300,
-        jitter_ms: 50,
-        down_kbps: 1_600,
-        up_kbps: 768,
-        loss_pct: 0.0,
-    });
+    let custom = RwSignal::new(first_custom());
     spawn_local(async move {
         if let Ok(response) = gloo_net::http::Request::get("/api/network").send().await
             && let Ok(state) = response.json::<NetworkState>().await
@@ -74,7 +79,7 @@ pub fn NetworkPanel() -> impl IntoView {
     let choose_preset = move |name: String| {
         send(serde_json::json!({"lane": target.get_untracked().as_str(), "preset": name}));
     };
-    let apply_custom = move |_| {
+    let apply_custom = move || {
         let condition = custom.get_untracked();
         if let Err(why) = condition.validate() {
             outcome.set(Outcome::Refused(why.to_string()));
@@ -146,31 +151,6 @@ pub fn NetworkPanel() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
-    let field = move |label: &'static str,
-                      testid: &'static str,
-                      unit: &'static str,
-                      get: fn(&Condition) -> f64,
-                      set: fn(&mut Condition, f64)| {
-        view! {
-            <label>
-                {label}
-                " "
-                <input
-                    type="number"
-                    min="0"
-                    data-testid=testid
-                    prop:value=move || get(&custom.get()).to_string()
-                    on:change=move |event| {
-                        if let Ok(value) = event_target_value(&event).parse::<f64>() {
-                            custom.update(|condition| set(condition, value));
-                        }
-                    }
-                />
-                " "
-                {unit}
-            </label>
-        }
-    };
     let disabled = move || auth.get() == Some(FaultAuth::Disabled);
 
     view! {
@@ -205,19 +185,7 @@ pub fn NetworkPanel() -> impl IntoView {
                     </select>
                 </label>
             </div>
-            <details class="custom">
-                <summary>"custom path"</summary>
-                <div class="fault-controls">
-                    {field("round trip", "network-rtt", "ms", |c| f64::from(c.rtt_ms), |c, v| c.rtt_ms = v as u32)}
-                    {field("±", "network-jitter", "ms", |c| f64::from(c.jitter_ms), |c, v| c.jitter_ms = v as u32)}
-                    {field("down", "network-down", "kbit/s", |c| f64::from(c.down_kbps), |c, v| c.down_kbps = v as u32)}
-                    {field("up", "network-up", "kbit/s", |c| f64::from(c.up_kbps), |c, v| c.up_kbps = v as u32)}
-                    {field("loss", "network-loss", "%", |c| c.loss_pct, |c, v| c.loss_pct = v)}
-                    <button type="button" class="tool" data-testid="network-apply" disabled=disabled on:click=apply_custom>
-                        "Apply"
-                    </button>
-                </div>
-            </details>
+            <CustomPath custom=custom prefix="network" disabled=Signal::derive(disabled) on_apply=apply_custom/>
             <p class="fault-status" data-testid="network-status" class:refused=move || matches!(outcome.get(), Outcome::Refused(_))>
                 {move || match outcome.get() {
                     Outcome::Nothing if disabled() => {
@@ -363,4 +331,57 @@ fn watch_visibility(dashboard: Dashboard) {
     on_cleanup(move || {
         let _ = document.remove_event_listener_with_callback("visibilitychange", &function);
     });
+}
+
+/// The "custom path" fields (round trip, jitter, bandwidth each way, loss) and their Apply button; the
+/// network panel aims them at lanes, the "Your app" view at the app's channels. Test ids are
+/// `{prefix}-rtt`, `-jitter`, `-down`, `-up`, `-loss` and `-apply`.
+#[component]
+pub fn CustomPath(
+    custom: RwSignal<Condition>,
+    prefix: &'static str,
+    #[prop(into)] disabled: Signal<bool>,
+    on_apply: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let field = move |label: &'static str,
+                      key: &'static str,
+                      unit: &'static str,
+                      get: fn(&Condition) -> f64,
+                      set: fn(&mut Condition, f64)| {
+        view! {
+            <label>
+                {label}
+                " "
+                <input
+                    type="number"
+                    min="0"
+                    data-testid=format!("{prefix}-{key}")
+                    prop:value=move || get(&custom.get()).to_string()
+                    on:change=move |event| {
+                        if let Ok(value) = event_target_value(&event).parse::<f64>() {
+                            custom.update(|condition| set(condition, value));
+                        }
+                    }
+                />
+                " "
+                {unit}
+            </label>
+        }
+    };
+    view! {
+        <details class="custom">
+            <summary>"custom path"</summary>
+            <div class="fault-controls">
+                {field("round trip", "rtt", "ms", |c| f64::from(c.rtt_ms), |c, v| c.rtt_ms = v as u32)}
+                {field("±", "jitter", "ms", |c| f64::from(c.jitter_ms), |c, v| c.jitter_ms = v as u32)}
+                {field("down", "down", "kbit/s", |c| f64::from(c.down_kbps), |c, v| c.down_kbps = v as u32)}
+                {field("up", "up", "kbit/s", |c| f64::from(c.up_kbps), |c, v| c.up_kbps = v as u32)}
+                {field("loss", "loss", "%", |c| c.loss_pct, |c, v| c.loss_pct = v)}
+                <button type="button" class="tool" data-testid=format!("{prefix}-apply") disabled=disabled
+                    on:click=move |_| on_apply()>
+                    "Apply"
+                </button>
+            </div>
+        </details>
+    }
 }

@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use switchboard_shared::app::{AppFaultKind, channel_id};
+use switchboard_shared::app::{AppFaultKind, channel_id, is_heartbeat_text};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -27,6 +27,10 @@ use crate::hub::now_ms_f64;
 
 /// How long the proxy waits for the app to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A letter's answer this short may be a heartbeat (an Engine.IO ping is one byte).
+const HEARTBEAT_MAX: usize = 256;
+/// How often a heartbeat held by `no_heartbeat` looks whether the fault is over.
+const HELD_HEARTBEAT_LOOK: Duration = Duration::from_millis(100);
 
 /// The upstream connection of one browser connection, opened with its first request.
 pub type Leg = Arc<tokio::sync::Mutex<Option<SendRequest<Body>>>>;
@@ -394,7 +398,7 @@ fn pump(
     tasks.spawn(async move {
         let mut splitter = events.map(Events::new);
         let mut chunks = Body::new(upstream).into_data_stream();
-        loop {
+        'pump: loop {
             let chunk = tokio::select! {
                 chunk = chunks.next() => chunk,
                 () = shutdown.cancelled() => None,
@@ -414,7 +418,33 @@ fn pump(
                     }
                     pass
                 }
-                None => chunk,
+                None => {
+                    // A letter whose answer is only a heartbeat (an Engine.IO ping answering a held
+                    // poll): a dead server would never answer it, so it is held until the fault ends
+                    // (or the browser gives up on it) — the long-polling way to miss a heartbeat.
+                    if chunk.len() <= HEARTBEAT_MAX
+                        && proxy
+                            .lab
+                            .active(AppFaultKind::NoHeartbeat, &channel)
+                            .is_some()
+                        && std::str::from_utf8(&chunk).is_ok_and(is_heartbeat_text)
+                    {
+                        proxy.lab.swallowed(&channel);
+                        // Looked at again and again, so a fault cleared early lets it go at once.
+                        while proxy
+                            .lab
+                            .active(AppFaultKind::NoHeartbeat, &channel)
+                            .is_some()
+                        {
+                            tokio::select! {
+                                () = tokio::time::sleep(HELD_HEARTBEAT_LOOK) => {}
+                                () = shutdown.cancelled() => break 'pump,
+                                () = sender.closed() => break 'pump,
+                            }
+                        }
+                    }
+                    chunk
+                }
             };
             if pass.is_empty() {
                 continue;
