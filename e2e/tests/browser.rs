@@ -815,13 +815,19 @@ async fn the_page_compares_the_lanes_fits_every_width_and_follows_dark_and_less_
     session.close().await;
 }
 
-/// The page's own traffic as a person keeps it: a live session exported as a HAR (downloaded by the
-/// browser), opened again in the page with the same counts; a broken file refused plainly; and the
-/// server's own `/ws` watched as an endpoint from outside.
+/// The page's own traffic as a person keeps it: a live session under firehose traffic (more marks than
+/// the timeline draws, long polls answered at once) exported as a HAR (downloaded by the browser),
+/// opened again in the page with the same counts; a broken file refused plainly; and the server's own
+/// `/ws` watched as an endpoint from outside.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "end to end: needs the built dashboard (dist/) and Chromium; `./dev test` runs it with --ignored"]
 async fn a_session_exported_as_har_opens_again_with_its_counts_and_an_endpoint_is_watched() {
-    let session = Session::open().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = server_config(&built_dashboard());
+    // Firehose from the first event, so the whole session is one period the table counts.
+    config.traffic = switchboard_shared::Traffic::Firehose;
+    let session = Session::on(base, vec![Running::spawn(listener, config)]).await;
     let page = &session.page;
     let downloads = workspace_root()
         .join("target")
@@ -840,6 +846,16 @@ async fn a_session_exported_as_har_opens_again_with_its_counts_and_an_endpoint_i
         (asked >= 4)
             .then_some(())
             .ok_or(format!("{asked} requests"))
+    })
+    .await;
+    // Until the timeline has let its oldest marks go: the file must not lose what they were.
+    // Until the timeline has let its oldest marks go (it holds 10,000; the five lanes each deliver 200
+    // a second): the file must not lose what they were.
+    eventually("the timeline has let its oldest marks go", || async {
+        let delivered = number(page, "ws-delivered").await;
+        (delivered >= 2_500)
+            .then_some(())
+            .ok_or(format!("{delivered} delivered on the phone call"))
     })
     .await;
     // Stopped, the lanes' counts stay put while the file is written and read back.

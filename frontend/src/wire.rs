@@ -108,4 +108,32 @@ pub enum Wire {
     Reconnecting { after_ms: u32 },
     /// A ping/pong measured the round trip and how far the server's clock runs ahead of the browser's.
     ClockSync { round_trip_ms: f64, offset_ms: f64 },
+    /// What crossed the wire on `span`, as it came: a letter's answer body, one line of the endless
+    /// letter, one radio event block, one phone-call frame from the server (what the browser sends is
+    /// in [`Wire::FrameSent`]). The export writes these down; reported before what was read from it.
+    Carried { span: SpanId, text: String },
+}
+
+impl Wire {
+    /// The exchange or line it is about, if one.
+    pub fn span(&self) -> Option<SpanId> {
+        match self {
+            Wire::RequestSent { span, .. }
+            | Wire::ReplyReceived { span, .. }
+            | Wire::RequestFailed { span, .. }
+            | Wire::Dialing { span, .. }
+            | Wire::Opened { span, .. }
+            | Wire::NewConnection { span }
+            | Wire::EventReceived { span, .. }
+            | Wire::Heartbeat { span, .. }
+            | Wire::FrameSent { span, .. }
+            | Wire::FrameReceived { span, .. }
+            | Wire::GapNotice { span, .. }
+            | Wire::Closed { span, .. }
+            | Wire::Dead { span, .. }
+            | Wire::Carried { span, .. } => Some(*span),
+            Wire::Error { span, .. } => *span,
+            Wire::Reconnecting { .. } | Wire::ClockSync { .. } => None,
+        }
+    }
 }

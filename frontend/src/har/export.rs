@@ -1,11 +1,12 @@
-//! This session as a HAR: every letter on the timeline as an entry with its real times and sizes, each
-//! radio and endless-letter connection as a streaming entry with its events in the body, each phone
-//! call as a WebSocket entry with its frames in `_webSocketMessages` (Chrome's field). The video call
-//! has no HAR form (browsers do not record WebTransport) and is left out.
+//! This session as a HAR, written from the store's own record of it ([`Recording`]), never from the
+//! timeline's marks (thinned and capped for drawing): every letter as an entry with its real times,
+//! sizes and the answer body as it came; each radio and endless-letter connection as a streaming entry
+//! with its event blocks or lines as they came; each phone call as a WebSocket entry with its frames,
+//! both ways, as sent, in `_webSocketMessages` (Chrome's field). The video call has no HAR form
+//! (browsers do not record WebTransport) and is left out.
 //!
-//! The page keeps events, not answer bodies, so a letter's body is rebuilt from the events it brought:
-//! `{"events": [...]}`, and `{"events": []}` for an empty one — which is what makes it read as empty
-//! when the file is opened again.
+//! When the record let its oldest part go (it is bounded), the file's comment says from when it is
+//! whole, and no letter is written without its answer.
 
 use std::collections::HashMap;
 
@@ -15,28 +16,33 @@ use super::model::{
     Content, Creator, Entry, Har, Log, Request, Response, Timings, WebSocketMessage,
     format_date_time,
 };
-use crate::store::{Mark, MarkKind, Outcome, Span, Store};
+use crate::store::{Carried, Outcome, Recording, Span, Store};
 use crate::wire::SpanId;
 
 /// The session's HAR; `origin` (`http://127.0.0.1:8000`) makes the paths absolute URLs.
 pub fn session(store: &Store, origin: &str) -> Har {
-    let mut marks: HashMap<SpanId, Vec<&Mark>> = HashMap::new();
-    for mark in store.marks() {
-        marks.entry(mark.span).or_default().push(mark);
+    let recording = store.recording();
+    let mut carried: HashMap<SpanId, Vec<&Carried>> = HashMap::new();
+    for message in recording.messages() {
+        carried.entry(message.span).or_default().push(message);
     }
-    let now = store.marks().back().map_or(0.0, |mark| mark.at_ms).max(
-        store
-            .spans()
-            .map(|span| span.end_ms.unwrap_or(span.start_ms))
-            .fold(0.0, f64::max),
-    );
-    let entries = store
-        .spans()
+    let now = recording
+        .messages()
+        .last()
+        .map_or(0.0, |message| message.at_ms)
+        .max(
+            recording
+                .exchanges()
+                .map(|span| span.end_ms.unwrap_or(span.start_ms))
+                .fold(0.0, f64::max),
+        );
+    let entries = recording
+        .exchanges()
         .filter(|span| span.lane != LaneId::WebTransport)
         .map(|span| {
             entry(
                 span,
-                marks.get(&span.id).map_or(&[][..], Vec::as_slice),
+                carried.get(&span.id).map_or(&[][..], Vec::as_slice),
                 origin,
                 now,
             )
@@ -51,9 +57,19 @@ pub fn session(store: &Store, origin: &str) -> Har {
             },
             pages: Vec::new(),
             entries,
-            comment: None,
+            comment: covers(recording),
         },
     }
+}
+
+/// What the file covers, when the record had to let its oldest part go (`None`: the whole session).
+pub fn covers(recording: &Recording) -> Option<String> {
+    let since = recording.whole_since_ms()?;
+    let (exchanges, messages) = recording.dropped();
+    Some(format!(
+        "Whole from {} on: to stay bounded the page let go of {exchanges} older exchanges and {messages} older messages; lines open before then keep only what they carried since.",
+        format_date_time(since)
+    ))
 }
 
 /// `GET` and `/api/poll?after=3` from a span's label (`GET /api/poll?after=3 (…)`).
@@ -63,7 +79,7 @@ fn method_and_path(label: &str) -> (&str, &str) {
     (method, words.next().unwrap_or("/"))
 }
 
-fn entry(span: &Span, marks: &[&Mark], origin: &str, now_ms: f64) -> Entry {
+fn entry(span: &Span, carried: &[&Carried], origin: &str, now_ms: f64) -> Entry {
     let (method, path) = method_and_path(&span.label);
     let end = span.end_ms.unwrap_or(now_ms).max(span.start_ms);
     let took = end - span.start_ms;
@@ -73,12 +89,7 @@ fn entry(span: &Span, marks: &[&Mark], origin: &str, now_ms: f64) -> Entry {
     } else {
         format!("{origin}{path}")
     };
-    let payloads = || {
-        marks.iter().filter_map(|mark| match &mark.what {
-            MarkKind::Event { payload, .. } => Some(compact(payload)),
-            _ => None,
-        })
-    };
+    let down = || carried.iter().filter(|message| !message.up);
     let (status, status_text) = match &span.outcome {
         Outcome::Failed(why) => (
             why.split(|c: char| !c.is_ascii_digit())
@@ -95,28 +106,22 @@ fn entry(span: &Span, marks: &[&Mark], origin: &str, now_ms: f64) -> Entry {
         _ => (200, "OK".to_owned()),
     };
     let (mime, text) = match span.shape {
-        Shape::Request | Shape::HeldRequest => {
-            // Seqs the server declared lost ride along, as they did live: such an answer is not
-            // "nothing new".
-            let lost: Vec<String> = marks
-                .iter()
-                .filter_map(|mark| match mark.what {
-                    MarkKind::Gap { first, last } => Some(format!("[{first},{last}]")),
-                    _ => None,
-                })
-                .collect();
-            let events = payloads().collect::<Vec<_>>().join(",");
-            let text = if lost.is_empty() {
-                format!("{{\"events\":[{events}]}}")
-            } else {
-                format!("{{\"events\":[{events}],\"lost\":[{}]}}", lost.join(","))
-            };
-            ("application/json", text)
-        }
-        Shape::Stream if span.lane == LaneId::Sse => ("text/event-stream", event_stream(marks)),
+        // The answer's body as it came.
+        Shape::Request | Shape::HeldRequest => (
+            "application/json",
+            down().map(|message| message.text.as_str()).collect(),
+        ),
+        Shape::Stream if span.lane == LaneId::Sse => (
+            "text/event-stream",
+            down()
+                .map(|message| format!("{}\n", message.text))
+                .collect(),
+        ),
         Shape::Stream => (
             "application/x-ndjson",
-            payloads().map(|payload| format!("{payload}\n")).collect(),
+            down()
+                .map(|message| format!("{}\n", message.text))
+                .collect(),
         ),
         Shape::Duplex => ("", String::new()),
     };
@@ -168,54 +173,20 @@ fn entry(span: &Span, marks: &[&Mark], origin: &str, now_ms: f64) -> Entry {
             }
             .to_owned(),
         ),
-        web_socket_messages: two_way.then(|| frames(marks)),
+        web_socket_messages: two_way.then(|| frames(carried)),
         event_source_messages: None,
     }
 }
 
-/// An event on one line, as the wire carried it (the detail view keeps it pretty-printed).
-fn compact(payload: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(payload)
-        .map_or_else(|_| payload.to_owned(), |value| value.to_string())
-}
-
-/// The radio's events as the stream carried them.
-fn event_stream(marks: &[&Mark]) -> String {
-    marks
+/// The phone call's frames, both ways, as sent.
+fn frames(carried: &[&Carried]) -> Vec<WebSocketMessage> {
+    carried
         .iter()
-        .filter_map(|mark| match &mark.what {
-            MarkKind::Event { seq, payload, .. } => {
-                Some(format!("id: {seq}\ndata: {}\n\n", compact(payload)))
-            }
-            MarkKind::Heartbeat { head } => {
-                Some(format!("event: heartbeat\ndata: {{\"head\":{head}}}\n\n"))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// The phone call's frames, both ways.
-fn frames(marks: &[&Mark]) -> Vec<WebSocketMessage> {
-    marks
-        .iter()
-        .filter_map(|mark| {
-            let (kind, data) = match &mark.what {
-                MarkKind::Event { payload, .. } => ("receive", compact(payload)),
-                MarkKind::Heartbeat { head } => (
-                    "receive",
-                    format!("{{\"type\":\"heartbeat\",\"head\":{head}}}"),
-                ),
-                MarkKind::Received { detail, .. } => ("receive", detail.clone()),
-                MarkKind::Sent { detail, .. } => ("send", detail.clone()),
-                _ => return None,
-            };
-            Some(WebSocketMessage {
-                kind: kind.to_owned(),
-                time: mark.at_ms / 1000.0,
-                opcode: 1,
-                data,
-            })
+        .map(|message| WebSocketMessage {
+            kind: if message.up { "send" } else { "receive" }.to_owned(),
+            time: message.at_ms / 1000.0,
+            opcode: 1,
+            data: message.text.clone(),
         })
         .collect()
 }
@@ -225,7 +196,7 @@ mod tests {
     use super::*;
     use crate::har::{ChannelKind, classify};
     use crate::wire::Wire;
-    use switchboard_shared::ws::{Heartbeat, Hello};
+    use switchboard_shared::ws::{Heartbeat, Hello, ServerMessage};
     use switchboard_shared::{Batch, ChatMessage, ChatVia, Event, EventBody};
 
     const T0: f64 = 1_795_881_845_000.0;
@@ -253,27 +224,58 @@ mod tests {
                 label: label.into(),
             },
         );
+        let hello = Hello {
+            epoch: 1,
+            head: 0,
+            oldest: None,
+            resumed_after: None,
+            heartbeat_ms: 2000,
+            instance: "a".into(),
+            server_ms: at as u64,
+            request_bytes: Some(300),
+            connection_request: Some(1),
+        };
+        carried(
+            store,
+            lane,
+            span,
+            at + 2.0,
+            ServerMessage::Hello(hello.clone()),
+        );
         store.apply(
             lane,
             at + 2.0,
             Wire::Opened {
                 span,
-                hello: Hello {
-                    epoch: 1,
-                    head: 0,
-                    oldest: None,
-                    resumed_after: None,
-                    heartbeat_ms: 2000,
-                    instance: "a".into(),
-                    server_ms: at as u64,
-                    request_bytes: Some(300),
-                    connection_request: Some(1),
-                },
+                hello,
                 bytes_up: 300,
                 bytes_down: 200,
             },
         );
         span
+    }
+
+    /// What a line's lane reports it carried: the phone call's frame, the radio's event block.
+    fn carried(store: &mut Store, lane: LaneId, span: SpanId, at: f64, message: ServerMessage) {
+        let text = match (lane, &message) {
+            (LaneId::Sse, ServerMessage::Hello(hello)) => crate::lanes::sse::block(
+                None,
+                Some("hello"),
+                &serde_json::to_string(hello).unwrap(),
+            ),
+            (LaneId::Sse, ServerMessage::Heartbeat(beat)) => crate::lanes::sse::block(
+                None,
+                Some("heartbeat"),
+                &serde_json::to_string(beat).unwrap(),
+            ),
+            (LaneId::Sse, ServerMessage::Event(event)) => crate::lanes::sse::block(
+                Some(event.seq),
+                None,
+                &serde_json::to_string(event).unwrap(),
+            ),
+            _ => serde_json::to_string(&message).unwrap(),
+        };
+        store.apply(lane, at, Wire::Carried { span, text });
     }
 
     /// A session: four letters (three empty), a phone call with heartbeats, events and a chat frame up,
@@ -292,6 +294,21 @@ mod tests {
                     label: format!("GET /api/poll?after={i}"),
                 },
             );
+            let batch = Batch {
+                epoch: 1,
+                head: 1,
+                gap: None,
+                events: if i == 3 { vec![event(1)] } else { vec![] },
+                instance: None,
+            };
+            store.apply(
+                LaneId::Poll,
+                at + 5.0,
+                Wire::Carried {
+                    span,
+                    text: serde_json::to_string(&batch).unwrap(),
+                },
+            );
             store.apply(
                 LaneId::Poll,
                 at + 5.0,
@@ -300,13 +317,7 @@ mod tests {
                     bytes_up: 120,
                     bytes_down: 250,
                     cached: false,
-                    batch: Batch {
-                        epoch: 1,
-                        head: 1,
-                        gap: None,
-                        events: if i == 3 { vec![event(1)] } else { vec![] },
-                        instance: None,
-                    },
+                    batch,
                 },
             );
         }
@@ -314,21 +325,36 @@ mod tests {
         let radio = line(&mut store, LaneId::Sse, "GET /api/sse?after=0", T0);
         for (i, at) in [2000.0, 4000.0, 6000.0].into_iter().enumerate() {
             for (lane, span) in [(LaneId::Ws, phone), (LaneId::Sse, radio)] {
+                let heartbeat = Heartbeat {
+                    server_ms: (T0 + at) as u64,
+                    head: i as u64,
+                };
+                carried(
+                    &mut store,
+                    lane,
+                    span,
+                    T0 + at,
+                    ServerMessage::Heartbeat(heartbeat.clone()),
+                );
                 store.apply(
                     lane,
                     T0 + at,
                     Wire::Heartbeat {
                         span,
-                        heartbeat: Heartbeat {
-                            server_ms: (T0 + at) as u64,
-                            head: i as u64,
-                        },
+                        heartbeat,
                         bytes_down: 30,
                     },
                 );
             }
         }
         for (lane, span) in [(LaneId::Ws, phone), (LaneId::Sse, radio)] {
+            carried(
+                &mut store,
+                lane,
+                span,
+                T0 + 3005.0,
+                ServerMessage::Event(event(1)),
+            );
             store.apply(
                 lane,
                 T0 + 3005.0,
@@ -383,7 +409,60 @@ mod tests {
         // The hello, three heartbeats and one event down; one chat frame up.
         assert_eq!((phone.frames, phone.frames_up, phone.heartbeats), (6, 1, 3));
         assert_eq!(phone.heartbeat_ms, Some(2000.0));
-        assert_eq!((radio.frames, radio.heartbeats), (4, 3));
+        // The radio's hello too: the file holds what the stream carried, not what the timeline drew.
+        assert_eq!((radio.frames, radio.heartbeats), (5, 3));
+        // As they came: the phone call's chat frame as the browser sent it.
+        let har = session(&store, "http://127.0.0.1:8000");
+        let sent: Vec<&str> = har
+            .log
+            .entries
+            .iter()
+            .flat_map(|entry| entry.web_socket_messages.iter().flatten())
+            .filter(|frame| frame.kind == "send")
+            .map(|frame| frame.data.as_str())
+            .collect();
+        assert_eq!(sent, vec!["{\"type\":\"chat\",\"text\":\"hi\"}"]);
+        assert_eq!(har.log.comment, None, "the whole session was kept");
+    }
+
+    /// After more events than the timeline draws, a letter's news is still written as it came (it was
+    /// written `{"events":[]}` when the export read the marks).
+    #[test]
+    fn letters_keep_their_news_after_the_timeline_let_their_marks_go() {
+        let mut store = store();
+        let phone = store
+            .spans()
+            .find(|span| span.lane == LaneId::Ws)
+            .map(|span| span.id)
+            .unwrap();
+        for seq in 2..(crate::store::MARKS_HELD as u64 + 2_000) {
+            let at = T0 + 7_000.0 + seq as f64;
+            carried(
+                &mut store,
+                LaneId::Ws,
+                phone,
+                at,
+                ServerMessage::Event(event(seq)),
+            );
+            store.apply(
+                LaneId::Ws,
+                at,
+                Wire::EventReceived {
+                    span: phone,
+                    event: event(seq),
+                    bytes_down: 180,
+                },
+            );
+        }
+        let imported = classify(&session(&store, "http://127.0.0.1:8000"));
+        let letters = &imported.channels[0];
+        assert_eq!((letters.requests, letters.empty), (4, 3));
+        let phone = imported
+            .channels
+            .iter()
+            .find(|channel| channel.kind == ChannelKind::Phone)
+            .unwrap();
+        assert_eq!(phone.frames, 6 + crate::store::MARKS_HELD as u64 + 1_998);
     }
 
     /// The fields HAR 1.2 requires, with their JSON types, checked on every entry the writer makes.

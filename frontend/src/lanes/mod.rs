@@ -257,6 +257,10 @@ pub async fn send_letter(reporter: &Reporter, url: &str, patience_ms: u32) -> Re
     }
     let body = response.text().await.unwrap_or_default();
     let bytes_down = head + body.len() as u64;
+    reporter.report(Wire::Carried {
+        span,
+        text: body.clone(),
+    });
     if !response.ok() {
         reporter.report(Wire::RequestFailed {
             span,

@@ -147,6 +147,10 @@ async fn listen(
                 }
             }
             SseSignal::Named(name, data) if name == sse::HELLO => {
+                reporter.report(Wire::Carried {
+                    span,
+                    text: block(None, Some(name), &data),
+                });
                 let Some(hello) = parse::<Hello>(reporter, span, &data) else {
                     continue;
                 };
@@ -160,6 +164,10 @@ async fn listen(
                 });
             }
             SseSignal::Named(name, data) => {
+                reporter.report(Wire::Carried {
+                    span,
+                    text: block(None, Some(name), &data),
+                });
                 let bytes_down =
                     sse_chunk_bytes(format!("event: {name}\ndata: \n\n").len() + data.len());
                 if name == sse::HEARTBEAT {
@@ -179,7 +187,12 @@ async fn listen(
                 }
             }
             SseSignal::Event(data) => {
-                if let Some(event) = parse::<Event>(reporter, span, &data) {
+                let event = parse::<Event>(reporter, span, &data);
+                reporter.report(Wire::Carried {
+                    span,
+                    text: block(event.as_ref().map(|event| event.seq), None, &data),
+                });
+                if let Some(event) = event {
                     let frame = format!("id: {}\ndata: \n\n", event.seq).len() + data.len();
                     reporter.report(Wire::EventReceived {
                         span,
@@ -231,4 +244,22 @@ fn parse<T: serde::de::DeserializeOwned>(
             None
         }
     }
+}
+
+/// An event block as the server wrote it (`id:`, `event:`, one `data:` line per line of data), from
+/// what `EventSource` hands over: it keeps the fields, not the bytes.
+pub(crate) fn block(id: Option<u64>, name: Option<&str>, data: &str) -> String {
+    let mut text = String::new();
+    if let Some(id) = id {
+        text.push_str(&format!("id: {id}\n"));
+    }
+    if let Some(name) = name {
+        text.push_str(&format!("event: {name}\n"));
+    }
+    for line in data.split('\n') {
+        text.push_str("data: ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
 }

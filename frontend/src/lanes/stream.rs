@@ -119,6 +119,10 @@ async fn read(reporter: &Reporter, line: &mut Line, url: &str, backoff: &mut Bac
                 watch.heard();
                 pending.extend_from_slice(&chunk);
                 while let Some(text) = next_line(&mut pending) {
+                    reporter.report(Wire::Carried {
+                        span,
+                        text: text.clone(),
+                    });
                     let head = answer_head.take();
                     if let Some(heartbeat_ms) = hear(reporter, span, &text, bytes_up, head) {
                         watch.hello(heartbeat_ms, backoff);

@@ -86,6 +86,10 @@ async fn talk(
                 None
             }
             Wake::Received(Ok(Message::Text(text))) => {
+                reporter.report(Wire::Carried {
+                    span,
+                    text: text.clone(),
+                });
                 let first = !answered;
                 answered = true;
                 if let Some(heartbeat_ms) = hear(reporter, span, &text, first) {

@@ -16,6 +16,7 @@ mod clock;
 mod live;
 mod outage;
 mod period;
+mod record;
 mod reports;
 mod score;
 mod timeline;
@@ -28,6 +29,7 @@ pub use clock::Clock;
 pub use live::LiveCopy;
 pub use outage::{FAULT_BLAME_MS, FaultSpan, Outage};
 pub use period::{Closed, KEPT_AFTER_MS, Period, PeriodCause, Setting};
+pub use record::{Carried, Recording};
 pub use score::{DELAY_BUCKETS, LaneScore, SPARK_SECONDS};
 pub use timeline::{MARKS_HELD, Mark, MarkKind, Outcome, Receipt, SPANS_HELD, Span};
 pub use trace::{Trace, Traced};
@@ -63,6 +65,8 @@ pub struct Store {
     /// The idle timeout of a proxy in front of the server, when the page is behind one: a line that
     /// closes after that much silence was cut by it.
     proxy_idle_ms: Option<f64>,
+    /// What the export writes down, kept apart from the timeline's marks.
+    recording: Recording,
 }
 
 impl Store {
@@ -83,6 +87,41 @@ impl Store {
 
     /// Takes one report from `lane`, made at browser time `at_ms`.
     pub fn apply(&mut self, lane: LaneId, at_ms: f64, wire: Wire) {
+        let span = wire.span();
+        match wire {
+            Wire::Carried { span, text } => {
+                self.recording.carried(Carried {
+                    span,
+                    at_ms,
+                    up: false,
+                    text,
+                });
+                return;
+            }
+            Wire::FrameSent {
+                span, ref detail, ..
+            } => {
+                self.recording.carried(Carried {
+                    span,
+                    at_ms,
+                    up: true,
+                    text: detail.clone(),
+                });
+                self.apply_to_timeline(lane, at_ms, wire);
+            }
+            wire => self.apply_to_timeline(lane, at_ms, wire),
+        }
+        if let Some(current) = span.and_then(|id| self.timeline.span(id)) {
+            self.recording.span(current);
+        }
+    }
+
+    /// What the export writes down.
+    pub fn recording(&self) -> &Recording {
+        &self.recording
+    }
+
+    fn apply_to_timeline(&mut self, lane: LaneId, at_ms: f64, wire: Wire) {
         match wire {
             Wire::RequestSent { span, label } => self.request_sent(lane, at_ms, span, label),
             Wire::ReplyReceived {
@@ -147,6 +186,7 @@ impl Store {
                 round_trip_ms,
                 offset_ms,
             } => self.clock.probe(round_trip_ms, offset_ms),
+            Wire::Carried { .. } => {}
         }
     }
 

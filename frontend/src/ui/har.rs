@@ -160,9 +160,12 @@ pub fn HarPanel() -> impl IntoView {
         let origin = web_sys::window()
             .and_then(|window| window.location().origin().ok())
             .unwrap_or_default();
-        let har = dashboard
-            .store
-            .with_value(|store| crate::har::export::session(store, &origin));
+        let (har, whole_since) = dashboard.store.with_value(|store| {
+            (
+                crate::har::export::session(store, &origin),
+                store.recording().whole_since_ms(),
+            )
+        });
         match serde_json::to_string_pretty(&har) {
             Ok(text) => {
                 let name = format!(
@@ -171,10 +174,20 @@ pub fn HarPanel() -> impl IntoView {
                         .replace([':', '.'], "-")
                 );
                 match download(&name, &text) {
-                    Ok(()) => status.set(Status::Done(format!(
-                        "Exported {} entries as {name}.",
-                        har.log.entries.len()
-                    ))),
+                    Ok(()) => status.set(Status::Done(match whole_since {
+                        None => format!(
+                            "Exported {} entries as {name}: the whole session.",
+                            har.log.entries.len()
+                        ),
+                        Some(since) => {
+                            let local = -js_sys::Date::new_0().get_timezone_offset() * 60_000.0;
+                            format!(
+                                "Exported {} entries as {name}: the session from {} on (older exchanges were let go of to stay bounded; the file says so too).",
+                                har.log.entries.len(),
+                                format_clock(since + local)
+                            )
+                        }
+                    })),
                     Err(why) => status.set(Status::Refused(why)),
                 }
             }
@@ -298,6 +311,9 @@ pub fn ImportedView(
                     if imported.creator.is_empty() { String::new() } else { format!(", recorded by {}", imported.creator) }
                 )}
             </p>
+            {imported.comment.clone().map(|comment| view! {
+                <p class="imported-axis" data-testid="imported-comment">{format!("The file says: {comment}")}</p>
+            })}
             {imported
                 .channels
                 .into_iter()

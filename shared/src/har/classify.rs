@@ -137,6 +137,8 @@ pub struct Imported {
     /// Requests that belong to no channel (pages, scripts, one-off calls).
     pub other_requests: u64,
     pub creator: String,
+    /// The file's own note (`log.comment`): Switchboard's export says there from when it is whole.
+    pub comment: Option<String>,
 }
 
 impl Channel {
@@ -256,17 +258,19 @@ impl Channel {
     }
 }
 
-/// How steady a series of intervals is: the spread around their mean, as a share of it.
-fn spread(values: &[f64]) -> f64 {
-    if values.len() < 2 {
-        return f64::INFINITY;
-    }
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    if mean <= 0.0 {
-        return f64::INFINITY;
-    }
-    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
-    variance.sqrt() / mean
+/// Whether letters leave at a steady pace: most intervals (three in five) within half the median one
+/// of it. A median, not a mean: a pause (a fault's back-off, a hidden tab) or a slower stretch (3g)
+/// is a few intervals off the pace and must not make a polling loop read as "other requests".
+fn steady(intervals: &[f64]) -> bool {
+    let mut sorted = intervals.to_vec();
+    let Some(pace) = median(&mut sorted).filter(|&pace| pace > 0.0) else {
+        return false;
+    };
+    let on_pace = intervals
+        .iter()
+        .filter(|&&interval| (interval - pace).abs() <= pace * 0.5)
+        .count();
+    on_pace * 5 >= intervals.len() * 3
 }
 
 fn non_negative(size: i64) -> u64 {
@@ -508,7 +512,7 @@ pub fn classify(har: &Har) -> Imported {
         let back_to_back = median(&mut gaps).is_some_and(|gap| gap < 50.0);
         let kind = if held_waits.len() * 4 >= group.len() || back_to_back {
             ChannelKind::Held
-        } else if spread(&intervals) < 0.5 {
+        } else if steady(&intervals) {
             ChannelKind::Letters
         } else {
             other_requests += group.len() as u64;
@@ -560,6 +564,11 @@ pub fn classify(har: &Har) -> Imported {
         creator: format!("{} {}", har.log.creator.name, har.log.creator.version)
             .trim()
             .to_owned(),
+        comment: har
+            .log
+            .comment
+            .clone()
+            .filter(|comment| !comment.is_empty()),
     }
 }
 
@@ -810,6 +819,55 @@ mod tests {
             phone.heartbeat_ms.map(|ms| (ms / 100.0).round()),
             Some(20.0)
         );
+    }
+
+    #[test]
+    fn a_polling_loop_with_a_pause_and_a_slow_stretch_is_still_letters() {
+        // Every second, then a 20 s pause (a fault's back-off), then on 3g every 1.3 s.
+        let mut at = 1.8e12;
+        let mut starts = Vec::new();
+        for n in 0..30 {
+            starts.push(at);
+            at += match n {
+                9 => 20_000.0,
+                n if n > 19 => 1_300.0,
+                _ => 1_000.0,
+            };
+        }
+        let entries: Vec<serde_json::Value> = starts
+            .iter()
+            .enumerate()
+            .map(|(n, &start)| {
+                serde_json::json!({
+                    "startedDateTime": crate::time::format_date_time(start),
+                    "time": 8.0,
+                    "timings": {"wait": 7.0, "receive": 1.0},
+                    "request": {"method": "GET", "url": format!("http://x/api/poll?after={n}")},
+                    "response": {"status": 200, "content": {"size": 12, "mimeType": "application/json", "text": "{\"events\":[]}"}},
+                })
+            })
+            .collect();
+        let har =
+            Har::parse(&serde_json::json!({"log": {"entries": entries}}).to_string()).unwrap();
+        let imported = classify(&har);
+        assert_eq!(imported.other_requests, 0);
+        assert_eq!(imported.channels[0].kind, ChannelKind::Letters);
+        // A few calls at no pace at all stay "other".
+        let entries: Vec<serde_json::Value> = [0.0, 150.0, 9_000.0, 9_400.0, 30_000.0]
+            .iter()
+            .map(|offset| {
+                serde_json::json!({
+                    "startedDateTime": crate::time::format_date_time(1.8e12 + offset),
+                    "time": 8.0,
+                    "timings": {"wait": 7.0, "receive": 1.0},
+                    "request": {"method": "GET", "url": "http://x/api/stats"},
+                    "response": {"status": 200, "content": {"size": 2, "mimeType": "application/json", "text": "{}"}},
+                })
+            })
+            .collect();
+        let har =
+            Har::parse(&serde_json::json!({"log": {"entries": entries}}).to_string()).unwrap();
+        assert_eq!(classify(&har).other_requests, 5);
     }
 
     #[test]
