@@ -949,11 +949,12 @@ fn a_lane_is_behind_by_the_age_of_the_oldest_news_it_lacks() {
 }
 
 #[test]
-fn memory_is_bounded_and_the_oldest_marks_fall_off() {
+fn memory_is_bounded_and_a_firehose_thins_old_events_but_keeps_every_heartbeat() {
     let mut store = Store::new();
     store.start_after(0);
     let span = store.new_span();
-    let total = MARKS_HELD as u64 + 500;
+    // Five times what the timeline holds, a heartbeat after every hundred events.
+    let total = 5 * MARKS_HELD as u64;
     for seq in 1..=total {
         store.apply(
             LaneId::Sse,
@@ -964,10 +965,56 @@ fn memory_is_bounded_and_the_oldest_marks_fall_off() {
                 bytes_down: 10,
             },
         );
+        if seq % 100 == 0 {
+            store.apply(
+                LaneId::Sse,
+                seq as f64 + 0.5,
+                Wire::Heartbeat {
+                    span,
+                    heartbeat: Heartbeat {
+                        server_ms: seq,
+                        head: seq,
+                    },
+                    bytes_down: 10,
+                },
+            );
+        }
     }
-    assert_eq!(store.marks().len(), MARKS_HELD);
-    assert_eq!(store.marks().front().unwrap().at_ms, 501.0);
+    assert!(store.marks().len() <= MARKS_HELD);
     assert_eq!(store.lane(LaneId::Sse).delivered(), total);
+    let beats = store
+        .marks()
+        .iter()
+        .filter(|mark| matches!(mark.what, MarkKind::Heartbeat { .. }))
+        .count();
+    assert_eq!(beats as u64, total / 100, "every heartbeat is kept");
+    // The events reach back to the start, sparser with age; the newest are all there.
+    let events: Vec<f64> = store
+        .marks()
+        .iter()
+        .filter(|mark| matches!(mark.what, MarkKind::Event { .. }))
+        .map(|mark| mark.at_ms)
+        .collect();
+    assert!(
+        events[0] < total as f64 / 10.0,
+        "oldest event at {}",
+        events[0]
+    );
+    let newest: Vec<f64> = events[events.len() - 100..].to_vec();
+    assert_eq!(
+        newest,
+        ((total - 99)..=total)
+            .map(|seq| seq as f64)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        store
+            .marks()
+            .iter()
+            .zip(store.marks().iter().skip(1))
+            .all(|(a, b)| a.at_ms <= b.at_ms),
+        "still in time order"
+    );
     // A phone call dialled first and still open, then more letters than the timeline holds.
     let call = store.new_span();
     store.apply(

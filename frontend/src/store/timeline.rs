@@ -7,7 +7,7 @@ use switchboard_shared::{LaneId, Seq, Shape};
 use crate::format::format_ms;
 use crate::wire::SpanId;
 
-/// How many marks (messages, frames, heartbeats) the timeline holds before the oldest fall off.
+/// How many marks (messages, frames, heartbeats) the timeline holds before it thins the oldest events.
 pub const MARKS_HELD: usize = 10_000;
 /// How many exchanges and lines are held.
 pub const SPANS_HELD: usize = 4_000;
@@ -255,6 +255,37 @@ impl Timeline {
     pub(super) fn push(&mut self, mark: Mark) {
         self.marks.push_back(mark);
         if self.marks.len() > MARKS_HELD {
+            self.thin();
+        }
+    }
+
+    /// Makes room when the timeline is full. The older three quarters lose every other ordinary event (a
+    /// firehose brings a thousand a second, and dropping the oldest marks whole emptied the rows of
+    /// everything older than ten seconds, heartbeats included, so a line looked as if it had none);
+    /// heartbeats, frames, gaps, errors, hang-ups and unusual arrivals (duplicates, recoveries) all
+    /// stay. Each pass thins what is older again, so events grow sparser with age; only when the
+    /// timeline is full of what is never thinned do the oldest marks go whole.
+    fn thin(&mut self) {
+        let older = self.marks.len() * 3 / 4;
+        let mut index = 0;
+        let mut ordinary = 0;
+        self.marks.retain(|mark| {
+            index += 1;
+            let thinnable = index <= older
+                && matches!(
+                    mark.what,
+                    MarkKind::Event {
+                        receipt: Receipt::New,
+                        ..
+                    }
+                );
+            if !thinnable {
+                return true;
+            }
+            ordinary += 1;
+            ordinary % 2 == 0
+        });
+        while self.marks.len() > MARKS_HELD - MARKS_HELD / 4 {
             self.marks.pop_front();
         }
     }

@@ -17,6 +17,9 @@ use crate::store::Store;
 /// Tints each lane's row for as long as it ran over an emulated network, named at the bottom of the
 /// row where it began (or at the window's left edge, so a condition in effect stays named), and hatches
 /// the times the page was hidden across every row.
+/// How far above a row's middle line its marks reach (a browser's frame, 14 px up, 5 px tall).
+const MARKS_RISE_PX: f64 = 15.0;
+
 pub(super) fn conditions(
     ctx: &CanvasRenderingContext2d,
     store: &Store,
@@ -40,15 +43,18 @@ pub(super) fn conditions(
         let top = layout.row_top(span.lane);
         ctx.set_fill_style_str(palette.network);
         ctx.fill_rect(left, top, (right - left).max(1.0), layout.row_height());
-        // On a plate of the background, so the ticks under it do not cross the words.
+        // In the row's top band, above everything a mark draws (the highest, a browser's frame, sits
+        // 14 px over the middle line): at the bottom the words sat on the event ticks. On a plate of
+        // the background, so a letter's arc that rises high does not cross them.
         let label = format!("≈ {}", span.condition.describe());
         let width = ctx
             .measure_text(&label)
             .map_or(label.len() as f64 * 5.5, |metrics| metrics.width());
-        let baseline = top + layout.row_height() - 2.0;
+        let band = (layout.row_mid(span.lane) - MARKS_RISE_PX - top).max(10.0);
+        let baseline = top + band.min(12.0);
         ctx.set_global_alpha(0.85);
         ctx.set_fill_style_str(palette.background);
-        ctx.fill_rect(left + 2.0, baseline - 12.0, width + 4.0, 12.0);
+        ctx.fill_rect(left + 2.0, baseline - 10.0, width + 4.0, 10.0);
         ctx.set_global_alpha(1.0);
         ctx.set_fill_style_str(palette.network_text);
         let _ = ctx.fill_text(&label, left + 4.0, baseline);

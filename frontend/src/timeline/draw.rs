@@ -365,6 +365,9 @@ fn marks(
         let mut trouble = Vec::new();
         let mut hung_up = Vec::new();
         let mut moves = Vec::new();
+        // Under a firehose several events share a pixel column: one tick says as much, and every
+        // canvas call saved keeps a frame within its 16 ms.
+        let mut last_tick = f64::NAN;
         for mark in store.marks_between(view.start_ms() - margin, view.end_ms + margin) {
             if mark.lane != lane {
                 continue;
@@ -375,7 +378,8 @@ fn marks(
                 MarkKind::Event { receipt, .. } => {
                     if *receipt == Receipt::Duplicate {
                         wasted.push(x);
-                    } else {
+                    } else if x != last_tick {
+                        last_tick = x;
                         ctx.move_to(x, mid + 5.0);
                         ctx.line_to(x, mid + 15.0);
                     }
