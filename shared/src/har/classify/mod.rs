@@ -5,15 +5,19 @@
 //! - a WebSocket entry (`_resourceType: websocket`, a `101`, or a `ws:`/`wss:` URL) is a phone call;
 //!   entries to the same URL are one call that reconnected;
 //! - a `text/event-stream` answer is a radio; again one per URL;
-//! - three or more requests to the same method and path are a loop: held letters when their waiting
-//!   time is long (a median of at least a second, and five times that of the file's other requests),
-//!   letters when they leave at a steady interval;
+//! - three or more requests to the same method and path are a loop: held letters when a quarter of
+//!   them waited long (a quarter of a second or more, and five times what the file's other requests
+//!   waited) or when each leaves as soon as the one before came back (a long poll under a firehose);
+//!   letters when most leave at a steady interval (a pause or a slower stretch does not break it);
 //! - anything else is "other traffic", counted but not drawn.
 
 use std::collections::BTreeMap;
 
+mod lines;
+pub use lines::heartbeat_period;
+use lines::{socket, stream};
+
 use super::model::{Entry, Har, parse_date_time};
-use crate::app::is_heartbeat_text;
 use crate::format::{format_bytes, format_ms};
 use crate::stats::{group_thousands, median};
 
@@ -356,77 +360,6 @@ fn times(entry: &Entry) -> Option<(f64, f64)> {
     Some((start, start + entry.time.max(0.0)))
 }
 
-/// A WebSocket frame's bytes on the wire: its payload and header (and the mask a browser adds).
-fn frame_bytes(len: usize, up: bool) -> u64 {
-    let header = match len {
-        0..=125 => 2,
-        126..=65_535 => 4,
-        _ => 10,
-    };
-    (len + header + if up { 4 } else { 0 }) as u64
-}
-
-/// The heartbeat's period, if messages at `times` (small ones, in time order) come at a steady pace:
-/// three or more, with most gaps within a quarter of the median gap. A silence (a missed beat, a dead
-/// line) is one long gap and must not hide the rhythm around it. Used for imported sockets and for a
-/// watched endpoint alike.
-pub fn heartbeat_period(times: &[f64]) -> Option<f64> {
-    let mut gaps: Vec<f64> = times.windows(2).map(|pair| pair[1] - pair[0]).collect();
-    let period = median(&mut gaps)?;
-    let on_beat = gaps
-        .iter()
-        .filter(|&&gap| (gap - period).abs() <= period * 0.25)
-        .count();
-    (times.len() >= 3 && period > 0.0 && on_beat * 10 >= gaps.len() * 6).then_some(period)
-}
-
-/// One frame or event of a line, as the heartbeat rule sees it.
-#[derive(Debug, Clone, Copy)]
-struct Beat {
-    at_ms: f64,
-    len: usize,
-    up: bool,
-    /// A heartbeat by its shape ([`is_heartbeat_text`], or a ping or pong frame).
-    shaped: bool,
-    heartbeat: bool,
-}
-
-/// Marks the heartbeats of a line and counts the silences longer than 2.5 of them. Frames shaped like
-/// heartbeats (`{"type":"heartbeat"}`, Engine.IO's `2`, a ping) are the heartbeats when there are three
-/// or more; otherwise the small, periodic frames from the server are.
-fn heartbeats(channel: &mut Channel, frames: &mut [Beat]) {
-    let shaped = frames.iter().filter(|f| !f.up && f.shaped).count() >= 3;
-    let is_beat = |f: &Beat| !f.up && if shaped { f.shaped } else { f.len <= 64 };
-    let beats: Vec<f64> = frames
-        .iter()
-        .filter(|f| is_beat(f))
-        .map(|f| f.at_ms)
-        .collect();
-    if let Some(period) = heartbeat_period(&beats) {
-        // Across reconnects, the connection whose beats say the most decides the pace: beats known by
-        // their shape over small frames, then the most beats (a line cut after two pings says little).
-        let basis = (shaped, beats.len());
-        if channel.heartbeat_basis.is_none_or(|known| basis > known) {
-            channel.heartbeat_ms = Some(period);
-            channel.heartbeat_basis = Some(basis);
-        }
-        for frame in frames.iter_mut().filter(|f| is_beat(f)) {
-            frame.heartbeat = true;
-        }
-        channel.heartbeats += beats.len() as u64;
-        let down: Vec<f64> = frames.iter().filter(|f| !f.up).map(|f| f.at_ms).collect();
-        channel.silences += down
-            .windows(2)
-            .filter(|pair| pair[1] - pair[0] > 2.5 * period)
-            .count() as u64;
-    } else if shaped {
-        channel.heartbeats += beats.len() as u64;
-        for frame in frames.iter_mut().filter(|f| is_beat(f)) {
-            frame.heartbeat = true;
-        }
-    }
-}
-
 /// Sorts a HAR's entries into channels.
 pub fn classify(har: &Har) -> Imported {
     let mut entries: Vec<(&Entry, f64, f64)> = har
@@ -572,126 +505,13 @@ pub fn classify(har: &Har) -> Imported {
     }
 }
 
-/// A WebSocket entry: one connection and its frames.
-fn socket(channel: &mut Channel, entry: &Entry, start: f64, end: f64) {
-    if channel.requests > 0 {
-        channel.reconnects += 1;
-    }
-    channel.requests += 1;
-    channel.bytes_up += bytes_up(entry);
-    channel.bytes_down += bytes_down(entry);
-    let messages = entry.web_socket_messages.as_deref().unwrap_or_default();
-    let mut frames: Vec<Beat> = messages
-        .iter()
-        .map(|message| Beat {
-            at_ms: message.time * 1000.0,
-            len: message.data.len(),
-            up: message.kind == "send",
-            shaped: matches!(message.opcode, 9 | 10) || is_heartbeat_text(&message.data),
-            heartbeat: false,
-        })
-        .collect();
-    frames.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
-    heartbeats(channel, &mut frames);
-    let last_frame = frames.last().map_or(end, |frame| frame.at_ms.max(end));
-    channel.span(start, last_frame);
-    channel.items.push(Item::Line {
-        start_ms: start,
-        end_ms: last_frame,
-    });
-    for frame in &frames {
-        let bytes = frame_bytes(frame.len, frame.up);
-        if frame.up {
-            channel.bytes_up += bytes;
-            channel.frames_up += 1;
-        } else {
-            channel.bytes_down += bytes;
-        }
-        channel.frames += 1;
-        channel.items.push(Item::Frame {
-            at_ms: frame.at_ms,
-            up: frame.up,
-            heartbeat: frame.heartbeat,
-            bytes,
-        });
-    }
-    let seconds = (channel.end_ms - channel.start_ms) / 1000.0;
-    channel.frames_per_second = (seconds > 0.0).then(|| channel.frames as f64 / seconds);
-}
-
-/// An event-stream entry: one connection and the events in its body, when the HAR kept it.
-fn stream(channel: &mut Channel, entry: &Entry, start: f64, end: f64) {
-    if channel.requests > 0 {
-        channel.reconnects += 1;
-    }
-    channel.requests += 1;
-    channel.bytes_up += bytes_up(entry);
-    channel.bytes_down += bytes_down(entry);
-    channel.span(start, end);
-    channel.items.push(Item::Line {
-        start_ms: start,
-        end_ms: end,
-    });
-    // Events with their arrival times (the proxy's recording keeps them): drawn one by one, and the
-    // heartbeat's pace known.
-    if let Some(events) = entry.event_source_messages.as_deref() {
-        let mut frames: Vec<Beat> = events
-            .iter()
-            .map(|event| Beat {
-                at_ms: event.time * 1000.0,
-                len: event.data.len(),
-                up: false,
-                shaped: is_heartbeat_text(&event.data),
-                heartbeat: false,
-            })
-            .collect();
-        frames.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
-        heartbeats(channel, &mut frames);
-        for frame in &frames {
-            channel.frames += 1;
-            let end = frame.at_ms.max(channel.end_ms);
-            channel.span(frame.at_ms, end);
-            channel.items.push(Item::Frame {
-                at_ms: frame.at_ms,
-                up: false,
-                heartbeat: frame.heartbeat,
-                bytes: frame.len as u64,
-            });
-        }
-        return;
-    }
-    let body = entry.response.content.text.as_deref().unwrap_or_default();
-    // Server-Sent Events are separated by a blank line, NDJSON events by a newline. An event of only
-    // comments (`: ping`) or named like a heartbeat is a heartbeat. The HAR has no time for each, so
-    // they are counted, not drawn one by one.
-    let separator = if entry
-        .response
-        .content
-        .mime_type
-        .starts_with("text/event-stream")
-    {
-        "\n\n"
-    } else {
-        "\n"
-    };
-    for block in body
-        .split(separator)
-        .filter(|block| !block.trim().is_empty())
-    {
-        channel.frames += 1;
-        if is_heartbeat_text(block) {
-            channel.heartbeats += 1;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// HARs in the shapes Chrome and Firefox export (see `tests/fixtures/README.md`).
-    const CHROME: &str = include_str!("../../tests/fixtures/chrome-app.har");
-    const FIREFOX: &str = include_str!("../../tests/fixtures/firefox-app.har");
+    const CHROME: &str = include_str!("../../../tests/fixtures/chrome-app.har");
+    const FIREFOX: &str = include_str!("../../../tests/fixtures/firefox-app.har");
 
     #[test]
     fn a_chrome_har_sorts_into_letters_held_letters_a_radio_and_a_phone_call() {
@@ -752,7 +572,7 @@ mod tests {
 
     /// Recorded by the e2e test from Chromium's DevTools Network events while the dashboard ran on quiet
     /// traffic (see `tests/fixtures/README.md`).
-    const RECORDED: &str = include_str!("../../tests/fixtures/chromium-recorded.har");
+    const RECORDED: &str = include_str!("../../../tests/fixtures/chromium-recorded.har");
 
     #[test]
     fn a_recording_of_chromium_sorts_into_the_lanes_it_recorded() {
@@ -790,7 +610,7 @@ mod tests {
     }
 
     /// Recorded by the proxy in front of a real Socket.IO app (see `tests/fixtures/README.md`).
-    const SOCKET_IO: &str = include_str!("../../tests/fixtures/socketio-proxied.har");
+    const SOCKET_IO: &str = include_str!("../../../tests/fixtures/socketio-proxied.har");
 
     #[test]
     fn a_socket_io_app_reads_as_held_letters_then_a_phone_call_with_its_pings() {
