@@ -926,6 +926,21 @@ async fn a_session_exported_as_har_opens_again_with_its_counts_and_an_endpoint_i
         figure("phone", "imported-frames").await > 0,
         "the phone call's frames came along"
     );
+    // Its heartbeats, as the server sent them, are read as heartbeats again.
+    let heartbeat = page
+        .execute(
+            "const dts = [...document.querySelectorAll(\"[data-testid='imported-channel'][data-kind='phone'] dt\")];
+             const dt = dts.find(d => d.textContent === 'heartbeat');
+             return dt ? dt.nextElementSibling.textContent : '';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let heartbeat = heartbeat.as_str().unwrap_or_default();
+    assert!(
+        heartbeat.starts_with("every "),
+        "the phone call's heartbeats: {heartbeat:?}"
+    );
     assert!(
         figure("radio", "imported-frames").await > 0,
         "the radio's events came along"

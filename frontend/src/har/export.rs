@@ -174,11 +174,13 @@ fn entry(span: &Span, carried: &[&Carried], origin: &str, now_ms: f64) -> Entry 
             .to_owned(),
         ),
         web_socket_messages: two_way.then(|| frames(carried)),
-        event_source_messages: None,
+        // A line's events with the time each came (the field the proxy's recording uses too), so the
+        // import draws them one by one and knows the heartbeat's pace.
+        event_source_messages: (span.shape == Shape::Stream).then(|| frames(carried)),
     }
 }
 
-/// The phone call's frames, both ways, as sent.
+/// A line's frames (the phone call's both ways), as sent, with their times.
 fn frames(carried: &[&Carried]) -> Vec<WebSocketMessage> {
     carried
         .iter()
@@ -411,6 +413,8 @@ mod tests {
         assert_eq!(phone.heartbeat_ms, Some(2000.0));
         // The radio's hello too: the file holds what the stream carried, not what the timeline drew.
         assert_eq!((radio.frames, radio.heartbeats), (5, 3));
+        // With each event's time, the radio's heartbeat has a pace again.
+        assert_eq!(radio.heartbeat_ms, Some(2000.0));
         // As they came: the phone call's chat frame as the browser sent it.
         let har = session(&store, "http://127.0.0.1:8000");
         let sent: Vec<&str> = har
