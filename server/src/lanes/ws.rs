@@ -34,6 +34,7 @@ use crate::faults::Cut;
 use crate::hub::Published;
 use crate::limits::Permit;
 use crate::metering::{ConnInfo, Counters, RequestHead};
+use crate::woken::WhenReadable;
 
 /// The largest frame the server reads at all; a bigger one ends the connection with 1009. Kept small
 /// because every message of this protocol is small, and it bounds what one peer can make us buffer.
@@ -135,7 +136,7 @@ pub(crate) enum End {
 }
 
 async fn call(
-    mut socket: WebSocket,
+    socket: WebSocket,
     state: AppState,
     conn: Option<ConnInfo>,
     after: Option<Seq>,
@@ -158,7 +159,9 @@ async fn call(
     let mut unanswered_pings = 0u32;
     let mut frames = Vec::new();
 
-    let mut outcome = send(&mut socket, hello).await;
+    // Read only when the socket woke the task: most wake-ups are the stream's own events.
+    let mut socket = WhenReadable::new(socket);
+    let mut outcome = send(socket.get_mut(), hello).await;
     while outcome.is_ok() {
         outcome = tokio::select! {
             woken = stream.wait() => match woken {
@@ -173,19 +176,19 @@ async fn call(
                     let heartbeat = matches!(woken, Woken::Heartbeat);
                     match stream.frames(woken, &mut frames).await {
                         Err(ending) => Err(End::from(ending)),
-                        Ok(()) => match write_all(&mut socket, &mut frames).await {
+                        Ok(()) => match write_all(socket.get_mut(), &mut frames).await {
                             // The heartbeat the browser sees, then a protocol ping that finds a dead
                             // peer server-side (browsers cannot see protocol pings).
                             Ok(()) if heartbeat => {
                                 unanswered_pings += 1;
-                                send_message(&mut socket, Message::Ping(Default::default())).await
+                                send_message(socket.get_mut(), Message::Ping(Default::default())).await
                             }
                             written => written,
                         },
                     }
                 }
             },
-            incoming = socket.recv() => match incoming {
+            incoming = socket.next() => match incoming {
                 None => Err(End::PeerGone),
                 Some(Err(err)) => {
                     tracing::debug!("websocket read failed: {err}");
@@ -200,8 +203,8 @@ async fn call(
                     counters.frames_in.fetch_add(1, Relaxed);
                     match line.answer(message, &state, stream.subscription()) {
                         Answer::Nothing => Ok(()),
-                        Answer::Reply(reply) => send(&mut socket, reply).await,
-                        Answer::Publish(message) => send(&mut socket, publish_chat(&state, message).await).await,
+                        Answer::Reply(reply) => send(socket.get_mut(), reply).await,
+                        Answer::Publish(message) => send(socket.get_mut(), publish_chat(&state, message).await).await,
                         Answer::End(end) => Err(end),
                     }
                 }
@@ -216,7 +219,7 @@ async fn call(
         };
         let _ = tokio::time::timeout(
             Duration::from_secs(1),
-            socket.send(Message::Close(Some(frame))),
+            socket.get_mut().send(Message::Close(Some(frame))),
         )
         .await;
     }
