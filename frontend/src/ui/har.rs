@@ -377,43 +377,39 @@ fn ImportedChannel(
 ) -> impl IntoView {
     let span = (to - from).max(1.0);
     let x = move |t: f64| (t - from) / span * 1000.0;
-    let tint = tinted
-        .into_iter()
-        .filter(|(start, end, _)| *end >= from && *start <= to)
-        .map(|(start, end, what)| {
+    // A span of time over the swimlane (a network's tint, a fault's shade, a cut's line), clipped to
+    // what the swimlane shows, at least `min_width` wide, named on hover.
+    let band = move |class: &'static str, start: f64, end: f64, min_width: f64, what: String| {
+        (end >= from && start <= to).then(|| {
             let left = x(start.max(from));
-            let width = (x(end.min(to)) - left).max(1.0);
+            let width = (x(end.min(to)) - left).max(min_width);
             view! {
-                <rect class="network-tint" x=format!("{left:.1}") y="0" width=format!("{width:.1}") height="44">
+                <rect class=class x=format!("{left:.1}") y="0" width=format!("{width:.1}") height="44">
                     <title>{what}</title>
                 </rect>
             }
         })
+    };
+    let tint = tinted
+        .into_iter()
+        .filter_map(|(start, end, what)| band("network-tint", start, end, 1.0, what))
         .collect_view();
     let cut_marks = cuts
         .into_iter()
-        .filter(|(at, _)| (from..=to).contains(at))
-        .map(|(at, what)| {
-            view! {
-                <rect class="cut" x=format!("{:.1}", x(at) - 1.0) y="2" width="2" height="40">
-                    <title>{what}</title>
-                </rect>
-            }
+        .filter_map(|(at, what)| {
+            band(
+                "cut",
+                at - span / 1000.0,
+                at + span / 1000.0,
+                2.0,
+                what.to_owned(),
+            )
         })
         .collect_view();
+    // A drop is an instant: shown as a thin band.
     let shading = shaded
         .into_iter()
-        .filter(|&(start, end, _)| end >= from && start <= to)
-        .map(|(start, end, what)| {
-            let left = x(start.max(from));
-            // A drop is an instant: shown as a thin band.
-            let width = (x(end.min(to)) - left).max(2.0);
-            view! {
-                <rect class="fault-span" x=format!("{left:.1}") y="0" width=format!("{width:.1}") height="44">
-                    <title>{what}</title>
-                </rect>
-            }
-        })
+        .filter_map(|(start, end, what)| band("fault-span", start, end, 2.0, what.to_owned()))
         .collect_view();
     let drawn: Vec<_> = channel.items.iter().take(DRAWN).cloned().collect();
     let more = channel.items.len().saturating_sub(DRAWN);
