@@ -45,6 +45,9 @@ pub enum Wire {
         bytes_down: u64,
         message: String,
     },
+    /// The person stopped the lane while this letter was out: it will never be answered, and that is
+    /// nobody's failure (not an outage, not a failed letter).
+    Withdrawn { span: SpanId },
     /// A stream or call is being dialled.
     Dialing { span: SpanId, label: String },
     /// The line is open and the server said hello; `bytes_up` is the dial's request, `bytes_down` the
@@ -121,6 +124,7 @@ impl Wire {
             Wire::RequestSent { span, .. }
             | Wire::ReplyReceived { span, .. }
             | Wire::RequestFailed { span, .. }
+            | Wire::Withdrawn { span }
             | Wire::Dialing { span, .. }
             | Wire::Opened { span, .. }
             | Wire::NewConnection { span }

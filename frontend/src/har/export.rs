@@ -98,10 +98,12 @@ fn entry(span: &Span, carried: &[&Carried], origin: &str, now_ms: f64) -> Entry 
                 .unwrap_or(0),
             why.clone(),
         ),
-        // A letter still out when the lanes stopped: no answer, and so neither news nor empty.
+        // A letter still out when exported, or withdrawn when its lane stopped: no answer, and so
+        // neither news nor empty.
         Outcome::Pending if span.shape.is_request() => {
             (0, "no answer yet when exported".to_owned())
         }
+        Outcome::Closed { reason, .. } if span.shape.is_request() => (0, reason.clone()),
         _ if two_way => (101, "Switching Protocols".to_owned()),
         _ => (200, "OK".to_owned()),
     };
@@ -467,6 +469,34 @@ mod tests {
             .find(|channel| channel.kind == ChannelKind::Phone)
             .unwrap();
         assert_eq!(phone.frames, 6 + crate::store::MARKS_HELD as u64 + 1_998);
+    }
+
+    /// A letter withdrawn when its lane stopped is written without an answer, saying why.
+    #[test]
+    fn a_withdrawn_letter_is_written_without_an_answer() {
+        let mut store = store();
+        let span = store.new_span();
+        store.apply(
+            LaneId::LongPoll,
+            T0 + 8_000.0,
+            Wire::RequestSent {
+                span,
+                label: "GET /api/longpoll?after=1".into(),
+            },
+        );
+        store.apply(LaneId::LongPoll, T0 + 9_000.0, Wire::Withdrawn { span });
+        let har = session(&store, "http://127.0.0.1:8000");
+        let entry = har
+            .log
+            .entries
+            .iter()
+            .find(|entry| entry.request.url.ends_with("/api/longpoll?after=1"))
+            .unwrap();
+        assert_eq!(
+            (entry.response.status, entry.response.status_text.as_str()),
+            (0, "stopped before its answer")
+        );
+        assert_eq!(entry.time, 1_000.0);
     }
 
     /// The fields HAR 1.2 requires, with their JSON types, checked on every entry the writer makes.

@@ -216,8 +216,47 @@ pub async fn send_letter(reporter: &Reporter, url: &str, patience_ms: u32) -> Re
         span,
         label: format!("GET {url}"),
     });
-    let controller = web_sys::AbortController::new().ok();
-    let signal = controller.as_ref().map(web_sys::AbortController::signal);
+    let mut out = Outstanding {
+        reporter,
+        span,
+        controller: web_sys::AbortController::new().ok(),
+        settled: false,
+    };
+    let result = ask(reporter, span, url, patience_ms, out.controller.as_ref()).await;
+    out.settled = true;
+    result
+}
+
+/// A letter on its way. When the lane is stopped its task is dropped mid-letter: the request is
+/// aborted and the letter reported withdrawn, or the timeline would draw it held until now.
+struct Outstanding<'a> {
+    reporter: &'a Reporter,
+    span: SpanId,
+    controller: Option<web_sys::AbortController>,
+    settled: bool,
+}
+
+impl Drop for Outstanding<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        if let Some(controller) = &self.controller {
+            controller.abort();
+        }
+        self.reporter.report(Wire::Withdrawn { span: self.span });
+    }
+}
+
+/// The letter's request and its answer, reported.
+async fn ask(
+    reporter: &Reporter,
+    span: SpanId,
+    url: &str,
+    patience_ms: u32,
+    controller: Option<&web_sys::AbortController>,
+) -> Result<Batch, ()> {
+    let signal = controller.map(web_sys::AbortController::signal);
     let request = match gloo_net::http::Request::get(url)
         .abort_signal(signal.as_ref())
         .build()
@@ -236,7 +275,7 @@ pub async fn send_letter(reporter: &Reporter, url: &str, patience_ms: u32) -> Re
     let answered = match select(sent, patience).await {
         Either::Left((answered, _)) => answered,
         Either::Right(((), _)) => {
-            if let Some(controller) = &controller {
+            if let Some(controller) = controller {
                 controller.abort();
             }
             let patience = crate::format::format_ms(f64::from(patience_ms));

@@ -47,6 +47,9 @@ use live::Published;
 use outage::Outages;
 use timeline::Timeline;
 
+/// Why a letter the person's Stop left without its answer ended (its outcome: closed, not failed).
+pub const WITHDRAWN: &str = "stopped before its answer";
+
 /// Everything the page shows, fed by [`Store::apply`].
 #[derive(Debug, Clone, Default)]
 pub struct Store {
@@ -138,6 +141,16 @@ impl Store {
                 bytes_down,
                 message,
             } => self.request_failed(lane, at_ms, span, status, (bytes_up, bytes_down), message),
+            Wire::Withdrawn { span } => self.timeline.end(
+                span,
+                at_ms,
+                Outcome::Closed {
+                    code: None,
+                    reason: WITHDRAWN.to_owned(),
+                },
+                0,
+                0,
+            ),
             Wire::Dialing { span, label } => self.dialing(lane, at_ms, span, label),
             Wire::Opened {
                 span,

@@ -1239,3 +1239,36 @@ fn a_restart_after_a_new_period_is_counted_on_a_lane_that_hears_the_epoch_only_a
     dial(&mut store, 9_000.0, 2);
     assert_eq!(store.lane(lane).tracker.counts().restarts, 1);
 }
+
+/// A letter out when its lane is stopped ends there, withdrawn: not a failure, not an outage, and
+/// never drawn as held until now.
+#[test]
+fn a_letter_the_person_stopped_is_withdrawn_not_failed() {
+    let mut store = Store::new();
+    store.start_after(0);
+    let span = store.new_span();
+    store.apply(
+        LaneId::LongPoll,
+        1_000.0,
+        Wire::RequestSent {
+            span,
+            label: "GET /api/longpoll?after=0".into(),
+        },
+    );
+    store.apply(LaneId::LongPoll, 4_000.0, Wire::Withdrawn { span });
+    let withdrawn = store.span(span).unwrap();
+    assert_eq!(withdrawn.end_ms, Some(4_000.0));
+    assert_eq!(
+        withdrawn.outcome,
+        Outcome::Closed {
+            code: None,
+            reason: WITHDRAWN.into()
+        }
+    );
+    assert_eq!(store.lane(LaneId::LongPoll).failed_requests, 0);
+    assert_eq!(store.lane(LaneId::LongPoll).errors, 0);
+    assert_eq!(
+        crate::timeline::words::explain_span(withdrawn, 9_000.0),
+        "This letter was withdrawn after 3.0 s: stopped before its answer."
+    );
+}

@@ -175,6 +175,9 @@ pub fn explain_span(span: &Span, now_ms: f64) -> String {
             format_bytes(span.bytes_down as f64),
             format_bytes(span.bytes_up as f64)
         ),
+        (Shape::Request | Shape::HeldRequest, Outcome::Closed { reason, .. }) => {
+            format!("This letter was withdrawn after {took}: {reason}.")
+        }
         (_, Outcome::Closed { code, reason }) => format!(
             "{} hung up after {took} ({}{reason}), having carried {}.",
             line(span.lane),
