@@ -474,6 +474,9 @@ pub fn classify(har: &Har) -> Imported {
                     channel.empty += 1;
                     *channel.empty_by.entry(rule).or_default() += 1;
                 }
+                // A letter that failed (an error status) or was never answered (status 0: still out,
+                // or withdrawn when its lane stopped) brought no news, nor an empty answer.
+                None if entry.response.status == 0 || entry.response.status >= 400 => {}
                 None => {
                     channel.news_answers += 1;
                     channel.news_bytes += non_negative(entry.response.content.size);
@@ -718,6 +721,23 @@ mod tests {
         assert_eq!(imported.channels[0].kind, ChannelKind::Held);
         // Held for as long as most were: the one held by chance says nothing of the rest.
         assert_eq!(imported.channels[0].held_ms, Some(9.0));
+        let counts = |imported: &Imported| {
+            let channel = &imported.channels[0];
+            (channel.requests, channel.news_answers, channel.empty)
+        };
+        // The same body each time: the first is news, the rest repeat it.
+        assert_eq!(counts(&imported), (20, 1, 19));
+        // One more, never answered (its lane was stopped): a request, and no news.
+        let mut entries = har.log.entries.clone();
+        let mut withdrawn = entries[19].clone();
+        withdrawn.started_date_time = crate::time::format_date_time(1.8e12 + 4_000.0 + 20.0 * 12.0);
+        withdrawn.response.status = 0;
+        withdrawn.response.content.text = None;
+        entries.push(withdrawn);
+        let mut har = har;
+        har.log.entries = entries;
+        let imported = classify(&har);
+        assert_eq!(counts(&imported), (21, 1, 19));
     }
 
     #[test]
