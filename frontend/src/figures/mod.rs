@@ -162,10 +162,18 @@ pub struct Row {
     /// What the figure means, for the row header's tooltip.
     pub means: &'static str,
     pub better: Better,
+    /// A byte count: a lane whose bytes are an estimate (the video call's) is not ranked on it.
+    pub bytes: bool,
+    /// A total of the period: ranked only among the lanes that delivered the most events (a lane that
+    /// carried less news spent less by carrying less, which is no merit).
+    pub total: bool,
     /// The value compared; `None` where the lane has none yet.
     pub value: fn(&Score) -> Option<f64>,
     /// The value as the cell shows it.
     pub shown: fn(&Score) -> String,
+    /// A second figure shown small beside it, where there is one (the share of empty answers: the
+    /// figure people quote).
+    pub aside: Option<fn(&Score) -> Option<String>>,
 }
 
 fn count(value: u64) -> Option<f64> {
@@ -179,96 +187,137 @@ pub const ROWS: [Row; 12] = [
         name: "delivered",
         means: "events this lane received, each seq once",
         better: Better::More,
+        bytes: false,
+        total: false,
         value: |s| count(s.delivered),
         shown: |s| group_thousands(s.delivered),
+        aside: None,
     },
     Row {
         key: "delay-p50",
         name: "delay p50",
         means: "half the events arrived within this many ms of the server stamping them",
         better: Better::Less,
+        bytes: false,
+        total: false,
         value: |s| s.delay_p50,
         shown: |s| whole_ms(s.delay_p50),
+        aside: None,
     },
     Row {
         key: "delay-p95",
         name: "delay p95",
         means: "95 % of the events arrived within this many ms",
         better: Better::Less,
+        bytes: false,
+        total: false,
         value: |s| s.delay_p95,
         shown: |s| whole_ms(s.delay_p95),
+        aside: None,
     },
     Row {
         key: "delay-max",
         name: "delay max",
         means: "the slowest event of the period, ms (every event counted, not only the latest)",
         better: Better::Less,
+        bytes: false,
+        total: false,
         value: |s| s.delay_max,
         shown: |s| whole_ms(s.delay_max),
+        aside: None,
     },
     Row {
         key: "requests",
         name: "requests",
         means: "HTTP requests sent (a line that stays open is one)",
         better: Better::Less,
+        bytes: false,
+        total: false,
         value: |s| count(s.requests),
         shown: |s| group_thousands(s.requests),
+        aside: None,
     },
     Row {
         key: "empty",
         name: "empty replies",
         means: "answers that said \"nothing new\": postage paid for nothing",
         better: Better::Less,
+        bytes: false,
+        total: false,
         value: |s| count(s.empty),
         shown: |s| group_thousands(s.empty),
+        // Only where there were some: "0 %" on every line would be noise.
+        aside: Some(|s| {
+            s.empty_percent
+                .filter(|_| s.empty > 0)
+                .map(|p| format!(" {p:.0} %"))
+        }),
     },
     Row {
         key: "bytes-per-message",
         name: "bytes per message",
         means: "bytes on the wire both ways, headers and framing included, per event delivered (≈: the video call's is an estimate — its QUIC packets are out of the page's sight — and is not ranked)",
         better: Better::Less,
+        bytes: true,
+        total: false,
         value: |s| s.bytes_per_message,
         shown: |s| s.bytes_per_message.map_or("–".into(), |b| s.bytes_shown(b)),
+        aside: None,
     },
     Row {
         key: "bytes-total",
         name: "bytes in total",
         means: "bytes on the wire both ways (the panel splits them ↓ and ↑; ≈: an estimate, not ranked); starred only among the lanes that delivered the most events",
         better: Better::Less,
+        bytes: true,
+        total: true,
         value: |s| count(s.bytes_total()),
         shown: |s| s.bytes_shown(s.bytes_total() as f64),
+        aside: None,
     },
     Row {
         key: "new-connections",
         name: "new connections",
         means: "new connections: TCP or QUIC connections this lane opened, each paying a handshake; a letter or a line that rides a kept-alive connection opens none (so a redial may add a connect and a reconnect but no new connection)",
         better: Better::Less,
+        bytes: false,
+        total: false,
         value: |s| count(s.new_connections),
         shown: |s| group_thousands(s.new_connections),
+        aside: None,
     },
     Row {
         key: "missed",
         name: "missed",
         means: "seqs this lane should have had and has not: still missing, or lost for good",
         better: Better::Less,
+        bytes: false,
+        total: false,
         value: |s| count(s.missed),
         shown: |s| group_thousands(s.missed),
+        aside: None,
     },
     Row {
         key: "lost",
         name: "lost for good",
         means: "seqs the server no longer had when the lane asked, or a restart left behind",
         better: Better::Less,
+        bytes: false,
+        total: false,
         value: |s| count(s.lost),
         shown: |s| group_thousands(s.lost),
+        aside: None,
     },
     Row {
         key: "reconnects",
         name: "reconnects",
         means: "reconnects: lines dialled again after one was lost (letters never reconnect: each is a request of its own)",
         better: Better::Less,
+        bytes: false,
+        total: false,
         value: |s| count(s.reconnects),
         shown: |s| group_thousands(s.reconnects),
+        aside: None,
     },
 ];
 
@@ -287,9 +336,9 @@ impl Row {
         let values: Vec<(LaneId, f64)> = scores
             .iter()
             .filter(|(_, score)| score.took_part())
-            .filter(|(_, score)| self.key != "bytes-total" || score.delivered == most_delivered)
+            .filter(|(_, score)| !self.total || score.delivered == most_delivered)
             // An estimate is not ranked against counted bytes.
-            .filter(|(_, score)| !(self.key.starts_with("bytes") && score.bytes_estimated))
+            .filter(|(_, score)| !(self.bytes && score.bytes_estimated))
             .filter_map(|(lane, score)| (self.value)(score).map(|value| (lane, value)))
             .collect();
         if values.len() < 2 {

@@ -191,19 +191,8 @@ fn CompareRow(
                             <span data-testid=format!("{lane}-{}", row.key)>
                                 {move || scores.with(|scores| (row.shown)(&scores[lane]))}
                             </span>
-                            // The share of empty answers beside their count: the figure people quote.
-                            {(row.key == "empty").then(|| view! {
-                                <small>
-                                    {move || scores.with(|scores| {
-                                        let score = &scores[lane];
-                                        // Only where there were some: "0 %" on every line would be noise.
-                                        score
-                                            .empty_percent
-                                            .filter(|_| score.empty > 0)
-                                            .map(|p| format!(" {p:.0} %"))
-                                            .unwrap_or_default()
-                                    })}
-                                </small>
+                            {row.aside.map(|aside| view! {
+                                <small>{move || scores.with(|scores| aside(&scores[lane]).unwrap_or_default())}</small>
                             })}
                             {move || is_best().then(|| view! {
                                 <i class="star" aria-hidden="true">" ★"</i>
