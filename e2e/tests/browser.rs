@@ -1448,8 +1448,10 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
         "letters p50 {letters} ms vs phone {phone} ms"
     );
     // One way is 150 ± 50 ms: the phone call pays about half the round trip per event, and more at its
-    // tail. The bounds leave room for the clock offset, which a jittery path lets err by tens of ms.
-    assert!(phone >= 110.0, "phone p50 {phone} ms");
+    // tail (on loopback its p50 is a few ms). The bounds leave room for the clock offset, measured over
+    // the same jittery path: half the difference of two one-way delays of 150 ± 50 ms errs by up to
+    // 50 ms, and a busy machine adds to it (a cold CI run read 95 ms).
+    assert!(phone >= 80.0, "phone p50 {phone} ms");
     assert!(phone_p95 >= 150.0, "phone p95 {phone_p95} ms");
     let listed = text(page, "[data-testid='network-ws']").await;
     assert!(listed.contains("3g (300 ± 50 ms"), "{listed}");
