@@ -56,7 +56,9 @@ impl Driver {
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let scratch = std::env::temp_dir().join(format!("switchboard-chromedriver-{port}"));
+        // A short name: Chromium's profile under it holds a Unix socket, whose path may not pass
+        // 107 bytes (a long one made Chromium exit before the session began).
+        let scratch = std::env::temp_dir().join(format!("cd-{port}"));
         std::fs::create_dir_all(&scratch).expect("a scratch directory for Chromium");
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
