@@ -22,6 +22,8 @@
 //! - [`page`] — `nosniff` on every response and the page's Content-Security-Policy.
 //! - [`traffic`] — the traffic pattern the sources follow (quiet, steady, bursty, firehose).
 //! - [`limits`] — connections per lane and per client, chat rate, allowed WebSocket origins.
+//! - [`takeover`] — the radio and the endless letter served off the connection, without hyper's
+//!   buffers, when they open a new one.
 //! - [`woken`] — a future polled only after it woke (a stream's rare endings, at every wake-up).
 //! - [`config`] — the command-line flags; [`error`] — the HTTP error type.
 //!
@@ -44,6 +46,7 @@ pub mod network;
 pub mod page;
 pub mod proxy;
 pub mod sources;
+pub mod takeover;
 pub mod traffic;
 pub mod woken;
 
@@ -444,6 +447,7 @@ pub async fn run_with_proxy(
         },
         state.config.tcp_per_client(),
     );
+    let idle = Duration::from_millis(state.config.idle_timeout_ms);
     let mut http = hyper::server::conn::http1::Builder::new();
     // hyper starts this clock whenever it waits for a request head, so it is the idle timeout between
     // requests (the listener holds a head that has begun to the shorter request timeout).
@@ -470,29 +474,29 @@ pub async fn run_with_proxy(
                 meter: meter.clone(),
             };
             let router = router.clone();
-            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(info.clone()));
-                router.clone().oneshot(request)
-            });
-            let connection = http
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .with_upgrades();
+            let http = http.clone();
             let (token, meters) = (token.clone(), meters.clone());
             connections.spawn(async move {
-                let mut connection = std::pin::pin!(connection);
-                let served = tokio::select! {
-                    served = connection.as_mut() => served,
-                    () = token.cancelled() => {
-                        connection.as_mut().graceful_shutdown();
-                        connection.await
-                    }
+                let mut stream = stream;
+                let opening = tokio::select! {
+                    opening = takeover::first_request(&mut stream, idle, &info) => opening,
+                    () = token.cancelled() => return,
                 };
-                if let Err(err) = served {
-                    if err.is_timeout() {
-                        meter.reset_on_close();
+                match opening {
+                    takeover::Opening::Stream(request) => {
+                        return takeover::serve(stream, *request, router).await;
                     }
-                    count_cut(&meters, &err);
+                    takeover::Opening::Idle => {
+                        meter.reset_on_close();
+                        meters.cuts.idle_timeout.fetch_add(1, Relaxed);
+                        return;
+                    }
+                    takeover::Opening::Gone => return,
+                    takeover::Opening::Hyper => {}
                 }
+                // Boxed: hyper's connection state is large, and a task is as big as its largest
+                // state, so inline it would weigh on every taken-over stream too.
+                Box::pin(serve_with_hyper(http, stream, info, router, token, meters)).await;
             });
         }
         drop(listener);
@@ -516,6 +520,39 @@ pub async fn run_with_proxy(
             );
             Ok(())
         }
+    }
+}
+
+/// Serves a connection with hyper until it ends, or until the shutdown has let it finish.
+async fn serve_with_hyper(
+    http: hyper::server::conn::http1::Builder,
+    stream: listener::MeteredStream,
+    info: ConnInfo,
+    router: Router,
+    token: CancellationToken,
+    meters: Arc<Meters>,
+) {
+    let meter = info.meter.clone();
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(info.clone()));
+        router.clone().oneshot(request)
+    });
+    let connection = http
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        () = token.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = served {
+        if err.is_timeout() {
+            meter.reset_on_close();
+        }
+        count_cut(&meters, &err);
     }
 }
 

@@ -271,6 +271,17 @@ impl MeteredStream {
     pub fn meter(&self) -> &Arc<ConnMeter> {
         &self.meter
     }
+
+    /// Waits until the peer has sent something (or closed).
+    pub async fn readable(&self) -> io::Result<()> {
+        self.reader.readable().await
+    }
+
+    /// Copies what the peer has sent so far without taking it: the bytes stay for whoever reads them
+    /// (and are metered then).
+    pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.peek(buf).await
+    }
 }
 
 impl AsyncRead for MeteredStream {

@@ -128,3 +128,120 @@ async fn shutdown_ends_open_streams_cleanly() {
         "the stream ends instead of hanging"
     );
 }
+
+/// Reads from `socket` until `text` has arrived (or fails after the patience).
+async fn read_until(socket: &mut tokio::net::TcpStream, received: &mut Vec<u8>, text: &str) {
+    use tokio::io::AsyncReadExt;
+    let deadline = Instant::now() + common::PATIENCE;
+    while !String::from_utf8_lossy(received).contains(text) {
+        let mut buf = [0u8; 4096];
+        let read = tokio::time::timeout_at(deadline.into(), socket.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{text:?} did not arrive; got {:?}",
+                    String::from_utf8_lossy(received)
+                )
+            })
+            .unwrap();
+        assert!(
+            read > 0,
+            "closed before {text:?}: {:?}",
+            String::from_utf8_lossy(received)
+        );
+        received.extend_from_slice(&buf[..read]);
+    }
+}
+
+#[tokio::test]
+async fn a_stream_on_a_new_connection_is_served_off_it_framed_as_before_and_counted() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start().await;
+    server.publish(2).await;
+    // What a browser sends: the whole head at once, on a connection of its own.
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(b"GET /api/sse?after=1 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    read_until(&mut socket, &mut received, "id: 2\n").await;
+    let text = String::from_utf8_lossy(&received).to_lowercase();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head, then the body");
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    for line in [
+        "content-type: text/event-stream",
+        "cache-control: no-cache",
+        "x-accel-buffering: no",
+        "transfer-encoding: chunked",
+        "connection: close",
+        "x-content-type-options: nosniff",
+    ] {
+        assert!(head.contains(line), "{line:?} missing from {head}");
+    }
+    assert!(head.contains("\r\ndate: "), "{head}");
+    // Chunked as hyper framed it: a size in hex, the frame, CRLF.
+    let first = body.split("\r\n").next().unwrap();
+    let size = usize::from_str_radix(first, 16).expect("a chunk size");
+    assert!(
+        body[first.len() + 2..].starts_with("retry: 1000\n"),
+        "{body}"
+    );
+    assert_eq!(&body[first.len() + 2 + size..][..2], "\r\n", "{body}");
+    // Live events follow; the stream is counted open, and closed when the client goes.
+    let live = server.post_chat("live").await;
+    read_until(&mut socket, &mut received, &format!("id: {}\n", live.seq)).await;
+    common::eventually("one open stream", || async {
+        server.stats().await.lanes[&LaneId::Sse].connections_open == 1
+    })
+    .await;
+    drop(socket);
+    common::eventually("no open stream once the client left", || async {
+        server.stats().await.lanes[&LaneId::Sse].connections_open == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_stream_request_on_a_new_connection_gets_its_whole_error_and_the_line_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(b"GET /api/sse HTTP/1.1\r\nHost: x\r\nLast-Event-ID: nope\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    tokio::time::timeout(common::PATIENCE, socket.read_to_end(&mut received))
+        .await
+        .expect("the server closes the connection after its answer")
+        .unwrap();
+    let text = String::from_utf8_lossy(&received);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+    assert!(
+        head.contains(&format!("content-length: {}", body.len())),
+        "{head}"
+    );
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["error"]["code"], "bad_header");
+}
+
+#[tokio::test]
+async fn a_stream_asked_for_on_a_kept_alive_connection_is_still_served() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start().await;
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // A letter first (hyper serves the connection), then the radio on the same connection.
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    read_until(&mut socket, &mut received, "HTTP/1.1 200").await;
+    socket
+        .write_all(b"GET /api/sse HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut socket, &mut received, "event: hello").await;
+}
