@@ -1,0 +1,110 @@
+// The dashboard's first load over an emulated network: a fresh headless Chromium profile (nothing
+// cached) opens the built page from a release server, with Chromium's own network emulation (latency
+// added to every request, bandwidth each way) set through chromedriver, and reads when the page was
+// usable (the `switchboard-mounted` Performance mark the dashboard sets after it mounted) and what came
+// over the wire (resource timing's transfer sizes, encoded bodies plus headers).
+//
+//   ./dev run   # once, for dist/; then stop it
+//   cargo build --release -p switchboard-server
+//   node loadgen/bench/first-load.cjs [RUNS] [PRESET...]     # default 5 runs of 4g; e.g. 5 4g cable 3g
+//
+// Chromium's emulation adds the latency to each request and shares the bandwidth, but does not model
+// TCP's slow start, so the figures are what a browser on such a path sees once its connection is warm.
+const { spawn } = require("child_process");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+
+// The presets of shared/src/network (round trip in ms, kbit/s down and up).
+const PRESETS = {
+  cable: { latency: 20, down: 50_000, up: 10_000 },
+  "4g": { latency: 60, down: 20_000, up: 20_000 },
+  "3g": { latency: 300, down: 1_600, up: 768 },
+};
+const runs = Number(process.argv[2] || 5);
+const presets = process.argv.length > 3 ? process.argv.slice(3) : ["4g"];
+const root = path.resolve(__dirname, "../..");
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "first-load-"));
+const serverPort = 18312, driverPort = 19516;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function call(method, url, body) {
+  const response = await fetch(url, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = await response.json();
+  if (answer.value && answer.value.error) throw new Error(`${url}: ${answer.value.message}`);
+  return answer;
+}
+
+async function waitUp(url) {
+  for (let i = 0; i < 100; i++) {
+    try { await fetch(url); return; } catch { await sleep(100); }
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+// One load in a new session (a new profile: an empty cache). Returns [ms until mounted, bytes].
+async function load(wd, base, preset) {
+  const conditions = PRESETS[preset];
+  if (!conditions) throw new Error(`unknown preset ${preset}: one of ${Object.keys(PRESETS).join(", ")}`);
+  const session = (await call("POST", `${wd}/session`, { capabilities: { alwaysMatch: { "goog:chromeOptions": {
+    binary: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
+  } } } })).value.sessionId;
+  try {
+    await call("POST", `${wd}/session/${session}/chromium/network_conditions`, { network_conditions: {
+      offline: false,
+      latency: conditions.latency,
+      download_throughput: conditions.down * 1000 / 8,
+      upload_throughput: conditions.up * 1000 / 8,
+    } });
+    await call("POST", `${wd}/session/${session}/url`, { url: `${base}/` });
+    for (let tries = 0; tries < 200; tries++) {
+      const [mounted, bytes, encodings] = (await call("POST", `${wd}/session/${session}/execute/sync`, {
+        script: "const m = performance.getEntriesByName('switchboard-mounted')[0];" +
+          "const nav = performance.getEntriesByType('navigation')[0];" +
+          "const res = performance.getEntriesByType('resource').filter(r => !r.name.includes('/api/') && !r.name.includes('/ws'));" +
+          "return [m ? m.startTime : null, nav.transferSize + res.reduce((sum, r) => sum + r.transferSize, 0)," +
+          " res.map(r => r.name.split('.').pop() + ' ' + r.encodedBodySize + '/' + r.decodedBodySize).join(', ')];",
+        args: [],
+      })).value;
+      if (mounted !== null) return [mounted, bytes, encodings];
+      await sleep(50);
+    }
+    throw new Error("the dashboard did not mount within 10 s");
+  } finally {
+    await call("DELETE", `${wd}/session/${session}`).catch(() => {});
+  }
+}
+
+(async () => {
+  const server = spawn(path.join(root, "target/release/switchboard-server"),
+    ["--addr", `127.0.0.1:${serverPort}`, "--static-dir", path.join(root, "dist")], { stdio: "ignore" });
+  // Chromium's profiles go into the scratch directory, removed at the end.
+  const driver = spawn("chromedriver", [`--port=${driverPort}`], { stdio: "ignore", env: { ...process.env, TMPDIR: scratch } });
+  const base = `http://127.0.0.1:${serverPort}`, wd = `http://127.0.0.1:${driverPort}`;
+  try {
+    await waitUp(`${base}/healthz`);
+    await waitUp(`${wd}/status`);
+    for (const preset of presets) {
+      const times = [];
+      let last;
+      for (let run = 1; run <= runs; run++) {
+        const [ms, bytes, encodings] = await load(wd, base, preset);
+        times.push(ms);
+        last = { bytes, encodings };
+        console.log(`${preset} run ${run}: usable after ${ms.toFixed(0)} ms, ${(bytes / 1000).toFixed(1)} KB on the wire`);
+      }
+      const sorted = [...times].sort((a, b) => a - b);
+      console.log(`${preset}: median ${sorted[Math.floor(sorted.length / 2)].toFixed(0)} ms, worst ${sorted[sorted.length - 1].toFixed(0)} ms` +
+        ` over ${runs} first loads; ${(last.bytes / 1000).toFixed(1)} KB (${last.encodings}: encoded/decoded bytes)`);
+    }
+  } finally {
+    driver.kill();
+    server.kill();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+})();
