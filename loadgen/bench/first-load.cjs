@@ -15,8 +15,9 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 
-// The presets of shared/src/network (round trip in ms, kbit/s down and up).
+// The presets of shared/src/network (round trip in ms, kbit/s down and up); loopback: no emulation.
 const PRESETS = {
+  loopback: { latency: 0, down: 0, up: 0 },
   cable: { latency: 20, down: 50_000, up: 10_000 },
   "4g": { latency: 60, down: 20_000, up: 20_000 },
   "3g": { latency: 300, down: 1_600, up: 768 },
@@ -58,20 +59,22 @@ async function load(wd, base, preset) {
     await call("POST", `${wd}/session/${session}/chromium/network_conditions`, { network_conditions: {
       offline: false,
       latency: conditions.latency,
-      download_throughput: conditions.down * 1000 / 8,
-      upload_throughput: conditions.up * 1000 / 8,
+      // -1: no limit (loopback).
+      download_throughput: conditions.down ? conditions.down * 1000 / 8 : -1,
+      upload_throughput: conditions.up ? conditions.up * 1000 / 8 : -1,
     } });
     await call("POST", `${wd}/session/${session}/url`, { url: `${base}/` });
     for (let tries = 0; tries < 200; tries++) {
-      const [mounted, bytes, encodings] = (await call("POST", `${wd}/session/${session}/execute/sync`, {
+      const [mounted, bytes, encodings, arrived] = (await call("POST", `${wd}/session/${session}/execute/sync`, {
         script: "const m = performance.getEntriesByName('switchboard-mounted')[0];" +
           "const nav = performance.getEntriesByType('navigation')[0];" +
           "const res = performance.getEntriesByType('resource').filter(r => !r.name.includes('/api/') && !r.name.includes('/ws'));" +
           "return [m ? m.startTime : null, nav.transferSize + res.reduce((sum, r) => sum + r.transferSize, 0)," +
-          " res.map(r => r.name.split('.').pop() + ' ' + r.encodedBodySize + '/' + r.decodedBodySize).join(', ')];",
+          " res.map(r => r.name.split('.').pop() + ' ' + r.encodedBodySize + '/' + r.decodedBodySize).join(', ')," +
+          " 'page ' + nav.responseEnd.toFixed(0) + ' ms, ' + res.map(r => r.name.split('.').pop() + ' ' + r.responseEnd.toFixed(0) + ' ms').join(', ')];",
         args: [],
       })).value;
-      if (mounted !== null) return [mounted, bytes, encodings];
+      if (mounted !== null) return [mounted, bytes, encodings, arrived];
       await sleep(50);
     }
     throw new Error("the dashboard did not mount within 10 s");
@@ -93,10 +96,10 @@ async function load(wd, base, preset) {
       const times = [];
       let last;
       for (let run = 1; run <= runs; run++) {
-        const [ms, bytes, encodings] = await load(wd, base, preset);
+        const [ms, bytes, encodings, arrived] = await load(wd, base, preset);
         times.push(ms);
         last = { bytes, encodings };
-        console.log(`${preset} run ${run}: usable after ${ms.toFixed(0)} ms, ${(bytes / 1000).toFixed(1)} KB on the wire`);
+        console.log(`${preset} run ${run}: usable after ${ms.toFixed(0)} ms, ${(bytes / 1000).toFixed(1)} KB on the wire; arrived: ${arrived}`);
       }
       const sorted = [...times].sort((a, b) => a - b);
       console.log(`${preset}: median ${sorted[Math.floor(sorted.length / 2)].toFixed(0)} ms, worst ${sorted[sorted.length - 1].toFixed(0)} ms` +
