@@ -1,5 +1,8 @@
 //! The one event stream every lane carries.
 
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::Seq;
@@ -8,7 +11,7 @@ use crate::Seq;
 /// same event with the same `seq`, so deliveries can be compared message by message.
 ///
 /// On the wire: `{"seq":7,"ts_ms":1700000000123,"kind":"chat","data":{...}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     /// Strictly increasing across the whole stream; the resume point of every lane.
     pub seq: Seq,
@@ -23,6 +26,89 @@ impl Event {
     /// The body's kind tag as it appears on the wire.
     pub fn kind(&self) -> &'static str {
         self.body.kind()
+    }
+}
+
+/// Read field by field rather than with serde's `flatten`, which buffers the whole event and reads it a
+/// second time from the buffer: that generated a second reader for every body type, a large piece of
+/// the dashboard's WebAssembly. The server writes `kind` before `data`, so the body is read straight
+/// into its type; `data` before `kind` is refused with an error that says so.
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Event, D::Error> {
+        deserializer.deserialize_map(EventVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum EventField {
+    Seq,
+    TsMs,
+    Kind,
+    Data,
+    #[serde(other)]
+    Other,
+}
+
+/// The `kind` tag, which knows how to read its `data`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Load,
+    Ticker,
+    Chat,
+    Notice,
+}
+
+impl<'de> DeserializeSeed<'de> for Kind {
+    type Value = EventBody;
+
+    fn deserialize<D: Deserializer<'de>>(self, data: D) -> Result<EventBody, D::Error> {
+        Ok(match self {
+            Kind::Load => EventBody::Load(HostLoad::deserialize(data)?),
+            Kind::Ticker => EventBody::Ticker(TickerQuotes::deserialize(data)?),
+            Kind::Chat => EventBody::Chat(ChatMessage::deserialize(data)?),
+            Kind::Notice => EventBody::Notice(Notice::deserialize(data)?),
+        })
+    }
+}
+
+struct EventVisitor;
+
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = Event;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event: seq, ts_ms, kind and data")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+        let (mut seq, mut ts_ms, mut kind, mut body) = (None, None, None::<Kind>, None);
+        while let Some(field) = map.next_key::<EventField>()? {
+            match field {
+                EventField::Seq => seq = Some(map.next_value()?),
+                EventField::TsMs => ts_ms = Some(map.next_value()?),
+                EventField::Kind => kind = Some(map.next_value()?),
+                EventField::Data => {
+                    let kind = kind.ok_or_else(|| {
+                        de::Error::custom("an event's `kind` must come before its `data`")
+                    })?;
+                    body = Some(map.next_value_seed(kind)?);
+                }
+                EventField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Event {
+            seq: seq.ok_or_else(|| de::Error::missing_field("seq"))?,
+            ts_ms: ts_ms.ok_or_else(|| de::Error::missing_field("ts_ms"))?,
+            body: match (kind, body) {
+                (Some(_), Some(body)) => body,
+                (None, _) => return Err(de::Error::missing_field("kind")),
+                (Some(_), None) => return Err(de::Error::missing_field("data")),
+            },
+        })
     }
 }
 
@@ -213,8 +299,41 @@ pub(crate) mod tests {
     #[test]
     fn unknown_kind_is_rejected() {
         let err =
-            serde_json::from_str::<Event>(r#"{"seq":1,"ts_ms":2,"kind":"weather","data":{}}"#);
-        assert!(err.is_err());
+            serde_json::from_str::<Event>(r#"{"seq":1,"ts_ms":2,"kind":"weather","data":{}}"#)
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown variant `weather`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_event_reads_in_any_order_with_kind_before_data_and_says_what_is_wrong() {
+        let event: Event = serde_json::from_str(
+            r#"{"kind":"chat","extra":[1,{"a":2}],"ts_ms":2,"data":{"author":"a","text":"b","via":"post"},"seq":1}"#,
+        )
+        .unwrap();
+        assert_eq!((event.seq, event.ts_ms, event.kind()), (1, 2, "chat"));
+        for (json, says) in [
+            (
+                r#"{"seq":1,"ts_ms":2,"data":{},"kind":"chat"}"#,
+                "must come before",
+            ),
+            (
+                r#"{"seq":1,"ts_ms":2,"kind":"chat"}"#,
+                "missing field `data`",
+            ),
+            (r#"{"seq":1,"kind":"load","data":{}}"#, "missing field"),
+            (r#"{"seq":1,"ts_ms":2}"#, "missing field `kind`"),
+            (
+                r#"{"seq":1,"ts_ms":2,"kind":"chat","data":{"author":"a"}}"#,
+                "missing field `text`",
+            ),
+            (r#"{"seq":"one","ts_ms":2}"#, "invalid type"),
+        ] {
+            let err = serde_json::from_str::<Event>(json).unwrap_err().to_string();
+            assert!(err.contains(says), "{json}: {err}");
+        }
     }
 
     #[test]

@@ -143,8 +143,8 @@ impl fmt::Display for FaultKind {
     }
 }
 
-/// Which lanes a fault hits: one, or all of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Which lanes a fault hits: one, or all of them. On the wire a lane's id or `"all"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum FaultTarget {
     Lane(LaneId),
@@ -173,6 +173,30 @@ impl FaultTarget {
             FaultTarget::Lane(lane) => lane.as_str(),
             FaultTarget::All(_) => "all",
         }
+    }
+}
+
+/// Read as the one string it is, not as serde's `untagged` would (buffer the value, then try each
+/// variant on the buffer, with code for every try in the dashboard's WebAssembly); the error names
+/// what is allowed.
+impl<'de> Deserialize<'de> for FaultTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const TARGETS: &[&str] = &[
+            "poll",
+            "longpoll",
+            "stream",
+            "sse",
+            "ws",
+            "webtransport",
+            "all",
+        ];
+        let name = String::deserialize(deserializer)?;
+        if name == "all" {
+            return Ok(FaultTarget::ALL);
+        }
+        name.parse::<LaneId>()
+            .map(FaultTarget::Lane)
+            .map_err(|_| serde::de::Error::unknown_variant(&name, TARGETS))
     }
 }
 
@@ -284,7 +308,7 @@ impl Fault {
     pub fn describe(&self) -> String {
         // The lane as the page names it, never its id.
         let lanes = match self.lane {
-            FaultTarget::Lane(lane) => format!("the {}", lane.title().to_lowercase()),
+            FaultTarget::Lane(lane) => format!("the {}", lane.title().to_ascii_lowercase()),
             FaultTarget::All(_) => "all lanes".to_owned(),
         };
         let mut text = format!("{} on {lanes}", self.kind.title());
@@ -346,7 +370,23 @@ mod tests {
     #[test]
     fn nonsense_is_refused_with_a_reason() {
         assert!(request(r#"{"kind":"melt"}"#).is_err());
-        assert!(request(r#"{"kind":"drop","lane":"fax"}"#).is_err());
+        let fax = request(r#"{"kind":"drop","lane":"fax"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            fax.contains("unknown variant `fax`") && fax.contains("`all`"),
+            "{fax}"
+        );
+        assert!(request(r#"{"kind":"drop","lane":7}"#).is_err());
+        for target in LaneId::ALL
+            .map(FaultTarget::Lane)
+            .into_iter()
+            .chain([FaultTarget::ALL])
+        {
+            let text = serde_json::to_string(&target).unwrap();
+            assert_eq!(text, format!("\"{target}\""));
+            assert_eq!(serde_json::from_str::<FaultTarget>(&text).unwrap(), target);
+        }
         assert!(request(r#"{"kind":"drop","colour":"red"}"#).is_err());
         let refused = |json: &str| request(json).unwrap().validate().unwrap_err();
         assert_eq!(

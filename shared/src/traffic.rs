@@ -151,7 +151,7 @@ impl TrafficChange {
     pub fn describe(&self) -> String {
         format!(
             "Traffic is now {} (was {}): {}",
-            self.pattern.title().to_lowercase(),
+            self.pattern.title().to_ascii_lowercase(),
             self.previous.as_str(),
             self.pattern.explanation()
         )

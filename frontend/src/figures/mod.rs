@@ -380,13 +380,14 @@ pub fn named(lane: LaneId) -> &'static str {
     }
 }
 
-/// Capitalises the first letter of a sentence.
+/// Capitalises the first letter of a sentence. The page's sentences are its own, in English: ASCII case
+/// is enough, and it keeps Unicode's case tables (~20 KB) out of the WebAssembly.
 pub(crate) fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
+    let mut sentence = text.to_owned();
+    if let Some(first) = sentence.get_mut(..1) {
+        first.make_ascii_uppercase();
     }
+    sentence
 }
 
 #[cfg(test)]

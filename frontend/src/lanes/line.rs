@@ -44,10 +44,10 @@ impl Phone {
         self.outbox.with_value(|outbox| match outbox {
             Some(outbox) => outbox
                 .unbounded_send(message)
-                .map_err(|_| format!("the {} just hung up", title.to_lowercase())),
+                .map_err(|_| format!("the {} just hung up", title.to_ascii_lowercase())),
             None => Err(format!(
                 "no {} is up: start the {title} lane",
-                title.to_lowercase()
+                title.to_ascii_lowercase()
             )),
         })
     }
@@ -231,7 +231,7 @@ pub fn next_line(pending: &mut Vec<u8>) -> Option<String> {
 /// Parses one server message a line carried (a phone call's frame, an endless letter's line), reporting
 /// an unreadable one; `None` then.
 pub fn parse_message(reporter: &Reporter, span: SpanId, text: &str) -> Option<ServerMessage> {
-    match serde_json::from_str(text) {
+    match ServerMessage::from_json(text) {
         Ok(message) => Some(message),
         Err(err) => {
             reporter.report(Wire::Error {

@@ -165,7 +165,7 @@ pub fn AppView(
         let token = token.get_untracked();
         spawn_local(async move {
             let answer = post_json::<serde_json::Value>("/api/app/network", &body, &token).await;
-            said.set(Some(answer.map(|_| capitalised(&words))));
+            said.set(Some(answer.map(|_| crate::figures::sentence(&words))));
         });
     };
     let set_network = move |preset: String| {
@@ -208,7 +208,7 @@ pub fn AppView(
                         let id = id.clone();
                         move || channel.get() == id
                     };
-                    view! { <option value=id selected=selected>{capitalised(&named(c))}</option> }
+                    view! { <option value=id selected=selected>{crate::figures::sentence(&named(c))}</option> }
                 })
                 .collect_view();
             let findings = current
@@ -390,12 +390,4 @@ fn ChannelRow(channel: AppChannel) -> impl IntoView {
             <td data-testid="app-cuts">{format!("{} / {}", channel.cut_by_fault, channel.cut_by_idle_timeout)}</td>
         </tr>
     }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }

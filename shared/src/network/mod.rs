@@ -477,7 +477,7 @@ impl NetworkChange {
         // The lanes as the page names them ("the held letters now run over 3g"), never their ids.
         let (lanes, plural) = match self.lane {
             FaultTarget::Lane(lane) => {
-                let title = lane.title().to_lowercase();
+                let title = lane.title().to_ascii_lowercase();
                 let plural = title.ends_with('s');
                 (format!("the {title}"), plural)
             }
