@@ -14,6 +14,7 @@ const { spawn } = require("child_process");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
+const { call, sleep, waitUp } = require("./webdriver.cjs");
 
 // The presets of shared/src/network (round trip in ms, kbit/s down and up); loopback: no emulation.
 const PRESETS = {
@@ -27,25 +28,6 @@ const presets = process.argv.length > 3 ? process.argv.slice(3) : ["4g"];
 const root = path.resolve(__dirname, "../..");
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "first-load-"));
 const serverPort = 18312, driverPort = 19516;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function call(method, url, body) {
-  const response = await fetch(url, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const answer = await response.json();
-  if (answer.value && answer.value.error) throw new Error(`${url}: ${answer.value.message}`);
-  return answer;
-}
-
-async function waitUp(url) {
-  for (let i = 0; i < 100; i++) {
-    try { await fetch(url); return; } catch { await sleep(100); }
-  }
-  throw new Error(`${url} did not come up`);
-}
 
 // One load in a new session (a new profile: an empty cache). Returns [ms until mounted, bytes].
 async function load(wd, base, preset) {

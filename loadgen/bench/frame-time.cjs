@@ -8,29 +8,13 @@ const { spawn } = require("child_process");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
+const { call, sleep, waitUp } = require("./webdriver.cjs");
 
 const seconds = Number(process.argv[2] || 60);
 const preset = process.argv[3] || "";
 const root = path.resolve(__dirname, "../..");
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "frame-time-"));
 const serverPort = 18311, driverPort = 19515;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function call(method, url, body) {
-  const response = await fetch(url, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return response.json();
-}
-
-async function waitUp(url) {
-  for (let i = 0; i < 100; i++) {
-    try { await fetch(url); return; } catch { await sleep(100); }
-  }
-  throw new Error(`${url} did not come up`);
-}
 
 (async () => {
   const server = spawn(path.join(root, "target/release/switchboard-server"),

@@ -194,8 +194,15 @@ async fn write_chunk(
     if !chunked {
         return stream.write_all(&data).await;
     }
-    let size = format!("{:x}\r\n", data.len());
-    let mut chunk = Buf::chain(Buf::chain(size.as_bytes(), data), &b"\r\n"[..]);
+    // The size line goes on the stack: this runs for every event on every stream.
+    let mut line = [0u8; 20];
+    let size = {
+        use std::io::Write;
+        let mut cursor = io::Cursor::new(&mut line[..]);
+        write!(cursor, "{:x}\r\n", data.len())?;
+        cursor.position() as usize
+    };
+    let mut chunk = Buf::chain(Buf::chain(&line[..size], data), &b"\r\n"[..]);
     stream.write_all_buf(&mut chunk).await
 }
 
