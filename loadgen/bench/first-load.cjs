@@ -49,11 +49,13 @@ async function load(wd, base, preset) {
     for (let tries = 0; tries < 200; tries++) {
       const [mounted, bytes, encodings, arrived] = (await call("POST", `${wd}/session/${session}/execute/sync`, {
         script: "const m = performance.getEntriesByName('switchboard-mounted')[0];" +
+          "const s = performance.getEntriesByName('switchboard-started')[0];" +
           "const nav = performance.getEntriesByType('navigation')[0];" +
           "const res = performance.getEntriesByType('resource').filter(r => !r.name.includes('/api/') && !r.name.includes('/ws'));" +
           "return [m ? m.startTime : null, nav.transferSize + res.reduce((sum, r) => sum + r.transferSize, 0)," +
           " res.map(r => r.name.split('.').pop() + ' ' + r.encodedBodySize + '/' + r.decodedBodySize).join(', ')," +
-          " 'page ' + nav.responseEnd.toFixed(0) + ' ms, ' + res.map(r => r.name.split('.').pop() + ' ' + r.responseEnd.toFixed(0) + ' ms').join(', ')];",
+          " 'page ' + nav.responseEnd.toFixed(0) + ' ms, ' + res.map(r => r.name.split('.').pop() + ' ' + r.responseEnd.toFixed(0) + ' ms').join(', ')" +
+          " + (s ? ', started ' + s.startTime.toFixed(0) + ' ms' : '')];",
         args: [],
       })).value;
       if (mounted !== null) return [mounted, bytes, encodings, arrived];
