@@ -58,9 +58,7 @@ pub fn batch_response(state: &AppState, lane: LaneId, replay: Replay) -> Respons
     if replay.events.is_empty() {
         counters.empty_replies.fetch_add(1, Relaxed);
     }
-    counters
-        .messages
-        .fetch_add(replay.events.len() as u64, Relaxed);
+    counters.messages.add(replay.events.len() as u64);
     // Letters name the instance that answered only when there are several (with a backplane).
     let instance = state
         .backplane
