@@ -54,7 +54,7 @@ async function load(wd, base, preset) {
           "const res = performance.getEntriesByType('resource').filter(r => !r.name.includes('/api/') && !r.name.includes('/ws'));" +
           "return [m ? m.startTime : null, nav.transferSize + res.reduce((sum, r) => sum + r.transferSize, 0)," +
           " res.map(r => r.name.split('.').pop() + ' ' + r.encodedBodySize + '/' + r.decodedBodySize).join(', ')," +
-          " 'page ' + nav.responseEnd.toFixed(0) + ' ms, ' + res.map(r => r.name.split('.').pop() + ' ' + r.responseEnd.toFixed(0) + ' ms').join(', ')" +
+          " 'page ' + nav.responseEnd.toFixed(0) + ' ms, ' + res.map(r => r.name.split('.').pop() + ' ' + r.startTime.toFixed(0) + '/' + r.requestStart.toFixed(0) + '/' + r.responseStart.toFixed(0) + '/' + r.responseEnd.toFixed(0) + ' ms').join(', ')" +
           " + (s ? ', started ' + s.startTime.toFixed(0) + ' ms' : '')];",
         args: [],
       })).value;
