@@ -45,7 +45,6 @@ pub mod metering;
 pub mod network;
 pub mod page;
 pub mod proxy;
-pub mod shards;
 pub mod sources;
 pub mod takeover;
 pub mod traffic;
@@ -99,8 +98,6 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every task the server starts (sources, WebSocket calls), so shutdown can wait for all of them.
     pub tasks: TaskTracker,
-    /// Where the phone calls run (see [`shards`]).
-    pub shards: Arc<shards::Shards>,
     pub instance: Arc<str>,
     pub started: Instant,
     /// The WebTransport endpoint, once [`run`] has started it.
@@ -138,7 +135,6 @@ impl AppState {
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            shards: Arc::default(),
             started: Instant::now(),
             webtransport: Arc::default(),
             app: None,

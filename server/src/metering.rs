@@ -18,42 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use switchboard_shared::{ConnectionCounts, LaneCounters, LaneId, PerLane};
 
-/// A count that every worker thread adds to at once, many times per event (a delivery, a write): one
-/// atomic per thread stripe, each on its own cache line, summed when read. A single atomic bounced its
-/// cache line between the cores at every delivery of a 5,000-call fan-out.
-#[derive(Debug, Default)]
-pub struct Tally {
-    stripes: [Stripe; TALLY_STRIPES],
-}
-
-const TALLY_STRIPES: usize = 8;
-
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Stripe(AtomicU64);
-
-impl Tally {
-    pub fn add(&self, n: u64) {
-        thread_local! {
-            static STRIPE: usize = {
-                static NEXT: AtomicUsize = AtomicUsize::new(0);
-                NEXT.fetch_add(1, Relaxed) % TALLY_STRIPES
-            };
-        }
-        let stripe = STRIPE.with(|stripe| *stripe);
-        self.stripes[stripe].0.fetch_add(n, Relaxed);
-    }
-
-    /// The count so far (the stripes are read one by one, so a count taken while others add may miss
-    /// the very latest additions, as any relaxed read would).
-    pub fn sum(&self) -> u64 {
-        self.stripes
-            .iter()
-            .map(|stripe| stripe.0.load(Relaxed))
-            .fold(0, u64::wrapping_add)
-    }
-}
-
 /// Counters of one lane (or of the "other" requests), updated lock-free from any task.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -61,13 +25,11 @@ pub struct Counters {
     pub connections_total: AtomicU64,
     pub requests: AtomicU64,
     pub empty_replies: AtomicU64,
-    /// Added to for every delivery to every connection, from every worker thread: striped.
-    pub messages: Tally,
+    pub messages: AtomicU64,
     pub frames_in: AtomicU64,
     pub errors: AtomicU64,
     pub bytes_in: AtomicU64,
-    /// Added to at every write to every connection, from every worker thread: striped.
-    pub bytes_out: Tally,
+    pub bytes_out: AtomicU64,
     pub slow_readers_cut: AtomicU64,
 }
 
@@ -78,11 +40,11 @@ impl Counters {
             connections_total: self.connections_total.load(Relaxed),
             requests: self.requests.load(Relaxed),
             empty_replies: self.empty_replies.load(Relaxed),
-            messages: self.messages.sum(),
+            messages: self.messages.load(Relaxed),
             frames_in: self.frames_in.load(Relaxed),
             errors: self.errors.load(Relaxed),
             bytes_in: self.bytes_in.load(Relaxed),
-            bytes_out: self.bytes_out.sum(),
+            bytes_out: self.bytes_out.load(Relaxed),
             slow_readers_cut: self.slow_readers_cut.load(Relaxed),
         }
     }
@@ -277,7 +239,7 @@ impl ConnMeter {
     }
 
     pub(crate) fn wrote(&self, bytes: usize) {
-        self.current().bytes_out.add(bytes as u64);
+        self.current().bytes_out.fetch_add(bytes as u64, Relaxed);
     }
 }
 

@@ -58,7 +58,9 @@ pub fn batch_response(state: &AppState, lane: LaneId, replay: Replay) -> Respons
     if replay.events.is_empty() {
         counters.empty_replies.fetch_add(1, Relaxed);
     }
-    counters.messages.add(replay.events.len() as u64);
+    counters
+        .messages
+        .fetch_add(replay.events.len() as u64, Relaxed);
     // Letters name the instance that answered only when there are several (with a backplane).
     let instance = state
         .backplane

@@ -13,6 +13,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use switchboard_shared::ws::{Heartbeat, Hello};
 use switchboard_shared::{Gap, LaneId, Seq};
 use tokio::time::Interval;
@@ -193,7 +194,7 @@ impl<E: Encoding> PushStream<E> {
     fn frame_of(&self, delivery: Delivery) -> (E::Frame, u64) {
         match delivery {
             Delivery::Event(event) => {
-                self.counters.messages.add(1);
+                self.counters.messages.fetch_add(1, Relaxed);
                 (event.framed(E::LANE, E::event), event.ts_ms)
             }
             Delivery::Gap(gap) => (E::gap(gap), now_ms()),

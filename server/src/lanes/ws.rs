@@ -74,7 +74,6 @@ pub async fn ws(
         .admit(LaneId::Ws, conn.as_ref().map(|Extension(conn)| conn.client))?;
     let request_head = request_head.map(|Extension(head)| head);
     let tasks = state.tasks.clone();
-    let shards = state.shards.clone();
     Ok(upgrade
         // What the browser sends is a few hundred bytes at most, and a pong is a few: tungstenite
         // zero-fills this much before every read, including the reads that find nothing (one per event
@@ -86,16 +85,14 @@ pub async fn ws(
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
         .on_upgrade(move |socket| {
-            // The call runs on a shard, not on the upgrade's own task, which ends here.
-            shards.spawn(tasks.track_future(call(
+            tasks.track_future(call(
                 socket,
                 state,
                 conn.map(|Extension(conn)| conn),
                 query.after,
                 request_head,
                 permit,
-            )));
-            std::future::ready(())
+            ))
         }))
 }
 

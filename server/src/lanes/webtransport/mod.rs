@@ -418,7 +418,7 @@ impl UdpBytes {
         let received = stats.udp_rx.bytes;
         self.counters
             .bytes_out
-            .add(sent.saturating_sub(self.sent.swap(sent, Relaxed)));
+            .fetch_add(sent.saturating_sub(self.sent.swap(sent, Relaxed)), Relaxed);
         self.counters.bytes_in.fetch_add(
             received.saturating_sub(self.received.swap(received, Relaxed)),
             Relaxed,
