@@ -2,6 +2,7 @@
 //! opened in headless Chromium (driven over WebDriver by chromedriver), watched until every lane
 //! has delivered the same seqs, then used to chat both ways. Screenshots go to `artifacts/`.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,6 +64,8 @@ impl Driver {
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .env("TMPDIR", &scratch)
+            // Its own process group, which its Chromium and Chromium's helpers join: see `drop`.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -86,7 +89,17 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The whole group, not chromedriver alone: a session that never closed (a test that failed)
+        // left its Chromium running after chromedriver was gone, and it used a core for the rest of
+        // the run.
+        let group = format!("-{}", self.child.id());
+        if !Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status()
+            .is_ok_and(|status| status.success())
+        {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
