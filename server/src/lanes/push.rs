@@ -166,10 +166,10 @@ impl<E: Encoding> PushStream<E> {
                 (E::heartbeat(&beat), beat.server_ms)
             }
         };
+        // Boxed: only a lane with a fault armed waits here, and inline its two timers would be room
+        // every idle connection keeps.
         if !self.conn_faults.is_quiet()
-            && self
-                .conn_faults
-                .hold(made_ms, &self.shutdown)
+            && Box::pin(self.conn_faults.hold(made_ms, &self.shutdown))
                 .await
                 .is_err()
         {

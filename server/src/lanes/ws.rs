@@ -14,7 +14,7 @@ use futures_util::SinkExt;
 use serde::Deserialize;
 use std::future::poll_fn;
 use std::net::IpAddr;
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::Poll;
@@ -84,15 +84,15 @@ pub async fn ws(
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| {
-            tasks.track_future(call(
-                socket,
+        .on_upgrade({
+            let dialled = Box::new(Dialled {
                 state,
-                conn.map(|Extension(conn)| conn),
-                query.after,
+                conn: conn.map(|Extension(conn)| conn),
+                after: query.after,
                 request_head,
                 permit,
-            ))
+            });
+            move |socket| tasks.track_future(call(socket, dialled))
         }))
 }
 
@@ -135,14 +135,29 @@ pub(crate) enum End {
     HangUp(u16, &'static str),
 }
 
-async fn call(
-    socket: WebSocket,
+/// What a call is handed when the upgrade is answered, boxed so that the upgrade's closure (which
+/// the upgrade's task holds for the call's whole life) is one pointer, not these 270 bytes.
+struct Dialled {
     state: AppState,
     conn: Option<ConnInfo>,
     after: Option<Seq>,
     request_head: Option<RequestHead>,
-    _permit: Permit,
-) {
+    permit: Permit,
+}
+
+/// One phone call, from the hello to the hang-up.
+///
+/// Everything the call keeps is made here, before its future exists, and the future works on what it
+/// captured in place: an `async fn` would hold its arguments twice for the call's whole life (once as
+/// arguments, once as the locals they are moved into), ~600 bytes of every idle connection.
+fn call(socket: WebSocket, dialled: Box<Dialled>) -> impl Future<Output = ()> + Send {
+    let Dialled {
+        state,
+        conn,
+        after,
+        request_head,
+        permit,
+    } = *dialled;
     let mut stream = PushStream::<Ws>::open(&state, after);
     let counters = stream.counters().clone();
     let mut line = Talk::new(
@@ -151,77 +166,87 @@ async fn call(
         ChatVia::Ws,
     );
     let hello = stream.hello(&state, after, request_head);
-    let heartbeat_every = state.config.heartbeat();
-    let mut last_heard = Instant::now();
-    // Pings sent since the peer was last heard: the peer can only answer pings it was sent, so its
-    // silence is counted in unanswered pings, not in time (a fault holding our own frames back must not
-    // make the peer look dead).
-    let mut unanswered_pings = 0u32;
-    let mut frames = Vec::new();
-
     // Read only when the socket woke the task: most wake-ups are the stream's own events.
     let mut socket = WhenReadable::new(socket);
-    let mut outcome = send(socket.get_mut(), hello).await;
-    while outcome.is_ok() {
-        outcome = tokio::select! {
-            woken = stream.wait() => match woken {
-                Err(ending) => Err(End::from(ending)),
-                Ok(Woken::Heartbeat)
-                    if unanswered_pings >= SILENT_INTERVALS
-                        && last_heard.elapsed() > heartbeat_every * SILENT_INTERVALS =>
-                {
-                    Err(End::HangUp(close_code::PEER_SILENT, "no frame or pong for three heartbeats"))
-                }
-                Ok(woken) => {
-                    let heartbeat = matches!(woken, Woken::Heartbeat);
-                    match stream.frames(woken, &mut frames).await {
-                        Err(ending) => Err(End::from(ending)),
-                        Ok(()) => match write_all(socket.get_mut(), &mut frames).await {
-                            // The heartbeat the browser sees, then a protocol ping that finds a dead
-                            // peer server-side (browsers cannot see protocol pings).
-                            Ok(()) if heartbeat => {
-                                unanswered_pings += 1;
-                                send_message(socket.get_mut(), Message::Ping(Default::default())).await
+    async move {
+        let heartbeat_every = state.config.heartbeat();
+        let mut last_heard = Instant::now();
+        // Pings sent since the peer was last heard: the peer can only answer pings it was sent, so its
+        // silence is counted in unanswered pings, not in time (a fault holding our own frames back must not
+        // make the peer look dead).
+        let mut unanswered_pings = 0u32;
+        let mut frames = Vec::new();
+
+        // The hello is sent once: boxed, so the call does not keep room for it.
+        let mut outcome = Box::pin(send(socket.get_mut(), hello)).await;
+        while outcome.is_ok() {
+            outcome = tokio::select! {
+                woken = stream.wait() => match woken {
+                    Err(ending) => Err(End::from(ending)),
+                    Ok(Woken::Heartbeat)
+                        if unanswered_pings >= SILENT_INTERVALS
+                            && last_heard.elapsed() > heartbeat_every * SILENT_INTERVALS =>
+                    {
+                        Err(End::HangUp(close_code::PEER_SILENT, "no frame or pong for three heartbeats"))
+                    }
+                    Ok(woken) => {
+                        let heartbeat = matches!(woken, Woken::Heartbeat);
+                        match stream.frames(woken, &mut frames).await {
+                            Err(ending) => Err(End::from(ending)),
+                            Ok(()) => match write_all(socket.get_mut(), &mut frames).await {
+                                // The heartbeat the browser sees, then a protocol ping that finds a dead
+                                // peer server-side (browsers cannot see protocol pings).
+                                Ok(()) if heartbeat => {
+                                    unanswered_pings += 1;
+                                    send_message(socket.get_mut(), Message::Ping(Default::default())).await
+                                }
+                                written => written,
+                            },
+                        }
+                    }
+                },
+                incoming = socket.next() => match incoming {
+                    None => Err(End::PeerGone),
+                    Some(Err(err)) => {
+                        tracing::debug!("websocket read failed: {err}");
+                        Err(read_failure(err))
+                    }
+                    Some(Ok(message)) => {
+                        last_heard = Instant::now();
+                        unanswered_pings = 0;
+                        if let Some(conn) = &conn {
+                            conn.meter.flush_in();
+                        }
+                        counters.frames_in.fetch_add(1, Relaxed);
+                        match line.answer(message, &state, stream.subscription()) {
+                            Answer::Nothing => Ok(()),
+                            // Replies and chat are rare next to events: boxed, so the call keeps no
+                            // room for them between messages.
+                            Answer::Reply(reply) => Box::pin(send(socket.get_mut(), reply)).await,
+                            Answer::Publish(message) => {
+                                let answer = Box::pin(publish_chat(&state, message)).await;
+                                Box::pin(send(socket.get_mut(), answer)).await
                             }
-                            written => written,
-                        },
+                            Answer::End(end) => Err(end),
+                        }
                     }
-                }
-            },
-            incoming = socket.next() => match incoming {
-                None => Err(End::PeerGone),
-                Some(Err(err)) => {
-                    tracing::debug!("websocket read failed: {err}");
-                    Err(read_failure(err))
-                }
-                Some(Ok(message)) => {
-                    last_heard = Instant::now();
-                    unanswered_pings = 0;
-                    if let Some(conn) = &conn {
-                        conn.meter.flush_in();
-                    }
-                    counters.frames_in.fetch_add(1, Relaxed);
-                    match line.answer(message, &state, stream.subscription()) {
-                        Answer::Nothing => Ok(()),
-                        Answer::Reply(reply) => send(socket.get_mut(), reply).await,
-                        Answer::Publish(message) => send(socket.get_mut(), publish_chat(&state, message).await).await,
-                        Answer::End(end) => Err(end),
-                    }
-                }
-            },
-        };
-    }
-    if let Err(End::HangUp(code, reason)) = outcome {
-        tracing::debug!(code, reason, "hanging up a websocket");
-        let frame = CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        };
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            socket.get_mut().send(Message::Close(Some(frame))),
-        )
-        .await;
+                },
+            };
+        }
+        if let Err(End::HangUp(code, reason)) = outcome {
+            tracing::debug!(code, reason, "hanging up a websocket");
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ = Box::pin(tokio::time::timeout(
+                Duration::from_secs(1),
+                socket.get_mut().send(Message::Close(Some(frame))),
+            ))
+            .await;
+        }
+        // Held to the end: the call counts against its client's connections until it is over.
+        drop(permit);
     }
 }
 
@@ -439,28 +464,56 @@ async fn send(socket: &mut WebSocket, text: Utf8Bytes) -> Result<(), End> {
 
 /// Sends one frame and flushes it.
 async fn send_message(socket: &mut WebSocket, message: Message) -> Result<(), End> {
-    within_deadline(socket.send(message)).await
+    within_deadline(SinkExt::send(socket, message)).await
 }
 
 /// Runs one write: a peer that does not take it within [`SEND_TIMEOUT`] is hung up on, a failed write
 /// means the peer is gone. Nearly every write completes at once (the kernel takes it), so the timer is
 /// only armed for one that has to wait, not once per frame.
-async fn within_deadline(write: impl Future<Output = Result<(), axum::Error>>) -> Result<(), End> {
-    let mut write = pin!(write);
-    let at_once = poll_fn(|cx| match write.as_mut().poll(cx) {
-        Poll::Ready(result) => Poll::Ready(Some(result)),
-        Poll::Pending => Poll::Ready(None),
-    })
-    .await;
-    let result = match at_once {
-        Some(result) => result,
-        None => match tokio::time::timeout(SEND_TIMEOUT, write).await {
-            Ok(result) => result,
-            Err(_) => return Err(End::HangUp(close_code::TOO_SLOW, "peer does not read")),
-        },
-    };
-    result.map_err(|err| {
-        tracing::debug!("websocket write failed: {err}");
-        End::PeerGone
-    })
+///
+/// Not an `async fn`, and the write not pinned again: either would hold the write future twice in
+/// every call's state (sink futures are `Unpin`, so it is polled where it was captured).
+#[allow(clippy::manual_async_fn)]
+fn within_deadline(
+    mut write: impl Future<Output = Result<(), axum::Error>> + Unpin,
+) -> impl Future<Output = Result<(), End>> {
+    async move {
+        let at_once = poll_fn(|cx| match Pin::new(&mut write).poll(cx) {
+            Poll::Ready(result) => Poll::Ready(Some(result)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await;
+        let result = match at_once {
+            Some(result) => result,
+            // Boxed: a peer that does not take a write at once is rare, and the timer inline would
+            // be room every call keeps.
+            None => match Box::pin(tokio::time::timeout(SEND_TIMEOUT, &mut write)).await {
+                Ok(result) => result,
+                Err(_) => return Err(End::HangUp(close_code::TOO_SLOW, "peer does not read")),
+            },
+        };
+        result.map_err(|err| {
+            tracing::debug!("websocket write failed: {err}");
+            End::PeerGone
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of what `f` returns, without calling it.
+    fn returned_size<A, B, R>(_: fn(A, B) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// Every open phone call is one task holding this future for its whole life, so its size is most
+    /// of what an idle connection costs (BENCHMARKS.md, "Memory per idle connection"). It was 2,368
+    /// bytes as an `async fn` with the hello, the hold of a fault and the slow write's timer inline.
+    #[test]
+    fn a_call_keeps_little_state_because_every_open_call_holds_it() {
+        let size = returned_size(call);
+        assert!(size <= 1_536, "a call's future is {size} bytes");
+    }
 }
