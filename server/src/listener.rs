@@ -179,7 +179,7 @@ impl MeteredListener {
             // The first head is due from the start: a connection that never sends one (garbage, a
             // slow-loris) is closed instead of being held for ever.
             head_turn: Some(0),
-            head_due: Box::pin(tokio::time::sleep(self.deadlines.head)),
+            head_due: Some(Box::pin(tokio::time::sleep(self.deadlines.head))),
             stalled: false,
             send_due: None,
             _slot: slot,
@@ -247,7 +247,11 @@ pin_project_lite::pin_project! {
         // While a request head is being read: the meter's turn when its first byte came. A new turn
         // (the request began, or ended) means the head was complete.
         head_turn: Option<u64>,
-        head_due: Pin<Box<Sleep>>,
+        // The head's deadline, only while one is being read. Dropped as soon as the head is complete:
+        // a timer keeps the waker of the task that last polled it until it fires, and that task (the
+        // connection's first, which read the head) would stay allocated for the whole deadline —
+        // ~1.8 KB a phone call, whose socket another task has taken over by then.
+        head_due: Option<Pin<Box<Sleep>>>,
         // Whether the last write found the socket full, and since when its deadline runs.
         stalled: bool,
         send_due: Option<Pin<Box<Sleep>>>,
@@ -294,7 +298,12 @@ impl AsyncRead for MeteredStream {
         if let Some(turn) = *this.head_turn {
             if this.meter.turn() != turn {
                 *this.head_turn = None;
-            } else if this.head_due.as_mut().poll(cx).is_ready() {
+                *this.head_due = None;
+            } else if this
+                .head_due
+                .as_mut()
+                .is_some_and(|due| due.as_mut().poll(cx).is_ready())
+            {
                 this.meter.cuts().head_timeout.fetch_add(1, Relaxed);
                 this.meter.reset_on_close();
                 return Poll::Ready(Err(io::Error::new(
@@ -332,8 +341,7 @@ impl AsyncRead for MeteredStream {
             // phone call's frames after its upgrade are no head.
             if read > 0 && this.head_turn.is_none() && !phone {
                 *this.head_turn = Some(this.meter.turn());
-                let due = Instant::now() + this.deadlines.head;
-                this.head_due.as_mut().reset(due);
+                *this.head_due = Some(Box::pin(tokio::time::sleep(this.deadlines.head)));
             }
         }
         result
