@@ -100,6 +100,39 @@ impl<F> WhenWoken<F> {
     }
 }
 
+/// A gate for things polled at every wake-up of a task that are rarely ready: what is polled
+/// through [`Gate::poll_with`] is polled with the gate's own waker, and again only after that waker
+/// fired (or after it was ready). Several things may share one gate: when any of them wakes it, all
+/// are polled.
+#[derive(Debug)]
+pub struct Gate(WhenWoken<std::future::Pending<()>>);
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate(WhenWoken::new(std::future::pending()))
+    }
+}
+
+impl Gate {
+    /// `poll` run with the gate's waker if the gate was woken since its last `Pending`; otherwise
+    /// `Pending` at the cost of a pointer comparison and an atomic swap.
+    pub fn poll_with<T>(
+        &mut self,
+        cx: &Context<'_>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        if !self.0.woken(cx) {
+            return Poll::Pending;
+        }
+        let polled = poll(&mut Context::from_waker(&self.0.waker));
+        if polled.is_ready() {
+            // Whatever was ready has not registered a waker for its next time: poll it then.
+            self.0.signal.woken.store(true, Ordering::Release);
+        }
+        polled
+    }
+}
+
 /// The same gate for a stream read again and again round a loop (a new `next()` future each time, as
 /// in a `select!`): the phone call's incoming frames. A task woken for every event it sends polled its
 /// socket's read side each time, which found nothing and registered its waker again — a tenth of the
@@ -107,14 +140,14 @@ impl<F> WhenWoken<F> {
 /// frames than the socket's readiness says); after `Pending`, only once its waker fired.
 #[derive(Debug)]
 pub struct WhenReadable<S> {
-    gate: WhenWoken<std::future::Pending<()>>,
+    gate: Gate,
     stream: S,
 }
 
 impl<S: futures_util::Stream + Unpin> WhenReadable<S> {
     pub fn new(stream: S) -> WhenReadable<S> {
         WhenReadable {
-            gate: WhenWoken::new(std::future::pending()),
+            gate: Gate::default(),
             stream,
         }
     }
@@ -126,19 +159,8 @@ impl<S: futures_util::Stream + Unpin> WhenReadable<S> {
 
     /// The next item, polling the stream only when it may have one.
     pub async fn next(&mut self) -> Option<S::Item> {
-        std::future::poll_fn(|cx| {
-            if !self.gate.woken(cx) {
-                return Poll::Pending;
-            }
-            let polled = self
-                .stream
-                .poll_next_unpin(&mut Context::from_waker(&self.gate.waker));
-            if polled.is_ready() {
-                self.gate.signal.woken.store(true, Ordering::Release);
-            }
-            polled
-        })
-        .await
+        let WhenReadable { gate, stream } = self;
+        std::future::poll_fn(|cx| gate.poll_with(cx, |cx| stream.poll_next_unpin(cx))).await
     }
 }
 

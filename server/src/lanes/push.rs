@@ -14,6 +14,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::Poll;
 use switchboard_shared::ws::{Heartbeat, Hello};
 use switchboard_shared::{Gap, LaneId, Seq};
 use tokio::time::Interval;
@@ -22,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::faults::{ConnectionFaults, Cut};
 use crate::hub::{Delivery, Hub, Published, Subscription, now_ms};
 use crate::metering::{Counters, OpenGuard, RequestHead};
-use crate::woken::WhenWoken;
+use crate::woken::Gate;
 use crate::{AppState, heartbeat_interval};
 
 /// The most deliveries one wake-up writes before the lane looks at its peer and the clock again.
@@ -69,6 +70,10 @@ pub struct PushStream<E> {
     heartbeat: Interval,
     /// Shutdown or a cut (see [`ConnectionFaults::ending`]), made once for the stream's life.
     ending: Pin<Box<dyn Future<Output = Option<Cut>> + Send>>,
+    /// The heartbeat's timer and the ending are polled at every wake-up but ready once in a while
+    /// (every few seconds, once in a lifetime): behind one gate they are polled only when one of them
+    /// woke. Polling the timer at every event was 1.2 % of the server's samples at 5,000 calls.
+    rare: Gate,
     conn_faults: ConnectionFaults,
     counters: Arc<Counters>,
     hub: Arc<Hub>,
@@ -95,8 +100,8 @@ impl<E: Encoding> PushStream<E> {
         PushStream {
             subscription: state.hub.subscribe(resume),
             heartbeat: heartbeat_interval(state.config.heartbeat()),
-            // Polled at every wake-up, it is only worth polling when it woke itself.
-            ending: Box::pin(WhenWoken::new(conn_faults.ending(&state.shutdown))),
+            ending: Box::pin(conn_faults.ending(&state.shutdown)),
+            rare: Gate::default(),
             conn_faults,
             _open: counters.open(),
             counters,
@@ -129,21 +134,40 @@ impl<E: Encoding> PushStream<E> {
     /// Waits for something to send, or for the stream's end. Cancel-safe: a delivery is only taken
     /// when this returns it.
     pub async fn wait(&mut self) -> Result<Woken, Ending> {
+        /// What the gate let through.
+        enum Rare {
+            Ended(Option<Cut>),
+            Beat,
+        }
         loop {
+            let PushStream {
+                subscription,
+                heartbeat,
+                ending,
+                rare,
+                ..
+            } = self;
+            let rare = std::future::poll_fn(|cx| {
+                rare.poll_with(cx, |cx| {
+                    if let Poll::Ready(how) = ending.as_mut().poll(cx) {
+                        return Poll::Ready(Rare::Ended(how));
+                    }
+                    heartbeat.poll_tick(cx).map(|_| Rare::Beat)
+                })
+            });
             tokio::select! {
                 biased;
-                how = &mut self.ending => return Err(how.map_or(Ending::Shutdown, Ending::Cut)),
-                delivery = self.subscription.next() => return match delivery {
+                rare = rare => match rare {
+                    Rare::Ended(how) => return Err(how.map_or(Ending::Shutdown, Ending::Cut)),
+                    // A `no_heartbeat` fault: the beat is skipped (the phone call's protocol ping
+                    // with it), so a line without news goes quiet.
+                    Rare::Beat if self.conn_faults.heartbeats_off() => {}
+                    Rare::Beat => return Ok(Woken::Heartbeat),
+                },
+                delivery = subscription.next() => return match delivery {
                     Some(delivery) => Ok(Woken::Delivery(delivery)),
                     None => Err(Ending::StreamEnded),
                 },
-                _ = self.heartbeat.tick() => {
-                    // A `no_heartbeat` fault: the beat is skipped (the phone call's protocol ping
-                    // with it), so a line without news goes quiet.
-                    if !self.conn_faults.heartbeats_off() {
-                        return Ok(Woken::Heartbeat);
-                    }
-                }
             }
         }
     }
