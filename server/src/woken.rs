@@ -1,33 +1,32 @@
-//! A future that is polled only after it woke.
+//! Polls that happen only after a waker fired.
 //!
 //! A stream's or call's task wakes for every event it sends, and `select!` then polls every branch,
 //! including ones that wait for something rare: the end of the connection (the server's shutdown or a
-//! cut from the failure lab). Polling that future re-checks the shutdown token (a lock) and the cut
-//! watch although neither changed; at 100,000 frames a second it showed in the profile. Wrapped in
-//! [`WhenWoken`], it is polled once at first and then only after its own waker fired; any other poll
-//! costs a pointer comparison and one atomic swap.
+//! cut from the failure lab), the heartbeat's timer, the peer's next frame. Polling those re-checks a
+//! token (a lock), a watch, a timer and the socket's readiness although none changed; at 100,000
+//! frames a second it showed in the profile. Behind a [`Gate`] they are polled once at first and then
+//! only after their own waker fired; any other poll costs a pointer comparison and one atomic swap.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use futures_util::StreamExt;
 
-/// `inner`, polled only when its own waker has fired since it last returned `Pending`.
-pub struct WhenWoken<F> {
-    inner: Pin<Box<F>>,
+/// A gate for things polled at every wake-up of a task that are rarely ready: what is polled through
+/// [`Gate::poll_with`] is polled with the gate's own waker, and again only after that waker fired (or
+/// after it was ready). Several things may share one gate: when any of them wakes it, all are polled.
+pub struct Gate {
     signal: Arc<Signal>,
-    /// The waker handed to `inner`: it marks `signal` and wakes the task.
+    /// The waker handed to what is polled: it marks `signal` and wakes the task.
     waker: Waker,
     /// The task's waker as last stored in `signal` (kept here to compare without the lock).
     task: Option<Waker>,
 }
 
-impl<F> std::fmt::Debug for WhenWoken<F> {
+impl std::fmt::Debug for Gate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WhenWoken").finish_non_exhaustive()
+        f.debug_struct("Gate").finish_non_exhaustive()
     }
 }
 
@@ -51,15 +50,14 @@ impl Wake for Signal {
     }
 }
 
-impl<F: Future> WhenWoken<F> {
-    pub fn new(inner: F) -> WhenWoken<F> {
+impl Default for Gate {
+    fn default() -> Gate {
         let signal = Arc::new(Signal {
-            // Polled once at first, so that it registers its waker.
+            // Open at first, so that what it guards is polled once and registers its waker.
             woken: AtomicBool::new(true),
             task: Mutex::new(None),
         });
-        WhenWoken {
-            inner: Box::pin(inner),
+        Gate {
             waker: Waker::from(signal.clone()),
             signal,
             task: None,
@@ -67,23 +65,27 @@ impl<F: Future> WhenWoken<F> {
     }
 }
 
-impl<F: Future> Future for WhenWoken<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.get_mut();
-        if !this.woken(cx) {
+impl Gate {
+    /// `poll` run with the gate's waker if the gate was woken since its last `Pending`; otherwise
+    /// `Pending` at the cost of a pointer comparison and an atomic swap.
+    pub fn poll_with<T>(
+        &mut self,
+        cx: &Context<'_>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        if !self.woken(cx) {
             return Poll::Pending;
         }
-        this.inner
-            .as_mut()
-            .poll(&mut Context::from_waker(&this.waker))
+        let polled = poll(&mut Context::from_waker(&self.waker));
+        if polled.is_ready() {
+            // Whatever was ready has not registered a waker for its next time: poll it then.
+            self.signal.woken.store(true, Ordering::Release);
+        }
+        polled
     }
-}
 
-impl<F> WhenWoken<F> {
-    /// Whether the inner future is to be polled now (its waker fired), storing the task's waker for
-    /// the next wake.
+    /// Whether what the gate guards is to be polled now (its waker fired), storing the task's waker
+    /// for the next wake.
     fn woken(&mut self, cx: &Context<'_>) -> bool {
         // The task's waker rarely changes; it is stored (under the lock) only when it does.
         if !self
@@ -97,39 +99,6 @@ impl<F> WhenWoken<F> {
         }
         // A wake that comes after this swap sets the flag again and wakes the task: nothing is lost.
         self.signal.woken.swap(false, Ordering::AcqRel)
-    }
-}
-
-/// A gate for things polled at every wake-up of a task that are rarely ready: what is polled
-/// through [`Gate::poll_with`] is polled with the gate's own waker, and again only after that waker
-/// fired (or after it was ready). Several things may share one gate: when any of them wakes it, all
-/// are polled.
-#[derive(Debug)]
-pub struct Gate(WhenWoken<std::future::Pending<()>>);
-
-impl Default for Gate {
-    fn default() -> Gate {
-        Gate(WhenWoken::new(std::future::pending()))
-    }
-}
-
-impl Gate {
-    /// `poll` run with the gate's waker if the gate was woken since its last `Pending`; otherwise
-    /// `Pending` at the cost of a pointer comparison and an atomic swap.
-    pub fn poll_with<T>(
-        &mut self,
-        cx: &Context<'_>,
-        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
-    ) -> Poll<T> {
-        if !self.0.woken(cx) {
-            return Poll::Pending;
-        }
-        let polled = poll(&mut Context::from_waker(&self.0.waker));
-        if polled.is_ready() {
-            // Whatever was ready has not registered a waker for its next time: poll it then.
-            self.0.signal.woken.store(true, Ordering::Release);
-        }
-        polled
     }
 }
 
@@ -167,16 +136,24 @@ impl<S: futures_util::Stream + Unpin> WhenReadable<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
+    use std::pin::Pin;
     use std::sync::atomic::AtomicUsize;
 
+    /// `inner` polled through a gate of its own, as a future.
+    fn gated<F: Future + Unpin>(mut inner: F) -> impl Future<Output = F::Output> + Unpin {
+        let mut gate = Gate::default();
+        std::future::poll_fn(move |cx| gate.poll_with(cx, |cx| Pin::new(&mut inner).poll(cx)))
+    }
+
     /// Counts its polls; ready once `open` is set, waking whoever waits when it is.
-    struct Gate {
+    struct Door {
         polls: Arc<AtomicUsize>,
         open: Arc<AtomicBool>,
         waiting: Arc<Mutex<Option<Waker>>>,
     }
 
-    impl Future for Gate {
+    impl Future for Door {
         type Output = ();
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
             self.polls.fetch_add(1, Ordering::SeqCst);
@@ -193,7 +170,7 @@ mod tests {
         let polls = Arc::new(AtomicUsize::new(0));
         let open = Arc::new(AtomicBool::new(false));
         let waiting = Arc::new(Mutex::new(None::<Waker>));
-        let mut gate = WhenWoken::new(Gate {
+        let mut gate = gated(Door {
             polls: polls.clone(),
             open: open.clone(),
             waiting: waiting.clone(),
@@ -215,7 +192,7 @@ mod tests {
     #[tokio::test]
     async fn a_wake_reaches_the_task_that_waits() {
         let token = tokio_util::sync::CancellationToken::new();
-        let ended = WhenWoken::new(token.clone().cancelled_owned());
+        let ended = gated(Box::pin(token.clone().cancelled_owned()));
         let waiting = tokio::spawn(ended);
         tokio::task::yield_now().await;
         token.cancel();

@@ -80,10 +80,10 @@ pub fn Dashboard(
     if let Ok(handle) = set_interval_with_handle(move || dashboard.refresh(now_ms()), REFRESH) {
         on_cleanup(move || handle.clear());
     }
-    // What lies below the timeline and its controls is built a frame after the first paint: on a
-    // first load it is a third of the time from the WebAssembly's start to a usable page (measured
-    // in BENCHMARKS.md, "Frontend"), and nobody sees it before they scroll. The second frame's mark
-    // tells `first-load.cjs` when the whole page was there.
+    // What lies below the timeline and its controls is built after the first paint (in the second
+    // animation frame after the mount): on a first load it was a third of the time from the
+    // WebAssembly's start to a usable page (BENCHMARKS.md, "Frontend"), and nobody sees it before they
+    // scroll. The mark a frame later tells `first-load.cjs` when the whole page was there.
     let below = RwSignal::new(false);
     request_animation_frame(move || {
         request_animation_frame(move || {
