@@ -569,17 +569,72 @@ fn count_cut(meters: &Meters, err: &hyper::Error) {
     }
 }
 
-/// The heartbeat timer of a stream: first tick one interval from now, and no bursts after a stall.
+/// How many instants a heartbeat interval offers for streams to beat at (see [`heartbeat_interval`]).
+const HEARTBEAT_SLOTS: u32 = 40;
+
+/// The heartbeat timer of a stream: first tick at least one interval from now, and no bursts after a
+/// stall.
+///
+/// Streams beat together: each tick falls on one of [`HEARTBEAT_SLOTS`] instants per interval (every
+/// 50 ms at the default 2 s), shared by every stream of the process, rather than wherever in the interval
+/// the stream happened to open. Beating at 5,000 scattered instants woke an idle worker thread for
+/// nearly every one (the timer, then the peer's pong to the phone call's ping): ~2,000 context switches
+/// a second at 5,000 calls, where Node's `ws`, pinging every client at once, makes ~50. A slot's streams
+/// are woken by one pass of the timer and their pongs come back together.
 pub(crate) fn heartbeat_interval(every: Duration) -> Interval {
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let now = tokio::time::Instant::now();
+    let first = on_heartbeat_slot(now + every, every);
+    let mut interval = tokio::time::interval_at(first, every);
+    // Skip, not delay: a late tick does not move the next ones off the shared instants.
+    interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
     interval
+}
+
+/// The first instant at or after `at` that is a heartbeat slot for interval `every`: slots are counted
+/// from one origin for the whole process, so streams opened at different times share them.
+fn on_heartbeat_slot(at: tokio::time::Instant, every: Duration) -> tokio::time::Instant {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let origin = tokio::time::Instant::from_std(*ORIGIN.get_or_init(std::time::Instant::now));
+    let slot = (every / HEARTBEAT_SLOTS).max(Duration::from_millis(1));
+    // A clock paused and moved by a test may stand before the origin: no slot to round to then.
+    let Some(since) = at.checked_duration_since(origin) else {
+        return at;
+    };
+    let slots = since.as_nanos().div_ceil(slot.as_nanos());
+    let rounded = u32::try_from(slots)
+        .ok()
+        .and_then(|slots| slot.checked_mul(slots))
+        .unwrap_or(since);
+    origin + rounded
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use switchboard_shared::{ChatMessage, ChatVia};
+
+    #[test]
+    fn heartbeats_fall_on_shared_instants_at_least_an_interval_away() {
+        let every = Duration::from_secs(2);
+        let slot = every / HEARTBEAT_SLOTS;
+        let start = tokio::time::Instant::now();
+        let mut firsts = Vec::new();
+        // Streams opened 1 ms apart over a whole interval.
+        for ms in 0..2_000 {
+            let opened = start + Duration::from_millis(ms);
+            let first = on_heartbeat_slot(opened + every, every);
+            assert!(first >= opened + every, "a first beat comes no sooner than one interval");
+            assert!(first < opened + every + slot, "and at most one slot later");
+            firsts.push(first);
+        }
+        firsts.sort();
+        firsts.dedup();
+        // 2,000 streams beat at the interval's 40 instants (41 with the ends of the range), not at 2,000.
+        assert!(firsts.len() <= HEARTBEAT_SLOTS as usize + 1, "{} instants", firsts.len());
+        for pair in firsts.windows(2) {
+            assert_eq!(pair[1] - pair[0], slot);
+        }
+    }
 
     /// Every open phone call and video call holds room for a chat publish's future for its whole life
     /// (the largest thing it awaits), so that future must stay small: the Redis round trip inside it

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use switchboard_shared::{Event, EventBody, Gap, LaneId, PerLane, Seq};
@@ -23,6 +23,13 @@ const CATCH_UP_CHUNK: usize = 256;
 /// How many events the live channel buffers before a slow subscriber is told it lagged (it then
 /// catches up from the history, so this bounds memory, not correctness).
 const LIVE_CAPACITY: usize = 1024;
+
+/// How many live channels the subscribers are spread over. A channel's subscribers register for the
+/// next event under one lock, which the publisher holds while it wakes them: with thousands of
+/// subscribers in one channel the two worker threads queued for that lock at every event, and slept on
+/// it (a fifth of the server's context switches at 5,000 calls). Spread over eight, two threads rarely
+/// want the same one at once.
+const LIVE_CHANNELS: usize = 8;
 
 /// One published event, serialized once and shared by every lane and subscriber.
 #[derive(Debug)]
@@ -84,8 +91,14 @@ pub struct Replay {
 #[derive(Debug)]
 pub struct Hub {
     history: Mutex<History>,
-    live: broadcast::Sender<Arc<Published>>,
+    /// Every event goes to each; a subscriber listens to one ([`LIVE_CHANNELS`]).
+    live: Box<[broadcast::Sender<Arc<Published>>]>,
+    /// Which live channel the next subscriber listens to.
+    next_channel: AtomicUsize,
     head: watch::Sender<Seq>,
+    /// The seq of the newest event sent on `live`, stored after the send: a subscriber that has
+    /// delivered it knows the channel has nothing new without locking it (see [`Subscription::ready`]).
+    sent: AtomicU64,
     /// When this history began (Unix ms): a new epoch means the history was lost and started over.
     epoch: AtomicU64,
 }
@@ -110,8 +123,12 @@ impl Hub {
                 events: VecDeque::with_capacity(capacity.min(16_384)),
                 capacity,
             }),
-            live: broadcast::channel(LIVE_CAPACITY).0,
+            live: (0..LIVE_CHANNELS)
+                .map(|_| broadcast::channel(LIVE_CAPACITY).0)
+                .collect(),
+            next_channel: AtomicUsize::new(0),
             head: watch::Sender::new(0),
+            sent: AtomicU64::new(0),
             epoch: AtomicU64::new(now_ms()),
         }
     }
@@ -184,7 +201,10 @@ impl Hub {
         }
         history.events.push_back(published.clone());
         // An error only means nobody is subscribed right now.
-        let _ = self.live.send(published.clone());
+        for live in &self.live {
+            let _ = live.send(published.clone());
+        }
+        self.sent.store(published.seq, Release);
         self.head.send_replace(published.seq);
         published
     }
@@ -222,7 +242,8 @@ impl Hub {
     pub fn subscribe(self: &Arc<Self>, after: Option<Seq>) -> Subscription {
         // Subscribing and reading the head under the history lock means no event can fall between them.
         let history = self.lock();
-        let live = self.live.subscribe();
+        let channel = self.next_channel.fetch_add(1, Relaxed) % self.live.len();
+        let live = self.live[channel].subscribe();
         let head = history.next_seq - 1;
         drop(history);
         let mut subscription = Subscription {
@@ -362,6 +383,13 @@ impl Subscription {
         loop {
             if let Some(delivery) = self.take_held() {
                 return Some(delivery);
+            }
+            // Asked after every delivery, and nearly always with nothing new: an empty channel is
+            // found out under its two locks, shared by every subscriber of the server (two worker
+            // threads contending for them at every event), where one load of `sent` says it too.
+            // Whatever it misses (an event just sent, a lag) the next `next()` brings.
+            if self.hub.sent.load(Acquire) <= self.last {
+                return None;
             }
             match self.live.try_recv() {
                 Ok(event) => {

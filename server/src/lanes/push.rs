@@ -131,6 +131,12 @@ impl<E: Encoding> PushStream<E> {
         &self.counters
     }
 
+    /// A gate for the lane's other rare business (the phone call's incoming frames) whose flag shares
+    /// a word with the stream's own: one cache line checked per wake-up instead of two.
+    pub fn gate_beside(&self) -> Gate {
+        self.rare.sibling()
+    }
+
     /// Waits for something to send, or for the stream's end. Cancel-safe: a delivery is only taken
     /// when this returns it.
     pub async fn wait(&mut self) -> Result<Woken, Ending> {

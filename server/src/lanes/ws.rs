@@ -169,7 +169,7 @@ fn call(socket: WebSocket, dialled: Box<Dialled>) -> impl Future<Output = ()> + 
     );
     let hello = stream.hello(&state, after, request_head);
     // Read only when the socket woke the task: most wake-ups are the stream's own events.
-    let mut socket = WhenReadable::new(socket);
+    let mut socket = WhenReadable::with_gate(socket, stream.gate_beside());
     async move {
         let heartbeat_every = state.config.heartbeat();
         let mut last_heard = Instant::now();
