@@ -38,11 +38,22 @@ pub struct Published {
     pub ts_ms: u64,
     /// The event as JSON: an element of a poll batch, and what every lane's framing is built from.
     pub json: Bytes,
-    /// Each streaming lane's frame of the event, built by the first connection that sends it.
+    /// Each streaming lane's frame of the event, built by the first connection that sends it (one
+    /// connection per live channel: each has its copy of the event).
     frames: FrameCache,
 }
 
 impl Published {
+    /// The same event with none of its frames built yet.
+    fn copy(&self) -> Published {
+        Published {
+            seq: self.seq,
+            ts_ms: self.ts_ms,
+            json: self.json.clone(),
+            frames: FrameCache::default(),
+        }
+    }
+
     /// The event framed for `lane` by `build`: built once, then shared (a clone of a reference-counted
     /// buffer) by every connection of the lane.
     pub fn framed<F: Clone + Send + Sync + 'static>(
@@ -200,9 +211,19 @@ impl Hub {
             history.events.pop_front();
         }
         history.events.push_back(published.clone());
-        // An error only means nobody is subscribed right now.
-        for live in &self.live {
-            let _ = live.send(published.clone());
+        // Each channel gets a copy of its own (the JSON shared, the frames built per copy): every
+        // delivery counts a reference to the event and to its frame up and down, and with one copy for
+        // all, the two worker threads did so on the same two cache lines at every delivery.
+        for (channel, live) in self.live.iter().enumerate() {
+            if live.receiver_count() == 0 {
+                continue;
+            }
+            let copy = match channel {
+                0 => published.clone(),
+                _ => Arc::new(published.copy()),
+            };
+            // An error only means its last subscriber just left.
+            let _ = live.send(copy);
         }
         self.sent.store(published.seq, Release);
         self.head.send_replace(published.seq);
