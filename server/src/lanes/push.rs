@@ -9,6 +9,7 @@
 
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
 use std::io;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -28,6 +29,11 @@ use crate::{AppState, heartbeat_interval};
 
 /// The most deliveries one wake-up writes before the lane looks at its peer and the clock again.
 pub const MAX_BATCH: usize = 64;
+
+/// One wake-up's frames. Nearly always one: it is kept in place, in the connection's own state, not in
+/// a buffer of its own elsewhere on the heap, which at 5,000 calls was a cache line fetched from memory
+/// at every delivery (a tenth of the time the call's own code took).
+pub type Frames<F> = SmallVec<[F; 1]>;
 
 /// How one streaming lane puts the stream into frames.
 pub trait Encoding {
@@ -184,7 +190,11 @@ impl<E: Encoding> PushStream<E> {
     /// server's time went at 100 events/s to thousands of connections. While a fault may hold frames,
     /// each goes out on its own, held as the fault says: batching them would keep every held frame
     /// back until news stopped coming.
-    pub async fn frames(&mut self, woken: Woken, out: &mut Vec<E::Frame>) -> Result<(), Ending> {
+    pub async fn frames(
+        &mut self,
+        woken: Woken,
+        out: &mut Frames<E::Frame>,
+    ) -> Result<(), Ending> {
         out.clear();
         let (first, made_ms) = match woken {
             Woken::Delivery(delivery) => self.frame_of(delivery),
@@ -244,13 +254,13 @@ pub fn response_body<E: Encoding<Frame = Bytes> + 'static>(
     struct Open<E, K> {
         hello: Option<Bytes>,
         stream: PushStream<E>,
-        frames: Vec<Bytes>,
+        frames: Frames<Bytes>,
         _keep: K,
     }
     let open = Open {
         hello: Some(hello),
         stream,
-        frames: Vec::new(),
+        frames: Frames::new(),
         _keep: keep,
     };
     Body::from_stream(futures_util::stream::unfold(
@@ -279,7 +289,7 @@ pub fn response_body<E: Encoding<Frame = Bytes> + 'static>(
 }
 
 /// The frames of one wake-up as one chunk.
-fn one_chunk(frames: &mut Vec<Bytes>) -> Bytes {
+fn one_chunk(frames: &mut Frames<Bytes>) -> Bytes {
     if frames.len() == 1 {
         return frames.pop().expect("one frame");
     }

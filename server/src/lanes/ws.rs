@@ -27,7 +27,7 @@ use switchboard_shared::{
 use tokio::time::Instant;
 
 use super::ApiQuery;
-use super::push::{Encoding, Ending, PushStream, Woken, json};
+use super::push::{Encoding, Ending, Frames, PushStream, Woken, json};
 use crate::AppState;
 use crate::error::AppError;
 use crate::faults::Cut;
@@ -177,7 +177,7 @@ fn call(socket: WebSocket, dialled: Box<Dialled>) -> impl Future<Output = ()> + 
         // silence is counted in unanswered pings, not in time (a fault holding our own frames back must not
         // make the peer look dead).
         let mut unanswered_pings = 0u32;
-        let mut frames = Vec::new();
+        let mut frames = Frames::new();
 
         // The hello is sent once: boxed, so the call does not keep room for it.
         let mut outcome = Box::pin(send(socket.get_mut(), hello)).await;
@@ -268,7 +268,7 @@ impl From<Ending> for End {
 
 /// Writes one wake-up's frames and flushes once: a call that fell behind catches up in one write
 /// instead of one syscall per frame, which is where the time went at 5,000–10,000 calls.
-async fn write_all(socket: &mut WebSocket, frames: &mut Vec<Utf8Bytes>) -> Result<(), End> {
+async fn write_all(socket: &mut WebSocket, frames: &mut Frames<Utf8Bytes>) -> Result<(), End> {
     for frame in frames.drain(..) {
         within_deadline(socket.feed(Message::Text(frame))).await?;
     }

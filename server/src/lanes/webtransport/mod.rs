@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use wtransport::endpoint::{IncomingSession, SessionRequest, endpoint_side::Server};
 use wtransport::{Connection, Endpoint, Identity, SendStream, ServerConfig, VarInt};
 
-use super::push::{Encoding, Ending, PushStream, Woken};
+use super::push::{Encoding, Ending, Frames, PushStream, Woken};
 use super::stream::Ndjson;
 use crate::AppState;
 use crate::error::AppError;
@@ -456,7 +456,7 @@ async fn serve(
             .spawn(write_datagrams(queue, connection.clone()));
         out
     });
-    let mut frames = Vec::new();
+    let mut frames = Frames::new();
     let mut hung_up = None;
     // Every talking stream of the session counts its refusals together.
     let refusals = super::ws::Refusals::default();
