@@ -632,14 +632,21 @@ mod tests {
         for ms in 0..2_000 {
             let opened = start + Duration::from_millis(ms);
             let first = on_heartbeat_slot(opened + every, every);
-            assert!(first >= opened + every, "a first beat comes no sooner than one interval");
+            assert!(
+                first >= opened + every,
+                "a first beat comes no sooner than one interval"
+            );
             assert!(first < opened + every + slot, "and at most one slot later");
             firsts.push(first);
         }
         firsts.sort();
         firsts.dedup();
         // 2,000 streams beat at the interval's 40 instants (41 with the ends of the range), not at 2,000.
-        assert!(firsts.len() <= HEARTBEAT_SLOTS as usize + 1, "{} instants", firsts.len());
+        assert!(
+            firsts.len() <= HEARTBEAT_SLOTS as usize + 1,
+            "{} instants",
+            firsts.len()
+        );
         for pair in firsts.windows(2) {
             assert_eq!(pair[1] - pair[0], slot);
         }

@@ -34,7 +34,9 @@ pub struct Gate {
 
 impl std::fmt::Debug for Gate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gate").field("bit", &self.bit).finish_non_exhaustive()
+        f.debug_struct("Gate")
+            .field("bit", &self.bit)
+            .finish_non_exhaustive()
     }
 }
 
@@ -218,7 +220,12 @@ mod tests {
     }
 
     /// A door, with what counts its polls, what opens it and the waker of whoever waits at it.
-    type DoorHandles = (Door, Arc<AtomicUsize>, Arc<AtomicBool>, Arc<Mutex<Option<Waker>>>);
+    type DoorHandles = (
+        Door,
+        Arc<AtomicUsize>,
+        Arc<AtomicBool>,
+        Arc<Mutex<Option<Waker>>>,
+    );
 
     fn door() -> DoorHandles {
         let polls = Arc::new(AtomicUsize::new(0));
@@ -293,11 +300,17 @@ mod tests {
         let (mut door, polls, _, waiting) = door();
         let cx = Context::from_waker(Waker::noop());
         for _ in 0..3 {
-            assert!(gate.poll_with(&cx, |cx| Pin::new(&mut door).poll(cx)).is_pending());
+            assert!(
+                gate.poll_with(&cx, |cx| Pin::new(&mut door).poll(cx))
+                    .is_pending()
+            );
         }
         assert_eq!(polls.load(Ordering::SeqCst), 1);
         waiting.lock().unwrap().take().unwrap().wake();
-        assert!(gate.poll_with(&cx, |cx| Pin::new(&mut door).poll(cx)).is_pending());
+        assert!(
+            gate.poll_with(&cx, |cx| Pin::new(&mut door).poll(cx))
+                .is_pending()
+        );
         assert_eq!(polls.load(Ordering::SeqCst), 2);
     }
 

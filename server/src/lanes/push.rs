@@ -190,11 +190,7 @@ impl<E: Encoding> PushStream<E> {
     /// server's time went at 100 events/s to thousands of connections. While a fault may hold frames,
     /// each goes out on its own, held as the fault says: batching them would keep every held frame
     /// back until news stopped coming.
-    pub async fn frames(
-        &mut self,
-        woken: Woken,
-        out: &mut Frames<E::Frame>,
-    ) -> Result<(), Ending> {
+    pub async fn frames(&mut self, woken: Woken, out: &mut Frames<E::Frame>) -> Result<(), Ending> {
         out.clear();
         let (first, made_ms) = match woken {
             Woken::Delivery(delivery) => self.frame_of(delivery),
