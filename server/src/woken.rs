@@ -197,14 +197,8 @@ mod tests {
 
     #[tokio::test]
     async fn polls_the_inner_future_only_after_it_woke() {
-        let polls = Arc::new(AtomicUsize::new(0));
-        let open = Arc::new(AtomicBool::new(false));
-        let waiting = Arc::new(Mutex::new(None::<Waker>));
-        let mut gate = gated(Door {
-            polls: polls.clone(),
-            open: open.clone(),
-            waiting: waiting.clone(),
-        });
+        let (door, polls, open, waiting) = door();
+        let mut gate = gated(door);
         let waker = Waker::noop();
         let mut cx = Context::from_waker(waker);
         // The first poll reaches it; the next many do not.
@@ -254,39 +248,32 @@ mod tests {
         }
         let task = Waker::from(Arc::new(Count(woken.clone())));
         let cx = Context::from_waker(&task);
-        let mut poll_both = |first_gate: &mut Gate, second_gate: &mut Gate| {
+        let mut poll_both = || {
             let a = first_gate.poll_with(&cx, |cx| Pin::new(&mut first).poll(cx));
             let b = second_gate.poll_with(&cx, |cx| Pin::new(&mut second).poll(cx));
             (a, b)
         };
-        // Both are polled once at first, then neither.
-        for _ in 0..10 {
-            assert_eq!(
-                poll_both(&mut first_gate, &mut second_gate),
-                (Poll::Pending, Poll::Pending)
-            );
+        /// Polled again and again (the task's other wakes), neither is ready.
+        fn stays_pending(poll_both: &mut impl FnMut() -> (Poll<()>, Poll<()>)) {
+            for _ in 0..10 {
+                assert_eq!(poll_both(), (Poll::Pending, Poll::Pending));
+            }
         }
+        // Both are polled once at first, then neither.
+        stays_pending(&mut poll_both);
         assert_eq!(first_polls.load(Ordering::SeqCst), 1);
         assert_eq!(second_polls.load(Ordering::SeqCst), 1);
         // The second's wake wakes the task; both are polled once more, then neither again.
         second_waiting.lock().unwrap().take().unwrap().wake();
         assert_eq!(woken.load(Ordering::SeqCst), 1);
-        for _ in 0..10 {
-            assert_eq!(
-                poll_both(&mut first_gate, &mut second_gate),
-                (Poll::Pending, Poll::Pending)
-            );
-        }
+        stays_pending(&mut poll_both);
         assert_eq!(first_polls.load(Ordering::SeqCst), 2);
         assert_eq!(second_polls.load(Ordering::SeqCst), 2);
         // The first's wake, once it is ready: it is.
         first_open.store(true, Ordering::SeqCst);
         first_waiting.lock().unwrap().take().unwrap().wake();
         assert_eq!(woken.load(Ordering::SeqCst), 2);
-        assert_eq!(
-            poll_both(&mut first_gate, &mut second_gate),
-            (Poll::Ready(()), Poll::Pending)
-        );
+        assert_eq!(poll_both(), (Poll::Ready(()), Poll::Pending));
         assert_eq!(first_polls.load(Ordering::SeqCst), 3);
         assert_eq!(second_polls.load(Ordering::SeqCst), 3);
     }
