@@ -13,9 +13,6 @@ async fn smoke(lane: LaneId) {
     let mut config = Config::quiet();
     config.traffic = switchboard_shared::Traffic::Steady;
     config.ticker_ms = 20; // 50 events per second
-    // The video call counts its wire bytes at each heartbeat: four in the 2 s window, not one that
-    // may fall just after it (heartbeats beat on shared instants, up to 1/40 of an interval late).
-    config.heartbeat_ms = 500;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(switchboard_server::run(listener, config, async {
         let _ = stopped.await;

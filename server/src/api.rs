@@ -83,6 +83,9 @@ pub async fn post_message(
 }
 
 pub fn snapshot(state: &AppState) -> ServerStats {
+    if let Some(dialing) = state.webtransport.get() {
+        dialing.count_bytes();
+    }
     ServerStats {
         instance: state.instance.to_string(),
         epoch: state.hub.epoch(),

@@ -82,6 +82,35 @@ async fn a_session_opens_with_hello_then_carries_every_event_in_seq_order() {
     }
 }
 
+/// The page's cost table and `/api/stats` read the lane's bytes while sessions are open: they must
+/// hold what went on the wire up to the reading, not what was counted at the last heartbeat.
+#[tokio::test]
+async fn an_open_sessions_bytes_are_counted_when_read_not_at_its_next_heartbeat() {
+    let server = TestServer::start_with(|config| config.heartbeat_ms = 600_000).await;
+    let mut call = server.webtransport("").await;
+    assert!(matches!(
+        call.next_message().await,
+        Some(ServerMessage::Hello(_))
+    ));
+    for seq in server.publish(20).await {
+        assert_eq!(call.next_event().await.seq, seq);
+    }
+    let (sent, received) = call.0.udp_bytes();
+    // One reading, no waiting: no heartbeat has beaten, the session is open.
+    let lane = server.stats().await.lanes[&LaneId::WebTransport];
+    assert_eq!(lane.connections_open, 1);
+    for (way, server_bytes, client_bytes) in [
+        ("down", lane.bytes_out, received),
+        ("up", lane.bytes_in, sent),
+    ] {
+        let ratio = server_bytes as f64 / client_bytes as f64;
+        assert!(
+            (0.8..1.25).contains(&ratio),
+            "{way}: the server counted {server_bytes}, the client {client_bytes}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn after_resumes_with_exactly_the_missed_events_or_names_the_gap() {
     let server = TestServer::start_with(|config| config.history = 5).await;

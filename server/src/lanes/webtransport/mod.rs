@@ -83,9 +83,18 @@ pub struct Dialing {
     pub addr: SocketAddr,
     cert_sha256: String,
     not_after_ms: u64,
+    sessions: Arc<OpenSessions>,
 }
 
 impl Dialing {
+    /// Brings the lane's byte counters up to date with every open session's QUIC connection. Each
+    /// session counts its own only at heartbeats and when it ends (reading them takes the connection's
+    /// lock, too dear for every event); without this a reading of the counters (`/api/stats`, the
+    /// metrics) would lag by up to a heartbeat interval.
+    pub fn count_bytes(&self) {
+        self.sessions.count();
+    }
+
     /// The answer for a page that reached the HTTP server as `host` (its `Host` header): the session
     /// URL names the host the page used when the endpoint listens on every address, so a page opened
     /// from another machine dials the right one.
@@ -167,11 +176,15 @@ pub fn start(state: &AppState, http_addr: SocketAddr) -> std::io::Result<Dialing
         .build();
     let endpoint = Endpoint::server(config)?;
     tracing::info!(%addr, "WebTransport (HTTP/3 over QUIC) listening");
-    state.tasks.spawn(accept(endpoint, state.clone()));
+    let sessions = Arc::new(OpenSessions::default());
+    state
+        .tasks
+        .spawn(accept(endpoint, state.clone(), sessions.clone()));
     Ok(Dialing {
         addr,
         cert_sha256,
         not_after_ms,
+        sessions,
     })
 }
 
@@ -200,7 +213,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-async fn accept(endpoint: Endpoint<Server>, state: AppState) {
+async fn accept(endpoint: Endpoint<Server>, state: AppState, sessions: Arc<OpenSessions>) {
     let pending = Pending::default();
     // As many handshakes still waiting for their CONNECT as an address may hold sessions: past that a
     // new one is refused at once, instead of held for its 10 s like the rest.
@@ -212,7 +225,8 @@ async fn accept(endpoint: Endpoint<Server>, state: AppState) {
                 let client = incoming.remote_address().ip();
                 match pending.take(client, most) {
                     Some(slot) => {
-                        state.tasks.spawn(session(incoming, slot, state.clone()));
+                        let sessions = sessions.clone();
+                        state.tasks.spawn(session(incoming, slot, state.clone(), sessions));
                     }
                     None => {
                         state.meters.cuts.over_client_limit.fetch_add(1, Relaxed);
@@ -328,7 +342,12 @@ impl Drop for PendingSlot {
     }
 }
 
-async fn session(incoming: IncomingSession, pending: PendingSlot, state: AppState) {
+async fn session(
+    incoming: IncomingSession,
+    pending: PendingSlot,
+    state: AppState,
+    sessions: Arc<OpenSessions>,
+) {
     let request = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
         Ok(Ok(request)) => request,
         Ok(Err(err)) => {
@@ -380,7 +399,8 @@ async fn session(incoming: IncomingSession, pending: PendingSlot, state: AppStat
             return;
         }
     };
-    let bytes = UdpBytes::new(&connection, counters.clone());
+    let bytes = Arc::new(UdpBytes::new(&connection, counters.clone()));
+    let listed = sessions.list(bytes.clone());
     let ended = serve(&state, &connection, query, &counters, &bytes).await;
     // The connection closes with the session, whoever ended it: left open, its chat tasks and QUIC's
     // keep-alives would hold it alive after its slot was given back, past the per-address limit.
@@ -389,12 +409,60 @@ async fn session(incoming: IncomingSession, pending: PendingSlot, state: AppStat
     connection.close(VarInt::from_u32(u32::from(code)), reason.as_bytes());
     // Let the close go out before the last count of the connection's bytes.
     tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(listed);
     bytes.count();
     drop(permit);
 }
 
+/// The byte counts of the sessions open now, for [`Dialing::count_bytes`].
+#[derive(Debug, Default)]
+struct OpenSessions {
+    next: std::sync::atomic::AtomicU64,
+    open: std::sync::Mutex<std::collections::HashMap<u64, Arc<UdpBytes>>>,
+}
+
+impl OpenSessions {
+    /// Lists a session's byte count until the returned guard is dropped.
+    fn list(self: &Arc<Self>, bytes: Arc<UdpBytes>) -> Listed {
+        let id = self.next.fetch_add(1, Relaxed);
+        self.lock().insert(id, bytes);
+        Listed {
+            sessions: self.clone(),
+            id,
+        }
+    }
+
+    fn count(&self) {
+        // Counted out of the lock: each count takes its connection's lock in turn, and sessions open
+        // and close meanwhile.
+        let open: Vec<Arc<UdpBytes>> = self.lock().values().cloned().collect();
+        for bytes in open {
+            bytes.count();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Arc<UdpBytes>>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A session's place in [`OpenSessions`], given up when it ends.
+#[derive(Debug)]
+struct Listed {
+    sessions: Arc<OpenSessions>,
+    id: u64,
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        self.sessions.lock().remove(&self.id);
+    }
+}
+
 /// Counts the connection's UDP bytes into the lane's counters, as the delta since the last count (one per
-/// session: each count adds only what is new). Read at every heartbeat and when the session ends.
+/// session: each count adds only what is new). Read at every heartbeat, when the lane's counters are
+/// read ([`Dialing::count_bytes`]) and when the session ends.
+#[derive(Debug)]
 struct UdpBytes {
     connection: Connection,
     counters: Arc<Counters>,
@@ -416,11 +484,14 @@ impl UdpBytes {
         let stats = self.connection.quic_connection().stats();
         let sent = stats.udp_tx.bytes;
         let received = stats.udp_rx.bytes;
-        self.counters
-            .bytes_out
-            .fetch_add(sent.saturating_sub(self.sent.swap(sent, Relaxed)), Relaxed);
+        // Counts may race (a heartbeat and a reading of the counters): each adds what it saw beyond the
+        // most already counted, so an older reading that loses the race adds nothing.
+        self.counters.bytes_out.fetch_add(
+            sent.saturating_sub(self.sent.fetch_max(sent, Relaxed)),
+            Relaxed,
+        );
         self.counters.bytes_in.fetch_add(
-            received.saturating_sub(self.received.swap(received, Relaxed)),
+            received.saturating_sub(self.received.fetch_max(received, Relaxed)),
             Relaxed,
         );
     }
@@ -577,6 +648,7 @@ mod tests {
             addr: "0.0.0.0:4433".parse().unwrap(),
             cert_sha256: "ab".repeat(32),
             not_after_ms: 1,
+            sessions: Arc::default(),
         };
         assert_eq!(
             dialing.info(Some("box.lan:3000")).url,
