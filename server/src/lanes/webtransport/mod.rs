@@ -90,7 +90,7 @@ impl Dialing {
     /// Brings the lane's byte counters up to date with every open session's QUIC connection. Each
     /// session counts its own only at heartbeats and when it ends (reading them takes the connection's
     /// lock, too dear for every event); without this a reading of the counters (`/api/stats`, the
-    /// metrics) would lag by up to a heartbeat interval.
+    /// metrics) would lag by up to a heartbeat interval. With it, by at most [`RECOUNT_AFTER`].
     pub fn count_bytes(&self) {
         self.sessions.count();
     }
@@ -414,11 +414,16 @@ async fn session(
     drop(permit);
 }
 
+/// Readings of the counters closer together than this share one count: each count visits every open
+/// session (a lock each), and anyone may ask `/api/stats` as often as they like.
+const RECOUNT_AFTER: Duration = Duration::from_millis(100);
+
 /// The byte counts of the sessions open now, for [`Dialing::count_bytes`].
 #[derive(Debug, Default)]
 struct OpenSessions {
     next: std::sync::atomic::AtomicU64,
     open: std::sync::Mutex<std::collections::HashMap<u64, Arc<UdpBytes>>>,
+    counted: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl OpenSessions {
@@ -433,6 +438,14 @@ impl OpenSessions {
     }
 
     fn count(&self) {
+        {
+            let mut counted = self.counted.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            if counted.is_some_and(|at| now.duration_since(at) < RECOUNT_AFTER) {
+                return;
+            }
+            *counted = Some(now);
+        }
         // Counted out of the lock: each count takes its connection's lock in turn, and sessions open
         // and close meanwhile.
         let open: Vec<Arc<UdpBytes>> = self.lock().values().cloned().collect();
