@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use wtransport::endpoint::{IncomingSession, SessionRequest, endpoint_side::Server};
 use wtransport::{Connection, Endpoint, Identity, SendStream, ServerConfig, VarInt};
 
-use super::push::{Encoding, Ending, Frames, PushStream, Woken};
+use super::push::{Encoding, Ending, Frames, PushStream};
 use super::stream::Ndjson;
 use crate::AppState;
 use crate::error::AppError;
@@ -87,10 +87,10 @@ pub struct Dialing {
 }
 
 impl Dialing {
-    /// Brings the lane's byte counters up to date with every open session's QUIC connection. Each
-    /// session counts its own only at heartbeats and when it ends (reading them takes the connection's
-    /// lock, too dear for every event); without this a reading of the counters (`/api/stats`, the
-    /// metrics) would lag by up to a heartbeat interval. With it, by at most [`RECOUNT_AFTER`].
+    /// Brings the lane's byte counters up to date with every open session's QUIC connection, for a
+    /// reading of them (`/api/stats`, the metrics): a session's bytes are counted only then and when it
+    /// ends, never per event (reading them takes the connection's lock, too dear for every event). A
+    /// reading lags what went on the wire by at most [`RECOUNT_AFTER`].
     pub fn count_bytes(&self) {
         self.sessions.count();
     }
@@ -401,7 +401,7 @@ async fn session(
     };
     let bytes = Arc::new(UdpBytes::new(&connection, counters.clone()));
     let listed = sessions.list(bytes.clone());
-    let ended = serve(&state, &connection, query, &counters, &bytes).await;
+    let ended = serve(&state, &connection, query, &counters).await;
     // The connection closes with the session, whoever ended it: left open, its chat tasks and QUIC's
     // keep-alives would hold it alive after its slot was given back, past the per-address limit.
     let (code, reason) = ended.unwrap_or((close_code::NORMAL, "the session ended"));
@@ -473,8 +473,8 @@ impl Drop for Listed {
 }
 
 /// Counts the connection's UDP bytes into the lane's counters, as the delta since the last count (one per
-/// session: each count adds only what is new). Read at every heartbeat, when the lane's counters are
-/// read ([`Dialing::count_bytes`]) and when the session ends.
+/// session: each count adds only what is new). Read when the lane's counters are read
+/// ([`Dialing::count_bytes`]) and when the session ends.
 #[derive(Debug)]
 struct UdpBytes {
     connection: Connection,
@@ -497,8 +497,8 @@ impl UdpBytes {
         let stats = self.connection.quic_connection().stats();
         let sent = stats.udp_tx.bytes;
         let received = stats.udp_rx.bytes;
-        // Counts may race (a heartbeat and a reading of the counters): each adds what it saw beyond the
-        // most already counted, so an older reading that loses the race adds nothing.
+        // Counts may race (two readings of the counters, or one and the session's end): each adds what
+        // it saw beyond the most already counted, so an older reading that loses the race adds nothing.
         self.counters.bytes_out.fetch_add(
             sent.saturating_sub(self.sent.fetch_max(sent, Relaxed)),
             Relaxed,
@@ -516,7 +516,6 @@ async fn serve(
     connection: &Connection,
     query: SessionQuery,
     counters: &Arc<Counters>,
-    bytes: &UdpBytes,
 ) -> Option<(u16, &'static str)> {
     let send = match tokio::time::timeout(HANDSHAKE_TIMEOUT, open_uni(connection)).await {
         Ok(Ok(send)) => send,
@@ -557,9 +556,6 @@ async fn serve(
     loop {
         tokio::select! {
             woken = stream.wait() => {
-                // The connection's counters are read under its lock: once a heartbeat, not once an
-                // event (thousands of sessions times every event is the hot path).
-                let heartbeat = matches!(woken, Ok(Woken::Heartbeat));
                 let sent = match woken {
                     Ok(woken) => stream.frames(woken, &mut frames).await,
                     Err(ending) => Err(ending),
@@ -592,9 +588,6 @@ async fn serve(
                                 break;
                             }
                         }
-                        if heartbeat {
-                            bytes.count();
-                        }
                     }
                     Err(ending) => {
                         hung_up = closing(ending);
@@ -625,7 +618,6 @@ async fn serve(
         // What was queued before the end goes out first.
         let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
     }
-    bytes.count();
     hung_up
 }
 
