@@ -1216,12 +1216,18 @@ async fn the_table_compares_the_lanes_and_the_verdict_names_the_figures() {
     }
     letter(&dashboard, LaneId::Poll, vec![late(1, 500.0)]);
     let line = open_line(&dashboard, LaneId::Ws, now_ms());
+    // Sent and received on one reading of the clock: read twice, a millisecond that ticked between the
+    // two readings made the delay 2 ms or 4.
+    let received_ms = now_ms();
     dashboard.report(
         LaneId::Ws,
-        now_ms(),
+        received_ms,
         Wire::EventReceived {
             span: line,
-            event: late(1, 3.0),
+            event: Event {
+                ts_ms: (received_ms - 3.0) as u64,
+                ..chat(1, "news")
+            },
             bytes_down: 90,
         },
     );
