@@ -238,10 +238,13 @@ pub fn WatchPanel() -> impl IntoView {
                 {format!("This page dials the URL itself. A WebSocket needs nothing more (its server may still check the Origin, {origin}); an SSE URL on another origin must allow this one (Access-Control-Allow-Origin), or the browser refuses it.")}
             </p>
             {move || refused.get().map(|why| view! { <p class="har-status refused" data-testid="watch-refused">{why}</p> })}
-            // Redrawn with the page's refresh, so "quiet for" and the swimlane move on between messages.
+            // Redrawn with the page's refresh (four times a second), so "quiet for" and the swimlane
+            // move on between messages; not at every message, which is why the line is read untracked:
+            // a busy endpoint (hundreds of messages a second) had its 2,000 ticks redrawn for each one,
+            // and the page answered typing in the URL field 40 s late.
             {move || current.get().map(|watched| {
                 let now = dashboard.now_ms.get().max(now_ms());
-                view! { <WatchedChannel watched=watched.get() now_ms=now/> }
+                view! { <WatchedChannel watched=watched.get_untracked() now_ms=now/> }
             })}
         </section>
     }
