@@ -311,3 +311,102 @@ async fn protocol_violations_are_answered_with_1002_and_bad_text_with_1007() {
     phone.next_message().await;
     server.shutdown().await;
 }
+
+/// The server's text frames go straight to the socket while tungstenite writes the pongs a peer's
+/// pings are owed: with events, heartbeats and the server's own pings (every 50 ms) flowing, each of
+/// the peer's pings comes back with its payload and every frame arrives whole and in order (a frame
+/// written into the middle of another would fail the client's parser).
+#[tokio::test]
+async fn pings_are_answered_between_the_events_and_every_frame_arrives_whole() {
+    let server = TestServer::start_with(|config| config.heartbeat_ms = 50).await;
+    let mut phone = server.ws("/ws").await;
+    phone.next_message().await; // hello
+    for round in 0..50u32 {
+        let payload = round.to_be_bytes().to_vec();
+        tokio::time::timeout(
+            common::PATIENCE,
+            phone.0.socket.send(Message::Ping(payload.clone().into())),
+        )
+        .await
+        .expect("the ping is sent")
+        .unwrap();
+        let published = server.publish(4).await;
+        let (mut answered, mut seen) = (false, 0);
+        while !answered || seen < published.len() {
+            match phone.next_frame().await.expect("the call stays up") {
+                Message::Pong(pong) => {
+                    assert_eq!(pong[..], payload[..], "round {round}");
+                    answered = true;
+                }
+                Message::Text(text) => match serde_json::from_str(text.as_str()).unwrap() {
+                    ServerMessage::Event(event) => {
+                        assert_eq!(event.seq, published[seen], "round {round}");
+                        seen += 1;
+                    }
+                    ServerMessage::Heartbeat(_) => {}
+                    other => panic!("unexpected {other:?}"),
+                },
+                Message::Ping(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    server.shutdown().await;
+}
+
+/// The lane answers the upgrade itself: a request that is not a WebSocket handshake gets a plain
+/// refusal, and a client that sends its first frame before the `101` arrives (in the same packet as its
+/// request) is heard.
+#[tokio::test]
+async fn a_request_that_is_no_handshake_is_refused_and_a_frame_sent_with_the_request_is_heard() {
+    let server = TestServer::start().await;
+    let (status, body) = server.get_json("/ws").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "not_a_websocket_upgrade", "{body}");
+    for (what, key) in [("missing", None), ("not 16 bytes", Some("c2hvcnQ="))] {
+        let mut request = server
+            .http
+            .get(server.url("/ws"))
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13");
+        if let Some(key) = key {
+            request = request.header("sec-websocket-key", key);
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), 400, "key {what}");
+    }
+
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let ping = json!({"type": "ping", "id": 9, "client_ms": 1.0}).to_string();
+    let mut bytes = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        server.addr
+    )
+    .into_bytes();
+    // A masked text frame (a zero key leaves the payload as it is).
+    bytes.extend_from_slice(&[0x81, 0x80 | ping.len() as u8, 0, 0, 0, 0]);
+    bytes.extend_from_slice(ping.as_bytes());
+    tcp.write_all(&bytes).await.unwrap();
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let pong = br#""type":"pong","id":9"#;
+    while !raw.windows(pong.len()).any(|w| w == pong) {
+        let read = tokio::time::timeout(common::PATIENCE, tcp.read(&mut chunk))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(read > 0, "closed: {}", String::from_utf8_lossy(&raw));
+        raw.extend_from_slice(&chunk[..read]);
+    }
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    // RFC 6455's own example key and answer.
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{text}"
+    );
+    server.shutdown().await;
+}

@@ -321,7 +321,8 @@ mod tests {
         let event: Event = serde_json::from_slice(&published.json).unwrap();
         assert_eq!(event.seq, 1);
         let ws = published.framed(LaneId::Ws, Ws::event);
-        let parsed: ServerMessage = serde_json::from_str(ws.as_str()).unwrap();
+        let parsed: ServerMessage =
+            serde_json::from_slice(crate::lanes::ws::text_payload(&ws)).unwrap();
         assert_eq!(parsed, ServerMessage::Event(event.clone()));
         let sse = published.framed(LaneId::Sse, Sse::event);
         let data = std::str::from_utf8(&sse)

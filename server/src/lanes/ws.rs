@@ -5,11 +5,16 @@
 //! (browsers cannot see protocol pings) and a protocol ping (to find dead peers server-side: a peer that
 //! sends nothing, not even a pong, for three intervals is hung up on). A bad frame is answered with an
 //! `error` message; a peer that keeps sending bad frames is hung up on with 1008.
+//!
+//! The lane answers the upgrade itself and writes its text frames straight to the socket ([`wire`]);
+//! tungstenite reads the browser's frames and writes the control frames.
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+mod wire;
+
 use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use bytes::Bytes;
 use futures_util::SinkExt;
 use serde::Deserialize;
 use std::future::poll_fn;
@@ -25,6 +30,9 @@ use switchboard_shared::{
     ServerMessage,
 };
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::Utf8Bytes;
+use tungstenite::protocol::{CloseFrame, Message, WebSocketConfig};
 
 use super::ApiQuery;
 use super::push::{Encoding, Ending, Frames, PushStream, Woken, json};
@@ -35,6 +43,9 @@ use crate::hub::Published;
 use crate::limits::Permit;
 use crate::metering::{ConnInfo, Counters, RequestHead};
 use crate::woken::WhenReadable;
+#[cfg(test)]
+pub(crate) use wire::text_payload;
+use wire::{CallIo, Outgoing, Upgrade, text_frame};
 
 /// The largest frame the server reads at all; a bigger one ends the connection with 1009. Kept small
 /// because every message of this protocol is small, and it bounds what one peer can make us buffer.
@@ -48,8 +59,6 @@ pub const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much a call reads at once (see where it is set).
 const READ_BUFFER: usize = 128;
-/// How much a call buffers before it writes without waiting for the flush (see `write_all`).
-const WRITE_BUFFER: usize = 16 * 1024;
 /// Heartbeat intervals without any frame from the peer before it is declared dead.
 const SILENT_INTERVALS: u32 = 3;
 
@@ -65,7 +74,7 @@ pub async fn ws(
     request_head: Option<Extension<RequestHead>>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<WsQuery>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Upgrade,
 ) -> Result<Response, AppError> {
     // Refused before the upgrade, so the browser gets a status and a reason rather than a dead socket.
     state.limits.check_origin(&headers)?;
@@ -74,58 +83,62 @@ pub async fn ws(
         .admit(LaneId::Ws, conn.as_ref().map(|Extension(conn)| conn.client))?;
     let request_head = request_head.map(|Extension(head)| head);
     let tasks = state.tasks.clone();
-    Ok(upgrade
-        // What the browser sends is a pong (6 bytes), a ping message (under 100) or now and then a
-        // chat message (up to 4 KiB, read in several reads: rare enough not to matter). tungstenite
-        // keeps this much for the call's whole life and zero-fills it before every read, so small
-        // keeps the idle call cheap: 512 bytes here made an idle call 4.8 KB instead of 3.95 (it
-        // also moves it into a smaller allocation class).
-        .read_buffer_size(READ_BUFFER)
-        // Frames are buffered up to this much and written by one flush: a call that wakes up with
-        // several events pending sends them in one write, not one syscall each.
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(HARD_FRAME_LIMIT)
-        .max_frame_size(HARD_FRAME_LIMIT)
-        .on_upgrade({
-            let dialled = Box::new(Dialled {
-                state,
-                conn: conn.map(|Extension(conn)| conn),
-                after: query.after,
-                request_head,
-                permit,
-            });
-            move |socket| tasks.track_future(call(socket, dialled))
-        }))
+    let (response, on_upgrade) = upgrade.accept();
+    let dialled = Box::new(Dialled {
+        state,
+        conn: conn.map(|Extension(conn)| conn),
+        after: query.after,
+        request_head,
+        permit,
+    });
+    tasks.spawn(async move {
+        if let Some(socket) = wire::socket(on_upgrade, config()).await {
+            call(socket, dialled).await;
+        }
+    });
+    Ok(response)
 }
 
-/// The phone call's framing: WebSocket text frames of [`ServerMessage`]s.
+/// How tungstenite reads a call.
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        // What the browser sends is a pong (6 bytes), a ping message (under 100) or now and then a chat
+        // message (up to 4 KiB, read in several reads: rare enough not to matter). tungstenite keeps
+        // this much for the call's whole life and zero-fills it before every read, so small keeps the
+        // idle call cheap: 512 bytes here made an idle call 4.8 KB instead of 3.95 (it also moves it
+        // into a smaller allocation class).
+        .read_buffer_size(READ_BUFFER)
+        // tungstenite writes only control frames (pings, pongs, the close), each flushed at once.
+        .write_buffer_size(0)
+        .max_message_size(Some(HARD_FRAME_LIMIT))
+        .max_frame_size(Some(HARD_FRAME_LIMIT))
+}
+
+/// The phone call's framing: whole WebSocket text frames (header and payload, as they go on the wire)
+/// of [`ServerMessage`]s.
 #[derive(Debug)]
 pub struct Ws;
 
 impl Encoding for Ws {
     const LANE: LaneId = LaneId::Ws;
-    type Frame = Utf8Bytes;
+    type Frame = Bytes;
 
-    fn hello(_state: &AppState, hello: &Hello) -> Utf8Bytes {
-        message_text(&ServerMessage::Hello(hello.clone()))
+    fn hello(_state: &AppState, hello: &Hello) -> Bytes {
+        message_frame(&ServerMessage::Hello(hello.clone()))
     }
 
     /// `{"type":"event",` followed by the event's own fields: the [`ServerMessage::Event`] form, made
     /// from the event's JSON without serializing it again.
-    fn event(event: &Published) -> Utf8Bytes {
-        let json = std::str::from_utf8(&event.json).expect("serde_json writes UTF-8");
-        let mut frame = String::with_capacity(json.len() + 16);
-        frame.push_str(r#"{"type":"event","#);
-        frame.push_str(&json[1..]);
-        Utf8Bytes::from(frame)
+    fn event(event: &Published) -> Bytes {
+        text_frame(&[br#"{"type":"event","#, &event.json[1..]])
     }
 
-    fn gap(gap: Gap) -> Utf8Bytes {
-        message_text(&ServerMessage::Gap(gap))
+    fn gap(gap: Gap) -> Bytes {
+        message_frame(&ServerMessage::Gap(gap))
     }
 
-    fn heartbeat(beat: &Heartbeat) -> Utf8Bytes {
-        message_text(&ServerMessage::Heartbeat(beat.clone()))
+    fn heartbeat(beat: &Heartbeat) -> Bytes {
+        message_frame(&ServerMessage::Heartbeat(beat.clone()))
     }
 }
 
@@ -152,7 +165,7 @@ struct Dialled {
 /// Everything the call keeps is made here, before its future exists, and the future works on what it
 /// captured in place: an `async fn` would hold its arguments twice for the call's whole life (once as
 /// arguments, once as the locals they are moved into), ~600 bytes of every idle connection.
-fn call(socket: WebSocket, dialled: Box<Dialled>) -> impl Future<Output = ()> + Send {
+fn call(socket: WebSocketStream<CallIo>, dialled: Box<Dialled>) -> impl Future<Output = ()> + Send {
     let Dialled {
         state,
         conn,
@@ -180,7 +193,7 @@ fn call(socket: WebSocket, dialled: Box<Dialled>) -> impl Future<Output = ()> + 
         let mut frames = Frames::new();
 
         // The hello is sent once: boxed, so the call does not keep room for it.
-        let mut outcome = Box::pin(send(socket.get_mut(), hello)).await;
+        let mut outcome = Box::pin(write_frames(socket.get_mut(), &[hello])).await;
         while outcome.is_ok() {
             outcome = tokio::select! {
                 woken = stream.wait() => match woken {
@@ -195,15 +208,20 @@ fn call(socket: WebSocket, dialled: Box<Dialled>) -> impl Future<Output = ()> + 
                         let heartbeat = matches!(woken, Woken::Heartbeat);
                         match stream.frames(woken, &mut frames).await {
                             Err(ending) => Err(End::from(ending)),
-                            Ok(()) => match write_all(socket.get_mut(), &mut frames).await {
-                                // The heartbeat the browser sees, then a protocol ping that finds a dead
-                                // peer server-side (browsers cannot see protocol pings).
-                                Ok(()) if heartbeat => {
-                                    unanswered_pings += 1;
-                                    send_message(socket.get_mut(), Message::Ping(Default::default())).await
+                            Ok(()) => {
+                                let written = write_frames(socket.get_mut(), &frames).await;
+                                frames.clear();
+                                match written {
+                                    // The heartbeat the browser sees, then a protocol ping that finds a
+                                    // dead peer server-side (browsers cannot see protocol pings).
+                                    Ok(()) if heartbeat => {
+                                        unanswered_pings += 1;
+                                        let ping = Message::Ping(Bytes::new());
+                                        send_control(socket.get_mut(), ping).await
+                                    }
+                                    written => written,
                                 }
-                                written => written,
-                            },
+                            }
                         }
                     }
                 },
@@ -221,15 +239,10 @@ fn call(socket: WebSocket, dialled: Box<Dialled>) -> impl Future<Output = ()> + 
                         }
                         counters.frames_in.fetch_add(1, Relaxed);
                         match line.answer(message, &state, stream.subscription()) {
-                            Answer::Nothing => Ok(()),
+                            Answer::End(end) => Err(end),
                             // Replies and chat are rare next to events: boxed, so the call keeps no
                             // room for them between messages.
-                            Answer::Reply(reply) => Box::pin(send(socket.get_mut(), reply)).await,
-                            Answer::Publish(message) => {
-                                let answer = Box::pin(publish_chat(&state, message)).await;
-                                Box::pin(send(socket.get_mut(), answer)).await
-                            }
-                            Answer::End(end) => Err(end),
+                            answer => Box::pin(reply(socket.get_mut(), &state, answer)).await,
                         }
                     }
                 },
@@ -238,7 +251,7 @@ fn call(socket: WebSocket, dialled: Box<Dialled>) -> impl Future<Output = ()> + 
         if let Err(End::HangUp(code, reason)) = outcome {
             tracing::debug!(code, reason, "hanging up a websocket");
             let frame = CloseFrame {
-                code,
+                code: code.into(),
                 reason: Utf8Bytes::from_static(reason),
             };
             let _ = Box::pin(tokio::time::timeout(
@@ -266,27 +279,43 @@ impl From<Ending> for End {
     }
 }
 
-/// Writes one wake-up's frames and flushes once: a call that fell behind catches up in one write
-/// instead of one syscall per frame, which is where the time went at 5,000–10,000 calls.
-async fn write_all(socket: &mut WebSocket, frames: &mut Frames<Utf8Bytes>) -> Result<(), End> {
-    for frame in frames.drain(..) {
-        within_deadline(socket.feed(Message::Text(frame))).await?;
-    }
-    within_deadline(socket.flush()).await
+/// Writes whole frames straight to the call's socket: one wake-up's frames in one write, so a call that
+/// fell behind catches up in one syscall, not one per frame (where the time went at 5,000–10,000
+/// calls). tungstenite's own writes never interleave with these: it writes only control frames, each
+/// flushed whole before the call goes on ([`send_control`]).
+async fn write_frames(socket: &mut WebSocketStream<CallIo>, frames: &[Bytes]) -> Result<(), End> {
+    let io = socket.get_mut();
+    let mut outgoing = Outgoing::new(frames);
+    within_deadline(poll_fn(|cx| outgoing.poll_write(io, cx))).await
+}
+
+/// Answers what the browser said: a reply, or the chat message's publication and its outcome.
+async fn reply(
+    socket: &mut WebSocketStream<CallIo>,
+    state: &AppState,
+    answer: Answer,
+) -> Result<(), End> {
+    // Whatever tungstenite queued while reading (the pong a ping is owed) goes first and whole: the
+    // frames written straight to the socket must not land in the middle of it.
+    within_deadline(socket.flush()).await?;
+    let text = match answer {
+        Answer::Nothing | Answer::End(_) => return Ok(()),
+        Answer::Reply(text) => text,
+        Answer::Publish(message) => publish_chat(state, message).await,
+    };
+    write_frames(socket, &[text_frame(&[text.as_bytes()])]).await
 }
 
 /// How a failed read ends the call: a frame over the hard limit with 1009, a broken protocol with
 /// 1002, text that is not UTF-8 with 1007 (each as RFC 6455 section 7.4.1 says), a lost connection
-/// without a word. tungstenite's error comes boxed in axum's.
-fn read_failure(err: axum::Error) -> End {
-    match err.into_inner().downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => {
-            End::HangUp(close_code::TOO_BIG, "message too big")
-        }
-        Some(tungstenite::Error::Protocol(_)) => {
+/// without a word.
+fn read_failure(err: tungstenite::Error) -> End {
+    match err {
+        tungstenite::Error::Capacity(_) => End::HangUp(close_code::TOO_BIG, "message too big"),
+        tungstenite::Error::Protocol(_) => {
             End::HangUp(close_code::PROTOCOL_ERROR, "protocol error")
         }
-        Some(tungstenite::Error::Utf8(_)) => {
+        tungstenite::Error::Utf8(_) => {
             End::HangUp(close_code::INVALID_DATA, "text frame is not UTF-8")
         }
         _ => End::PeerGone,
@@ -349,6 +378,8 @@ impl Talk {
             // Protocol pings are answered by the library; pongs only prove the peer is alive.
             Message::Ping(_) | Message::Pong(_) => return Answer::Nothing,
             Message::Close(_) => return Answer::End(End::PeerGone),
+            // A raw frame is what a writer sends, never what a read returns.
+            Message::Frame(_) => return Answer::Nothing,
         };
         self.answer_text(text.as_str(), state, Some(subscription))
     }
@@ -460,12 +491,12 @@ fn message_text(message: &ServerMessage) -> Utf8Bytes {
     Utf8Bytes::from(json(message))
 }
 
-async fn send(socket: &mut WebSocket, text: Utf8Bytes) -> Result<(), End> {
-    send_message(socket, Message::Text(text)).await
+fn message_frame(message: &ServerMessage) -> Bytes {
+    text_frame(&[json(message).as_bytes()])
 }
 
-/// Sends one frame and flushes it.
-async fn send_message(socket: &mut WebSocket, message: Message) -> Result<(), End> {
+/// Sends a control frame through tungstenite and flushes it whole.
+async fn send_control(socket: &mut WebSocketStream<CallIo>, message: Message) -> Result<(), End> {
     within_deadline(SinkExt::send(socket, message)).await
 }
 
@@ -476,8 +507,8 @@ async fn send_message(socket: &mut WebSocket, message: Message) -> Result<(), En
 /// Not an `async fn`, and the write not pinned again: either would hold the write future twice in
 /// every call's state (sink futures are `Unpin`, so it is polled where it was captured).
 #[allow(clippy::manual_async_fn)]
-fn within_deadline(
-    mut write: impl Future<Output = Result<(), axum::Error>> + Unpin,
+fn within_deadline<E: std::fmt::Display>(
+    mut write: impl Future<Output = Result<(), E>> + Unpin,
 ) -> impl Future<Output = Result<(), End>> {
     async move {
         let at_once = poll_fn(|cx| match Pin::new(&mut write).poll(cx) {
