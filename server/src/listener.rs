@@ -370,11 +370,7 @@ impl MeteredStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let condition = this.shaping();
-        let result = match &mut this.writer {
-            Writer::Direct(half) => Pin::new(half).poll_write_vectored(cx, bufs),
-            Writer::Shaped(path) => path.poll_write(cx, bufs, condition.as_deref()),
-            Writer::Moving => unreachable!("a writer moves within one call"),
-        };
+        let result = this.writer.poll_write(cx, bufs, condition.as_deref());
         match result {
             Poll::Ready(Ok(written)) => {
                 this.stalled = false;

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use switchboard_shared::network::{Condition, PathClock};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
@@ -144,6 +144,24 @@ impl Writer {
             dice: Dice::new(),
             shut: false,
         }));
+    }
+
+    /// Writes `bufs` to the socket, or into the emulated path under `condition`.
+    pub fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+        condition: Option<&Condition>,
+    ) -> Poll<io::Result<usize>> {
+        match self {
+            // One piece goes out with `send`, which the kernel hands straight to the socket; `writev`
+            // first goes through the file layer (the file's position lock, the iovec's import and
+            // checks): at one write per delivery, 3 points of a core at 5,000 calls × 10 events/s.
+            Writer::Direct(half) if bufs.len() == 1 => Pin::new(half).poll_write(cx, &bufs[0]),
+            Writer::Direct(half) => Pin::new(half).poll_write_vectored(cx, bufs),
+            Writer::Shaped(path) => path.poll_write(cx, bufs, condition),
+            Writer::Moving => unreachable!("a writer moves within one call"),
+        }
     }
 }
 

@@ -262,11 +262,7 @@ impl ProxiedStream {
         if condition.is_some() {
             this.writer.shape();
         }
-        let result = match &mut this.writer {
-            Writer::Direct(half) => Pin::new(half).poll_write_vectored(cx, bufs),
-            Writer::Shaped(path) => path.poll_write(cx, bufs, condition.as_deref()),
-            Writer::Moving => unreachable!("a writer moves within one call"),
-        };
+        let result = this.writer.poll_write(cx, bufs, condition.as_deref());
         if let Poll::Ready(Ok(written)) = result
             && written > 0
         {
