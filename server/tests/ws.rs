@@ -104,12 +104,20 @@ async fn heartbeats_and_protocol_pings_arrive_every_interval() {
                 {
                     assert!(beat.server_ms > 0);
                     heartbeats += 1;
+                    // Each heartbeat's ping comes right behind it (in the same write).
+                    let next = phone.next_frame().await.expect("open");
+                    assert!(
+                        matches!(next, Message::Ping(_)),
+                        "{next:?} after a heartbeat"
+                    );
+                    pings += 1;
                 }
             }
-            Message::Ping(_) => pings += 1,
+            Message::Ping(_) => panic!("a ping without its heartbeat"),
             other => panic!("unexpected {other:?}"),
         }
     }
+    assert_eq!(heartbeats, pings);
     assert!(started.elapsed().as_millis() >= 250);
 }
 

@@ -7,7 +7,7 @@
 //! `error` message; a peer that keeps sending bad frames is hung up on with 1008.
 //!
 //! The lane answers the upgrade itself and writes its text frames straight to the socket ([`wire`]);
-//! tungstenite reads the browser's frames and writes the control frames.
+//! tungstenite reads the browser's frames and writes the pongs and the close.
 
 mod wire;
 
@@ -45,7 +45,7 @@ use crate::metering::{ConnInfo, Counters, RequestHead};
 use crate::woken::WhenReadable;
 #[cfg(test)]
 pub(crate) use wire::text_payload;
-use wire::{CallIo, Outgoing, Upgrade, text_frame};
+use wire::{CallIo, Outgoing, Upgrade, text_frame, text_frame_then_ping};
 
 /// The largest frame the server reads at all; a bigger one ends the connection with 1009. Kept small
 /// because every message of this protocol is small, and it bounds what one peer can make us buffer.
@@ -108,7 +108,7 @@ fn config() -> WebSocketConfig {
         // idle call cheap: 512 bytes here made an idle call 4.8 KB instead of 3.95 (it also moves it
         // into a smaller allocation class).
         .read_buffer_size(READ_BUFFER)
-        // tungstenite writes only control frames (pings, pongs, the close), each flushed at once.
+        // tungstenite writes only control frames (the pongs it owes, the close), each flushed at once.
         .write_buffer_size(0)
         .max_message_size(Some(HARD_FRAME_LIMIT))
         .max_frame_size(Some(HARD_FRAME_LIMIT))
@@ -137,8 +137,10 @@ impl Encoding for Ws {
         message_frame(&ServerMessage::Gap(gap))
     }
 
+    /// The heartbeat the browser sees, then a protocol ping that finds a dead peer server-side
+    /// (browsers cannot see protocol pings): one buffer, one write.
     fn heartbeat(beat: &Heartbeat) -> Bytes {
-        message_frame(&ServerMessage::Heartbeat(beat.clone()))
+        text_frame_then_ping(&[json(&ServerMessage::Heartbeat(beat.clone())).as_bytes()])
     }
 }
 
@@ -211,16 +213,12 @@ fn call(socket: WebSocketStream<CallIo>, dialled: Box<Dialled>) -> impl Future<O
                             Ok(()) => {
                                 let written = write_frames(socket.get_mut(), &frames).await;
                                 frames.clear();
-                                match written {
-                                    // The heartbeat the browser sees, then a protocol ping that finds a
-                                    // dead peer server-side (browsers cannot see protocol pings).
-                                    Ok(()) if heartbeat => {
-                                        unanswered_pings += 1;
-                                        let ping = Message::Ping(Bytes::new());
-                                        send_control(socket.get_mut(), ping).await
-                                    }
-                                    written => written,
+                                // The heartbeat's frame carries a protocol ping behind it
+                                // ([`Ws::heartbeat`]): one more the peer owes a pong for.
+                                if heartbeat && written.is_ok() {
+                                    unanswered_pings += 1;
                                 }
+                                written
                             }
                         }
                     }
@@ -281,8 +279,8 @@ impl From<Ending> for End {
 
 /// Writes whole frames straight to the call's socket: one wake-up's frames in one write, so a call that
 /// fell behind catches up in one syscall, not one per frame (where the time went at 5,000–10,000
-/// calls). tungstenite's own writes never interleave with these: it writes only control frames, each
-/// flushed whole before the call goes on ([`send_control`]).
+/// calls). tungstenite's own writes never interleave with these: it writes only the pongs it owes
+/// (flushed whole before the next direct write, in [`reply`]) and the close.
 async fn write_frames(socket: &mut WebSocketStream<CallIo>, frames: &[Bytes]) -> Result<(), End> {
     let io = socket.get_mut();
     let mut outgoing = Outgoing::new(frames);
@@ -493,11 +491,6 @@ fn message_text(message: &ServerMessage) -> Utf8Bytes {
 
 fn message_frame(message: &ServerMessage) -> Bytes {
     text_frame(&[json(message).as_bytes()])
-}
-
-/// Sends a control frame through tungstenite and flushes it whole.
-async fn send_control(socket: &mut WebSocketStream<CallIo>, message: Message) -> Result<(), End> {
-    within_deadline(SinkExt::send(socket, message)).await
 }
 
 /// Runs one write: a peer that does not take it within [`SEND_TIMEOUT`] is hung up on, a failed write

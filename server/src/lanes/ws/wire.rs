@@ -9,8 +9,9 @@
 //! writes its events: each frame built once per event (header and payload, shared by every call on the
 //! channel), several frames of one wake-up in one vectored write.
 //!
+//! The protocol ping of each heartbeat rides in the heartbeat's own buffer ([`text_frame_then_ping`]).
 //! tungstenite still reads what the browser says (masking, fragments, limits, UTF-8) and writes the few
-//! frames only it may: the protocol pings, the pongs and the close it owes. Frames from the two writers
+//! frames only it may: the pongs and the close it owes. Frames from the two writers
 //! never interleave because the call does one thing at a time: a direct write is finished before the
 //! call reads again, and whatever tungstenite queued while reading (a pong) is flushed before the next
 //! direct write ([`super::call`]).
@@ -211,8 +212,23 @@ impl AsyncWrite for CallIo {
 /// A whole text frame as a server sends it (final, unmasked): the header, then `parts` one after the
 /// other as its payload.
 pub fn text_frame(parts: &[&[u8]]) -> Bytes {
+    Bytes::from(text_frame_with(parts, &[]))
+}
+
+/// A protocol ping with no payload, as a server sends it (final, unmasked).
+const PING: [u8; 2] = [0x89, 0x00];
+
+/// A whole text frame followed by a protocol ping, in one buffer: the heartbeat the browser sees and
+/// the ping that finds a dead peer server-side (browsers cannot see pings) go out in one write, not
+/// two — at 5,000 calls beating every 2 s, 2,500 system calls a second fewer.
+pub fn text_frame_then_ping(parts: &[&[u8]]) -> Bytes {
+    Bytes::from(text_frame_with(parts, &PING))
+}
+
+/// The text frame of `parts`, with `after` (whole frames) behind it.
+fn text_frame_with(parts: &[&[u8]], after: &[u8]) -> Vec<u8> {
     let len: usize = parts.iter().map(|part| part.len()).sum();
-    let mut frame = Vec::with_capacity(len + 10);
+    let mut frame = Vec::with_capacity(len + 10 + after.len());
     // FIN and the text opcode.
     frame.push(0x81);
     match len {
@@ -229,7 +245,8 @@ pub fn text_frame(parts: &[&[u8]]) -> Bytes {
     for part in parts {
         frame.extend_from_slice(part);
     }
-    Bytes::from(frame)
+    frame.extend_from_slice(after);
+    frame
 }
 
 /// At most this many frames go into one `writev` (Linux takes up to 1,024 pieces).
@@ -308,6 +325,33 @@ mod tests {
             let (head, rest) = payload.split_at(len / 3);
             let frame = text_frame(&[head, rest]);
             assert_eq!(text_payload(&frame), &payload[..], "{len}");
+        }
+    }
+
+    #[test]
+    fn a_heartbeat_is_a_whole_text_frame_then_an_empty_ping() {
+        use tungstenite::protocol::frame::FrameHeader;
+        use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+        for len in [10, 125, 126, 300] {
+            let payload = vec![b'h'; len];
+            let both = text_frame_then_ping(&[&payload]);
+            let mut cursor = std::io::Cursor::new(&both[..]);
+            let (text, length) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
+            assert_eq!(text.opcode, OpCode::Data(Data::Text));
+            assert!(text.is_final && text.mask.is_none());
+            assert_eq!(length, len as u64);
+            let start = cursor.position() as usize;
+            assert_eq!(&both[start..start + len], &payload[..]);
+            cursor.set_position((start + len) as u64);
+            let (ping, length) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
+            assert_eq!(ping.opcode, OpCode::Control(Control::Ping));
+            assert!(ping.is_final && ping.mask.is_none());
+            assert_eq!(length, 0);
+            assert_eq!(
+                cursor.position() as usize,
+                both.len(),
+                "nothing after the ping"
+            );
         }
     }
 
