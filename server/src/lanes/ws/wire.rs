@@ -134,7 +134,18 @@ pub async fn socket(
     // as it was given, with whatever it read past the request (a client that did not wait for the 101).
     let (io, read) = match upgraded.downcast::<TokioIo<MeteredStream>>() {
         Ok(parts) => (CallIo::Metered(parts.io.into_inner()), parts.read_buf),
-        Err(upgraded) => (CallIo::Other(TokioIo::new(upgraded)), Bytes::new()),
+        Err(upgraded) => {
+            // Works, through hyper's upgraded stream (a layer more per write): a change to how
+            // connections are served should say so, once, rather than quietly cost every call.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::warn!(
+                    "a phone call's connection is not a MeteredStream: calls run on hyper's upgraded \
+                     stream, a layer more per write"
+                )
+            });
+            (CallIo::Other(TokioIo::new(upgraded)), Bytes::new())
+        }
     };
     Some(if read.is_empty() {
         WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await
