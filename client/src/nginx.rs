@@ -63,7 +63,10 @@ impl Nginx {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("nginx is not installed: `./dev test` installs it (apt-get install nginx)");
+            .expect(
+                "nginx is not on PATH: `./dev test` installs it (apt-get install nginx) and looks in \
+                 /usr/sbin, where Debian puts it",
+            );
         let mut nginx = Nginx {
             port,
             runtime,
