@@ -53,9 +53,12 @@ async fn read_line<T, E>(
 ) {
     use futures_util::StreamExt;
     let mut items = std::pin::pin!(items);
+    // Made once: a new `cancelled()` future per item registers with the run's one token (a lock every
+    // client shares) and leaves it again, per message.
+    let mut stopped = std::pin::pin!(client.stop.cancelled());
     loop {
         let next = tokio::select! {
-            () = client.stop.cancelled() => break,
+            () = &mut stopped => break,
             next = items.next() => next,
         };
         match next {
