@@ -84,6 +84,8 @@ use tower::{Layer, ServiceExt};
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub hub: Arc<Hub>,
+    /// Where the phone calls' events are written without waking each call ([`lanes::ws::Exchange`]).
+    pub exchange: Arc<lanes::ws::Exchange>,
     /// The shared stream of several instances, when started with `--redis`.
     pub backplane: Option<Arc<Backplane>>,
     pub meters: Arc<Meters>,
@@ -116,6 +118,7 @@ impl AppState {
         });
         AppState {
             hub: Arc::new(Hub::new(history)),
+            exchange: Arc::default(),
             backplane,
             meters: Arc::new(Meters::default()),
             faults: Arc::new(Faults::new(config.fault_auth())),

@@ -15,12 +15,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use switchboard_shared::LaneId;
 use switchboard_shared::network::Condition;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 
@@ -168,10 +167,10 @@ impl MeteredListener {
         if let Err(err) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER) {
             tracing::debug!("could not cap the send buffer: {err}");
         }
-        let (reader, writer) = stream.into_split();
+        let socket = Socket(Arc::new(stream));
         MeteredStream {
-            reader,
-            writer: Writer::Direct(writer),
+            reader: socket.clone(),
+            writer: Writer::Direct(socket),
             inbound: None,
             network: self.network.clone(),
             meter: Arc::new(ConnMeter::new(self.meters.clone())),
@@ -237,8 +236,8 @@ pin_project_lite::pin_project! {
     /// long or its reader stops taking what it is sent.
     #[derive(Debug)]
     pub struct MeteredStream {
-        reader: OwnedReadHalf,
-        writer: Writer,
+        reader: Socket,
+        writer: Writer<Socket>,
         // Set while the phone line's incoming frames are held on the emulated path.
         inbound: Option<Box<Inbound>>,
         network: Arc<Network>,
@@ -278,13 +277,106 @@ impl MeteredStream {
 
     /// Waits until the peer has sent something (or closed).
     pub async fn readable(&self) -> io::Result<()> {
-        self.reader.readable().await
+        self.reader.0.readable().await
     }
 
     /// Copies what the peer has sent so far without taking it: the bytes stay for whoever reads them
     /// (and are metered then).
     pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reader.peek(buf).await
+        self.reader.0.peek(buf).await
+    }
+
+    /// The socket itself, for a writer beside this stream (a phone call's exchange), while nothing is
+    /// emulated on it: `None` once its writes go through the emulated path, which would keep them in order.
+    pub fn socket(&self) -> Option<&Socket> {
+        match &self.writer {
+            Writer::Direct(socket) => Some(socket),
+            _ => None,
+        }
+    }
+}
+
+/// A connection's TCP stream, shared: its reader, its writer and a phone call's exchange
+/// ([`crate::lanes::ws`]) each hold one, so the exchange can write an event to a call's socket without
+/// waking the call's task. tokio's split halves keep theirs to themselves. Whoever writes beside the
+/// stream's own writer must write whole frames and hand over what it could not (the exchange does).
+#[derive(Debug, Clone)]
+pub struct Socket(Arc<TcpStream>);
+
+impl Socket {
+    /// Writes what the socket takes now, without waiting: `WouldBlock` when it takes nothing.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+}
+
+impl AsRef<TcpStream> for Socket {
+    fn as_ref(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.0.poll_read_ready(cx))?;
+            // A `WouldBlock` clears the readiness it was read under, so the loop then waits.
+            match self.0.try_read(buf.initialize_unfilled()) {
+                Ok(read) => {
+                    buf.advance(read);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Poll::Ready(Err(err)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write_vectored(bufs) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Sends the FIN (what dropping tokio's write half does): the reader may still read.
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write))
     }
 }
 

@@ -418,3 +418,57 @@ async fn a_request_that_is_no_handshake_is_refused_and_a_frame_sent_with_the_req
     );
     server.shutdown().await;
 }
+
+/// A call waiting for news has its events written by the exchange, not by its own task. A reader that
+/// stops reading fills its socket: the exchange hands the line back with a frame half-written, the call
+/// finishes it and goes on itself (its send deadline running), and once the reader reads again it gets
+/// every event exactly once, in order, each frame whole; then the call joins again and news still
+/// comes. The lane counts each event once, whichever side wrote it.
+#[tokio::test]
+async fn a_reader_that_stops_reading_gets_every_event_once_and_in_order_when_it_reads_again() {
+    let server = TestServer::start_with(|config| config.chat_per_second = 1_000_000).await;
+    // A small receive window, so the server's socket fills after a few hundred kilobytes.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let url = format!("ws://{}/ws", server.addr);
+    let (mut phone, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    let mut next_message = async || loop {
+        let frame =
+            tokio::time::timeout(common::PATIENCE, futures_util::StreamExt::next(&mut phone))
+                .await
+                .expect("a frame in time")
+                .expect("the call is up")
+                .expect("a whole frame");
+        if let Message::Text(text) = frame {
+            match serde_json::from_str(text.as_str()).unwrap() {
+                ServerMessage::Heartbeat(_) => continue,
+                message => return message,
+            }
+        }
+    };
+    assert!(matches!(next_message().await, ServerMessage::Hello(_)));
+
+    // ~750 KB of news that nobody reads for now.
+    let text = "x".repeat(switchboard_shared::chat::MAX_TEXT_CHARS);
+    let mut published = Vec::new();
+    for _ in 0..1500 {
+        published.push(server.post_chat(&text).await.seq);
+    }
+    for &seq in &published {
+        match next_message().await {
+            ServerMessage::Event(event) => assert_eq!(event.seq, seq),
+            other => panic!("expected event {seq}, got {other:?}"),
+        }
+    }
+    // Caught up, the call is back at the exchange: news still comes, once.
+    for seq in server.publish(3).await {
+        match next_message().await {
+            ServerMessage::Event(event) => assert_eq!(event.seq, seq),
+            other => panic!("expected event {seq}, got {other:?}"),
+        }
+    }
+    let stats = server.stats().await.lanes[&LaneId::Ws];
+    assert_eq!(stats.messages, 1503);
+    server.shutdown().await;
+}

@@ -260,6 +260,13 @@ impl Hub {
         self.head.subscribe()
     }
 
+    /// A receiver of one live channel (the next, in turn): every event sent from now on, as it is sent,
+    /// with no history and no order kept for it (the phone call's exchange keeps its own).
+    pub fn live(&self) -> broadcast::Receiver<Arc<Published>> {
+        let channel = self.next_channel.fetch_add(1, Relaxed) % self.live.len();
+        self.live[channel].subscribe()
+    }
+
     /// Subscribes to everything after `after`, or to what is published from now on when `after` is
     /// `None`.
     pub fn subscribe(self: &Arc<Self>, after: Option<Seq>) -> Subscription {
@@ -271,7 +278,8 @@ impl Hub {
         drop(history);
         let mut subscription = Subscription {
             hub: self.clone(),
-            live,
+            live: Some(live),
+            channel,
             last: head,
             pending: VecDeque::new(),
             pending_gap: None,
@@ -348,7 +356,10 @@ impl History {
 #[derive(Debug)]
 pub struct Subscription {
     hub: Arc<Hub>,
-    live: broadcast::Receiver<Arc<Published>>,
+    /// `None` while parked ([`Subscription::park`]).
+    live: Option<broadcast::Receiver<Arc<Published>>>,
+    /// Which live channel it listens to.
+    channel: usize,
     /// The last seq delivered (or declared lost): the subscriber's resume point.
     last: Seq,
     /// Events taken from the history and not yet delivered.
@@ -373,6 +384,14 @@ impl Subscription {
         self.last
     }
 
+    /// Whether everything published has been delivered: nothing held, nothing sent after `last`.
+    pub fn caught_up(&self) -> bool {
+        self.pending_gap.is_none()
+            && self.pending.is_empty()
+            && !self.more_held
+            && self.hub.sent.load(Acquire) <= self.last
+    }
+
     /// Moves the subscription to deliver everything after `after` (a client's resume request).
     pub fn resume(&mut self, after: Seq) {
         self.last = after;
@@ -388,7 +407,12 @@ impl Subscription {
             if let Some(delivery) = self.take_held() {
                 return Some(delivery);
             }
-            match self.live.recv().await {
+            let Some(live) = &mut self.live else {
+                // Parked: back on the channel, and what was missed meanwhile from the history.
+                self.catch_up();
+                continue;
+            };
+            match live.recv().await {
                 Ok(event) => {
                     if let Some(delivery) = self.take_live(event) {
                         return Some(delivery);
@@ -414,7 +438,10 @@ impl Subscription {
             if self.hub.sent.load(Acquire) <= self.last {
                 return None;
             }
-            match self.live.try_recv() {
+            let Some(live) = &mut self.live else {
+                return None;
+            };
+            match live.try_recv() {
                 Ok(event) => {
                     if let Some(delivery) = self.take_live(event) {
                         return Some(delivery);
@@ -463,8 +490,22 @@ impl Subscription {
         None
     }
 
+    /// Stops listening to the live channel until the next [`Subscription::resume`] (or `next`): while
+    /// something else delivers its events (the phone call's exchange), a receiver nobody reads would
+    /// keep the channel's last thousand events alive, ~0.8 KB a call at 5,000 calls.
+    pub fn park(&mut self) {
+        self.live = None;
+    }
+
     fn catch_up(&mut self) {
-        let replay = self.hub.since(self.last, CATCH_UP_CHUNK);
+        let replay = if self.live.is_some() {
+            self.hub.since(self.last, CATCH_UP_CHUNK)
+        } else {
+            // Back on the channel and reading the history under one lock, so no event falls between.
+            let history = self.hub.lock();
+            self.live = Some(self.hub.live[self.channel].subscribe());
+            history.since(self.last, CATCH_UP_CHUNK)
+        };
         if let Some(gap) = replay.gap {
             self.last = gap.last;
             self.pending_gap = Some(gap);

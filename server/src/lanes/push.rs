@@ -133,6 +133,16 @@ impl<E: Encoding> PushStream<E> {
         &mut self.subscription
     }
 
+    /// Whether every event published so far has been sent on this stream.
+    pub fn caught_up(&self) -> bool {
+        self.subscription.caught_up()
+    }
+
+    /// The last seq sent (or declared lost) on this stream.
+    pub fn last(&self) -> Seq {
+        self.subscription.last()
+    }
+
     pub fn counters(&self) -> &Arc<Counters> {
         &self.counters
     }
@@ -143,9 +153,20 @@ impl<E: Encoding> PushStream<E> {
         self.rare.sibling()
     }
 
+    /// Whether no fault is armed on the lane that could hold a frame back (one atomic load).
+    pub fn faults_quiet(&self) -> bool {
+        self.conn_faults.is_quiet()
+    }
+
     /// Waits for something to send, or for the stream's end. Cancel-safe: a delivery is only taken
     /// when this returns it.
     pub async fn wait(&mut self) -> Result<Woken, Ending> {
+        self.wait_for(true).await
+    }
+
+    /// [`PushStream::wait`], but without `events` only for a heartbeat or the end: the stream's events
+    /// go out another way meanwhile (the phone call's exchange) and the subscription is not polled.
+    pub async fn wait_for(&mut self, events: bool) -> Result<Woken, Ending> {
         /// What the gate let through.
         enum Rare {
             Ended(Option<Cut>),
@@ -176,7 +197,7 @@ impl<E: Encoding> PushStream<E> {
                     Rare::Beat if self.conn_faults.heartbeats_off() => {}
                     Rare::Beat => return Ok(Woken::Heartbeat),
                 },
-                delivery = subscription.next() => return match delivery {
+                delivery = subscription.next(), if events => return match delivery {
                     Some(delivery) => Ok(Woken::Delivery(delivery)),
                     None => Err(Ending::StreamEnded),
                 },

@@ -20,7 +20,6 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use switchboard_shared::network::{Condition, PathClock};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::PollSender;
@@ -91,10 +90,10 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-/// One connection's write half: direct to the socket, or through the emulated path.
+/// One connection's write half (`W`): direct to the socket, or through the emulated path.
 #[derive(Debug)]
-pub enum Writer {
-    Direct(OwnedWriteHalf),
+pub enum Writer<W> {
+    Direct(W),
     Shaped(Box<Outbound>),
     /// Only between the two, while the write half moves to its pump.
     Moving,
@@ -127,7 +126,7 @@ impl std::fmt::Debug for Chunk {
     }
 }
 
-impl Writer {
+impl<W: AsyncWrite + Unpin + Send + 'static> Writer<W> {
     /// Moves the connection onto the emulated path (once; later calls do nothing).
     pub fn shape(&mut self) {
         if !matches!(self, Writer::Direct(_)) {
@@ -227,7 +226,7 @@ impl Outbound {
 
 /// Writes each chunk when it is due, on one timer; ends when the connection is done with it (the queue
 /// closes), when it is told to shut the write half, or when the socket fails.
-async fn pump(mut queue: mpsc::Receiver<Chunk>, mut socket: OwnedWriteHalf) {
+async fn pump<W: AsyncWrite + Unpin>(mut queue: mpsc::Receiver<Chunk>, mut socket: W) {
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
     while let Some(chunk) = queue.recv().await {
@@ -279,7 +278,7 @@ impl Inbound {
     pub fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
-        socket: &mut OwnedReadHalf,
+        socket: &mut (impl AsyncRead + Unpin),
         buf: &mut ReadBuf<'_>,
         condition: Option<&Condition>,
         mut counted: impl FnMut(usize),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use switchboard_shared::network::Condition;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::sync::CancellationToken;
 
 use super::AppProxy;
@@ -131,7 +131,7 @@ fn now_monotonic_ms() -> u64 {
 #[derive(Debug)]
 pub struct ProxiedStream {
     reader: Option<OwnedReadHalf>,
-    writer: Writer,
+    writer: Writer<OwnedWriteHalf>,
     inbound: Option<Box<Inbound>>,
     conn: Arc<Conn>,
     proxy: Arc<AppProxy>,
