@@ -308,6 +308,11 @@ impl Socket {
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         self.0.try_write(buf)
     }
+
+    /// [`Socket::try_write`] of several pieces in one system call.
+    pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
 }
 
 impl AsRef<TcpStream> for Socket {

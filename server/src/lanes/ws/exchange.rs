@@ -23,19 +23,20 @@
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use smallvec::SmallVec;
+use std::io::IoSlice;
 use std::sync::atomic::{
     AtomicBool, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use switchboard_shared::{LaneId, Seq};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::Ws;
 use crate::AppState;
 use crate::faults::ConnectionFaults;
-use crate::hub::Published;
-use crate::lanes::push::Encoding;
+use crate::lanes::push::{Encoding, MAX_BATCH};
 use crate::listener::Socket;
 use crate::metering::{ConnMeter, Counters};
 
@@ -142,6 +143,7 @@ fn start(state: &AppState) -> Box<[Shard]> {
         state.tasks.clone().spawn(async move {
             let counters = state.meters.lane(LaneId::Ws).clone();
             let faults = ConnectionFaults::new(&state.faults, LaneId::Ws);
+            let mut batch = Vec::new();
             loop {
                 let event = tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -152,11 +154,21 @@ fn start(state: &AppState) -> Box<[Shard]> {
                         Err(RecvError::Closed) => return,
                     },
                 };
+                // A shard that fell behind writes all it has in one write per line, as a call does.
+                batch.clear();
+                batch.push((event.seq, event.framed(LaneId::Ws, Ws::event)));
+                while batch.len() < MAX_BATCH {
+                    match live.try_recv() {
+                        Ok(event) => batch.push((event.seq, event.framed(LaneId::Ws, Ws::event))),
+                        Err(TryRecvError::Lagged(_)) => continue,
+                        Err(_) => break,
+                    }
+                }
                 let Some(shards) = state.exchange.shards.get() else {
                     continue;
                 };
                 let writable = faults.is_quiet() && !state.network.is_armed(LaneId::Ws);
-                shards[index].pass(&event, writable, &counters);
+                shards[index].pass(&batch, writable, &counters);
             }
         });
     }
@@ -164,19 +176,21 @@ fn start(state: &AppState) -> Box<[Shard]> {
 }
 
 impl Shard {
-    /// Writes `event` to every listed line whose next event it is (all of them are handed back when it
-    /// is not `writable`: a fault or an emulated network is armed), and drops lines no longer joined.
-    fn pass(&self, event: &Published, writable: bool, counters: &Counters) {
-        let frame = event.framed(LaneId::Ws, Ws::event);
+    /// Writes `batch` (events in the order sent, each with its frame) to every listed line, each line
+    /// the events after its last in one write; lines no longer joined are dropped from the list.
+    fn pass(&self, batch: &[(Seq, Bytes)], writable: bool, counters: &Counters) {
+        let Some(&(newest, _)) = batch.last() else {
+            return;
+        };
         let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
         listed.lines.retain(|line| {
             let mut state = line.lock();
-            let joined = state.socket.is_some()
-                && line.deliver(&mut state, event.seq, &frame, writable, counters);
+            let joined =
+                state.socket.is_some() && line.deliver(&mut state, batch, writable, counters);
             state.listed = joined;
             joined
         });
-        listed.at = event.seq;
+        listed.at = newest;
     }
 }
 
@@ -186,40 +200,65 @@ impl Line {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes event `seq`'s frame if it is the line's next; `false` when the line was handed back.
+    /// Writes the events of `batch` after the line's last, if they follow it without a hole and the
+    /// lane is `writable`; `false` when the line was handed back (then everything not written whole
+    /// is the call's: what is left of a frame in `rest`, the events after it from its subscription).
     fn deliver(
         &self,
         state: &mut LineState,
-        seq: Seq,
-        frame: &Bytes,
+        batch: &[(Seq, Bytes)],
         writable: bool,
         counters: &Counters,
     ) -> bool {
-        if seq <= state.last {
-            // Its call delivered it before joining.
+        // What its call delivered before joining is skipped.
+        let Some(start) = batch.iter().position(|&(seq, _)| seq > state.last) else {
             return true;
-        }
-        if !writable || seq != state.last + 1 {
+        };
+        let todo = &batch[start..];
+        // The events that continue the line's last seq one by one.
+        let run = todo
+            .iter()
+            .zip(state.last + 1..)
+            .take_while(|((seq, _), next)| seq == next)
+            .count();
+        if !writable || run == 0 {
             return self.hand_back(state);
         }
         let Some(socket) = &state.socket else {
             return false;
         };
-        match socket.try_write(frame) {
-            Ok(written) => {
-                self.meter.wrote(written);
-                counters.messages.fetch_add(1, Relaxed);
-                state.last = seq;
-                if written == frame.len() {
-                    return true;
-                }
-                state.rest = Some(frame.slice(written..));
-                self.hand_back(state)
+        let result = match &todo[..run] {
+            [(_, frame)] => socket.try_write(frame),
+            frames => {
+                let slices: SmallVec<[IoSlice<'_>; 8]> = frames
+                    .iter()
+                    .map(|(_, frame)| IoSlice::new(frame))
+                    .collect();
+                socket.try_write_vectored(&slices)
             }
-            // Full (a slow reader) or failed: the call's own write finds out which, and keeps the send
-            // deadline.
-            Err(_) => self.hand_back(state),
+        };
+        // Full (a slow reader) or failed: the call's own write finds out which, and keeps the send
+        // deadline.
+        let Ok(mut written) = result else {
+            return self.hand_back(state);
+        };
+        self.meter.wrote(written);
+        for (seq, frame) in &todo[..run] {
+            if written == 0 {
+                break;
+            }
+            counters.messages.fetch_add(1, Relaxed);
+            state.last = *seq;
+            if written < frame.len() {
+                state.rest = Some(frame.slice(written..));
+                return self.hand_back(state);
+            }
+            written -= frame.len();
         }
+        if run < todo.len() || state.last != todo[run - 1].0 {
+            return self.hand_back(state);
+        }
+        true
     }
 
     fn hand_back(&self, state: &mut LineState) -> bool {
