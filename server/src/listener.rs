@@ -167,7 +167,7 @@ impl MeteredListener {
         if let Err(err) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER) {
             tracing::debug!("could not cap the send buffer: {err}");
         }
-        let socket = Socket(Arc::new(stream));
+        let socket = Socket::from(stream);
         MeteredStream {
             reader: socket.clone(),
             writer: Writer::Direct(socket),
@@ -312,6 +312,12 @@ impl Socket {
     /// [`Socket::try_write`] of several pieces in one system call.
     pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         self.0.try_write_vectored(bufs)
+    }
+}
+
+impl From<TcpStream> for Socket {
+    fn from(stream: TcpStream) -> Socket {
+        Socket(Arc::new(stream))
     }
 }
 
