@@ -192,7 +192,10 @@ fn call(socket: WebSocketStream<CallIo>, dialled: Box<Dialled>) -> impl Future<O
     let meter = conn.map(|conn| conn.meter);
     // The call's place at the exchange, when its connection is the listener's own.
     let line = match socket.get_ref() {
-        CallIo::Metered(io) => Some(CallLine(state.exchange.line(io.meter().clone()))),
+        CallIo::Metered(io) => Some(CallLine(
+            state.exchange.line(io.meter().clone()),
+            state.exchange.clone(),
+        )),
         CallIo::Other(_) => None,
     };
     // Read only when the socket woke the task: most wake-ups are the stream's own events.
@@ -306,11 +309,11 @@ fn call(socket: WebSocketStream<CallIo>, dialled: Box<Dialled>) -> impl Future<O
 
 /// A call's line at the exchange, taken back when the call ends however it ends (its task may be
 /// dropped mid-wait): the exchange must not write to, or keep open, a socket whose call is over.
-struct CallLine(Arc<Line>);
+struct CallLine(Arc<Line>, Arc<Exchange>);
 
 impl Drop for CallLine {
     fn drop(&mut self) {
-        self.0.take_back();
+        self.1.leave(&self.0);
     }
 }
 

@@ -31,6 +31,7 @@ use std::sync::atomic::{
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use switchboard_shared::{LaneId, Seq};
+use tokio::sync::Notify;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::Ws;
@@ -57,6 +58,9 @@ pub struct Exchange {
 #[derive(Debug, Default)]
 struct Shard {
     listed: Mutex<Listed>,
+    /// A call on this shard ended: its line is dropped from the list even while no event comes to
+    /// do it (a server whose sources are off would otherwise keep every ended call's line).
+    left: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -112,6 +116,14 @@ impl Exchange {
         })
     }
 
+    /// Takes back the line of a call that ended, and has its shard drop it from its list.
+    pub fn leave(&self, line: &Line) {
+        line.take_back();
+        if let Some(shards) = self.shards.get() {
+            shards[usize::from(line.shard)].left.notify_one();
+        }
+    }
+
     /// Lists `line` to have every event after `last` written to `socket`, if its shard can: `false`
     /// when the shard is busy writing or already went past `last` (the call tries again after its next
     /// delivery).
@@ -146,10 +158,21 @@ fn start(state: &AppState) -> Box<[Shard]> {
         state.tasks.clone().spawn(async move {
             let counters = state.meters.lane(LaneId::Ws).clone();
             let faults = ConnectionFaults::new(&state.faults, LaneId::Ws);
+            // Started from inside the shards' initialization, which may not be over yet.
+            let shard = loop {
+                if let Some(shards) = state.exchange.shards.get() {
+                    break &shards[index];
+                }
+                tokio::task::yield_now().await;
+            };
             let mut batch = Vec::new();
             loop {
                 let event = tokio::select! {
                     () = shutdown.cancelled() => return,
+                    () = shard.left.notified() => {
+                        shard.prune();
+                        continue;
+                    }
                     event = live.recv() => match event {
                         Ok(event) => event,
                         // What the shard missed, its lines' next events show: each is handed back.
@@ -167,11 +190,8 @@ fn start(state: &AppState) -> Box<[Shard]> {
                         Err(_) => break,
                     }
                 }
-                let Some(shards) = state.exchange.shards.get() else {
-                    continue;
-                };
                 let writable = faults.is_quiet() && !state.network.is_armed(LaneId::Ws);
-                shards[index].pass(&batch, writable, &counters).await;
+                shard.pass(&batch, writable, &counters).await;
             }
         });
     }
@@ -179,6 +199,16 @@ fn start(state: &AppState) -> Box<[Shard]> {
 }
 
 impl Shard {
+    /// Drops the lines no longer joined from the list.
+    fn prune(&self) {
+        let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
+        listed.lines.retain(|line| {
+            let mut state = line.lock();
+            state.listed = state.socket.is_some();
+            state.listed
+        });
+    }
+
     /// Writes `batch` (events in the order sent, each with its frame) to every listed line, each line
     /// the events after its last in one write; lines no longer joined are dropped from the list.
     ///
@@ -439,5 +469,29 @@ mod tests {
         assert!(got == expected, "the frames arrived out of place");
         // Taken back, the line is no longer written to.
         assert!(!deliver(&line, &[frame(last + 1, 10)], true, &counters));
+    }
+
+    /// A call that ends takes its line back; its shard drops the line from its list on the call's word,
+    /// not only when the next event comes (a server whose sources are off would keep them all).
+    #[tokio::test]
+    async fn a_prune_drops_the_lines_of_calls_that_ended() {
+        let shard = Shard::default();
+        let (kept, _one) = joined_line(0).await;
+        let (ended, _two) = joined_line(0).await;
+        for line in [&kept, &ended] {
+            line.lock().listed = true;
+            shard.listed.lock().unwrap().lines.push(line.clone());
+        }
+        ended.take_back();
+        shard.prune();
+        let listed = shard.listed.lock().unwrap();
+        assert_eq!(listed.lines.len(), 1);
+        assert!(Arc::ptr_eq(&listed.lines[0], &kept));
+        assert!(!ended.lock().listed && kept.lock().listed);
+        assert_eq!(
+            Arc::strong_count(&ended),
+            1,
+            "the shard still holds the ended call's line"
+        );
     }
 }
