@@ -20,7 +20,8 @@ use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::SinkExt;
+use futures_util::future::Either;
+use futures_util::{FutureExt, SinkExt};
 use serde::Deserialize;
 use std::future::poll_fn;
 use std::net::IpAddr;
@@ -48,6 +49,7 @@ use crate::hub::Published;
 use crate::limits::Permit;
 use crate::metering::{ConnInfo, Counters, RequestHead};
 use crate::woken::WhenReadable;
+use hyper::upgrade::OnUpgrade;
 #[cfg(test)]
 pub(crate) use wire::text_payload;
 use wire::{CallIo, Outgoing, Upgrade, text_frame, text_frame_then_ping};
@@ -96,12 +98,19 @@ pub async fn ws(
         request_head,
         permit,
     });
-    tasks.spawn(async move {
-        if let Some(socket) = wire::socket(on_upgrade, config()).await {
-            call(socket, dialled).await;
-        }
-    });
+    tasks.spawn(answer(on_upgrade, dialled));
     Ok(response)
+}
+
+/// The upgrade's task: takes the connection once the `101` went out, then is the call.
+///
+/// Written with combinators, not as an `async` block: the block kept room for the socket beside the
+/// call future it is moved into, ~460 bytes more in every open call (see the test).
+fn answer(on_upgrade: OnUpgrade, dialled: Box<Dialled>) -> impl Future<Output = ()> + Send {
+    wire::socket(on_upgrade, config()).then(move |socket| match socket {
+        Some(socket) => Either::Left(call(socket, dialled)),
+        None => Either::Right(std::future::ready(())),
+    })
 }
 
 /// How tungstenite reads a call.
@@ -679,5 +688,18 @@ mod tests {
     fn a_call_keeps_little_state_because_every_open_call_holds_it() {
         let size = returned_size(call);
         assert!(size <= 1_536, "a call's future is {size} bytes");
+    }
+
+    /// What the upgrade's task holds: the call, or before it the upgrade being taken, never both. As
+    /// an `async` block awaiting one then the other it was 1,944 bytes (the block kept room for the
+    /// socket beside the call it was moved into), and the task 2,176 with tokio's header.
+    #[test]
+    fn an_answered_call_holds_no_more_than_the_call() {
+        let call = returned_size(call);
+        let answer = returned_size(answer);
+        assert!(
+            answer <= call + 16,
+            "an answered call is {answer} bytes, the call {call}"
+        );
     }
 }
