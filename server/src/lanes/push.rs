@@ -153,9 +153,9 @@ impl<E: Encoding> PushStream<E> {
         self.rare.sibling()
     }
 
-    /// Whether no fault is armed on the lane that could hold a frame back (one atomic load).
-    pub fn faults_quiet(&self) -> bool {
-        self.conn_faults.is_quiet()
+    /// The lab's faults as this stream sees them.
+    pub fn faults(&self) -> &ConnectionFaults {
+        &self.conn_faults
     }
 
     /// Waits for something to send, or for the stream's end. Cancel-safe: a delivery is only taken

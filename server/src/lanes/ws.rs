@@ -341,8 +341,7 @@ impl CallLine {
         let Some(tcp) = io.socket() else {
             return false;
         };
-        let joined = stream.faults_quiet()
-            && !state.network.is_armed(LaneId::Ws)
+        let joined = exchange::lane_open(state, stream.faults())
             && stream.caught_up()
             && state.exchange.join(state, &self.0, tcp, stream.last());
         if joined {
@@ -363,7 +362,7 @@ impl CallLine {
     ) -> Result<(), End> {
         // With a fault or an emulated network armed since the call joined (the exchange hands it back
         // at the next event; there may be none for a while), the frame takes the call's own path.
-        let sent = if stream.faults_quiet() && !state.network.is_armed(LaneId::Ws) {
+        let sent = if exchange::lane_open(state, stream.faults()) {
             self.0.send(frame)
         } else {
             Sent::Not

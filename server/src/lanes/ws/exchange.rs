@@ -149,6 +149,12 @@ impl Exchange {
 }
 
 /// Starts the shards' tasks, each on a receiver of its own.
+/// Whether frames may go out on the lane as they come: no timed fault armed that could hold one back,
+/// no emulated network that must pace them. Otherwise a call writes its own, through the lab.
+pub fn lane_open(state: &AppState, faults: &ConnectionFaults) -> bool {
+    faults.is_quiet() && !state.network.is_armed(LaneId::Ws)
+}
+
 fn start(state: &AppState) -> Box<[Shard]> {
     let shards: Box<[Shard]> = (0..SHARDS).map(|_| Shard::default()).collect();
     for index in 0..SHARDS {
@@ -190,8 +196,9 @@ fn start(state: &AppState) -> Box<[Shard]> {
                         Err(_) => break,
                     }
                 }
-                let writable = faults.is_quiet() && !state.network.is_armed(LaneId::Ws);
-                shard.pass(&batch, writable, &counters).await;
+                shard
+                    .pass(&batch, lane_open(&state, &faults), &counters)
+                    .await;
             }
         });
     }
