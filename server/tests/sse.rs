@@ -202,6 +202,34 @@ async fn a_stream_on_a_new_connection_is_served_off_it_framed_as_before_and_coun
     .await;
 }
 
+/// A client has nothing to say on a stream's connection, but one that talks anyway (a broken proxy,
+/// a pipelined request) must neither stop its events nor be taken for gone.
+#[tokio::test]
+async fn a_client_that_keeps_writing_on_its_stream_still_gets_every_event() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start().await;
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(b"GET /api/sse HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    read_until(&mut socket, &mut received, "event: hello\n").await;
+    for round in 0..20 {
+        socket
+            .write_all(&[b'x'; 4096])
+            .await
+            .expect("the server keeps reading what it is sent");
+        let live = server.post_chat(&format!("said {round}")).await;
+        read_until(&mut socket, &mut received, &format!("id: {}\n", live.seq)).await;
+    }
+    assert_eq!(
+        server.stats().await.lanes[&LaneId::Sse].connections_open,
+        1,
+        "still one open stream"
+    );
+}
+
 #[tokio::test]
 async fn a_refused_stream_request_on_a_new_connection_gets_its_whole_error_and_the_line_closes() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
