@@ -522,12 +522,11 @@ pub async fn run_with_proxy(
     served
 }
 
-/// Serves a connection with hyper until it ends, or until the shutdown has let it finish.
 /// One accepted connection: a stream taken over off it, or hyper serving it.
 ///
 /// The task holds this for the connection's whole life, so it is the look at the first request and
 /// then what serves it, never both: as one `async` block it kept room for the socket and all it was
-/// handed beside the stream's state, ~1.8 KB for every open SSE stream instead of ~0.9.
+/// handed beside the stream's state (tokio's task was 1,792 bytes for every open SSE stream; 640 now).
 fn connection(
     stream: listener::MeteredStream,
     info: ConnInfo,
@@ -567,6 +566,7 @@ fn connection(
     })
 }
 
+/// Serves a connection with hyper until it ends, or until the shutdown has let it finish.
 async fn serve_with_hyper(
     http: hyper::server::conn::http1::Builder,
     stream: listener::MeteredStream,

@@ -15,20 +15,17 @@ use std::io;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::BodyDataStream;
-use axum::body::{Body, HttpBody};
+use axum::body::{Body, BodyDataStream, HttpBody};
 use axum::extract::ConnectInfo;
 use axum::http::response::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Version, header};
-use bytes::Buf;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures_util::{FutureExt, StreamExt};
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use switchboard_shared::LaneId;
-use tokio::io::ReadBuf;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tower::ServiceExt;
 
 use crate::listener::MeteredStream;
