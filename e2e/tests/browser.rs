@@ -1713,11 +1713,23 @@ async fn the_video_call_on_datagrams_counts_what_a_lossy_path_loses() {
     })
     .await;
     let calm = session.publish("datagrams on loopback").await;
-    session.caught_up("webtransport", calm).await;
-    assert_eq!(
-        number(page, "webtransport-missed").await,
-        0,
-        "nothing missed on loopback"
+    // A datagram is never resent, even on loopback: Chromium drops one the page did not read in time,
+    // which on a busy two-core machine happens now and then (1 of 77 in a cold CI-like run). So the
+    // baseline asks for next to nothing lost, not for nothing, and the lossy path below is counted
+    // from what this shows.
+    eventually("the video call catches up on loopback", || async {
+        let last = number(page, "webtransport-last-seq").await;
+        let duplicates = number(page, "webtransport-duplicates").await;
+        (last >= calm && duplicates == 0)
+            .then_some(())
+            .ok_or(format!("last {last}, duplicates {duplicates}"))
+    })
+    .await;
+    let [delivered, missed] =
+        numbers(page, ["webtransport-delivered", "webtransport-missed"]).await;
+    assert!(
+        missed * 20 <= delivered,
+        "next to nothing missed on loopback: {missed} missed, {delivered} delivered"
     );
 
     let set: serde_json::Value = session
