@@ -129,6 +129,14 @@ async fn shutdown_ends_open_streams_cleanly() {
     );
 }
 
+/// A connection of its own to `server`, with `bytes` already sent on it.
+async fn send_raw(server: &TestServer, bytes: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket.write_all(bytes).await.unwrap();
+    socket
+}
+
 /// Reads from `socket` until `text` has arrived (or fails after the patience).
 async fn read_until(socket: &mut tokio::net::TcpStream, received: &mut Vec<u8>, text: &str) {
     use tokio::io::AsyncReadExt;
@@ -155,15 +163,14 @@ async fn read_until(socket: &mut tokio::net::TcpStream, received: &mut Vec<u8>, 
 
 #[tokio::test]
 async fn a_stream_on_a_new_connection_is_served_off_it_framed_as_before_and_counted() {
-    use tokio::io::AsyncWriteExt;
     let server = TestServer::start().await;
     server.publish(2).await;
     // What a browser sends: the whole head at once, on a connection of its own.
-    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    socket
-        .write_all(b"GET /api/sse?after=1 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
-        .await
-        .unwrap();
+    let mut socket = send_raw(
+        &server,
+        b"GET /api/sse?after=1 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+    )
+    .await;
     let mut received = Vec::new();
     read_until(&mut socket, &mut received, "id: 2\n").await;
     let text = String::from_utf8_lossy(&received).to_lowercase();
@@ -208,11 +215,7 @@ async fn a_stream_on_a_new_connection_is_served_off_it_framed_as_before_and_coun
 async fn a_client_that_keeps_writing_on_its_stream_still_gets_every_event() {
     use tokio::io::AsyncWriteExt;
     let server = TestServer::start().await;
-    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    socket
-        .write_all(b"GET /api/sse HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut socket = send_raw(&server, b"GET /api/sse HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let mut received = Vec::new();
     read_until(&mut socket, &mut received, "event: hello\n").await;
     for round in 0..20 {
@@ -232,13 +235,13 @@ async fn a_client_that_keeps_writing_on_its_stream_still_gets_every_event() {
 
 #[tokio::test]
 async fn a_refused_stream_request_on_a_new_connection_gets_its_whole_error_and_the_line_closes() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let server = TestServer::start().await;
-    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    socket
-        .write_all(b"GET /api/sse HTTP/1.1\r\nHost: x\r\nLast-Event-ID: nope\r\n\r\n")
-        .await
-        .unwrap();
+    let mut socket = send_raw(
+        &server,
+        b"GET /api/sse HTTP/1.1\r\nHost: x\r\nLast-Event-ID: nope\r\n\r\n",
+    )
+    .await;
     let mut received = Vec::new();
     tokio::time::timeout(common::PATIENCE, socket.read_to_end(&mut received))
         .await
@@ -259,12 +262,8 @@ async fn a_refused_stream_request_on_a_new_connection_gets_its_whole_error_and_t
 async fn a_stream_asked_for_on_a_kept_alive_connection_is_still_served() {
     use tokio::io::AsyncWriteExt;
     let server = TestServer::start().await;
-    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     // A letter first (hyper serves the connection), then the radio on the same connection.
-    socket
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut socket = send_raw(&server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let mut received = Vec::new();
     read_until(&mut socket, &mut received, "HTTP/1.1 200").await;
     socket
