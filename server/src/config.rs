@@ -121,6 +121,19 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_UPSTREAM", value_parser = upstream_url)]
     pub upstream: Option<crate::proxy::Upstream>,
 
+    /// How long the proxy waits for the app's answer to a request's head (then answers `504`), and for
+    /// each next piece of a request's body (then `408`), in milliseconds. Held letters and streams are
+    /// not cut once their head came.
+    #[arg(long, env = "SWITCHBOARD_UPSTREAM_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub upstream_timeout_ms: u64,
+
+    /// Keep the app's cookies and credentials (`Authorization`, `Cookie`, `Set-Cookie`,
+    /// `Proxy-Authorization`) in the proxy's recording and its HAR as they came; by default their values
+    /// are redacted.
+    #[arg(long, env = "SWITCHBOARD_RECORD_SECRETS")]
+    pub record_secrets: bool,
+
     /// Where the proxy in front of `--upstream` listens: open your app there.
     #[arg(long, env = "SWITCHBOARD_PROXY_ADDR", default_value = "127.0.0.1:4000")]
     pub proxy_addr: SocketAddr,

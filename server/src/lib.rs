@@ -340,11 +340,14 @@ async fn account(State(state): State<AppState>, mut request: Request, next: Next
     response
 }
 
-/// What changes things (every `POST`) and the phone call's upgrade must name a host this server
-/// answers to ([`Limits::check_host`]); reads are answered under any name.
+/// What changes things (every `POST`), the phone call's upgrade and what tells of the proxied app (its
+/// report and its HAR, which carry its cookies and credentials when they are recorded) must name a host
+/// this server answers to ([`Limits::check_host`]): a page under a name rebound to this machine cannot
+/// read them. Other reads are answered under any name.
 async fn host_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let guarded = request.method() == axum::http::Method::POST
-        || lane_of_path(request.uri().path()) == Some(LaneId::Ws);
+        || lane_of_path(request.uri().path()) == Some(LaneId::Ws)
+        || request.uri().path().starts_with("/api/app");
     if guarded {
         let host = request
             .headers()
@@ -412,12 +415,26 @@ pub async fn run_with_proxy(
     let config_addr = config.addr;
     let mut state = AppState::new(config);
     if let (Some(upstream), Some(listener)) = (state.config.upstream.clone(), proxy_listener) {
+        let settings = proxy::Settings {
+            send_timeout: state.config.send_timeout(),
+            upstream_timeout: Duration::from_millis(state.config.upstream_timeout_ms),
+            tcp_per_client: state.config.tcp_per_client(),
+            record_secrets: state.config.record_secrets,
+            meters: state.meters.clone(),
+        };
         let app = Arc::new(proxy::AppProxy::new(
             upstream,
             state.config.proxy_addr,
+            settings,
             state.shutdown.clone(),
             state.tasks.clone(),
         ));
+        if !state.config.proxy_addr.ip().is_loopback() {
+            tracing::warn!(
+                "the proxy in front of your app listens on {}, beyond loopback: anyone who can reach it can use your app through it",
+                state.config.proxy_addr
+            );
+        }
         state.app = Some(app.clone());
         state.tasks.spawn(app.serve(listener));
     }

@@ -70,6 +70,14 @@ pub struct MeteredListener {
     meters: Arc<Meters>,
     network: Arc<Network>,
     deadlines: Deadlines,
+    gate: Gate,
+}
+
+/// What every accepted connection passes, on the server's port and the app proxy's alike: a number per
+/// client address, and refusals near the open-file limit (every connection of either port counted).
+#[derive(Debug)]
+pub struct Gate {
+    meters: Arc<Meters>,
     per_client: Option<usize>,
     clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
     /// Refuse new connections once this many are open.
@@ -78,23 +86,14 @@ pub struct MeteredListener {
     last_logged: Option<Instant>,
 }
 
-impl MeteredListener {
-    pub fn new(
-        inner: TcpListener,
-        meters: Arc<Meters>,
-        network: Arc<Network>,
-        deadlines: Deadlines,
-        per_client: Option<usize>,
-    ) -> MeteredListener {
+impl Gate {
+    pub fn new(meters: Arc<Meters>, per_client: Option<usize>) -> Gate {
         let most_open = rlimit::Resource::NOFILE
             .get()
             .ok()
             .map(|(soft, _)| soft.saturating_sub(SPARE_FILES));
-        MeteredListener {
-            inner,
+        Gate {
             meters,
-            network,
-            deadlines,
             per_client,
             clients: Arc::default(),
             most_open,
@@ -102,42 +101,35 @@ impl MeteredListener {
         }
     }
 
-    /// The next connection that may be served; those over a limit are answered 503 and closed here.
-    pub async fn accept(&mut self) -> (MeteredStream, SocketAddr) {
-        loop {
-            let (stream, remote) = match self.inner.accept().await {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of files (or memory) despite the spare ones: wait for some to be given back
-                    // rather than spin. A connection reset before it was accepted is nothing.
-                    tracing::error!("accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            if self
-                .most_open
-                .is_some_and(|most| self.meters.tcp_open() >= most)
-            {
-                self.meters.cuts.over_file_limit.fetch_add(1, Relaxed);
-                self.refuse(
-                    stream,
-                    remote,
-                    "the server is at its open-file limit; try again shortly",
-                );
-                continue;
-            }
-            let Some(slot) = self.take_slot(remote.ip()) else {
-                self.meters.cuts.over_client_limit.fetch_add(1, Relaxed);
-                let message = format!(
-                    "too many connections from your address (at most {}; see --max-tcp-per-client)",
-                    self.per_client.unwrap_or_default()
-                );
-                self.refuse(stream, remote, &message);
-                continue;
-            };
-            return (self.serve(stream, slot), remote);
+    /// Lets a connection in, holding its client's place until the slot is dropped; or answers it 503,
+    /// closes it and says `None`.
+    pub fn admit(
+        &mut self,
+        stream: TcpStream,
+        remote: SocketAddr,
+    ) -> Option<(TcpStream, Option<ClientSlot>)> {
+        if self
+            .most_open
+            .is_some_and(|most| self.meters.tcp_open() >= most)
+        {
+            self.meters.cuts.over_file_limit.fetch_add(1, Relaxed);
+            self.refuse(
+                stream,
+                remote,
+                "the server is at its open-file limit; try again shortly",
+            );
+            return None;
         }
+        let Some(slot) = self.take_slot(remote.ip()) else {
+            self.meters.cuts.over_client_limit.fetch_add(1, Relaxed);
+            let message = format!(
+                "too many connections from your address (at most {}; see --max-tcp-per-client)",
+                self.per_client.unwrap_or_default()
+            );
+            self.refuse(stream, remote, &message);
+            return None;
+        };
+        Some((stream, slot))
     }
 
     fn take_slot(&self, client: IpAddr) -> Option<Option<ClientSlot>> {
@@ -154,6 +146,65 @@ impl MeteredListener {
             clients: self.clients.clone(),
             client,
         }))
+    }
+
+    /// Answers a connection that cannot be served with a 503 saying why, and closes it, without reading
+    /// its request (a refusal must cost next to nothing).
+    fn refuse(&mut self, stream: TcpStream, remote: SocketAddr, why: &str) {
+        let body = format!("{{\"error\":\"unavailable\",\"message\":\"{why}\"}}\n");
+        let response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+             connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        // Into an empty send buffer this never blocks; if it does not fit, the peer gets the close alone.
+        let _ = stream.try_write(response.as_bytes());
+        let now = Instant::now();
+        if self
+            .last_logged
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            self.last_logged = Some(now);
+            tracing::warn!(%remote, "connection refused: {why}");
+        }
+    }
+}
+
+impl MeteredListener {
+    pub fn new(
+        inner: TcpListener,
+        meters: Arc<Meters>,
+        network: Arc<Network>,
+        deadlines: Deadlines,
+        per_client: Option<usize>,
+    ) -> MeteredListener {
+        MeteredListener {
+            inner,
+            gate: Gate::new(meters.clone(), per_client),
+            meters,
+            network,
+            deadlines,
+        }
+    }
+
+    /// The next connection that may be served; those over a limit are answered 503 and closed here.
+    pub async fn accept(&mut self) -> (MeteredStream, SocketAddr) {
+        loop {
+            let (stream, remote) = match self.inner.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of files (or memory) despite the spare ones: wait for some to be given back
+                    // rather than spin. A connection reset before it was accepted is nothing.
+                    tracing::error!("accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Some((stream, slot)) = self.gate.admit(stream, remote) else {
+                continue;
+            };
+            return (self.serve(stream, slot), remote);
+        }
     }
 
     fn serve(&self, stream: TcpStream, slot: Option<ClientSlot>) -> MeteredStream {
@@ -185,27 +236,6 @@ impl MeteredListener {
         }
     }
 
-    /// Answers a connection that cannot be served with a 503 saying why, and closes it, without reading
-    /// its request (a refusal must cost next to nothing).
-    fn refuse(&mut self, stream: TcpStream, remote: SocketAddr, why: &str) {
-        let body = format!("{{\"error\":\"unavailable\",\"message\":\"{why}\"}}\n");
-        let response = format!(
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
-             connection: close\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        // Into an empty send buffer this never blocks; if it does not fit, the peer gets the close alone.
-        let _ = stream.try_write(response.as_bytes());
-        let now = Instant::now();
-        if self
-            .last_logged
-            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
-        {
-            self.last_logged = Some(now);
-            tracing::warn!(%remote, "connection refused: {why}");
-        }
-    }
-
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
@@ -213,7 +243,7 @@ impl MeteredListener {
 
 /// One client address's place among its connections; given back when the connection closes.
 #[derive(Debug)]
-struct ClientSlot {
+pub struct ClientSlot {
     clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
     client: IpAddr,
 }

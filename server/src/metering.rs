@@ -67,6 +67,16 @@ impl Drop for OpenGuard {
     }
 }
 
+/// One open connection counted in [`Meters::tcp_open`] (see [`Meters::hold_file`]).
+#[derive(Debug)]
+pub struct FileHold(Arc<Meters>);
+
+impl Drop for FileHold {
+    fn drop(&mut self) {
+        self.0.tcp_open.fetch_sub(1, Relaxed);
+    }
+}
+
 /// The counters of every lane, plus those of requests that belong to no lane.
 #[derive(Debug, Default)]
 pub struct Meters {
@@ -92,6 +102,13 @@ impl Meters {
     /// TCP connections open now.
     pub fn tcp_open(&self) -> u64 {
         self.tcp_open.load(Relaxed)
+    }
+
+    /// Counts one more open connection that belongs to no lane (the app proxy's, either side), until
+    /// the hold is dropped: the open-file guard sees every socket the process holds.
+    pub fn hold_file(self: &Arc<Self>) -> FileHold {
+        self.tcp_open.fetch_add(1, Relaxed);
+        FileHold(self.clone())
     }
 
     pub fn connections(&self) -> ConnectionCounts {

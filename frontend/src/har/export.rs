@@ -157,6 +157,7 @@ fn entry(span: &Span, carried: &[&Carried], origin: &str, now_ms: f64) -> Entry 
             headers_size: -1,
             body_size: if two_way { 0 } else { span.bytes_down as i64 },
             transfer_size: Some(span.bytes_down as i64),
+            error: None,
         },
         cache: serde_json::json!({}),
         timings: Timings {
@@ -191,6 +192,8 @@ fn frames(carried: &[&Carried]) -> Vec<WebSocketMessage> {
             time: message.at_ms / 1000.0,
             opcode: 1,
             data: message.text.clone(),
+            size: None,
+            swallowed: false,
         })
         .collect()
 }

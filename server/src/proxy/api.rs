@@ -52,9 +52,14 @@ pub struct HarQuery {
 /// `GET /api/app/har`: the recording as a HAR file to save.
 pub async fn har(
     State(state): State<AppState>,
+    admin: Result<crate::admin::Admin, AppError>,
     query: Result<axum::extract::Query<HarQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
     let proxy = proxy(&state)?;
+    if proxy.settings.record_secrets {
+        // Kept as they came, the app's cookies and credentials are for those who run the lab.
+        admin?;
+    }
     let axum::extract::Query(query) = query?;
     let now = crate::hub::now_ms_f64();
     let mut har = proxy.recording.to_har(now);
@@ -93,7 +98,7 @@ pub async fn faults(
     if request.kind != AppFaultKind::Clear {
         known_channel(proxy, request.channel.as_deref())?;
     }
-    proxy.lab.inject(&request, &proxy.open_connections());
+    proxy.inject(&request);
     tracing::info!(
         kind = request.kind.as_str(),
         channel = request.channel.as_deref().unwrap_or("all"),

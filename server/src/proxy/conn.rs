@@ -17,6 +17,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::sync::CancellationToken;
 
 use super::AppProxy;
+use crate::listener::ClientSlot;
+use crate::metering::FileHold;
 use crate::network::shaped::{Inbound, Writer, ms_of};
 
 /// How long a half-open connection is kept silently open when the browser never gives up on it.
@@ -29,6 +31,8 @@ pub enum CutBy {
     Fault,
     /// The idle timeout: the connection was silent that long.
     IdleTimeout,
+    /// The browser took nothing the proxy sent it for the send timeout.
+    Stalled,
 }
 
 /// The channel a connection serves: its id and name (see [`switchboard_shared::app::channel_id`]).
@@ -36,6 +40,21 @@ pub enum CutBy {
 pub struct ChannelKey {
     pub id: String,
     pub name: String,
+}
+
+impl ChannelKey {
+    /// The channel of a request: `GET /api/status`, or `ws://HOST/path` for a socket.
+    pub fn of(method: &axum::http::Method, host: &str, path: &str, upgrade: bool) -> ChannelKey {
+        let name = if upgrade {
+            format!("ws://{host}{path}")
+        } else {
+            format!("{method} {path}")
+        };
+        ChannelKey {
+            id: switchboard_shared::app::channel_id(&name),
+            name,
+        }
+    }
 }
 
 /// What the proxy knows of one browser connection.
@@ -56,11 +75,23 @@ pub struct Conn {
     pub requests: AtomicU64,
     /// Whether it was upgraded to a WebSocket.
     pub upgraded: AtomicBool,
+    /// Closed with a reset rather than in order: what it carried broke off.
+    reset: AtomicBool,
+    /// Its place among the open files and its client's connections, given back when it is gone.
+    _admitted: Admitted,
+}
+
+/// A connection's place among the open files and among its client's connections.
+#[derive(Debug, Default)]
+pub struct Admitted {
+    pub file: Option<FileHold>,
+    pub slot: Option<ClientSlot>,
 }
 
 impl Conn {
-    pub fn new(id: u64, peer: SocketAddr) -> Conn {
+    pub fn new(id: u64, peer: SocketAddr, admitted: Admitted) -> Conn {
         Conn {
+            _admitted: admitted,
             id,
             peer,
             key: Mutex::new(None),
@@ -70,7 +101,13 @@ impl Conn {
             cut_by: Mutex::new(None),
             requests: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
+            reset: AtomicBool::new(false),
         }
+    }
+
+    /// Asks that the browser's socket be closed with a reset, not in order, when it closes.
+    pub fn reset_on_close(&self) {
+        self.reset.store(true, Relaxed);
     }
 
     pub fn key(&self) -> Option<ChannelKey> {
@@ -315,9 +352,24 @@ impl AsyncWrite for ProxiedStream {
     }
 }
 
+impl ProxiedStream {
+    /// Closes the browser's side with a reset when it is dropped (nothing of the kind on a half-open
+    /// line, which tells the browser nothing).
+    pub fn reset(&self) {
+        self.conn.reset_on_close();
+    }
+}
+
 impl Drop for ProxiedStream {
     fn drop(&mut self) {
         self.proxy.closed(&self.conn);
+        if self.conn.reset.load(Relaxed)
+            && !self.conn.is_half_open()
+            && let Some(reader) = &self.reader
+        {
+            // SO_LINGER 0: the close sends a reset. Nothing is left to send on a broken exchange.
+            let _ = reader.as_ref().set_zero_linger();
+        }
         // A half-open connection whose browser has not given up stays open, silent, until it does (or
         // for ZOMBIE_LIFETIME): closing it would tell the browser what a dead path never tells.
         if self.conn.is_half_open()

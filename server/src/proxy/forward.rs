@@ -1,107 +1,56 @@
 //! Forwarding one request to the app, faithfully: every method, path, query and body, both ways,
-//! streamed and never buffered whole; a WebSocket upgrade relayed frame by frame. Each browser
+//! streamed and never buffered whole; a WebSocket upgrade handed to [`super::relay`]. Each browser
 //! connection has its own connection to the app (opened with its first request), so what the lab does
 //! to one — a drop, a half-open, an idle timeout — reaches the app as it would through a real proxy.
+//!
+//! This module only forwards: what acts on the traffic (the recorder, each fault, the emulated network)
+//! is a stage of the [`super::stage::Pipeline`], asked at each point of the request's life.
+//!
+//! Who is to blame is said truly: a browser whose body broke gets its own `400`, a body that stopped
+//! coming a `408`, an app that never answered its head a `504`, an app that could not be reached or
+//! broke off a `502` naming it. An app that closed an idle kept-alive connection just as a request was
+//! sent on it does not cost a `502`: a request the app never read is sent once more on a fresh
+//! connection.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use hyper::body::Incoming;
+use hyper::body::{Body as _, Frame, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
-use switchboard_shared::app::{AppFaultKind, channel_id, is_heartbeat_text};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::AppProxy;
-use super::conn::{ChannelKey, Conn, CutBy};
-use super::record::{Exchange, Recorder};
-use super::relay::{self, Direction, Events};
+use super::conn::{ChannelKey, Conn, CutBy, ProxiedStream};
+use super::headers::{is_event_stream, is_websocket_upgrade, onward};
+use super::relay::{self, Events};
+use super::stage::{Direction, End, Fate, Flow, Form, Message, Verdict};
 use crate::hub::now_ms_f64;
 
 /// How long the proxy waits for the app to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// A letter's answer this short may be a heartbeat (an Engine.IO ping is one byte).
-const HEARTBEAT_MAX: usize = 256;
-/// How often a heartbeat held by `no_heartbeat` looks whether the fault is over.
-const HELD_HEARTBEAT_LOOK: Duration = Duration::from_millis(100);
+/// The first bytes of an answer's piece the stages are shown as text.
+const TEXT_READ: usize = 4 * 1024;
+/// How often a held message looks whether it may go.
+const HELD_LOOK: Duration = Duration::from_millis(100);
+/// The most bytes the proxy reads from the app at once: an answer's chunks are at most this, and its
+/// head too (a larger head is refused as the app's error).
+pub const UPSTREAM_BUFFER: usize = 128 * 1024;
+/// Chunks of an answer read from the app and not yet taken by the browser: with [`UPSTREAM_BUFFER`],
+/// what a download the browser does not read holds in the proxy.
+const CHUNKS_AHEAD: usize = 4;
 
 /// The upstream connection of one browser connection, opened with its first request.
 pub type Leg = Arc<tokio::sync::Mutex<Option<SendRequest<Body>>>>;
-
-/// Headers that belong to one hop (RFC 9110, 7.6.1), never forwarded as they are.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-];
-
-fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
-    let has = |name: HeaderName, word: &str| {
-        headers.get_all(name).iter().any(|value| {
-            value.to_str().is_ok_and(|value| {
-                value
-                    .split(',')
-                    .any(|part| part.trim().eq_ignore_ascii_case(word))
-            })
-        })
-    };
-    has(header::UPGRADE, "websocket") && has(header::CONNECTION, "upgrade")
-}
-
-/// Removes the hop-by-hop headers, and those the `Connection` header names.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| {
-            value
-                .split(',')
-                .map(|name| name.trim().to_ascii_lowercase())
-        })
-        .filter(|name| !name.is_empty())
-        .collect();
-    for name in HOP_BY_HOP
-        .iter()
-        .copied()
-        .chain(named.iter().map(String::as_str))
-    {
-        headers.remove(name);
-    }
-}
-
-fn pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
-}
-
-/// A head's size on the wire: its first line, each header and the blank line.
-fn head_bytes(first_line: usize, headers: &HeaderMap) -> u64 {
-    let fields: usize = headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
-        .sum();
-    (first_line + 2 + fields + 2) as u64
-}
 
 /// Serves one request of a browser connection.
 pub async fn handle(
@@ -116,99 +65,163 @@ pub async fn handle(
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
         .map_or_else(|| proxy.proxy_authority.clone(), str::to_owned);
-    let path = request.uri().path().to_owned();
     let path_and_query = request
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
-    let method = request.method().clone();
-    let name = if upgrade {
-        format!("ws://{host}{path}")
-    } else {
-        format!("{method} {path}")
-    };
-    let key = ChannelKey {
-        id: channel_id(&name),
-        name,
-    };
-    proxy.lab.seen(&key.id, &key.name);
+    let key = ChannelKey::of(request.method(), &host, request.uri().path(), upgrade);
     conn.set_key(key.clone());
     let first = conn.requests.fetch_add(1, Relaxed) == 0;
-    if first || upgrade {
-        proxy.lab.opened(&key.id);
-    }
-    let lab = &proxy.lab;
-    if conn.is_half_open() {
-        // A half-open connection answers nothing, ever.
-        return std::future::pending().await;
-    }
-    if first && lab.active(AppFaultKind::Hiccup, &key.id).is_some() {
-        // Refused: closed before a word, as a full listen queue or a restarting proxy does.
-        conn.cut_by(CutBy::Fault);
-        lab.refused(&key.id);
-        return std::future::pending().await;
-    }
-    if let Some(path) = lab.network_for(&key.id) {
-        // The head's way up the emulated path: half a round trip, and its bytes at the path's upload
-        // rate (its body streams after it at the socket's pace).
-        let head = head_bytes(
-            method.as_str().len() + path_and_query.len() + 10,
-            request.headers(),
-        );
-        let sending = if path.up_kbps > 0 {
-            head as f64 * 8.0 / f64::from(path.up_kbps)
-        } else {
-            0.0
-        };
-        let way_up = path.one_way_ms(crate::network::shaped::Dice::new().unit()) + sending;
-        tokio::time::sleep(Duration::from_secs_f64(way_up / 1000.0)).await;
-    }
     let scheme = if upgrade { "ws" } else { "http" };
-    let recorder = proxy.recording.start(Exchange {
-        connection: conn.id,
-        started_ms: now_ms_f64(),
-        method: method.to_string(),
-        url: format!("{scheme}://{host}{path_and_query}"),
-        request_headers: pairs(request.headers()),
-        request_head_bytes: head_bytes(
-            method.as_str().len() + 1 + path_and_query.len() + 9,
-            request.headers(),
-        ),
-        websocket: upgrade,
-        ..Exchange::default()
-    });
-    if lab.active(AppFaultKind::HalfOpen, &key.id).is_some() {
-        conn.go_half_open();
-        lab.half_opened(&key.id);
-        return std::future::pending().await;
-    }
-    if lab.active(AppFaultKind::Http503, &key.id).is_some() {
-        let answer = refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            request.headers(),
-            "Switchboard's lab answers this channel 503 for now (the http_503 fault).",
-        );
-        recorder.with(|e| {
-            e.status = 503;
-            e.status_text = "Service Unavailable".into();
-            e.first_byte_ms = Some(now_ms_f64());
-        });
-        recorder.end();
-        return Ok(answer);
+    let flow = Arc::new(Flow::new(
+        proxy.clone(),
+        conn.clone(),
+        key,
+        request.method().clone(),
+        format!("{scheme}://{host}{path_and_query}"),
+        first,
+        upgrade,
+    ));
+    let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let (parts, body) = request.into_parts();
+    match proxy.pipeline.request(&flow, &parts).await {
+        Verdict::Pass | Verdict::Wait(_) => {}
+        Verdict::Answer { status, words } => {
+            return Ok(own_answer(&flow, status, &parts.headers, &words));
+        }
+        // The flow is held until the browser or the lab ends the connection; it then ends cancelled.
+        Verdict::NoAnswer => return std::future::pending().await,
     }
 
     // The request as the app receives it.
-    let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-    let (parts, body) = request.into_parts();
+    let browser_headers = parts.headers.clone();
     let mut headers = parts.headers;
-    let browser_headers = headers.clone();
-    strip_hop_by_hop(&mut headers);
+    onward(&mut headers);
     if upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         // No compression is negotiated, so every frame can be read.
         headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
     }
+    forwarded(&proxy, &conn, &host, &mut headers);
+    let settings = &proxy.settings;
+    let trouble: Trouble = Arc::default();
+    // A request the app may be sent twice (RFC 9110 §9.2.2) with no body to send again.
+    let again = (is_idempotent(&parts.method) && body.is_end_stream()).then(|| {
+        (
+            parts.method.clone(),
+            path_and_query.clone(),
+            headers.clone(),
+        )
+    });
+    let body = if upgrade {
+        Body::empty()
+    } else {
+        Body::new(UpBody::new(
+            body,
+            flow.clone(),
+            trouble.clone(),
+            settings.upstream_timeout,
+        ))
+    };
+    let upstream_request = build(parts.method, &path_and_query, headers, body);
+    let sent = tokio::time::timeout(
+        settings.upstream_timeout,
+        send(&proxy, &flow, &leg, upstream_request, again),
+    )
+    .await;
+    let mut response = match sent {
+        Ok(Ok(response)) => response,
+        Ok(Err(failure)) => {
+            let taken = trouble.lock().unwrap_or_else(|e| e.into_inner()).take();
+            return Ok(failed(&flow, &browser_headers, taken, failure));
+        }
+        Err(_) => {
+            let taken = trouble.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if taken.is_some() {
+                return Ok(failed(
+                    &flow,
+                    &browser_headers,
+                    taken,
+                    Failure::App(String::new()),
+                ));
+            }
+            *leg.lock().await = None;
+            let words = format!(
+                "Switchboard's proxy waited {} for your app at {} to answer, and it did not.",
+                switchboard_shared::format::format_ms(
+                    settings.upstream_timeout.as_secs_f64() * 1000.0
+                ),
+                proxy.upstream.url
+            );
+            return Ok(own_answer(
+                &flow,
+                StatusCode::GATEWAY_TIMEOUT,
+                &browser_headers,
+                &words,
+            ));
+        }
+    };
+    proxy.upstream_answered(None);
+    let status = response.status();
+    let upstream_upgrade = (upgrade && status == StatusCode::SWITCHING_PROTOCOLS)
+        .then(|| hyper::upgrade::on(&mut response));
+    let (mut head, upstream_body) = response.into_parts();
+    let wait = proxy.pipeline.response(&flow, &head, false);
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    onward(&mut head.headers);
+
+    if let (Some(downstream), Some(upstream)) = (downstream_upgrade, upstream_upgrade) {
+        head.headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
+        head.headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        head.headers
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        conn.upgraded.store(true, Relaxed);
+        proxy.tasks.spawn(socket(flow, downstream, upstream));
+        return Ok(Response::from_parts(head, Body::empty()));
+    }
+
+    let mime = head
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let events = is_event_stream(&mime).then(|| mime.starts_with("text/event-stream"));
+    if events.is_some() {
+        // Nothing between the app and the browser may hold its events back.
+        head.headers
+            .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    let body = pump(flow, upstream_body, events);
+    Ok(Response::from_parts(head, body))
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+fn build(method: Method, target: &str, headers: HeaderMap, body: Body) -> Request<Body> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(target)
+        .version(axum::http::Version::HTTP_11)
+        .body(body)
+        .expect("parts of a request that parsed");
+    *request.headers_mut() = headers;
+    request
+}
+
+/// Says who the request came through for, and names the app's own host where the browser named the
+/// proxy's. A foreign `Host` or `Origin` is passed on unchanged, for the app to judge: rewriting it
+/// would defeat the app's own defence against DNS rebinding.
+fn forwarded(proxy: &AppProxy, conn: &Conn, host: &str, headers: &mut HeaderMap) {
     let forwarded_for = match headers
         .get("x-forwarded-for")
         .and_then(|value| value.to_str().ok())
@@ -220,8 +233,11 @@ pub async fn handle(
         headers.insert("x-forwarded-for", value);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    if let Ok(value) = HeaderValue::from_str(&host) {
+    if let Ok(value) = HeaderValue::from_str(host) {
         headers.insert("x-forwarded-host", value);
+    }
+    if !proxy.is_own_authority(host) {
+        return;
     }
     if let Ok(value) = HeaderValue::from_str(&proxy.upstream.authority) {
         headers.insert(header::HOST, value);
@@ -235,244 +251,91 @@ pub async fn handle(
     {
         headers.insert(header::ORIGIN, value);
     }
-    let up_recorder = recorder.clone();
-    let body = Body::from_stream(Body::new(body).into_data_stream().map(move |chunk| {
-        if let Ok(bytes) = &chunk {
-            up_recorder.body(true, bytes);
-        }
-        chunk
-    }));
-    let mut upstream_request = Request::builder()
-        .method(parts.method)
-        .uri(&path_and_query)
-        .version(axum::http::Version::HTTP_11)
-        .body(if upgrade { Body::empty() } else { body })
-        .expect("parts of a request that parsed");
-    *upstream_request.headers_mut() = headers;
-
-    let sent = if upgrade {
-        // A socket takes a connection of its own: after the upgrade it is the socket.
-        match connect(&proxy, &conn).await {
-            Ok(mut sender) => sender
-                .send_request(upstream_request)
-                .await
-                .map_err(|err| err.to_string()),
-            Err(err) => Err(err),
-        }
-    } else {
-        let mut leg = leg.lock().await;
-        let reusable = leg.as_ref().is_some_and(|sender| !sender.is_closed());
-        if !reusable {
-            *leg = match connect(&proxy, &conn).await {
-                Ok(sender) => Some(sender),
-                Err(err) => {
-                    *leg = None;
-                    drop(leg);
-                    return Ok(bad_gateway(&proxy, &recorder, &browser_headers, &err));
-                }
-            };
-        }
-        let sender = leg.as_mut().expect("just connected");
-        match sender.ready().await {
-            Ok(()) => sender
-                .send_request(upstream_request)
-                .await
-                .map_err(|err| err.to_string()),
-            Err(err) => Err(err.to_string()),
-        }
-    };
-    let mut response = match sent {
-        Ok(response) => response,
-        Err(err) => return Ok(bad_gateway(&proxy, &recorder, &browser_headers, &err)),
-    };
-    proxy.upstream_answered(None);
-    let first_byte = now_ms_f64();
-    let status = response.status();
-    let mime = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let event_stream =
-        mime.starts_with("text/event-stream") || mime.starts_with("application/x-ndjson");
-    recorder.with(|e| {
-        e.status = status.as_u16();
-        e.status_text = status.canonical_reason().unwrap_or_default().to_owned();
-        e.response_headers = pairs(response.headers());
-        e.response_head_bytes = head_bytes(
-            12 + status.canonical_reason().map_or(0, str::len) + 1,
-            response.headers(),
-        );
-        e.first_byte_ms = Some(first_byte);
-        e.mime = mime.clone();
-        e.event_stream = event_stream;
-    });
-    if let Some(delay) = lab
-        .active(AppFaultKind::Delay, &key.id)
-        .and_then(|f| f.delay_ms)
-    {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-    }
-
-    if let (true, StatusCode::SWITCHING_PROTOCOLS, Some(downstream)) =
-        (upgrade, status, downstream_upgrade)
-    {
-        let upstream = hyper::upgrade::on(&mut response);
-        let (parts, _) = response.into_parts();
-        let mut headers = parts.headers;
-        strip_hop_by_hop(&mut headers);
-        headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        conn.upgraded.store(true, Relaxed);
-        let (relay_proxy, relay_conn) = (proxy.clone(), conn.clone());
-        proxy.tasks.spawn(async move {
-            let (Ok(downstream), Ok(upstream)) = (downstream.await, upstream.await) else {
-                recorder.end();
-                return;
-            };
-            let (down_read, down_write) = tokio::io::split(TokioIo::new(downstream));
-            let (up_read, up_write) = tokio::io::split(TokioIo::new(upstream));
-            let up = relay::frames(
-                down_read,
-                up_write,
-                Direction::Up,
-                relay_proxy.clone(),
-                relay_conn.clone(),
-                recorder.clone(),
-            );
-            let down = relay::frames(
-                up_read,
-                down_write,
-                Direction::Down,
-                relay_proxy.clone(),
-                relay_conn.clone(),
-                recorder.clone(),
-            );
-            tokio::select! {
-                _ = async { tokio::join!(up, down) } => {}
-                () = relay_conn.cut.cancelled() => {}
-                () = relay_proxy.shutdown.cancelled() => {}
-            }
-            recorder.end();
-        });
-        let mut answer = Response::new(Body::empty());
-        *answer.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        *answer.headers_mut() = headers;
-        return Ok(answer);
-    }
-
-    let (parts, upstream_body) = response.into_parts();
-    let mut headers = parts.headers;
-    strip_hop_by_hop(&mut headers);
-    if event_stream {
-        // Nothing between the app and the browser may hold its events back.
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    }
-    let body = pump(
-        proxy.clone(),
-        key.id.clone(),
-        upstream_body,
-        recorder,
-        event_stream.then(|| mime.starts_with("text/event-stream")),
-    );
-    let mut answer = Response::new(body);
-    *answer.status_mut() = parts.status;
-    *answer.headers_mut() = headers;
-    Ok(answer)
 }
 
-/// Streams the app's answer to the browser: recorded as it comes (an event stream event by event), a
-/// delay fault holding each chunk its time, the app's heartbeats swallowed when the lab says so.
-fn pump(
-    proxy: Arc<AppProxy>,
-    channel: String,
-    upstream: Incoming,
-    recorder: Recorder,
-    events: Option<bool>,
-) -> Body {
-    let (sender, receiver) = mpsc::channel::<(Instant, Bytes)>(64);
-    let shutdown = proxy.shutdown.clone();
-    let tasks = proxy.tasks.clone();
-    tasks.spawn(async move {
-        let mut splitter = events.map(Events::new);
-        let mut chunks = Body::new(upstream).into_data_stream();
-        'pump: loop {
-            let chunk = tokio::select! {
-                chunk = chunks.next() => chunk,
-                () = shutdown.cancelled() => None,
-                () = sender.closed() => None,
-            };
-            let Some(Ok(chunk)) = chunk else { break };
-            recorder.body(false, &chunk);
-            let pass = match splitter.as_mut() {
-                Some(splitter) => {
-                    let swallow = proxy
-                        .lab
-                        .active(AppFaultKind::NoHeartbeat, &channel)
-                        .is_some();
-                    let (pass, swallowed) = splitter.chunk(&chunk, swallow, &recorder);
-                    for _ in 0..swallowed {
-                        proxy.lab.swallowed(&channel);
+/// Why a request did not get the app's answer.
+#[derive(Debug)]
+enum Failure {
+    /// Nothing answers at the app's address (or it failed the handshake), in words.
+    Unreachable(String),
+    /// The app took the request and broke off.
+    App(String),
+}
+
+/// What went wrong with the browser's own body, if anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BodyTrouble {
+    /// Its framing broke (a bad chunk, a connection closed mid-body), in words.
+    Broken(String),
+    /// It stopped coming for this long.
+    Stalled(Duration),
+}
+
+type Trouble = Arc<Mutex<Option<BodyTrouble>>>;
+
+/// Sends the request on the browser connection's leg to the app (a socket on a connection of its own),
+/// once more on a fresh connection if the app closed the leg before reading it.
+async fn send(
+    proxy: &Arc<AppProxy>,
+    flow: &Flow,
+    leg: &Leg,
+    request: Request<Body>,
+    again: Option<(Method, String, HeaderMap)>,
+) -> Result<Response<Incoming>, Failure> {
+    if flow.websocket {
+        // A socket takes a connection of its own: after the upgrade it is the socket.
+        let mut sender = connect(proxy, &flow.conn)
+            .await
+            .map_err(Failure::Unreachable)?;
+        return sender
+            .send_request(request)
+            .await
+            .map_err(|err| Failure::App(err.to_string()));
+    }
+    let mut leg = leg.lock().await;
+    let mut request = Some(request);
+    let mut again = again;
+    for attempt in 0..2 {
+        let reusable = leg.as_ref().is_some_and(|sender| !sender.is_closed());
+        if !reusable {
+            *leg = Some(
+                connect(proxy, &flow.conn)
+                    .await
+                    .map_err(Failure::Unreachable)?,
+            );
+        }
+        let sender = leg.as_mut().expect("just connected");
+        if sender.ready().await.is_err() {
+            // Closed by the app between requests: nothing was sent on it.
+            *leg = None;
+            continue;
+        }
+        let Some(this) = request.take() else { break };
+        match sender.try_send_request(this).await {
+            Ok(response) => return Ok(response),
+            Err(mut err) => {
+                *leg = None;
+                if attempt == 0 {
+                    if let Some(unsent) = err.take_message() {
+                        request = Some(unsent);
+                        continue;
                     }
-                    pass
-                }
-                None => {
-                    // A letter whose answer is only a heartbeat (an Engine.IO ping answering a held
-                    // poll): a dead server would never answer it, so it is held until the fault ends
-                    // (or the browser gives up on it) — the long-polling way to miss a heartbeat.
-                    if chunk.len() <= HEARTBEAT_MAX
-                        && proxy
-                            .lab
-                            .active(AppFaultKind::NoHeartbeat, &channel)
-                            .is_some()
-                        && std::str::from_utf8(&chunk).is_ok_and(is_heartbeat_text)
+                    let error = err.error();
+                    if (error.is_incomplete_message() || error.is_canceled())
+                        && let Some((method, target, headers)) = again.take()
                     {
-                        proxy.lab.swallowed(&channel);
-                        // Looked at again and again, so a fault cleared early lets it go at once.
-                        while proxy
-                            .lab
-                            .active(AppFaultKind::NoHeartbeat, &channel)
-                            .is_some()
-                        {
-                            tokio::select! {
-                                () = tokio::time::sleep(HELD_HEARTBEAT_LOOK) => {}
-                                () = shutdown.cancelled() => break 'pump,
-                                () = sender.closed() => break 'pump,
-                            }
-                        }
+                        // Written, but closed unread by an app that was closing an idle connection:
+                        // safe to send again, as RFC 9110 allows for an idempotent request.
+                        request = Some(build(method, &target, headers, Body::empty()));
+                        continue;
                     }
-                    chunk
                 }
-            };
-            if pass.is_empty() {
-                continue;
-            }
-            let delay = proxy
-                .lab
-                .active(AppFaultKind::Delay, &channel)
-                .and_then(|fault| fault.delay_ms)
-                .unwrap_or(0);
-            let due = Instant::now() + Duration::from_millis(delay);
-            if sender.send((due, pass)).await.is_err() {
-                break;
+                return Err(Failure::App(err.into_error().to_string()));
             }
         }
-        if let Some(rest) = splitter.as_mut().map(Events::rest)
-            && !rest.is_empty()
-        {
-            let _ = sender.send((Instant::now(), rest)).await;
-        }
-        recorder.end();
-    });
-    Body::from_stream(futures_util::stream::unfold(
-        receiver,
-        |mut receiver| async move {
-            let (due, bytes) = receiver.recv().await?;
-            tokio::time::sleep_until(due).await;
-            Some((Ok::<_, Infallible>(bytes), receiver))
-        },
+    }
+    Err(Failure::App(
+        "the app closed the connection before reading the request, twice".into(),
     ))
 }
 
@@ -496,11 +359,15 @@ async fn connect(proxy: &Arc<AppProxy>, conn: &Arc<Conn>) -> Result<SendRequest<
         }
     };
     let _ = stream.set_nodelay(true);
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .max_buf_size(UPSTREAM_BUFFER)
+        .handshake(TokioIo::new(stream))
         .await
         .map_err(|err| format!("{address} failed the HTTP handshake ({err})"))?;
     let cut = conn.cut.clone();
+    let file = proxy.settings.meters.hold_file();
     proxy.tasks.spawn(async move {
+        let _file = file;
         tokio::select! {
             _ = connection.with_upgrades() => {}
             () = cut.cancelled() => {}
@@ -509,8 +376,154 @@ async fn connect(proxy: &Arc<AppProxy>, conn: &Arc<Conn>) -> Result<SendRequest<
     Ok(sender)
 }
 
-/// A short answer of the proxy's own: a page for a browser, JSON for anything else.
-fn refusal(status: StatusCode, asked: &HeaderMap, words: &str) -> Response<Body> {
+/// Relays an upgraded socket: both sides handed back as the streams they are, so either can be reset.
+async fn socket(
+    flow: Arc<Flow>,
+    downstream: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+) {
+    let (Ok(downstream), Ok(upstream)) = (downstream.await, upstream.await) else {
+        flow.end(End::Failed("the upgrade did not complete".into()));
+        return;
+    };
+    let (Ok(browser), Ok(app)) = (
+        downstream.downcast::<TokioIo<ProxiedStream>>(),
+        upstream.downcast::<TokioIo<TcpStream>>(),
+    ) else {
+        flow.end(End::Failed(
+            "the upgraded socket was not the proxy's".into(),
+        ));
+        return;
+    };
+    relay::socket(
+        flow,
+        browser.io.into_inner(),
+        browser.read_buf,
+        app.io.into_inner(),
+        app.read_buf,
+    )
+    .await;
+}
+
+/// The browser's body on its way to the app: told to the stages as it passes, with its length and end
+/// as they came (a bodyless request stays bodyless, a sized one sized), and a deadline for each next
+/// piece, so a body that stops coming does not hold the connection for ever.
+struct UpBody {
+    inner: Incoming,
+    flow: Arc<Flow>,
+    trouble: Trouble,
+    patience: Duration,
+    stall: Pin<Box<Sleep>>,
+}
+
+impl UpBody {
+    fn new(inner: Incoming, flow: Arc<Flow>, trouble: Trouble, patience: Duration) -> UpBody {
+        UpBody {
+            inner,
+            flow,
+            trouble,
+            patience,
+            stall: Box::pin(tokio::time::sleep(patience)),
+        }
+    }
+
+    fn fail(&self, trouble: BodyTrouble) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let words = match &trouble {
+            BodyTrouble::Broken(why) => why.clone(),
+            BodyTrouble::Stalled(after) => format!("no more of it for {after:?}"),
+        };
+        *self.trouble.lock().unwrap_or_else(|e| e.into_inner()) = Some(trouble);
+        Poll::Ready(Some(Err(words.into())))
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl hyper::body::Body for UpBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.flow
+                        .proxy
+                        .pipeline
+                        .body(&self.flow, Direction::Up, data);
+                }
+                let next = Instant::now() + self.patience;
+                self.stall.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(err))) => self.fail(BodyTrouble::Broken(err.to_string())),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                if self.stall.as_mut().poll(cx).is_ready() {
+                    let patience = self.patience;
+                    return self.fail(BodyTrouble::Stalled(patience));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The answer to a request that did not get the app's: the browser's fault when its body broke or
+/// stalled, the app's otherwise.
+fn failed(
+    flow: &Flow,
+    asked: &HeaderMap,
+    trouble: Option<BodyTrouble>,
+    failure: Failure,
+) -> Response<Body> {
+    let proxy = &flow.proxy;
+    match (trouble, failure) {
+        (Some(BodyTrouble::Broken(why)), _) => own_answer(
+            flow,
+            StatusCode::BAD_REQUEST,
+            asked,
+            &format!(
+                "The request's body was malformed or cut short ({why}); your app did not get it whole."
+            ),
+        ),
+        (Some(BodyTrouble::Stalled(after)), _) => own_answer(
+            flow,
+            StatusCode::REQUEST_TIMEOUT,
+            asked,
+            &format!(
+                "The request's body stopped coming for {}; Switchboard's proxy gave up on it.",
+                switchboard_shared::format::format_ms(after.as_secs_f64() * 1000.0)
+            ),
+        ),
+        (None, Failure::Unreachable(why) | Failure::App(why)) => {
+            tracing::info!("proxy: the app did not answer: {why}");
+            own_answer(
+                flow,
+                StatusCode::BAD_GATEWAY,
+                asked,
+                &format!(
+                    "Switchboard's proxy could not reach your app at {}: {why}.",
+                    proxy.upstream.url
+                ),
+            )
+        }
+    }
+}
+
+/// An answer of the proxy's own — a page for a browser, JSON for anything else — told to the stages.
+fn own_answer(flow: &Flow, status: StatusCode, asked: &HeaderMap, words: &str) -> Response<Body> {
     let html = asked
         .get(header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
@@ -530,10 +543,12 @@ fn refusal(status: StatusCode, asked: &HeaderMap, words: &str) -> Response<Body>
             ),
         )
     } else {
-        let code = if status == StatusCode::BAD_GATEWAY {
-            "bad_gateway"
-        } else {
-            "unavailable"
+        let code = match status {
+            StatusCode::BAD_GATEWAY => "bad_gateway",
+            StatusCode::GATEWAY_TIMEOUT => "gateway_timeout",
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::REQUEST_TIMEOUT => "request_timeout",
+            _ => "unavailable",
         };
         (
             "application/json",
@@ -541,33 +556,141 @@ fn refusal(status: StatusCode, asked: &HeaderMap, words: &str) -> Response<Body>
                 .unwrap_or_default(),
         )
     };
-    let mut answer = Response::new(Body::from(body));
+    let mut answer = Response::new(Body::from(body.clone()));
     *answer.status_mut() = status;
-    answer
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    answer
+    let headers = answer.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    headers.insert(header::VIA, HeaderValue::from_static(super::headers::VIA));
+    let (head, body_out) = answer.into_parts();
+    flow.proxy.pipeline.response(flow, &head, true);
+    flow.proxy
+        .pipeline
+        .body(flow, Direction::Down, body.as_bytes());
+    flow.end(End::Complete);
+    Response::from_parts(head, body_out)
 }
 
-fn bad_gateway(
-    proxy: &AppProxy,
-    recorder: &Recorder,
-    asked: &HeaderMap,
-    why: &str,
-) -> Response<Body> {
-    tracing::info!("proxy: the app did not answer: {why}");
-    recorder.with(|e| {
-        e.status = 502;
-        e.status_text = "Bad Gateway".into();
-        e.first_byte_ms = Some(now_ms_f64());
+/// Streams the app's answer to the browser, each piece put to the stages (an event stream event by
+/// event, a letter's answer chunk by chunk). An answer the app broke off ends the browser's as broken
+/// (never as a clean end); a browser that takes nothing for the send timeout is cut, as on every lane.
+fn pump(flow: Arc<Flow>, upstream: Incoming, events: Option<bool>) -> Body {
+    let (sender, receiver) =
+        mpsc::channel::<Result<(Instant, Bytes), std::io::Error>>(CHUNKS_AHEAD);
+    let proxy = flow.proxy.clone();
+    proxy.tasks.spawn(async move {
+        let send_timeout = flow.proxy.settings.send_timeout;
+        let shutdown = flow.proxy.shutdown.clone();
+        let mut splitter = events.map(Events::new);
+        let mut upstream = upstream;
+        // Hands one piece to the browser's side, or says why not.
+        let hand = async |bytes: Bytes, delay: Duration| -> Result<(), End> {
+            let due = Instant::now() + delay;
+            match tokio::time::timeout(send_timeout, sender.send(Ok((due, bytes)))).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(End::Cancelled),
+                Err(_) => {
+                    flow.conn.cut_by(CutBy::Stalled);
+                    Err(End::Failed(format!(
+                        "the browser took nothing for {} s: cut",
+                        send_timeout.as_secs_f64()
+                    )))
+                }
+            }
+        };
+        let end = 'pump: loop {
+            let frame = tokio::select! {
+                frame = std::future::poll_fn(|cx| Pin::new(&mut upstream).poll_frame(cx)) => frame,
+                () = shutdown.cancelled() => break End::Cancelled,
+                () = sender.closed() => break End::Cancelled,
+            };
+            let chunk = match frame {
+                None => break End::Complete,
+                Some(Err(err)) => {
+                    // Broken off by the app: the browser's answer must end broken too.
+                    let why = format!("the app's answer broke off: {err}");
+                    let _ = sender.send(Err(std::io::Error::other(why.clone()))).await;
+                    flow.conn.reset_on_close();
+                    break End::Failed(why);
+                }
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(chunk) => chunk,
+                    Err(_) => continue,
+                },
+            };
+            flow.proxy.pipeline.body(&flow, Direction::Down, &chunk);
+            let pieces: Vec<(Form, Bytes)> = match splitter.as_mut() {
+                Some(splitter) => {
+                    splitter.push(&chunk);
+                    std::iter::from_fn(|| splitter.next_event())
+                        .map(|event| (Form::Event, event))
+                        .collect()
+                }
+                None => vec![(Form::Chunk, chunk)],
+            };
+            for (form, piece) in pieces {
+                match pass(&flow, form, &piece, &sender).await {
+                    Some(delay) => {
+                        if let Err(end) = hand(piece, delay).await {
+                            break 'pump end;
+                        }
+                    }
+                    None if sender.is_closed() => break 'pump End::Cancelled,
+                    None => {}
+                }
+            }
+        };
+        if end == End::Complete
+            && let Some(rest) = splitter.as_mut().map(Events::rest)
+            && !rest.is_empty()
+        {
+            let _ = hand(rest, Duration::ZERO).await;
+        }
+        flow.end(end);
     });
-    recorder.end();
-    refusal(
-        StatusCode::BAD_GATEWAY,
-        asked,
-        &format!(
-            "Switchboard's proxy could not reach your app at {}: {why}.",
-            proxy.upstream.url
-        ),
-    )
+    Body::from_stream(futures_util::stream::unfold(
+        receiver,
+        |mut receiver| async move {
+            let (due, bytes) = match receiver.recv().await? {
+                Ok(piece) => piece,
+                Err(err) => return Some((Err(err), receiver)),
+            };
+            tokio::time::sleep_until(due).await;
+            Some((Ok(bytes), receiver))
+        },
+    ))
+}
+
+/// Puts one piece of an answer to the stages: `Some(delay)` when it goes on, `None` when swallowed. A
+/// held piece waits, looked at again and again so a fault cleared early lets it go at once, until it may
+/// go or the browser leaves.
+async fn pass(
+    flow: &Flow,
+    form: Form,
+    piece: &Bytes,
+    sender: &mpsc::Sender<Result<(Instant, Bytes), std::io::Error>>,
+) -> Option<Duration> {
+    // What the stages read of it: enough to know a heartbeat or a small message, never a whole download.
+    let text = String::from_utf8_lossy(&piece[..piece.len().min(TEXT_READ)]);
+    let message = Message {
+        direction: Direction::Down,
+        form,
+        size: piece.len() as u64,
+        text: &text,
+        at_ms: now_ms_f64(),
+    };
+    let pipeline = &flow.proxy.pipeline;
+    let mut decision = pipeline.decide(flow, &message);
+    if decision.fate == Fate::Held {
+        pipeline.heard(flow, &message, Fate::Held);
+        while decision.fate == Fate::Held {
+            tokio::select! {
+                () = tokio::time::sleep(HELD_LOOK) => {}
+                () = sender.closed() => return None,
+                () = flow.proxy.shutdown.cancelled() => return None,
+            }
+            decision = pipeline.decide(flow, &message);
+        }
+    }
+    pipeline.heard(flow, &message, decision.fate);
+    (decision.fate == Fate::Passed).then_some(decision.delay)
 }

@@ -12,7 +12,8 @@ use switchboard_shared::app::{
 use switchboard_shared::network::Condition;
 use tokio::time::Instant;
 
-use super::conn::{Conn, CutBy};
+use super::conn::Conn;
+use super::stage::Pipeline;
 use crate::hub::now_ms_f64;
 
 /// Fault records kept for the findings.
@@ -32,7 +33,7 @@ pub struct Active {
 }
 
 impl Active {
-    fn hits(&self, channel: &str) -> bool {
+    pub fn hits(&self, channel: &str) -> bool {
         self.channel.as_deref().is_none_or(|id| id == channel)
     }
 }
@@ -140,6 +141,11 @@ impl Lab {
             .cloned()
     }
 
+    /// Whether any fault is in effect (one atomic load).
+    pub fn any_fault(&self) -> bool {
+        self.any_fault.load(Relaxed)
+    }
+
     /// Whether any channel has an emulated network (one atomic load: asked on every read and write).
     pub fn any_network(&self) -> bool {
         self.any_network.load(Relaxed)
@@ -208,12 +214,14 @@ impl Lab {
         networks
     }
 
-    /// Applies a fault to the connections open now (`open`), and keeps it in effect for its duration.
-    pub fn inject(&self, request: &AppFaultRequest, open: &[Arc<Conn>]) {
+    /// Applies a fault to the connections open now (`open`) through the stages, and keeps it in effect
+    /// for its duration.
+    pub fn inject(&self, request: &AppFaultRequest, open: &[Arc<Conn>], pipeline: &Pipeline) {
         let now = Instant::now();
-        let hit: Vec<&Arc<Conn>> = open
+        let hit: Vec<Arc<Conn>> = open
             .iter()
             .filter(|conn| conn.in_channel(request.channel.as_deref()))
+            .cloned()
             .collect();
         let mut affected: Vec<String> = hit.iter().filter_map(|c| c.key()).map(|k| k.id).collect();
         affected.sort();
@@ -232,20 +240,6 @@ impl Lab {
             }
             self.any_fault.store(!state.faults.is_empty(), Relaxed);
             return;
-        }
-        let mut cuts: HashMap<String, u64> = HashMap::new();
-        for conn in &hit {
-            match request.kind {
-                AppFaultKind::Drop => {
-                    conn.cut_by(CutBy::Fault);
-                    if let Some(key) = conn.key() {
-                        *cuts.entry(key.id.clone()).or_default() += 1;
-                        state.cut(&key.id, CutCause::Drop);
-                    }
-                }
-                AppFaultKind::HalfOpen => conn.go_half_open(),
-                _ => {}
-            }
         }
         if request.kind.lasts() {
             // A new fault of the same kind on the same channel replaces the old one.
@@ -276,13 +270,15 @@ impl Lab {
             affected,
             noticed: HashMap::new(),
             redialed: HashMap::new(),
-            cuts,
+            cuts: HashMap::new(),
             swallowed: 0,
         });
+        drop(state);
+        pipeline.inject(self, request, &hit);
     }
 
-    /// Ends expired faults, and cuts the connections an idle timeout finds silent too long.
-    pub fn tick(&self, open: &[Arc<Conn>]) {
+    /// Ends the faults whose time is up.
+    pub fn tick(&self) {
         if !self.any_fault.load(Relaxed) {
             return;
         }
@@ -307,37 +303,44 @@ impl Lab {
                 }
             }
         }
-        let idle: Vec<Active> = state
+        self.any_fault.store(!state.faults.is_empty(), Relaxed);
+    }
+
+    /// Every fault of `kind` in effect now.
+    pub fn all_active(&self, kind: AppFaultKind) -> Vec<Active> {
+        if !self.any_fault.load(Relaxed) {
+            return Vec::new();
+        }
+        let now = Instant::now();
+        self.lock()
             .faults
             .iter()
-            .filter(|f| f.kind == AppFaultKind::IdleTimeout)
+            .filter(|f| f.kind == kind && f.until.is_none_or(|until| until > now))
             .cloned()
-            .collect();
-        for fault in &idle {
-            let limit = fault.idle_ms.unwrap_or(u64::MAX);
-            for conn in open {
-                let Some(key) = conn.key() else { continue };
-                if fault.hits(&key.id)
-                    && !conn.cut.is_cancelled()
-                    && !conn.is_half_open()
-                    && conn.silent_for_ms() >= limit
-                {
-                    conn.cut_by(CutBy::IdleTimeout);
-                    state.cut(&key.id, CutCause::IdleTimeout);
-                    if let Some(record) =
-                        state.records.iter_mut().rev().find(|r| {
-                            r.kind == AppFaultKind::IdleTimeout && r.channel == fault.channel
-                        })
-                    {
-                        *record.cuts.entry(key.id.clone()).or_default() += 1;
-                        if !record.affected.contains(&key.id) {
-                            record.affected.push(key.id.clone());
-                        }
-                    }
-                }
+            .collect()
+    }
+
+    /// The lab cut a connection of `channel`: counted for the channel, kept for the swimlanes, and
+    /// counted for the latest fault of its kind that aims at the channel.
+    pub fn count_cut(&self, channel: &str, by: CutCause) {
+        let kind = match by {
+            CutCause::Drop => AppFaultKind::Drop,
+            CutCause::IdleTimeout => AppFaultKind::IdleTimeout,
+            CutCause::Hiccup => AppFaultKind::Hiccup,
+        };
+        let mut state = self.lock();
+        state.cut(channel, by);
+        if let Some(record) = state
+            .records
+            .iter_mut()
+            .rev()
+            .find(|r| r.kind == kind && r.channel.as_deref().is_none_or(|id| id == channel))
+        {
+            *record.cuts.entry(channel.to_owned()).or_default() += 1;
+            if !record.affected.iter().any(|id| id == channel) {
+                record.affected.push(channel.to_owned());
             }
         }
-        self.any_fault.store(!state.faults.is_empty(), Relaxed);
     }
 
     /// A connection of `channel` opened (its first request, or a socket's upgrade): a redial, for the

@@ -4,9 +4,11 @@
 //! classifier the page uses for HAR files, and exposed to the lab's faults and emulated networks.
 //!
 //! Layout:
-//! - [`forward`] — one request forwarded (a WebSocket upgrade included), with the faults that act on
-//!   requests;
+//! - [`stage`] — the proxy as a pipeline of stages: the hooks, the [`stage::Flow`] every stage sees,
+//!   and [`stages`], one type per stage (the recorder, each fault kind, the emulated path's head delay);
+//! - [`forward`] — one request forwarded (a WebSocket upgrade included), asking the stages at each step;
 //! - [`relay`] — what flows after a head: a socket's frames both ways, an event stream's events;
+//! - [`headers`] — what a head loses and gains on its way (hop-by-hop, framing, `Via`);
 //! - [`conn`] — one browser connection: its channel, its silence, its cut, and its socket, which
 //!   carries the channel's emulated network and goes half-open on a fault;
 //! - [`record`] — the bounded recording, written out as HAR;
@@ -17,10 +19,13 @@
 pub mod api;
 pub mod conn;
 pub mod forward;
+pub mod headers;
 pub mod lab;
 pub mod record;
 pub mod relay;
 pub mod report;
+pub mod stage;
+pub mod stages;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -33,6 +38,37 @@ use tokio_util::task::TaskTracker;
 use conn::{Conn, ProxiedStream};
 use lab::Lab;
 use record::Recording;
+use stage::Pipeline;
+
+/// The proxy's limits and deadlines, from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long the browser may take nothing the proxy sends it before its connection is cut (the
+    /// main server's `--send-timeout-ms`).
+    pub send_timeout: Duration,
+    /// How long the app may take to answer a request's head, and the browser to send each next piece
+    /// of a body (`--upstream-timeout-ms`).
+    pub upstream_timeout: Duration,
+    /// The most connections one client address may hold open to the proxy (the main server's
+    /// `--max-tcp-per-client`).
+    pub tcp_per_client: Option<usize>,
+    /// Keep cookies and credentials in the recording as they came (`--record-secrets`).
+    pub record_secrets: bool,
+    /// The server's meters: the proxy's connections count among its open files.
+    pub meters: Arc<crate::metering::Meters>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            send_timeout: Duration::from_secs(10),
+            upstream_timeout: Duration::from_secs(30),
+            tcp_per_client: None,
+            record_secrets: false,
+            meters: Arc::default(),
+        }
+    }
+}
 
 /// Where the proxy forwards: an `http://HOST:PORT` address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +127,9 @@ pub struct AppProxy {
     pub proxy_authority: String,
     pub recording: Arc<Recording>,
     pub lab: Lab,
+    /// The stages every request passes, registered once.
+    pub pipeline: Pipeline,
+    pub settings: Settings,
     open: Mutex<HashMap<u64, Arc<Conn>>>,
     next_conn: AtomicU64,
     /// The last failure to reach the upstream, or `None` once it answered; unset before any try.
@@ -103,6 +142,7 @@ impl AppProxy {
     pub fn new(
         upstream: Upstream,
         proxy_addr: std::net::SocketAddr,
+        settings: Settings,
         shutdown: CancellationToken,
         tasks: TaskTracker,
     ) -> AppProxy {
@@ -111,6 +151,8 @@ impl AppProxy {
             proxy_authority: proxy_addr.to_string(),
             recording: Arc::default(),
             lab: Lab::default(),
+            pipeline: stages::standard(),
+            settings,
             open: Mutex::default(),
             next_conn: AtomicU64::new(1),
             upstream_state: Mutex::new(None),
@@ -122,6 +164,31 @@ impl AppProxy {
     /// Where the person opens their app.
     pub fn proxy_url(&self) -> String {
         format!("http://{}/", self.proxy_authority)
+    }
+
+    /// Whether a `Host` names the proxy itself (its port, under a loopback name or an address) rather
+    /// than some other name pointed at it.
+    pub fn is_own_authority(&self, host: &str) -> bool {
+        let port = |authority: &str| authority.rsplit_once(':').map(|(_, port)| port.to_owned());
+        if port(host) != port(&self.proxy_authority) {
+            return false;
+        }
+        let Some(name) = crate::limits::host_of(host) else {
+            return false;
+        };
+        name == "localhost"
+            || name.ends_with(".localhost")
+            || name
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok()
+    }
+
+    /// Injects a fault of the lab: kept in effect, and applied by the stages to what is open now.
+    pub fn inject(&self, request: &switchboard_shared::app::AppFaultRequest) {
+        self.lab
+            .inject(request, &self.open_connections(), &self.pipeline);
     }
 
     /// The browser connections open now.
@@ -172,7 +239,10 @@ impl AppProxy {
                 every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     every.tick().await;
-                    proxy.lab.tick(&proxy.open_connections());
+                    proxy.lab.tick();
+                    if proxy.lab.any_fault() {
+                        proxy.pipeline.tick(&proxy.lab, &proxy.open_connections());
+                    }
                 }
             }
         };
@@ -185,6 +255,8 @@ impl AppProxy {
                 }
             }
         });
+        let mut gate =
+            crate::listener::Gate::new(self.settings.meters.clone(), self.settings.tcp_per_client);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(Duration::from_secs(60));
@@ -201,8 +273,15 @@ impl AppProxy {
                 },
                 () = self.shutdown.cancelled() => break,
             };
+            let Some((stream, slot)) = gate.admit(stream, peer) else {
+                continue;
+            };
+            let admitted = conn::Admitted {
+                file: Some(self.settings.meters.hold_file()),
+                slot,
+            };
             let id = self.next_conn.fetch_add(1, Relaxed);
-            let conn = Arc::new(Conn::new(id, peer));
+            let conn = Arc::new(Conn::new(id, peer, admitted));
             self.open
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

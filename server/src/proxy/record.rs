@@ -1,8 +1,10 @@
 //! What the proxy keeps of the app's traffic, bounded: each exchange (a request and its answer, or a
-//! socket) with its sizes and times, the first 64 KiB of each body, and the messages of a stream or a
-//! socket with their arrival times. A day behind the proxy does not grow without limit: past
+//! socket) with its URL, headers, sizes and times, the first 64 KiB of each body, and the messages of a
+//! stream or a socket with their arrival times. A day behind the proxy does not grow without limit: past
 //! [`MAX_EXCHANGES`] or [`BUDGET_BYTES`] the oldest finished exchanges go, and past
-//! [`MAX_MESSAGES`] on one exchange its oldest messages go; both are counted.
+//! [`MAX_MESSAGES`] on one exchange its oldest messages go; both are counted. The budget counts every
+//! byte kept — URLs and headers as well as bodies and messages — and an exchange dropped while still
+//! open keeps nothing more (its [`Track`] goes on counting its sizes, for nobody).
 //!
 //! The recording is written out as HAR 1.2 ([`Recording::to_har`]), which is also what the channels
 //! are classified from, so the live view and the downloaded file always agree.
@@ -23,7 +25,7 @@ pub const MAX_MESSAGES: usize = 2_000;
 pub const BODY_PREFIX: usize = 64 * 1024;
 /// The first bytes of each message's text kept.
 pub const MESSAGE_PREFIX: usize = 256;
-/// What the recording may hold in bodies and messages, over all exchanges.
+/// What the recording may hold, over all exchanges: URLs, headers, bodies and messages.
 pub const BUDGET_BYTES: usize = 64 * 1024 * 1024;
 
 /// One message of a stream or a socket.
@@ -39,6 +41,8 @@ pub struct Message {
     pub size: u64,
     /// The first [`MESSAGE_PREFIX`] bytes of its text.
     pub text: String,
+    /// Dropped on the way by a fault: the browser never got it.
+    pub swallowed: bool,
 }
 
 /// One request and its answer, or one socket.
@@ -70,8 +74,12 @@ pub struct Exchange {
     pub event_stream: bool,
     pub messages: VecDeque<Message>,
     pub messages_dropped: u64,
-    /// Bytes this exchange holds in bodies and messages.
+    /// Why it did not end in order: the browser left (`cancelled`), the app's answer broke off.
+    pub error: Option<String>,
+    /// Bytes this exchange holds: URL, headers, bodies and messages.
     pub(super) weight: usize,
+    /// Dropped from the recording: what it would keep is no longer counted, nor kept.
+    pub(super) evicted: bool,
 }
 
 impl Exchange {
@@ -80,22 +88,76 @@ impl Exchange {
     }
 }
 
-/// A handle on a recorded exchange: the forwarding code writes through it as the exchange goes on.
+/// What a list of headers holds.
+fn headers_weight(pairs: &[(String, String)]) -> usize {
+    pairs
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + std::mem::size_of::<(String, String)>())
+        .sum()
+}
+
+/// What a message holds.
+fn message_weight(message: &Message) -> usize {
+    message.text.len() + std::mem::size_of::<Message>()
+}
+
+/// A handle on a recorded exchange: the recorder stage writes through it as the exchange goes on.
 #[derive(Debug, Clone)]
-pub struct Recorder {
+pub struct Track {
     exchange: Arc<Mutex<Exchange>>,
     recording: Arc<Recording>,
 }
 
-impl Recorder {
+impl Track {
     pub fn with<T>(&self, change: impl FnOnce(&mut Exchange) -> T) -> T {
         let mut exchange = self.exchange.lock().unwrap_or_else(|e| e.into_inner());
         change(&mut exchange)
     }
 
+    /// Changes the exchange and the recording's count together: `change` returns by how much what the
+    /// exchange keeps grew (negative: shrank), having set its own weight. The recording's lock is taken
+    /// first and held throughout, so the count always equals the sum of what the exchanges kept hold,
+    /// whatever another thread drops meanwhile.
+    fn kept(&self, change: impl FnOnce(&mut Exchange) -> isize) {
+        let mut kept = self.recording.lock();
+        let delta = {
+            let mut exchange = self.exchange.lock().unwrap_or_else(|e| e.into_inner());
+            if exchange.evicted {
+                // Nothing of it is counted any more; its figures still change, for nobody.
+                change(&mut exchange);
+                return;
+            }
+            change(&mut exchange)
+        };
+        kept.weight = kept.weight.saturating_add_signed(delta);
+        if delta > 0 {
+            Recording::make_room(&mut kept);
+        }
+    }
+
+    /// Records the answer's head.
+    pub fn response_head(&self, head: ResponseHead) {
+        self.kept(|exchange| {
+            let before = headers_weight(&exchange.response_headers)
+                + exchange.status_text.len()
+                + exchange.mime.len();
+            let after = headers_weight(&head.headers) + head.status_text.len() + head.mime.len();
+            exchange.status = head.status;
+            exchange.status_text = head.status_text;
+            exchange.response_headers = head.headers;
+            exchange.response_head_bytes = head.head_bytes;
+            exchange.first_byte_ms = Some(head.at_ms);
+            exchange.mime = head.mime;
+            exchange.event_stream = head.event_stream;
+            let delta = after as isize - before as isize;
+            exchange.weight = exchange.weight.saturating_add_signed(delta);
+            delta
+        });
+    }
+
     /// Keeps the first bytes of a body, and counts all of them.
     pub fn body(&self, up: bool, chunk: &[u8]) {
-        let added = self.with(|exchange| {
+        self.kept(|exchange| {
             let (kept, count) = if up {
                 (&mut exchange.request_body, &mut exchange.request_body_bytes)
             } else {
@@ -105,44 +167,64 @@ impl Recorder {
                 )
             };
             *count += chunk.len() as u64;
+            if exchange.evicted {
+                return 0;
+            }
             let room = BODY_PREFIX.saturating_sub(kept.len()).min(chunk.len());
             kept.extend_from_slice(&chunk[..room]);
             exchange.weight += room;
-            room
+            room as isize
         });
-        self.recording.grew(added);
     }
 
     /// Records one message of a stream or a socket.
     pub fn message(&self, message: Message) {
-        let weight = message.text.len() + std::mem::size_of::<Message>();
-        let freed = self.with(|exchange| {
+        self.kept(|exchange| {
+            if exchange.evicted {
+                return 0;
+            }
+            let weight = message_weight(&message) as isize;
             let mut freed = 0;
             if exchange.messages.len() >= MAX_MESSAGES
                 && let Some(old) = exchange.messages.pop_front()
             {
                 exchange.messages_dropped += 1;
-                freed = old.text.len() + std::mem::size_of::<Message>();
+                freed = message_weight(&old) as isize;
             }
             exchange.messages.push_back(message);
-            exchange.weight = exchange.weight + weight - freed;
-            freed
+            exchange.weight = exchange.weight.saturating_add_signed(weight - freed);
+            weight - freed
         });
-        // One look at the whole recording per message, not two.
-        if weight >= freed {
-            self.recording.grew(weight - freed);
-        } else {
-            self.recording.shrank(freed - weight);
-        }
     }
 
-    pub fn end(&self) {
-        self.with(|exchange| {
-            if exchange.end_ms.is_none() {
-                exchange.end_ms = Some(crate::hub::now_ms_f64());
+    /// Ends the exchange; `error` says why it did not end in order.
+    pub fn end(&self, error: Option<String>) {
+        self.kept(|exchange| {
+            if exchange.end_ms.is_some() {
+                return 0;
             }
+            exchange.end_ms = Some(crate::hub::now_ms_f64());
+            let weight = error.as_ref().map_or(0, String::len) as isize;
+            exchange.error = error;
+            if !exchange.evicted {
+                exchange.weight += weight as usize;
+            }
+            weight
         });
     }
+}
+
+/// An answer's head, as recorded.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub status_text: String,
+    pub headers: Vec<(String, String)>,
+    pub head_bytes: u64,
+    /// When it came, Unix ms.
+    pub at_ms: f64,
+    pub mime: String,
+    pub event_stream: bool,
 }
 
 /// Every exchange kept, oldest first.
@@ -161,14 +243,23 @@ struct Kept {
 
 impl Recording {
     /// Starts recording an exchange, making room for it.
-    pub fn start(self: &Arc<Self>, exchange: Exchange) -> Recorder {
+    pub fn start(self: &Arc<Self>, mut exchange: Exchange) -> Track {
+        exchange.weight = exchange.url.len()
+            + exchange.method.len()
+            + headers_weight(&exchange.request_headers)
+            + exchange.request_body.len()
+            + exchange.response_body.len()
+            + headers_weight(&exchange.response_headers)
+            + exchange.messages.iter().map(message_weight).sum::<usize>();
+        let weight = exchange.weight;
         let exchange = Arc::new(Mutex::new(exchange));
         let mut kept = self.lock();
         kept.recorded += 1;
+        kept.weight += weight;
         kept.exchanges.push_back(exchange.clone());
         Self::make_room(&mut kept);
         drop(kept);
-        Recorder {
+        Track {
             exchange,
             recording: self.clone(),
         }
@@ -176,22 +267,6 @@ impl Recording {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn grew(&self, bytes: usize) {
-        if bytes == 0 {
-            return;
-        }
-        let mut kept = self.lock();
-        kept.weight += bytes;
-        Self::make_room(&mut kept);
-    }
-
-    fn shrank(&self, bytes: usize) {
-        if bytes > 0 {
-            let mut kept = self.lock();
-            kept.weight = kept.weight.saturating_sub(bytes);
-        }
     }
 
     /// Drops the oldest exchanges (finished ones first) until the recording is within its bounds.
@@ -207,7 +282,13 @@ impl Recording {
             let Some(gone) = kept.exchanges.remove(finished) else {
                 break;
             };
-            let weight = gone.lock().map_or(0, |e| e.weight);
+            // Marked under the exchange's own lock, so a track adding to it now either counted its
+            // bytes before (and they are taken off here) or sees the mark and adds nothing.
+            let weight = {
+                let mut gone = gone.lock().unwrap_or_else(|e| e.into_inner());
+                gone.evicted = true;
+                gone.weight
+            };
             kept.weight = kept.weight.saturating_sub(weight);
             kept.dropped += 1;
         }
@@ -219,7 +300,7 @@ impl Recording {
         (kept.recorded, kept.dropped)
     }
 
-    /// Bytes held in bodies and messages now.
+    /// Bytes held now (URLs, headers, bodies, messages), as counted.
     pub fn weight(&self) -> usize {
         self.lock().weight
     }
@@ -289,6 +370,8 @@ fn entry(exchange: &Exchange, now_ms: f64) -> Entry {
                 time: m.at_ms / 1000.0,
                 opcode: m.opcode,
                 data: m.text.clone(),
+                size: (m.size != m.text.len() as u64).then_some(m.size),
+                swallowed: m.swallowed,
             })
             .collect()
     };
@@ -346,6 +429,7 @@ fn entry(exchange: &Exchange, now_ms: f64) -> Entry {
             } else {
                 exchange.response_body_bytes as i64
             },
+            error: exchange.error.clone(),
             transfer_size: Some(
                 (exchange.response_head_bytes
                     + if exchange.websocket {
@@ -396,7 +480,7 @@ mod tests {
         for n in 0..MAX_EXCHANGES + 10 {
             let recorder = recording.start(exchange(n));
             recorder.body(false, &[b'x'; 100]);
-            recorder.end();
+            recorder.end(None);
         }
         assert_eq!(recording.counts(), ((MAX_EXCHANGES + 10) as u64, 10));
         assert_eq!(recording.snapshot().len(), MAX_EXCHANGES);
@@ -417,6 +501,7 @@ mod tests {
                 opcode: 1,
                 size: 3,
                 text: "abc".into(),
+                swallowed: false,
             });
         }
         let kept = socket.with(|e| (e.messages.len(), e.messages_dropped));

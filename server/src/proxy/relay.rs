@@ -2,34 +2,109 @@
 //!
 //! Frames are relayed as the bytes that came, never decoded and encoded again: the browser's masked
 //! frames reach the upstream masked as it sent them, and a frame's size, opcode and first bytes are read
-//! on the way for the recording. Small frames (most of them) are held until whole, so a heartbeat can be
-//! recognised and swallowed when the lab says so; large ones stream through as they come.
+//! on the way and put to the stages ([`super::stage`]). Small frames (most of them) are held until
+//! whole, so a heartbeat can be recognised and swallowed when a stage says so; large ones stream through
+//! as they come.
+//!
+//! A socket's two sides end as they ended: a clean end (FIN) on one side is passed on as a clean end,
+//! an error or reset on one side resets the other at once — the proxy never leaves one side of a
+//! socket open and silent when the other is gone, which would look like a half-open the app never had.
 
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_shared::app::{AppFaultKind, is_heartbeat_text};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::AppProxy;
-use super::conn::Conn;
-use super::record::{MESSAGE_PREFIX, Message, Recorder};
+use super::conn::{CutBy, ProxiedStream};
+use super::record::MESSAGE_PREFIX;
+use super::stage::{Direction, End, Fate, Flow, Form, Message};
 use crate::hub::now_ms_f64;
 
 /// Frames up to this payload are held until whole (so they can be read, and swallowed).
 const WHOLE_FRAME: usize = 16 * 1024;
-/// The most bytes held back by a delay fault per direction before reading stops.
+/// The most bytes held back by a delay per direction before reading stops.
 const MAX_DELAYED: usize = 1024 * 1024;
 
-/// Which way a frame goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// From the browser to the app.
-    Up,
-    /// From the app to the browser.
-    Down,
+/// Why a socket's relay stopped before both sides ended in order.
+#[derive(Debug)]
+enum Broke {
+    /// The browser's side failed (a reset, an error), in words.
+    Browser(String),
+    /// The app's side failed.
+    App(String),
+    /// The browser took nothing for the send timeout.
+    Stalled,
+}
+
+/// The side a direction reads from, and the side it writes to.
+fn sides(direction: Direction) -> (fn(String) -> Broke, fn(String) -> Broke) {
+    match direction {
+        Direction::Up => (Broke::Browser, Broke::App),
+        Direction::Down => (Broke::App, Broke::Browser),
+    }
+}
+
+/// Relays an upgraded socket until both sides ended, one broke, the lab cut it or the proxy stops; the
+/// bytes each side sent past the upgrade's head (`*_early`) go first.
+pub async fn socket(
+    flow: Arc<Flow>,
+    browser: ProxiedStream,
+    browser_early: Bytes,
+    mut app: TcpStream,
+    app_early: Bytes,
+) {
+    let send_timeout = flow.proxy.settings.send_timeout;
+    let _app_file = flow.proxy.settings.meters.hold_file();
+    let (mut browser_read, mut browser_write) = tokio::io::split(browser);
+    let outcome = {
+        let (mut app_read, mut app_write) = app.split();
+        let up = frames(
+            &mut browser_read,
+            &mut app_write,
+            browser_early,
+            Direction::Up,
+            &flow,
+            send_timeout,
+        );
+        let down = frames(
+            &mut app_read,
+            &mut browser_write,
+            app_early,
+            Direction::Down,
+            &flow,
+            send_timeout,
+        );
+        tokio::select! {
+            ended = futures_util::future::try_join(up, down) => ended.map(|_| ()),
+            () = flow.conn.cut.cancelled() => Ok(()),
+            () = flow.proxy.shutdown.cancelled() => Ok(()),
+        }
+    };
+    let browser = browser_read.unsplit(browser_write);
+    match outcome {
+        Ok(()) => flow.end(End::Complete),
+        Err(Broke::Browser(why)) => {
+            // Reset for reset: the app hears at once that its peer is gone.
+            let _ = app.set_zero_linger();
+            flow.end(End::Failed(format!("the browser's side broke: {why}")));
+        }
+        Err(Broke::App(why)) => {
+            browser.reset();
+            flow.end(End::Failed(format!("the app's side broke: {why}")));
+        }
+        Err(Broke::Stalled) => {
+            flow.conn.cut_by(CutBy::Stalled);
+            flow.end(End::Failed(format!(
+                "the browser took nothing for {} s: cut",
+                send_timeout.as_secs_f64()
+            )));
+        }
+    }
+    drop(browser);
+    drop(app);
 }
 
 /// The header of one frame.
@@ -105,17 +180,21 @@ fn text_of(payload: &[u8], mask: Option<[u8; 4]>, opcode: u8) -> String {
     String::from_utf8_lossy(&plain).into_owned()
 }
 
-/// Relays one direction of a socket until its reader ends (then shuts the other side's write half).
-pub async fn frames(
-    mut from: impl AsyncRead + Unpin,
-    mut to: impl AsyncWrite + Unpin,
+/// Relays one direction of a socket until its reader ends in order (then ends the other side's writing
+/// in order too), or says which side broke.
+async fn frames(
+    from: &mut (impl AsyncRead + Unpin),
+    to: &mut (impl AsyncWrite + Unpin),
+    early: Bytes,
     direction: Direction,
-    proxy: Arc<AppProxy>,
-    conn: Arc<Conn>,
-    recorder: Recorder,
-) -> std::io::Result<()> {
-    let channel = conn.key().map(|key| key.id).unwrap_or_default();
+    flow: &Flow,
+    send_timeout: Duration,
+) -> Result<(), Broke> {
+    let (reading_side, _) = sides(direction);
+    let conn = &flow.conn;
+    let lab = flow.lab();
     let mut buf = BytesMut::with_capacity(8 * 1024);
+    buf.extend_from_slice(&early);
     // A large frame streaming through: its payload bytes still to come.
     let mut streaming: u64 = 0;
     let mut delayed: VecDeque<(Instant, Bytes)> = VecDeque::new();
@@ -123,8 +202,28 @@ pub async fn frames(
     let mut ended = false;
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
+    // Writes one piece, within the send timeout when it goes to the browser.
+    async fn write(
+        to: &mut (impl AsyncWrite + Unpin),
+        bytes: &[u8],
+        direction: Direction,
+        send_timeout: Duration,
+    ) -> Result<(), Broke> {
+        let (_, writing_side) = sides(direction);
+        match tokio::time::timeout(send_timeout, to.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(writing_side(err.to_string())),
+            Err(_) if direction == Direction::Down => Err(Broke::Stalled),
+            // The app not reading is the app's own business: its side's buffers fill, as they would.
+            Err(_) => to
+                .write_all(bytes)
+                .await
+                .map_err(|err| writing_side(err.to_string())),
+        }
+    }
+    let mut first = !buf.is_empty();
     loop {
-        if ended && delayed.is_empty() {
+        if ended && delayed.is_empty() && buf.is_empty() {
             // On a half-open line the other end hears nothing, not even the end.
             if !conn.is_half_open() {
                 let _ = to.shutdown().await;
@@ -134,32 +233,52 @@ pub async fn frames(
         if let Some(&(due, _)) = delayed.front() {
             timer.as_mut().reset(due);
         }
-        tokio::select! {
-            read = from.read_buf(&mut buf), if !ended && delayed_bytes < MAX_DELAYED => {
-                if read? == 0 {
-                    ended = true;
-                    if direction == Direction::Up && conn.is_half_open() {
-                        // The browser hung up on the dead line: it noticed.
-                        proxy.lab.half_open_noticed(&conn);
+        if !first {
+            tokio::select! {
+                read = from.read_buf(&mut buf), if !ended && delayed_bytes < MAX_DELAYED => {
+                    match read {
+                        Ok(0) => {
+                            ended = true;
+                            if direction == Direction::Up && conn.is_half_open() {
+                                // The browser hung up on the dead line: it noticed.
+                                lab.half_open_noticed(conn);
+                            }
+                            if buf.is_empty() {
+                                continue;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(err) => {
+                            if direction == Direction::Up && conn.is_half_open() {
+                                lab.half_open_noticed(conn);
+                            }
+                            return Err(reading_side(err.to_string()));
+                        }
+                    }
+                }
+                () = &mut timer, if !delayed.is_empty() => {
+                    while let Some((due, _)) = delayed.front() {
+                        if *due > Instant::now() {
+                            break;
+                        }
+                        let (_, bytes) = delayed.pop_front().expect("just looked");
+                        delayed_bytes -= bytes.len();
+                        write(to, &bytes, direction, send_timeout).await?;
                     }
                     continue;
                 }
-            }
-            () = &mut timer, if !delayed.is_empty() => {
-                while let Some((due, _)) = delayed.front() {
-                    if *due > Instant::now() {
-                        break;
-                    }
-                    let (_, bytes) = delayed.pop_front().expect("just looked");
-                    delayed_bytes -= bytes.len();
-                    to.write_all(&bytes).await?;
+                else => {
+                    // Ended with nothing delayed; what was left has been passed on.
+                    buf.clear();
+                    continue;
                 }
-                continue;
             }
         }
+        first = false;
         // What this read lets through, in order.
         let mut out = BytesMut::new();
         let mut closing = false;
+        let mut delay = Duration::ZERO;
         loop {
             if streaming > 0 {
                 let n = (streaming.min(buf.len() as u64)) as usize;
@@ -175,7 +294,6 @@ pub async fn frames(
             if whole && buf.len() < head.header_len + head.payload_len as usize {
                 break;
             }
-            let at_ms = now_ms_f64();
             let payload_start = head.header_len;
             let available = buf.len() - payload_start;
             let text = text_of(
@@ -183,33 +301,23 @@ pub async fn frames(
                 head.mask,
                 head.opcode,
             );
-            recorder.message(Message {
-                at_ms,
-                up: direction == Direction::Up,
-                opcode: head.opcode,
+            let message = Message {
+                direction,
+                form: Form::Frame {
+                    opcode: head.opcode,
+                    whole,
+                },
                 size: head.payload_len,
                 // A binary frame's bytes are not text; its size says enough.
-                text: if head.opcode == 2 {
-                    String::new()
-                } else {
-                    text.clone()
-                },
-            });
+                text: if head.opcode == 2 { "" } else { &text },
+                at_ms: now_ms_f64(),
+            };
+            let decision = flow.proxy.pipeline.message(flow, &message);
+            delay = delay.max(decision.delay);
             closing |= head.opcode == 8;
-            // The fault is asked first: reading a frame as a heartbeat parses it, which every frame
-            // would pay on this path while no fault asks for it.
-            let swallow = whole
-                && direction == Direction::Down
-                && proxy
-                    .lab
-                    .active(AppFaultKind::NoHeartbeat, &channel)
-                    .is_some()
-                && (head.opcode == 9 || (head.opcode == 1 && is_heartbeat_text(&text)));
             if whole {
                 let frame = buf.split_to(head.header_len + head.payload_len as usize);
-                if swallow {
-                    proxy.lab.swallowed(&channel);
-                } else {
+                if decision.fate != Fate::Swallowed {
                     out.extend_from_slice(&frame);
                 }
             } else {
@@ -217,34 +325,31 @@ pub async fn frames(
                 streaming = head.payload_len;
             }
         }
+        if ended {
+            // The side ended mid-frame: what is left can never be whole. Passed on as it came.
+            out.extend_from_slice(&buf.split());
+        }
         if conn.is_half_open() {
             // Nothing passes a half-open line; a browser that sends its close frame has given up on it.
             if direction == Direction::Up && closing {
-                proxy.lab.half_open_noticed(&conn);
+                lab.half_open_noticed(conn);
             }
             continue;
         }
         if out.is_empty() {
             continue;
         }
-        let delay = proxy
-            .lab
-            .active(AppFaultKind::Delay, &channel)
-            .and_then(|fault| fault.delay_ms);
-        match delay {
-            None if delayed.is_empty() => to.write_all(&out).await?,
-            _ => {
-                let due = Instant::now() + Duration::from_millis(delay.unwrap_or(0));
-                delayed_bytes += out.len();
-                delayed.push_back((due, out.freeze()));
-            }
+        if delay.is_zero() && delayed.is_empty() {
+            write(to, &out, direction, send_timeout).await?;
+        } else {
+            delayed_bytes += out.len();
+            delayed.push_back((Instant::now() + delay, out.freeze()));
         }
     }
 }
 
-/// Splits an event stream's body into its events (Server-Sent Events end with a blank line, NDJSON
-/// lines with a newline) as chunks come, records each with its arrival time, and says which bytes to
-/// pass on: all of them, but for heartbeats the lab says to swallow.
+/// Splits an event stream's body into its events as chunks come: Server-Sent Events end with a blank
+/// line, NDJSON lines with a newline.
 #[derive(Debug)]
 pub struct Events {
     sse: bool,
@@ -262,39 +367,17 @@ impl Events {
         }
     }
 
-    /// Takes a chunk; returns what to pass on now.
-    pub fn chunk(
-        &mut self,
-        chunk: &[u8],
-        swallow_heartbeats: bool,
-        recorder: &Recorder,
-    ) -> (Bytes, u64) {
+    pub fn push(&mut self, chunk: &[u8]) {
         self.pending.extend_from_slice(chunk);
-        let mut out = BytesMut::new();
-        let mut swallowed = 0;
-        while let Some(end) = self.event_end() {
-            let event = self.pending.split_to(end);
-            let text = String::from_utf8_lossy(&event);
-            let swallowed_beat = swallow_heartbeats && is_heartbeat_text(&text);
-            if !text.trim().is_empty() {
-                recorder.message(Message {
-                    at_ms: now_ms_f64(),
-                    up: false,
-                    opcode: 1,
-                    size: event.len() as u64,
-                    text: text.trim_end().chars().take(MESSAGE_PREFIX).collect(),
-                });
-            }
-            if swallowed_beat {
-                swallowed += 1;
-            } else {
-                out.extend_from_slice(&event);
-            }
+    }
+
+    /// The next whole event, separator included; or, when more than [`MAX_PENDING_EVENT`] bytes wait
+    /// without an end, those bytes as they are.
+    pub fn next_event(&mut self) -> Option<Bytes> {
+        if let Some(end) = self.event_end() {
+            return Some(self.pending.split_to(end).freeze());
         }
-        if self.pending.len() > MAX_PENDING_EVENT {
-            out.extend_from_slice(&self.pending.split());
-        }
-        (out.freeze(), swallowed)
+        (self.pending.len() > MAX_PENDING_EVENT).then(|| self.pending.split().freeze())
     }
 
     /// Where the first complete event ends (past its separator).

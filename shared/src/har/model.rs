@@ -126,6 +126,10 @@ pub struct Response {
         skip_serializing_if = "Option::is_none"
     )]
     pub transfer_size: Option<i64>,
+    /// Chrome: why no answer came whole (`net::ERR_ABORTED`); Switchboard's proxy writes `cancelled`
+    /// for a request the browser gave up on, or what broke the app's answer.
+    #[serde(rename = "_error", default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -194,6 +198,28 @@ pub struct WebSocketMessage {
     pub opcode: u8,
     #[serde(default)]
     pub data: String,
+    /// Its true size in bytes, where `data` is not all of it (a binary frame, whose bytes are not
+    /// text; a message cut short in the recording). Switchboard's proxy writes it.
+    #[serde(rename = "_size", default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Dropped on the way by a fault of the lab: the browser never got it. Switchboard's proxy writes it.
+    #[serde(
+        rename = "_swallowed",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub swallowed: bool,
+}
+
+impl WebSocketMessage {
+    /// Its size in bytes: the recorded size where there is one, else its data's.
+    pub fn len(&self) -> usize {
+        self.size.map_or(self.data.len(), |size| size as usize)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 fn http_version() -> String {

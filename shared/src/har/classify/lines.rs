@@ -90,7 +90,7 @@ pub(super) fn socket(channel: &mut Channel, entry: &Entry, start: f64, end: f64)
         .iter()
         .map(|message| Beat {
             at_ms: message.time * 1000.0,
-            len: message.data.len(),
+            len: message.len(),
             up: message.kind == "send",
             shaped: matches!(message.opcode, 9 | 10) || is_heartbeat_text(&message.data),
             heartbeat: false,
@@ -144,7 +144,7 @@ pub(super) fn stream(channel: &mut Channel, entry: &Entry, start: f64, end: f64)
             .iter()
             .map(|event| Beat {
                 at_ms: event.time * 1000.0,
-                len: event.data.len(),
+                len: event.len(),
                 up: false,
                 shaped: is_heartbeat_text(&event.data),
                 heartbeat: false,
