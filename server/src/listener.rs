@@ -25,7 +25,7 @@ use tokio::time::{Instant, Sleep};
 
 /// Each connection's kernel send buffer (Linux doubles it for its bookkeeping: 256 KiB in all). A
 /// batch of letters or a stream's replay of 64 events fits; a reader that takes nothing fills it soon.
-const SEND_BUFFER: usize = 128 * 1024;
+pub const SEND_BUFFER: usize = 128 * 1024;
 
 use crate::metering::{ConnMeter, Meters};
 use crate::network::Network;

@@ -179,6 +179,9 @@ pub struct ProxiedStream {
 impl ProxiedStream {
     pub fn new(stream: TcpStream, conn: Arc<Conn>, proxy: Arc<AppProxy>) -> ProxiedStream {
         let _ = stream.set_nodelay(true);
+        // Capped as the server's own sockets are (nginx's `sndbuf`): a browser that reads nothing stalls
+        // the proxy's writes soon, and is cut after the send timeout instead of being fed megabytes.
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(crate::listener::SEND_BUFFER);
         let (reader, writer) = stream.into_split();
         ProxiedStream {
             reader: Some(reader),
@@ -367,8 +370,14 @@ impl Drop for ProxiedStream {
             && !self.conn.is_half_open()
             && let Some(reader) = &self.reader
         {
-            // SO_LINGER 0: the close sends a reset. Nothing is left to send on a broken exchange.
+            // SO_LINGER 0: the close sends a reset. The write half is forgotten, not dropped: dropping
+            // it would send a FIN first, and the browser would read a clean end before the reset. (On
+            // an emulated path the write half lives in its pump, which ends it in order: there the
+            // reset comes after a FIN.)
             let _ = reader.as_ref().set_zero_linger();
+            if let Writer::Direct(half) = std::mem::replace(&mut self.writer, Writer::Moving) {
+                half.forget();
+            }
         }
         // A half-open connection whose browser has not given up stays open, silent, until it does (or
         // for ZOMBIE_LIFETIME): closing it would tell the browser what a dead path never tells.

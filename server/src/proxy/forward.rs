@@ -28,6 +28,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
 
 use super::AppProxy;
 use super::conn::{ChannelKey, Conn, CutBy, ProxiedStream};
@@ -40,6 +41,8 @@ use crate::hub::now_ms_f64;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The first bytes of an answer's piece the stages are shown as text.
 const TEXT_READ: usize = 4 * 1024;
+/// How long the browser's side gets to write out what came before an answer the app broke off.
+const WRITE_GRACE: Duration = Duration::from_millis(20);
 /// How often a held message looks whether it may go.
 const HELD_LOOK: Duration = Duration::from_millis(100);
 /// The most bytes the proxy reads from the app at once: an answer's chunks are at most this, and its
@@ -114,38 +117,42 @@ pub async fn handle(
             headers.clone(),
         )
     });
-    let body = if upgrade {
-        Body::empty()
+    // The app's time to answer counts from the end of the request's body (a long upload is not the
+    // app's slowness; a body that stops coming has a deadline of its own).
+    let sent_whole = CancellationToken::new();
+    let body = if upgrade || body.is_end_stream() {
+        sent_whole.cancel();
+        if upgrade {
+            Body::empty()
+        } else {
+            Body::new(body)
+        }
     } else {
         Body::new(UpBody::new(
             body,
             flow.clone(),
             trouble.clone(),
             settings.upstream_timeout,
+            sent_whole.clone(),
         ))
     };
     let upstream_request = build(parts.method, &path_and_query, headers, body);
-    let sent = tokio::time::timeout(
-        settings.upstream_timeout,
-        send(&proxy, &flow, &leg, upstream_request, again),
-    )
-    .await;
+    let head_deadline = async {
+        sent_whole.cancelled().await;
+        tokio::time::sleep(settings.upstream_timeout).await;
+    };
+    let sent = tokio::select! {
+        sent = send(&proxy, &flow, &leg, upstream_request, again) => Some(sent),
+        () = head_deadline => None,
+    };
     let mut response = match sent {
-        Ok(Ok(response)) => response,
-        Ok(Err(failure)) => {
+        Some(Ok(response)) => response,
+        Some(Err(failure)) => {
             let taken = trouble.lock().unwrap_or_else(|e| e.into_inner()).take();
             return Ok(failed(&flow, &browser_headers, taken, failure));
         }
-        Err(_) => {
-            let taken = trouble.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if taken.is_some() {
-                return Ok(failed(
-                    &flow,
-                    &browser_headers,
-                    taken,
-                    Failure::App(String::new()),
-                ));
-            }
+        None => {
+            // The leg is mid-request: no later request may be sent on it.
             *leg.lock().await = None;
             let words = format!(
                 "Switchboard's proxy waited {} for your app at {} to answer, and it did not.",
@@ -320,12 +327,10 @@ async fn send(
                         request = Some(unsent);
                         continue;
                     }
-                    let error = err.error();
-                    if (error.is_incomplete_message() || error.is_canceled())
-                        && let Some((method, target, headers)) = again.take()
-                    {
-                        // Written, but closed unread by an app that was closing an idle connection:
-                        // safe to send again, as RFC 9110 allows for an idempotent request.
+                    if let Some((method, target, headers)) = again.take() {
+                        // Written, and the connection failed before any answer came: an app closing
+                        // it as idle, unread. Safe to send again, as RFC 9110 (§9.2.2) allows for an
+                        // idempotent request.
                         request = Some(build(method, &target, headers, Body::empty()));
                         continue;
                     }
@@ -414,16 +419,25 @@ struct UpBody {
     trouble: Trouble,
     patience: Duration,
     stall: Pin<Box<Sleep>>,
+    /// Cancelled once the body ended (whole or broken).
+    done: CancellationToken,
 }
 
 impl UpBody {
-    fn new(inner: Incoming, flow: Arc<Flow>, trouble: Trouble, patience: Duration) -> UpBody {
+    fn new(
+        inner: Incoming,
+        flow: Arc<Flow>,
+        trouble: Trouble,
+        patience: Duration,
+        done: CancellationToken,
+    ) -> UpBody {
         UpBody {
             inner,
             flow,
             trouble,
             patience,
             stall: Box::pin(tokio::time::sleep(patience)),
+            done,
         }
     }
 
@@ -433,6 +447,7 @@ impl UpBody {
             BodyTrouble::Stalled(after) => format!("no more of it for {after:?}"),
         };
         *self.trouble.lock().unwrap_or_else(|e| e.into_inner()) = Some(trouble);
+        self.done.cancel();
         Poll::Ready(Some(Err(words.into())))
     }
 }
@@ -460,7 +475,10 @@ impl hyper::body::Body for UpBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(err))) => self.fail(BodyTrouble::Broken(err.to_string())),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                self.done.cancel();
+                Poll::Ready(None)
+            }
             Poll::Pending => {
                 if self.stall.as_mut().poll(cx).is_ready() {
                     let patience = self.patience;
@@ -606,10 +624,19 @@ fn pump(flow: Arc<Flow>, upstream: Incoming, events: Option<bool>) -> Body {
             let chunk = match frame {
                 None => break End::Complete,
                 Some(Err(err)) => {
-                    // Broken off by the app: the browser's answer must end broken too.
+                    // Broken off by the app: the browser's answer must end broken too — after what did
+                    // come. The break is told only once the browser's side has taken every piece
+                    // before it and had a moment to write them out: the server drops what it has not
+                    // written when its body fails.
                     let why = format!("the app's answer broke off: {err}");
+                    let drained = async {
+                        while sender.capacity() < sender.max_capacity() {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        tokio::time::sleep(WRITE_GRACE).await;
+                    };
+                    let _ = tokio::time::timeout(send_timeout, drained).await;
                     let _ = sender.send(Err(std::io::Error::other(why.clone()))).await;
-                    flow.conn.reset_on_close();
                     break End::Failed(why);
                 }
                 Some(Ok(frame)) => match frame.into_data() {
