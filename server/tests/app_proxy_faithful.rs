@@ -85,6 +85,10 @@ async fn read_to_end(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     Ok(all)
 }
 
+/// Where the app's side of a socket tells how it ended.
+type AppSide =
+    Arc<tokio::sync::Mutex<Option<tokio::sync::oneshot::Sender<std::io::Result<Vec<u8>>>>>>;
+
 type Browser = tokio_tungstenite::WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 async fn dial(proxy: &str, path: &str) -> Browser {
@@ -161,9 +165,7 @@ async fn an_app_that_ends_a_socket_in_order_has_the_browsers_ended_in_order() {
 
 #[tokio::test]
 async fn a_browser_that_resets_a_socket_has_the_apps_side_reset_and_nothing_left_open() {
-    let app_side: Arc<
-        tokio::sync::Mutex<Option<tokio::sync::oneshot::Sender<std::io::Result<Vec<u8>>>>>,
-    > = Arc::default();
+    let app_side: AppSide = Arc::default();
     let (tell, heard) = tokio::sync::oneshot::channel();
     *app_side.lock().await = Some(tell);
     let app = {
@@ -537,7 +539,7 @@ async fn secrets_are_for_the_dashboards_own_names_and_redacted_unless_asked() {
     let host = proxy.trim_start_matches("http://");
     let (mut stream, head) = raw_request(
         &proxy,
-        format!("GET /headers HTTP/1.1\r\nhost: rebind.attacker.example\r\norigin: http://rebind.attacker.example\r\nconnection: close\r\n\r\n").as_bytes(),
+        b"GET /headers HTTP/1.1\r\nhost: rebind.attacker.example\r\norigin: http://rebind.attacker.example\r\nconnection: close\r\n\r\n",
     )
     .await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");

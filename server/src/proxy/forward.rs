@@ -47,10 +47,10 @@ const WRITE_GRACE: Duration = Duration::from_millis(20);
 const HELD_LOOK: Duration = Duration::from_millis(100);
 /// The most bytes the proxy reads from the app at once: an answer's chunks are at most this, and its
 /// head too (a larger head is refused as the app's error).
-pub const UPSTREAM_BUFFER: usize = 128 * 1024;
+pub const UPSTREAM_BUFFER: usize = 64 * 1024;
 /// Chunks of an answer read from the app and not yet taken by the browser: with [`UPSTREAM_BUFFER`],
 /// what a download the browser does not read holds in the proxy.
-const CHUNKS_AHEAD: usize = 4;
+const CHUNKS_AHEAD: usize = 2;
 
 /// The upstream connection of one browser connection, opened with its first request.
 pub type Leg = Arc<tokio::sync::Mutex<Option<SendRequest<Body>>>>;

@@ -96,6 +96,21 @@ fn headers_weight(pairs: &[(String, String)]) -> usize {
         .sum()
 }
 
+/// What an exchange holds, counted from what it keeps (its `weight` is kept equal to this as it
+/// changes).
+fn weight_of(exchange: &Exchange) -> usize {
+    exchange.url.len()
+        + exchange.method.len()
+        + headers_weight(&exchange.request_headers)
+        + exchange.request_body.len()
+        + headers_weight(&exchange.response_headers)
+        + exchange.status_text.len()
+        + exchange.mime.len()
+        + exchange.response_body.len()
+        + exchange.messages.iter().map(message_weight).sum::<usize>()
+        + exchange.error.as_ref().map_or(0, String::len)
+}
+
 /// What a message holds.
 fn message_weight(message: &Message) -> usize {
     message.text.len() + std::mem::size_of::<Message>()
@@ -244,13 +259,7 @@ struct Kept {
 impl Recording {
     /// Starts recording an exchange, making room for it.
     pub fn start(self: &Arc<Self>, mut exchange: Exchange) -> Track {
-        exchange.weight = exchange.url.len()
-            + exchange.method.len()
-            + headers_weight(&exchange.request_headers)
-            + exchange.request_body.len()
-            + exchange.response_body.len()
-            + headers_weight(&exchange.response_headers)
-            + exchange.messages.iter().map(message_weight).sum::<usize>();
+        exchange.weight = weight_of(&exchange);
         let weight = exchange.weight;
         let exchange = Arc::new(Mutex::new(exchange));
         let mut kept = self.lock();
@@ -508,6 +517,125 @@ mod tests {
         assert_eq!(kept, (MAX_MESSAGES, 5));
     }
 
+    /// A small deterministic generator (xorshift), so a failing sequence can be replayed.
+    struct Dice(u64);
+
+    impl Dice {
+        fn next(&mut self, below: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % below
+        }
+    }
+
+    /// The recording's count equals what its exchanges hold, each exchange's own weight equals what it
+    /// keeps, and the bounds hold.
+    fn check(recording: &Recording) {
+        let kept = recording.lock();
+        let mut sum = 0;
+        for exchange in &kept.exchanges {
+            let exchange = exchange.lock().unwrap();
+            assert_eq!(exchange.weight, weight_of(&exchange), "{}", exchange.url);
+            assert!(!exchange.evicted);
+            sum += exchange.weight;
+        }
+        assert_eq!(kept.weight, sum);
+        assert!(kept.exchanges.len() <= MAX_EXCHANGES);
+        assert!(kept.weight <= BUDGET_BYTES || kept.exchanges.len() == 1);
+    }
+
+    /// Random heads, bodies, messages and ends on open exchanges, old ones dropped under them: after
+    /// every step the count is exact.
+    #[test]
+    fn the_count_always_equals_what_is_kept() {
+        for seed in 1..=20u64 {
+            let mut dice = Dice(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let recording = Arc::new(Recording::default());
+            let mut open: Vec<Track> = Vec::new();
+            for step in 0..3_000 {
+                match dice.next(6) {
+                    0 | 1 => {
+                        let headers = (0..dice.next(4))
+                            .map(|n| (format!("x-{n}"), "v".repeat(dice.next(300_000) as usize)))
+                            .collect();
+                        open.push(recording.start(Exchange {
+                            url: format!("http://app/{step}"),
+                            method: "GET".into(),
+                            request_headers: headers,
+                            ..Exchange::default()
+                        }));
+                    }
+                    _ if open.is_empty() => {}
+                    2 => {
+                        let track = &open[dice.next(open.len() as u64) as usize];
+                        track.body(dice.next(2) == 0, &vec![b'b'; dice.next(200_000) as usize]);
+                    }
+                    3 => {
+                        let track = &open[dice.next(open.len() as u64) as usize];
+                        track.message(Message {
+                            at_ms: step as f64,
+                            up: false,
+                            opcode: 1,
+                            size: 10,
+                            text: "m".repeat(dice.next(MESSAGE_PREFIX as u64) as usize),
+                            swallowed: false,
+                        });
+                    }
+                    4 => {
+                        let track = &open[dice.next(open.len() as u64) as usize];
+                        track.response_head(ResponseHead {
+                            status: 200,
+                            status_text: "OK".into(),
+                            headers: vec![(
+                                "set-cookie".into(),
+                                "c".repeat(dice.next(100_000) as usize),
+                            )],
+                            mime: "text/plain".into(),
+                            ..ResponseHead::default()
+                        });
+                    }
+                    _ => {
+                        let track = open.swap_remove(dice.next(open.len() as u64) as usize);
+                        track.end((dice.next(2) == 0).then(|| "cancelled".to_owned()));
+                    }
+                }
+                check(&recording);
+            }
+        }
+    }
+
+    /// The same from four threads at once: a track adding to an exchange while another thread drops it
+    /// leaves the count exact.
+    #[test]
+    fn the_count_stays_exact_when_threads_race_the_drops() {
+        let recording = Arc::new(Recording::default());
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let recording = recording.clone();
+                std::thread::spawn(move || {
+                    let mut dice = Dice((t + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+                    for step in 0..2_000 {
+                        let track = recording.start(Exchange {
+                            url: format!("http://app/{t}/{step}"),
+                            ..Exchange::default()
+                        });
+                        for _ in 0..dice.next(4) {
+                            track.body(false, &vec![b'x'; dice.next(64 * 1024) as usize]);
+                        }
+                        if dice.next(3) > 0 {
+                            track.end(None);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        check(&recording);
+    }
+
     #[test]
     fn a_large_body_keeps_its_first_64_kib_and_counts_the_rest() {
         let recording = Arc::new(Recording::default());
@@ -517,6 +645,7 @@ mod tests {
         }
         let (kept, counted) = recorder.with(|e| (e.response_body.len(), e.response_body_bytes));
         assert_eq!((kept, counted), (BODY_PREFIX, 1_000_000));
-        assert_eq!(recording.weight(), BODY_PREFIX);
+        let head = recorder.with(|e| e.url.len() + e.method.len());
+        assert_eq!(recording.weight(), BODY_PREFIX + head);
     }
 }

@@ -39,8 +39,11 @@ enum Broke {
     Stalled,
 }
 
+/// Which side a failure is blamed on.
+type Blame = fn(String) -> Broke;
+
 /// The side a direction reads from, and the side it writes to.
-fn sides(direction: Direction) -> (fn(String) -> Broke, fn(String) -> Broke) {
+fn sides(direction: Direction) -> (Blame, Blame) {
     match direction {
         Direction::Up => (Broke::Browser, Broke::App),
         Direction::Down => (Broke::App, Broke::Browser),
