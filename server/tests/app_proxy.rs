@@ -870,3 +870,46 @@ async fn switchboard_itself_works_as_the_app() {
     server.shutdown().await;
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_report_counts_as_traffic_flows_and_the_har_sorts_as_the_report_does() {
+    let http = NodeApp::start("http-app.cjs", &[]);
+    let (server, proxy) = through(&http.url()).await;
+    // A loop longer than the recording keeps: the report's figures are kept as the traffic flows,
+    // not read back from the recording.
+    let total = switchboard_server::proxy::record::MAX_EXCHANGES + 100;
+    for n in 0..total {
+        let answer = server
+            .http
+            .get(format!("{proxy}/status?n={n}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        answer.bytes().await.unwrap();
+    }
+    let status = channel(&server, "/status").await;
+    // Asked again the moment each answer came: by the rules, a long poll under a firehose.
+    assert_eq!(status.kind, "held");
+    assert_eq!(status.requests, total as u64);
+    // Its answers change every tenth time: nine in ten are the same as the one before.
+    let repeated = status.empty_answers as f64 / status.requests as f64;
+    assert!((0.85..=0.95).contains(&repeated), "{repeated}");
+    let report = report(&server).await;
+    assert!(report.dropped >= 100, "the recording kept its bound");
+
+    // The page's swimlanes, from the last seconds of the HAR, sort as the table does.
+    let (_, har) = server.get_json("/api/app/har?last_s=5").await;
+    let har: Har = serde_json::from_value(har).unwrap();
+    assert!(har.log.entries.iter().all(|entry| entry.channel.is_some()));
+    let imported = classify(&har);
+    for channel in &imported.channels {
+        let row = report
+            .channels
+            .iter()
+            .find(|row| row.name == channel.name)
+            .unwrap_or_else(|| panic!("{} is no row of the table", channel.name));
+        assert_eq!(row.kind, channel.kind.as_str(), "{}", channel.name);
+    }
+    server.shutdown().await;
+}

@@ -180,6 +180,8 @@ fn entry(span: &Span, carried: &[&Carried], origin: &str, now_ms: f64) -> Entry 
         // A line's events with the time each came (the field the proxy's recording uses too), so the
         // import draws them one by one and knows the heartbeat's pace.
         event_source_messages: (span.shape == Shape::Stream).then(|| frames(carried)),
+        channel: None,
+        kind: None,
     }
 }
 

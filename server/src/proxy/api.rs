@@ -62,19 +62,20 @@ pub async fn har(
     }
     let axum::extract::Query(query) = query?;
     let now = crate::hub::now_ms_f64();
-    let mut har = proxy.recording.to_har(now);
-    if let Some(seconds) = query.last_s {
-        if seconds == 0 || seconds > 86_400 {
+    let since = match query.last_s {
+        Some(seconds) if seconds == 0 || seconds > 86_400 => {
             return Err(AppError::BadQuery(
                 "last_s: a number of seconds from 1 to 86400".into(),
             ));
         }
-        let since = now - f64::from(seconds) * 1000.0;
-        har.log.entries.retain(|entry| {
-            switchboard_shared::har::model::parse_date_time(&entry.started_date_time)
-                .is_some_and(|start| start + entry.time >= since)
-        });
-    }
+        Some(seconds) => Some(now - f64::from(seconds) * 1000.0),
+        None => None,
+    };
+    // Each exchange marked with its channel's kind as the figures read it, so the page's swimlanes sort
+    // it as the table beside them does.
+    let har = proxy
+        .recording
+        .to_har(now, since, &proxy.figures.kinds(now));
     let mut response = Json(har).into_response();
     response.headers_mut().insert(
         header::CONTENT_DISPOSITION,

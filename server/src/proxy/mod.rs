@@ -11,13 +11,15 @@
 //! - [`headers`] — what a head loses and gains on its way (hop-by-hop, framing, `Via`);
 //! - [`conn`] — one browser connection: its channel, its silence, its cut, and its socket, which
 //!   carries the channel's emulated network and goes half-open on a fault;
-//! - [`record`] — the bounded recording, written out as HAR;
+//! - [`record`] — the bounded recording, written out as HAR only when asked;
+//! - [`figures`] — each channel's figures, kept as the traffic flows;
 //! - [`lab`] — faults and networks on the app's channels, and what each fault did;
 //! - [`report`] — `GET /api/app`: the channels with their figures, and the findings in words;
 //! - [`api`] — the `/api/app` endpoints.
 
 pub mod api;
 pub mod conn;
+pub mod figures;
 pub mod forward;
 pub mod headers;
 pub mod lab;
@@ -126,6 +128,8 @@ pub struct AppProxy {
     /// `HOST:PORT` of the proxy itself, for requests that name no host.
     pub proxy_authority: String,
     pub recording: Arc<Recording>,
+    /// Each channel's figures, kept as the traffic flows.
+    pub figures: figures::Figures,
     pub lab: Lab,
     /// The stages every request passes, registered once.
     pub pipeline: Pipeline,
@@ -150,6 +154,7 @@ impl AppProxy {
             upstream,
             proxy_authority: proxy_addr.to_string(),
             recording: Arc::default(),
+            figures: figures::Figures::default(),
             lab: Lab::default(),
             pipeline: stages::standard(),
             settings,

@@ -50,6 +50,8 @@ pub struct Message {
 pub struct Exchange {
     /// The proxy's connection that carried it.
     pub connection: u64,
+    /// The id of its channel.
+    pub channel: String,
     /// Unix ms.
     pub started_ms: f64,
     pub method: String,
@@ -314,7 +316,7 @@ impl Recording {
         self.lock().weight
     }
 
-    /// A copy of every exchange kept, oldest first.
+    /// A copy of every exchange kept, oldest first (for tests: a HAR is written without one).
     pub fn snapshot(&self) -> Vec<Exchange> {
         let exchanges: Vec<Arc<Mutex<Exchange>>> = self.lock().exchanges.iter().cloned().collect();
         exchanges
@@ -324,13 +326,32 @@ impl Recording {
     }
 
     /// The recording as HAR 1.2: sockets with `_webSocketMessages`, event streams with
-    /// `_eventSourceMessages`, exchanges still open timed up to `now_ms`.
-    pub fn to_har(&self, now_ms: f64) -> Har {
+    /// `_eventSourceMessages`, exchanges still open timed up to `now_ms`; only those that went on
+    /// until `since_ms` or later when it is given (chosen before anything is written); each marked with
+    /// its channel and, where `kinds` knows it, the channel's kind.
+    pub fn to_har(
+        &self,
+        now_ms: f64,
+        since_ms: Option<f64>,
+        kinds: &std::collections::HashMap<String, switchboard_shared::har::ChannelKind>,
+    ) -> Har {
         let (recorded, dropped) = self.counts();
-        let entries = self
-            .snapshot()
+        let exchanges: Vec<Arc<Mutex<Exchange>>> = self.lock().exchanges.iter().cloned().collect();
+        let entries = exchanges
             .iter()
-            .map(|exchange| entry(exchange, now_ms))
+            .filter_map(|exchange| {
+                let exchange = exchange.lock().unwrap_or_else(|e| e.into_inner());
+                let end = exchange.end_ms.unwrap_or(now_ms);
+                if since_ms.is_some_and(|since| end < since) {
+                    return None;
+                }
+                let mut entry = entry(&exchange, now_ms);
+                entry.channel = Some(exchange.channel.clone());
+                entry.kind = kinds
+                    .get(&exchange.channel)
+                    .map(|kind| kind.as_str().to_owned());
+                Some(entry)
+            })
             .collect();
         let mut comment = format!("{recorded} exchanges recorded through the proxy");
         if dropped > 0 {
@@ -467,6 +488,8 @@ fn entry(exchange: &Exchange, now_ms: f64) -> Entry {
         ),
         web_socket_messages: exchange.websocket.then(|| messages(None)),
         event_source_messages: exchange.event_stream.then(|| messages(Some(false))),
+        channel: None,
+        kind: None,
     }
 }
 

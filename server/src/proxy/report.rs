@@ -1,12 +1,10 @@
-//! `GET /api/app`: the app's channels, classified from the recording by the HAR import's rules, with
-//! their live figures, and the findings: what the recording and the lab's faults say about the app, in
-//! words that name their figures.
+//! `GET /api/app`: the app's channels with their figures — kept as the traffic flows
+//! ([`super::figures`]) and read by the HAR import's rules — and the findings: what the figures and the
+//! lab's faults say about the app, in words that name their figures. Nothing here reads the recording.
 
-use switchboard_shared::app::{
-    AppChannel, AppFaultKind, AppFaultSpan, AppReport, Finding, channel_id,
-};
+use switchboard_shared::app::{AppChannel, AppFaultKind, AppFaultSpan, AppReport, Finding};
 use switchboard_shared::format::{format_bytes, format_ms};
-use switchboard_shared::har::{Channel, ChannelKind, Item, classify};
+use switchboard_shared::har::{Channel, ChannelKind};
 
 use super::AppProxy;
 use super::lab::Record;
@@ -15,41 +13,6 @@ use crate::hub::now_ms_f64;
 /// The idle timeout the findings measure heartbeats against: nginx's and most load balancers' are
 /// 60 s, many are set lower; 15 s is what `deploy/nginx` ships.
 const PROXY_IDLE_MS: f64 = 15_000.0;
-
-/// The longest stretch a channel went without a message from the server (a line's start counts), or
-/// between two letters.
-fn longest_silence(channel: &Channel, now_ms: f64) -> Option<f64> {
-    let mut longest: Option<f64> = None;
-    let mut last: Option<f64> = None;
-    let mut stretch = |from: Option<f64>, to: f64| {
-        if let Some(from) = from {
-            let gap = to - from;
-            if gap > longest.unwrap_or(0.0) {
-                longest = Some(gap);
-            }
-        }
-    };
-    for item in &channel.items {
-        match *item {
-            Item::Line { start_ms, .. } => last = Some(start_ms),
-            Item::Frame {
-                at_ms, up: false, ..
-            } => {
-                stretch(last, at_ms);
-                last = Some(at_ms);
-            }
-            Item::Letter { start_ms, .. } => {
-                stretch(last, start_ms);
-                last = Some(start_ms);
-            }
-            Item::Frame { .. } => {}
-        }
-    }
-    if matches!(channel.kind, ChannelKind::Radio | ChannelKind::Phone) {
-        stretch(last, channel.end_ms.max(now_ms.min(channel.end_ms + 1.0)));
-    }
-    longest
-}
 
 /// `GET /api/status` → (`GET`, `/api/status`); `ws://host/socket.io/` → (`GET`, `/socket.io/`).
 fn method_and_path(name: &str) -> (String, String) {
@@ -77,15 +40,14 @@ fn called(channel: &Channel) -> String {
 
 pub fn report(proxy: &AppProxy) -> AppReport {
     let now = now_ms_f64();
-    let har = proxy.recording.to_har(now);
-    let imported = classify(&har);
+    let (read, other_requests) = proxy.figures.read(now);
     let open = proxy.open_connections();
     let records = proxy.lab.records();
     let (recorded, dropped) = proxy.recording.counts();
     let mut channels = Vec::new();
     let mut findings = Vec::new();
-    for channel in &imported.channels {
-        let id = channel_id(&channel.name);
+    for figures in &read {
+        let (id, channel) = (figures.id.clone(), &figures.channel);
         let (method, path) = method_and_path(&channel.name);
         let (cut_by_fault, cut_by_idle_timeout) = proxy.lab.cuts(&id);
         let open_now = open
@@ -107,14 +69,18 @@ pub fn report(proxy: &AppProxy) -> AppReport {
             open: open_now,
             reconnects: channel.reconnects,
             heartbeat_ms: channel.heartbeat_ms,
-            longest_silence_ms: longest_silence(channel, now),
+            longest_silence_ms: figures.longest_silence_ms,
             cut_by_fault,
             cut_by_idle_timeout,
             verdict: channel.verdict(),
         });
     }
+    let channels_read: Vec<(String, Channel)> = read
+        .into_iter()
+        .map(|figures| (figures.id, figures.channel))
+        .collect();
     for record in &records {
-        findings.extend(fault_findings(record, &imported.channels, now));
+        findings.extend(fault_findings(record, &channels_read, now));
     }
     let upstream_state = proxy.upstream_state();
     if let Some(Some(why)) = &upstream_state {
@@ -148,7 +114,7 @@ pub fn report(proxy: &AppProxy) -> AppReport {
         network_history: proxy.lab.network_log(),
         recorded,
         dropped,
-        other_requests: imported.other_requests,
+        other_requests,
     }
 }
 
@@ -200,12 +166,12 @@ fn channel_findings(channel: &Channel, id: &str, now: f64) -> Vec<Finding> {
 }
 
 /// What one fault did to the app: when it noticed, when it redialed, what was cut.
-fn fault_findings(record: &Record, channels: &[Channel], now: f64) -> Vec<Finding> {
+fn fault_findings(record: &Record, channels: &[(String, Channel)], now: f64) -> Vec<Finding> {
     let name_of = |id: &str| {
         channels
             .iter()
-            .find(|c| channel_id(&c.name) == id)
-            .map(called)
+            .find(|(channel, _)| channel == id)
+            .map(|(_, channel)| called(channel))
     };
     let lasted = record
         .duration_ms
@@ -253,8 +219,8 @@ fn fault_findings(record: &Record, channels: &[Channel], now: f64) -> Vec<Findin
                 if cuts == 1 { "" } else { "s" },
                 match channels
                     .iter()
-                    .find(|c| channel_id(&c.name) == *id)
-                    .map(|c| (c.kind, c.heartbeat_ms))
+                    .find(|(channel, _)| channel == id)
+                    .map(|(_, c)| (c.kind, c.heartbeat_ms))
                 {
                     Some((ChannelKind::Held | ChannelKind::Letters, _)) => {
                         ": a letter held longer than that, or a kept-alive connection quiet that long, is hung up on"

@@ -192,6 +192,19 @@ impl Flow {
             .cloned()
     }
 
+    /// Changes a stage's state for this flow in place (made from its default when there is none).
+    pub fn with<T: Any + Send + Default, R>(&self, change: impl FnOnce(&mut T) -> R) -> R {
+        let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
+        let value = stash
+            .entry(std::any::TypeId::of::<T>())
+            .or_insert_with(|| Box::new(T::default()));
+        change(
+            value
+                .downcast_mut::<T>()
+                .expect("a stash entry holds the type it is keyed by"),
+        )
+    }
+
     /// Ends the flow (the first call only tells the stages).
     pub fn end(&self, how: End) {
         if !self.ended.swap(true, Relaxed) {

@@ -75,6 +75,14 @@ pub struct Entry {
         skip_serializing_if = "Option::is_none"
     )]
     pub event_source_messages: Option<Vec<WebSocketMessage>>,
+    /// Switchboard's proxy: the id of the channel the exchange belongs to.
+    #[serde(rename = "_channel", default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Switchboard's proxy: the kind its channel was found to be (`letters`, `held`, `radio`,
+    /// `phone`), so a reader sorts it as the proxy did; absent from an exchange that belongs to no
+    /// channel.
+    #[serde(rename = "_kind", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 mod channels;
 mod delay;
 mod drop;
+mod figures;
 mod half_open;
 mod idle_timeout;
 mod network;
@@ -27,6 +28,7 @@ pub fn standard() -> Pipeline {
         Box::new(network::NetworkHead),
         Box::new(refuse::Refuse),
         Box::new(recorder::Recorder),
+        Box::new(figures::Figures),
         Box::new(half_open::HalfOpen),
         Box::new(unavailable::Unavailable),
         Box::new(delay::Delay),

@@ -51,6 +51,7 @@ impl Stage for Recorder {
         let target = head.uri.path_and_query().map_or(1, |pq| pq.as_str().len());
         let track = flow.proxy.recording.start(Exchange {
             connection: flow.conn.id,
+            channel: flow.channel.id.clone(),
             started_ms: now_ms_f64(),
             method: flow.method.to_string(),
             url: flow.url.clone(),

@@ -7,7 +7,7 @@ use crate::app::is_heartbeat_text;
 use crate::stats::median;
 
 /// A WebSocket frame's bytes on the wire: its payload and header (and the mask a browser adds).
-fn frame_bytes(len: usize, up: bool) -> u64 {
+pub(super) fn frame_bytes(len: usize, up: bool) -> u64 {
     let header = match len {
         0..=125 => 2,
         126..=65_535 => 4,
@@ -32,19 +32,19 @@ pub fn heartbeat_period(times: &[f64]) -> Option<f64> {
 
 /// One frame or event of a line, as the heartbeat rule sees it.
 #[derive(Debug, Clone, Copy)]
-struct Beat {
-    at_ms: f64,
-    len: usize,
-    up: bool,
+pub(super) struct Beat {
+    pub at_ms: f64,
+    pub len: usize,
+    pub up: bool,
     /// A heartbeat by its shape ([`is_heartbeat_text`], or a ping or pong frame).
-    shaped: bool,
-    heartbeat: bool,
+    pub shaped: bool,
+    pub heartbeat: bool,
 }
 
 /// Marks the heartbeats of a line and counts the silences longer than 2.5 of them. Frames shaped like
 /// heartbeats (`{"type":"heartbeat"}`, Engine.IO's `2`, a ping) are the heartbeats when there are three
 /// or more; otherwise the small, periodic frames from the server are.
-fn heartbeats(channel: &mut Channel, frames: &mut [Beat]) {
+pub(super) fn heartbeats(channel: &mut Channel, frames: &mut [Beat]) {
     let shaped = frames.iter().filter(|f| !f.up && f.shaped).count() >= 3;
     let is_beat = |f: &Beat| !f.up && if shaped { f.shaped } else { f.len <= 64 };
     let beats: Vec<f64> = frames

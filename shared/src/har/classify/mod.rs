@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 mod lines;
+pub mod tally;
 pub use lines::heartbeat_period;
 use lines::{socket, stream};
 
@@ -334,14 +335,23 @@ fn is_event_stream(entry: &Entry) -> bool {
 
 /// Why an answer said nothing new, if it did; `previous` is the body of the answer before it.
 fn empty_rule(entry: &Entry, previous: Option<&str>) -> Option<EmptyRule> {
-    if matches!(entry.response.status, 204 | 304) {
+    empty_rule_of(
+        entry.response.status,
+        entry.response.content.text.as_deref(),
+        previous,
+    )
+}
+
+/// Why an answer with `status` and `body` said nothing new, if it did; `previous` is the body of the
+/// answer before it. The rule for a HAR's letters and the proxy's live ones alike.
+pub fn empty_rule_of(status: u16, body: Option<&str>, previous: Option<&str>) -> Option<EmptyRule> {
+    if matches!(status, 204 | 304) {
         return Some(EmptyRule::NoContent);
     }
-    if entry.response.status >= 400 || entry.response.status == 0 {
+    if status >= 400 || status == 0 {
         return None;
     }
-    let text = entry.response.content.text.as_deref()?;
-    let body = text.trim();
+    let body = body?.trim();
     if matches!(body, "" | "[]" | "{}" | "null") {
         return Some(EmptyRule::EmptyBody);
     }
@@ -354,14 +364,71 @@ fn empty_rule(entry: &Entry, previous: Option<&str>) -> Option<EmptyRule> {
     (previous == Some(body)).then_some(EmptyRule::Repeated)
 }
 
+/// What a loop of requests is, from its requests' waits and their (start, end) times in order, and the
+/// median wait of every other loop's requests; with how long its letters were held. `None` when it is
+/// no channel: fewer than three requests, or neither held nor steady.
+///
+/// Held: a quarter of a second or more, and five times what the other requests waited (a second or
+/// more when there are no others to compare with). A long poll answers early when news comes, so a
+/// loop is held letters when a quarter of its letters were held, or when each letter leaves as soon as
+/// the one before it came back (under a firehose none is held at all).
+pub fn loop_kind(
+    waits: &[f64],
+    times: &[(f64, f64)],
+    others: Option<f64>,
+) -> Option<(ChannelKind, f64)> {
+    if waits.len() < 3 {
+        return None;
+    }
+    let threshold = others.map_or(1_000.0, |others| (5.0 * others.max(1.0)).max(250.0));
+    let mut held_waits: Vec<f64> = waits.iter().copied().filter(|&w| w >= threshold).collect();
+    let mut gaps: Vec<f64> = times
+        .windows(2)
+        .map(|pair| (pair[1].0 - pair[0].1).max(0.0))
+        .collect();
+    let intervals: Vec<f64> = times.windows(2).map(|pair| pair[1].0 - pair[0].0).collect();
+    let back_to_back = median(&mut gaps).is_some_and(|gap| gap < 50.0);
+    let held_by_waits = held_waits.len() * 4 >= waits.len();
+    let kind = if held_by_waits || back_to_back {
+        ChannelKind::Held
+    } else if steady(&intervals) {
+        ChannelKind::Letters
+    } else {
+        return None;
+    };
+    // How long they were held: of the held ones when they are what made the loop held letters; of all
+    // when it was asking again at once (a few held by chance say nothing of the rest).
+    let held = if held_by_waits {
+        median(&mut held_waits)
+    } else {
+        median(&mut waits.to_vec())
+    }
+    .unwrap_or(0.0);
+    Some((kind, held))
+}
+
 /// When an entry started and ended, ms since the Unix epoch.
 fn times(entry: &Entry) -> Option<(f64, f64)> {
     let start = parse_date_time(&entry.started_date_time)?;
     Some((start, start + entry.time.max(0.0)))
 }
 
-/// Sorts a HAR's entries into channels.
+/// The kind an entry's `_kind` names (Switchboard's proxy writes it: the kind its live figures found).
+fn hinted_kind(entry: &Entry) -> Option<ChannelKind> {
+    match entry.kind.as_deref()? {
+        "letters" => Some(ChannelKind::Letters),
+        "held" => Some(ChannelKind::Held),
+        "radio" => Some(ChannelKind::Radio),
+        "phone" => Some(ChannelKind::Phone),
+        _ => None,
+    }
+}
+
+/// Sorts a HAR's entries into channels. A file from Switchboard's proxy says each entry's kind
+/// (`_kind`): then the proxy's sorting is followed, and an entry it put in no channel is other traffic,
+/// so a page drawing a few seconds of the file agrees with the proxy's table of the whole session.
 pub fn classify(har: &Har) -> Imported {
+    let hinted = har.log.entries.iter().any(|entry| entry.channel.is_some());
     let mut entries: Vec<(&Entry, f64, f64)> = har
         .log
         .entries
@@ -372,8 +439,21 @@ pub fn classify(har: &Har) -> Imported {
 
     let mut channels: BTreeMap<(ChannelKind, String), Channel> = BTreeMap::new();
     let mut loops: BTreeMap<String, Vec<(&Entry, f64, f64)>> = BTreeMap::new();
+    let mut forced: BTreeMap<String, ChannelKind> = BTreeMap::new();
+    let mut hinted_others = 0;
     for &(entry, start, end) in &entries {
-        if is_socket(entry) {
+        let hint = hinted_kind(entry);
+        if hinted && hint.is_none() {
+            hinted_others += 1;
+            continue;
+        }
+        if let Some(kind @ (ChannelKind::Letters | ChannelKind::Held)) = hint {
+            forced.insert(endpoint(entry), kind);
+            loops
+                .entry(endpoint(entry))
+                .or_default()
+                .push((entry, start, end));
+        } else if hint == Some(ChannelKind::Phone) || (hint.is_none() && is_socket(entry)) {
             let name = entry
                 .request
                 .url
@@ -385,7 +465,7 @@ pub fn classify(har: &Har) -> Imported {
                 .entry((ChannelKind::Phone, name.clone()))
                 .or_insert_with(|| Channel::new(ChannelKind::Phone, name));
             socket(channel, entry, start, end);
-        } else if is_event_stream(entry) {
+        } else if hint == Some(ChannelKind::Radio) || is_event_stream(entry) {
             let name = endpoint(entry);
             let channel = channels
                 .entry((ChannelKind::Radio, name.clone()))
@@ -407,7 +487,7 @@ pub fn classify(har: &Har) -> Imported {
         }
     }
 
-    let mut other_requests = 0;
+    let mut other_requests = hinted_others;
     let all_waits: Vec<(String, f64)> = loops
         .iter()
         .flat_map(|(name, group)| {
@@ -417,11 +497,7 @@ pub fn classify(har: &Har) -> Imported {
         })
         .collect();
     for (name, group) in loops {
-        if group.len() < 3 {
-            other_requests += group.len() as u64;
-            continue;
-        }
-        let mut waits: Vec<f64> = group
+        let waits: Vec<f64> = group
             .iter()
             .map(|(e, ..)| e.timings.wait.max(0.0))
             .collect();
@@ -431,34 +507,23 @@ pub fn classify(har: &Har) -> Imported {
             .map(|&(_, wait)| wait)
             .collect();
         let others = median(&mut others);
-        let intervals: Vec<f64> = group.windows(2).map(|pair| pair[1].1 - pair[0].1).collect();
-        // Held: a quarter of a second or more, and five times what the file's other requests waited (a
-        // second or more when there are no others to compare with). A long poll answers early when news
-        // comes, so a loop is held letters when a quarter of its letters were held, or when each letter
-        // leaves as soon as the one before it came back (under a firehose none is held at all).
-        let threshold = others.map_or(1_000.0, |others| (5.0 * others.max(1.0)).max(250.0));
-        let mut held_waits: Vec<f64> = waits.iter().copied().filter(|&w| w >= threshold).collect();
-        let mut gaps: Vec<f64> = group
-            .windows(2)
-            .map(|pair| (pair[1].1 - pair[0].2).max(0.0))
-            .collect();
-        let back_to_back = median(&mut gaps).is_some_and(|gap| gap < 50.0);
-        let kind = if held_waits.len() * 4 >= group.len() || back_to_back {
-            ChannelKind::Held
-        } else if steady(&intervals) {
-            ChannelKind::Letters
-        } else {
-            other_requests += group.len() as u64;
-            continue;
+        let times: Vec<(f64, f64)> = group.iter().map(|&(_, start, end)| (start, end)).collect();
+        let intervals: Vec<f64> = times.windows(2).map(|pair| pair[1].0 - pair[0].0).collect();
+        let found = loop_kind(&waits, &times, others);
+        let (kind, held) = match (forced.get(&name), found) {
+            (Some(&kind), found) => (
+                kind,
+                found.map_or_else(
+                    || median(&mut waits.clone()).unwrap_or(0.0),
+                    |(_, held)| held,
+                ),
+            ),
+            (None, Some(found)) => found,
+            (None, None) => {
+                other_requests += group.len() as u64;
+                continue;
+            }
         };
-        // How long they were held: of the held ones when they are what made the loop held letters;
-        // of all when it was asking again at once (a few held by chance say nothing of the rest).
-        let held = if held_waits.len() * 4 >= group.len() {
-            median(&mut held_waits)
-        } else {
-            median(&mut waits)
-        }
-        .unwrap_or(0.0);
         let mut channel = Channel::new(kind, name);
         let mut previous: Option<String> = None;
         for &(entry, start, end) in &group {
@@ -777,6 +842,55 @@ mod tests {
             (phone.kind, phone.requests, phone.frames),
             (ChannelKind::Phone, 1, 0)
         );
+    }
+
+    #[test]
+    fn a_proxy_files_kinds_are_followed_and_what_it_put_in_no_channel_is_other_traffic() {
+        let entry = |at: &str, url: &str, kind: Option<&str>| -> Entry {
+            let mut entry: Entry = serde_json::from_value(serde_json::json!({
+                "startedDateTime": at,
+                "time": 5.0,
+                "request": {"method": "GET", "url": url},
+                "response": {"status": 200, "content": {"size": 2, "mimeType": "application/json", "text": "{}"}},
+            }))
+            .unwrap();
+            entry.channel = Some("c".into());
+            entry.kind = kind.map(str::to_owned);
+            entry
+        };
+        let har = Har {
+            log: crate::har::model::Log {
+                version: "1.2".into(),
+                creator: Default::default(),
+                pages: Vec::new(),
+                // Two letters of a loop the proxy knows from the whole session (too few, and too
+                // irregular, for the file alone to call it one), and three requests it called none.
+                entries: vec![
+                    entry(
+                        "2026-11-28T16:04:05.000Z",
+                        "http://x/state",
+                        Some("letters"),
+                    ),
+                    entry(
+                        "2026-11-28T16:04:09.300Z",
+                        "http://x/state",
+                        Some("letters"),
+                    ),
+                    entry("2026-11-28T16:04:05.000Z", "http://x/app.js", None),
+                    entry("2026-11-28T16:04:06.000Z", "http://x/app.js", None),
+                    entry("2026-11-28T16:04:07.000Z", "http://x/app.js", None),
+                ],
+                comment: None,
+            },
+        };
+        let imported = classify(&har);
+        let kinds: Vec<(ChannelKind, &str)> = imported
+            .channels
+            .iter()
+            .map(|channel| (channel.kind, channel.name.as_str()))
+            .collect();
+        assert_eq!(kinds, vec![(ChannelKind::Letters, "GET /state")]);
+        assert_eq!(imported.other_requests, 3);
     }
 
     #[test]

@@ -1,0 +1,106 @@
+//! The app's channels' figures, kept as the traffic flows (by the [`super::stages`] figures stage):
+//! one [`Tally`] per channel, read by `GET /api/app` without looking at the recording. The rules that
+//! decide a channel's kind, its heartbeat and its "nothing new" answers are the HAR import's
+//! ([`switchboard_shared::har::classify`]), so the live table and an imported HAR say the same.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use switchboard_shared::har::classify::tally::Tally;
+use switchboard_shared::har::{Channel, ChannelKind};
+use switchboard_shared::stats::median;
+
+/// The most channels tallied: an app with endless distinct paths stops adding (its later ones are
+/// counted among "other requests" by nobody: say so in the report).
+pub const MAX_CHANNELS: usize = 10_000;
+/// Past this many loops, the "other loops' wait" a loop is compared with includes its own (computing
+/// it apart for each would cost the square of the loops).
+const EXACT_OTHERS: usize = 100;
+
+/// Every channel's tally, by channel id.
+#[derive(Debug, Default)]
+pub struct Figures {
+    tallies: Mutex<HashMap<String, Tally>>,
+}
+
+/// A channel as the figures read it now.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub id: String,
+    pub channel: Channel,
+    pub longest_silence_ms: Option<f64>,
+}
+
+impl Figures {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Tally>> {
+        self.tallies.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the tally of channel `id` (named `name`), making it if it is new and there is room.
+    pub fn with(&self, id: &str, name: &str, change: impl FnOnce(&mut Tally)) {
+        let mut tallies = self.lock();
+        if let Some(tally) = tallies.get_mut(id) {
+            change(tally);
+        } else if tallies.len() < MAX_CHANNELS {
+            let mut tally = Tally::new(name);
+            change(&mut tally);
+            tallies.insert(id.to_owned(), tally);
+        }
+    }
+
+    /// Starts over.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Every channel as the rules read it now (sorted by kind, then name, as the HAR import sorts),
+    /// and the requests that belong to none.
+    pub fn read(&self, now_ms: f64) -> (Vec<Read>, u64) {
+        let tallies = self.lock();
+        let loops: Vec<(&String, Vec<f64>)> = tallies
+            .iter()
+            .map(|(id, tally)| (id, tally.waits().collect::<Vec<f64>>()))
+            .filter(|(_, waits)| !waits.is_empty())
+            .collect();
+        let all_waits = || loops.iter().flat_map(|(_, waits)| waits.iter().copied());
+        let everyone =
+            (loops.len() > EXACT_OTHERS).then(|| median(&mut all_waits().collect::<Vec<_>>()));
+        let mut read = Vec::new();
+        let mut other = 0;
+        for (id, tally) in tallies.iter() {
+            let others = match everyone {
+                Some(everyone) => everyone,
+                None => median(
+                    &mut loops
+                        .iter()
+                        .filter(|(other, _)| *other != id)
+                        .flat_map(|(_, waits)| waits.iter().copied())
+                        .collect::<Vec<f64>>(),
+                ),
+            };
+            match tally.channel(others) {
+                Some(channel) => read.push(Read {
+                    id: id.clone(),
+                    longest_silence_ms: tally.longest_silence_ms(
+                        matches!(channel.kind, ChannelKind::Radio | ChannelKind::Phone)
+                            .then_some(now_ms),
+                    ),
+                    channel,
+                }),
+                None => other += tally.channel_requests(),
+            }
+        }
+        read.sort_by(|a, b| {
+            (a.channel.kind, &a.channel.name).cmp(&(b.channel.kind, &b.channel.name))
+        });
+        (read, other)
+    }
+
+    /// The kind of every channel that is one now, by id (for the HAR's `_kind`).
+    pub fn kinds(&self, now_ms: f64) -> HashMap<String, ChannelKind> {
+        self.read(now_ms)
+            .0
+            .into_iter()
+            .map(|read| (read.id, read.channel.kind))
+            .collect()
+    }
+}

@@ -1,0 +1,152 @@
+//! The live figures: each exchange told to its channel's tally ([`crate::proxy::figures`]) as it goes —
+//! a letter when it ends, a line when it opens, each message as it passes — so the report reads
+//! running figures, never the recording.
+
+use axum::http::{StatusCode, header, request, response};
+use std::time::Duration;
+use switchboard_shared::app::is_heartbeat_text;
+use switchboard_shared::har::classify::tally::{Letter, Line};
+
+use crate::hub::now_ms_f64;
+use crate::proxy::headers::{head_bytes, is_event_stream};
+use crate::proxy::stage::{Direction, End, Fate, Flow, Form, Message, Stage, Verdict};
+
+/// How much of a letter's answer is kept to tell a repeated one.
+const BODY_KEPT: usize = 4 * 1024;
+
+#[derive(Debug)]
+pub struct Figures;
+
+/// What the stage keeps of one exchange until it ends.
+#[derive(Debug, Clone, Default)]
+struct Exchange {
+    start_ms: f64,
+    first_byte_ms: Option<f64>,
+    status: u16,
+    up: u64,
+    down: u64,
+    line: Option<Line>,
+    body: Vec<u8>,
+}
+
+impl Stage for Figures {
+    fn on_request(&self, flow: &Flow, head: &request::Parts) -> Verdict {
+        let target = head.uri.path_and_query().map_or(1, |pq| pq.as_str().len());
+        flow.put(Exchange {
+            start_ms: now_ms_f64(),
+            up: head_bytes(flow.method.as_str().len() + 1 + target + 9, &head.headers),
+            ..Exchange::default()
+        });
+        Verdict::Pass
+    }
+
+    fn on_body(&self, flow: &Flow, direction: Direction, chunk: &[u8]) {
+        flow.with(|exchange: &mut Exchange| match direction {
+            Direction::Up => exchange.up += chunk.len() as u64,
+            Direction::Down => {
+                exchange.down += chunk.len() as u64;
+                if exchange.line.is_none() && exchange.body.len() < BODY_KEPT {
+                    let room = (BODY_KEPT - exchange.body.len()).min(chunk.len());
+                    exchange.body.extend_from_slice(&chunk[..room]);
+                }
+            }
+        });
+    }
+
+    fn on_response(&self, flow: &Flow, head: &response::Parts, _by_proxy: bool) -> Duration {
+        let at = now_ms_f64();
+        let mime = head
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let reason = head.status.canonical_reason().unwrap_or_default();
+        let line = if flow.websocket && head.status == StatusCode::SWITCHING_PROTOCOLS {
+            Some(Line::Socket)
+        } else if head.status.is_success() && is_event_stream(&mime) {
+            Some(Line::Stream {
+                sse: mime.starts_with("text/event-stream"),
+            })
+        } else {
+            None
+        };
+        let mut opened = None;
+        flow.with(|exchange: &mut Exchange| {
+            exchange.first_byte_ms = Some(at);
+            exchange.status = head.status.as_u16();
+            exchange.down += head_bytes(12 + reason.len() + 1, &head.headers);
+            exchange.line = line;
+            if let Some(line) = line {
+                opened = Some((line, exchange.up, exchange.down));
+            }
+        });
+        if let Some((line, up, down)) = opened {
+            flow.proxy
+                .figures
+                .with(&flow.channel.id, &flow.channel.name, |tally| {
+                    tally.line_opened(line, at, up, down);
+                });
+        }
+        Duration::ZERO
+    }
+
+    fn after_message(&self, flow: &Flow, message: &Message<'_>, fate: Fate) {
+        let shaped = match message.form {
+            Form::Frame { opcode, .. } => {
+                matches!(opcode, 9 | 10) || (opcode == 1 && is_heartbeat_text(message.text))
+            }
+            Form::Event => is_heartbeat_text(message.text),
+            Form::Chunk => return,
+        };
+        if fate == Fate::Held {
+            return;
+        }
+        // What the app sent, swallowed or not: its rhythm is the app's, whatever the lab did to it.
+        flow.proxy
+            .figures
+            .with(&flow.channel.id, &flow.channel.name, |tally| {
+                tally.message(
+                    message.at_ms,
+                    message.direction == Direction::Up,
+                    message.size as usize,
+                    shaped,
+                );
+            });
+    }
+
+    fn on_end(&self, flow: &Flow, _how: &End) {
+        let exchange = flow.with(std::mem::take::<Exchange>);
+        if exchange.start_ms == 0.0 {
+            // Ended before this stage saw its request (a refused connection): nothing to tally.
+            return;
+        }
+        let end_ms = now_ms_f64();
+        flow.proxy
+            .figures
+            .with(&flow.channel.id, &flow.channel.name, |tally| {
+                if exchange.line.is_some() {
+                    tally.line_ended(end_ms);
+                    return;
+                }
+                // Kept whole up to its limit, it may end mid-character: what is valid is compared.
+                let body = match std::str::from_utf8(&exchange.body) {
+                    Ok(text) => Some(text),
+                    Err(err) => std::str::from_utf8(&exchange.body[..err.valid_up_to()]).ok(),
+                };
+                tally.letter(Letter {
+                    start_ms: exchange.start_ms,
+                    end_ms,
+                    wait_ms: exchange
+                        .first_byte_ms
+                        .map_or(end_ms - exchange.start_ms, |first| {
+                            first - exchange.start_ms
+                        }),
+                    status: exchange.status,
+                    body,
+                    up: exchange.up,
+                    down: exchange.down,
+                });
+            });
+    }
+}

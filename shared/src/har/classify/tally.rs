@@ -1,0 +1,401 @@
+//! One endpoint's traffic tallied as it flows — the proxy's live figures — and decided by the same
+//! rules as a HAR file's ([`super::classify`]): a loop is letters or held letters by [`loop_kind`], a
+//! line's heartbeat by the rule in [`super::lines`], an answer "nothing new" by [`empty_rule_of`].
+//!
+//! A tally keeps running counts and, for the rules that need a distribution (a median interval, a
+//! heartbeat's pace), only the latest [`KEPT`] values: its size does not grow with the traffic, and
+//! reading a channel from it costs the same after a minute as after a day.
+
+use std::collections::VecDeque;
+
+use super::lines::{Beat, frame_bytes, heartbeats};
+use super::{Channel, ChannelKind, empty_rule_of, loop_kind};
+use crate::stats::median;
+
+/// How many of the latest waits, request times and messages a tally keeps for its rules.
+pub const KEPT: usize = 256;
+/// How much of each answer's body a tally keeps to tell a repeated answer.
+const BODY_KEPT: usize = 4 * 1024;
+
+/// What kind of connection an exchange is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    /// A WebSocket.
+    Socket,
+    /// An event stream: Server-Sent Events (`true`) or NDJSON.
+    Stream { sse: bool },
+}
+
+/// One answered request of a loop, as it ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Letter<'a> {
+    pub start_ms: f64,
+    pub end_ms: f64,
+    /// Waiting for the answer's first byte.
+    pub wait_ms: f64,
+    /// 0 when no answer came.
+    pub status: u16,
+    /// The first bytes of the answer's body, when it is text.
+    pub body: Option<&'a str>,
+    /// Bytes on the wire each way, heads included.
+    pub up: u64,
+    pub down: u64,
+}
+
+/// An endpoint's traffic so far.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    name: String,
+    line: Option<Line>,
+    requests: u64,
+    connections: u64,
+    empty: u64,
+    empty_by: std::collections::BTreeMap<super::EmptyRule, u64>,
+    bytes_up: u64,
+    bytes_down: u64,
+    frames: u64,
+    frames_up: u64,
+    news_bytes: u64,
+    news_answers: u64,
+    start_ms: f64,
+    end_ms: f64,
+    /// The latest requests of a loop: start, end, wait.
+    letters: VecDeque<(f64, f64, f64)>,
+    previous: Option<String>,
+    /// The latest messages of the current connection (of a line).
+    beats: VecDeque<Beat>,
+    /// The heartbeat as read from earlier connections: period and what it rests on.
+    earlier_beat: Option<(f64, (bool, usize))>,
+    /// When the server last sent something on a line (its opening counts), and the longest silence.
+    last_down_ms: Option<f64>,
+    longest_silence_ms: Option<f64>,
+}
+
+fn push<T>(ring: &mut VecDeque<T>, value: T) {
+    if ring.len() == KEPT {
+        ring.pop_front();
+    }
+    ring.push_back(value);
+}
+
+impl Tally {
+    pub fn new(name: impl Into<String>) -> Tally {
+        Tally {
+            name: name.into(),
+            line: None,
+            requests: 0,
+            connections: 0,
+            empty: 0,
+            empty_by: Default::default(),
+            bytes_up: 0,
+            bytes_down: 0,
+            frames: 0,
+            frames_up: 0,
+            news_bytes: 0,
+            news_answers: 0,
+            start_ms: f64::INFINITY,
+            end_ms: f64::NEG_INFINITY,
+            letters: VecDeque::new(),
+            previous: None,
+            beats: VecDeque::new(),
+            earlier_beat: None,
+            last_down_ms: None,
+            longest_silence_ms: None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Requests (and connections) tallied.
+    pub fn channel_requests(&self) -> u64 {
+        self.requests
+    }
+
+    fn span(&mut self, start_ms: f64, end_ms: f64) {
+        self.start_ms = self.start_ms.min(start_ms);
+        self.end_ms = self.end_ms.max(end_ms);
+    }
+
+    fn silence_until(&mut self, at_ms: f64) {
+        if let Some(last) = self.last_down_ms {
+            let gap = at_ms - last;
+            if gap > self.longest_silence_ms.unwrap_or(0.0) {
+                self.longest_silence_ms = Some(gap);
+            }
+        }
+        self.last_down_ms = Some(at_ms);
+    }
+
+    /// A request of a loop ended.
+    pub fn letter(&mut self, letter: Letter<'_>) {
+        self.requests += 1;
+        self.bytes_up += letter.up;
+        self.bytes_down += letter.down;
+        let body = letter.body.map(str::trim);
+        match empty_rule_of(letter.status, body, self.previous.as_deref()) {
+            Some(rule) => {
+                self.empty += 1;
+                *self.empty_by.entry(rule).or_default() += 1;
+            }
+            None if letter.status == 0 || letter.status >= 400 => {}
+            None => {
+                self.news_answers += 1;
+                self.news_bytes += letter.down;
+            }
+        }
+        self.previous = body.map(|body| {
+            let mut end = body.len().min(BODY_KEPT);
+            while !body.is_char_boundary(end) {
+                end -= 1;
+            }
+            body[..end].to_owned()
+        });
+        self.span(letter.start_ms, letter.end_ms);
+        if self.line.is_none() {
+            self.silence_until(letter.start_ms);
+        }
+        push(
+            &mut self.letters,
+            (letter.start_ms, letter.end_ms, letter.wait_ms),
+        );
+    }
+
+    /// A connection of a line opened (a socket's `101`, a stream's answer head); `up` and `down` are its
+    /// heads' bytes.
+    pub fn line_opened(&mut self, line: Line, at_ms: f64, up: u64, down: u64) {
+        self.line = Some(line);
+        self.requests += 1;
+        self.connections += 1;
+        self.bytes_up += up;
+        self.bytes_down += down;
+        self.span(at_ms, at_ms);
+        // The rhythm of the connection before is read before its messages make room for these.
+        self.remember_beat();
+        self.beats.clear();
+        self.last_down_ms = Some(at_ms);
+    }
+
+    /// A message of a line: `len` its payload's bytes, `shaped` when it looks like a heartbeat.
+    pub fn message(&mut self, at_ms: f64, up: bool, len: usize, shaped: bool) {
+        let sse = matches!(self.line, Some(Line::Stream { .. }));
+        let bytes = if sse {
+            len as u64
+        } else {
+            frame_bytes(len, up)
+        };
+        if up {
+            self.bytes_up += bytes;
+            self.frames_up += 1;
+        } else {
+            self.bytes_down += bytes;
+            self.silence_until(at_ms);
+        }
+        self.frames += 1;
+        self.span(at_ms, at_ms);
+        push(
+            &mut self.beats,
+            Beat {
+                at_ms,
+                len,
+                up,
+                shaped,
+                heartbeat: false,
+            },
+        );
+    }
+
+    /// Body bytes of a line that are not its messages (a stream's bytes come as its events).
+    pub fn line_ended(&mut self, at_ms: f64) {
+        self.span(at_ms, at_ms);
+    }
+
+    fn remember_beat(&mut self) {
+        let mut probe = Channel::new(ChannelKind::Phone, String::new());
+        let mut beats: Vec<Beat> = self.beats.iter().copied().collect();
+        heartbeats(&mut probe, &mut beats);
+        if let (Some(period), Some(basis)) = (probe.heartbeat_ms, probe.heartbeat_basis)
+            && self.earlier_beat.is_none_or(|(_, known)| basis > known)
+        {
+            self.earlier_beat = Some((period, basis));
+        }
+    }
+
+    /// The median wait of the loop's latest requests, for the other loops' rule.
+    pub fn waits(&self) -> impl Iterator<Item = f64> + '_ {
+        self.letters.iter().map(|&(_, _, wait)| wait)
+    }
+
+    /// The longest the server was silent on the channel, as of `now_ms` for a line still open.
+    pub fn longest_silence_ms(&self, now_ms: Option<f64>) -> Option<f64> {
+        let open_gap = match (now_ms, self.last_down_ms, self.line) {
+            (Some(now), Some(last), Some(_)) => Some(now - last),
+            _ => None,
+        };
+        match (self.longest_silence_ms, open_gap) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The channel as the rules read it now, or `None` when it is none (a loop too short or too
+    /// irregular: its requests are "other traffic"). `others_wait` is the median wait of every other
+    /// loop's requests.
+    pub fn channel(&self, others_wait: Option<f64>) -> Option<Channel> {
+        let kind = match self.line {
+            Some(Line::Socket) => ChannelKind::Phone,
+            Some(Line::Stream { .. }) => ChannelKind::Radio,
+            None => {
+                let waits: Vec<f64> = self.waits().collect();
+                let starts: Vec<(f64, f64)> = self
+                    .letters
+                    .iter()
+                    .map(|&(start, end, _)| (start, end))
+                    .collect();
+                loop_kind(&waits, &starts, others_wait)?.0
+            }
+        };
+        let mut channel = Channel::new(kind, self.name.clone());
+        if let Some(Line::Stream { sse: false }) = self.line {
+            channel.title = "Radio (an endless letter: JSON lines streamed)";
+        }
+        channel.requests = self.requests;
+        channel.empty = self.empty;
+        channel.empty_by = self.empty_by.clone();
+        channel.bytes_up = self.bytes_up;
+        channel.bytes_down = self.bytes_down;
+        channel.frames = self.frames;
+        channel.frames_up = self.frames_up;
+        channel.news_bytes = self.news_bytes;
+        channel.news_answers = self.news_answers;
+        channel.start_ms = self.start_ms;
+        channel.end_ms = self.end_ms;
+        channel.reconnects = self.connections.saturating_sub(1);
+        match kind {
+            ChannelKind::Letters | ChannelKind::Held => {
+                let waits: Vec<f64> = self.waits().collect();
+                let starts: Vec<(f64, f64)> = self
+                    .letters
+                    .iter()
+                    .map(|&(start, end, _)| (start, end))
+                    .collect();
+                if let Some((_, held)) = loop_kind(&waits, &starts, others_wait) {
+                    if kind == ChannelKind::Held {
+                        channel.held_ms = Some(held);
+                    } else {
+                        let mut intervals: Vec<f64> = starts
+                            .windows(2)
+                            .map(|pair| pair[1].0 - pair[0].0)
+                            .collect();
+                        channel.interval_ms = median(&mut intervals);
+                    }
+                }
+            }
+            ChannelKind::Radio | ChannelKind::Phone => {
+                let mut beats: Vec<Beat> = self.beats.iter().copied().collect();
+                heartbeats(&mut channel, &mut beats);
+                if let Some((period, basis)) = self.earlier_beat
+                    && channel.heartbeat_basis.is_none_or(|known| basis > known)
+                {
+                    channel.heartbeat_ms = Some(period);
+                    channel.heartbeat_basis = Some(basis);
+                }
+                let seconds = (channel.end_ms - channel.start_ms) / 1000.0;
+                if kind == ChannelKind::Phone {
+                    channel.frames_per_second =
+                        (seconds > 0.0).then(|| channel.frames as f64 / seconds);
+                }
+            }
+        }
+        Some(channel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(start_ms: f64, wait_ms: f64, body: &str) -> Letter<'_> {
+        Letter {
+            start_ms,
+            end_ms: start_ms + wait_ms,
+            wait_ms,
+            status: 200,
+            body: Some(body),
+            up: 100,
+            down: 200,
+        }
+    }
+
+    #[test]
+    fn a_steady_loop_is_letters_with_its_interval_and_its_repeated_answers() {
+        let mut tally = Tally::new("GET /api/state");
+        for n in 0..10 {
+            let body = if n % 5 == 0 { "{\"v\":1}" } else { "{\"v\":0}" };
+            tally.letter(letter(1_000.0 * f64::from(n), 5.0, body));
+        }
+        let channel = tally.channel(Some(5.0)).unwrap();
+        assert_eq!(channel.kind, ChannelKind::Letters);
+        assert_eq!(channel.interval_ms, Some(1_000.0));
+        assert_eq!(channel.requests, 10);
+        // Repeated: every answer the same as the one before it.
+        assert_eq!(channel.empty, 6);
+    }
+
+    #[test]
+    fn a_loop_whose_letters_wait_long_is_held_letters() {
+        let mut tally = Tally::new("GET /poll");
+        for n in 0..6 {
+            tally.letter(letter(25_000.0 * f64::from(n), 24_990.0, "[]"));
+        }
+        let channel = tally.channel(Some(3.0)).unwrap();
+        assert_eq!(channel.kind, ChannelKind::Held);
+        assert_eq!(channel.held_ms, Some(24_990.0));
+    }
+
+    #[test]
+    fn two_requests_are_no_channel_yet() {
+        let mut tally = Tally::new("GET /once");
+        tally.letter(letter(0.0, 5.0, "{}"));
+        tally.letter(letter(900.0, 5.0, "{}"));
+        assert!(tally.channel(None).is_none());
+    }
+
+    #[test]
+    fn a_sockets_heartbeat_is_read_from_its_messages_and_kept_across_a_reconnect() {
+        let mut tally = Tally::new("ws://app/socket");
+        tally.line_opened(Line::Socket, 0.0, 300, 150);
+        for n in 1..=10 {
+            let at = 2_000.0 * f64::from(n);
+            tally.message(at, false, 1, true);
+            tally.message(at + 3.0, true, 1, true);
+            tally.message(at + 500.0, false, 40, false);
+        }
+        let channel = tally.channel(None).unwrap();
+        assert_eq!(channel.kind, ChannelKind::Phone);
+        assert_eq!(channel.heartbeat_ms, Some(2_000.0));
+        tally.line_opened(Line::Socket, 30_000.0, 300, 150);
+        tally.message(30_100.0, false, 40, false);
+        let channel = tally.channel(None).unwrap();
+        assert_eq!(channel.reconnects, 1);
+        assert_eq!(
+            channel.heartbeat_ms,
+            Some(2_000.0),
+            "the pace read before the reconnect"
+        );
+        assert_eq!(tally.longest_silence_ms(None), Some(2_000.0));
+        assert_eq!(tally.longest_silence_ms(Some(40_100.0)), Some(10_000.0));
+    }
+
+    #[test]
+    fn a_tally_keeps_a_bounded_memory() {
+        let mut tally = Tally::new("ws://app/socket");
+        tally.line_opened(Line::Socket, 0.0, 0, 0);
+        for n in 0..100_000 {
+            tally.message(f64::from(n), false, 10, false);
+        }
+        assert_eq!(tally.beats.len(), KEPT);
+        assert_eq!(tally.channel(None).unwrap().frames, 100_000);
+    }
+}
