@@ -1931,10 +1931,11 @@ async fn a_big_har_is_read_without_freezing_the_page() {
 async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
     use switchboard_frontend::ui::app_view::AppView;
     use switchboard_shared::app::{AppChannel, AppReport, Finding};
+    use switchboard_shared::har::ChannelKind;
 
-    let channel = |id: &str, kind: &str, name: &str, path: &str| AppChannel {
+    let channel = |id: &str, kind: ChannelKind, name: &str, path: &str| AppChannel {
         id: id.into(),
-        kind: kind.into(),
+        kind,
         method: "GET".into(),
         path: path.into(),
         name: name.into(),
@@ -1945,7 +1946,7 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
         messages: 17,
         open: 1,
         reconnects: 2,
-        heartbeat_ms: (kind == "phone").then_some(25_000.0),
+        heartbeat_ms: (kind == ChannelKind::Phone).then_some(25_000.0),
         longest_silence_ms: Some(25_100.0),
         cut_by_fault: 1,
         cut_by_idle_timeout: 3,
@@ -1957,8 +1958,8 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
         upstream_up: Some(true),
         upstream_error: None,
         channels: vec![
-            channel("0a0b0c0d", "held", "GET /socket.io/", "/socket.io/"),
-            channel("1a1b1c1d", "phone", "ws://127.0.0.1:4000/socket.io/", "/socket.io/"),
+            channel("0a0b0c0d", ChannelKind::Held, "GET /socket.io/", "/socket.io/"),
+            channel("1a1b1c1d", ChannelKind::Phone, "ws://127.0.0.1:4000/socket.io/", "/socket.io/"),
         ],
         findings: vec![Finding {
             channel: Some("1a1b1c1d".into()),

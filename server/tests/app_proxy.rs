@@ -163,7 +163,7 @@ async fn a_websocket_is_relayed_frame_by_frame_with_its_subprotocol_and_close_co
 
     // Recorded: the socket's frames both ways, the pings as heartbeats.
     let phone = channel(&server, "/live").await;
-    assert_eq!(phone.kind, "phone");
+    assert_eq!(phone.kind, ChannelKind::Phone);
     assert!(phone.messages >= 8, "{phone:?}");
     let heartbeat = phone.heartbeat_ms.expect("the app's pings are heartbeats");
     assert!((150.0..300.0).contains(&heartbeat), "{heartbeat}");
@@ -201,7 +201,7 @@ async fn an_event_the_app_writes_reaches_the_browser_within_50_ms() {
     assert!(delays[8] < 50.0, "events passed late: {delays:?} ms");
 
     let radio = channel(&server, "/events").await;
-    assert_eq!((radio.kind.as_str(), radio.open), ("radio", 1));
+    assert_eq!((radio.kind, radio.open), (ChannelKind::Radio, 1));
     assert!(radio.messages >= 10, "{radio:?}");
     server.shutdown().await;
 }
@@ -323,7 +323,7 @@ async fn letters_that_come_back_unchanged_are_counted_empty_and_said_so() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let letters = channel(&server, "/status").await;
-    assert_eq!((letters.kind.as_str(), letters.requests), ("letters", 12));
+    assert_eq!((letters.kind, letters.requests), (ChannelKind::Letters, 12));
     // The body changes at the 11th answer: 12 answers, two of them news (the first and the 11th).
     assert_eq!(letters.empty_answers, 10);
     let report = report(&server).await;
@@ -866,7 +866,7 @@ async fn switchboard_itself_works_as_the_app() {
     let first = ws.next_event().await;
     assert_eq!(first.seq, seqs[0]);
     let phone = channel(&server, "/ws").await;
-    assert_eq!(phone.kind, "phone");
+    assert_eq!(phone.kind, ChannelKind::Phone);
     server.shutdown().await;
     app.shutdown().await;
 }
@@ -890,7 +890,7 @@ async fn the_report_counts_as_traffic_flows_and_the_har_sorts_as_the_report_does
     }
     let status = channel(&server, "/status").await;
     // Asked again the moment each answer came: by the rules, a long poll under a firehose.
-    assert_eq!(status.kind, "held");
+    assert_eq!(status.kind, ChannelKind::Held);
     assert_eq!(status.requests, total as u64);
     // Its answers change every tenth time: nine in ten are the same as the one before.
     let repeated = status.empty_answers as f64 / status.requests as f64;
@@ -909,7 +909,7 @@ async fn the_report_counts_as_traffic_flows_and_the_har_sorts_as_the_report_does
             .iter()
             .find(|row| row.name == channel.name)
             .unwrap_or_else(|| panic!("{} is no row of the table", channel.name));
-        assert_eq!(row.kind, channel.kind.as_str(), "{}", channel.name);
+        assert_eq!(row.kind, channel.kind, "{}", channel.name);
     }
     server.shutdown().await;
 }

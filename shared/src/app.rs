@@ -25,6 +25,41 @@ pub fn channel_id(name: &str) -> String {
     format!("{:08x}", (hash >> 32) as u32 ^ hash as u32)
 }
 
+/// What a request belongs to, known the moment its head arrives: a socket by the address it dials, any
+/// other request by its method and path (never its query, which changes every time).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChannelKey {
+    pub socket: bool,
+    pub method: String,
+    pub path: String,
+    /// `GET /api/status`, or `ws://HOST/path` for a socket (a HAR names a socket by its URL).
+    pub name: String,
+    /// [`channel_id`] of the name.
+    pub id: String,
+}
+
+impl ChannelKey {
+    pub fn new(method: &str, host: &str, path: &str, socket: bool) -> ChannelKey {
+        let name = if socket {
+            format!("ws://{host}{path}")
+        } else {
+            format!("{method} {path}")
+        };
+        ChannelKey {
+            socket,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            id: channel_id(&name),
+            name,
+        }
+    }
+
+    /// What a sentence calls the channel when it is of `kind`: `phone call (/socket.io/)`.
+    pub fn called(&self, kind: crate::har::ChannelKind) -> String {
+        format!("{} ({})", kind.called(), self.path)
+    }
+}
+
 /// What `GET /api/app` answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppReport {
@@ -62,8 +97,7 @@ pub struct AppReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppChannel {
     pub id: String,
-    /// `letters`, `held`, `radio` or `phone`.
-    pub kind: String,
+    pub kind: crate::har::ChannelKind,
     pub method: String,
     pub path: String,
     /// Its name as the classifier gives it (`GET /api/status`, `ws://127.0.0.1:4000/socket.io/`).

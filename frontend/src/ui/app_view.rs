@@ -37,32 +37,7 @@ const OFFERED: [AppFaultKind; 7] = [
 
 /// A channel as a person reads it: `phone call (/socket.io/)`.
 pub fn named(channel: &AppChannel) -> String {
-    let what = match channel.kind.as_str() {
-        "letters" => "letters",
-        "held" => "held letters",
-        "radio" => "radio",
-        _ => "phone call",
-    };
-    format!("{what} ({})", channel.path)
-}
-
-/// What a channel is, in the table's first column.
-fn kind_title(kind: &str) -> &'static str {
-    match kind {
-        "letters" => "Letters (polling)",
-        "held" => "Held letters (long polling)",
-        "radio" => "Radio (event stream)",
-        _ => "Phone call (WebSocket)",
-    }
-}
-
-fn lane_class(kind: &str) -> &'static str {
-    match kind {
-        "letters" => "lane-poll",
-        "held" => "lane-longpoll",
-        "radio" => "lane-sse",
-        _ => "lane-ws",
-    }
+    format!("{} ({})", channel.kind.called(), channel.path)
 }
 
 #[component]
@@ -370,12 +345,12 @@ pub fn AppView(
 /// One channel's live figures.
 #[component]
 fn ChannelRow(channel: AppChannel) -> impl IntoView {
-    let kind = channel.kind.clone();
+    let kind = channel.kind;
     view! {
-        <tr class=lane_class(&kind) data-testid="app-channel" data-kind=kind.clone() data-id=channel.id.clone()>
+        <tr class=super::har::colour(kind) data-testid="app-channel" data-kind=kind.as_str() data-id=channel.id.clone()>
             <th scope="row">
                 <i class="dot" aria-hidden="true"></i>
-                {kind_title(&kind)}
+                {kind.title()}
                 <br/>
                 <code>{channel.name.clone()}</code>
             </th>

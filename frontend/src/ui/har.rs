@@ -351,7 +351,8 @@ pub fn ImportedView(
 }
 
 /// The lane colour a channel borrows from the live lane of its kind.
-fn colour(kind: ChannelKind) -> &'static str {
+/// A channel's lane colour (its class), imported or live.
+pub fn colour(kind: ChannelKind) -> &'static str {
     match kind {
         ChannelKind::Letters => "lane-poll",
         ChannelKind::Held => "lane-longpoll",

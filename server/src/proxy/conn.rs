@@ -35,27 +35,7 @@ pub enum CutBy {
     Stalled,
 }
 
-/// The channel a connection serves: its id and name (see [`switchboard_shared::app::channel_id`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelKey {
-    pub id: String,
-    pub name: String,
-}
-
-impl ChannelKey {
-    /// The channel of a request: `GET /api/status`, or `ws://HOST/path` for a socket.
-    pub fn of(method: &axum::http::Method, host: &str, path: &str, upgrade: bool) -> ChannelKey {
-        let name = if upgrade {
-            format!("ws://{host}{path}")
-        } else {
-            format!("{method} {path}")
-        };
-        ChannelKey {
-            id: switchboard_shared::app::channel_id(&name),
-            name,
-        }
-    }
-}
+pub use switchboard_shared::app::ChannelKey;
 
 /// What the proxy knows of one browser connection.
 #[derive(Debug)]

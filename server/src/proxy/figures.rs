@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+use switchboard_shared::app::ChannelKey;
 use switchboard_shared::har::classify::tally::Tally;
 use switchboard_shared::har::{Channel, ChannelKind};
 use switchboard_shared::stats::median;
@@ -19,31 +20,31 @@ const EXACT_OTHERS: usize = 100;
 /// Every channel's tally, by channel id.
 #[derive(Debug, Default)]
 pub struct Figures {
-    tallies: Mutex<HashMap<String, Tally>>,
+    tallies: Mutex<HashMap<String, (ChannelKey, Tally)>>,
 }
 
 /// A channel as the figures read it now.
 #[derive(Debug, Clone)]
 pub struct Read {
-    pub id: String,
+    pub key: ChannelKey,
     pub channel: Channel,
     pub longest_silence_ms: Option<f64>,
 }
 
 impl Figures {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Tally>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (ChannelKey, Tally)>> {
         self.tallies.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Changes the tally of channel `id` (named `name`), making it if it is new and there is room.
-    pub fn with(&self, id: &str, name: &str, change: impl FnOnce(&mut Tally)) {
+    /// Changes the tally of the channel `key`, making it if it is new and there is room.
+    pub fn with(&self, key: &ChannelKey, change: impl FnOnce(&mut Tally)) {
         let mut tallies = self.lock();
-        if let Some(tally) = tallies.get_mut(id) {
+        if let Some((_, tally)) = tallies.get_mut(&key.id) {
             change(tally);
         } else if tallies.len() < MAX_CHANNELS {
-            let mut tally = Tally::new(name);
+            let mut tally = Tally::new(key.name.clone());
             change(&mut tally);
-            tallies.insert(id.to_owned(), tally);
+            tallies.insert(key.id.clone(), (key.clone(), tally));
         }
     }
 
@@ -58,7 +59,7 @@ impl Figures {
         let tallies = self.lock();
         let loops: Vec<(&String, Vec<f64>)> = tallies
             .iter()
-            .map(|(id, tally)| (id, tally.waits().collect::<Vec<f64>>()))
+            .map(|(id, (_, tally))| (id, tally.waits().collect::<Vec<f64>>()))
             .filter(|(_, waits)| !waits.is_empty())
             .collect();
         let all_waits = || loops.iter().flat_map(|(_, waits)| waits.iter().copied());
@@ -66,7 +67,7 @@ impl Figures {
             (loops.len() > EXACT_OTHERS).then(|| median(&mut all_waits().collect::<Vec<_>>()));
         let mut read = Vec::new();
         let mut other = 0;
-        for (id, tally) in tallies.iter() {
+        for (id, (key, tally)) in tallies.iter() {
             let others = match everyone {
                 Some(everyone) => everyone,
                 None => median(
@@ -79,7 +80,7 @@ impl Figures {
             };
             match tally.channel(others) {
                 Some(channel) => read.push(Read {
-                    id: id.clone(),
+                    key: key.clone(),
                     longest_silence_ms: tally.longest_silence_ms(
                         matches!(channel.kind, ChannelKind::Radio | ChannelKind::Phone)
                             .then_some(now_ms),
@@ -100,7 +101,7 @@ impl Figures {
         self.read(now_ms)
             .0
             .into_iter()
-            .map(|read| (read.id, read.channel.kind))
+            .map(|read| (read.key.id, read.channel.kind))
             .collect()
     }
 }

@@ -72,7 +72,12 @@ pub async fn handle(
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
-    let key = ChannelKey::of(request.method(), &host, request.uri().path(), upgrade);
+    let key = ChannelKey::new(
+        request.method().as_str(),
+        &host,
+        request.uri().path(),
+        upgrade,
+    );
     conn.set_key(key.clone());
     let first = conn.requests.fetch_add(1, Relaxed) == 0;
     let scheme = if upgrade { "ws" } else { "http" };

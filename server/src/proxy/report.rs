@@ -7,36 +7,13 @@ use switchboard_shared::format::{format_bytes, format_ms};
 use switchboard_shared::har::{Channel, ChannelKind};
 
 use super::AppProxy;
+use super::conn::ChannelKey;
 use super::lab::Record;
 use crate::hub::now_ms_f64;
 
 /// The idle timeout the findings measure heartbeats against: nginx's and most load balancers' are
 /// 60 s, many are set lower; 15 s is what `deploy/nginx` ships.
 const PROXY_IDLE_MS: f64 = 15_000.0;
-
-/// `GET /api/status` → (`GET`, `/api/status`); `ws://host/socket.io/` → (`GET`, `/socket.io/`).
-fn method_and_path(name: &str) -> (String, String) {
-    if let Some((method, path)) = name.split_once(' ') {
-        return (method.to_owned(), path.to_owned());
-    }
-    let path = name
-        .split_once("://")
-        .and_then(|(_, rest)| rest.find('/').map(|slash| &rest[slash..]))
-        .unwrap_or("/");
-    ("GET".to_owned(), path.to_owned())
-}
-
-/// A channel's name as a person reads it: `phone call (/socket.io/)`.
-fn called(channel: &Channel) -> String {
-    let (_, path) = method_and_path(&channel.name);
-    let what = match channel.kind {
-        ChannelKind::Letters => "letters",
-        ChannelKind::Held => "held letters",
-        ChannelKind::Radio => "radio",
-        ChannelKind::Phone => "phone call",
-    };
-    format!("{what} ({path})")
-}
 
 pub fn report(proxy: &AppProxy) -> AppReport {
     let now = now_ms_f64();
@@ -47,19 +24,19 @@ pub fn report(proxy: &AppProxy) -> AppReport {
     let mut channels = Vec::new();
     let mut findings = Vec::new();
     for figures in &read {
-        let (id, channel) = (figures.id.clone(), &figures.channel);
-        let (method, path) = method_and_path(&channel.name);
+        let (key, channel) = (&figures.key, &figures.channel);
+        let id = key.id.clone();
         let (cut_by_fault, cut_by_idle_timeout) = proxy.lab.cuts(&id);
         let open_now = open
             .iter()
             .filter(|conn| conn.key().is_some_and(|key| key.id == id) && !conn.cut.is_cancelled())
             .count() as u64;
-        findings.extend(channel_findings(channel, &id, now));
+        findings.extend(channel_findings(channel, key, now));
         channels.push(AppChannel {
             id: id.clone(),
-            kind: channel.kind.as_str().to_owned(),
-            method,
-            path,
+            kind: channel.kind,
+            method: key.method.clone(),
+            path: key.path.clone(),
             name: channel.name.clone(),
             requests: channel.requests,
             empty_answers: channel.empty,
@@ -75,9 +52,9 @@ pub fn report(proxy: &AppProxy) -> AppReport {
             verdict: channel.verdict(),
         });
     }
-    let channels_read: Vec<(String, Channel)> = read
+    let channels_read: Vec<(ChannelKey, Channel)> = read
         .into_iter()
-        .map(|figures| (figures.id, figures.channel))
+        .map(|figures| (figures.key, figures.channel))
         .collect();
     for record in &records {
         findings.extend(fault_findings(record, &channels_read, now));
@@ -120,13 +97,13 @@ pub fn report(proxy: &AppProxy) -> AppReport {
 
 /// What a channel's recording says on its own: its heartbeat against a proxy's idle timeout, its
 /// letters' empty answers.
-fn channel_findings(channel: &Channel, id: &str, now: f64) -> Vec<Finding> {
+fn channel_findings(channel: &Channel, key: &ChannelKey, now: f64) -> Vec<Finding> {
     let mut findings = Vec::new();
     let say = |text: String| Finding {
-        channel: Some(id.to_owned()),
+        channel: Some(key.id.clone()),
         text,
     };
-    let name = called(channel);
+    let name = key.called(channel.kind);
     let your = format!("Your {name}");
     match channel.kind {
         ChannelKind::Radio | ChannelKind::Phone => match channel.heartbeat_ms {
@@ -166,12 +143,12 @@ fn channel_findings(channel: &Channel, id: &str, now: f64) -> Vec<Finding> {
 }
 
 /// What one fault did to the app: when it noticed, when it redialed, what was cut.
-fn fault_findings(record: &Record, channels: &[(String, Channel)], now: f64) -> Vec<Finding> {
+fn fault_findings(record: &Record, channels: &[(ChannelKey, Channel)], now: f64) -> Vec<Finding> {
     let name_of = |id: &str| {
         channels
             .iter()
-            .find(|(channel, _)| channel == id)
-            .map(|(_, channel)| called(channel))
+            .find(|(key, _)| key.id == id)
+            .map(|(key, channel)| key.called(channel.kind))
     };
     let lasted = record
         .duration_ms
@@ -219,7 +196,7 @@ fn fault_findings(record: &Record, channels: &[(String, Channel)], now: f64) -> 
                 if cuts == 1 { "" } else { "s" },
                 match channels
                     .iter()
-                    .find(|(channel, _)| channel == id)
+                    .find(|(key, _)| key.id == *id)
                     .map(|(_, c)| (c.kind, c.heartbeat_ms))
                 {
                     Some((ChannelKind::Held | ChannelKind::Letters, _)) => {

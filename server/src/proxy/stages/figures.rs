@@ -82,11 +82,9 @@ impl Stage for Figures {
             }
         });
         if let Some((line, up, down)) = opened {
-            flow.proxy
-                .figures
-                .with(&flow.channel.id, &flow.channel.name, |tally| {
-                    tally.line_opened(line, at, up, down);
-                });
+            flow.proxy.figures.with(&flow.channel, |tally| {
+                tally.line_opened(line, at, up, down);
+            });
         }
         Duration::ZERO
     }
@@ -103,16 +101,14 @@ impl Stage for Figures {
             return;
         }
         // What the app sent, swallowed or not: its rhythm is the app's, whatever the lab did to it.
-        flow.proxy
-            .figures
-            .with(&flow.channel.id, &flow.channel.name, |tally| {
-                tally.message(
-                    message.at_ms,
-                    message.direction == Direction::Up,
-                    message.size as usize,
-                    shaped,
-                );
-            });
+        flow.proxy.figures.with(&flow.channel, |tally| {
+            tally.message(
+                message.at_ms,
+                message.direction == Direction::Up,
+                message.size as usize,
+                shaped,
+            );
+        });
     }
 
     fn on_end(&self, flow: &Flow, _how: &End) {
@@ -122,31 +118,29 @@ impl Stage for Figures {
             return;
         }
         let end_ms = now_ms_f64();
-        flow.proxy
-            .figures
-            .with(&flow.channel.id, &flow.channel.name, |tally| {
-                if exchange.line.is_some() {
-                    tally.line_ended(end_ms);
-                    return;
-                }
-                // Kept whole up to its limit, it may end mid-character: what is valid is compared.
-                let body = match std::str::from_utf8(&exchange.body) {
-                    Ok(text) => Some(text),
-                    Err(err) => std::str::from_utf8(&exchange.body[..err.valid_up_to()]).ok(),
-                };
-                tally.letter(Letter {
-                    start_ms: exchange.start_ms,
-                    end_ms,
-                    wait_ms: exchange
-                        .first_byte_ms
-                        .map_or(end_ms - exchange.start_ms, |first| {
-                            first - exchange.start_ms
-                        }),
-                    status: exchange.status,
-                    body,
-                    up: exchange.up,
-                    down: exchange.down,
-                });
+        flow.proxy.figures.with(&flow.channel, |tally| {
+            if exchange.line.is_some() {
+                tally.line_ended(end_ms);
+                return;
+            }
+            // Kept whole up to its limit, it may end mid-character: what is valid is compared.
+            let body = match std::str::from_utf8(&exchange.body) {
+                Ok(text) => Some(text),
+                Err(err) => std::str::from_utf8(&exchange.body[..err.valid_up_to()]).ok(),
+            };
+            tally.letter(Letter {
+                start_ms: exchange.start_ms,
+                end_ms,
+                wait_ms: exchange
+                    .first_byte_ms
+                    .map_or(end_ms - exchange.start_ms, |first| {
+                        first - exchange.start_ms
+                    }),
+                status: exchange.status,
+                body,
+                up: exchange.up,
+                down: exchange.down,
             });
+        });
     }
 }

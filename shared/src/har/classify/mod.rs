@@ -22,8 +22,12 @@ use super::model::{Entry, Har, parse_date_time};
 use crate::format::{format_bytes, format_ms};
 use crate::stats::{group_thousands, median};
 
-/// What a channel is, in the timeline's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// What a channel is, in the timeline's language. On the wire (`GET /api/app`, a HAR's `_kind`) as
+/// [`ChannelKind::as_str`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum ChannelKind {
     Letters,
     Held,
@@ -48,6 +52,16 @@ impl ChannelKind {
             ChannelKind::Held => "Held letters (long polling)",
             ChannelKind::Radio => "Radio (Server-Sent Events)",
             ChannelKind::Phone => "Phone call (WebSocket)",
+        }
+    }
+
+    /// What a sentence calls it: "your held letters (/poll)".
+    pub fn called(self) -> &'static str {
+        match self {
+            ChannelKind::Letters => "letters",
+            ChannelKind::Held => "held letters",
+            ChannelKind::Radio => "radio",
+            ChannelKind::Phone => "phone call",
         }
     }
 }
