@@ -12,12 +12,10 @@ use std::collections::HashMap;
 
 use switchboard_shared::{LaneId, Shape};
 
-use super::model::{
-    Content, Creator, Entry, Har, Log, Request, Response, Timings, WebSocketMessage,
-    format_date_time,
-};
+use super::model::{Entry, Har, WebSocketMessage, format_date_time};
 use crate::store::{Carried, Outcome, Recording, Span, Store};
 use crate::wire::SpanId;
+use switchboard_shared::har::write;
 
 /// The session's HAR; `origin` (`http://127.0.0.1:8000`) makes the paths absolute URLs.
 pub fn session(store: &Store, origin: &str) -> Har {
@@ -48,18 +46,7 @@ pub fn session(store: &Store, origin: &str) -> Har {
             )
         })
         .collect();
-    Har {
-        log: Log {
-            version: "1.2".to_owned(),
-            creator: Creator {
-                name: "Switchboard".to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-            },
-            pages: Vec::new(),
-            entries,
-            comment: covers(recording),
-        },
-    }
+    write::har("Switchboard", entries, covers(recording))
 }
 
 /// What the file covers, when the record had to let its oldest part go (`None`: the whole session).
@@ -82,7 +69,6 @@ fn method_and_path(label: &str) -> (&str, &str) {
 fn entry(span: &Span, carried: &[&Carried], origin: &str, now_ms: f64) -> Entry {
     let (method, path) = method_and_path(&span.label);
     let end = span.end_ms.unwrap_or(now_ms).max(span.start_ms);
-    let took = end - span.start_ms;
     let two_way = span.shape == Shape::Duplex;
     let url = if two_way {
         format!("{}{path}", origin.replacen("http", "ws", 1))
@@ -127,62 +113,40 @@ fn entry(span: &Span, carried: &[&Carried], origin: &str, now_ms: f64) -> Entry 
         ),
         Shape::Duplex => ("", String::new()),
     };
-    let size = text.len() as i64;
-    Entry {
-        started_date_time: format_date_time(span.start_ms),
-        time: took,
-        request: Request {
-            method: method.to_owned(),
-            url,
-            http_version: "HTTP/1.1".to_owned(),
-            headers: Vec::new(),
-            query_string: Vec::new(),
-            cookies: Vec::new(),
-            headers_size: span.bytes_up as i64,
-            body_size: 0,
-        },
-        response: Response {
-            status,
-            status_text,
-            http_version: "HTTP/1.1".to_owned(),
-            headers: Vec::new(),
-            cookies: Vec::new(),
-            content: Content {
-                size,
-                mime_type: mime.to_owned(),
-                text: (!two_way).then_some(text),
-                encoding: None,
+    write::entry(write::Exchange {
+        started_ms: span.start_ms,
+        // The page sees no finer phases: a letter's whole round trip counts as waiting, a line's as
+        // receiving.
+        first_byte_ms: None,
+        end_ms: end,
+        method: method.to_owned(),
+        url,
+        request_head_bytes: span.bytes_up as i64,
+        request_body_bytes: 0,
+        status,
+        status_text,
+        response_head_bytes: -1,
+        mime: mime.to_owned(),
+        text_bytes: Some(text.len() as i64),
+        body: (!two_way).then_some(text),
+        body_bytes: if two_way { 0 } else { span.bytes_down as i64 },
+        transfer_bytes: span.bytes_down as i64,
+        form: Some(match span.shape {
+            Shape::Duplex => write::Form::Socket,
+            Shape::Stream => write::Form::Stream {
+                sse: span.lane == LaneId::Sse,
             },
-            redirect_url: String::new(),
-            headers_size: -1,
-            body_size: if two_way { 0 } else { span.bytes_down as i64 },
-            transfer_size: Some(span.bytes_down as i64),
-            error: None,
+            _ => write::Form::Request,
+        }),
+        // A line's frames or events with the time each came, so the import draws them one by one and
+        // knows the heartbeat's pace.
+        messages: if span.shape.is_request() {
+            Vec::new()
+        } else {
+            frames(carried)
         },
-        cache: serde_json::json!({}),
-        timings: Timings {
-            send: 0.0,
-            // A letter's whole round trip counts as waiting (the page sees no finer phases); a line's
-            // wait is its dial, the rest is receiving.
-            wait: if span.shape.is_request() { took } else { 0.0 },
-            receive: if span.shape.is_request() { 0.0 } else { took },
-            ..Timings::default()
-        },
-        resource_type: Some(
-            match span.shape {
-                Shape::Duplex => "websocket",
-                Shape::Stream if span.lane == LaneId::Sse => "eventsource",
-                _ => "fetch",
-            }
-            .to_owned(),
-        ),
-        web_socket_messages: two_way.then(|| frames(carried)),
-        // A line's events with the time each came (the field the proxy's recording uses too), so the
-        // import draws them one by one and knows the heartbeat's pace.
-        event_source_messages: (span.shape == Shape::Stream).then(|| frames(carried)),
-        channel: None,
-        kind: None,
-    }
+        ..write::Exchange::default()
+    })
 }
 
 /// A line's frames (the phone call's both ways), as sent, with their times.

@@ -12,10 +12,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use switchboard_shared::har::model::{
-    Content, Creator, Entry, Har, Header, Log, Request, Response, Timings, WebSocketMessage,
-    format_date_time,
-};
+use switchboard_shared::har::model::{Har, WebSocketMessage};
+use switchboard_shared::har::write;
 
 /// The most exchanges kept.
 pub const MAX_EXCHANGES: usize = 2_000;
@@ -345,12 +343,11 @@ impl Recording {
                 if since_ms.is_some_and(|since| end < since) {
                     return None;
                 }
-                let mut entry = entry(&exchange, now_ms);
-                entry.channel = Some(exchange.channel.clone());
-                entry.kind = kinds
+                let mut written = written(&exchange, now_ms);
+                written.kind = kinds
                     .get(&exchange.channel)
                     .map(|kind| kind.as_str().to_owned());
-                Some(entry)
+                Some(write::entry(written))
             })
             .collect();
         let mut comment = format!("{recorded} exchanges recorded through the proxy");
@@ -359,42 +356,53 @@ impl Recording {
                 "; the oldest {dropped} were dropped to keep the recording bounded"
             ));
         }
-        Har {
-            log: Log {
-                version: "1.2".into(),
-                creator: Creator {
-                    name: "Switchboard proxy".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                },
-                pages: Vec::new(),
-                entries,
-                comment: Some(comment),
-            },
-        }
+        write::har("Switchboard proxy", entries, Some(comment))
     }
 }
 
-fn headers(pairs: &[(String, String)]) -> Vec<Header> {
-    pairs
-        .iter()
-        .map(|(name, value)| Header {
-            name: name.clone(),
-            value: value.clone(),
-        })
-        .collect()
-}
-
-fn entry(exchange: &Exchange, now_ms: f64) -> Entry {
+/// An exchange as the one HAR writer takes it.
+fn written(exchange: &Exchange, now_ms: f64) -> write::Exchange {
     let end = exchange.end_ms.unwrap_or(now_ms);
-    let first_byte = exchange.first_byte_ms.unwrap_or(end);
-    let wait = (first_byte - exchange.started_ms).max(0.0);
-    let receive = (end - first_byte).max(0.0);
-    let text = |body: &[u8]| (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned());
-    let messages = |up_only: Option<bool>| -> Vec<WebSocketMessage> {
-        exchange
+    let frames: u64 = exchange.messages.iter().map(|m| m.size).sum();
+    let form = if exchange.websocket {
+        write::Form::Socket
+    } else if exchange.event_stream {
+        write::Form::Stream {
+            sse: exchange.mime.starts_with("text/event-stream"),
+        }
+    } else {
+        write::Form::Request
+    };
+    let body = (!exchange.response_body.is_empty())
+        .then(|| String::from_utf8_lossy(&exchange.response_body).into_owned());
+    write::Exchange {
+        started_ms: exchange.started_ms,
+        // An exchange that got no answer waited all its time.
+        first_byte_ms: Some(exchange.first_byte_ms.unwrap_or(end)),
+        end_ms: end,
+        method: exchange.method.clone(),
+        url: exchange.url.clone(),
+        request_headers: exchange.request_headers.clone(),
+        request_head_bytes: exchange.request_head_bytes as i64,
+        request_body_bytes: exchange.request_body_bytes as i64,
+        status: exchange.status,
+        status_text: exchange.status_text.clone(),
+        response_headers: exchange.response_headers.clone(),
+        response_head_bytes: exchange.response_head_bytes as i64,
+        mime: exchange.mime.clone(),
+        body,
+        body_bytes: exchange.response_body_bytes as i64,
+        text_bytes: None,
+        transfer_bytes: (exchange.response_head_bytes
+            + if exchange.websocket {
+                0
+            } else {
+                exchange.response_body_bytes.max(frames)
+            }) as i64,
+        form: Some(form),
+        messages: exchange
             .messages
             .iter()
-            .filter(|m| up_only.is_none_or(|up| m.up == up))
             .map(|m| WebSocketMessage {
                 kind: if m.up { "send" } else { "receive" }.into(),
                 time: m.at_ms / 1000.0,
@@ -403,92 +411,9 @@ fn entry(exchange: &Exchange, now_ms: f64) -> Entry {
                 size: (m.size != m.text.len() as u64).then_some(m.size),
                 swallowed: m.swallowed,
             })
-            .collect()
-    };
-    let query_string = exchange
-        .url
-        .split_once('?')
-        .map(|(_, query)| {
-            query
-                .split('&')
-                .filter(|pair| !pair.is_empty())
-                .map(|pair| {
-                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                    Header {
-                        name: name.into(),
-                        value: value.into(),
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let frames: u64 = exchange.messages.iter().map(|m| m.size).sum();
-    Entry {
-        started_date_time: format_date_time(exchange.started_ms),
-        time: wait + receive,
-        request: Request {
-            method: exchange.method.clone(),
-            url: exchange.url.clone(),
-            http_version: "HTTP/1.1".into(),
-            headers: headers(&exchange.request_headers),
-            query_string,
-            cookies: Vec::new(),
-            headers_size: exchange.request_head_bytes as i64,
-            body_size: exchange.request_body_bytes as i64,
-        },
-        response: Response {
-            status: exchange.status,
-            status_text: exchange.status_text.clone(),
-            http_version: "HTTP/1.1".into(),
-            headers: headers(&exchange.response_headers),
-            cookies: Vec::new(),
-            content: Content {
-                size: exchange.response_body_bytes as i64,
-                mime_type: exchange.mime.clone(),
-                text: if exchange.websocket {
-                    None
-                } else {
-                    text(&exchange.response_body)
-                },
-                encoding: None,
-            },
-            redirect_url: String::new(),
-            headers_size: exchange.response_head_bytes as i64,
-            body_size: if exchange.websocket {
-                0
-            } else {
-                exchange.response_body_bytes as i64
-            },
-            error: exchange.error.clone(),
-            transfer_size: Some(
-                (exchange.response_head_bytes
-                    + if exchange.websocket {
-                        0
-                    } else {
-                        exchange.response_body_bytes.max(frames)
-                    }) as i64,
-            ),
-        },
-        cache: serde_json::json!({}),
-        timings: Timings {
-            send: 0.0,
-            wait,
-            receive,
-            ..Timings::default()
-        },
-        resource_type: Some(
-            if exchange.websocket {
-                "websocket"
-            } else if exchange.event_stream {
-                "eventsource"
-            } else {
-                "fetch"
-            }
-            .into(),
-        ),
-        web_socket_messages: exchange.websocket.then(|| messages(None)),
-        event_source_messages: exchange.event_stream.then(|| messages(Some(false))),
-        channel: None,
+            .collect(),
+        error: exchange.error.clone(),
+        channel: Some(exchange.channel.clone()),
         kind: None,
     }
 }

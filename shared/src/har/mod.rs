@@ -7,6 +7,7 @@
 
 pub mod classify;
 pub mod model;
+pub mod write;
 
 pub use classify::{Channel, ChannelKind, EmptyRule, Imported, Item, classify};
 pub use model::{Har, HarError};
