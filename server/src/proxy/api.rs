@@ -72,11 +72,17 @@ pub async fn har(
         None => None,
     };
     // Each exchange marked with its channel's kind as the figures read it, so the page's swimlanes sort
-    // it as the table beside them does.
-    let har = proxy
+    // it as the table beside them does; written entry by entry as it is sent.
+    let pieces = proxy
         .recording
-        .to_har(now, since, &proxy.figures.kinds(now));
-    let mut response = Json(har).into_response();
+        .har_pieces(now, since, proxy.figures.kinds(now))
+        .map(|piece| Ok::<_, std::convert::Infallible>(bytes::Bytes::from(piece)));
+    let mut response =
+        axum::body::Body::from_stream(futures_util::stream::iter(pieces)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response.headers_mut().insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"your-app.har\""),

@@ -323,40 +323,66 @@ impl Recording {
             .collect()
     }
 
-    /// The recording as HAR 1.2: sockets with `_webSocketMessages`, event streams with
-    /// `_eventSourceMessages`, exchanges still open timed up to `now_ms`; only those that went on
-    /// until `since_ms` or later when it is given (chosen before anything is written); each marked with
-    /// its channel and, where `kinds` knows it, the channel's kind.
-    pub fn to_har(
+    /// The recording as HAR 1.2, written piece by piece as it is sent: sockets with
+    /// `_webSocketMessages`, event streams with `_eventSourceMessages`, exchanges still open timed up to
+    /// `now_ms`; only those that went on until `since_ms` or later when it is given (chosen before
+    /// anything is written); each marked with its channel and, where `kinds` knows it, the channel's
+    /// kind. One entry at a time is held as JSON, however large the recording.
+    pub fn har_pieces(
         &self,
         now_ms: f64,
         since_ms: Option<f64>,
-        kinds: &std::collections::HashMap<String, switchboard_shared::har::ChannelKind>,
-    ) -> Har {
+        kinds: std::collections::HashMap<String, switchboard_shared::har::ChannelKind>,
+    ) -> impl Iterator<Item = Vec<u8>> + Send + use<> {
         let (recorded, dropped) = self.counts();
         let exchanges: Vec<Arc<Mutex<Exchange>>> = self.lock().exchanges.iter().cloned().collect();
-        let entries = exchanges
-            .iter()
-            .filter_map(|exchange| {
-                let exchange = exchange.lock().unwrap_or_else(|e| e.into_inner());
-                let end = exchange.end_ms.unwrap_or(now_ms);
-                if since_ms.is_some_and(|since| end < since) {
-                    return None;
-                }
-                let mut written = written(&exchange, now_ms);
-                written.kind = kinds
-                    .get(&exchange.channel)
-                    .map(|kind| kind.as_str().to_owned());
-                Some(write::entry(written))
-            })
-            .collect();
         let mut comment = format!("{recorded} exchanges recorded through the proxy");
         if dropped > 0 {
             comment.push_str(&format!(
                 "; the oldest {dropped} were dropped to keep the recording bounded"
             ));
         }
-        write::har("Switchboard proxy", entries, Some(comment))
+        // The file's shell, cut where its entries go.
+        let shell =
+            serde_json::to_string(&write::har("Switchboard proxy", Vec::new(), Some(comment)))
+                .expect("a HAR serializes");
+        let (head, tail) = shell
+            .split_once("\"entries\":[]")
+            .map(|(head, tail)| (format!("{head}\"entries\":["), format!("]{tail}")))
+            .expect("the shell has its entries");
+        let mut first = true;
+        let entries = exchanges.into_iter().filter_map(move |exchange| {
+            let exchange = exchange.lock().unwrap_or_else(|e| e.into_inner());
+            let end = exchange.end_ms.unwrap_or(now_ms);
+            if since_ms.is_some_and(|since| end < since) {
+                return None;
+            }
+            let mut written = written(&exchange, now_ms);
+            drop(exchange);
+            written.kind = written
+                .channel
+                .as_ref()
+                .and_then(|channel| kinds.get(channel))
+                .map(|kind| kind.as_str().to_owned());
+            let mut piece = if first { Vec::new() } else { vec![b','] };
+            first = false;
+            serde_json::to_writer(&mut piece, &write::entry(written)).expect("an entry serializes");
+            Some(piece)
+        });
+        std::iter::once(head.into_bytes())
+            .chain(entries)
+            .chain(std::iter::once(tail.into_bytes()))
+    }
+
+    /// The recording as HAR 1.2, whole (see [`Recording::har_pieces`]).
+    pub fn to_har(
+        &self,
+        now_ms: f64,
+        since_ms: Option<f64>,
+        kinds: std::collections::HashMap<String, switchboard_shared::har::ChannelKind>,
+    ) -> Har {
+        let bytes: Vec<u8> = self.har_pieces(now_ms, since_ms, kinds).flatten().collect();
+        serde_json::from_slice(&bytes).expect("the pieces make one HAR")
     }
 }
 
