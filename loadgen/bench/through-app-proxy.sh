@@ -25,7 +25,8 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
   --max-connections-per-client 0 >"$OUT/app.log" 2>&1 &
 pids+=($!)
 ./target/release/switchboard-server --addr "127.0.0.1:$SWITCHBOARD" --load-ms 0 --ticker-ms 0 \
-  --upstream "http://127.0.0.1:$APP" --proxy-addr "127.0.0.1:$PROXY" >"$OUT/switchboard.log" 2>&1 &
+  --upstream "http://127.0.0.1:$APP" --proxy-addr "127.0.0.1:$PROXY" --max-connections-per-client 0 \
+  >"$OUT/switchboard.log" 2>&1 &
 pids+=($!)
 PROXY_PID=$!
 sed -e "s|@LISTEN@|127.0.0.1:$NGINX|" -e "s|@UPSTREAMS@|server 127.0.0.1:$APP;|" -e "s|@RUNTIME@|$OUT|g" \

@@ -440,6 +440,15 @@ pub fn is_heartbeat_text(text: &str) -> bool {
         return true;
     }
     if text.starts_with('{') && text.len() <= 256 {
+        // Every heartbeat word holds one of these four letters' runs: a message that holds none is no
+        // heartbeat, and is not parsed (the proxy asks this of every message it relays).
+        let mentions_a_beat = text.as_bytes().windows(4).any(|run| {
+            let run = [run[0] | 0x20, run[1] | 0x20, run[2] | 0x20, run[3] | 0x20];
+            matches!(&run, b"ping" | b"pong" | b"hear" | b"keep")
+        });
+        if !mentions_a_beat {
+            return false;
+        }
         if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text) {
             return ["type", "event", "kind", "op"].iter().any(|key| {
                 fields

@@ -165,13 +165,18 @@ fn header(buf: &[u8]) -> Option<Header> {
 /// The first bytes of a payload as text, unmasked.
 fn text_of(payload: &[u8], mask: Option<[u8; 4]>, opcode: u8) -> String {
     let shown = &payload[..payload.len().min(MESSAGE_PREFIX)];
-    let plain: Vec<u8> = match mask {
-        Some(key) => shown
-            .iter()
-            .enumerate()
-            .map(|(i, byte)| byte ^ key[i % 4])
-            .collect(),
-        None => shown.to_vec(),
+    let unmasked: Vec<u8>;
+    let plain: &[u8] = match mask {
+        Some(key) => {
+            unmasked = shown
+                .iter()
+                .enumerate()
+                .map(|(i, byte)| byte ^ key[i % 4])
+                .collect();
+            &unmasked
+        }
+        // The app's frames come unmasked: read where they lie.
+        None => shown,
     };
     if opcode == 8 && plain.len() >= 2 {
         // A close frame: its code, then its reason.
@@ -180,7 +185,7 @@ fn text_of(payload: &[u8], mask: Option<[u8; 4]>, opcode: u8) -> String {
             .trim()
             .to_owned();
     }
-    String::from_utf8_lossy(&plain).into_owned()
+    String::from_utf8_lossy(plain).into_owned()
 }
 
 /// Relays one direction of a socket until its reader ends in order (then ends the other side's writing

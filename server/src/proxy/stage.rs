@@ -19,7 +19,6 @@
 
 use axum::http::{Method, StatusCode, request, response};
 use std::any::Any;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -132,7 +131,9 @@ pub struct Flow {
     /// Its connection's first request.
     pub first: bool,
     pub websocket: bool,
-    stash: Mutex<HashMap<std::any::TypeId, Box<dyn Any + Send>>>,
+    /// Each stage's state for the flow, by type: a few entries, looked up on every message (a list,
+    /// not a hash map).
+    stash: Mutex<Vec<(std::any::TypeId, Box<dyn Any + Send>)>>,
     ended: AtomicBool,
 }
 
@@ -176,30 +177,39 @@ impl Flow {
 
     /// Keeps a stage's state for this flow (one value per type).
     pub fn put<T: Any + Send>(&self, value: T) {
-        self.stash
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(std::any::TypeId::of::<T>(), Box::new(value));
+        let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
+        let id = std::any::TypeId::of::<T>();
+        match stash.iter_mut().find(|(kept, _)| *kept == id) {
+            Some((_, kept)) => *kept = Box::new(value),
+            None => stash.push((id, Box::new(value))),
+        }
     }
 
-    /// A copy of a stage's state for this flow.
-    pub fn get<T: Any + Send + Clone>(&self) -> Option<T> {
-        self.stash
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&std::any::TypeId::of::<T>())
-            .and_then(|value| value.downcast_ref::<T>())
-            .cloned()
+    /// Reads a stage's state for this flow in place, if it has one.
+    pub fn peek<T: Any + Send, R>(&self, read: impl FnOnce(&T) -> R) -> Option<R> {
+        let stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
+        let id = std::any::TypeId::of::<T>();
+        stash
+            .iter()
+            .find(|(kept, _)| *kept == id)
+            .and_then(|(_, value)| value.downcast_ref::<T>())
+            .map(read)
     }
 
     /// Changes a stage's state for this flow in place (made from its default when there is none).
     pub fn with<T: Any + Send + Default, R>(&self, change: impl FnOnce(&mut T) -> R) -> R {
         let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
-        let value = stash
-            .entry(std::any::TypeId::of::<T>())
-            .or_insert_with(|| Box::new(T::default()));
+        let id = std::any::TypeId::of::<T>();
+        let at = match stash.iter().position(|(kept, _)| *kept == id) {
+            Some(at) => at,
+            None => {
+                stash.push((id, Box::new(T::default())));
+                stash.len() - 1
+            }
+        };
         change(
-            value
+            stash[at]
+                .1
                 .downcast_mut::<T>()
                 .expect("a stash entry holds the type it is keyed by"),
         )

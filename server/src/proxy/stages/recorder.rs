@@ -68,13 +68,11 @@ impl Stage for Recorder {
     }
 
     fn on_body(&self, flow: &Flow, direction: Direction, chunk: &[u8]) {
-        if let Some(track) = flow.get::<Track>() {
-            track.body(direction == Direction::Up, chunk);
-        }
+        flow.peek(|track: &Track| track.body(direction == Direction::Up, chunk));
     }
 
     fn on_response(&self, flow: &Flow, head: &response::Parts, _by_proxy: bool) -> Duration {
-        let Some(track) = flow.get::<Track>() else {
+        let Some(track) = flow.peek(Track::clone) else {
             return Duration::ZERO;
         };
         let mime = head
@@ -106,7 +104,7 @@ impl Stage for Recorder {
         if fate == Fate::Held {
             return;
         }
-        if let Some(track) = flow.get::<Track>() {
+        flow.peek(|track: &Track| {
             track.message(Kept {
                 at_ms: message.at_ms,
                 up: message.direction == Direction::Up,
@@ -115,11 +113,11 @@ impl Stage for Recorder {
                 text: prefix(message.text.trim_end()),
                 swallowed: fate == Fate::Swallowed,
             });
-        }
+        });
     }
 
     fn on_end(&self, flow: &Flow, how: &End) {
-        if let Some(track) = flow.get::<Track>() {
+        if let Some(track) = flow.peek(Track::clone) {
             track.end(match how {
                 End::Complete => None,
                 End::Failed(why) => Some(why.clone()),
