@@ -442,9 +442,17 @@ pub fn is_heartbeat_text(text: &str) -> bool {
     if text.starts_with('{') && text.len() <= 256 {
         // Every heartbeat word holds one of these four letters' runs: a message that holds none is no
         // heartbeat, and is not parsed (the proxy asks this of every message it relays).
-        let mentions_a_beat = text.as_bytes().windows(4).any(|run| {
-            let run = [run[0] | 0x20, run[1] | 0x20, run[2] | 0x20, run[3] | 0x20];
-            matches!(&run, b"ping" | b"pong" | b"hear" | b"keep")
+        let bytes = text.as_bytes();
+        let mentions_a_beat = (0..bytes.len().saturating_sub(3)).any(|at| {
+            matches!(bytes[at] | 0x20, b'p' | b'h' | b'k') && {
+                let run = [
+                    bytes[at] | 0x20,
+                    bytes[at + 1] | 0x20,
+                    bytes[at + 2] | 0x20,
+                    bytes[at + 3] | 0x20,
+                ];
+                matches!(&run, b"ping" | b"pong" | b"hear" | b"keep")
+            }
         });
         if !mentions_a_beat {
             return false;

@@ -69,7 +69,8 @@ pub struct Admitted {
 }
 
 impl Conn {
-    pub fn new(id: u64, peer: SocketAddr, admitted: Admitted) -> Conn {
+    /// `cut` is a child of the proxy's shutdown: one token ends the connection either way.
+    pub fn new(id: u64, peer: SocketAddr, admitted: Admitted, cut: CancellationToken) -> Conn {
         Conn {
             _admitted: admitted,
             id,
@@ -77,7 +78,7 @@ impl Conn {
             key: Mutex::new(None),
             last_activity_ms: AtomicU64::new(now_monotonic_ms()),
             half_open: AtomicBool::new(false),
-            cut: CancellationToken::new(),
+            cut,
             cut_by: Mutex::new(None),
             requests: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),

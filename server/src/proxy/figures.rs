@@ -4,6 +4,7 @@
 //! ([`switchboard_shared::har::classify`]), so the live table and an imported HAR say the same.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard};
 use switchboard_shared::app::ChannelKey;
 use switchboard_shared::har::classify::tally::Tally;
@@ -20,7 +21,33 @@ const EXACT_OTHERS: usize = 100;
 /// Every channel's tally, by channel id.
 #[derive(Debug, Default)]
 pub struct Figures {
-    tallies: Mutex<HashMap<String, (ChannelKey, Tally)>>,
+    tallies: Mutex<Tallies>,
+}
+
+/// Looked up on every message: the ids are hashes already, so a plain FNV-1a over them is enough (the
+/// default hasher cost more than the tally's own work).
+type Tallies = HashMap<String, (ChannelKey, Tally), BuildHasherDefault<Fnv>>;
+
+#[derive(Debug, Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
 }
 
 /// A channel as the figures read it now.
@@ -32,7 +59,7 @@ pub struct Read {
 }
 
 impl Figures {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, (ChannelKey, Tally)>> {
+    fn lock(&self) -> MutexGuard<'_, Tallies> {
         self.tallies.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -286,7 +286,7 @@ impl AppProxy {
                 slot,
             };
             let id = self.next_conn.fetch_add(1, Relaxed);
-            let conn = Arc::new(Conn::new(id, peer, admitted));
+            let conn = Arc::new(Conn::new(id, peer, admitted, self.shutdown.child_token()));
             self.open
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

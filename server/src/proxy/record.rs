@@ -10,6 +10,7 @@
 //! are classified from, so the live view and the downloaded file always agree.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use switchboard_shared::har::model::{Har, WebSocketMessage};
@@ -130,11 +131,11 @@ impl Track {
     }
 
     /// Changes the exchange and the recording's count together: `change` returns by how much what the
-    /// exchange keeps grew (negative: shrank), having set its own weight. The recording's lock is taken
-    /// first and held throughout, so the count always equals the sum of what the exchanges kept hold,
-    /// whatever another thread drops meanwhile.
+    /// exchange keeps grew (negative: shrank), having set its own weight. The count changes under the
+    /// exchange's own lock, which is also where a drop marks it gone and takes its weight off: so the
+    /// count always equals the sum of what the kept exchanges hold, whatever another thread drops
+    /// meanwhile, and the recording's lock is taken only when it is over its budget (not once a message).
     fn kept(&self, change: impl FnOnce(&mut Exchange) -> isize) {
-        let mut kept = self.recording.lock();
         let delta = {
             let mut exchange = self.exchange.lock().unwrap_or_else(|e| e.into_inner());
             if exchange.evicted {
@@ -142,11 +143,19 @@ impl Track {
                 change(&mut exchange);
                 return;
             }
-            change(&mut exchange)
+            let delta = change(&mut exchange);
+            if delta >= 0 {
+                self.recording.weight.fetch_add(delta as usize, Relaxed);
+            } else {
+                self.recording
+                    .weight
+                    .fetch_sub(delta.unsigned_abs(), Relaxed);
+            }
+            delta
         };
-        kept.weight = kept.weight.saturating_add_signed(delta);
-        if delta > 0 {
-            Recording::make_room(&mut kept);
+        if delta > 0 && self.recording.weight.load(Relaxed) > BUDGET_BYTES {
+            let mut kept = self.recording.lock();
+            Recording::make_room(&mut kept, &self.recording.weight);
         }
     }
 
@@ -246,6 +255,8 @@ pub struct ResponseHead {
 #[derive(Debug, Default)]
 pub struct Recording {
     inner: Mutex<Kept>,
+    /// Bytes the kept exchanges hold (see [`Track::kept`] for why it is exact).
+    weight: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -253,7 +264,6 @@ struct Kept {
     exchanges: VecDeque<Arc<Mutex<Exchange>>>,
     recorded: u64,
     dropped: u64,
-    pub(super) weight: usize,
 }
 
 impl Recording {
@@ -264,9 +274,9 @@ impl Recording {
         let exchange = Arc::new(Mutex::new(exchange));
         let mut kept = self.lock();
         kept.recorded += 1;
-        kept.weight += weight;
+        self.weight.fetch_add(weight, Relaxed);
         kept.exchanges.push_back(exchange.clone());
-        Self::make_room(&mut kept);
+        Self::make_room(&mut kept, &self.weight);
         drop(kept);
         Track {
             exchange,
@@ -279,9 +289,9 @@ impl Recording {
     }
 
     /// Drops the oldest exchanges (finished ones first) until the recording is within its bounds.
-    fn make_room(kept: &mut Kept) {
+    fn make_room(kept: &mut Kept, weight: &AtomicUsize) {
         while kept.exchanges.len() > MAX_EXCHANGES
-            || (kept.weight > BUDGET_BYTES && kept.exchanges.len() > 1)
+            || (weight.load(Relaxed) > BUDGET_BYTES && kept.exchanges.len() > 1)
         {
             let finished = kept
                 .exchanges
@@ -293,12 +303,11 @@ impl Recording {
             };
             // Marked under the exchange's own lock, so a track adding to it now either counted its
             // bytes before (and they are taken off here) or sees the mark and adds nothing.
-            let weight = {
+            {
                 let mut gone = gone.lock().unwrap_or_else(|e| e.into_inner());
                 gone.evicted = true;
-                gone.weight
-            };
-            kept.weight = kept.weight.saturating_sub(weight);
+                weight.fetch_sub(gone.weight, Relaxed);
+            }
             kept.dropped += 1;
         }
     }
@@ -311,7 +320,7 @@ impl Recording {
 
     /// Bytes held now (URLs, headers, bodies, messages), as counted.
     pub fn weight(&self) -> usize {
-        self.lock().weight
+        self.weight.load(Relaxed)
     }
 
     /// A copy of every exchange kept, oldest first (for tests: a HAR is written without one).
@@ -514,9 +523,9 @@ mod tests {
             assert!(!exchange.evicted);
             sum += exchange.weight;
         }
-        assert_eq!(kept.weight, sum);
+        assert_eq!(recording.weight(), sum);
         assert!(kept.exchanges.len() <= MAX_EXCHANGES);
-        assert!(kept.weight <= BUDGET_BYTES || kept.exchanges.len() == 1);
+        assert!(recording.weight() <= BUDGET_BYTES || kept.exchanges.len() == 1);
     }
 
     /// Random heads, bodies, messages and ends on open exchanges, old ones dropped under them: after

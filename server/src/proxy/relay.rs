@@ -80,10 +80,10 @@ pub async fn socket(
             &flow,
             send_timeout,
         );
+        // The connection's cut is a child of the proxy's shutdown: one token ends it either way.
         tokio::select! {
             ended = futures_util::future::try_join(up, down) => ended.map(|_| ()),
             () = flow.conn.cut.cancelled() => Ok(()),
-            () = flow.proxy.shutdown.cancelled() => Ok(()),
         }
     };
     let browser = browser_read.unsplit(browser_write);
