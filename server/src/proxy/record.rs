@@ -366,7 +366,7 @@ impl Recording {
             if since_ms.is_some_and(|since| end < since) {
                 return None;
             }
-            let mut written = written(&exchange, now_ms);
+            let mut written = written(&exchange, now_ms, since_ms);
             drop(exchange);
             written.kind = written
                 .channel
@@ -395,8 +395,9 @@ impl Recording {
     }
 }
 
-/// An exchange as the one HAR writer takes it.
-fn written(exchange: &Exchange, now_ms: f64) -> write::Exchange {
+/// An exchange as the one HAR writer takes it; with `since_ms`, only its messages from then on (a line
+/// open for an hour is not sent whole to a page drawing its last two minutes).
+fn written(exchange: &Exchange, now_ms: f64, since_ms: Option<f64>) -> write::Exchange {
     let end = exchange.end_ms.unwrap_or(now_ms);
     let frames: u64 = exchange.messages.iter().map(|m| m.size).sum();
     let form = if exchange.websocket {
@@ -438,6 +439,7 @@ fn written(exchange: &Exchange, now_ms: f64) -> write::Exchange {
         messages: exchange
             .messages
             .iter()
+            .filter(|m| since_ms.is_none_or(|since| m.at_ms >= since))
             .map(|m| WebSocketMessage {
                 kind: if m.up { "send" } else { "receive" }.into(),
                 time: m.at_ms / 1000.0,
