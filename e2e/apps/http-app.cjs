@@ -9,10 +9,13 @@
 //   GET  /big?mb=N         N MB of bytes, written as the reader takes them
 //   POST /echo             the body back
 //   GET  /headers          the request's headers as JSON
+//   GET  /packed?enc=E     JSON that changes every tenth request, compressed (E: gzip, deflate or br)
 const http = require("http");
+const zlib = require("zlib");
 
 const port = Number(process.argv[2] || 8082);
 let statusCalls = 0;
+let packedCalls = 0;
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, "http://x");
   if (url.pathname === "/events") {
@@ -48,6 +51,13 @@ const server = http.createServer((req, res) => {
     const parts = [];
     req.on("data", (part) => parts.push(part));
     req.on("end", () => { res.writeHead(200, { "content-type": req.headers["content-type"] || "application/octet-stream" }); res.end(Buffer.concat(parts)); });
+  } else if (url.pathname === "/packed") {
+    packedCalls += 1;
+    const enc = url.searchParams.get("enc") || "gzip";
+    const body = Buffer.from(JSON.stringify({ version: Math.floor((packedCalls - 1) / 10), items: [] }));
+    const packed = enc === "br" ? zlib.brotliCompressSync(body) : enc === "deflate" ? zlib.deflateSync(body) : zlib.gzipSync(body);
+    res.writeHead(200, { "content-type": "application/json", "content-encoding": enc, "content-length": String(packed.length) });
+    res.end(packed);
   } else if (url.pathname === "/headers") {
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify(req.headers));

@@ -913,3 +913,47 @@ async fn the_report_counts_as_traffic_flows_and_the_har_sorts_as_the_report_does
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn compressed_answers_pass_as_they_came_and_are_recorded_as_the_app_wrote_them() {
+    let http = NodeApp::start("http-app.cjs", &[]);
+    let (server, proxy) = through(&http.url()).await;
+    for encoding in ["gzip", "br", "deflate"] {
+        for _ in 0..4 {
+            let answer = server
+                .http
+                .get(format!("{proxy}/packed?enc={encoding}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.headers()["content-encoding"], encoding);
+            let bytes = answer.bytes().await.unwrap();
+            assert!(
+                !bytes.starts_with(b"{"),
+                "the browser gets the compressed bytes"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+    let (_, har) = server.get_json("/api/app/har").await;
+    let har: Har = serde_json::from_value(har).unwrap();
+    let texts: Vec<String> = har
+        .log
+        .entries
+        .iter()
+        .filter(|entry| entry.request.url.contains("/packed"))
+        .map(|entry| entry.response.content.text.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(texts.len(), 12);
+    for text in &texts {
+        assert!(
+            text.starts_with("{\"version\":"),
+            "recorded as the app wrote it: {text:?}"
+        );
+    }
+    // Read as the app wrote them, the answers are the same as the one before until the tenth.
+    let packed = channel(&server, "/packed").await;
+    assert_eq!(packed.kind, ChannelKind::Letters);
+    assert_eq!((packed.requests, packed.empty_answers), (12, 12));
+    server.shutdown().await;
+}

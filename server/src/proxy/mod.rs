@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod conn;
+pub mod decode;
 pub mod figures;
 pub mod forward;
 pub mod headers;

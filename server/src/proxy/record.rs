@@ -201,6 +201,22 @@ impl Track {
         });
     }
 
+    /// Keeps an answer's body as the app wrote it, decoded, in place of its compressed first bytes (its
+    /// size on the wire stays as counted).
+    pub fn decoded_body(&self, decoded: Vec<u8>) {
+        self.kept(|exchange| {
+            if exchange.evicted {
+                return 0;
+            }
+            let mut decoded = decoded;
+            decoded.truncate(BODY_PREFIX);
+            let delta = decoded.len() as isize - exchange.response_body.len() as isize;
+            exchange.response_body = decoded;
+            exchange.weight = exchange.weight.saturating_add_signed(delta);
+            delta
+        });
+    }
+
     /// Records one message of a stream or a socket.
     pub fn message(&self, message: Message) {
         self.kept(|exchange| {

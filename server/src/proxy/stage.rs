@@ -196,6 +196,17 @@ impl Flow {
             .map(read)
     }
 
+    /// Changes a stage's state for this flow in place, if it has one.
+    pub fn peek_mut<T: Any + Send, R>(&self, change: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
+        let id = std::any::TypeId::of::<T>();
+        stash
+            .iter_mut()
+            .find(|(kept, _)| *kept == id)
+            .and_then(|(_, value)| value.downcast_mut::<T>())
+            .map(change)
+    }
+
     /// Changes a stage's state for this flow in place (made from its default when there is none).
     pub fn with<T: Any + Send + Default, R>(&self, change: impl FnOnce(&mut T) -> R) -> R {
         let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());

@@ -112,7 +112,12 @@ impl Stage for Figures {
     }
 
     fn on_end(&self, flow: &Flow, _how: &End) {
-        let exchange = flow.with(std::mem::take::<Exchange>);
+        let mut exchange = flow.with(std::mem::take::<Exchange>);
+        if let Some(mut decoded) = super::decoded(flow) {
+            // What the app said, not its compressed bytes, is compared with the answer before.
+            decoded.truncate(BODY_KEPT);
+            exchange.body = decoded;
+        }
         if exchange.start_ms == 0.0 {
             // Ended before this stage saw its request (a refused connection): nothing to tally.
             return;

@@ -3,6 +3,7 @@
 //! [`switchboard_shared::app::AppFaultKind`]; the forwarding code names none of them.
 
 mod channels;
+mod decode;
 mod delay;
 mod drop;
 mod figures;
@@ -14,6 +15,7 @@ mod recorder;
 mod refuse;
 mod unavailable;
 
+pub use decode::decoded;
 pub use recorder::Recorder;
 
 use super::stage::{Pipeline, Stage};
@@ -27,6 +29,7 @@ pub fn standard() -> Pipeline {
         Box::new(channels::Channels),
         Box::new(network::NetworkHead),
         Box::new(refuse::Refuse),
+        Box::new(decode::Decode),
         Box::new(recorder::Recorder),
         Box::new(figures::Figures),
         Box::new(half_open::HalfOpen),

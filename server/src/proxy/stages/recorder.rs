@@ -118,6 +118,9 @@ impl Stage for Recorder {
 
     fn on_end(&self, flow: &Flow, how: &End) {
         if let Some(track) = flow.peek(Track::clone) {
+            if let Some(decoded) = super::decoded(flow) {
+                track.decoded_body(decoded);
+            }
             track.end(match how {
                 End::Complete => None,
                 End::Failed(why) => Some(why.clone()),
