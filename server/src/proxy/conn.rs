@@ -174,13 +174,23 @@ impl ProxiedStream {
         }
     }
 
-    fn condition(&self) -> Option<Arc<Condition>> {
-        // Asked on every read and write: no copy of the channel's key while no network is set.
-        if !self.proxy.lab.any_network() {
-            return None;
-        }
-        let key = self.conn.key()?;
-        self.proxy.lab.network_for(&key.id)
+    /// Its two directions, borrowed apart: the relay reads one and writes the other at once, with no
+    /// lock between them (tokio's `split` takes one on every read and write).
+    pub fn halves(&mut self) -> (ReadSide<'_>, WriteSide<'_>) {
+        (
+            ReadSide {
+                reader: &mut self.reader,
+                inbound: &mut self.inbound,
+                browser_gone: &mut self.browser_gone,
+                conn: &self.conn,
+                proxy: &self.proxy,
+            },
+            WriteSide {
+                writer: &mut self.writer,
+                conn: &self.conn,
+                proxy: &self.proxy,
+            },
+        )
     }
 
     /// Reads and drops what a half-open connection's browser sends; ready only when it goes away.
@@ -212,39 +222,60 @@ impl ProxiedStream {
     }
 }
 
-impl AsyncRead for ProxiedStream {
+/// The emulated network of a connection's channel, if one is set.
+fn condition(conn: &Conn, proxy: &AppProxy) -> Option<Arc<Condition>> {
+    // Asked on every read and write: no copy of the channel's key while no network is set.
+    if !proxy.lab.any_network() {
+        return None;
+    }
+    let key = conn.key()?;
+    proxy.lab.network_for(&key.id)
+}
+
+/// The reading direction of a [`ProxiedStream`] (see [`ProxiedStream::halves`]).
+#[derive(Debug)]
+pub struct ReadSide<'a> {
+    reader: &'a mut Option<OwnedReadHalf>,
+    inbound: &'a mut Option<Box<Inbound>>,
+    browser_gone: &'a mut bool,
+    conn: &'a Arc<Conn>,
+    proxy: &'a Arc<AppProxy>,
+}
+
+/// The writing direction of a [`ProxiedStream`] (see [`ProxiedStream::halves`]).
+#[derive(Debug)]
+pub struct WriteSide<'a> {
+    writer: &'a mut Writer<OwnedWriteHalf>,
+    conn: &'a Arc<Conn>,
+    proxy: &'a Arc<AppProxy>,
+}
+
+impl AsyncRead for ReadSide<'_> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let upgraded = this.conn.upgraded.load(Relaxed);
         // Only a socket's frames are held here: an HTTP request's head is held by the forwarding,
         // which knows its channel once the head is read.
-        let condition = if this
-            .conn
-            .upgraded
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            this.condition()
+        let condition = if upgraded {
+            condition(this.conn, this.proxy)
         } else {
             None
         };
         let Some(reader) = this.reader.as_mut() else {
             return Poll::Ready(Ok(()));
         };
-        let upgraded = this
-            .conn
-            .upgraded
-            .load(std::sync::atomic::Ordering::Relaxed);
         // A socket's frames still reach the relay, which drops them and sees the browser hang up; an
         // HTTP connection's bytes are dropped here.
         if this.conn.is_half_open() && !upgraded {
             let mut tried = false;
-            let result = Self::swallow(reader, cx, &mut this.browser_gone, &mut tried);
-            if this.browser_gone || tried {
+            let result = ProxiedStream::swallow(reader, cx, this.browser_gone, &mut tried);
+            if *this.browser_gone || tried {
                 // It gave up on the connection, or asked again on it: either way it noticed something.
-                this.proxy.lab.half_open_noticed(&this.conn);
+                this.proxy.lab.half_open_noticed(this.conn);
             }
             return result;
         }
@@ -253,7 +284,7 @@ impl AsyncRead for ProxiedStream {
             let inbound = this.inbound.get_or_insert_with(Box::default);
             let result = inbound.poll_read(cx, reader, buf, condition.as_deref(), |_| {});
             if condition.is_none() && inbound.is_empty() {
-                this.inbound = None;
+                *this.inbound = None;
             }
             result
         } else {
@@ -261,45 +292,44 @@ impl AsyncRead for ProxiedStream {
         };
         match &result {
             Poll::Ready(Ok(())) if buf.filled().len() > before => this.conn.touch(),
-            Poll::Ready(_) => this.browser_gone = true,
+            Poll::Ready(_) => *this.browser_gone = true,
             Poll::Pending => {}
         }
         result
     }
 }
 
-impl ProxiedStream {
+impl WriteSide<'_> {
     fn write_bufs(
-        self: Pin<&mut Self>,
+        &mut self,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.conn.is_half_open() {
+        if self.conn.is_half_open() {
             // Taken and dropped: the path is dead, and the sender cannot tell.
             return Poll::Ready(Ok(bufs.iter().map(|buf| buf.len()).sum()));
         }
-        let condition = this.condition();
+        let condition = condition(self.conn, self.proxy);
         if condition.is_some() {
-            this.writer.shape();
+            self.writer.shape();
         }
-        let result = this.writer.poll_write(cx, bufs, condition.as_deref());
+        let result = self.writer.poll_write(cx, bufs, condition.as_deref());
         if let Poll::Ready(Ok(written)) = result
             && written > 0
         {
-            this.conn.touch();
+            self.conn.touch();
         }
         result
     }
 }
 
-impl AsyncWrite for ProxiedStream {
+impl AsyncWrite for WriteSide<'_> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.write_bufs(cx, &[io::IoSlice::new(buf)])
+        self.get_mut().write_bufs(cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -307,7 +337,7 @@ impl AsyncWrite for ProxiedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.write_bufs(cx, bufs)
+        self.get_mut().write_bufs(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -316,7 +346,7 @@ impl AsyncWrite for ProxiedStream {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match &mut this.writer {
+        match &mut *this.writer {
             Writer::Direct(half) if !this.conn.is_half_open() => Pin::new(half).poll_flush(cx),
             _ => Poll::Ready(Ok(())),
         }
@@ -328,11 +358,56 @@ impl AsyncWrite for ProxiedStream {
             // Nothing is closed on a half-open line.
             return Poll::Ready(Ok(()));
         }
-        match &mut this.writer {
+        match &mut *this.writer {
             Writer::Direct(half) => Pin::new(half).poll_shutdown(cx),
             Writer::Shaped(path) => path.poll_shutdown(cx),
             Writer::Moving => Poll::Ready(Ok(())),
         }
+    }
+}
+
+impl AsyncRead for ProxiedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let (mut read, _) = self.get_mut().halves();
+        Pin::new(&mut read).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ProxiedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let (_, mut write) = self.get_mut().halves();
+        Pin::new(&mut write).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let (_, mut write) = self.get_mut().halves();
+        Pin::new(&mut write).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let (_, mut write) = self.get_mut().halves();
+        Pin::new(&mut write).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let (_, mut write) = self.get_mut().halves();
+        Pin::new(&mut write).poll_shutdown(cx)
     }
 }
 

@@ -54,15 +54,15 @@ fn sides(direction: Direction) -> (Blame, Blame) {
 /// bytes each side sent past the upgrade's head (`*_early`) go first.
 pub async fn socket(
     flow: Arc<Flow>,
-    browser: ProxiedStream,
+    mut browser: ProxiedStream,
     browser_early: Bytes,
     mut app: TcpStream,
     app_early: Bytes,
 ) {
     let send_timeout = flow.proxy.settings.send_timeout;
     let _app_file = flow.proxy.settings.meters.hold_file();
-    let (mut browser_read, mut browser_write) = tokio::io::split(browser);
     let outcome = {
+        let (mut browser_read, mut browser_write) = browser.halves();
         let (mut app_read, mut app_write) = app.split();
         let up = frames(
             &mut browser_read,
@@ -86,7 +86,6 @@ pub async fn socket(
             () = flow.conn.cut.cancelled() => Ok(()),
         }
     };
-    let browser = browser_read.unsplit(browser_write);
     match outcome {
         Ok(()) => flow.end(End::Complete),
         Err(Broke::Browser(why)) => {
