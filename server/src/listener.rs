@@ -70,13 +70,13 @@ pub struct MeteredListener {
     meters: Arc<Meters>,
     network: Arc<Network>,
     deadlines: Deadlines,
-    gate: Gate,
+    gate: Admission,
 }
 
 /// What every accepted connection passes, on the server's port and the app proxy's alike: a number per
 /// client address, and refusals near the open-file limit (every connection of either port counted).
 #[derive(Debug)]
-pub struct Gate {
+pub struct Admission {
     meters: Arc<Meters>,
     per_client: Option<usize>,
     clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
@@ -86,13 +86,13 @@ pub struct Gate {
     last_logged: Option<Instant>,
 }
 
-impl Gate {
-    pub fn new(meters: Arc<Meters>, per_client: Option<usize>) -> Gate {
+impl Admission {
+    pub fn new(meters: Arc<Meters>, per_client: Option<usize>) -> Admission {
         let most_open = rlimit::Resource::NOFILE
             .get()
             .ok()
             .map(|(soft, _)| soft.saturating_sub(SPARE_FILES));
-        Gate {
+        Admission {
             meters,
             per_client,
             clients: Arc::default(),
@@ -180,7 +180,7 @@ impl MeteredListener {
     ) -> MeteredListener {
         MeteredListener {
             inner,
-            gate: Gate::new(meters.clone(), per_client),
+            gate: Admission::new(meters.clone(), per_client),
             meters,
             network,
             deadlines,

@@ -261,8 +261,10 @@ impl AppProxy {
                 }
             }
         });
-        let mut gate =
-            crate::listener::Gate::new(self.settings.meters.clone(), self.settings.tcp_per_client);
+        let mut gate = crate::listener::Admission::new(
+            self.settings.meters.clone(),
+            self.settings.tcp_per_client,
+        );
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(Duration::from_secs(60));

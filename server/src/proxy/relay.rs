@@ -12,7 +12,9 @@
 
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -80,11 +82,22 @@ pub async fn socket(
             &flow,
             send_timeout,
         );
-        // The connection's cut is a child of the proxy's shutdown: one token ends it either way.
-        tokio::select! {
-            ended = futures_util::future::try_join(up, down) => ended.map(|_| ()),
-            () = flow.conn.cut.cancelled() => Ok(()),
-        }
+        // The connection's cut is a child of the proxy's shutdown: one token ends it either way. It is
+        // looked at only when its own waker fired (`woken::Gate`): the task wakes for every frame, and
+        // a token's look takes a lock.
+        let mut relay = std::pin::pin!(futures_util::future::try_join(up, down));
+        let mut cut = std::pin::pin!(flow.conn.cut.cancelled());
+        let mut gate = crate::woken::Gate::default();
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(ended) = relay.as_mut().poll(cx) {
+                return Poll::Ready(ended.map(|_| ()));
+            }
+            if gate.poll_with(cx, |cx| cut.as_mut().poll(cx)).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            Poll::Pending
+        })
+        .await
     };
     match outcome {
         Ok(()) => flow.end(End::Complete),
