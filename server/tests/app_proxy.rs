@@ -957,3 +957,59 @@ async fn compressed_answers_pass_as_they_came_and_are_recorded_as_the_app_wrote_
     assert_eq!((packed.requests, packed.empty_answers), (12, 12));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_half_open_holds_new_connections_until_it_ends_and_leaves_the_old_dead_until_released() {
+    let app = NodeApp::start("ws-app.cjs", &[]);
+    let (server, proxy) = through(&app.url()).await;
+    let (mut old, _) = dial(&proxy, "/line").await;
+    next_message(&mut old).await;
+    let id = channel(&server, "/line").await.id;
+    let (status, body) = app_fault(
+        &server,
+        serde_json::json!({"kind": "half_open", "channel": id, "duration_ms": 1500}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // A connection opened during it is not completed until the path comes back, then works.
+    let started = Instant::now();
+    let (mut new, _) = dial(&proxy, "/line").await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1300) && waited < Duration::from_secs(4),
+        "the new connection was answered after {waited:?}, not when the fault ended"
+    );
+    next_message(&mut new).await;
+    new.send(Message::text("after")).await.unwrap();
+    assert_eq!(next_message(&mut new).await, Message::text("after"));
+    // The one open when it struck stays dead after it, as a connection a NAT forgot.
+    old.send(Message::text("still there?")).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(800), old.next())
+            .await
+            .is_err(),
+        "something passed a dead connection"
+    );
+    let row = channel(&server, "/line").await;
+    assert_eq!((row.open, row.dead), (2, 1));
+    // Released, it is closed: the browser hears it is gone.
+    let (status, body) = app_fault(
+        &server,
+        serde_json::json!({"kind": "release", "channel": id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let ended = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match old.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the dead connection was not released");
+    let row = channel(&server, "/line").await;
+    assert_eq!((row.open, row.dead), (1, 0));
+    server.shutdown().await;
+}

@@ -110,6 +110,9 @@ pub struct AppChannel {
     pub messages: u64,
     /// Connections of the channel open through the proxy now.
     pub open: u64,
+    /// Of those, connections a half-open left dead (nothing passes; the browser has not given up).
+    #[serde(default)]
+    pub dead: u64,
     pub reconnects: u64,
     pub heartbeat_ms: Option<f64>,
     pub longest_silence_ms: Option<f64>,
@@ -236,10 +239,12 @@ pub enum AppFaultKind {
     NoHeartbeat,
     /// End every fault on the channel.
     Clear,
+    /// Cut the connections a half-open left dead, so a tab that never gives up on them recovers.
+    Release,
 }
 
 impl AppFaultKind {
-    pub const ALL: [AppFaultKind; 8] = [
+    pub const ALL: [AppFaultKind; 9] = [
         AppFaultKind::Drop,
         AppFaultKind::HalfOpen,
         AppFaultKind::Hiccup,
@@ -248,6 +253,7 @@ impl AppFaultKind {
         AppFaultKind::IdleTimeout,
         AppFaultKind::NoHeartbeat,
         AppFaultKind::Clear,
+        AppFaultKind::Release,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -260,6 +266,7 @@ impl AppFaultKind {
             AppFaultKind::IdleTimeout => "idle_timeout",
             AppFaultKind::NoHeartbeat => "no_heartbeat",
             AppFaultKind::Clear => "clear",
+            AppFaultKind::Release => "release",
         }
     }
 
@@ -274,6 +281,7 @@ impl AppFaultKind {
             AppFaultKind::IdleTimeout => "Proxy idle timeout",
             AppFaultKind::NoHeartbeat => "Swallow heartbeats",
             AppFaultKind::Clear => "Clear",
+            AppFaultKind::Release => "Release dead connections",
         }
     }
 
@@ -294,12 +302,18 @@ impl AppFaultKind {
                 "The upstream's heartbeats are swallowed: does the app notice a dead line?"
             }
             AppFaultKind::Clear => "Every fault on the channel ends.",
+            AppFaultKind::Release => {
+                "The connections a half-open left dead are cut, so the app hears they are gone."
+            }
         }
     }
 
     /// Whether the kind lasts for a duration (and needs `duration_ms`).
     pub const fn lasts(self) -> bool {
-        !matches!(self, AppFaultKind::Drop | AppFaultKind::Clear)
+        !matches!(
+            self,
+            AppFaultKind::Drop | AppFaultKind::Clear | AppFaultKind::Release
+        )
     }
 }
 
@@ -417,7 +431,7 @@ impl AppFaultRequest {
             | AppFaultKind::Hiccup
             | AppFaultKind::Http503
             | AppFaultKind::NoHeartbeat => needs("duration_ms", duration_ms)?,
-            AppFaultKind::Drop | AppFaultKind::Clear => {}
+            AppFaultKind::Drop | AppFaultKind::Clear | AppFaultKind::Release => {}
         }
         Ok(AppFaultRequest {
             kind,

@@ -117,6 +117,10 @@ pub fn AppView(
         let words = match kind {
             AppFaultKind::Drop => format!("Cut {} now.", aimed()),
             AppFaultKind::Clear => format!("Cleared every fault on {}.", aimed()),
+            AppFaultKind::Release => format!(
+                "Cut the connections of {} that a half-open left dead.",
+                aimed()
+            ),
             AppFaultKind::IdleTimeout => format!(
                 "A proxy's {} idle timeout on {}, until cleared.",
                 format_ms(idle_ms.get_untracked() as f64),
@@ -295,6 +299,18 @@ pub fn AppView(
                                 on:click=move |_| inject(kind)>{kind.title()}</button>
                         }).collect_view()}
                         <button type="button" class="tool" data-testid="app-fault-clear" on:click=move |_| inject(AppFaultKind::Clear)>"Clear faults"</button>
+                        {move || {
+                            // Offered only while a half-open holds connections dead: they stay dead
+                            // after it ends, as a path's would, and a tab may never give up on them.
+                            let dead: u64 = report.get().map_or(0, |r| r.channels.iter().map(|c| c.dead).sum());
+                            (dead > 0).then(|| view! {
+                                <button type="button" class="tool" data-testid="app-fault-release"
+                                    title=AppFaultKind::Release.explanation()
+                                    on:click=move |_| inject(AppFaultKind::Release)>
+                                    {format!("Release {dead} dead connection{}", if dead == 1 { "" } else { "s" })}
+                                </button>
+                            })
+                        }}
                     </div>
                     <p class="har-status" role="status" data-testid="app-said"
                         class:refused=move || matches!(said.get(), Some(Err(_)))>
@@ -358,7 +374,7 @@ fn ChannelRow(channel: AppChannel) -> impl IntoView {
             <td>{group_thousands(channel.empty_answers)}</td>
             <td data-testid="app-messages">{group_thousands(channel.messages)}</td>
             <td>{format!("{} / {}", format_bytes(channel.bytes_down as f64), format_bytes(channel.bytes_up as f64))}</td>
-            <td>{channel.open}</td>
+            <td data-testid="app-open">{if channel.dead > 0 { format!("{} ({} dead)", channel.open, channel.dead) } else { channel.open.to_string() }}</td>
             <td data-testid="app-reconnects">{channel.reconnects}</td>
             <td data-testid="app-heartbeat">{channel.heartbeat_ms.map_or_else(|| "none".to_owned(), |ms| format!("every {}", format_ms(ms)))}</td>
             <td>{channel.longest_silence_ms.map_or_else(|| "–".to_owned(), format_ms)}</td>

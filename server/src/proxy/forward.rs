@@ -93,7 +93,7 @@ pub async fn handle(
     let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     let (parts, body) = request.into_parts();
     match proxy.pipeline.request(&flow, &parts).await {
-        Verdict::Pass | Verdict::Wait(_) => {}
+        Verdict::Pass | Verdict::Wait(_) | Verdict::Hold => {}
         Verdict::Answer { status, words } => {
             return Ok(own_answer(&flow, status, &parts.headers, &words));
         }

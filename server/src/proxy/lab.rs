@@ -372,8 +372,8 @@ impl Lab {
         self.lock().seen.contains_key(id)
     }
 
-    /// A new connection of `channel` went half-open under a fault still in effect: the fault hit it too.
-    pub fn half_opened(&self, channel: &str) {
+    /// A new connection of `channel` is held by a half-open still in effect: the fault hit it too.
+    pub fn half_open_held(&self, channel: &str) {
         let mut state = self.lock();
         if let Some(record) = state
             .records

@@ -27,10 +27,12 @@ pub fn report(proxy: &AppProxy) -> AppReport {
         let (key, channel) = (&figures.key, &figures.channel);
         let id = key.id.clone();
         let (cut_by_fault, cut_by_idle_timeout) = proxy.lab.cuts(&id);
-        let open_now = open
+        let open_now: Vec<_> = open
             .iter()
             .filter(|conn| conn.key().is_some_and(|key| key.id == id) && !conn.cut.is_cancelled())
-            .count() as u64;
+            .collect();
+        let dead = open_now.iter().filter(|conn| conn.is_half_open()).count() as u64;
+        let open_now = open_now.len() as u64;
         findings.extend(channel_findings(channel, key, now));
         channels.push(AppChannel {
             id: id.clone(),
@@ -44,6 +46,7 @@ pub fn report(proxy: &AppProxy) -> AppReport {
             bytes_down: channel.bytes_down,
             messages: channel.frames,
             open: open_now,
+            dead,
             reconnects: channel.reconnects,
             heartbeat_ms: channel.heartbeat_ms,
             longest_silence_ms: figures.longest_silence_ms,

@@ -29,6 +29,9 @@ use super::AppProxy;
 use super::conn::{ChannelKey, Conn};
 use super::lab::Lab;
 
+/// How often a held request asks its stage again.
+const HOLD_LOOK: Duration = Duration::from_millis(100);
+
 /// Which way bytes go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -45,6 +48,8 @@ pub enum Verdict {
     Pass,
     /// Hold it this long, then go on (the head's way up an emulated path).
     Wait(Duration),
+    /// Hold it, and ask this stage again a little later (a connection held while a fault lasts).
+    Hold,
     /// Answer it in the proxy's name; the app never sees it.
     Answer { status: StatusCode, words: String },
     /// Answer nothing, ever: the stage has decided the connection's fate (cut it, or left it dead).
@@ -289,14 +294,20 @@ impl Pipeline {
         Pipeline { stages }
     }
 
-    /// Runs a request's head through the stages: waits as they say, and stops at the first that
-    /// answers or gives no answer.
+    /// Runs a request's head through the stages: waits and holds as they say, and stops at the first
+    /// that answers or gives no answer.
     pub async fn request(&self, flow: &Flow, head: &request::Parts) -> Verdict {
         for stage in &self.stages {
-            match stage.on_request(flow, head) {
-                Verdict::Pass => {}
-                Verdict::Wait(time) => tokio::time::sleep(time).await,
-                stop => return stop,
+            loop {
+                match stage.on_request(flow, head) {
+                    Verdict::Pass => break,
+                    Verdict::Wait(time) => {
+                        tokio::time::sleep(time).await;
+                        break;
+                    }
+                    Verdict::Hold => tokio::time::sleep(HOLD_LOOK).await,
+                    stop => return stop,
+                }
             }
         }
         Verdict::Pass

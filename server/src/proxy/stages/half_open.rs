@@ -1,13 +1,17 @@
-//! The `half_open` fault: nothing passes either way and nothing is closed. The connections open when it
-//! strikes go dead (their socket, [`crate::proxy::conn::ProxiedStream`], takes and drops every byte from
-//! then on); a request that arrives on a dead connection, or opens a connection of the channel while the
-//! fault lasts, is never answered.
+//! The `half_open` fault, as a real path that drops every packet does it: the connections open when
+//! it strikes go dead — nothing passes either way, nothing closes (their socket,
+//! [`crate::proxy::conn::ProxiedStream`], takes and drops every byte from then on) — and stay dead after
+//! it ends, as connections a NAT forgot: only the app's own heartbeat or a timeout finds that out. A
+//! connection the browser opens while it lasts is not completed: its first request is held unanswered
+//! until the fault ends (as a SYN is retransmitted until the path comes back) and then served as usual,
+//! so the app can recover by redialing — a tab is never wedged by the lab itself. `release` cuts the
+//! dead ones, for a tab that never gives up on them.
 
 use axum::http::request;
 use std::sync::Arc;
 use switchboard_shared::app::{AppFaultKind, AppFaultRequest};
 
-use crate::proxy::conn::Conn;
+use crate::proxy::conn::{Conn, CutBy};
 use crate::proxy::lab::Lab;
 use crate::proxy::stage::{Flow, Stage, Verdict};
 
@@ -19,23 +23,39 @@ impl Stage for HalfOpen {
         if flow.conn.is_half_open() {
             return Verdict::NoAnswer;
         }
-        let lab = flow.lab();
-        if lab
-            .active(AppFaultKind::HalfOpen, &flow.channel.id)
-            .is_none()
+        if !flow.first
+            || flow
+                .lab()
+                .active(AppFaultKind::HalfOpen, &flow.channel.id)
+                .is_none()
         {
             return Verdict::Pass;
         }
-        flow.conn.go_half_open();
-        lab.half_opened(&flow.channel.id);
-        Verdict::NoAnswer
+        // Asked again every 100 ms until the fault is over; held so, it is counted once.
+        if !flow.with(|held: &mut HeldByHalfOpen| std::mem::replace(&mut held.0, true)) {
+            flow.lab().half_open_held(&flow.channel.id);
+        }
+        Verdict::Hold
     }
 
     fn on_inject(&self, _lab: &Lab, fault: &AppFaultRequest, hit: &[Arc<Conn>]) {
-        if fault.kind == AppFaultKind::HalfOpen {
-            for conn in hit {
-                conn.go_half_open();
+        match fault.kind {
+            AppFaultKind::HalfOpen => {
+                for conn in hit {
+                    conn.go_half_open();
+                }
             }
+            AppFaultKind::Release => {
+                // Cut, a dead connection's socket is closed: the browser hears it is gone.
+                for conn in hit.iter().filter(|conn| conn.is_half_open()) {
+                    conn.cut_by(CutBy::Fault);
+                }
+            }
+            _ => {}
         }
     }
 }
+
+/// Whether a flow was held by the half-open already.
+#[derive(Debug, Default)]
+struct HeldByHalfOpen(bool);
