@@ -39,6 +39,9 @@ pub struct Dashboard {
     pub now_ms: RwSignal<f64>,
     /// What a proxy in front of the server says of itself (`X-Switchboard-Proxy`), if there is one.
     pub proxy: RwSignal<Option<String>>,
+    /// Whether the server puts a person's app through the lab (`--upstream`), once `/api/stats` said:
+    /// only then does the "Your app" view ask `/api/app`.
+    pub app_proxied: RwSignal<Option<bool>>,
 }
 
 impl Dashboard {
@@ -61,6 +64,7 @@ impl Dashboard {
             phones: PerLane::from_fn(Phone::new),
             now_ms: RwSignal::new(0.0),
             proxy: RwSignal::new(None),
+            app_proxied: RwSignal::new(None),
         }
     }
 

@@ -100,6 +100,7 @@ pub fn snapshot(state: &AppState) -> ServerStats {
             .collect(),
         other: state.meters.other().snapshot(),
         connections: state.meters.connections(),
+        app_proxy: state.app.is_some(),
     }
 }
 

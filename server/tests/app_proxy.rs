@@ -737,6 +737,8 @@ async fn no_heartbeat_holds_a_socketio_ping_that_answers_a_held_poll() {
 #[tokio::test]
 async fn the_app_endpoints_refuse_bad_requests_naming_the_field() {
     let plain = TestServer::start().await;
+    // The page learns from /api/stats that there is no app to ask about, and does not ask.
+    assert!(!plain.stats().await.app_proxy);
     let (status, body) = plain.get_json("/api/app").await;
     assert_eq!(status, 404);
     assert!(
@@ -897,6 +899,10 @@ async fn the_report_counts_as_traffic_flows_and_the_har_sorts_as_the_report_does
     assert!((0.85..=0.95).contains(&repeated), "{repeated}");
     let report = report(&server).await;
     assert!(report.dropped >= 100, "the recording kept its bound");
+    assert!(
+        server.stats().await.app_proxy,
+        "/api/stats tells the page to ask"
+    );
 
     // The page's swimlanes, from the last seconds of the HAR, sort as the table does.
     let (_, har) = server.get_json("/api/app/har?last_s=5").await;

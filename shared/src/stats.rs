@@ -27,6 +27,10 @@ pub struct ServerStats {
     /// TCP connections open now, and those the server closed or refused to protect the others.
     #[serde(default)]
     pub connections: ConnectionCounts,
+    /// Whether the server puts a person's app through the lab (`--upstream`): the page asks
+    /// `/api/app` only then.
+    #[serde(default)]
+    pub app_proxy: bool,
 }
 
 /// The server's TCP connections: open now, and cut or refused per reason (a slow reader is counted on
@@ -181,6 +185,7 @@ mod tests {
                 idle_timeout: 4,
                 ..ConnectionCounts::default()
             },
+            app_proxy: true,
         };
         let json = serde_json::to_value(&stats).unwrap();
         assert_eq!(json["lanes"]["longpoll"]["requests"], 3);

@@ -44,7 +44,17 @@ pub fn named(channel: &AppChannel) -> String {
 pub fn AppPanel() -> impl IntoView {
     let report = RwSignal::new(None::<AppReport>);
     let traffic = RwSignal::new(None::<Imported>);
+    let app_proxied = expect_context::<Dashboard>().app_proxied;
     spawn_local(async move {
+        // Asked only of a server that proxies an app (it says so in `/api/stats`): asking every other
+        // one would leave a 404 in every browser's console.
+        loop {
+            match app_proxied.get_untracked() {
+                Some(true) => break,
+                Some(false) => return,
+                None => sleep(200).await,
+            }
+        }
         let mut since_traffic = u32::MAX;
         loop {
             match gloo_net::http::Request::get("/api/app").send().await {

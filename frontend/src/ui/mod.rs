@@ -43,10 +43,11 @@ pub fn App() -> impl IntoView {
     spawn_local(async move {
         let head = loop {
             match server_head().await {
-                Ok((head, proxy)) => {
+                Ok((head, proxy, app_proxied)) => {
                     let idle_ms = proxy.as_deref().and_then(switchboard_shared::proxy_idle_ms);
                     dashboard.touch(|store| store.behind_proxy(idle_ms));
                     dashboard.proxy.set(proxy);
+                    dashboard.app_proxied.set(Some(app_proxied));
                     break head;
                 }
                 Err(why) => {
@@ -171,9 +172,9 @@ fn ClockBadge() -> impl IntoView {
     }
 }
 
-/// The newest seq the server has published, from `/api/stats` (which counts against no lane), and
-/// what a proxy in front says of itself.
-async fn server_head() -> Result<(u64, Option<String>), String> {
+/// The newest seq the server has published, from `/api/stats` (which counts against no lane), what a
+/// proxy in front says of itself, and whether the server puts a person's app through the lab.
+async fn server_head() -> Result<(u64, Option<String>, bool), String> {
     let response = gloo_net::http::Request::get("/api/stats")
         .send()
         .await
@@ -183,5 +184,5 @@ async fn server_head() -> Result<(u64, Option<String>), String> {
     }
     let proxy = response.headers().get(switchboard_shared::PROXY_HEADER);
     let stats: ServerStats = response.json().await.map_err(|err| err.to_string())?;
-    Ok((stats.head, proxy))
+    Ok((stats.head, proxy, stats.app_proxy))
 }
