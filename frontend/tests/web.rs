@@ -1946,6 +1946,7 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
         messages: 17,
         open: 1,
         dead: 0,
+        got: Default::default(),
         reconnects: 2,
         heartbeat_ms: (kind == ChannelKind::Phone).then_some(25_000.0),
         longest_silence_ms: Some(25_100.0),

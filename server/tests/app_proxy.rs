@@ -7,6 +7,7 @@ mod common;
 
 use common::{PATIENCE, TestServer, rss_kib};
 use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard_client::node_app::NodeApp;
 use switchboard_shared::app::AppReport;
@@ -1017,5 +1018,73 @@ async fn a_half_open_holds_new_connections_until_it_ends_and_leaves_the_old_dead
     assert!(ended.is_ok(), "the dead connection was not released");
     let row = channel(&server, "/line").await;
     assert_eq!((row.open, row.dead), (1, 0));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn what_the_browser_got_is_counted_apart_from_what_the_app_sent() {
+    let http = NodeApp::start("http-app.cjs", &[]);
+    let (server, proxy) = through(&http.url()).await;
+    let response = server
+        .http
+        .get(format!("{proxy}/events?every=100"))
+        .send()
+        .await
+        .unwrap();
+    // The browser's own count of the events it got.
+    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = {
+        let received = received.clone();
+        tokio::spawn(async move {
+            let mut body = response.bytes_stream();
+            let mut text = String::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+                received.store(
+                    text.matches("event: tick").count() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let radio = channel(&server, "/events").await;
+    let got_before = received.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(got_before >= 8, "{got_before}");
+    assert!(
+        radio.got.delivered.abs_diff(got_before + 1) <= 2,
+        "delivered {} where the browser counted {got_before} ticks (and the retry line)",
+        radio.got.delivered
+    );
+
+    // Half-open: the app goes on sending, the browser gets nothing, and the lab says so.
+    let (status, body) = app_fault(
+        &server,
+        serde_json::json!({"kind": "half_open", "channel": radio.id, "duration_ms": 8000}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(5_600)).await;
+    let during = channel(&server, "/events").await;
+    let got_during = received.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(got_during <= got_before + 1, "the browser got {got_during} after {got_before}");
+    assert!(
+        during.got.withheld >= 40 && during.got.sent >= during.got.delivered + 40,
+        "{:?}",
+        during.got
+    );
+    assert!(
+        during.got.delivered <= radio.got.delivered + 2,
+        "counted as delivered what a half-open held: {:?}",
+        during.got
+    );
+    let report = report(&server).await;
+    assert!(
+        report.findings.iter().any(|f| f.text.contains("your app sent")
+            && f.text.contains("on your radio (/events); the browser got none of them (a half-open holds them)")),
+        "{:#?}",
+        report.findings
+    );
+    reader.abort();
     server.shutdown().await;
 }

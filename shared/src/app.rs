@@ -60,6 +60,72 @@ impl ChannelKey {
     }
 }
 
+/// What became of a message the app sent towards the browser, by the lab's definitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reached {
+    /// Written to the browser's socket and taken by the kernel — not merely read from the app.
+    Delivered,
+    /// Held back by a half-open: the browser's socket looked open and got nothing.
+    Withheld,
+    /// Dropped on the way by a fault (`no_heartbeat`).
+    Swallowed,
+    /// Read from the app, and never written before its connection was cut.
+    Lost,
+}
+
+/// What the browser got of what the app sent on a channel (towards the browser only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Got {
+    /// Messages read from the app: each is, or will be, one of the four below.
+    pub sent: u64,
+    pub delivered: u64,
+    pub withheld: u64,
+    pub swallowed: u64,
+    pub lost: u64,
+    /// When the browser last got one (Unix ms).
+    pub last_delivered_ms: Option<f64>,
+    /// Messages the app sent since the browser last got one, and when the first of them was sent.
+    pub undelivered: u64,
+    pub undelivered_since_ms: Option<f64>,
+}
+
+impl Got {
+    /// A message read from the app, on its way.
+    pub fn sent(&mut self, at_ms: f64) {
+        self.sent += 1;
+        self.undelivered += 1;
+        self.undelivered_since_ms.get_or_insert(at_ms);
+    }
+
+    /// What became of `messages` of them.
+    pub fn reached(&mut self, reached: Reached, messages: u64, at_ms: f64) {
+        match reached {
+            Reached::Delivered => {
+                self.delivered += messages;
+                self.last_delivered_ms = Some(at_ms);
+                self.undelivered = 0;
+                self.undelivered_since_ms = None;
+            }
+            Reached::Withheld => self.withheld += messages,
+            Reached::Swallowed => self.swallowed += messages,
+            Reached::Lost => self.lost += messages,
+        }
+    }
+
+    /// Whether the browser has got nothing for a while although the app kept sending: at least
+    /// [`Got::SILENT_AFTER`] messages over at least [`Got::SILENT_FOR_MS`], as of `now_ms`.
+    pub fn starved(&self, now_ms: f64) -> bool {
+        self.undelivered >= Self::SILENT_AFTER
+            && self
+                .undelivered_since_ms
+                .is_some_and(|since| now_ms - since >= Self::SILENT_FOR_MS)
+    }
+
+    pub const SILENT_AFTER: u64 = 3;
+    pub const SILENT_FOR_MS: f64 = 5_000.0;
+}
+
 /// What `GET /api/app` answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppReport {
@@ -113,6 +179,9 @@ pub struct AppChannel {
     /// Of those, connections a half-open left dead (nothing passes; the browser has not given up).
     #[serde(default)]
     pub dead: u64,
+    /// What the browser got of the messages the app sent on the channel.
+    #[serde(default)]
+    pub got: Got,
     pub reconnects: u64,
     pub heartbeat_ms: Option<f64>,
     pub longest_silence_ms: Option<f64>,
@@ -500,6 +569,41 @@ pub fn is_heartbeat_text(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivered_is_what_the_browser_got_and_the_rest_is_counted_apart() {
+        let mut got = Got::default();
+        got.sent(1_000.0);
+        got.reached(Reached::Delivered, 1, 1_010.0);
+        assert_eq!((got.undelivered, got.last_delivered_ms), (0, Some(1_010.0)));
+        got.sent(2_000.0);
+        got.reached(Reached::Withheld, 1, 2_010.0);
+        got.sent(3_000.0);
+        got.reached(Reached::Swallowed, 1, 3_010.0);
+        for at in [4_000.0, 5_000.0, 6_000.0] {
+            got.sent(at);
+        }
+        got.reached(Reached::Lost, 3, 7_000.0);
+        assert_eq!(
+            (
+                got.sent,
+                got.delivered,
+                got.withheld,
+                got.swallowed,
+                got.lost
+            ),
+            (6, 1, 1, 1, 3)
+        );
+        // Five messages sent since the browser last got one, the first at 2,000 ms.
+        assert_eq!(
+            (got.undelivered, got.undelivered_since_ms),
+            (5, Some(2_000.0))
+        );
+        assert!(!got.starved(6_999.0), "not yet five seconds");
+        assert!(got.starved(7_000.0));
+        got.reached(Reached::Delivered, 1, 7_500.0);
+        assert!(!got.starved(20_000.0));
+    }
 
     #[test]
     fn a_channel_id_is_stable_and_short() {

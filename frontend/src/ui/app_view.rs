@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchboard_shared::FaultTarget;
-use switchboard_shared::app::{AppChannel, AppFaultKind, AppReport};
+use switchboard_shared::app::{AppChannel, AppFaultKind, AppReport, Got};
 use switchboard_shared::har::{Har, Imported, classify};
 use switchboard_shared::network::{NetworkRequest, PRESET_NAMES};
 use switchboard_shared::stats::group_thousands;
@@ -338,6 +338,7 @@ pub fn AppView(
                                 <th scope="col">"requests"</th>
                                 <th scope="col">"empty"</th>
                                 <th scope="col">"messages"</th>
+                                <th scope="col" title="Of the messages your app sent, those written to the browser's socket: not those held by a half-open, swallowed by a fault or lost with a cut">"the browser got"</th>
                                 <th scope="col">"bytes ↓ / ↑"</th>
                                 <th scope="col">"open"</th>
                                 <th scope="col">"reconnects"</th>
@@ -368,6 +369,32 @@ pub fn AppView(
     }
 }
 
+/// What the browser got of what the app sent, in the table's words: "48 of 75", with what the rest
+/// became.
+fn got_words(got: &Got) -> String {
+    if got.sent == 0 {
+        return "–".to_owned();
+    }
+    let mut words = format!(
+        "{} of {}",
+        group_thousands(got.delivered),
+        group_thousands(got.sent)
+    );
+    let apart: Vec<String> = [
+        (got.withheld, "withheld"),
+        (got.swallowed, "swallowed"),
+        (got.lost, "lost"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, what)| format!("{} {what}", group_thousands(count)))
+    .collect();
+    if !apart.is_empty() {
+        words.push_str(&format!(" ({})", apart.join(", ")));
+    }
+    words
+}
+
 /// One channel's live figures.
 #[component]
 fn ChannelRow(channel: AppChannel) -> impl IntoView {
@@ -383,6 +410,7 @@ fn ChannelRow(channel: AppChannel) -> impl IntoView {
             <td>{group_thousands(channel.requests)}</td>
             <td>{group_thousands(channel.empty_answers)}</td>
             <td data-testid="app-messages">{group_thousands(channel.messages)}</td>
+            <td data-testid="app-got">{got_words(&channel.got)}</td>
             <td>{format!("{} / {}", format_bytes(channel.bytes_down as f64), format_bytes(channel.bytes_up as f64))}</td>
             <td data-testid="app-open">{if channel.dead > 0 { format!("{} ({} dead)", channel.open, channel.dead) } else { channel.open.to_string() }}</td>
             <td data-testid="app-reconnects">{channel.reconnects}</td>

@@ -56,6 +56,8 @@ pub struct Read {
     pub key: ChannelKey,
     pub channel: Channel,
     pub longest_silence_ms: Option<f64>,
+    /// What the browser got of what the app sent.
+    pub got: switchboard_shared::app::Got,
 }
 
 impl Figures {
@@ -108,6 +110,7 @@ impl Figures {
             match tally.channel(others) {
                 Some(channel) => read.push(Read {
                     key: key.clone(),
+                    got: tally.got(),
                     longest_silence_ms: tally.longest_silence_ms(
                         matches!(channel.kind, ChannelKind::Radio | ChannelKind::Phone)
                             .then_some(now_ms),

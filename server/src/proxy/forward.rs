@@ -36,6 +36,7 @@ use super::headers::{is_event_stream, is_websocket_upgrade, onward};
 use super::relay::{self, Events};
 use super::stage::{Direction, End, Fate, Flow, Form, Message, Verdict};
 use crate::hub::now_ms_f64;
+use switchboard_shared::app::Reached;
 
 /// How long the proxy waits for the app to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -597,8 +598,11 @@ fn own_answer(flow: &Flow, status: StatusCode, asked: &HeaderMap, words: &str) -
 /// event, a letter's answer chunk by chunk). An answer the app broke off ends the browser's as broken
 /// (never as a clean end); a browser that takes nothing for the send timeout is cut, as on every lane.
 fn pump(flow: Arc<Flow>, upstream: Incoming, events: Option<bool>) -> Body {
-    let (sender, receiver) =
-        mpsc::channel::<Result<(Instant, Bytes), std::io::Error>>(CHUNKS_AHEAD);
+    let (sender, receiver) = mpsc::channel::<Piece>(CHUNKS_AHEAD);
+    let delivering = Delivering {
+        receiver,
+        flow: flow.clone(),
+    };
     let proxy = flow.proxy.clone();
     proxy.tasks.spawn(async move {
         let send_timeout = flow.proxy.settings.send_timeout;
@@ -606,9 +610,16 @@ fn pump(flow: Arc<Flow>, upstream: Incoming, events: Option<bool>) -> Body {
         let mut splitter = events.map(Events::new);
         let mut upstream = upstream;
         // Hands one piece to the browser's side, or says why not.
-        let hand = async |bytes: Bytes, delay: Duration| -> Result<(), End> {
+        let hand = async |bytes: Bytes, delay: Duration, messages: u64| -> Result<(), End> {
             let due = Instant::now() + delay;
-            match tokio::time::timeout(send_timeout, sender.send(Ok((due, bytes)))).await {
+            let handed =
+                tokio::time::timeout(send_timeout, sender.send(Ok((due, bytes, messages)))).await;
+            if !matches!(handed, Ok(Ok(()))) {
+                flow.proxy
+                    .pipeline
+                    .delivered(&flow, Direction::Down, Reached::Lost, messages);
+            }
+            match handed {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(_)) => Err(End::Cancelled),
                 Err(_) => {
@@ -662,7 +673,8 @@ fn pump(flow: Arc<Flow>, upstream: Incoming, events: Option<bool>) -> Body {
             for (form, piece) in pieces {
                 match pass(&flow, form, &piece, &sender).await {
                     Some(delay) => {
-                        if let Err(end) = hand(piece, delay).await {
+                        let messages = u64::from(form == Form::Event);
+                        if let Err(end) = hand(piece, delay, messages).await {
                             break 'pump end;
                         }
                     }
@@ -675,21 +687,58 @@ fn pump(flow: Arc<Flow>, upstream: Incoming, events: Option<bool>) -> Body {
             && let Some(rest) = splitter.as_mut().map(Events::rest)
             && !rest.is_empty()
         {
-            let _ = hand(rest, Duration::ZERO).await;
+            let _ = hand(rest, Duration::ZERO, 0).await;
         }
         flow.end(end);
     });
     Body::from_stream(futures_util::stream::unfold(
-        receiver,
-        |mut receiver| async move {
-            let (due, bytes) = match receiver.recv().await? {
+        delivering,
+        |mut delivering| async move {
+            let (due, bytes, messages) = match delivering.receiver.recv().await? {
                 Ok(piece) => piece,
-                Err(err) => return Some((Err(err), receiver)),
+                Err(err) => return Some((Err(err), delivering)),
             };
             tokio::time::sleep_until(due).await;
-            Some((Ok(bytes), receiver))
+            // Taken by the browser's side now: written as soon as the socket takes it (the server
+            // takes the next piece only then), unless a half-open swallows it.
+            let reached = if delivering.flow.conn.is_half_open() {
+                Reached::Withheld
+            } else {
+                Reached::Delivered
+            };
+            let flow = &delivering.flow;
+            flow.proxy
+                .pipeline
+                .delivered(flow, Direction::Down, reached, messages);
+            Some((Ok(bytes), delivering))
         },
     ))
+}
+
+/// A piece of an answer on its way to the browser's side: when it is due, its bytes, the messages it
+/// holds.
+type Piece = Result<(Instant, Bytes, u64), std::io::Error>;
+
+/// The browser's side of an answer: what the pump handed it, taken as the server writes it. The
+/// messages still waiting when the answer ends (the browser left, the lab cut it) were lost.
+struct Delivering {
+    receiver: mpsc::Receiver<Piece>,
+    flow: Arc<Flow>,
+}
+
+impl Drop for Delivering {
+    fn drop(&mut self) {
+        let mut lost = 0;
+        while let Ok(piece) = self.receiver.try_recv() {
+            if let Ok((_, _, messages)) = piece {
+                lost += messages;
+            }
+        }
+        self.flow
+            .proxy
+            .pipeline
+            .delivered(&self.flow, Direction::Down, Reached::Lost, lost);
+    }
 }
 
 /// Puts one piece of an answer to the stages: `Some(delay)` when it goes on, `None` when swallowed. A
@@ -699,7 +748,7 @@ async fn pass(
     flow: &Flow,
     form: Form,
     piece: &Bytes,
-    sender: &mpsc::Sender<Result<(Instant, Bytes), std::io::Error>>,
+    sender: &mpsc::Sender<Piece>,
 ) -> Option<Duration> {
     // What the stages read of it: enough to know a heartbeat or a small message, never a whole download.
     let text = String::from_utf8_lossy(&piece[..piece.len().min(TEXT_READ)]);

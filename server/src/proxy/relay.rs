@@ -24,6 +24,7 @@ use super::conn::{CutBy, ProxiedStream};
 use super::record::MESSAGE_PREFIX;
 use super::stage::{Direction, End, Fate, Flow, Form, Message};
 use crate::hub::now_ms_f64;
+use switchboard_shared::app::Reached;
 
 /// Frames up to this payload are held until whole (so they can be read, and swallowed).
 const WHOLE_FRAME: usize = 16 * 1024;
@@ -217,8 +218,15 @@ async fn frames(
     buf.extend_from_slice(&early);
     // A large frame streaming through: its payload bytes still to come.
     let mut streaming: u64 = 0;
-    let mut delayed: VecDeque<(Instant, Bytes)> = VecDeque::new();
+    // Held back by a delay: when each piece is due, its bytes and how many messages it holds.
+    let mut delayed: VecDeque<(Instant, Bytes, u64)> = VecDeque::new();
     let mut delayed_bytes = 0usize;
+    // The messages waiting in `delayed`: lost if the relay ends before they are written.
+    let mut waiting = Waiting {
+        flow,
+        direction,
+        messages: 0,
+    };
     let mut ended = false;
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
@@ -250,7 +258,7 @@ async fn frames(
             }
             return Ok(());
         }
-        if let Some(&(due, _)) = delayed.front() {
+        if let Some(&(due, _, _)) = delayed.front() {
             timer.as_mut().reset(due);
         }
         if !first {
@@ -277,13 +285,14 @@ async fn frames(
                     }
                 }
                 () = &mut timer, if !delayed.is_empty() => {
-                    while let Some((due, _)) = delayed.front() {
+                    while let Some((due, _, _)) = delayed.front() {
                         if *due > Instant::now() {
                             break;
                         }
-                        let (_, bytes) = delayed.pop_front().expect("just looked");
+                        let (_, bytes, messages) = delayed.pop_front().expect("just looked");
                         delayed_bytes -= bytes.len();
-                        write(to, &bytes, direction, send_timeout).await?;
+                        waiting.messages -= messages;
+                        waiting.passed(messages, write(to, &bytes, direction, send_timeout).await)?;
                     }
                     continue;
                 }
@@ -297,6 +306,7 @@ async fn frames(
         first = false;
         // What this read lets through, in order.
         let mut out = BytesMut::new();
+        let mut out_messages = 0u64;
         let mut closing = false;
         let mut delay = Duration::ZERO;
         loop {
@@ -339,9 +349,11 @@ async fn frames(
                 let frame = buf.split_to(head.header_len + head.payload_len as usize);
                 if decision.fate != Fate::Swallowed {
                     out.extend_from_slice(&frame);
+                    out_messages += 1;
                 }
             } else {
                 out.extend_from_slice(&buf.split_to(head.header_len));
+                out_messages += 1;
                 streaming = head.payload_len;
             }
         }
@@ -354,17 +366,53 @@ async fn frames(
             if direction == Direction::Up && closing {
                 lab.half_open_noticed(conn);
             }
+            flow.proxy
+                .pipeline
+                .delivered(flow, direction, Reached::Withheld, out_messages);
             continue;
         }
         if out.is_empty() {
             continue;
         }
         if delay.is_zero() && delayed.is_empty() {
-            write(to, &out, direction, send_timeout).await?;
+            waiting.passed(out_messages, write(to, &out, direction, send_timeout).await)?;
         } else {
             delayed_bytes += out.len();
-            delayed.push_back((Instant::now() + delay, out.freeze()));
+            waiting.messages += out_messages;
+            delayed.push_back((Instant::now() + delay, out.freeze(), out_messages));
         }
+    }
+}
+
+/// Messages a direction holds back (a delay), told as lost if the relay ends before they are written;
+/// and where a write's outcome is told: delivered when the other side's socket took it, lost when not.
+struct Waiting<'a> {
+    flow: &'a Flow,
+    direction: Direction,
+    messages: u64,
+}
+
+impl Waiting<'_> {
+    fn passed(&self, messages: u64, written: Result<(), Broke>) -> Result<(), Broke> {
+        let reached = if written.is_ok() {
+            Reached::Delivered
+        } else {
+            Reached::Lost
+        };
+        self.flow
+            .proxy
+            .pipeline
+            .delivered(self.flow, self.direction, reached, messages);
+        written
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.flow
+            .proxy
+            .pipeline
+            .delivered(self.flow, self.direction, Reached::Lost, self.messages);
     }
 }
 

@@ -2,7 +2,7 @@
 //! ([`super::figures`]) and read by the HAR import's rules — and the findings: what the figures and the
 //! lab's faults say about the app, in words that name their figures. Nothing here reads the recording.
 
-use switchboard_shared::app::{AppChannel, AppFaultKind, AppFaultSpan, AppReport, Finding};
+use switchboard_shared::app::{AppChannel, AppFaultKind, AppFaultSpan, AppReport, Finding, Got};
 use switchboard_shared::format::{format_bytes, format_ms};
 use switchboard_shared::har::{Channel, ChannelKind};
 
@@ -34,6 +34,9 @@ pub fn report(proxy: &AppProxy) -> AppReport {
         let dead = open_now.iter().filter(|conn| conn.is_half_open()).count() as u64;
         let open_now = open_now.len() as u64;
         findings.extend(channel_findings(channel, key, now));
+        if figures.got.starved(now) {
+            findings.push(starved(key, channel, &figures.got, now));
+        }
         channels.push(AppChannel {
             id: id.clone(),
             kind: channel.kind,
@@ -47,6 +50,7 @@ pub fn report(proxy: &AppProxy) -> AppReport {
             messages: channel.frames,
             open: open_now,
             dead,
+            got: figures.got,
             reconnects: channel.reconnects,
             heartbeat_ms: channel.heartbeat_ms,
             longest_silence_ms: figures.longest_silence_ms,
@@ -95,6 +99,26 @@ pub fn report(proxy: &AppProxy) -> AppReport {
         recorded,
         dropped,
         other_requests,
+    }
+}
+
+/// The most important thing the lab can say: the app keeps sending, and the browser gets nothing.
+fn starved(key: &ChannelKey, channel: &Channel, got: &Got, now: f64) -> Finding {
+    let since = got.undelivered_since_ms.unwrap_or(now);
+    let why = if got.withheld > 0 && got.lost == 0 {
+        " (a half-open holds them)"
+    } else {
+        ""
+    };
+    Finding {
+        channel: Some(key.id.clone()),
+        text: format!(
+            "In the last {}, your app sent {} message{} on your {}; the browser got none of them{why}.",
+            format_ms(now - since),
+            got.undelivered,
+            if got.undelivered == 1 { "" } else { "s" },
+            key.called(channel.kind),
+        ),
     }
 }
 

@@ -11,6 +11,7 @@
 //! 3. the answer's head came (from the app or the proxy) — [`Stage::on_response`];
 //! 4. each message of a socket, an event stream, or a letter's answer — [`Stage::on_message`] decides
 //!    its fate (pass, swallow, hold a while, delay), then [`Stage::after_message`] hears it;
+//!    and once written (or not), [`Stage::on_delivered`] hears what reached the other side;
 //! 5. it ended — [`Stage::on_end`], exactly once, with how: complete, failed, or cancelled because the
 //!    browser left (a [`Flow`] that is dropped unended ends itself as cancelled).
 //!
@@ -23,7 +24,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchboard_shared::app::AppFaultRequest;
+use switchboard_shared::app::{AppFaultRequest, Reached};
 
 use super::AppProxy;
 use super::conn::{ChannelKey, Conn};
@@ -273,6 +274,11 @@ pub trait Stage: Send + Sync + fmt::Debug {
     /// Hears a message's fate once the stages decided it.
     fn after_message(&self, _flow: &Flow, _message: &Message<'_>, _fate: Fate) {}
 
+    /// `messages` that passed the stages reached their end — or did not (see [`Reached`]): written to
+    /// the other side's socket, held back by a half-open, or lost with a cut.
+    fn on_delivered(&self, _flow: &Flow, _direction: Direction, _reached: Reached, _messages: u64) {
+    }
+
     /// The exchange ended.
     fn on_end(&self, _flow: &Flow, _how: &End) {}
 
@@ -363,6 +369,16 @@ impl Pipeline {
         }
         self.heard(flow, message, decision.fate);
         decision
+    }
+
+    /// Tells every stage what became of `messages` that passed.
+    pub fn delivered(&self, flow: &Flow, direction: Direction, reached: Reached, messages: u64) {
+        if messages == 0 {
+            return;
+        }
+        for stage in &self.stages {
+            stage.on_delivered(flow, direction, reached, messages);
+        }
     }
 
     fn end(&self, flow: &Flow, how: &End) {

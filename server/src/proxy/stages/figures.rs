@@ -4,7 +4,7 @@
 
 use axum::http::{StatusCode, header, request, response};
 use std::time::Duration;
-use switchboard_shared::app::is_heartbeat_text;
+use switchboard_shared::app::{Reached, is_heartbeat_text};
 use switchboard_shared::har::classify::tally::{Letter, Line};
 
 use crate::hub::now_ms_f64;
@@ -89,6 +89,15 @@ impl Stage for Figures {
         Duration::ZERO
     }
 
+    fn on_delivered(&self, flow: &Flow, direction: Direction, reached: Reached, messages: u64) {
+        if direction == Direction::Down {
+            let at = now_ms_f64();
+            flow.proxy.figures.with(&flow.channel, |tally| {
+                tally.reached(reached, messages, at);
+            });
+        }
+    }
+
     fn after_message(&self, flow: &Flow, message: &Message<'_>, fate: Fate) {
         let shaped = match message.form {
             Form::Frame { opcode, .. } => {
@@ -108,6 +117,9 @@ impl Stage for Figures {
                 message.size as usize,
                 shaped,
             );
+            if fate == Fate::Swallowed && message.direction == Direction::Down {
+                tally.reached(Reached::Swallowed, 1, message.at_ms);
+            }
         });
     }
 

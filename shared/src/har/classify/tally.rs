@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 
 use super::lines::{Beat, frame_bytes, heartbeats};
 use super::{Channel, ChannelKind, empty_rule_of, loop_kind};
+use crate::app::{Got, Reached};
 use crate::stats::median;
 
 /// How many of the latest waits, request times and messages a tally keeps for its rules.
@@ -69,6 +70,8 @@ pub struct Tally {
     /// When the server last sent something on a line (its opening counts), and the longest silence.
     last_down_ms: Option<f64>,
     longest_silence_ms: Option<f64>,
+    /// What the browser got of the messages the app sent.
+    got: Got,
 }
 
 fn push<T>(ring: &mut VecDeque<T>, value: T) {
@@ -101,6 +104,7 @@ impl Tally {
             earlier_beat: None,
             last_down_ms: None,
             longest_silence_ms: None,
+            got: Got::default(),
         }
     }
 
@@ -191,6 +195,7 @@ impl Tally {
         } else {
             self.bytes_down += bytes;
             self.silence_until(at_ms);
+            self.got.sent(at_ms);
         }
         self.frames += 1;
         self.span(at_ms, at_ms);
@@ -204,6 +209,16 @@ impl Tally {
                 heartbeat: false,
             },
         );
+    }
+
+    /// What became of `messages` the app sent (see [`Reached`]).
+    pub fn reached(&mut self, reached: Reached, messages: u64, at_ms: f64) {
+        self.got.reached(reached, messages, at_ms);
+    }
+
+    /// What the browser got of what the app sent.
+    pub fn got(&self) -> Got {
+        self.got
     }
 
     /// Body bytes of a line that are not its messages (a stream's bytes come as its events).
