@@ -1983,6 +1983,14 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
     let imported = switchboard_shared::har::classify(&har);
     // A half-open on every channel, a few seconds into the recording: shaded on each swimlane.
     let mut report = report;
+    // It held 27 of the phone call's messages back, and left a held letter's connection dead.
+    report.channels[1].got = switchboard_shared::app::Got {
+        sent: 75,
+        delivered: 48,
+        withheld: 27,
+        ..Default::default()
+    };
+    (report.channels[0].open, report.channels[0].dead) = (2, 1);
     report.history.push(switchboard_shared::app::AppFaultSpan {
         kind: switchboard_shared::app::AppFaultKind::HalfOpen,
         channel: "all".into(),
@@ -2029,6 +2037,15 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
             .unwrap()
     };
     assert_eq!(cell("app-heartbeat"), "every 25.0 s");
+    assert_eq!(cell("app-got"), "48 of 75 (27 withheld)");
+    assert!(
+        text_of(&host, "app-view").contains("2 (1 dead)"),
+        "the dead connection counted in its row"
+    );
+    assert_eq!(
+        text_of(&host, "app-fault-release"),
+        "Release 1 dead connection"
+    );
     assert_eq!(cell("app-cuts"), "1 / 3");
     assert_eq!(cell("app-reconnects"), "2");
     assert!(text_of(&host, "app-findings").contains("would hang up on it between heartbeats"));
@@ -2095,6 +2112,29 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
             || said.starts_with("unreadable"),
         "{said}"
     );
+
+    // A field a person is typing in is not rebuilt under them when the next report comes.
+    let rtt: web_sys::HtmlInputElement = host
+        .query_selector("[data-testid='app-network-rtt']")
+        .unwrap()
+        .expect("the custom path's round trip")
+        .unchecked_into();
+    rtt.set_value("1500");
+    report.update(|r| {
+        if let Some(r) = r.as_mut() {
+            r.recorded += 1;
+            r.channels[1].got.delivered += 1;
+        }
+    });
+    tick(20).await;
+    let again: web_sys::HtmlInputElement = host
+        .query_selector("[data-testid='app-network-rtt']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert!(again.is_same_node(Some(&rtt)), "the field was rebuilt");
+    assert_eq!(again.value(), "1500");
+    assert!(text_of(&host, "app-view").contains("43 exchanges so far"));
 
     // The custom path checks its figures before it asks, and says which one is wrong.
     let jitter: web_sys::HtmlInputElement = host

@@ -1067,7 +1067,10 @@ async fn what_the_browser_got_is_counted_apart_from_what_the_app_sent() {
     tokio::time::sleep(Duration::from_millis(5_600)).await;
     let during = channel(&server, "/events").await;
     let got_during = received.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(got_during <= got_before + 1, "the browser got {got_during} after {got_before}");
+    assert!(
+        got_during <= got_before + 1,
+        "the browser got {got_during} after {got_before}"
+    );
     assert!(
         during.got.withheld >= 40 && during.got.sent >= during.got.delivered + 40,
         "{:?}",
@@ -1080,8 +1083,13 @@ async fn what_the_browser_got_is_counted_apart_from_what_the_app_sent() {
     );
     let report = report(&server).await;
     assert!(
-        report.findings.iter().any(|f| f.text.contains("your app sent")
-            && f.text.contains("on your radio (/events); the browser got none of them (a half-open holds them)")),
+        report
+            .findings
+            .iter()
+            .any(|f| f.text.contains("your app sent")
+                && f.text.contains(
+                    "on your radio (/events); the browser got none of them (a half-open holds them)"
+                )),
         "{:#?}",
         report.findings
     );

@@ -181,191 +181,200 @@ pub fn AppView(
         send_network(body, words);
     };
 
-    move || {
-        report.get().map(|current| {
-            let rows = current
-                .channels
-                .iter()
-                .map(|c| view! { <ChannelRow channel=c.clone()/> })
-                .collect_view();
-            let options = current
-                .channels
-                .iter()
-                .map(|c| {
-                    let id = c.id.clone();
-                    let selected = {
-                        let id = id.clone();
-                        move || channel.get() == id
-                    };
-                    view! { <option value=id selected=selected>{crate::figures::sentence(&named(c))}</option> }
-                })
-                .collect_view();
-            let findings = current
-                .findings
-                .iter()
-                .map(|finding| view! { <li>{finding.text.clone()}</li> })
-                .collect_view();
-            let in_effect = current
+    // The channels offered to the lab, by name: changed only when a channel comes or goes, so the
+    // select is not rebuilt under the person's hand every second.
+    let offered = Memo::new(move |_| {
+        report.with(|r| {
+            r.as_ref().map_or_else(Vec::new, |r| {
+                r.channels
+                    .iter()
+                    .map(|c| (c.id.clone(), crate::figures::sentence(&named(c))))
+                    .collect::<Vec<_>>()
+            })
+        })
+    });
+    let in_effect = move || {
+        report.with(|current| {
+            let current = current.as_ref()?;
+            let on = |channel: &str| {
+                if channel == "all" {
+                    "every channel".to_owned()
+                } else {
+                    current
+                        .channels
+                        .iter()
+                        .find(|c| c.id == channel)
+                        .map_or_else(|| "a channel".to_owned(), named)
+                }
+            };
+            let words = current
                 .faults
                 .iter()
                 .map(|fault| {
-                    let on = if fault.channel == "all" {
-                        "every channel".to_owned()
-                    } else {
-                        current
-                            .channels
-                            .iter()
-                            .find(|c| c.id == fault.channel)
-                            .map_or_else(|| "a channel".to_owned(), named)
-                    };
-                    let left = fault
-                        .remaining_ms
-                        .map_or_else(|| "until cleared".to_owned(), |ms| format!("{} left", format_ms(ms as f64)));
-                    format!("{} on {on} ({left})", fault.kind.title())
+                    let left = fault.remaining_ms.map_or_else(
+                        || "until cleared".to_owned(),
+                        |ms| format!("{} left", format_ms(ms as f64)),
+                    );
+                    format!("{} on {} ({left})", fault.kind.title(), on(&fault.channel))
                 })
                 .chain(current.networks.iter().map(|network| {
-                    let on = if network.channel == "all" {
-                        "every channel".to_owned()
-                    } else {
-                        current
-                            .channels
-                            .iter()
-                            .find(|c| c.id == network.channel)
-                            .map_or_else(|| "a channel".to_owned(), named)
-                    };
-                    format!("{} on {on}", network.condition.describe())
+                    format!("{} on {}", network.condition.describe(), on(&network.channel))
                 }))
                 .collect::<Vec<_>>()
                 .join(" · ");
-            view! {
-                <section class="app-view" aria-label="Your app" data-testid="app-view">
-                    <div class="har-head">
-                        <h2>"Your app through the lab"</h2>
-                        <a class="tool" href=current.proxy_url.clone() target="_blank" rel="noopener">
-                            {format!("Open your app at {}", current.proxy_url)}
-                        </a>
-                    </div>
-                    <p class="hint">
-                        {format!(
-                            "Switchboard forwards {} to your app at {} and records its traffic: {} exchanges so far{}. Its channels are sorted by the rules of the HAR import.",
-                            current.proxy_url,
-                            current.upstream,
-                            group_thousands(current.recorded),
-                            if current.dropped > 0 { format!(" (the oldest {} dropped to stay bounded)", group_thousands(current.dropped)) } else { String::new() }
-                        )}
-                    </p>
-                    {current.upstream_error.clone().map(|why| view! {
-                        <p class="banner" data-testid="app-upstream-error">{format!("Your app did not answer: {why}.")}</p>
-                    })}
-                    <div class="app-lab">
-                        <label>
-                            "Aim at "
-                            <select aria-label="Channel" data-testid="app-channel-select"
-                                on:change=move |event| channel.set(event_target_value(&event))>
-                                <option value="all" selected=move || channel.get() == "all">"All channels"</option>
-                                {options}
-                            </select>
-                        </label>
-                        <label>
-                            "for "
-                            <select aria-label="Duration" on:change=move |event| {
-                                if let Ok(ms) = event_target_value(&event).parse() { duration_ms.set(ms) }
-                            }>
-                                {[5_000u64, 15_000, 30_000, 60_000].into_iter().map(|ms| view! {
-                                    <option value=ms.to_string() selected=move || duration_ms.get() == ms>{format_ms(ms as f64)}</option>
-                                }).collect_view()}
-                            </select>
-                        </label>
-                        <label>
-                            "idle timeout "
-                            <input type="number" min="100" step="500" class="ms" aria-label="Idle timeout in milliseconds"
-                                data-testid="app-idle-ms"
-                                prop:value=move || idle_ms.get().to_string()
-                                on:change=move |event| if let Ok(ms) = event_target_value(&event).parse() { idle_ms.set(ms) }/>
-                            " ms"
-                        </label>
-                        <label>
-                            "delay "
-                            <input type="number" min="1" step="100" class="ms" aria-label="Delay in milliseconds"
-                                prop:value=move || delay_ms.get().to_string()
-                                on:change=move |event| if let Ok(ms) = event_target_value(&event).parse() { delay_ms.set(ms) }/>
-                            " ms"
-                        </label>
-                        <label>
-                            "network "
-                            <select aria-label="Network" data-testid="app-network" on:change=move |event| set_network(event_target_value(&event))>
-                                <option value="" selected=true disabled=true>"choose…"</option>
-                                {PRESET_NAMES.into_iter().map(|name| view! {
-                                    <option value=name>{if name == "loopback" { "this machine".to_owned() } else { name.to_owned() }}</option>
-                                }).collect_view()}
-                            </select>
-                        </label>
-                    </div>
-                    <CustomPath custom=custom prefix="app-network" disabled=false on_apply=apply_custom/>
-                    <div class="app-faults">
-                        {OFFERED.into_iter().map(|kind| view! {
-                            <button type="button" class="tool" title=kind.explanation()
-                                data-testid=format!("app-fault-{}", kind.as_str())
-                                on:click=move |_| inject(kind)>{kind.title()}</button>
-                        }).collect_view()}
-                        <button type="button" class="tool" data-testid="app-fault-clear" on:click=move |_| inject(AppFaultKind::Clear)>"Clear faults"</button>
-                        {move || {
-                            // Offered only while a half-open holds connections dead: they stay dead
-                            // after it ends, as a path's would, and a tab may never give up on them.
-                            let dead: u64 = report.get().map_or(0, |r| r.channels.iter().map(|c| c.dead).sum());
-                            (dead > 0).then(|| view! {
-                                <button type="button" class="tool" data-testid="app-fault-release"
-                                    title=AppFaultKind::Release.explanation()
-                                    on:click=move |_| inject(AppFaultKind::Release)>
-                                    {format!("Release {dead} dead connection{}", if dead == 1 { "" } else { "s" })}
-                                </button>
-                            })
-                        }}
-                    </div>
-                    <p class="har-status" role="status" data-testid="app-said"
-                        class:refused=move || matches!(said.get(), Some(Err(_)))>
-                        {move || match said.get() {
-                            Some(Ok(text)) | Some(Err(text)) => text,
-                            None => String::new(),
-                        }}
-                    </p>
-                    {(!in_effect.is_empty()).then(|| view! { <p class="hint" data-testid="app-in-effect">{format!("In effect: {in_effect}.")}</p> })}
-                    <table class="app-channels">
-                        <caption>"Your app's channels, since the proxy started"</caption>
-                        <thead>
-                            <tr>
-                                <th scope="col">"channel"</th>
-                                <th scope="col">"requests"</th>
-                                <th scope="col">"empty"</th>
-                                <th scope="col">"messages"</th>
-                                <th scope="col" title="Of the messages your app sent, those written to the browser's socket: not those held by a half-open, swallowed by a fault or lost with a cut">"the browser got"</th>
-                                <th scope="col">"bytes ↓ / ↑"</th>
-                                <th scope="col">"open"</th>
-                                <th scope="col">"reconnects"</th>
-                                <th scope="col">"heartbeat"</th>
-                                <th scope="col">"longest silence"</th>
-                                <th scope="col" title="Connections cut by a fault, and by the idle timeout">"cut: fault / idle"</th>
-                            </tr>
-                        </thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                    {(current.channels.is_empty()).then(|| view! {
-                        <p class="hint">{format!("No channel yet: open your app at {} and use it; its polling, streams and sockets appear here.", current.proxy_url)}</p>
-                    })}
-                    <h3 class="findings-title">"What the lab found"</h3>
-                    <ul class="findings" data-testid="app-findings">{findings}</ul>
-                    <p class="hint">"On the swimlanes below (the last two minutes): red shading is a fault, blue tint an emulated network, a red line a connection the lab cut; hover for which."</p>
-                    {move || traffic.get().map(|imported| {
-                        let (faults, cuts, networks) = report.with_untracked(|r| r.as_ref().map(|r| (
-                            r.history.clone(),
-                            r.cuts.clone(),
-                            r.network_history.clone(),
-                        )).unwrap_or_default());
-                        view! { <ImportedView imported=imported faults=faults cuts=cuts networks=networks until_ms=crate::lanes::now_ms()/> }
-                    })}
-                </section>
-            }
+            (!words.is_empty()).then(|| view! { <p class="hint" data-testid="app-in-effect">{format!("In effect: {words}.")}</p> })
         })
+    };
+    let proxy_url =
+        move || report.with(|r| r.as_ref().map(|r| r.proxy_url.clone()).unwrap_or_default());
+
+    // Built once: only what the report says is redrawn each second, never the controls a person may be
+    // typing in (a field rebuilt under the cursor took "1500" as "1200500").
+    view! {
+        <Show when=move || report.with(Option::is_some)>
+            <section class="app-view" aria-label="Your app" data-testid="app-view">
+                <div class="har-head">
+                    <h2>"Your app through the lab"</h2>
+                    <a class="tool" href=proxy_url target="_blank" rel="noopener">
+                        {move || format!("Open your app at {}", proxy_url())}
+                    </a>
+                </div>
+                <p class="hint">
+                    {move || report.with(|current| current.as_ref().map(|current| format!(
+                        "Switchboard forwards {} to your app at {} and records its traffic: {} exchanges so far{}. Its channels are sorted by the rules of the HAR import.",
+                        current.proxy_url,
+                        current.upstream,
+                        group_thousands(current.recorded),
+                        if current.dropped > 0 { format!(" (the oldest {} dropped to stay bounded)", group_thousands(current.dropped)) } else { String::new() }
+                    )))}
+                </p>
+                {move || report.with(|current| current.as_ref().and_then(|c| c.upstream_error.clone())).map(|why| view! {
+                    <p class="banner" data-testid="app-upstream-error">{format!("Your app did not answer: {why}.")}</p>
+                })}
+                <div class="app-lab">
+                    <label>
+                        "Aim at "
+                        <select aria-label="Channel" data-testid="app-channel-select"
+                            on:change=move |event| channel.set(event_target_value(&event))>
+                            <option value="all" selected=move || channel.get() == "all">"All channels"</option>
+                            {move || offered.get().into_iter().map(|(id, name)| {
+                                let selected = {
+                                    let id = id.clone();
+                                    move || channel.get() == id
+                                };
+                                view! { <option value=id selected=selected>{name}</option> }
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <label>
+                        "for "
+                        <select aria-label="Duration" on:change=move |event| {
+                            if let Ok(ms) = event_target_value(&event).parse() { duration_ms.set(ms) }
+                        }>
+                            {[5_000u64, 15_000, 30_000, 60_000].into_iter().map(|ms| view! {
+                                <option value=ms.to_string() selected=move || duration_ms.get() == ms>{format_ms(ms as f64)}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <label>
+                        "idle timeout "
+                        <input type="number" min="100" step="500" class="ms" aria-label="Idle timeout in milliseconds"
+                            data-testid="app-idle-ms"
+                            prop:value=move || idle_ms.get().to_string()
+                            on:change=move |event| if let Ok(ms) = event_target_value(&event).parse() { idle_ms.set(ms) }/>
+                        " ms"
+                    </label>
+                    <label>
+                        "delay "
+                        <input type="number" min="1" step="100" class="ms" aria-label="Delay in milliseconds"
+                            prop:value=move || delay_ms.get().to_string()
+                            on:change=move |event| if let Ok(ms) = event_target_value(&event).parse() { delay_ms.set(ms) }/>
+                        " ms"
+                    </label>
+                    <label>
+                        "network "
+                        <select aria-label="Network" data-testid="app-network" on:change=move |event| set_network(event_target_value(&event))>
+                            <option value="" selected=true disabled=true>"choose…"</option>
+                            {PRESET_NAMES.into_iter().map(|name| view! {
+                                <option value=name>{if name == "loopback" { "this machine".to_owned() } else { name.to_owned() }}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
+                </div>
+                <CustomPath custom=custom prefix="app-network" disabled=false on_apply=apply_custom/>
+                <div class="app-faults">
+                    {OFFERED.into_iter().map(|kind| view! {
+                        <button type="button" class="tool" title=kind.explanation()
+                            data-testid=format!("app-fault-{}", kind.as_str())
+                            on:click=move |_| inject(kind)>{kind.title()}</button>
+                    }).collect_view()}
+                    <button type="button" class="tool" data-testid="app-fault-clear" on:click=move |_| inject(AppFaultKind::Clear)>"Clear faults"</button>
+                    {move || {
+                        // Offered only while a half-open holds connections dead: they stay dead
+                        // after it ends, as a path's would, and a tab may never give up on them.
+                        let dead: u64 = report.with(|r| r.as_ref().map_or(0, |r| r.channels.iter().map(|c| c.dead).sum()));
+                        (dead > 0).then(|| view! {
+                            <button type="button" class="tool" data-testid="app-fault-release"
+                                title=AppFaultKind::Release.explanation()
+                                on:click=move |_| inject(AppFaultKind::Release)>
+                                {format!("Release {dead} dead connection{}", if dead == 1 { "" } else { "s" })}
+                            </button>
+                        })
+                    }}
+                </div>
+                <p class="har-status" role="status" data-testid="app-said"
+                    class:refused=move || matches!(said.get(), Some(Err(_)))>
+                    {move || match said.get() {
+                        Some(Ok(text)) | Some(Err(text)) => text,
+                        None => String::new(),
+                    }}
+                </p>
+                {in_effect}
+                <table class="app-channels">
+                    <caption>"Your app's channels, since the proxy started"</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"channel"</th>
+                            <th scope="col">"requests"</th>
+                            <th scope="col">"empty"</th>
+                            <th scope="col">"messages"</th>
+                            <th scope="col" title="Of the messages your app sent, those written to the browser's socket: not those held by a half-open, swallowed by a fault or lost with a cut">"the browser got"</th>
+                            <th scope="col">"bytes ↓ / ↑"</th>
+                            <th scope="col">"open"</th>
+                            <th scope="col">"reconnects"</th>
+                            <th scope="col">"heartbeat"</th>
+                            <th scope="col">"longest silence"</th>
+                            <th scope="col" title="Connections cut by a fault, and by the idle timeout">"cut: fault / idle"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {move || report.with(|r| r.as_ref().map(|r| r.channels.clone()).unwrap_or_default())
+                            .into_iter()
+                            .map(|c| view! { <ChannelRow channel=c/> })
+                            .collect_view()}
+                    </tbody>
+                </table>
+                {move || report.with(|r| r.as_ref().is_some_and(|r| r.channels.is_empty())).then(|| view! {
+                    <p class="hint">{format!("No channel yet: open your app at {} and use it; its polling, streams and sockets appear here.", proxy_url())}</p>
+                })}
+                <h3 class="findings-title">"What the lab found"</h3>
+                <ul class="findings" data-testid="app-findings">
+                    {move || report.with(|r| r.as_ref().map(|r| r.findings.clone()).unwrap_or_default())
+                        .into_iter()
+                        .map(|finding| view! { <li>{finding.text}</li> })
+                        .collect_view()}
+                </ul>
+                <p class="hint">"On the swimlanes below (the last two minutes): red shading is a fault, blue tint an emulated network, a red line a connection the lab cut; hover for which."</p>
+                {move || traffic.get().map(|imported| {
+                    let (faults, cuts, networks) = report.with_untracked(|r| r.as_ref().map(|r| (
+                        r.history.clone(),
+                        r.cuts.clone(),
+                        r.network_history.clone(),
+                    )).unwrap_or_default());
+                    view! { <ImportedView imported=imported faults=faults cuts=cuts networks=networks until_ms=crate::lanes::now_ms()/> }
+                })}
+            </section>
+        </Show>
     }
 }
 
