@@ -330,6 +330,7 @@ pub fn AppView(
                     }}
                 </p>
                 {in_effect}
+                <div class="app-table">
                 <table class="app-channels">
                     <caption>"Your app's channels, since the proxy started"</caption>
                     <thead>
@@ -354,6 +355,7 @@ pub fn AppView(
                             .collect_view()}
                     </tbody>
                 </table>
+                </div>
                 {move || report.with(|r| r.as_ref().is_some_and(|r| r.channels.is_empty())).then(|| view! {
                     <p class="hint">{format!("No channel yet: open your app at {} and use it; its polling, streams and sockets appear here.", proxy_url())}</p>
                 })}
