@@ -2046,6 +2046,12 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
         text_of(&host, "app-fault-release"),
         "Release 1 dead connection"
     );
+    let har: HtmlElement = host
+        .query_selector("[data-testid='app-har']")
+        .unwrap()
+        .expect("the app's HAR offered in its own view")
+        .unchecked_into();
+    assert_eq!(har.get_attribute("href").as_deref(), Some("/api/app/har"));
     assert_eq!(cell("app-cuts"), "1 / 3");
     assert_eq!(cell("app-reconnects"), "2");
     assert!(text_of(&host, "app-findings").contains("would hang up on it between heartbeats"));

@@ -238,6 +238,10 @@ pub fn AppView(
                     <a class="tool" href=proxy_url target="_blank" rel="noopener">
                         {move || format!("Open your app at {}", proxy_url())}
                     </a>
+                    // Your app's traffic, not Switchboard's own lanes (the export further down).
+                    <a class="tool" href="/api/app/har" download="your-app.har" data-testid="app-har">
+                        "Download your app's HAR"
+                    </a>
                 </div>
                 <p class="hint">
                     {move || report.with(|current| current.as_ref().map(|current| format!(
