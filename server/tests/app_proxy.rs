@@ -1096,3 +1096,61 @@ async fn what_the_browser_got_is_counted_apart_from_what_the_app_sent() {
     reader.abort();
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refused_attempt_is_no_redial_and_the_redial_is_the_connection_that_got_through() {
+    let http = NodeApp::start("http-app.cjs", &[]);
+    let (server, proxy) = through(&http.url()).await;
+    let open = |url: String| async move {
+        // A client of its own: each attempt is a new connection, as a page's redial is.
+        reqwest::Client::new().get(url).send().await
+    };
+    let stream = open(format!("{proxy}/events?every=200")).await.unwrap();
+    let mut events = stream.bytes_stream();
+    events.next().await.unwrap().unwrap();
+    let id = channel(&server, "/events").await.id;
+    let (status, _) = app_fault(
+        &server,
+        serde_json::json!({"kind": "hiccup", "channel": id, "duration_ms": 1500}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = app_fault(&server, serde_json::json!({"kind": "drop", "channel": id})).await;
+    assert_eq!(status, 200);
+    let dropped_at = Instant::now();
+    // Tried at once: refused, which is an attempt and not a redial.
+    assert!(open(format!("{proxy}/events?every=200")).await.is_err());
+    let before = report(&server).await;
+    assert!(
+        before.findings.iter().any(|f| f
+            .text
+            .contains("After the drop, your radio (/events) has not redialed")),
+        "{:#?}",
+        before.findings
+    );
+    // Once the refusals end, the connection that gets through is the redial.
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let again = open(format!("{proxy}/events?every=200")).await.unwrap();
+    assert_eq!(again.status(), 200);
+    let waited = dropped_at.elapsed();
+    let report = report(&server).await;
+    let redial = report
+        .findings
+        .iter()
+        .find(|f| {
+            f.text
+                .starts_with("After the drop, your radio (/events) redialed in")
+        })
+        .unwrap_or_else(|| panic!("{:#?}", report.findings));
+    let seconds: f64 = redial
+        .text
+        .trim_start_matches("After the drop, your radio (/events) redialed in ")
+        .trim_end_matches(" s.")
+        .parse()
+        .unwrap_or_else(|_| panic!("{}", redial.text));
+    assert!(
+        seconds >= 1.5 && seconds <= waited.as_secs_f64() + 0.1,
+        "redialed in {seconds} s, where the connection that got through came {waited:?} after the drop"
+    );
+    server.shutdown().await;
+}
