@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use switchboard_shared::har::model::{Har, WebSocketMessage};
+use switchboard_shared::har::model::WebSocketMessage;
 use switchboard_shared::har::write;
 
 /// The most exchanges kept.
@@ -339,7 +339,8 @@ impl Recording {
         self.weight.load(Relaxed)
     }
 
-    /// A copy of every exchange kept, oldest first (for tests: a HAR is written without one).
+    /// A copy of every exchange kept, oldest first (a HAR is written without one).
+    #[cfg(test)]
     pub fn snapshot(&self) -> Vec<Exchange> {
         let exchanges: Vec<Arc<Mutex<Exchange>>> = self.lock().exchanges.iter().cloned().collect();
         exchanges
@@ -397,17 +398,6 @@ impl Recording {
         std::iter::once(head.into_bytes())
             .chain(entries)
             .chain(std::iter::once(tail.into_bytes()))
-    }
-
-    /// The recording as HAR 1.2, whole (see [`Recording::har_pieces`]).
-    pub fn to_har(
-        &self,
-        now_ms: f64,
-        since_ms: Option<f64>,
-        kinds: std::collections::HashMap<String, switchboard_shared::har::ChannelKind>,
-    ) -> Har {
-        let bytes: Vec<u8> = self.har_pieces(now_ms, since_ms, kinds).flatten().collect();
-        serde_json::from_slice(&bytes).expect("the pieces make one HAR")
     }
 }
 

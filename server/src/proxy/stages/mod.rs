@@ -16,7 +16,6 @@ mod refuse;
 mod unavailable;
 
 pub use decode::decoded;
-pub use recorder::Recorder;
 
 use super::stage::{Pipeline, Stage};
 

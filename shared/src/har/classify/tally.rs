@@ -108,10 +108,6 @@ impl Tally {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Requests (and connections) tallied.
     pub fn channel_requests(&self) -> u64 {
         self.requests
@@ -237,7 +233,15 @@ impl Tally {
         }
     }
 
-    /// The median wait of the loop's latest requests, for the other loops' rule.
+    /// The latest requests' (start, end) times.
+    fn times(&self) -> Vec<(f64, f64)> {
+        self.letters
+            .iter()
+            .map(|&(start, end, _)| (start, end))
+            .collect()
+    }
+
+    /// The waits of the loop's latest requests, for its own rule and the other loops'.
     pub fn waits(&self) -> impl Iterator<Item = f64> + '_ {
         self.letters.iter().map(|&(_, _, wait)| wait)
     }
@@ -258,17 +262,16 @@ impl Tally {
     /// irregular: its requests are "other traffic"). `others_wait` is the median wait of every other
     /// loop's requests.
     pub fn channel(&self, others_wait: Option<f64>) -> Option<Channel> {
+        // A loop's kind and how long its letters were held, read once.
+        let mut held = None;
         let kind = match self.line {
             Some(Line::Socket) => ChannelKind::Phone,
             Some(Line::Stream { .. }) => ChannelKind::Radio,
             None => {
                 let waits: Vec<f64> = self.waits().collect();
-                let starts: Vec<(f64, f64)> = self
-                    .letters
-                    .iter()
-                    .map(|&(start, end, _)| (start, end))
-                    .collect();
-                loop_kind(&waits, &starts, others_wait)?.0
+                let (kind, held_ms) = loop_kind(&waits, &self.times(), others_wait)?;
+                held = Some(held_ms);
+                kind
             }
         };
         let mut channel = Channel::new(kind, self.name.clone());
@@ -288,24 +291,14 @@ impl Tally {
         channel.end_ms = self.end_ms;
         channel.reconnects = self.connections.saturating_sub(1);
         match kind {
-            ChannelKind::Letters | ChannelKind::Held => {
-                let waits: Vec<f64> = self.waits().collect();
-                let starts: Vec<(f64, f64)> = self
-                    .letters
-                    .iter()
-                    .map(|&(start, end, _)| (start, end))
+            ChannelKind::Held => channel.held_ms = held,
+            ChannelKind::Letters => {
+                let mut intervals: Vec<f64> = self
+                    .times()
+                    .windows(2)
+                    .map(|pair| pair[1].0 - pair[0].0)
                     .collect();
-                if let Some((_, held)) = loop_kind(&waits, &starts, others_wait) {
-                    if kind == ChannelKind::Held {
-                        channel.held_ms = Some(held);
-                    } else {
-                        let mut intervals: Vec<f64> = starts
-                            .windows(2)
-                            .map(|pair| pair[1].0 - pair[0].0)
-                            .collect();
-                        channel.interval_ms = median(&mut intervals);
-                    }
-                }
+                channel.interval_ms = median(&mut intervals);
             }
             ChannelKind::Radio | ChannelKind::Phone => {
                 let mut beats: Vec<Beat> = self.beats.iter().copied().collect();
