@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{PATIENCE, TestServer, rss_kib};
+use common::{PATIENCE, TestServer, rss_kib, through};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,19 +15,6 @@ use switchboard_shared::har::{ChannelKind, Har, classify};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-
-/// Switchboard in front of `upstream`, with its proxy on a free port.
-async fn through(upstream: &str) -> (TestServer, String) {
-    let upstream = switchboard_server::proxy::Upstream::parse(upstream).unwrap();
-    let server = TestServer::start_with(|config| {
-        config.upstream = Some(upstream);
-        config.proxy_addr = "127.0.0.1:0".parse().unwrap();
-    })
-    .await;
-    let report = report(&server).await;
-    let proxy = report.proxy_url.trim_end_matches('/').to_owned();
-    (server, proxy)
-}
 
 async fn report(server: &TestServer) -> AppReport {
     let (status, body) = server.get_json("/api/app").await;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{PATIENCE, TestServer, rss_kib};
+use common::{PATIENCE, TestServer, rss_kib, through_with};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -59,21 +59,12 @@ async fn peak_rss<T>(work: impl std::future::Future<Output = T>) -> (T, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_stays_within_its_bounds_whatever_the_browser_does() {
     let app = NodeApp::start("http-app.cjs", &[]);
-    let upstream = switchboard_server::proxy::Upstream::parse(&app.url()).unwrap();
-    let server = TestServer::start_with(|config| {
-        config.upstream = Some(upstream);
-        config.proxy_addr = "127.0.0.1:0".parse().unwrap();
+    let (server, proxy) = through_with(&app.url(), |config| {
         config.send_timeout_ms = 1000;
         config.max_tcp_per_client = Some(10_000);
     })
     .await;
-    let (_, report) = server.get_json("/api/app").await;
-    let proxy = report["proxy_url"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let proxy = proxy.trim_start_matches("http://").to_owned();
 
     // 40 downloads of 100 MB that the browser never reads: cut after the send timeout, memory back.
     let open_before = tcp_open(&server).await;

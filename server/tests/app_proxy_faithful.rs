@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{PATIENCE, TestServer};
+use common::{PATIENCE, TestServer, through, through_with};
 use futures_util::{SinkExt, StreamExt};
 use std::future::Future;
 use std::sync::Arc;
@@ -19,32 +19,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
-
-/// Switchboard in front of `upstream`, with its proxy on a free port; `adjust` changes the config.
-async fn through_with(
-    upstream: &str,
-    adjust: impl FnOnce(&mut switchboard_server::Config),
-) -> (TestServer, String) {
-    let upstream = switchboard_server::proxy::Upstream::parse(upstream).unwrap();
-    let server = TestServer::start_with(|config| {
-        config.upstream = Some(upstream);
-        config.proxy_addr = "127.0.0.1:0".parse().unwrap();
-        adjust(config);
-    })
-    .await;
-    let (status, body) = server.get_json("/api/app").await;
-    assert_eq!(status, 200, "{body}");
-    let proxy = body["proxy_url"]
-        .as_str()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
-    (server, proxy)
-}
-
-async fn through(upstream: &str) -> (TestServer, String) {
-    through_with(upstream, |_| {}).await
-}
 
 /// A raw app: every connection it accepts is handed to `serve`.
 async fn raw_app<F, Fut>(serve: F) -> String

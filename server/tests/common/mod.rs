@@ -376,3 +376,31 @@ pub fn rss_kib() -> u64 {
         .and_then(|value| value.trim().trim_end_matches(" kB").trim().parse().ok())
         .unwrap()
 }
+
+/// Switchboard in front of the app at `upstream`, its proxy on a free port; `adjust` changes the rest of
+/// the configuration. Returns the server and the proxy's `http://HOST:PORT`.
+pub async fn through_with(
+    upstream: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> (TestServer, String) {
+    let upstream = switchboard_server::proxy::Upstream::parse(upstream).unwrap();
+    let server = TestServer::start_with(|config| {
+        config.upstream = Some(upstream);
+        config.proxy_addr = "127.0.0.1:0".parse().unwrap();
+        adjust(config);
+    })
+    .await;
+    let (status, body) = server.get_json("/api/app").await;
+    assert_eq!(status, 200, "{body}");
+    let proxy = body["proxy_url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    (server, proxy)
+}
+
+/// [`through_with`] the default configuration.
+pub async fn through(upstream: &str) -> (TestServer, String) {
+    through_with(upstream, |_| {}).await
+}
