@@ -1966,7 +1966,9 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
         findings: vec![Finding {
             channel: Some("1a1b1c1d".into()),
             text: "Your phone call (/socket.io/) heartbeats every 25.0 s. A proxy with a 15.0 s idle timeout would hang up on it between heartbeats.".into(),
+            at_ms: None,
         }],
+        experiments: Vec::new(),
         faults: Vec::new(),
         networks: Vec::new(),
         history: Vec::new(),
@@ -2011,6 +2013,48 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
         at_ms: imported.channels[0].start_ms + 3_000.0,
         by: switchboard_shared::app::CutCause::IdleTimeout,
     });
+    // Two experiments, newest first: a half-open observing after its end, and a drop it cut short.
+    {
+        use switchboard_shared::app::experiment::{
+            Experiment, ExperimentKind, ExperimentState, Settings,
+        };
+        let now = now_ms();
+        let said = |text: &str, at_ms: f64| Finding {
+            channel: Some("1a1b1c1d".into()),
+            text: text.into(),
+            at_ms: Some(at_ms),
+        };
+        let experiment = |id, kind, state, findings| Experiment {
+            id,
+            kind: ExperimentKind::Fault(kind),
+            settings: Settings {
+                duration_ms: (kind == AppFaultKind::HalfOpen).then_some(30_000),
+                ..Settings::default()
+            },
+            channels: vec!["all".into()],
+            started_ms: now - 40_000.0,
+            ended_ms: Some(now - 10_000.0),
+            window_closes_ms: Some(now + 20_000.0),
+            state,
+            superseded_by: (id == 1).then_some(2),
+            findings,
+            figures: Default::default(),
+        };
+        use switchboard_shared::app::AppFaultKind;
+        report.experiments = vec![
+            experiment(
+                2,
+                AppFaultKind::HalfOpen,
+                ExperimentState::Observing,
+                vec![said(
+                    "During the 30.0 s half-open, your phone call (/socket.io/) noticed after 7.0 s: it gave up on a line that was open when the fault began.",
+                    now - 33_000.0,
+                )],
+            ),
+            experiment(1, AppFaultKind::Drop, ExperimentState::Done, Vec::new()),
+        ];
+        report.channels[1].got.last_delivered_ms = Some(now - 12_000.0);
+    }
     let report = RwSignal::new(Some(report));
     let traffic = RwSignal::new(Some(imported));
     let host = mount(
@@ -2055,6 +2099,52 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
     assert_eq!(cell("app-cuts"), "1 / 3");
     assert_eq!(cell("app-reconnects"), "2");
     assert!(text_of(&host, "app-findings").contains("would hang up on it between heartbeats"));
+
+    // Each experiment under its own heading, newest first, with its state and its findings' times.
+    let experiments = host
+        .query_selector_all("[data-testid='app-experiment']")
+        .unwrap();
+    assert_eq!(experiments.length(), 2);
+    let first: HtmlElement = experiments.item(0).unwrap().unchecked_into();
+    let heading = first
+        .query_selector("h4")
+        .unwrap()
+        .unwrap()
+        .text_content()
+        .unwrap();
+    assert!(
+        heading.starts_with("#2 Half-open on every channel for 30.0 s · ")
+            && heading.contains(" · observing ")
+            && heading.ends_with(" s more"),
+        "{heading}"
+    );
+    assert_eq!(
+        first.get_attribute("data-state").as_deref(),
+        Some("observing")
+    );
+    let finding = first
+        .query_selector("li")
+        .unwrap()
+        .unwrap()
+        .text_content()
+        .unwrap();
+    let clock = |text: &str| {
+        let time = text.split(' ').next().unwrap_or_default().to_owned();
+        time.len() == 8 && time.chars().filter(|c| *c == ':').count() == 2
+    };
+    assert!(
+        clock(&finding) && finding.contains("noticed after 7.0 s"),
+        "{finding}"
+    );
+    let second = experiments.item(1).unwrap().text_content().unwrap();
+    assert!(
+        second.contains("#1 Drop on every channel")
+            && second.contains("done (the next experiment, #2, began)")
+            && second.contains("Nothing happened on its channels."),
+        "{second}"
+    );
+    assert!(clock(&cell("app-last-got")), "{}", cell("app-last-got"));
+    assert!(text_of(&host, "app-view").contains("Start over"));
 
     // The lab names channels as a person reads them.
     let options = text_of(&host, "app-channel-select");

@@ -216,6 +216,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/app", get(proxy::api::get))
         .route("/api/app/har", get(proxy::api::har))
+        .route("/api/app/reset", post(proxy::api::reset))
         .route(
             "/api/app/faults",
             post(proxy::api::faults).layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),

@@ -6,13 +6,14 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchboard_shared::FaultTarget;
-use switchboard_shared::app::{AppChannel, AppFaultKind, AppReport, Got};
+use switchboard_shared::app::experiment::{Experiment, ExperimentState};
+use switchboard_shared::app::{AppChannel, AppFaultKind, AppReport, Finding, Got};
 use switchboard_shared::har::{Har, Imported, classify};
 use switchboard_shared::network::{NetworkRequest, PRESET_NAMES};
 use switchboard_shared::stats::group_thousands;
 
 use crate::dashboard::Dashboard;
-use crate::format::{format_bytes, format_ms};
+use crate::format::{format_bytes, format_clock, format_ms};
 use crate::lanes::sleep;
 use crate::ui::control::post_json;
 use crate::ui::har::ImportedView;
@@ -147,6 +148,17 @@ pub fn AppView(
         spawn_local(async move {
             let answer = post_json::<serde_json::Value>("/api/app/faults", &body, &token).await;
             said.set(Some(answer.map(|_| words)));
+        });
+    };
+    let start_over = move |_| {
+        let token = token.get_untracked();
+        spawn_local(async move {
+            let answer =
+                post_json::<AppReport>("/api/app/reset", &serde_json::json!({}), &token).await;
+            said.set(Some(answer.map(|fresh| {
+                report.set(Some(fresh));
+                "Started over: the recording, the channels' figures and the experiments are gone; every fault and network ended.".to_owned()
+            })));
         });
     };
     let custom = RwSignal::new(first_custom());
@@ -313,6 +325,9 @@ pub fn AppView(
                             on:click=move |_| inject(kind)>{kind.title()}</button>
                     }).collect_view()}
                     <button type="button" class="tool" data-testid="app-fault-clear" on:click=move |_| inject(AppFaultKind::Clear)>"Clear faults"</button>
+                    <button type="button" class="tool" data-testid="app-start-over"
+                        title="Forget the recording, the figures and the experiments, and end every fault: a clean slate for the next experiment"
+                        on:click=start_over>"Start over"</button>
                     {move || {
                         // Offered only while a half-open holds connections dead: they stay dead
                         // after it ends, as a path's would, and a tab may never give up on them.
@@ -349,6 +364,7 @@ pub fn AppView(
                             <th scope="col">"reconnects"</th>
                             <th scope="col">"heartbeat"</th>
                             <th scope="col">"longest silence"</th>
+                            <th scope="col" title="When the browser last got a message of the channel (written to its socket)">"last got"</th>
                             <th scope="col" title="Connections cut by a fault, and by the idle timeout">"cut: fault / idle"</th>
                         </tr>
                     </thead>
@@ -367,9 +383,15 @@ pub fn AppView(
                 <ul class="findings" data-testid="app-findings">
                     {move || report.with(|r| r.as_ref().map(|r| r.findings.clone()).unwrap_or_default())
                         .into_iter()
-                        .map(|finding| view! { <li>{finding.text}</li> })
+                        .map(|finding| view! { <FindingItem finding=finding/> })
                         .collect_view()}
                 </ul>
+                <div data-testid="app-experiments">
+                    {move || report.with(|r| r.as_ref().map(|r| r.experiments.clone()).unwrap_or_default())
+                        .into_iter()
+                        .map(|experiment| view! { <ExperimentView experiment=experiment/> })
+                        .collect_view()}
+                </div>
                 <p class="hint">"On the swimlanes below (the last two minutes): red shading is a fault, blue tint an emulated network, a red line a connection the lab cut; hover for which."</p>
                 {move || traffic.get().map(|imported| {
                     let (faults, cuts, networks) = report.with_untracked(|r| r.as_ref().map(|r| (
@@ -381,6 +403,79 @@ pub fn AppView(
                 })}
             </section>
         </Show>
+    }
+}
+
+/// Unix ms as the person's clock reads it: `10:44:20`.
+fn clock(at_ms: f64) -> String {
+    let local = -js_sys::Date::new_0().get_timezone_offset() * 60_000.0;
+    let mut text = format_clock(at_ms + local);
+    text.truncate(8);
+    text
+}
+
+/// A finding, with the clock time of what it says when it has one.
+#[component]
+fn FindingItem(finding: Finding) -> impl IntoView {
+    view! {
+        <li>
+            {finding.at_ms.map(|at| view! { <time class="at">{clock(at)}</time>" " })}
+            {finding.text}
+        </li>
+    }
+}
+
+/// One experiment: what it was, where it stands, and what it found in its window.
+#[component]
+fn ExperimentView(experiment: Experiment) -> impl IntoView {
+    let now = crate::lanes::now_ms();
+    let on = if experiment.channels.iter().any(|c| c == "all") {
+        "every channel".to_owned()
+    } else {
+        "one channel".to_owned()
+    };
+    let what = match (&experiment.settings.network, &experiment.settings.why) {
+        (Some(network), _) => format!("Network {network} on {on}"),
+        (_, Some(why)) => format!("Your app stopped answering ({why})"),
+        _ => {
+            let mut words = format!("{} on {on}", experiment.kind.title());
+            if let Some(ms) = experiment.settings.duration_ms {
+                words.push_str(&format!(" for {}", format_ms(ms as f64)));
+            }
+            if let Some(ms) = experiment.settings.idle_ms {
+                words.push_str(&format!(", idle {}", format_ms(ms as f64)));
+            }
+            if let Some(ms) = experiment.settings.delay_ms {
+                words.push_str(&format!(", +{}", format_ms(ms as f64)));
+            }
+            words
+        }
+    };
+    let state = match experiment.state {
+        ExperimentState::Running => "running".to_owned(),
+        ExperimentState::Observing => match experiment.window_closes_ms {
+            Some(closes) => format!("observing {} more", format_ms((closes - now).max(0.0))),
+            None => "observing".to_owned(),
+        },
+        ExperimentState::Done => match experiment.superseded_by {
+            Some(next) => format!("done (the next experiment, #{next}, began)"),
+            None => "done".to_owned(),
+        },
+    };
+    let running = experiment.state != ExperimentState::Done;
+    let empty = experiment.findings.is_empty();
+    view! {
+        <section class="experiment" class:running=running data-testid="app-experiment"
+            data-state=format!("{:?}", experiment.state).to_lowercase()>
+            <h4>
+                {format!("#{} {what}", experiment.id)}
+                <span class="when">{format!(" · {} · {state}", clock(experiment.started_ms))}</span>
+            </h4>
+            <ul class="findings">
+                {experiment.findings.into_iter().map(|finding| view! { <FindingItem finding=finding/> }).collect_view()}
+                {empty.then(|| view! { <li class="hint">{if running { "Nothing yet: watching its channels." } else { "Nothing happened on its channels." }}</li> })}
+            </ul>
+        </section>
     }
 }
 
@@ -431,6 +526,7 @@ fn ChannelRow(channel: AppChannel) -> impl IntoView {
             <td data-testid="app-reconnects">{channel.reconnects}</td>
             <td data-testid="app-heartbeat">{channel.heartbeat_ms.map_or_else(|| "none".to_owned(), |ms| format!("every {}", format_ms(ms)))}</td>
             <td>{channel.longest_silence_ms.map_or_else(|| "–".to_owned(), format_ms)}</td>
+            <td data-testid="app-last-got">{channel.got.last_delivered_ms.map_or_else(|| "–".to_owned(), clock)}</td>
             <td data-testid="app-cuts">{format!("{} / {}", channel.cut_by_fault, channel.cut_by_idle_timeout)}</td>
         </tr>
     }

@@ -114,6 +114,20 @@ pub async fn faults(
     Ok(Json(proxy.lab.faults()))
 }
 
+/// `POST /api/app/reset`: starts over — the recording, the channels' figures, the experiments; every
+/// fault and network ends. The app and its connections are untouched.
+pub async fn reset(
+    State(state): State<AppState>,
+    _admin: crate::admin::Admin,
+) -> Result<Json<AppReport>, AppError> {
+    let proxy = proxy(&state)?;
+    proxy.lab.reset();
+    proxy.figures.clear();
+    proxy.recording.clear();
+    tracing::info!("proxy: the app's lab started over");
+    Ok(Json(super::report::report(proxy)))
+}
+
 /// `POST /api/app/network`: a preset or an explicit path, on one channel or all; `"preset":
 /// "loopback"` clears it.
 pub async fn network(
@@ -140,6 +154,8 @@ pub async fn network(
     }
     object.insert("lane".into(), "all".into());
     let request = NetworkRequest::from_json(&json).map_err(|why| invalid(why.to_string()))?;
-    proxy.lab.set_network(channel, request.condition);
+    proxy
+        .lab
+        .set_network(channel, request.condition, &proxy.open_connections());
     Ok(Json(proxy.lab.networks()))
 }

@@ -57,6 +57,9 @@ pub struct Conn {
     pub upgraded: AtomicBool,
     /// Closed with a reset rather than in order: what it carried broke off.
     reset: AtomicBool,
+    /// The browser awaits something on it that a half-open withheld (an answer, or a request it sent
+    /// again): closing it then is giving up on it, where closing an idle kept-alive one is not.
+    pub awaiting: AtomicBool,
     /// Its place among the open files and its client's connections, given back when it is gone.
     _admitted: Admitted,
 }
@@ -83,6 +86,7 @@ impl Conn {
             requests: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
             reset: AtomicBool::new(false),
+            awaiting: AtomicBool::new(false),
         }
     }
 
@@ -136,6 +140,12 @@ impl Conn {
 
     pub fn was_cut_by(&self) -> Option<CutBy> {
         *self.cut_by.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the browser, closing it now, gives up on something in flight: a socket, or a connection
+    /// it awaits an answer on.
+    pub fn busy(&self) -> bool {
+        self.upgraded.load(Relaxed) || self.awaiting.load(Relaxed)
     }
 }
 
@@ -273,9 +283,13 @@ impl AsyncRead for ReadSide<'_> {
         if this.conn.is_half_open() && !upgraded {
             let mut tried = false;
             let result = ProxiedStream::swallow(reader, cx, this.browser_gone, &mut tried);
-            if *this.browser_gone || tried {
-                // It gave up on the connection, or asked again on it: either way it noticed something.
-                this.proxy.lab.half_open_noticed(this.conn);
+            if tried {
+                // It asked again on the dead line (a letter on its schedule): not noticing, but closing
+                // the line now would be giving up on that request.
+                this.conn.awaiting.store(true, Relaxed);
+            }
+            if *this.browser_gone {
+                this.proxy.lab.left(this.conn);
             }
             return result;
         }
@@ -455,8 +469,11 @@ impl Drop for ProxiedStream {
                     }),
                 )
                 .await;
+                if tried {
+                    conn.awaiting.store(true, Relaxed);
+                }
                 if waited.is_ok() {
-                    proxy.lab.half_open_noticed(&conn);
+                    proxy.lab.left(&conn);
                 }
                 drop(writer);
             });

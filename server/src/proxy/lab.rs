@@ -1,13 +1,18 @@
-//! The lab, applied to the app: faults and emulated networks on the app's channels, and the log of what
-//! each fault did (which channels it hit, when the app noticed, when it redialed), from which the
-//! findings are written.
+//! The lab, applied to the app: faults and emulated networks on the app's channels, and the experiments
+//! they are — each with its window, in which what the proxy sees on its channels is told to it
+//! ([`Happening`]) and judged by the shared definitions
+//! ([`switchboard_shared::app::experiment::Observation`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use switchboard_shared::app::experiment::{
+    Experiment, ExperimentKind, ExperimentState, Happening, OtherKind, Settings, WINDOW_AFTER_MS,
+};
 use switchboard_shared::app::{
-    AppCut, AppFault, AppFaultKind, AppFaultRequest, AppNetwork, AppNetworkSpan, CutCause,
+    AppCut, AppFault, AppFaultKind, AppFaultRequest, AppFaultSpan, AppNetwork, AppNetworkSpan,
+    CutCause, Finding,
 };
 use switchboard_shared::network::Condition;
 use tokio::time::Instant;
@@ -16,8 +21,10 @@ use super::conn::Conn;
 use super::stage::Pipeline;
 use crate::hub::now_ms_f64;
 
-/// Fault records kept for the findings.
-const RECORDS: usize = 32;
+/// Experiments kept, with their findings.
+const EXPERIMENTS: usize = 32;
+/// The most channels one experiment keeps figures for.
+const CHANNELS_PER_EXPERIMENT: usize = 256;
 /// Cuts and network spans kept for the swimlanes.
 const CUTS_KEPT: usize = 500;
 const NETWORK_SPANS_KEPT: usize = 200;
@@ -38,35 +45,14 @@ impl Active {
     }
 }
 
-/// What one fault did, for the findings.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub kind: AppFaultKind,
-    pub channel: Option<String>,
-    /// Unix ms.
-    pub started_ms: f64,
-    pub duration_ms: Option<u64>,
-    pub idle_ms: Option<u64>,
-    /// When it ended (expired or cleared), Unix ms.
-    pub ended_ms: Option<f64>,
-    /// The channels whose connections were open when it struck.
-    pub affected: Vec<String>,
-    /// Per affected channel: when the app first gave up on a hit connection (closed it).
-    pub noticed: HashMap<String, f64>,
-    /// Per affected channel: when the app opened a new connection after the fault struck.
-    pub redialed: HashMap<String, f64>,
-    /// Connections it cut (a drop, an idle timeout), per channel.
-    pub cuts: HashMap<String, u64>,
-    /// Heartbeats it swallowed.
-    pub swallowed: u64,
-}
-
 #[derive(Debug, Default)]
 struct State {
     faults: Vec<Active>,
     /// `None` is every channel.
     networks: HashMap<Option<String>, Arc<Condition>>,
-    records: VecDeque<Record>,
+    /// The experiments, oldest first.
+    experiments: VecDeque<Kept>,
+    next_id: u64,
     /// Per channel: cut by a fault, cut by an idle timeout.
     cuts: HashMap<String, (u64, u64)>,
     /// The latest cuts, oldest first.
@@ -87,6 +73,75 @@ pub struct Lab {
     // Read on every byte and message: a plain flag spares the lock while nothing is set.
     any_fault: AtomicBool,
     any_network: AtomicBool,
+    /// Whether any experiment's window is open: what happens is told to it only then.
+    observing: AtomicBool,
+}
+
+/// An experiment as the lab keeps it.
+#[derive(Debug, Clone)]
+struct Kept {
+    experiment: Experiment,
+    /// The channel it aims at; `None` for every channel.
+    aims: Option<String>,
+    /// Its window was closed early (a later experiment on its channels), at this time.
+    closed_ms: Option<f64>,
+    frozen: bool,
+}
+
+impl Kept {
+    fn covers(&self, channel: &str) -> bool {
+        self.aims.as_deref().is_none_or(|id| id == channel)
+    }
+
+    fn overlaps(&self, aims: Option<&str>) -> bool {
+        match (self.aims.as_deref(), aims) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            _ => true,
+        }
+    }
+
+    /// When its window closes: early if closed so, else a fixed time after its fault ends (or will
+    /// end); unknown while a fault without a set end lasts.
+    fn closes_ms(&self) -> Option<f64> {
+        let e = &self.experiment;
+        let natural = match e.ended_ms {
+            Some(end) => Some(end + WINDOW_AFTER_MS),
+            None => e
+                .settings
+                .duration_ms
+                .map(|ms| e.started_ms + ms as f64 + WINDOW_AFTER_MS),
+        };
+        match (self.closed_ms, natural) {
+            (Some(closed), Some(natural)) => Some(closed.min(natural)),
+            (closed, natural) => closed.or(natural),
+        }
+    }
+
+    fn state(&self, now: f64) -> ExperimentState {
+        let closed = self.closed_ms.is_some_and(|at| at <= now)
+            || self
+                .experiment
+                .ended_ms
+                .is_some_and(|end| end + WINDOW_AFTER_MS <= now);
+        if closed {
+            ExperimentState::Done
+        } else if self.experiment.ended_ms.is_some() {
+            ExperimentState::Observing
+        } else {
+            ExperimentState::Running
+        }
+    }
+
+    fn see(&mut self, channel: &str, what: Happening, now: f64) {
+        let e = &mut self.experiment;
+        if !e.figures.contains_key(channel) && e.figures.len() >= CHANNELS_PER_EXPERIMENT {
+            return;
+        }
+        e.figures
+            .entry(channel.to_owned())
+            .or_default()
+            .see(now, what, e.started_ms, e.ended_ms);
+    }
 }
 
 impl State {
@@ -113,9 +168,10 @@ impl Lab {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A hiccup refused a new connection of `channel`.
-    pub fn refused(&self, channel: &str) {
+    /// A hiccup refused a new connection of `channel` (its exchange `exchange`).
+    pub fn refused(&self, channel: &str, exchange: u64) {
         self.lock().cut(channel, CutCause::Hiccup);
+        self.happen(channel, Happening::Refused { exchange });
     }
 
     /// The cuts kept, oldest first.
@@ -166,7 +222,12 @@ impl Lab {
 
     /// Sets (or with `None`, clears) the network of a channel or of all of them. Setting it on every
     /// channel replaces each channel's own.
-    pub fn set_network(&self, channel: Option<String>, condition: Option<Condition>) {
+    pub fn set_network(
+        &self,
+        channel: Option<String>,
+        condition: Option<Condition>,
+        open: &[Arc<Conn>],
+    ) {
         let mut state = self.lock();
         let now = now_ms_f64();
         // The spans this setting ends: all of them for every channel, the channel's own otherwise.
@@ -185,6 +246,28 @@ impl Lab {
             if state.network_log.len() > NETWORK_SPANS_KEPT {
                 state.network_log.pop_front();
             }
+        }
+        // A network set is an experiment; the ones it replaces end.
+        let now_ms = now_ms_f64();
+        for kept in state.experiments.iter_mut().filter(|kept| {
+            kept.experiment.kind == ExperimentKind::Other(OtherKind::Network)
+                && kept.experiment.ended_ms.is_none()
+                && (channel.is_none() || kept.aims == channel)
+        }) {
+            kept.experiment.ended_ms = Some(now_ms);
+        }
+        if let Some(condition) = condition.as_ref().filter(|c| !c.is_perfect()) {
+            let settings = Settings {
+                network: Some(format!("{} ({})", condition.name, condition.describe())),
+                ..Settings::default()
+            };
+            self.begin(
+                &mut state,
+                ExperimentKind::Other(OtherKind::Network),
+                settings,
+                channel.clone(),
+                open,
+            );
         }
         if channel.is_none() {
             state.networks.clear();
@@ -223,9 +306,6 @@ impl Lab {
             .filter(|conn| conn.in_channel(request.channel.as_deref()))
             .cloned()
             .collect();
-        let mut affected: Vec<String> = hit.iter().filter_map(|c| c.key()).map(|k| k.id).collect();
-        affected.sort();
-        affected.dedup();
         let mut state = self.lock();
         if request.kind == AppFaultKind::Clear {
             let ended = now_ms_f64();
@@ -233,10 +313,12 @@ impl Lab {
                 None => false,
                 Some(id) => fault.channel.as_ref() != Some(id),
             });
-            for record in state.records.iter_mut().filter(|r| r.ended_ms.is_none()) {
-                if request.channel.is_none() || record.channel == request.channel {
-                    record.ended_ms = Some(ended);
-                }
+            for kept in state.experiments.iter_mut().filter(|kept| {
+                kept.experiment.ended_ms.is_none()
+                    && matches!(kept.experiment.kind, ExperimentKind::Fault(_))
+                    && (request.channel.is_none() || kept.aims == request.channel)
+            }) {
+                kept.experiment.ended_ms = Some(ended);
             }
             self.any_fault.store(!state.faults.is_empty(), Relaxed);
             return;
@@ -257,28 +339,43 @@ impl Lab {
             });
             self.any_fault.store(true, Relaxed);
         }
-        if state.records.len() == RECORDS {
-            state.records.pop_front();
+        // Releasing dead connections is no experiment: it ends what a half-open left behind.
+        if request.kind != AppFaultKind::Release {
+            let settings = Settings {
+                duration_ms: request.duration_ms,
+                delay_ms: request.delay_ms,
+                idle_ms: request.idle_ms,
+                ..Settings::default()
+            };
+            let id = self.begin(
+                &mut state,
+                ExperimentKind::Fault(request.kind),
+                settings,
+                request.channel.clone(),
+                &hit,
+            );
+            if !request.kind.lasts()
+                && let Some(kept) = state.experiments.back_mut()
+                && kept.experiment.id == id
+            {
+                kept.experiment.ended_ms = Some(kept.experiment.started_ms);
+            }
         }
-        state.records.push_back(Record {
-            kind: request.kind,
-            channel: request.channel.clone(),
-            started_ms: now_ms_f64(),
-            duration_ms: request.duration_ms,
-            idle_ms: request.idle_ms,
-            ended_ms: (!request.kind.lasts()).then(now_ms_f64),
-            affected,
-            noticed: HashMap::new(),
-            redialed: HashMap::new(),
-            cuts: HashMap::new(),
-            swallowed: 0,
-        });
         drop(state);
         pipeline.inject(self, request, &hit);
     }
 
     /// Ends the faults whose time is up.
     pub fn tick(&self) {
+        if self.observing.load(Relaxed) {
+            let now = now_ms_f64();
+            let state = self.lock();
+            let open = state
+                .experiments
+                .iter()
+                .any(|kept| kept.state(now) != ExperimentState::Done);
+            self.observing.store(open, Relaxed);
+        }
         if !self.any_fault.load(Relaxed) {
             return;
         }
@@ -296,10 +393,12 @@ impl Lab {
                 .retain(|f| f.until.is_none_or(|until| until > now));
             let ended = now_ms_f64();
             for fault in expired {
-                if let Some(record) = state.records.iter_mut().rev().find(|r| {
-                    r.kind == fault.kind && r.channel == fault.channel && r.ended_ms.is_none()
+                if let Some(kept) = state.experiments.iter_mut().rev().find(|kept| {
+                    kept.experiment.kind == ExperimentKind::Fault(fault.kind)
+                        && kept.aims == fault.channel
+                        && kept.experiment.ended_ms.is_none()
                 }) {
-                    record.ended_ms = Some(ended);
+                    kept.experiment.ended_ms = Some(ended);
                 }
             }
         }
@@ -321,42 +420,10 @@ impl Lab {
     }
 
     /// The lab cut a connection of `channel`: counted for the channel, kept for the swimlanes, and
-    /// counted for the latest fault of its kind that aims at the channel.
+    /// told to the experiment observing it.
     pub fn count_cut(&self, channel: &str, by: CutCause) {
-        let kind = match by {
-            CutCause::Drop => AppFaultKind::Drop,
-            CutCause::IdleTimeout => AppFaultKind::IdleTimeout,
-            CutCause::Hiccup => AppFaultKind::Hiccup,
-        };
-        let mut state = self.lock();
-        state.cut(channel, by);
-        if let Some(record) = state
-            .records
-            .iter_mut()
-            .rev()
-            .find(|r| r.kind == kind && r.channel.as_deref().is_none_or(|id| id == channel))
-        {
-            *record.cuts.entry(channel.to_owned()).or_default() += 1;
-            if !record.affected.iter().any(|id| id == channel) {
-                record.affected.push(channel.to_owned());
-            }
-        }
-    }
-
-    /// A connection of `channel` opened (its first request, or a socket's upgrade): a redial, for the
-    /// faults that hit the channel before.
-    pub fn opened(&self, channel: &str) {
-        let now = now_ms_f64();
-        let mut state = self.lock();
-        for record in state.records.iter_mut() {
-            if record.started_ms < now
-                && record.affected.iter().any(|id| id == channel)
-                && !record.redialed.contains_key(channel)
-            {
-                record.redialed.insert(channel.to_owned(), now);
-                record.noticed.entry(channel.to_owned()).or_insert(now);
-            }
-        }
+        self.lock().cut(channel, by);
+        self.happen(channel, Happening::Cut);
     }
 
     /// Remembers a channel a request went to, so faults may name it.
@@ -372,66 +439,182 @@ impl Lab {
         self.lock().seen.contains_key(id)
     }
 
-    /// A new connection of `channel` is held by a half-open still in effect: the fault hit it too.
-    pub fn half_open_held(&self, channel: &str) {
-        let mut state = self.lock();
-        if let Some(record) = state
-            .records
-            .iter_mut()
-            .rev()
-            .find(|r| r.kind == AppFaultKind::HalfOpen && r.ended_ms.is_none())
-            && !record.affected.iter().any(|id| id == channel)
-        {
-            record.affected.push(channel.to_owned());
+    /// The browser closed, reset or gave up on connection `conn` (its own doing, not the lab's).
+    pub fn left(&self, conn: &Conn) {
+        // A connection the lab cut was not given up on: it was taken away.
+        if !self.observing.load(Relaxed) || conn.was_cut_by().is_some() {
+            return;
+        }
+        if let Some(key) = conn.key() {
+            self.happen(
+                &key.id,
+                Happening::BrowserLeft {
+                    conn: conn.id,
+                    busy: conn.busy(),
+                },
+            );
         }
     }
 
-    /// The browser gave up on a half-open connection (closed it).
-    pub fn half_open_noticed(&self, conn: &Conn) {
-        let Some(key) = conn.key() else { return };
+    /// Tells what happened on `channel` to the experiment whose window it falls in, if any: the newest
+    /// open one aimed at it (a later one on the same channels closes an earlier one's window, so there
+    /// is at most one).
+    pub fn happen(&self, channel: &str, what: Happening) {
+        if !self.observing.load(Relaxed) {
+            return;
+        }
         let now = now_ms_f64();
         let mut state = self.lock();
-        for record in state.records.iter_mut().filter(|r| {
-            matches!(r.kind, AppFaultKind::HalfOpen | AppFaultKind::NoHeartbeat)
-                && r.affected.contains(&key.id)
+        if let Some(kept) = state.experiments.iter_mut().rev().find(|kept| {
+            kept.covers(channel)
+                && kept.experiment.started_ms <= now
+                && kept.state(now) != ExperimentState::Done
         }) {
-            record.noticed.entry(key.id.clone()).or_insert(now);
+            kept.see(channel, what, now);
         }
     }
 
-    /// A heartbeat from the upstream was swallowed on `channel`.
-    pub fn swallowed(&self, channel: &str) {
-        let mut state = self.lock();
-        if let Some(record) = state.records.iter_mut().rev().find(|r| {
-            r.kind == AppFaultKind::NoHeartbeat && r.channel.as_deref().is_none_or(|c| c == channel)
+    /// Starts an experiment aimed at `aims` (`None`: every channel), closing the window of any earlier
+    /// one on the same channels; the connections open now (`open`) are what it meets first.
+    fn begin(
+        &self,
+        state: &mut State,
+        kind: ExperimentKind,
+        settings: Settings,
+        aims: Option<String>,
+        open: &[Arc<Conn>],
+    ) -> u64 {
+        let now = now_ms_f64();
+        state.next_id += 1;
+        let id = state.next_id;
+        for kept in state.experiments.iter_mut().filter(|kept| {
+            kept.overlaps(aims.as_deref()) && kept.state(now) != ExperimentState::Done
         }) {
-            record.swallowed += 1;
-            if !record.affected.iter().any(|id| id == channel) {
-                record.affected.push(channel.to_owned());
+            kept.closed_ms = Some(now);
+            kept.experiment.superseded_by = Some(id);
+        }
+        if state.experiments.len() == EXPERIMENTS {
+            state.experiments.pop_front();
+        }
+        let mut kept = Kept {
+            experiment: Experiment {
+                id,
+                kind,
+                settings,
+                channels: vec![aims.clone().unwrap_or_else(|| "all".into())],
+                started_ms: now,
+                ended_ms: None,
+                window_closes_ms: None,
+                state: ExperimentState::Running,
+                superseded_by: None,
+                findings: Vec::new(),
+                figures: Default::default(),
+            },
+            aims,
+            closed_ms: None,
+            frozen: false,
+        };
+        for conn in open {
+            if let Some(key) = conn.key()
+                && kept.covers(&key.id)
+                && !conn.cut.is_cancelled()
+            {
+                kept.see(&key.id, Happening::WasOpen { conn: conn.id }, now);
             }
         }
+        state.experiments.push_back(kept);
+        self.observing.store(true, Relaxed);
+        id
     }
 
-    /// A connection of `channel` was closed by the browser while a heartbeat fault was on: it noticed.
-    pub fn closed_by_browser(&self, channel: &str) {
+    /// The app stopped answering the proxy: observed as an experiment on every channel.
+    pub fn upstream_down(&self, why: &str, open: &[Arc<Conn>]) {
+        let mut state = self.lock();
+        let settings = Settings {
+            why: Some(why.to_owned()),
+            ..Settings::default()
+        };
+        self.begin(
+            &mut state,
+            ExperimentKind::Other(OtherKind::UpstreamDown),
+            settings,
+            None,
+            open,
+        );
+    }
+
+    /// The app answers again.
+    pub fn upstream_back(&self) {
         let now = now_ms_f64();
         let mut state = self.lock();
-        for record in state.records.iter_mut().filter(|r| {
-            r.kind == AppFaultKind::NoHeartbeat
-                && r.ended_ms.is_none()
-                && r.affected.iter().any(|id| id == channel)
+        for kept in state.experiments.iter_mut().filter(|kept| {
+            kept.experiment.kind == ExperimentKind::Other(OtherKind::UpstreamDown)
+                && kept.experiment.ended_ms.is_none()
         }) {
-            record.noticed.entry(channel.to_owned()).or_insert(now);
+            kept.experiment.ended_ms = Some(now);
         }
+    }
+
+    /// The experiments, newest first, each with its state as of now (findings as last frozen: the
+    /// report writes them).
+    pub fn experiments(&self) -> Vec<(Experiment, bool)> {
+        let now = now_ms_f64();
+        self.lock()
+            .experiments
+            .iter()
+            .rev()
+            .map(|kept| {
+                let mut experiment = kept.experiment.clone();
+                experiment.state = kept.state(now);
+                experiment.window_closes_ms = kept.closes_ms();
+                (experiment, kept.frozen)
+            })
+            .collect()
+    }
+
+    /// Keeps a done experiment's findings for good.
+    pub fn freeze(&self, id: u64, findings: Vec<Finding>) {
+        let mut state = self.lock();
+        if let Some(kept) = state
+            .experiments
+            .iter_mut()
+            .find(|kept| kept.experiment.id == id && !kept.frozen)
+        {
+            kept.experiment.findings = findings;
+            kept.frozen = true;
+        }
+    }
+
+    /// The faults of the session, oldest first, for the swimlanes' shading.
+    pub fn history(&self) -> Vec<AppFaultSpan> {
+        self.lock()
+            .experiments
+            .iter()
+            .filter_map(|kept| match kept.experiment.kind {
+                ExperimentKind::Fault(kind) => Some(AppFaultSpan {
+                    kind,
+                    channel: kept.aims.clone().unwrap_or_else(|| "all".into()),
+                    started_ms: kept.experiment.started_ms,
+                    ended_ms: kept.experiment.ended_ms,
+                }),
+                ExperimentKind::Other(_) => None,
+            })
+            .collect()
+    }
+
+    /// Starts over: every fault and network ends, and the experiments, cuts and channels seen are
+    /// forgotten.
+    pub fn reset(&self) {
+        let mut state = self.lock();
+        *state = State::default();
+        self.any_fault.store(false, Relaxed);
+        self.any_network.store(false, Relaxed);
+        self.observing.store(false, Relaxed);
     }
 
     /// Per channel: connections cut by a fault, and by an idle timeout.
     pub fn cuts(&self, channel: &str) -> (u64, u64) {
         self.lock().cuts.get(channel).copied().unwrap_or_default()
-    }
-
-    pub fn records(&self) -> Vec<Record> {
-        self.lock().records.iter().cloned().collect()
     }
 
     /// The faults in effect, as `GET /api/app` lists them.

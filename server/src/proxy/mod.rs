@@ -213,19 +213,23 @@ impl AppProxy {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&conn.id);
-        if conn.was_cut_by().is_none()
-            && let Some(key) = conn.key()
-        {
-            self.lab.closed_by_browser(&key.id);
-        }
     }
 
     /// Whether the upstream answered (`None`) or why it did not.
     pub(crate) fn upstream_answered(&self, failure: Option<String>) {
-        *self
+        let was = self
             .upstream_state
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(failure);
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(failure.clone());
+        // The app going down and coming back is observed as an experiment nobody injected.
+        match (was, failure) {
+            (None | Some(None), Some(why)) => {
+                self.lab.upstream_down(&why, &self.open_connections());
+            }
+            (Some(Some(_)), None) => self.lab.upstream_back(),
+            _ => {}
+        }
     }
 
     pub fn upstream_state(&self) -> Option<Option<String>> {

@@ -328,6 +328,19 @@ impl Recording {
         }
     }
 
+    /// Starts over: every exchange is dropped (marked so, as [`Recording::make_room`] does, so those
+    /// still open add nothing more) and the counts begin again.
+    pub fn clear(&self) {
+        let mut kept = self.lock();
+        for gone in kept.exchanges.drain(..) {
+            let mut gone = gone.lock().unwrap_or_else(|e| e.into_inner());
+            gone.evicted = true;
+            self.weight.fetch_sub(gone.weight, Relaxed);
+        }
+        kept.recorded = 0;
+        kept.dropped = 0;
+    }
+
     /// Exchanges recorded since the start, and dropped to stay within bounds.
     pub fn counts(&self) -> (u64, u64) {
         let kept = self.lock();

@@ -267,9 +267,9 @@ async fn frames(
                     match read {
                         Ok(0) => {
                             ended = true;
-                            if direction == Direction::Up && conn.is_half_open() {
-                                // The browser hung up on the dead line: it noticed.
-                                lab.half_open_noticed(conn);
+                            if direction == Direction::Up {
+                                // The browser hung up on the line (on a dead one: it noticed).
+                                lab.left(conn);
                             }
                             if buf.is_empty() {
                                 continue;
@@ -277,8 +277,8 @@ async fn frames(
                         }
                         Ok(_) => {}
                         Err(err) => {
-                            if direction == Direction::Up && conn.is_half_open() {
-                                lab.half_open_noticed(conn);
+                            if direction == Direction::Up {
+                                lab.left(conn);
                             }
                             return Err(reading_side(err.to_string()));
                         }
@@ -361,11 +361,12 @@ async fn frames(
             // The side ended mid-frame: what is left can never be whole. Passed on as it came.
             out.extend_from_slice(&buf.split());
         }
+        if direction == Direction::Up && closing {
+            // A browser that sends its close frame has given up on the line.
+            lab.left(conn);
+        }
         if conn.is_half_open() {
-            // Nothing passes a half-open line; a browser that sends its close frame has given up on it.
-            if direction == Direction::Up && closing {
-                lab.half_open_noticed(conn);
-            }
+            // Nothing passes a half-open line.
             flow.proxy
                 .pipeline
                 .delivered(flow, direction, Reached::Withheld, out_messages);

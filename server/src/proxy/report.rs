@@ -2,13 +2,13 @@
 //! ([`super::figures`]) and read by the HAR import's rules — and the findings: what the figures and the
 //! lab's faults say about the app, in words that name their figures. Nothing here reads the recording.
 
-use switchboard_shared::app::{AppChannel, AppFaultKind, AppFaultSpan, AppReport, Finding, Got};
+use switchboard_shared::app::experiment::{Experiment, ExperimentState, Told};
+use switchboard_shared::app::{AppChannel, AppReport, Finding, Got};
 use switchboard_shared::format::{format_bytes, format_ms};
 use switchboard_shared::har::{Channel, ChannelKind};
 
 use super::AppProxy;
 use super::conn::ChannelKey;
-use super::lab::Record;
 use crate::hub::now_ms_f64;
 
 /// The idle timeout the findings measure heartbeats against: nginx's and most load balancers' are
@@ -19,7 +19,6 @@ pub fn report(proxy: &AppProxy) -> AppReport {
     let now = now_ms_f64();
     let (read, other_requests) = proxy.figures.read(now);
     let open = proxy.open_connections();
-    let records = proxy.lab.records();
     let (recorded, dropped) = proxy.recording.counts();
     let mut channels = Vec::new();
     let mut findings = Vec::new();
@@ -63,9 +62,14 @@ pub fn report(proxy: &AppProxy) -> AppReport {
         .into_iter()
         .map(|figures| (figures.key, figures.channel))
         .collect();
-    for record in &records {
-        findings.extend(fault_findings(record, &channels_read, now));
-    }
+    let experiments = proxy
+        .lab
+        .experiments()
+        .into_iter()
+        .map(|(experiment, frozen)| {
+            experiment_findings(proxy, experiment, frozen, &channels_read, now)
+        })
+        .collect();
     let upstream_state = proxy.upstream_state();
     if let Some(Some(why)) = &upstream_state {
         findings.insert(
@@ -73,6 +77,7 @@ pub fn report(proxy: &AppProxy) -> AppReport {
             Finding {
                 channel: None,
                 text: format!("Your app did not answer the proxy: {why}."),
+                at_ms: Some(now),
             },
         );
     }
@@ -83,17 +88,10 @@ pub fn report(proxy: &AppProxy) -> AppReport {
         upstream_error: upstream_state.flatten(),
         channels,
         findings,
+        experiments,
         faults: proxy.lab.faults(),
         networks: proxy.lab.networks(),
-        history: records
-            .iter()
-            .map(|record| AppFaultSpan {
-                kind: record.kind,
-                channel: record.channel.clone().unwrap_or_else(|| "all".into()),
-                started_ms: record.started_ms,
-                ended_ms: record.ended_ms,
-            })
-            .collect(),
+        history: proxy.lab.history(),
         cuts: proxy.lab.cut_log(),
         network_history: proxy.lab.network_log(),
         recorded,
@@ -119,6 +117,7 @@ fn starved(key: &ChannelKey, channel: &Channel, got: &Got, now: f64) -> Finding 
             if got.undelivered == 1 { "" } else { "s" },
             key.called(channel.kind),
         ),
+        at_ms: Some(since),
     }
 }
 
@@ -129,6 +128,7 @@ fn channel_findings(channel: &Channel, key: &ChannelKey, now: f64) -> Vec<Findin
     let say = |text: String| Finding {
         channel: Some(key.id.clone()),
         text,
+        at_ms: None,
     };
     let name = key.called(channel.kind);
     let your = format!("Your {name}");
@@ -169,95 +169,44 @@ fn channel_findings(channel: &Channel, key: &ChannelKey, now: f64) -> Vec<Findin
     findings
 }
 
-/// What one fault did to the app: when it noticed, when it redialed, what was cut.
-fn fault_findings(record: &Record, channels: &[(ChannelKey, Channel)], now: f64) -> Vec<Finding> {
-    let name_of = |id: &str| {
-        channels
-            .iter()
-            .find(|(key, _)| key.id == id)
-            .map(|(key, channel)| key.called(channel.kind))
-    };
-    let lasted = record
-        .duration_ms
-        .map(|ms| format!("{} ", format_ms(ms as f64)))
-        .unwrap_or_default();
-    let mut findings = Vec::new();
-    for id in &record.affected {
-        // Only what the page shows: the page itself and one-off requests are no channel.
-        let Some(name) = name_of(id) else { continue };
-        let your = format!("your {name}");
-        let cuts = record.cuts.get(id).copied().unwrap_or(0);
-        let noticed = record.noticed.get(id).map(|at| at - record.started_ms);
-        let redialed = record.redialed.get(id).map(|at| at - record.started_ms);
-        let ended = record.ended_ms.map(|at| at - record.started_ms);
-        let text = match record.kind {
-            AppFaultKind::HalfOpen => match noticed {
-                Some(after) if ended.is_some_and(|end| after > end) => format!(
-                    "During the {lasted}half-open, {your} noticed after {} (it redialed only after the fault ended).",
-                    format_ms(after)
-                ),
-                Some(after) => format!(
-                    "During the {lasted}half-open, {your} noticed after {}{}.",
-                    format_ms(after),
-                    redialed.map_or(String::new(), |r| format!(
-                        " and redialed after {}",
-                        format_ms(r)
-                    ))
-                ),
-                None => format!(
-                    "During the {lasted}half-open, {your} has not noticed yet ({} since it began): its socket still looks open to it.",
-                    format_ms(now - record.started_ms)
-                ),
-            },
-            AppFaultKind::Drop => match redialed {
-                Some(after) => format!("After the drop, {your} redialed in {}.", format_ms(after)),
-                None => format!(
-                    "After the drop, {your} has not redialed ({} since).",
-                    format_ms(now - record.started_ms)
-                ),
-            },
-            AppFaultKind::IdleTimeout => format!(
-                "The proxy's {} idle timeout cut {your} {} time{}{}.",
-                format_ms(record.idle_ms.unwrap_or(0) as f64),
-                cuts,
-                if cuts == 1 { "" } else { "s" },
-                match channels
-                    .iter()
-                    .find(|(key, _)| key.id == *id)
-                    .map(|(_, c)| (c.kind, c.heartbeat_ms))
-                {
-                    Some((ChannelKind::Held | ChannelKind::Letters, _)) => {
-                        ": a letter held longer than that, or a kept-alive connection quiet that long, is hung up on"
-                            .to_owned()
-                    }
-                    Some((_, Some(every))) if every > record.idle_ms.unwrap_or(0) as f64 =>
-                        format!(
-                            ": its heartbeats (every {}) come too rarely to keep it open",
-                            format_ms(every)
-                        ),
-                    Some((_, Some(every))) => {
-                        format!(" although it heartbeats every {}", format_ms(every))
-                    }
-                    _ => ": it sends no heartbeat to keep a quiet line open".to_owned(),
-                }
-            ),
-            AppFaultKind::NoHeartbeat => match noticed {
-                Some(after) => format!(
-                    "With its heartbeats swallowed ({} of them), {your} gave up on the line after {}.",
-                    record.swallowed,
-                    format_ms(after)
-                ),
-                None => format!(
-                    "With its heartbeats swallowed ({} of them), {your} did not notice: it keeps a line it cannot know is alive.",
-                    record.swallowed
-                ),
-            },
-            _ => continue,
-        };
-        findings.push(Finding {
-            channel: Some(id.clone()),
-            text,
-        });
+/// An experiment's findings: written from its window's figures, channel by channel, while it runs and
+/// observes ("so far"); once done, written one last time and frozen.
+fn experiment_findings(
+    proxy: &AppProxy,
+    mut experiment: Experiment,
+    frozen: bool,
+    channels: &[(ChannelKey, Channel)],
+    now: f64,
+) -> Experiment {
+    if frozen {
+        return experiment;
     }
-    findings
+    let done = experiment.state == ExperimentState::Done;
+    let until = match (done, experiment.window_closes_ms) {
+        (true, Some(closes)) => closes.min(now),
+        _ => now,
+    };
+    let mut findings = Vec::new();
+    {
+        let told = Told {
+            experiment: &experiment,
+            now_ms: until,
+        };
+        for id in experiment.figures.keys() {
+            // Only what the page shows: the page itself and one-off requests are no channel.
+            let Some((key, channel)) = channels.iter().find(|(key, _)| key.id == *id) else {
+                continue;
+            };
+            findings.extend(told.findings(
+                id,
+                &key.called(channel.kind),
+                matches!(channel.kind, ChannelKind::Letters | ChannelKind::Held),
+            ));
+        }
+    }
+    if done {
+        proxy.lab.freeze(experiment.id, findings.clone());
+    }
+    experiment.findings = findings;
+    experiment
 }

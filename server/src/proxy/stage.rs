@@ -126,6 +126,8 @@ pub enum End {
 /// One request (or socket) on its way through the proxy, as every stage sees it. Stages keep their own
 /// state for it in its stash, by type.
 pub struct Flow {
+    /// Unique in the process: what the lab's experiments tell one exchange by.
+    pub id: u64,
     pub proxy: Arc<AppProxy>,
     pub conn: Arc<Conn>,
     pub channel: ChannelKey,
@@ -146,6 +148,7 @@ pub struct Flow {
 impl fmt::Debug for Flow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Flow")
+            .field("id", &self.id)
             .field("connection", &self.conn.id)
             .field("channel", &self.channel)
             .field("url", &self.url)
@@ -163,7 +166,9 @@ impl Flow {
         first: bool,
         websocket: bool,
     ) -> Flow {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Flow {
+            id: NEXT.fetch_add(1, Relaxed),
             proxy,
             conn,
             channel,

@@ -31,10 +31,6 @@ impl Stage for HalfOpen {
         {
             return Verdict::Pass;
         }
-        // Asked again every 100 ms until the fault is over; held so, it is counted once.
-        if !flow.with(|held: &mut HeldByHalfOpen| std::mem::replace(&mut held.0, true)) {
-            flow.lab().half_open_held(&flow.channel.id);
-        }
         Verdict::Hold
     }
 
@@ -55,7 +51,3 @@ impl Stage for HalfOpen {
         }
     }
 }
-
-/// Whether a flow was held by the half-open already.
-#[derive(Debug, Default)]
-struct HeldByHalfOpen(bool);

@@ -11,6 +11,7 @@ mod half_open;
 mod idle_timeout;
 mod network;
 mod no_heartbeat;
+mod observe;
 mod recorder;
 mod refuse;
 mod unavailable;
@@ -20,12 +21,13 @@ pub use decode::decoded;
 use super::stage::{Pipeline, Stage};
 
 /// Every stage, in order: the channel is noted first (so a refused connection is still a channel the
-/// lab can name), the emulated path's head delay and a refusal come before the recording (a refused
+/// lab can name) and told to the experiments as an attempt, the emulated path's head delay and a refusal come before the recording (a refused
 /// connection carried no request), and the faults that answer or hold come after it (what the browser
 /// asked is recorded even when the app never sees it).
 pub fn standard() -> Pipeline {
     let stages: Vec<Box<dyn Stage>> = vec![
         Box::new(channels::Channels),
+        Box::new(observe::Observe),
         Box::new(network::NetworkHead),
         Box::new(refuse::Refuse),
         Box::new(decode::Decode),

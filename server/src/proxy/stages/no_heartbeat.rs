@@ -5,7 +5,7 @@
 
 use switchboard_shared::app::{AppFaultKind, is_heartbeat_text};
 
-use crate::proxy::stage::{Action, Direction, Fate, Flow, Form, Message, Stage};
+use crate::proxy::stage::{Action, Direction, Flow, Form, Message, Stage};
 
 /// A letter's answer this short may be a heartbeat (an Engine.IO ping is one byte).
 const HEARTBEAT_MAX: u64 = 256;
@@ -43,12 +43,6 @@ impl Stage for NoHeartbeat {
                 Action::Hold
             }
             _ => Action::Pass,
-        }
-    }
-
-    fn after_message(&self, flow: &Flow, _message: &Message<'_>, fate: Fate) {
-        if matches!(fate, Fate::Swallowed | Fate::Held) {
-            flow.lab().swallowed(&flow.channel.id);
         }
     }
 }

@@ -17,7 +17,7 @@ impl Stage for Refuse {
             return Verdict::Pass;
         }
         flow.conn.cut_by(CutBy::Fault);
-        lab.refused(&flow.channel.id);
+        lab.refused(&flow.channel.id, flow.id);
         Verdict::NoAnswer
     }
 }

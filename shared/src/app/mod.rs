@@ -11,6 +11,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod experiment;
+
 /// The largest fault duration the proxy takes (an hour): longer is a mistake, not an experiment.
 pub const MAX_APP_FAULT_MS: u64 = 3_600_000;
 
@@ -138,7 +140,12 @@ pub struct AppReport {
     /// What went wrong with the upstream last, in words (`nothing answers at 127.0.0.1:8080`).
     pub upstream_error: Option<String>,
     pub channels: Vec<AppChannel>,
+    /// What the app's shape says (heartbeat pace, unchanged answers, a browser getting nothing), apart
+    /// from any experiment.
     pub findings: Vec<Finding>,
+    /// Every fault and network change aimed at the app, newest first, with its own findings.
+    #[serde(default)]
+    pub experiments: Vec<experiment::Experiment>,
     /// Faults in effect on the app's channels now.
     pub faults: Vec<AppFault>,
     /// Emulated networks on the app's channels now.
@@ -197,6 +204,9 @@ pub struct Finding {
     /// The channel it is about, or `None` for the app as a whole.
     pub channel: Option<String>,
     pub text: String,
+    /// When what it says happened (Unix ms), for the clock time beside it.
+    #[serde(default)]
+    pub at_ms: Option<f64>,
 }
 
 /// A fault in effect on the app's channels.

@@ -1,0 +1,113 @@
+//! Tells the lab's experiments what happens to each exchange, in the words of the shared definitions
+//! ([`Happening`]): an attempt when it begins, its answer's head, what became of each message on its way
+//! to the browser, a letter's answer delivered whole, a browser that left before the end. The lab keeps
+//! it only while an experiment's window is open (one atomic load otherwise).
+
+use axum::http::{header, request, response};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use switchboard_shared::app::Reached;
+use switchboard_shared::app::experiment::Happening;
+
+use crate::proxy::headers::is_event_stream;
+use crate::proxy::stage::{Direction, End, Fate, Flow, Message, Stage, Verdict};
+
+#[derive(Debug)]
+pub struct Observe;
+
+/// What the stage keeps of one exchange: its answer's status, and whether the proxy made it.
+#[derive(Debug, Default)]
+struct Answer {
+    status: u16,
+    by_proxy: bool,
+    line: bool,
+}
+
+impl Stage for Observe {
+    fn on_request(&self, flow: &Flow, _head: &request::Parts) -> Verdict {
+        flow.lab()
+            .happen(&flow.channel.id, Happening::Attempt { exchange: flow.id });
+        Verdict::Pass
+    }
+
+    fn on_response(&self, flow: &Flow, head: &response::Parts, by_proxy: bool) -> Duration {
+        let status = head.status.as_u16();
+        flow.put(Answer {
+            status,
+            by_proxy,
+            line: status == 101
+                || head
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|value| value.to_str().ok())
+                    .is_some_and(|mime| is_event_stream(&mime.to_ascii_lowercase())),
+        });
+        flow.lab().happen(
+            &flow.channel.id,
+            Happening::Answered {
+                exchange: flow.id,
+                status,
+                by_proxy,
+            },
+        );
+        Duration::ZERO
+    }
+
+    fn after_message(&self, flow: &Flow, message: &Message<'_>, fate: Fate) {
+        if message.direction != Direction::Down || fate == Fate::Held {
+            return;
+        }
+        let lab = flow.lab();
+        lab.happen(&flow.channel.id, Happening::Sent { messages: 1 });
+        if fate == Fate::Swallowed {
+            lab.happen(
+                &flow.channel.id,
+                Happening::Reached {
+                    exchange: flow.id,
+                    reached: Reached::Swallowed,
+                    messages: 1,
+                },
+            );
+        }
+    }
+
+    fn on_delivered(&self, flow: &Flow, direction: Direction, reached: Reached, messages: u64) {
+        if direction != Direction::Down {
+            return;
+        }
+        if reached == Reached::Withheld {
+            // The browser awaits what the half-open holds: closing the line now is giving up on it.
+            flow.conn.awaiting.store(true, Relaxed);
+        }
+        flow.lab().happen(
+            &flow.channel.id,
+            Happening::Reached {
+                exchange: flow.id,
+                reached,
+                messages,
+            },
+        );
+    }
+
+    fn on_end(&self, flow: &Flow, how: &End) {
+        let answer = flow.with(std::mem::take::<Answer>);
+        match how {
+            End::Cancelled => {
+                // The browser left before the end: it gave up on what it awaited.
+                flow.conn.awaiting.store(true, Relaxed);
+                flow.lab().left(&flow.conn);
+            }
+            // A letter's answer from the app, not an error, delivered whole — unless a half-open took it.
+            End::Complete
+                if !answer.line
+                    && !answer.by_proxy
+                    && (200..400).contains(&answer.status)
+                    && !flow.conn.is_half_open() =>
+            {
+                flow.lab()
+                    .happen(&flow.channel.id, Happening::Whole { exchange: flow.id });
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,963 @@
+//! Experiments: every fault or network change aimed at the app, with a start, an end and a window in
+//! which what happens on its channels is its doing — and the lab's definitions of what happened, in one
+//! place, used by the server's findings and the page's words.
+//!
+//! The definitions, as [`Observation`] applies them to what the proxy sees ([`Happening`]):
+//!
+//! - **noticed**: the browser closed, reset or abandoned a connection of the channel that was open when
+//!   the experiment began — for letters, a request it aborted. Sending the next scheduled letter on a
+//!   dead connection is not noticing; neither is closing a connection that carried nothing.
+//! - **attempt**: a connection (a socket, a stream, a letter) the browser began after the experiment
+//!   began. Refused, answered 503 or another error, or still pending, it stays an attempt.
+//! - **redialed**: an attempt that *succeeded* — a `101` followed by a message delivered to the browser,
+//!   or an answer from the app (not an error) delivered whole. Timed at its answer's head.
+//! - **recovered**: the first message (or whole answer) of the channel delivered to the browser after
+//!   the fault ended; not recovered [`WINDOW_AFTER_MS`] after the end is a finding in itself.
+//! - **delivered**: written to the browser's socket and taken by the kernel — not read from the app.
+//!   Withheld (half-open), swallowed (no heartbeat) and lost with a cut are counted apart ([`Got`]).
+//!
+//! **Windows**: an experiment observes from its start until [`WINDOW_AFTER_MS`] after its end, or until
+//! the next experiment on any of its channels starts, whichever comes first. A happening belongs to the
+//! experiment whose window it falls in, never to an older one; an experiment's findings come from its
+//! window alone and are frozen when it closes.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::{AppFaultKind, Finding, Got, Reached};
+use crate::format::format_ms;
+
+/// How long an experiment keeps observing after it ends: long enough for a reconnect's back-off (Socket.IO
+/// waits up to 5 s, EventSource about 3 s, browsers' fetch retries a few seconds) and a heartbeat
+/// timeout (25 s pings + 20 s timeout is Socket.IO's default, so a half-open is often noticed later —
+/// that is then its own finding: "not noticed 30 s after it ended").
+pub const WINDOW_AFTER_MS: f64 = 30_000.0;
+
+/// The most connections remembered per channel as open when an experiment began.
+const IN_FLIGHT_KEPT: usize = 1_024;
+/// The most attempts remembered per channel awaiting their first delivery, and attempt times kept.
+const PENDING_KEPT: usize = 64;
+const ATTEMPTS_KEPT: usize = 512;
+
+/// What an experiment is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ExperimentKind {
+    Fault(AppFaultKind),
+    Other(OtherKind),
+}
+
+/// The experiments that are not a fault the lab injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OtherKind {
+    /// An emulated network set on the channels.
+    Network,
+    /// The app itself stopped answering the proxy (nobody injected it: it is observed all the same).
+    UpstreamDown,
+}
+
+impl ExperimentKind {
+    /// What a heading calls it.
+    pub fn title(self) -> &'static str {
+        match self {
+            ExperimentKind::Fault(kind) => kind.title(),
+            ExperimentKind::Other(OtherKind::Network) => "Network",
+            ExperimentKind::Other(OtherKind::UpstreamDown) => "Your app down",
+        }
+    }
+}
+
+/// Where an experiment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExperimentState {
+    /// Its fault is in effect.
+    Running,
+    /// Its fault ended; its window is still open.
+    Observing,
+    /// Its window closed: its findings are frozen.
+    Done,
+}
+
+/// What it was set to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_ms: Option<u64>,
+    /// The network's name (`3g`, `custom`) and its figures, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Why the app was down, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// One experiment, as `GET /api/app` lists them (newest first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    pub id: u64,
+    pub kind: ExperimentKind,
+    pub settings: Settings,
+    /// The channels it aims at: `["all"]` or one channel id.
+    pub channels: Vec<String>,
+    /// Unix ms.
+    pub started_ms: f64,
+    /// When its fault ended; `None` while it lasts. A drop ends as it starts.
+    pub ended_ms: Option<f64>,
+    /// When its window closes (closed), if known: `None` while a fault without a set end lasts.
+    pub window_closes_ms: Option<f64>,
+    pub state: ExperimentState,
+    /// The experiment that closed its window early by starting on the same channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<u64>,
+    /// What it did, in words: "so far" while it runs and observes, frozen once done.
+    pub findings: Vec<Finding>,
+    /// Per channel id it touched: what happened there in its window.
+    pub figures: BTreeMap<String, Observation>,
+}
+
+/// What the proxy tells an experiment about one of its channels, in the order it happens. Connections
+/// are the browser's TCP connections; exchanges are requests (a socket or a stream is one exchange).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Happening {
+    /// A connection of the channel was open when the experiment began.
+    WasOpen { conn: u64 },
+    /// The browser closed, reset or abandoned a connection; `busy` when something was in flight on it
+    /// (a socket, a stream, a request awaiting its answer).
+    BrowserLeft { conn: u64, busy: bool },
+    /// The browser began an exchange that opens a connection of the channel (a socket, a stream, a
+    /// letter).
+    Attempt { exchange: u64 },
+    /// The lab refused its connection.
+    Refused { exchange: u64 },
+    /// Its answer's head: from the app, or made by the proxy (`by_proxy`: a 503 of the lab, a 502 when
+    /// the app cannot be reached).
+    Answered {
+        exchange: u64,
+        status: u16,
+        by_proxy: bool,
+    },
+    /// Messages the app sent towards the browser.
+    Sent { messages: u64 },
+    /// What became of messages on their way to the browser.
+    Reached {
+        exchange: u64,
+        reached: Reached,
+        messages: u64,
+    },
+    /// A letter's answer reached the browser whole.
+    Whole { exchange: u64 },
+    /// The lab cut a connection of the channel.
+    Cut,
+}
+
+/// What happened on one channel in one experiment's window: its figures and the definitions' verdicts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// Connections open when it began.
+    pub open_at_start: u64,
+    /// When the browser first noticed (Unix ms), by the definition above.
+    pub noticed_ms: Option<f64>,
+    /// Exchanges begun since it began, and of them: refused by the lab, answered 503, answered another
+    /// error (a 502 when the app was down, a 4xx/5xx of the app), and those that got through.
+    pub attempts: u64,
+    /// Of the attempts, those made while the fault lasted.
+    pub attempts_during_fault: u64,
+    pub refused: u64,
+    pub unavailable: u64,
+    pub errors: u64,
+    pub got_through: u64,
+    /// The last error status an attempt got, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<(u16, f64)>,
+    /// When the first attempt that succeeded got its answer (Unix ms).
+    pub redialed_ms: Option<f64>,
+    /// When the browser first got a message after the fault ended (Unix ms).
+    pub recovered_ms: Option<f64>,
+    /// What the browser got of what the app sent, in the window.
+    pub got: Got,
+    /// Connections the lab cut in the window.
+    pub cuts: u64,
+    /// When the first and the latest attempts came (for the pace of a loop).
+    #[serde(skip)]
+    attempt_times: Vec<f64>,
+    #[serde(skip)]
+    was_open: Vec<u64>,
+    /// Attempts answered with success, awaiting a delivery to count as a redial: (exchange, answered at).
+    #[serde(skip)]
+    answered: Vec<(u64, f64)>,
+}
+
+impl Observation {
+    /// Applies the definitions to one happening at `at_ms`, for an experiment that began at
+    /// `started_ms` and whose fault ended at `ended_ms` (if it has).
+    pub fn see(&mut self, at_ms: f64, what: Happening, started_ms: f64, ended_ms: Option<f64>) {
+        match what {
+            Happening::WasOpen { conn } => {
+                self.open_at_start += 1;
+                if self.was_open.len() < IN_FLIGHT_KEPT {
+                    self.was_open.push(conn);
+                }
+            }
+            Happening::BrowserLeft { conn, busy } => {
+                if busy && at_ms >= started_ms && self.was_open.contains(&conn) {
+                    self.noticed_ms.get_or_insert(at_ms);
+                }
+            }
+            Happening::Attempt { .. } => {
+                self.attempts += 1;
+                if ended_ms.is_none_or(|end| at_ms <= end) {
+                    self.attempts_during_fault += 1;
+                }
+                if self.attempt_times.len() == ATTEMPTS_KEPT {
+                    // The pace is read from the first attempts and the latest: the middle goes.
+                    self.attempt_times.remove(ATTEMPTS_KEPT / 2);
+                }
+                self.attempt_times.push(at_ms);
+            }
+            Happening::Refused { .. } => self.refused += 1,
+            Happening::Answered {
+                exchange,
+                status,
+                by_proxy,
+            } => {
+                if status == 503 && by_proxy {
+                    self.unavailable += 1;
+                    self.last_error = Some((status, at_ms));
+                } else if status >= 400 || by_proxy {
+                    self.errors += 1;
+                    self.last_error = Some((status, at_ms));
+                } else {
+                    self.got_through += 1;
+                    if self.redialed_ms.is_none() && self.answered.len() < PENDING_KEPT {
+                        self.answered.push((exchange, at_ms));
+                    }
+                }
+            }
+            Happening::Sent { messages } => {
+                for _ in 0..messages {
+                    self.got.sent(at_ms);
+                }
+            }
+            Happening::Reached {
+                exchange,
+                reached,
+                messages,
+            } => {
+                if messages == 0 {
+                    return;
+                }
+                self.got.reached(reached, messages, at_ms);
+                if reached == Reached::Delivered {
+                    self.delivered(exchange, at_ms, ended_ms);
+                }
+            }
+            Happening::Whole { exchange } => self.delivered(exchange, at_ms, ended_ms),
+            Happening::Cut => self.cuts += 1,
+        }
+    }
+
+    /// Something reached the browser on `exchange`: a redial if it is an attempt that got through, a
+    /// recovery if the fault is over.
+    fn delivered(&mut self, exchange: u64, at_ms: f64, ended_ms: Option<f64>) {
+        if self.redialed_ms.is_none()
+            && let Some(&(_, answered_ms)) = self.answered.iter().find(|(id, _)| *id == exchange)
+        {
+            self.redialed_ms = Some(answered_ms);
+            self.answered.clear();
+        }
+        if ended_ms.is_some_and(|end| at_ms >= end) {
+            self.recovered_ms.get_or_insert(at_ms);
+        }
+    }
+
+    /// Attempts that neither got through nor failed: still pending, or abandoned unanswered.
+    pub fn pending(&self) -> u64 {
+        self.attempts
+            .saturating_sub(self.refused + self.unavailable + self.errors + self.got_through)
+    }
+
+    /// The pace of the attempts made until `until` (all of them with `None`): the typical gap between
+    /// the first few, and between the last few (`None` with fewer than three attempts).
+    pub fn pace(&self, until: Option<f64>) -> Option<(f64, f64)> {
+        let kept = self
+            .attempt_times
+            .iter()
+            .take_while(|at| until.is_none_or(|until| **at <= until))
+            .count();
+        let times = &self.attempt_times[..kept];
+        if times.len() < 3 {
+            return None;
+        }
+        let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        let take = gaps.len().min(3);
+        let median = |part: &[f64]| {
+            let mut part = part.to_vec();
+            part.sort_by(f64::total_cmp);
+            part[part.len() / 2]
+        };
+        Some((median(&gaps[..take]), median(&gaps[gaps.len() - take..])))
+    }
+
+    /// When the latest attempt came.
+    pub fn last_attempt_ms(&self) -> Option<f64> {
+        self.attempt_times.last().copied()
+    }
+}
+
+/// What an experiment's findings are written from: the experiment and, per channel, what a sentence
+/// calls it (`phone call (/socket.io/)`) and whether it is a loop of letters (whose "messages" are
+/// answers).
+#[derive(Debug)]
+pub struct Told<'a> {
+    pub experiment: &'a Experiment,
+    /// Now, or when the window closed.
+    pub now_ms: f64,
+}
+
+impl Told<'_> {
+    /// The findings about one channel, in the order a person reads them.
+    pub fn findings(&self, channel: &str, called: &str, letters: bool) -> Vec<Finding> {
+        let experiment = self.experiment;
+        let Some(seen) = experiment.figures.get(channel) else {
+            return Vec::new();
+        };
+        let start = experiment.started_ms;
+        let end = experiment.ended_ms;
+        let now = self.now_ms;
+        let over = experiment.state == ExperimentState::Done;
+        let lasted = experiment
+            .settings
+            .duration_ms
+            .map(|ms| format!("{} ", format_ms(ms as f64)))
+            .unwrap_or_default();
+        let your = format!("your {called}");
+        let mut out = Vec::new();
+        let mut say = |at_ms: f64, text: String| {
+            out.push(Finding {
+                channel: Some(channel.to_owned()),
+                text,
+                at_ms: Some(at_ms),
+            })
+        };
+        let tried = attempts_words(seen);
+        let kind = match experiment.kind {
+            ExperimentKind::Fault(kind) => Some(kind),
+            ExperimentKind::Other(_) => None,
+        };
+        match experiment.kind {
+            ExperimentKind::Fault(AppFaultKind::HalfOpen)
+            | ExperimentKind::Fault(AppFaultKind::NoHeartbeat) => {
+                let what = if kind == Some(AppFaultKind::HalfOpen) {
+                    format!("During the {lasted}half-open")
+                } else {
+                    format!(
+                        "With its heartbeats swallowed ({} on this channel)",
+                        seen.got.swallowed
+                    )
+                };
+                if seen.open_at_start == 0 {
+                    // Nothing of it was open: the fault could only meet its new connections.
+                } else if let Some(at) = seen.noticed_ms {
+                    say(
+                        at,
+                        format!(
+                            "{what}, {your} noticed after {}: it gave up on a line that was open when the fault began.",
+                            format_ms(at - start)
+                        ),
+                    );
+                } else {
+                    let since = now - start;
+                    say(
+                        now,
+                        if over {
+                            format!(
+                                "{what}, {your} never noticed in {}: its line still looked open to it. Only a heartbeat with a timeout finds a dead line.",
+                                format_ms(since)
+                            )
+                        } else {
+                            format!(
+                                "{what}, {your} has not noticed yet ({} so far): its line still looks open to it.",
+                                format_ms(since)
+                            )
+                        },
+                    );
+                }
+            }
+            ExperimentKind::Fault(AppFaultKind::Drop) => {
+                let cut = if seen.cuts > 0 {
+                    format!(" ({} connection{} cut)", seen.cuts, plural(seen.cuts))
+                } else {
+                    String::new()
+                };
+                match seen.redialed_ms {
+                    Some(at) => say(
+                        at,
+                        format!(
+                            "After the drop{cut}, {your} redialed in {}{}.",
+                            format_ms(at - start),
+                            tried.map(|t| format!(" ({t})")).unwrap_or_default()
+                        ),
+                    ),
+                    None if seen.attempts > 0 => say(
+                        now,
+                        format!(
+                            "After the drop{cut}, {your} {} in {}.",
+                            tried.unwrap_or_default(),
+                            format_ms(now - start)
+                        ),
+                    ),
+                    None if seen.cuts > 0 || seen.open_at_start > 0 => say(
+                        now,
+                        format!(
+                            "After the drop{cut}, {your} has not redialed ({} since).",
+                            format_ms(now - start)
+                        ),
+                    ),
+                    None => {}
+                }
+            }
+            ExperimentKind::Fault(AppFaultKind::Hiccup) if seen.attempts > 0 => {
+                let back = match seen.redialed_ms {
+                    Some(at) => format!(
+                        "; it got through {} after they began",
+                        format_ms(at - start)
+                    ),
+                    None => String::new(),
+                };
+                say(
+                    seen.redialed_ms.unwrap_or(now),
+                    format!(
+                        "While new connections were refused{}, {your} {}{back}.",
+                        end.map(|e| format!(" ({})", format_ms(e - start)))
+                            .unwrap_or_default(),
+                        tried.unwrap_or_default()
+                    ),
+                );
+            }
+            ExperimentKind::Fault(AppFaultKind::Http503) if seen.unavailable > 0 => {
+                let pace = match seen.pace(end) {
+                    Some((first, last)) if last > 1.5 * first => format!(
+                        "; they backed off from every {} to every {}",
+                        format_ms(first),
+                        format_ms(last)
+                    ),
+                    Some((first, _)) => {
+                        format!("; they kept asking every {}", format_ms(first))
+                    }
+                    None => String::new(),
+                };
+                let during = end.unwrap_or(now) - start;
+                say(
+                    end.unwrap_or(now),
+                    format!(
+                        "{} got {} of {} answers 503 during the {}{pace}.",
+                        capitalized(&your),
+                        seen.unavailable,
+                        seen.attempts_during_fault,
+                        format_ms(during)
+                    ),
+                );
+            }
+            ExperimentKind::Fault(AppFaultKind::IdleTimeout) => {
+                let idle = format_ms(experiment.settings.idle_ms.unwrap_or(0) as f64);
+                if seen.cuts > 0 {
+                    say(
+                        now,
+                        format!(
+                            "The proxy's {idle} idle timeout cut {your} {} time{}{}.",
+                            seen.cuts,
+                            plural(seen.cuts),
+                            if letters {
+                                ": a letter held longer than that is hung up on"
+                            } else {
+                                ": its line went quiet that long"
+                            }
+                        ),
+                    );
+                } else if seen.open_at_start > 0 || seen.attempts > 0 {
+                    say(
+                        now,
+                        format!(
+                            "The proxy's {idle} idle timeout did not cut {your} in {}: it never went quiet that long.",
+                            format_ms(now - start)
+                        ),
+                    );
+                }
+            }
+            ExperimentKind::Other(OtherKind::UpstreamDown) => {
+                if let Some((status, at)) = seen.last_error {
+                    let back = match (seen.redialed_ms, end) {
+                        (Some(again), Some(end)) if again >= end => format!(
+                            "; it got through again {} after your app came back",
+                            format_ms(again - end)
+                        ),
+                        (_, Some(end)) => format!(
+                            " and has not got through since your app came back ({} ago){}",
+                            format_ms(now - end),
+                            if seen.last_attempt_ms().is_some_and(|last| last < end) {
+                                ": it stopped trying"
+                            } else {
+                                ""
+                            }
+                        ),
+                        (_, None) => String::new(),
+                    };
+                    say(
+                        at,
+                        format!(
+                            "{} got {} answer{} {status} while your app was down{back}.",
+                            capitalized(&your),
+                            seen.unavailable + seen.errors,
+                            plural(seen.unavailable + seen.errors)
+                        ),
+                    );
+                }
+            }
+            _ => {}
+        }
+        // Attempts while a half-open held them are neither redials nor failures: they waited.
+        if kind == Some(AppFaultKind::HalfOpen) && seen.attempts > 0 {
+            let redial = match seen.redialed_ms {
+                Some(at) => format!(
+                    "; the first that got through was answered {} after the fault began",
+                    format_ms(at - start)
+                ),
+                None => String::new(),
+            };
+            say(
+                seen.redialed_ms.unwrap_or(now),
+                format!(
+                    "{} opened {} new connection{} during it: each was held unanswered until the path came back{redial}.",
+                    capitalized(&your),
+                    seen.attempts,
+                    plural(seen.attempts)
+                ),
+            );
+        }
+        // What the browser got, whenever something did not reach it.
+        let got = &seen.got;
+        let missed = got.withheld + got.swallowed + got.lost;
+        if missed > 0 && !letters {
+            let mut parts = Vec::new();
+            for (n, what) in [
+                (got.withheld, "withheld by the half-open"),
+                (got.swallowed, "swallowed"),
+                (got.lost, "lost with a cut"),
+            ] {
+                if n > 0 {
+                    parts.push(format!("{n} {what}"));
+                }
+            }
+            say(
+                now,
+                format!(
+                    "Of {} message{} your app sent on {your} in this window, the browser got {}; {}.",
+                    got.sent,
+                    plural(got.sent),
+                    got.delivered,
+                    parts.join(", ")
+                ),
+            );
+        }
+        // Recovery, counted from the fault's end: the most important line of all.
+        let lasting = kind.is_none_or(|kind| kind.lasts() || kind == AppFaultKind::Drop);
+        let touched = seen.open_at_start > 0 || seen.attempts > 0 || seen.cuts > 0 || missed > 0;
+        if let Some(end) = end
+            && lasting
+            && touched
+        {
+            match seen.recovered_ms {
+                Some(at) => say(
+                    at,
+                    format!(
+                        "Messages reached the browser on {your} again {} after the {} ended.",
+                        format_ms(at - end),
+                        ended_what(experiment.kind)
+                    ),
+                ),
+                None if now - end >= 1_000.0 => say(
+                    now,
+                    format!(
+                        "Not recovered: nothing reached the browser on {your} in the {} since the {} ended{}.",
+                        format_ms(now - end),
+                        ended_what(experiment.kind),
+                        if over { "" } else { " (so far)" }
+                    ),
+                ),
+                None => {}
+            }
+        }
+        out
+    }
+}
+
+/// "tried 3 times, none got through yet (3 refused)" — the attempts in words, if any.
+fn attempts_words(seen: &Observation) -> Option<String> {
+    if seen.attempts == 0 {
+        return None;
+    }
+    let mut how = Vec::new();
+    for (n, what) in [
+        (seen.refused, "refused"),
+        (seen.unavailable, "answered 503"),
+        (seen.errors, "answered with an error"),
+        (seen.pending(), "pending or abandoned"),
+    ] {
+        if n > 0 {
+            how.push(format!("{n} {what}"));
+        }
+    }
+    let through = if seen.got_through == 0 {
+        ", none got through yet".to_owned()
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "tried {} time{}{through}{}",
+        seen.attempts,
+        plural(seen.attempts),
+        if how.is_empty() || seen.got_through > 0 && how.len() == 1 && seen.pending() > 0 {
+            String::new()
+        } else {
+            format!(": {}", how.join(", "))
+        }
+    ))
+}
+
+fn ended_what(kind: ExperimentKind) -> &'static str {
+    match kind {
+        ExperimentKind::Fault(AppFaultKind::Drop) => "drop",
+        ExperimentKind::Other(OtherKind::UpstreamDown) => "outage",
+        ExperimentKind::Other(OtherKind::Network) => "network",
+        _ => "fault",
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const START: f64 = 1_000_000.0;
+
+    fn observe(end: Option<f64>, seen: &[(f64, Happening)]) -> Observation {
+        let mut observation = Observation::default();
+        for &(at, what) in seen {
+            observation.see(START + at, what, START, end.map(|e| START + e));
+        }
+        observation
+    }
+
+    #[test]
+    fn closing_a_line_open_when_it_began_is_noticing() {
+        let seen = observe(
+            Some(30_000.0),
+            &[
+                (0.0, Happening::WasOpen { conn: 7 }),
+                (
+                    6_100.0,
+                    Happening::BrowserLeft {
+                        conn: 7,
+                        busy: true,
+                    },
+                ),
+                (
+                    9_000.0,
+                    Happening::BrowserLeft {
+                        conn: 7,
+                        busy: true,
+                    },
+                ),
+            ],
+        );
+        assert_eq!(
+            seen.noticed_ms,
+            Some(START + 6_100.0),
+            "the first time counts"
+        );
+    }
+
+    #[test]
+    fn a_scheduled_letter_or_an_idle_close_is_not_noticing() {
+        let seen = observe(
+            None,
+            &[
+                (0.0, Happening::WasOpen { conn: 1 }),
+                (0.0, Happening::WasOpen { conn: 2 }),
+                // The next letter on its schedule, on a fresh connection: an attempt, nothing noticed.
+                (1_300.0, Happening::Attempt { exchange: 40 }),
+                // An idle keep-alive connection closed with nothing in flight.
+                (
+                    5_000.0,
+                    Happening::BrowserLeft {
+                        conn: 2,
+                        busy: false,
+                    },
+                ),
+                // A connection the fault never met.
+                (
+                    6_000.0,
+                    Happening::BrowserLeft {
+                        conn: 9,
+                        busy: true,
+                    },
+                ),
+            ],
+        );
+        assert_eq!(seen.noticed_ms, None);
+        assert_eq!(seen.attempts, 1);
+        assert_eq!(seen.pending(), 1);
+    }
+
+    #[test]
+    fn a_redial_is_an_attempt_that_got_through_and_delivered() {
+        let seen = observe(
+            Some(0.0),
+            &[
+                (100.0, Happening::Attempt { exchange: 1 }),
+                (100.0, Happening::Refused { exchange: 1 }),
+                (1_100.0, Happening::Attempt { exchange: 2 }),
+                (
+                    1_100.0,
+                    Happening::Answered {
+                        exchange: 2,
+                        status: 503,
+                        by_proxy: true,
+                    },
+                ),
+                (2_100.0, Happening::Attempt { exchange: 3 }),
+                (
+                    2_150.0,
+                    Happening::Answered {
+                        exchange: 3,
+                        status: 101,
+                        by_proxy: false,
+                    },
+                ),
+            ],
+        );
+        assert_eq!(seen.redialed_ms, None, "a 101 with nothing delivered yet");
+        assert_eq!(
+            attempts_words(&seen).as_deref(),
+            Some("tried 3 times: 1 refused, 1 answered 503")
+        );
+        let mut seen = seen;
+        seen.see(
+            START + 2_300.0,
+            Happening::Reached {
+                exchange: 3,
+                reached: Reached::Delivered,
+                messages: 1,
+            },
+            START,
+            Some(START),
+        );
+        assert_eq!(
+            seen.redialed_ms,
+            Some(START + 2_150.0),
+            "timed at its answer"
+        );
+        assert_eq!(seen.recovered_ms, Some(START + 2_300.0));
+    }
+
+    #[test]
+    fn a_withheld_message_is_no_recovery_and_a_pending_attempt_no_redial() {
+        let seen = observe(
+            Some(30_000.0),
+            &[
+                (0.0, Happening::WasOpen { conn: 1 }),
+                (500.0, Happening::Sent { messages: 2 }),
+                (
+                    500.0,
+                    Happening::Reached {
+                        exchange: 1,
+                        reached: Reached::Withheld,
+                        messages: 2,
+                    },
+                ),
+                (10_000.0, Happening::Attempt { exchange: 2 }),
+                (31_000.0, Happening::Sent { messages: 1 }),
+                (
+                    31_000.0,
+                    Happening::Reached {
+                        exchange: 1,
+                        reached: Reached::Withheld,
+                        messages: 1,
+                    },
+                ),
+            ],
+        );
+        assert_eq!(seen.recovered_ms, None);
+        assert_eq!(seen.redialed_ms, None);
+        assert_eq!(
+            (seen.got.sent, seen.got.delivered, seen.got.withheld),
+            (3, 0, 3)
+        );
+    }
+
+    #[test]
+    fn recovery_counts_only_after_the_fault_ended() {
+        let delivered = |exchange| Happening::Reached {
+            exchange,
+            reached: Reached::Delivered,
+            messages: 1,
+        };
+        let seen = observe(
+            Some(15_000.0),
+            &[(2_000.0, delivered(1)), (15_700.0, delivered(1))],
+        );
+        assert_eq!(seen.recovered_ms, Some(START + 15_700.0));
+        // A letter's whole answer counts as much as a message.
+        let seen = observe(
+            Some(15_000.0),
+            &[(16_000.0, Happening::Whole { exchange: 4 })],
+        );
+        assert_eq!(seen.recovered_ms, Some(START + 16_000.0));
+    }
+
+    #[test]
+    fn the_pace_of_attempts_tells_a_back_off() {
+        let mut times = vec![0.0, 1_000.0, 2_000.0, 3_000.0, 5_000.0, 9_000.0, 17_000.0];
+        let attempts: Vec<(f64, Happening)> = times
+            .drain(..)
+            .enumerate()
+            .map(|(n, at)| (at, Happening::Attempt { exchange: n as u64 }))
+            .collect();
+        let seen = observe(None, &attempts);
+        assert_eq!(seen.pace(None), Some((1_000.0, 4_000.0)));
+        assert_eq!(seen.pace(Some(START + 3_500.0)), Some((1_000.0, 1_000.0)));
+    }
+
+    fn experiment(kind: ExperimentKind, seen: Observation, state: ExperimentState) -> Experiment {
+        Experiment {
+            id: 1,
+            kind,
+            settings: Settings {
+                duration_ms: Some(30_000),
+                ..Settings::default()
+            },
+            channels: vec!["all".into()],
+            started_ms: START,
+            ended_ms: Some(START + 30_000.0),
+            window_closes_ms: Some(START + 60_000.0),
+            state,
+            superseded_by: None,
+            findings: Vec::new(),
+            figures: BTreeMap::from([("c1".to_owned(), seen)]),
+        }
+    }
+
+    #[test]
+    fn a_half_open_never_noticed_says_so_and_not_recovered_is_a_finding() {
+        let seen = observe(Some(30_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
+        let experiment = experiment(
+            ExperimentKind::Fault(AppFaultKind::HalfOpen),
+            seen,
+            ExperimentState::Done,
+        );
+        let told = Told {
+            experiment: &experiment,
+            now_ms: START + 60_000.0,
+        };
+        let texts: Vec<String> = told
+            .findings("c1", "phone call (/ws)", false)
+            .into_iter()
+            .map(|f| f.text)
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "During the 30.0 s half-open, your phone call (/ws) never noticed in 1 min: its line still looked open to it. Only a heartbeat with a timeout finds a dead line.",
+                "Not recovered: nothing reached the browser on your phone call (/ws) in the 30.0 s since the fault ended.",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_half_open_noticed_then_recovered() {
+        let seen = observe(
+            Some(30_000.0),
+            &[
+                (0.0, Happening::WasOpen { conn: 1 }),
+                (
+                    7_000.0,
+                    Happening::BrowserLeft {
+                        conn: 1,
+                        busy: true,
+                    },
+                ),
+                (8_000.0, Happening::Attempt { exchange: 5 }),
+                (
+                    30_010.0,
+                    Happening::Answered {
+                        exchange: 5,
+                        status: 101,
+                        by_proxy: false,
+                    },
+                ),
+                (30_020.0, Happening::Sent { messages: 1 }),
+                (
+                    30_030.0,
+                    Happening::Reached {
+                        exchange: 5,
+                        reached: Reached::Delivered,
+                        messages: 1,
+                    },
+                ),
+            ],
+        );
+        let experiment = experiment(
+            ExperimentKind::Fault(AppFaultKind::HalfOpen),
+            seen,
+            ExperimentState::Observing,
+        );
+        let findings = Told {
+            experiment: &experiment,
+            now_ms: START + 31_000.0,
+        }
+        .findings("c1", "phone call (/ws)", false);
+        let texts: Vec<&str> = findings.iter().map(|f| f.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "During the 30.0 s half-open, your phone call (/ws) noticed after 7.0 s: it gave up on a line that was open when the fault began.",
+                "Your phone call (/ws) opened 1 new connection during it: each was held unanswered until the path came back; the first that got through was answered 30.0 s after the fault began.",
+                "Messages reached the browser on your phone call (/ws) again 30 ms after the fault ended.",
+            ]
+        );
+        assert_eq!(findings[0].at_ms, Some(START + 7_000.0));
+        assert_eq!(findings[2].at_ms, Some(START + 30_030.0));
+    }
+
+    #[test]
+    fn kinds_serialize_as_one_string() {
+        let kinds = [
+            ExperimentKind::Fault(AppFaultKind::HalfOpen),
+            ExperimentKind::Other(OtherKind::Network),
+            ExperimentKind::Other(OtherKind::UpstreamDown),
+        ];
+        let json = serde_json::to_string(&kinds).unwrap();
+        assert_eq!(json, r#"["half_open","network","upstream_down"]"#);
+        assert_eq!(
+            serde_json::from_str::<Vec<ExperimentKind>>(&json).unwrap(),
+            kinds
+        );
+    }
+}
