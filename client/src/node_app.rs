@@ -6,7 +6,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// How long an app may take to say it listens.
 const STARTUP: Duration = Duration::from_secs(15);
@@ -16,6 +17,7 @@ const STARTUP: Duration = Duration::from_secs(15);
 pub struct NodeApp {
     pub port: u16,
     child: Child,
+    log: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 fn workspace() -> PathBuf {
@@ -28,46 +30,87 @@ fn workspace() -> PathBuf {
 impl NodeApp {
     /// Starts `e2e/apps/{script}` with `args` after its port (a free one, chosen by the app).
     pub fn start(script: &str, args: &[&str]) -> NodeApp {
-        let root = workspace();
-        let modules = root.join(".tools/apps/node_modules");
-        assert!(
-            modules.join("socket.io").is_dir() && modules.join("ws").is_dir(),
-            "the test apps' packages are missing from {}: `./dev test` installs them (npm ci in .tools/apps)",
-            modules.display()
-        );
-        let mut child = Command::new("node")
-            .arg(root.join("e2e/apps").join(script))
-            .arg("0")
-            .args(args)
-            .env("NODE_PATH", &modules)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect(
-                "node is not installed: `./dev test` installs Node.js (apt-get install nodejs npm)",
-            );
-        let stdout = child.stdout.take().expect("piped");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(port) = line.strip_prefix("listening on ") {
-                    let _ = sender.send(port.trim().parse::<u16>().ok());
-                }
-            }
-        });
-        let deadline = Instant::now() + STARTUP;
-        let port = receiver
-            .recv_timeout(deadline - Instant::now())
+        NodeApp::start_on(0, script, args)
+    }
+
+    /// Starts `e2e/apps/{script}` on `port` (0: a free one): an app restarted where it was.
+    pub fn start_on(port: u16, script: &str, args: &[&str]) -> NodeApp {
+        let port = port.to_string();
+        let mut all = vec![port.as_str()];
+        all.extend_from_slice(args);
+        let (child, log, said) = spawn(script, &all);
+        let port = said
+            .recv_timeout(STARTUP)
             .ok()
             .flatten()
             .unwrap_or_else(|| panic!("{script} did not say it listens"));
-        NodeApp { port, child }
+        NodeApp { port, child, log }
+    }
+
+    /// Runs `e2e/apps/{script}` with `args` as a client (it listens on nothing): its log is kept as an
+    /// app's is.
+    pub fn client(script: &str, args: &[&str]) -> NodeApp {
+        let (child, log, _) = spawn(script, args);
+        NodeApp {
+            port: 0,
+            child,
+            log,
+        }
+    }
+
+    /// The app's own server log so far: each `log {json}` line it printed, in order (the Socket.IO app
+    /// logs `{"at": unix_ms, "event": "connect" | "disconnect", "id", "why"}`) — what a test judges the
+    /// lab's findings against.
+    pub fn log(&self) -> Vec<serde_json::Value> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+}
+
+type Log = Arc<Mutex<Vec<serde_json::Value>>>;
+
+/// Runs node on `e2e/apps/{script}`: the process, its log as it comes, and the port it says it listens
+/// on.
+fn spawn(script: &str, args: &[&str]) -> (Child, Log, std::sync::mpsc::Receiver<Option<u16>>) {
+    let root = workspace();
+    let modules = root.join(".tools/apps/node_modules");
+    assert!(
+        ["socket.io", "socket.io-client", "ws"]
+            .iter()
+            .all(|package| modules.join(package).is_dir()),
+        "the test apps' packages are missing from {}: `./dev test` installs them (npm ci in .tools/apps)",
+        modules.display()
+    );
+    let mut child = Command::new("node")
+        .arg(root.join("e2e/apps").join(script))
+        .args(args)
+        .env("NODE_PATH", &modules)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect(
+            "node is not installed: `./dev test` installs Node.js (apt-get install nodejs npm)",
+        );
+    let stdout = child.stdout.take().expect("piped");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(port) = line.strip_prefix("listening on ") {
+                let _ = sender.send(port.trim().parse::<u16>().ok());
+            } else if let Some(entry) = line.strip_prefix("log ")
+                && let Ok(entry) = serde_json::from_str(entry)
+            {
+                kept.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+            }
+        }
+    });
+    (child, log, receiver)
 }
 
 impl Drop for NodeApp {

@@ -4,7 +4,9 @@
 // upgrade is allowed), then reconnects and upgrades to a WebSocket, as Socket.IO does by default.
 //
 //   node socketio-app.cjs PORT [PING_INTERVAL_MS] [POLLING_MS]
-// prints "listening on PORT" once it accepts connections.
+// prints "listening on PORT" once it accepts connections, then its own log, one JSON line each:
+//   log {"at": UNIX_MS, "event": "connect" | "disconnect", "id": SOCKET_ID, "why": REASON}
+// The page keeps its own in window.events ({at, event, why}): what the browser saw, for the tests.
 const http = require("http");
 const { Server } = require("socket.io");
 
@@ -29,14 +31,21 @@ const page = () => `<!doctype html>
   }
   window.transports = [];
   window.connects = 0;
+  window.events = [];
+  window.chats = 0;
   socket.on("connect", () => {
     window.connects += 1;
+    window.events.push({ at: Date.now(), event: "connect" });
     state.textContent = "connected (" + socket.io.engine.transport.name + ")";
     socket.io.engine.on("upgrade", (t) => { state.textContent = "connected (" + t.name + ")"; window.transports.push(t.name); });
     socket.emit("chat", "hello from the page");
   });
-  socket.on("disconnect", (why) => { state.textContent = "disconnected: " + why; });
+  socket.on("disconnect", (why) => {
+    window.events.push({ at: Date.now(), event: "disconnect", why });
+    state.textContent = "disconnected: " + why;
+  });
   socket.on("chat", (text) => {
+    window.chats += 1;
     const item = document.createElement("li");
     item.textContent = text;
     log.appendChild(item);
@@ -54,7 +63,10 @@ const server = http.createServer((req, res) => {
   }
 });
 const io = new Server(server, { pingInterval, pingTimeout: 5000 });
+const log = (entry) => console.log("log " + JSON.stringify({ at: Date.now(), ...entry }));
 io.on("connection", (socket) => {
+  log({ event: "connect", id: socket.id, transport: socket.conn.transport.name });
   socket.on("chat", (text) => io.emit("chat", String(text).slice(0, 200)));
+  socket.on("disconnect", (why) => log({ event: "disconnect", id: socket.id, why }));
 });
 server.listen(port, "127.0.0.1", () => console.log(`listening on ${server.address().port}`));

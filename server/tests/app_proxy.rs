@@ -22,7 +22,6 @@ async fn report(server: &TestServer) -> AppReport {
     serde_json::from_value(body).unwrap()
 }
 
-/// The channel whose name ends with `suffix`.
 /// Every experiment's findings, newest experiment first.
 fn found(report: &AppReport) -> Vec<String> {
     report
@@ -45,6 +44,7 @@ async fn finding(server: &TestServer, matches: impl Fn(&str) -> bool) -> String 
     }
 }
 
+/// The channel whose name ends with `suffix`.
 async fn channel(server: &TestServer, suffix: &str) -> switchboard_shared::app::AppChannel {
     let report = report(server).await;
     report

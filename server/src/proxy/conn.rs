@@ -60,6 +60,8 @@ pub struct Conn {
     /// The browser awaits something on it that a half-open withheld (an answer, or a request it sent
     /// again): closing it then is giving up on it, where closing an idle kept-alive one is not.
     pub awaiting: AtomicBool,
+    /// The app closed (or began closing) the socket it carries: what the browser does next answers it.
+    pub app_hung_up: AtomicBool,
     /// Its place among the open files and its client's connections, given back when it is gone.
     _admitted: Admitted,
 }
@@ -87,6 +89,7 @@ impl Conn {
             upgraded: AtomicBool::new(false),
             reset: AtomicBool::new(false),
             awaiting: AtomicBool::new(false),
+            app_hung_up: AtomicBool::new(false),
         }
     }
 

@@ -441,8 +441,12 @@ impl Lab {
 
     /// The browser closed, reset or gave up on connection `conn` (its own doing, not the lab's).
     pub fn left(&self, conn: &Conn) {
-        // A connection the lab cut was not given up on: it was taken away.
-        if !self.observing.load(Relaxed) || conn.was_cut_by().is_some() {
+        // A connection the lab cut was not given up on: it was taken away; one the app closed (in a
+        // way the browser could hear) was answered, not given up on.
+        if !self.observing.load(Relaxed)
+            || conn.was_cut_by().is_some()
+            || (conn.app_hung_up.load(Relaxed) && !conn.is_half_open())
+        {
             return;
         }
         if let Some(key) = conn.key() {
@@ -453,6 +457,16 @@ impl Lab {
                     busy: conn.busy(),
                 },
             );
+        }
+    }
+
+    /// The app closed a socket (its close frame, or its end of the connection).
+    pub fn app_left(&self, conn: &Conn) {
+        if !self.observing.load(Relaxed) || conn.was_cut_by().is_some() {
+            return;
+        }
+        if let Some(key) = conn.key() {
+            self.happen(&key.id, Happening::AppLeft { conn: conn.id });
         }
     }
 

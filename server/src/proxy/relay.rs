@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -267,6 +268,11 @@ async fn frames(
                     match read {
                         Ok(0) => {
                             ended = true;
+                            if direction == Direction::Down
+                                && !conn.app_hung_up.swap(true, Relaxed)
+                            {
+                                lab.app_left(conn);
+                            }
                             if direction == Direction::Up {
                                 // The browser hung up on the line (on a dead one: it noticed).
                                 lab.left(conn);
@@ -345,6 +351,13 @@ async fn frames(
             let decision = flow.proxy.pipeline.message(flow, &message);
             delay = delay.max(decision.delay);
             closing |= head.opcode == 8;
+            if head.opcode == 8
+                && direction == Direction::Down
+                && !conn.app_hung_up.swap(true, Relaxed)
+            {
+                // The app closes the line: the browser's close that follows is an answer, not noticing.
+                flow.lab().app_left(conn);
+            }
             if whole {
                 let frame = buf.split_to(head.header_len + head.payload_len as usize);
                 if decision.fate != Fate::Swallowed {

@@ -130,6 +130,8 @@ pub enum Happening {
     /// The browser closed, reset or abandoned a connection; `busy` when something was in flight on it
     /// (a socket, a stream, a request awaiting its answer).
     BrowserLeft { conn: u64, busy: bool },
+    /// The app closed a connection (a socket's close frame, or its end of it).
+    AppLeft { conn: u64 },
     /// The browser began an exchange that opens a connection of the channel (a socket, a stream, a
     /// letter).
     Attempt { exchange: u64 },
@@ -163,6 +165,10 @@ pub struct Observation {
     pub open_at_start: u64,
     /// When the browser first noticed (Unix ms), by the definition above.
     pub noticed_ms: Option<f64>,
+    /// When the app first closed a connection that was open when it began (its own heartbeat timeout,
+    /// say): then the browser had nothing to notice — it was told.
+    #[serde(default)]
+    pub app_closed_ms: Option<f64>,
     /// Exchanges begun since it began, and of them: refused by the lab, answered 503, answered another
     /// error (a 502 when the app was down, a 4xx/5xx of the app), and those that got through.
     pub attempts: u64,
@@ -207,6 +213,11 @@ impl Observation {
             Happening::BrowserLeft { conn, busy } => {
                 if busy && at_ms >= started_ms && self.was_open.contains(&conn) {
                     self.noticed_ms.get_or_insert(at_ms);
+                }
+            }
+            Happening::AppLeft { conn } => {
+                if at_ms >= started_ms && self.was_open.contains(&conn) {
+                    self.app_closed_ms.get_or_insert(at_ms);
                 }
             }
             Happening::Attempt { .. } => {
@@ -361,8 +372,30 @@ impl Told<'_> {
                         seen.got.swallowed
                     )
                 };
-                if seen.open_at_start == 0 {
-                    // Nothing of it was open: the fault could only meet its new connections.
+                let half_open = kind == Some(AppFaultKind::HalfOpen);
+                // The app's own heartbeat timeout may find the dead line first: on a half-open the
+                // browser hears nothing of it; otherwise the app's close tells the browser.
+                let app_first = seen
+                    .app_closed_ms
+                    .filter(|app| seen.noticed_ms.is_none_or(|browser| *app < browser));
+                if seen.open_at_start > 0
+                    && let Some(at) = app_first
+                {
+                    say(
+                        at,
+                        format!(
+                            "{what}, your app hung up on {your} after {}{}",
+                            format_ms(at - start),
+                            if half_open {
+                                ": its own heartbeat timeout found the dead line (the browser does not hear it)."
+                            } else {
+                                ", before the browser noticed: its own heartbeat timeout found the line dead, and told the browser."
+                            }
+                        ),
+                    );
+                }
+                if seen.open_at_start == 0 || (app_first.is_some() && !half_open) {
+                    // Nothing of it was open, or the app told the browser: nothing for it to notice.
                 } else if let Some(at) = seen.noticed_ms {
                     say(
                         at,

@@ -1,0 +1,480 @@
+//! The lab's experiments on a real Socket.IO 4 app (`e2e/apps/socketio-app.cjs`) and its real client
+//! (`socketio-client.cjs`, the socket.io-client package), through the proxy: each finding judged
+//! against the app's own server log and the client's own events — never against what the proxy
+//! believes. Times are Unix ms on this machine's one clock, which the lab, the app and the client share.
+
+mod common;
+
+use common::{TestServer, through};
+use std::time::{Duration, Instant};
+use switchboard_client::node_app::NodeApp;
+use switchboard_shared::app::AppReport;
+use switchboard_shared::app::experiment::{Experiment, ExperimentState, Observation};
+
+/// How much a finding's time may differ from the log line that proves it.
+const WITHIN_MS: f64 = 1_000.0;
+/// The longest any experiment here may take to show what it waits for.
+const WAIT: Duration = Duration::from_secs(45);
+
+/// The Socket.IO app with pings every `ping_ms`, Switchboard in front of it, and the client connected
+/// through it (saying something every `tick_ms`, or only its heartbeats with 0).
+async fn lab(ping_ms: u32, tick_ms: u32) -> (NodeApp, TestServer, String, NodeApp) {
+    let app = NodeApp::start("socketio-app.cjs", &[&ping_ms.to_string()]);
+    let (server, proxy) = through(&app.url()).await;
+    let client = NodeApp::client("socketio-client.cjs", &[&proxy, &tick_ms.to_string()]);
+    wait_for("the client connects through the proxy", || {
+        events(&client, "connect", 0.0).first().copied()
+    })
+    .await;
+    // The channel is known once its first figures are in.
+    wait_for_report(&server, "the phone call's channel", |report| {
+        report
+            .channels
+            .iter()
+            .find(|c| c.name.ends_with("/socket.io/"))
+            .map(|c| c.id.clone())
+    })
+    .await;
+    (app, server, proxy, client)
+}
+
+/// The times of a log's `event` lines after `since` (Unix ms).
+fn events(log: &NodeApp, event: &str, since: f64) -> Vec<f64> {
+    log.log()
+        .iter()
+        .filter(|entry| entry["event"] == event)
+        .filter_map(|entry| entry["at"].as_f64())
+        .filter(|at| *at >= since)
+        .collect()
+}
+
+/// The `why` of a log's `event` lines after `since`.
+fn whys(log: &NodeApp, event: &str, since: f64) -> Vec<String> {
+    log.log()
+        .iter()
+        .filter(|entry| entry["event"] == event && entry["at"].as_f64() >= Some(since))
+        .map(|entry| entry["why"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn report(server: &TestServer) -> AppReport {
+    let (status, body) = server.get_json("/api/app").await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_value(body).unwrap()
+}
+
+async fn wait_for_report<T>(
+    server: &TestServer,
+    what: &str,
+    check: impl Fn(&AppReport) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let report = report(server).await;
+        if let Some(found) = check(&report) {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for: {what}; experiments: {:#?}",
+            report.experiments
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The experiment `id` and its figures on the phone call, once `ready` says they show what is awaited.
+async fn observed(
+    server: &TestServer,
+    id: u64,
+    what: &str,
+    ready: impl Fn(&Experiment, &Observation) -> bool,
+) -> (Experiment, Observation) {
+    wait_for_report(server, what, |report| {
+        let phone = report
+            .channels
+            .iter()
+            .find(|c| c.name.ends_with("/socket.io/"))?;
+        let experiment = report.experiments.iter().find(|e| e.id == id)?;
+        let seen = experiment.figures.get(&phone.id)?;
+        ready(experiment, seen).then(|| (experiment.clone(), seen.clone()))
+    })
+    .await
+}
+
+async fn fault(server: &TestServer, body: serde_json::Value) -> u64 {
+    let (status, answer) = server.post_json("/api/app/faults", body).await;
+    assert_eq!(status, 200, "{answer}");
+    report(server).await.experiments[0].id
+}
+
+fn texts(experiment: &Experiment) -> Vec<&str> {
+    experiment
+        .findings
+        .iter()
+        .map(|f| f.text.as_str())
+        .collect()
+}
+
+fn near(what: &str, lab_ms: f64, log_ms: f64) {
+    assert!(
+        (lab_ms - log_ms).abs() <= WITHIN_MS,
+        "{what}: the lab says {lab_ms}, the log {log_ms} ({:+.0} ms)",
+        lab_ms - log_ms
+    );
+}
+
+fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1000.0
+}
+
+#[tokio::test]
+async fn a_half_open_with_2_s_pings_is_noticed_by_the_ping_timeout_and_recovers_after_it() {
+    let (app, server, _proxy, client) = lab(2_000, 1_000).await;
+    let began = now_ms();
+    let id = fault(
+        &server,
+        serde_json::json!({"kind": "half_open", "duration_ms": 10_000}),
+    )
+    .await;
+    let (experiment, seen) = observed(&server, id, "recovered after the half-open", |_, seen| {
+        seen.recovered_ms.is_some()
+    })
+    .await;
+    wait_for("the client's own reconnect", || {
+        events(&client, "connect", began).first().copied()
+    })
+    .await;
+    // The client's own ping timeout (2 s + 5 s) is what noticed: its disconnect says so.
+    assert_eq!(
+        whys(&client, "disconnect", began)
+            .first()
+            .map(String::as_str),
+        Some("ping timeout")
+    );
+    let gave_up = events(&client, "disconnect", began)[0];
+    near("noticed", seen.noticed_ms.unwrap(), gave_up);
+    // Its reconnect was held until the path came back, then reached the app: the app's log has it.
+    let ended = experiment.ended_ms.unwrap();
+    let connected = events(&app, "connect", ended - WITHIN_MS)[0];
+    near("redialed", seen.redialed_ms.unwrap(), connected);
+    let client_back = events(&client, "connect", ended - WITHIN_MS)[0];
+    near("recovered", seen.recovered_ms.unwrap(), client_back);
+    assert!(seen.attempts >= 1 && seen.got.withheld >= 1, "{seen:#?}");
+    let said = texts(&experiment);
+    assert!(
+        said.iter().any(|t| t.starts_with(
+            "During the 10.0 s half-open, your phone call (/socket.io/) noticed after"
+        )),
+        "{said:#?}"
+    );
+    assert!(
+        said.iter().any(|t| t
+            .starts_with("Messages reached the browser on your phone call (/socket.io/) again")),
+        "{said:#?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_half_open_with_25_s_pings_goes_unnoticed_and_release_lets_the_app_recover() {
+    let (app, server, _proxy, client) = lab(25_000, 1_000).await;
+    let began = now_ms();
+    let id = fault(
+        &server,
+        serde_json::json!({"kind": "half_open", "duration_ms": 3_000}),
+    )
+    .await;
+    let (experiment, seen) = observed(&server, id, "two seconds after the half-open", |e, _| {
+        e.ended_ms.is_some_and(|end| now_ms() - end > 2_000.0)
+    })
+    .await;
+    assert_eq!(experiment.state, ExperimentState::Observing);
+    // Neither side of the app has noticed: its log and the client's are silent, and so is the lab.
+    assert!(events(&client, "disconnect", began).is_empty());
+    assert!(events(&app, "disconnect", began).is_empty());
+    assert_eq!((seen.noticed_ms, seen.recovered_ms), (None, None));
+    let said = texts(&experiment);
+    assert!(
+        said.iter().any(|t| t.starts_with(
+            "During the 3.0 s half-open, your phone call (/socket.io/) has not noticed yet"
+        )) && said.iter().any(|t| t.starts_with(
+            "Not recovered: nothing reached the browser on your phone call (/socket.io/) in the"
+        ) && t.ends_with("since the fault ended (so far).")),
+        "{said:#?}"
+    );
+    let phone = report(&server)
+        .await
+        .channels
+        .into_iter()
+        .find(|c| c.name.ends_with("/socket.io/"))
+        .unwrap();
+    assert_eq!(phone.dead, 1, "the dead line is counted");
+    // Released, the dead line is cut: the client hears it and redials, as its log says.
+    let released = now_ms();
+    let (status, _) = server
+        .post_json("/api/app/faults", serde_json::json!({"kind": "release"}))
+        .await;
+    assert_eq!(status, 200);
+    let (_, seen) = observed(&server, id, "recovered after the release", |_, seen| {
+        seen.recovered_ms.is_some()
+    })
+    .await;
+    assert_eq!(
+        whys(&client, "disconnect", released)
+            .first()
+            .map(String::as_str),
+        Some("transport close")
+    );
+    near(
+        "recovered",
+        seen.recovered_ms.unwrap(),
+        events(&client, "connect", released)[0],
+    );
+    server.shutdown().await;
+}
+
+/// A drop after `before` (a fault on new connections, or none): the redial is the connection that got
+/// through, as the app's log has it, and the attempts before it are counted as the client saw them fail.
+async fn drop_after(before: Option<serde_json::Value>, refused: bool) -> (Experiment, Observation) {
+    let (app, server, _proxy, client) = lab(2_000, 1_000).await;
+    if let Some(before) = before {
+        fault(&server, before).await;
+    }
+    let dropped = now_ms();
+    let id = fault(&server, serde_json::json!({"kind": "drop"})).await;
+    let (experiment, seen) = observed(&server, id, "the redial after the drop", |_, seen| {
+        seen.redialed_ms.is_some() && seen.recovered_ms.is_some()
+    })
+    .await;
+    let connected = events(&app, "connect", dropped)[0];
+    near("redialed", seen.redialed_ms.unwrap(), connected);
+    near(
+        "recovered",
+        seen.recovered_ms.unwrap(),
+        events(&client, "connect", dropped)[0],
+    );
+    assert_eq!(seen.cuts, 1);
+    // Every attempt that failed is one the client saw fail.
+    let failed = events(&client, "connect_error", dropped)
+        .into_iter()
+        .filter(|at| *at < connected)
+        .count() as u64;
+    let counted = if refused {
+        seen.refused
+    } else {
+        seen.unavailable
+    };
+    assert_eq!(counted, failed, "{seen:#?}");
+    server.shutdown().await;
+    (experiment, seen)
+}
+
+#[tokio::test]
+async fn after_a_drop_the_redial_is_when_the_app_saw_the_client_again() {
+    let (experiment, seen) = drop_after(None, true).await;
+    assert_eq!((seen.refused, seen.unavailable), (0, 0));
+    let said = texts(&experiment);
+    assert!(
+        said.iter().any(|t| t.starts_with(
+            "After the drop (1 connection cut), your phone call (/socket.io/) redialed in"
+        )),
+        "{said:#?}"
+    );
+}
+
+#[tokio::test]
+async fn refused_then_dropped_the_attempts_are_no_redial() {
+    let (experiment, seen) = drop_after(
+        Some(serde_json::json!({"kind": "hiccup", "duration_ms": 4_000})),
+        true,
+    )
+    .await;
+    assert!(seen.refused >= 1, "{seen:#?}");
+    assert!(
+        seen.redialed_ms.unwrap() - experiment.started_ms >= 3_500.0,
+        "got through while refusals lasted: {seen:#?}"
+    );
+    let said = texts(&experiment);
+    assert!(
+        said.iter().any(|t| t.contains(&format!(
+            "redialed in {}",
+            switchboard_shared::format::format_ms(
+                seen.redialed_ms.unwrap() - experiment.started_ms
+            )
+        )) && t.contains(" refused)")),
+        "{said:#?}"
+    );
+}
+
+#[tokio::test]
+async fn answered_503_then_dropped_the_503s_are_counted_as_the_client_saw_them() {
+    let (experiment, seen) = drop_after(
+        Some(serde_json::json!({"kind": "http_503", "duration_ms": 4_000})),
+        false,
+    )
+    .await;
+    assert!(seen.unavailable >= 1, "{seen:#?}");
+    let said = texts(&experiment);
+    assert!(
+        said.iter().any(|t| t.contains(" answered 503)")),
+        "{said:#?}"
+    );
+}
+
+#[tokio::test]
+async fn swallowed_heartbeats_are_found_by_whichever_side_times_out_first_as_its_log_says() {
+    let (app, server, _proxy, client) = lab(2_000, 0).await;
+    let began = now_ms();
+    let id = fault(
+        &server,
+        serde_json::json!({"kind": "no_heartbeat", "duration_ms": 9_000}),
+    )
+    .await;
+    // With the server's pings swallowed, the client's ping timeout (interval + timeout) and the
+    // server's (timeout after its next ping) end within a millisecond of each other: either may win.
+    let why = wait_for("the client's own disconnect", || {
+        whys(&client, "disconnect", began).first().cloned()
+    })
+    .await;
+    let (experiment, seen) = observed(&server, id, "the dead line found", |_, seen| {
+        seen.noticed_ms.is_some() || seen.app_closed_ms.is_some()
+    })
+    .await;
+    let said = texts(&experiment);
+    match why.as_str() {
+        // The client's timer fired: the browser gave up on the line.
+        "ping timeout" => {
+            near(
+                "noticed",
+                seen.noticed_ms.unwrap(),
+                events(&client, "disconnect", began)[0],
+            );
+            assert!(
+                said.iter()
+                    .any(|t| t.starts_with("With its heartbeats swallowed (")
+                        && t.contains(
+                            "on this channel), your phone call (/socket.io/) noticed after"
+                        )),
+                "{said:#?}"
+            );
+        }
+        // The app's timer fired: it hung up, as its own log says, and the client was told.
+        _ => {
+            assert_eq!(why, "transport close");
+            wait_for("the app's own disconnect", || {
+                whys(&app, "disconnect", began).first().cloned()
+            })
+            .await;
+            assert_eq!(whys(&app, "disconnect", began)[0], "ping timeout");
+            near(
+                "the app hung up",
+                seen.app_closed_ms.unwrap(),
+                events(&app, "disconnect", began)[0],
+            );
+            assert_eq!(seen.noticed_ms, None, "told, not noticed");
+            assert!(
+                said.iter()
+                    .any(|t| t.contains("your app hung up on your phone call (/socket.io/) after")),
+                "{said:#?}"
+            );
+        }
+    }
+    // Engine.IO's server pings again only once answered: one ping swallowed is all it takes.
+    assert!(seen.got.swallowed >= 1, "{seen:#?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_idle_timeout_shorter_than_the_ping_interval_cuts_as_often_as_the_client_says() {
+    let (_app, server, _proxy, client) = lab(2_000, 0).await;
+    let began = now_ms();
+    let id = fault(
+        &server,
+        serde_json::json!({"kind": "idle_timeout", "idle_ms": 1_200}),
+    )
+    .await;
+    wait_for("two cuts the client heard", || {
+        (whys(&client, "disconnect", began).len() >= 2).then_some(())
+    })
+    .await;
+    fault(&server, serde_json::json!({"kind": "clear"})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (experiment, seen) = observed(&server, id, "the cuts", |_, _| true).await;
+    let heard = whys(&client, "disconnect", began);
+    assert!(
+        heard.iter().all(|why| why == "transport close"),
+        "{heard:?}"
+    );
+    assert_eq!(seen.cuts, heard.len() as u64, "{seen:#?}");
+    let said = texts(&experiment);
+    assert!(
+        said.iter().any(|t| t.starts_with(&format!(
+            "The proxy's 1.2 s idle timeout cut your phone call (/socket.io/) {} times",
+            heard.len()
+        ))),
+        "{said:#?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_app_killed_and_restarted_is_an_outage_its_client_came_back_from() {
+    let (app, server, _proxy, client) = lab(2_000, 1_000).await;
+    let port = app.port;
+    let killed = now_ms();
+    drop(app);
+    wait_for("the client's attempts fail", || {
+        (events(&client, "connect_error", killed).len() >= 2).then_some(())
+    })
+    .await;
+    let restarted = NodeApp::start_on(port, "socketio-app.cjs", &["2000"]);
+    let id = wait_for_report(&server, "the outage", |report| {
+        report
+            .experiments
+            .iter()
+            .find(|e| e.settings.why.is_some())
+            .map(|e| e.id)
+    })
+    .await;
+    let (experiment, seen) = observed(&server, id, "back after the outage", |_, seen| {
+        seen.redialed_ms.is_some()
+    })
+    .await;
+    let connected = events(&restarted, "connect", killed)[0];
+    near("redialed", seen.redialed_ms.unwrap(), connected);
+    // Each attempt the proxy answered 502 is one the client saw fail (the first came before the lab
+    // knew the app was down: it opened the experiment).
+    let failed = events(&client, "connect_error", killed)
+        .into_iter()
+        .filter(|at| *at < connected)
+        .count() as u64;
+    assert!(
+        seen.errors >= 1 && seen.errors <= failed,
+        "{} errors counted, {failed} seen: {seen:#?}",
+        seen.errors
+    );
+    let said = texts(&experiment);
+    assert!(
+        said.iter()
+            .any(|t| t.starts_with("Your phone call (/socket.io/) got ")
+                && t.contains(" 502 while your app was down; it got through again ")),
+        "{said:#?}"
+    );
+    server.shutdown().await;
+}
