@@ -1921,10 +1921,10 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
     eventually("the app redials after the drop", || async {
         let now = connects().await;
         let reconnects = app_cell(page, "phone", "app-reconnects").await;
-        let findings = text(page, "[data-testid='app-findings']").await;
+        let findings = text(page, "[data-testid='app-experiments']").await;
         (now > before
             && reconnects != "0"
-            && findings.contains("After the drop, your phone call (/socket.io/) redialed in"))
+            && findings.contains("your phone call (/socket.io/) redialed in"))
         .then_some(())
         .ok_or(format!(
             "connects {before} → {now}, reconnects {reconnects}: {findings}"
@@ -1953,7 +1953,7 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
         "the idle timeout cuts the phone call and says why",
         || async {
             let cuts = app_cell(page, "phone", "app-cuts").await;
-            let findings = text(page, "[data-testid='app-findings']").await;
+            let findings = text(page, "[data-testid='app-experiments']").await;
             (!cuts.ends_with("/ 0")
                 && findings.contains("idle timeout cut your phone call (/socket.io/)"))
             .then_some(())
@@ -1963,7 +1963,9 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
     .await;
     click(page, "app-fault-clear").await;
 
-    // Half-open for 5 s: Socket.IO's own ping timeout (2 s + 5 s) finds the dead line.
+    // Half-open for 30 s: Socket.IO's own ping timeout (2 s + 5 s) finds the dead line; its redial is
+    // held until the path comes back, and the page recovers without a reload. The finding's times are
+    // judged against the page's own events and the app's own log.
     eventually("the app is back on its WebSocket", || async {
         let state = transport().await;
         (state == "connected (websocket)")
@@ -1971,13 +1973,132 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
             .ok_or(state)
     })
     .await;
+    page.execute(
+        "const select = document.querySelector(\"select[aria-label='Duration']\");
+         select.value = '30000';
+         select.dispatchEvent(new Event('change', { bubbles: true }));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let page_clock = || async {
+        app_page
+            .execute("return Date.now()", vec![])
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap()
+    };
+    let began = page_clock().await;
     click(page, "app-fault-half_open").await;
     eventually("the half-open is noticed, in words", || async {
-        let findings = text(page, "[data-testid='app-findings']").await;
+        let findings = text(page, "[data-testid='app-experiments']").await;
         (findings.contains("half-open, your phone call (/socket.io/) noticed after"))
             .then_some(())
             .ok_or(findings)
     })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let experiment = loop {
+        let report: serde_json::Value = http
+            .get(format!("{base}/api/app"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let phone = report["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == "phone")
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .unwrap();
+        let experiment = report["experiments"][0].clone();
+        if experiment["figures"][&phone]["recovered_ms"].is_f64() {
+            break experiment["figures"][&phone].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page did not recover after the half-open: {experiment:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let page_events = app_page
+        .execute("return window.events", vec![])
+        .await
+        .unwrap();
+    let page_event = |event: &str| {
+        page_events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == event && e["at"].as_f64().unwrap() > began)
+            .map(|e| {
+                (
+                    e["at"].as_f64().unwrap(),
+                    e["why"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .next()
+            .unwrap_or_else(|| panic!("no {event} on the page since the half-open: {page_events}"))
+    };
+    let (gave_up, why) = page_event("disconnect");
+    assert_eq!(
+        why, "ping timeout",
+        "the page's own heartbeat found the dead line"
+    );
+    let near = |what: &str, lab: f64, log: f64| {
+        assert!(
+            (lab - log).abs() <= 1_000.0,
+            "{what}: the lab says {lab}, the page or the app {log} ({:+.0} ms)",
+            lab - log
+        );
+    };
+    near(
+        "noticed",
+        experiment["noticed_ms"].as_f64().unwrap(),
+        gave_up,
+    );
+    let (back, _) = page_event("connect");
+    assert!(
+        back - began >= 29_000.0,
+        "the page got through during the half-open"
+    );
+    near(
+        "recovered",
+        experiment["recovered_ms"].as_f64().unwrap(),
+        back,
+    );
+    let app_connect = app
+        .log()
+        .iter()
+        .filter(|e| e["event"] == "connect" && e["at"].as_f64().unwrap() > began + 29_000.0)
+        .map(|e| e["at"].as_f64().unwrap())
+        .next()
+        .expect("the app's own log has the page's reconnect");
+    near(
+        "redialed",
+        experiment["redialed_ms"].as_f64().unwrap(),
+        app_connect,
+    );
+    eventually("the page says it recovered, in words", || async {
+        let findings = text(page, "[data-testid='app-experiments']").await;
+        (findings.contains("Messages reached the browser on your phone call (/socket.io/) again"))
+            .then_some(())
+            .ok_or(findings)
+    })
+    .await;
+    eventually(
+        "the app is back on its WebSocket, without a reload",
+        || async {
+            let state = transport().await;
+            (state == "connected (websocket)")
+                .then_some(())
+                .ok_or(state)
+        },
+    )
     .await;
     let findings = text(page, "[data-testid='app-findings']").await;
     println!("findings about the Socket.IO app:\n{findings}");

@@ -153,10 +153,11 @@ pub fn AppView(
     let start_over = move |_| {
         let token = token.get_untracked();
         spawn_local(async move {
+            // The next report (within a second) shows the clean slate.
             let answer =
-                post_json::<AppReport>("/api/app/reset", &serde_json::json!({}), &token).await;
-            said.set(Some(answer.map(|fresh| {
-                report.set(Some(fresh));
+                post_json::<serde_json::Value>("/api/app/reset", &serde_json::json!({}), &token)
+                    .await;
+            said.set(Some(answer.map(|_| {
                 "Started over: the recording, the channels' figures and the experiments are gone; every fault and network ended.".to_owned()
             })));
         });
@@ -383,7 +384,7 @@ pub fn AppView(
                 <ul class="findings" data-testid="app-findings">
                     {move || report.with(|r| r.as_ref().map(|r| r.findings.clone()).unwrap_or_default())
                         .into_iter()
-                        .map(|finding| view! { <FindingItem finding=finding/> })
+                        .map(finding_item)
                         .collect_view()}
                 </ul>
                 <div data-testid="app-experiments">
@@ -415,14 +416,11 @@ fn clock(at_ms: f64) -> String {
 }
 
 /// A finding, with the clock time of what it says when it has one.
-#[component]
-fn FindingItem(finding: Finding) -> impl IntoView {
-    view! {
-        <li>
-            {finding.at_ms.map(|at| view! { <time class="at">{clock(at)}</time>" " })}
-            {finding.text}
-        </li>
-    }
+fn finding_item(finding: Finding) -> impl IntoView {
+    let at = finding
+        .at_ms
+        .map_or_else(String::new, |at| format!("{} ", clock(at)));
+    view! { <li><time class="at">{at}</time>{finding.text}</li> }
 }
 
 /// One experiment: what it was, where it stands, and what it found in its window.
@@ -462,19 +460,31 @@ fn ExperimentView(experiment: Experiment) -> impl IntoView {
             None => "done".to_owned(),
         },
     };
-    let running = experiment.state != ExperimentState::Done;
-    let empty = experiment.findings.is_empty();
+    let (class, state_name) = match experiment.state {
+        ExperimentState::Running => ("experiment running", "running"),
+        ExperimentState::Observing => ("experiment running", "observing"),
+        ExperimentState::Done => ("experiment", "done"),
+    };
+    let mut findings = experiment.findings;
+    if findings.is_empty() {
+        findings.push(Finding {
+            channel: None,
+            text: if state_name == "done" {
+                "Nothing happened on its channels."
+            } else {
+                "Nothing yet: watching its channels."
+            }
+            .to_owned(),
+            at_ms: None,
+        });
+    }
     view! {
-        <section class="experiment" class:running=running data-testid="app-experiment"
-            data-state=format!("{:?}", experiment.state).to_lowercase()>
+        <section class=class data-testid="app-experiment" data-state=state_name>
             <h4>
                 {format!("#{} {what}", experiment.id)}
                 <span class="when">{format!(" · {} · {state}", clock(experiment.started_ms))}</span>
             </h4>
-            <ul class="findings">
-                {experiment.findings.into_iter().map(|finding| view! { <FindingItem finding=finding/> }).collect_view()}
-                {empty.then(|| view! { <li class="hint">{if running { "Nothing yet: watching its channels." } else { "Nothing happened on its channels." }}</li> })}
-            </ul>
+            <ul class="findings">{findings.into_iter().map(finding_item).collect_view()}</ul>
         </section>
     }
 }

@@ -474,10 +474,13 @@ impl Lab {
     /// open one aimed at it (a later one on the same channels closes an earlier one's window, so there
     /// is at most one).
     pub fn happen(&self, channel: &str, what: Happening) {
-        if !self.observing.load(Relaxed) {
-            return;
+        if self.observing.load(Relaxed) {
+            self.happen_at(channel, what, now_ms_f64());
         }
-        let now = now_ms_f64();
+    }
+
+    /// [`Lab::happen`] at `now` (Unix ms).
+    fn happen_at(&self, channel: &str, what: Happening, now: f64) {
         let mut state = self.lock();
         if let Some(kept) = state.experiments.iter_mut().rev().find(|kept| {
             kept.covers(channel)
@@ -572,7 +575,10 @@ impl Lab {
     /// The experiments, newest first, each with its state as of now (findings as last frozen: the
     /// report writes them).
     pub fn experiments(&self) -> Vec<(Experiment, bool)> {
-        let now = now_ms_f64();
+        self.experiments_at(now_ms_f64())
+    }
+
+    fn experiments_at(&self, now: f64) -> Vec<(Experiment, bool)> {
         self.lock()
             .experiments
             .iter()
@@ -646,5 +652,128 @@ impl Lab {
                 idle_ms: f.idle_ms,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_shared::app::Reached;
+
+    fn fault(
+        kind: AppFaultKind,
+        channel: Option<&str>,
+        duration_ms: Option<u64>,
+    ) -> AppFaultRequest {
+        AppFaultRequest {
+            kind,
+            channel: channel.map(str::to_owned),
+            duration_ms,
+            delay_ms: None,
+            idle_ms: None,
+        }
+    }
+
+    /// The experiment `id` as of `now`.
+    fn at(lab: &Lab, id: u64, now: f64) -> Experiment {
+        lab.experiments_at(now)
+            .into_iter()
+            .map(|(e, _)| e)
+            .find(|e| e.id == id)
+            .unwrap()
+    }
+
+    fn delivered() -> Happening {
+        Happening::Reached {
+            exchange: 1,
+            reached: Reached::Delivered,
+            messages: 1,
+        }
+    }
+
+    #[test]
+    fn what_happens_after_a_window_closes_belongs_to_no_experiment() {
+        let lab = Lab::default();
+        let pipeline = super::super::stages::standard();
+        lab.inject(&fault(AppFaultKind::Drop, None, None), &[], &pipeline);
+        let started = at(&lab, 1, now_ms_f64()).started_ms;
+        let closes = started + WINDOW_AFTER_MS;
+        assert_eq!(at(&lab, 1, started).window_closes_ms, Some(closes));
+        lab.happen_at("c1", delivered(), closes - 1.0);
+        lab.happen_at("c1", delivered(), closes + 1.0);
+        let done = at(&lab, 1, closes + 1.0);
+        assert_eq!(done.state, ExperimentState::Done);
+        assert_eq!(
+            done.figures["c1"].got.delivered, 1,
+            "the edge: only what came before it"
+        );
+    }
+
+    #[test]
+    fn a_later_experiment_on_the_same_channel_takes_what_follows_and_never_an_older_one() {
+        let lab = Lab::default();
+        let pipeline = super::super::stages::standard();
+        lab.inject(
+            &fault(AppFaultKind::HalfOpen, Some("c1"), Some(10_000)),
+            &[],
+            &pipeline,
+        );
+        // On another channel: no bearing on the first.
+        lab.inject(&fault(AppFaultKind::Drop, Some("c2"), None), &[], &pipeline);
+        let now = now_ms_f64();
+        assert_eq!(at(&lab, 1, now).state, ExperimentState::Running);
+        lab.happen_at("c1", delivered(), now);
+        // On every channel: it closes the first's window, and takes what happens next.
+        lab.inject(&fault(AppFaultKind::Drop, None, None), &[], &pipeline);
+        let later = now_ms_f64() + 1.0;
+        lab.happen_at("c1", delivered(), later);
+        lab.happen_at("c2", delivered(), later);
+        let first = at(&lab, 1, later);
+        assert_eq!(
+            (first.state, first.superseded_by),
+            (ExperimentState::Done, Some(3))
+        );
+        assert_eq!(first.figures["c1"].got.delivered, 1);
+        assert!(!at(&lab, 2, later).figures.contains_key("c2"));
+        assert_eq!(at(&lab, 3, later).figures["c1"].got.delivered, 1);
+        assert_eq!(at(&lab, 3, later).figures["c2"].got.delivered, 1);
+        // Newest first.
+        let ids: Vec<u64> = lab
+            .experiments_at(later)
+            .iter()
+            .map(|(e, _)| e.id)
+            .collect();
+        assert_eq!(ids, [3, 2, 1]);
+    }
+
+    #[test]
+    fn frozen_findings_stay_as_they_were_written() {
+        let lab = Lab::default();
+        let pipeline = super::super::stages::standard();
+        lab.inject(&fault(AppFaultKind::Drop, None, None), &[], &pipeline);
+        let finding = Finding {
+            channel: Some("c1".into()),
+            text: "written when the window closed".into(),
+            at_ms: None,
+        };
+        lab.freeze(1, vec![finding.clone()]);
+        lab.freeze(1, Vec::new());
+        let (experiment, frozen) = lab.experiments_at(now_ms_f64()).remove(0);
+        assert!(frozen);
+        assert_eq!(experiment.findings, [finding]);
+    }
+
+    #[test]
+    fn start_over_forgets_every_experiment_and_fault() {
+        let lab = Lab::default();
+        let pipeline = super::super::stages::standard();
+        lab.inject(
+            &fault(AppFaultKind::HalfOpen, None, Some(60_000)),
+            &[],
+            &pipeline,
+        );
+        lab.reset();
+        assert!(lab.experiments().is_empty() && lab.faults().is_empty());
+        assert!(!lab.any_fault());
     }
 }

@@ -39,22 +39,48 @@ const IN_FLIGHT_KEPT: usize = 1_024;
 const PENDING_KEPT: usize = 64;
 const ATTEMPTS_KEPT: usize = 512;
 
-/// What an experiment is.
+/// What an experiment is: one string on the wire (`half_open`, `network`, `upstream_down`). Read
+/// through a string rather than as an untagged enum, whose buffering code would cost the page's bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum ExperimentKind {
     Fault(AppFaultKind),
     Other(OtherKind),
 }
 
 /// The experiments that are not a fault the lab injects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtherKind {
     /// An emulated network set on the channels.
     Network,
     /// The app itself stopped answering the proxy (nobody injected it: it is observed all the same).
     UpstreamDown,
+}
+
+impl From<ExperimentKind> for &'static str {
+    fn from(kind: ExperimentKind) -> &'static str {
+        match kind {
+            ExperimentKind::Fault(kind) => kind.as_str(),
+            ExperimentKind::Other(OtherKind::Network) => "network",
+            ExperimentKind::Other(OtherKind::UpstreamDown) => "upstream_down",
+        }
+    }
+}
+
+impl TryFrom<String> for ExperimentKind {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<ExperimentKind, String> {
+        match name.as_str() {
+            "network" => Ok(ExperimentKind::Other(OtherKind::Network)),
+            "upstream_down" => Ok(ExperimentKind::Other(OtherKind::UpstreamDown)),
+            _ => AppFaultKind::ALL
+                .into_iter()
+                .find(|kind| kind.as_str() == name)
+                .map(ExperimentKind::Fault)
+                .ok_or_else(|| format!("unknown experiment kind {name:?}")),
+        }
+    }
 }
 
 impl ExperimentKind {
@@ -117,7 +143,9 @@ pub struct Experiment {
     pub superseded_by: Option<u64>,
     /// What it did, in words: "so far" while it runs and observes, frozen once done.
     pub findings: Vec<Finding>,
-    /// Per channel id it touched: what happened there in its window.
+    /// Per channel id it touched: what happened there in its window. Not read by the page, which shows
+    /// the findings: reading it would cost the dashboard's bundle 2 kB.
+    #[cfg_attr(target_arch = "wasm32", serde(skip))]
     pub figures: BTreeMap<String, Observation>,
 }
 
