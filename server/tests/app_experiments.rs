@@ -119,7 +119,11 @@ async fn fault(server: &TestServer, body: serde_json::Value) -> u64 {
     report(server).await.experiments[0].id
 }
 
+/// Its findings' words, printed for the run's log as well.
 fn texts(experiment: &Experiment) -> Vec<&str> {
+    for finding in &experiment.findings {
+        println!("#{} {:?}: {}", experiment.id, experiment.kind, finding.text);
+    }
     experiment
         .findings
         .iter()
@@ -171,7 +175,10 @@ async fn a_half_open_with_2_s_pings_is_noticed_by_the_ping_timeout_and_recovers_
     near("noticed", seen.noticed_ms.unwrap(), gave_up);
     // Its reconnect was held until the path came back, then reached the app: the app's log has it.
     let ended = experiment.ended_ms.unwrap();
-    let connected = events(&app, "connect", ended - WITHIN_MS)[0];
+    let connected = wait_for("the app's own connect", || {
+        events(&app, "connect", ended - WITHIN_MS).first().copied()
+    })
+    .await;
     near("redialed", seen.redialed_ms.unwrap(), connected);
     let client_back = events(&client, "connect", ended - WITHIN_MS)[0];
     near("recovered", seen.recovered_ms.unwrap(), client_back);
@@ -235,17 +242,17 @@ async fn a_half_open_with_25_s_pings_goes_unnoticed_and_release_lets_the_app_rec
         seen.recovered_ms.is_some()
     })
     .await;
+    let client_back = wait_for("the client's own reconnect", || {
+        events(&client, "connect", released).first().copied()
+    })
+    .await;
     assert_eq!(
         whys(&client, "disconnect", released)
             .first()
             .map(String::as_str),
         Some("transport close")
     );
-    near(
-        "recovered",
-        seen.recovered_ms.unwrap(),
-        events(&client, "connect", released)[0],
-    );
+    near("recovered", seen.recovered_ms.unwrap(), client_back);
     server.shutdown().await;
 }
 
@@ -262,13 +269,16 @@ async fn drop_after(before: Option<serde_json::Value>, refused: bool) -> (Experi
         seen.redialed_ms.is_some() && seen.recovered_ms.is_some()
     })
     .await;
-    let connected = events(&app, "connect", dropped)[0];
+    let connected = wait_for("the app's own connect", || {
+        events(&app, "connect", dropped).first().copied()
+    })
+    .await;
     near("redialed", seen.redialed_ms.unwrap(), connected);
-    near(
-        "recovered",
-        seen.recovered_ms.unwrap(),
-        events(&client, "connect", dropped)[0],
-    );
+    let client_back = wait_for("the client's own connect", || {
+        events(&client, "connect", dropped).first().copied()
+    })
+    .await;
+    near("recovered", seen.recovered_ms.unwrap(), client_back);
     assert_eq!(seen.cuts, 1);
     // Every attempt that failed is one the client saw fail.
     let failed = events(&client, "connect_error", dropped)
@@ -357,14 +367,21 @@ async fn swallowed_heartbeats_are_found_by_whichever_side_times_out_first_as_its
     })
     .await;
     let said = texts(&experiment);
-    match why.as_str() {
-        // The client's timer fired: the browser gave up on the line.
-        "ping timeout" => {
-            near(
-                "noticed",
-                seen.noticed_ms.unwrap(),
-                events(&client, "disconnect", began)[0],
-            );
+    // The client's timer fired ("ping timeout"), or the app's did and told it ("transport close").
+    // The two fire within a millisecond, so the app's close may reach the proxy first even when the
+    // client's own timer fired: the lab then says the app hung up and the browser closed after,
+    // claiming no noticing — true either way.
+    let app_gone = || async {
+        wait_for("the app's own disconnect", || {
+            events(&app, "disconnect", began).first().copied()
+        })
+        .await
+    };
+    let client_gone = events(&client, "disconnect", began)[0];
+    match (seen.noticed_ms, seen.app_closed_ms) {
+        (Some(noticed), app_closed) if app_closed.is_none_or(|app| app > noticed) => {
+            assert_eq!(why, "ping timeout", "noticed, by its own timer");
+            near("noticed", noticed, client_gone);
             assert!(
                 said.iter()
                     .any(|t| t.starts_with("With its heartbeats swallowed (")
@@ -374,26 +391,20 @@ async fn swallowed_heartbeats_are_found_by_whichever_side_times_out_first_as_its
                 "{said:#?}"
             );
         }
-        // The app's timer fired: it hung up, as its own log says, and the client was told.
-        _ => {
-            assert_eq!(why, "transport close");
-            wait_for("the app's own disconnect", || {
-                whys(&app, "disconnect", began).first().cloned()
-            })
-            .await;
+        (_, Some(app_closed)) => {
             assert_eq!(whys(&app, "disconnect", began)[0], "ping timeout");
-            near(
-                "the app hung up",
-                seen.app_closed_ms.unwrap(),
-                events(&app, "disconnect", began)[0],
-            );
+            near("the app hung up", app_closed, app_gone().await);
             assert_eq!(seen.noticed_ms, None, "told, not noticed");
+            if let Some(closed) = seen.closed_after_app_ms {
+                near("the browser closed after", closed, client_gone);
+            }
             assert!(
                 said.iter()
                     .any(|t| t.contains("your app hung up on your phone call (/socket.io/) after")),
                 "{said:#?}"
             );
         }
+        other => panic!("{other:?}"),
     }
     // Engine.IO's server pings again only once answered: one ping swallowed is all it takes.
     assert!(seen.got.swallowed >= 1, "{seen:#?}");
@@ -456,7 +467,10 @@ async fn an_app_killed_and_restarted_is_an_outage_its_client_came_back_from() {
         seen.redialed_ms.is_some()
     })
     .await;
-    let connected = events(&restarted, "connect", killed)[0];
+    let connected = wait_for("the restarted app's own connect", || {
+        events(&restarted, "connect", killed).first().copied()
+    })
+    .await;
     near("redialed", seen.redialed_ms.unwrap(), connected);
     // Each attempt the proxy answered 502 is one the client saw fail (the first came before the lab
     // knew the app was down: it opened the experiment).

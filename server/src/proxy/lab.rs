@@ -441,12 +441,8 @@ impl Lab {
 
     /// The browser closed, reset or gave up on connection `conn` (its own doing, not the lab's).
     pub fn left(&self, conn: &Conn) {
-        // A connection the lab cut was not given up on: it was taken away; one the app closed (in a
-        // way the browser could hear) was answered, not given up on.
-        if !self.observing.load(Relaxed)
-            || conn.was_cut_by().is_some()
-            || (conn.app_hung_up.load(Relaxed) && !conn.is_half_open())
-        {
+        // A connection the lab cut was not given up on: it was taken away.
+        if !self.observing.load(Relaxed) || conn.was_cut_by().is_some() {
             return;
         }
         if let Some(key) = conn.key() {
@@ -455,6 +451,8 @@ impl Lab {
                 Happening::BrowserLeft {
                     conn: conn.id,
                     busy: conn.busy(),
+                    // One the app closed in a way the browser could hear may only be answered.
+                    after_app: conn.app_hung_up.load(Relaxed) && !conn.is_half_open(),
                 },
             );
         }

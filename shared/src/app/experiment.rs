@@ -156,8 +156,13 @@ pub enum Happening {
     /// A connection of the channel was open when the experiment began.
     WasOpen { conn: u64 },
     /// The browser closed, reset or abandoned a connection; `busy` when something was in flight on it
-    /// (a socket, a stream, a request awaiting its answer).
-    BrowserLeft { conn: u64, busy: bool },
+    /// (a socket, a stream, a request awaiting its answer); `after_app` when the app had closed it
+    /// first in a way the browser could hear (then the browser may only be answering).
+    BrowserLeft {
+        conn: u64,
+        busy: bool,
+        after_app: bool,
+    },
     /// The app closed a connection (a socket's close frame, or its end of it).
     AppLeft { conn: u64 },
     /// The browser began an exchange that opens a connection of the channel (a socket, a stream, a
@@ -197,6 +202,10 @@ pub struct Observation {
     /// say): then the browser had nothing to notice — it was told.
     #[serde(default)]
     pub app_closed_ms: Option<f64>,
+    /// When the browser then closed its side: noticing on its own at the same moment, or answering —
+    /// the proxy cannot tell which, so neither is called noticing.
+    #[serde(default)]
+    pub closed_after_app_ms: Option<f64>,
     /// Exchanges begun since it began, and of them: refused by the lab, answered 503, answered another
     /// error (a 502 when the app was down, a 4xx/5xx of the app), and those that got through.
     pub attempts: u64,
@@ -238,9 +247,17 @@ impl Observation {
                     self.was_open.push(conn);
                 }
             }
-            Happening::BrowserLeft { conn, busy } => {
+            Happening::BrowserLeft {
+                conn,
+                busy,
+                after_app,
+            } => {
                 if busy && at_ms >= started_ms && self.was_open.contains(&conn) {
-                    self.noticed_ms.get_or_insert(at_ms);
+                    if after_app {
+                        self.closed_after_app_ms.get_or_insert(at_ms);
+                    } else {
+                        self.noticed_ms.get_or_insert(at_ms);
+                    }
                 }
             }
             Happening::AppLeft { conn } => {
@@ -409,15 +426,22 @@ impl Told<'_> {
                 if seen.open_at_start > 0
                     && let Some(at) = app_first
                 {
+                    let then = match seen.closed_after_app_ms {
+                        Some(closed) if !half_open => format!(
+                            "; the browser closed its side {} later",
+                            format_ms(closed - at)
+                        ),
+                        _ => String::new(),
+                    };
                     say(
                         at,
                         format!(
-                            "{what}, your app hung up on {your} after {}{}",
+                            "{what}, your app hung up on {your} after {}{}{then}.",
                             format_ms(at - start),
                             if half_open {
-                                ": its own heartbeat timeout found the dead line (the browser does not hear it)."
+                                ": its own heartbeat timeout found the dead line (the browser does not hear it)"
                             } else {
-                                ", before the browser noticed: its own heartbeat timeout found the line dead, and told the browser."
+                                ": its own heartbeat timeout found the line dead"
                             }
                         ),
                     );
@@ -554,8 +578,14 @@ impl Told<'_> {
             ExperimentKind::Other(OtherKind::UpstreamDown) => {
                 if let Some((status, at)) = seen.last_error {
                     let back = match (seen.redialed_ms, end) {
+                        // The lab learns the app is back from the first connection that reaches it:
+                        // often this channel's own.
+                        (Some(again), Some(end)) if again >= end && again - end < 100.0 => format!(
+                            "; it got through again {} after the first failure, as soon as your app answered",
+                            format_ms(again - start)
+                        ),
                         (Some(again), Some(end)) if again >= end => format!(
-                            "; it got through again {} after your app came back",
+                            "; it got through again {} after your app was back",
                             format_ms(again - end)
                         ),
                         (_, Some(end)) => format!(
@@ -637,7 +667,7 @@ impl Told<'_> {
                 Some(at) => say(
                     at,
                     format!(
-                        "Messages reached the browser on {your} again {} after the {} ended.",
+                        "Messages reached the browser on {your} again {} after the {}.",
                         format_ms(at - end),
                         ended_what(experiment.kind)
                     ),
@@ -645,7 +675,7 @@ impl Told<'_> {
                 None if now - end >= 1_000.0 => say(
                     now,
                     format!(
-                        "Not recovered: nothing reached the browser on {your} in the {} since the {} ended{}.",
+                        "Not recovered: nothing reached the browser on {your} in the {} since the {}{}.",
                         format_ms(now - end),
                         ended_what(experiment.kind),
                         if over { "" } else { " (so far)" }
@@ -674,6 +704,10 @@ fn attempts_words(seen: &Observation) -> Option<String> {
             how.push(format!("{n} {what}"));
         }
     }
+    if how.is_empty() && seen.attempts == 1 {
+        // The one attempt got through: nothing to add to "redialed".
+        return None;
+    }
     let through = if seen.got_through == 0 {
         ", none got through yet".to_owned()
     } else {
@@ -691,12 +725,13 @@ fn attempts_words(seen: &Observation) -> Option<String> {
     ))
 }
 
+/// What a sentence counts recovery from: "after the drop", "since the fault ended".
 fn ended_what(kind: ExperimentKind) -> &'static str {
     match kind {
         ExperimentKind::Fault(AppFaultKind::Drop) => "drop",
-        ExperimentKind::Other(OtherKind::UpstreamDown) => "outage",
-        ExperimentKind::Other(OtherKind::Network) => "network",
-        _ => "fault",
+        ExperimentKind::Other(OtherKind::UpstreamDown) => "outage ended",
+        ExperimentKind::Other(OtherKind::Network) => "network was taken off",
+        _ => "fault ended",
     }
 }
 
@@ -737,6 +772,7 @@ mod tests {
                     Happening::BrowserLeft {
                         conn: 7,
                         busy: true,
+                        after_app: false,
                     },
                 ),
                 (
@@ -744,6 +780,7 @@ mod tests {
                     Happening::BrowserLeft {
                         conn: 7,
                         busy: true,
+                        after_app: false,
                     },
                 ),
             ],
@@ -770,6 +807,7 @@ mod tests {
                     Happening::BrowserLeft {
                         conn: 2,
                         busy: false,
+                        after_app: false,
                     },
                 ),
                 // A connection the fault never met.
@@ -778,6 +816,7 @@ mod tests {
                     Happening::BrowserLeft {
                         conn: 9,
                         busy: true,
+                        after_app: false,
                     },
                 ),
             ],
@@ -785,6 +824,30 @@ mod tests {
         assert_eq!(seen.noticed_ms, None);
         assert_eq!(seen.attempts, 1);
         assert_eq!(seen.pending(), 1);
+    }
+
+    #[test]
+    fn a_close_that_follows_the_apps_own_is_not_called_noticing() {
+        let seen = observe(
+            Some(9_000.0),
+            &[
+                (0.0, Happening::WasOpen { conn: 3 }),
+                (7_000.0, Happening::AppLeft { conn: 3 }),
+                (
+                    7_001.0,
+                    Happening::BrowserLeft {
+                        conn: 3,
+                        busy: true,
+                        after_app: true,
+                    },
+                ),
+            ],
+        );
+        assert_eq!(seen.noticed_ms, None);
+        assert_eq!(
+            (seen.app_closed_ms, seen.closed_after_app_ms),
+            (Some(START + 7_000.0), Some(START + 7_001.0))
+        );
     }
 
     #[test]
@@ -962,6 +1025,7 @@ mod tests {
                     Happening::BrowserLeft {
                         conn: 1,
                         busy: true,
+                        after_app: false,
                     },
                 ),
                 (8_000.0, Happening::Attempt { exchange: 5 }),
