@@ -1471,11 +1471,14 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
         letters > phone,
         "letters p50 {letters} ms vs phone {phone} ms"
     );
-    // One way is 150 ± 50 ms: the phone call pays about half the round trip per event, and more at its
-    // tail (on loopback its p50 is a few ms). The bounds leave room for the clock offset, measured over
-    // the same jittery path: half the difference of two one-way delays of 150 ± 50 ms errs by up to
-    // 50 ms, and a busy machine adds to it (a cold CI run read 95 ms).
-    assert!(phone >= 80.0, "phone p50 {phone} ms");
+    // One way is 150 ± 50 ms: the phone call pays half the round trip per event, and more at its tail
+    // (on loopback its p50 is a few ms). The page's figure is the emulated path's within 10 %: its clock
+    // offset comes from the fastest trip each way, not from one probe's two jittered ways (which read
+    // 124–135 ms here).
+    assert!(
+        (135.0..=165.0).contains(&phone),
+        "phone p50 {phone} ms, where the path's one way is 150 ms"
+    );
     assert!(phone_p95 >= 150.0, "phone p95 {phone_p95} ms");
     let listed = text(page, "[data-testid='network-ws']").await;
     assert!(listed.contains("3g (300 ± 50 ms"), "{listed}");
@@ -1512,7 +1515,7 @@ async fn on_3g_the_letters_fall_behind_the_phone_call_and_recover_on_loopback() 
         .parse()
         .unwrap_or_else(|_| panic!("no 3g delay beside this period's: {phone_before:?}"));
     assert!(
-        phone_before >= 110.0,
+        (135.0..=165.0).contains(&phone_before),
         "phone p50 on 3g, before: {phone_before} ms"
     );
     let said_before = text(page, "[data-testid='verdict-before']").await;

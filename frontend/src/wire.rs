@@ -109,8 +109,9 @@ pub enum Wire {
     Dead { span: SpanId, silent_ms: f64 },
     /// The lane will dial again after `after_ms`.
     Reconnecting { after_ms: u32 },
-    /// A ping/pong measured the round trip and how far the server's clock runs ahead of the browser's.
-    ClockSync { round_trip_ms: f64, offset_ms: f64 },
+    /// A ping/pong: each way as the two clocks read it (the way up plus the offset, the way down minus
+    /// it; see `store::clock`).
+    ClockSync { up_ms: f64, down_ms: f64 },
     /// What crossed the wire on `span`, as it came: a letter's answer body, one line of the endless
     /// letter, one radio event block, one phone-call frame from the server (what the browser sends is
     /// in [`Wire::FrameSent`]). The export writes these down; reported before what was read from it.

@@ -492,3 +492,46 @@ async fn an_app_killed_and_restarted_is_an_outage_its_client_came_back_from() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_delay_is_measured_as_the_client_felt_it() {
+    let (_app, server, _proxy, client) = lab(25_000, 300).await;
+    let id = fault(
+        &server,
+        serde_json::json!({"kind": "delay", "delay_ms": 600, "duration_ms": 4_000}),
+    )
+    .await;
+    let (experiment, seen) = observed(&server, id, "messages after the delay", |_, seen| {
+        seen.took_after.is_some_and(|(_, n)| n >= 3)
+    })
+    .await;
+    let ((during, n), (after, _)) = (seen.took_during.unwrap(), seen.took_after.unwrap());
+    assert!(n >= 5, "{n} messages measured");
+    // Each tick the client says comes back to it through the app: the way up is not delayed, the
+    // echo is. Its own log times the round trip.
+    let echoes: Vec<f64> = client
+        .log()
+        .iter()
+        .filter(|e| e["event"] == "chat")
+        .filter_map(|e| {
+            let said: f64 = e["text"].as_str()?.strip_prefix("tick ")?.parse().ok()?;
+            let at = e["at"].as_f64()?;
+            (said > experiment.started_ms + 100.0 && at < experiment.ended_ms? - 100.0)
+                .then_some(at - said)
+        })
+        .collect();
+    let mut felt = echoes.clone();
+    felt.sort_by(f64::total_cmp);
+    let felt = felt[felt.len() / 2];
+    near("the delay", during, felt);
+    assert!((600.0..800.0).contains(&during), "{during} ms");
+    assert!(after < 100.0, "{after} ms after it ended");
+    let said = texts(&experiment);
+    assert!(
+        said.iter().any(|t| t.starts_with(
+            "With 600 ms added to each message, the messages on your phone call (/socket.io/) left the proxy for the browser "
+        )),
+        "{said:#?}"
+    );
+    server.shutdown().await;
+}

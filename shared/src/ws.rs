@@ -172,10 +172,17 @@ pub struct Pong {
 impl Pong {
     /// Round trip and clock offset (server minus browser) in ms, given the browser's clock on receipt.
     pub fn measure(&self, received_ms: f64) -> (f64, f64) {
-        let round_trip = (received_ms - self.client_ms).max(0.0);
+        let (up, down) = self.legs(received_ms);
+        ((up + down).max(0.0), (up - down) / 2.0)
+    }
+
+    /// Each way as the two clocks read it: the way up plus the offset (server minus browser), and the
+    /// way down minus it. Their minima over many probes give the offset without assuming any one
+    /// probe's two ways took the same time (see the dashboard's clock).
+    pub fn legs(&self, received_ms: f64) -> (f64, f64) {
         (
-            round_trip,
-            self.server_ms - (self.client_ms + round_trip / 2.0),
+            self.server_ms - self.client_ms,
+            received_ms - self.server_ms,
         )
     }
 }

@@ -215,11 +215,10 @@ pub(super) fn answer_heard(
 }
 
 fn pong_received(reporter: &Reporter, span: SpanId, pong: &Pong, bytes_down: u64) {
-    let (round_trip_ms, offset_ms) = pong.measure(now_ms());
-    reporter.report(Wire::ClockSync {
-        round_trip_ms,
-        offset_ms,
-    });
+    let received = now_ms();
+    let (round_trip_ms, offset_ms) = pong.measure(received);
+    let (up_ms, down_ms) = pong.legs(received);
+    reporter.report(Wire::ClockSync { up_ms, down_ms });
     reporter.report(Wire::FrameReceived {
         span,
         label: "pong".into(),

@@ -195,10 +195,7 @@ impl Store {
             Wire::Error { span, message } => self.error(lane, at_ms, span, message),
             Wire::Reconnecting { .. } => self.scores[lane].reconnects += 1,
             Wire::NewConnection { span } => self.scores[lane].opened_connection(span),
-            Wire::ClockSync {
-                round_trip_ms,
-                offset_ms,
-            } => self.clock.probe(round_trip_ms, offset_ms),
+            Wire::ClockSync { up_ms, down_ms } => self.clock.probe(up_ms, down_ms),
             Wire::Carried { .. } => {}
         }
     }

@@ -348,6 +348,10 @@ impl Store {
         if let EventBody::Notice(notice) = &event.body {
             self.notice(notice);
         }
+        if lane == LaneId::Ws {
+            // The phone line's own events tell the clock how fast its way down can be.
+            self.clock.heard(at_ms - event.ts_ms as f64);
+        }
         let delay_ms = (at_ms + self.clock().offset_ms - event.ts_ms as f64).max(0.0);
         self.published.remember(event.seq, event.ts_ms);
         let score = &mut self.scores[lane];

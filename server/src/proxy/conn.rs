@@ -60,6 +60,8 @@ pub struct Conn {
     /// The browser awaits something on it that a half-open withheld (an answer, or a request it sent
     /// again): closing it then is giving up on it, where closing an idle kept-alive one is not.
     pub awaiting: AtomicBool,
+    /// The browser sent a request on it after a half-open left it dead (reusing a kept-alive connection).
+    pub asked_dead: AtomicBool,
     /// The app closed (or began closing) the socket it carries: what the browser does next answers it.
     pub app_hung_up: AtomicBool,
     /// Its place among the open files and its client's connections, given back when it is gone.
@@ -90,6 +92,7 @@ impl Conn {
             reset: AtomicBool::new(false),
             awaiting: AtomicBool::new(false),
             app_hung_up: AtomicBool::new(false),
+            asked_dead: AtomicBool::new(false),
         }
     }
 
@@ -290,6 +293,9 @@ impl AsyncRead for ReadSide<'_> {
                 // It asked again on the dead line (a letter on its schedule): not noticing, but closing
                 // the line now would be giving up on that request.
                 this.conn.awaiting.store(true, Relaxed);
+                if !this.conn.asked_dead.swap(true, Relaxed) {
+                    this.proxy.lab.asked_dead(this.conn);
+                }
             }
             if *this.browser_gone {
                 this.proxy.lab.left(this.conn);
@@ -474,6 +480,9 @@ impl Drop for ProxiedStream {
                 .await;
                 if tried {
                     conn.awaiting.store(true, Relaxed);
+                    if !conn.asked_dead.swap(true, Relaxed) {
+                        proxy.lab.asked_dead(&conn);
+                    }
                 }
                 if waited.is_ok() {
                     proxy.lab.left(&conn);

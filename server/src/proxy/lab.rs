@@ -258,7 +258,7 @@ impl Lab {
         }
         if let Some(condition) = condition.as_ref().filter(|c| !c.is_perfect()) {
             let settings = Settings {
-                network: Some(format!("{} ({})", condition.name, condition.describe())),
+                network: Some(condition.describe()),
                 ..Settings::default()
             };
             self.begin(
@@ -455,6 +455,18 @@ impl Lab {
                     after_app: conn.app_hung_up.load(Relaxed) && !conn.is_half_open(),
                 },
             );
+        }
+    }
+
+    /// Whether an experiment's window is open (one atomic load).
+    pub fn observing(&self) -> bool {
+        self.observing.load(Relaxed)
+    }
+
+    /// The browser sent a request on a connection a half-open left dead.
+    pub fn asked_dead(&self, conn: &Conn) {
+        if let Some(key) = conn.key() {
+            self.happen(&key.id, Happening::AskedDead);
         }
     }
 

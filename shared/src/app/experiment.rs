@@ -38,6 +38,11 @@ const IN_FLIGHT_KEPT: usize = 1_024;
 /// The most attempts remembered per channel awaiting their first delivery, and attempt times kept.
 const PENDING_KEPT: usize = 64;
 const ATTEMPTS_KEPT: usize = 512;
+/// A median, and how many values it is the median of.
+pub type Median = (f64, usize);
+
+/// The latest delivery times kept, while a fault lasts and after.
+const TOOK_KEPT: usize = 256;
 
 /// What an experiment is: one string on the wire (`half_open`, `network`, `upstream_down`). Read
 /// through a string rather than as an untagged enum, whose buffering code would cost the page's bundle.
@@ -163,6 +168,9 @@ pub enum Happening {
         busy: bool,
         after_app: bool,
     },
+    /// The browser sent a request on a connection a half-open had left dead: a kept-alive connection
+    /// reused, as browsers do. Nothing will come back on it.
+    AskedDead,
     /// The app closed a connection (a socket's close frame, or its end of it).
     AppLeft { conn: u64 },
     /// The browser began an exchange that opens a connection of the channel (a socket, a stream, a
@@ -189,6 +197,9 @@ pub enum Happening {
     Whole { exchange: u64 },
     /// The lab cut a connection of the channel.
     Cut,
+    /// A message reached the browser's socket `ms` after the proxy read it from the app: what the
+    /// proxy held it for (a delay fault), not the emulated path's own time after that.
+    Took { ms: f64 },
 }
 
 /// What happened on one channel in one experiment's window: its figures and the definitions' verdicts.
@@ -226,6 +237,19 @@ pub struct Observation {
     pub got: Got,
     /// Connections the lab cut in the window.
     pub cuts: u64,
+    /// Requests the browser sent on connections a half-open had left dead.
+    #[serde(default)]
+    pub asked_dead: u64,
+    /// How long messages took from the app to the browser's socket (the median, and of how many),
+    /// while the fault lasted and after it ended.
+    #[serde(default)]
+    pub took_during: Option<Median>,
+    #[serde(default)]
+    pub took_after: Option<Median>,
+    #[serde(skip)]
+    took_during_kept: Vec<f64>,
+    #[serde(skip)]
+    took_after_kept: Vec<f64>,
     /// When the first and the latest attempts came (for the pace of a loop).
     #[serde(skip)]
     attempt_times: Vec<f64>,
@@ -315,6 +339,23 @@ impl Observation {
             }
             Happening::Whole { exchange } => self.delivered(exchange, at_ms, ended_ms),
             Happening::Cut => self.cuts += 1,
+            Happening::AskedDead => self.asked_dead += 1,
+            Happening::Took { ms } => {
+                // Counted by when the app sent it: one sent during the fault and delivered after its
+                // end took the fault's time.
+                let (kept, median) = if ended_ms.is_some_and(|end| at_ms - ms >= end) {
+                    (&mut self.took_after_kept, &mut self.took_after)
+                } else {
+                    (&mut self.took_during_kept, &mut self.took_during)
+                };
+                if kept.len() == TOOK_KEPT {
+                    kept.remove(0);
+                }
+                kept.push(ms);
+                let mut sorted = kept.clone();
+                sorted.sort_by(f64::total_cmp);
+                *median = Some((sorted[sorted.len() / 2], kept.len()));
+            }
         }
     }
 
@@ -575,6 +616,48 @@ impl Told<'_> {
                     );
                 }
             }
+            ExperimentKind::Fault(AppFaultKind::Delay)
+            | ExperimentKind::Other(OtherKind::Network)
+                if !letters =>
+            {
+                if let Some((took, n)) = seen.took_during {
+                    let what = match (experiment.kind, &experiment.settings) {
+                        (
+                            ExperimentKind::Other(_),
+                            Settings {
+                                network: Some(network),
+                                ..
+                            },
+                        ) => {
+                            format!("On {network}")
+                        }
+                        (
+                            _,
+                            Settings {
+                                delay_ms: Some(ms), ..
+                            },
+                        ) => {
+                            format!("With {} added to each message", format_ms(*ms as f64))
+                        }
+                        _ => "During it".to_owned(),
+                    };
+                    let path = if experiment.kind == ExperimentKind::Other(OtherKind::Network) {
+                        " (the emulated path then adds its own way to the browser)"
+                    } else {
+                        ""
+                    };
+                    let then = seen.took_after.map_or(String::new(), |(took, _)| {
+                        format!("; after it ended, {}", format_ms(took))
+                    });
+                    say(
+                        now,
+                        format!(
+                            "{what}, the messages on {your} left the proxy for the browser {} after your app sent them (median of {n}){path}{then}.",
+                            format_ms(took)
+                        ),
+                    );
+                }
+            }
             ExperimentKind::Other(OtherKind::UpstreamDown) => {
                 if let Some((status, at)) = seen.last_error {
                     let back = match (seen.redialed_ms, end) {
@@ -631,6 +714,19 @@ impl Told<'_> {
                 ),
             );
         }
+        // A request on a dead kept-alive connection waits for the page's own timeout, if it has one:
+        // what often makes a recovery slow long after the path came back.
+        if seen.asked_dead > 0 {
+            say(
+                now,
+                format!(
+                    "{} sent {} request{} on connections a half-open had left dead (a browser reuses its kept-alive connections): nothing comes back on them, and only a timeout of the page's own ends the wait.",
+                    capitalized(&your),
+                    seen.asked_dead,
+                    plural(seen.asked_dead)
+                ),
+            );
+        }
         // What the browser got, whenever something did not reach it.
         let got = &seen.got;
         let missed = got.withheld + got.swallowed + got.lost;
@@ -657,8 +753,19 @@ impl Told<'_> {
             );
         }
         // Recovery, counted from the fault's end: the most important line of all.
-        let lasting = kind.is_none_or(|kind| kind.lasts() || kind == AppFaultKind::Drop);
-        let touched = seen.open_at_start > 0 || seen.attempts > 0 || seen.cuts > 0 || missed > 0;
+        // A network or a delay slows what passes; recovery is a question only when something did not
+        // pass.
+        let lasting = match experiment.kind {
+            ExperimentKind::Fault(AppFaultKind::Delay)
+            | ExperimentKind::Other(OtherKind::Network) => missed > 0 || seen.cuts > 0,
+            ExperimentKind::Fault(kind) => kind.lasts() || kind == AppFaultKind::Drop,
+            ExperimentKind::Other(OtherKind::UpstreamDown) => true,
+        };
+        let touched = seen.open_at_start > 0
+            || seen.attempts > 0
+            || seen.cuts > 0
+            || seen.asked_dead > 0
+            || missed > 0;
         if let Some(end) = end
             && lasting
             && touched

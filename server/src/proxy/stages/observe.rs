@@ -9,6 +9,7 @@ use std::time::Duration;
 use switchboard_shared::app::Reached;
 use switchboard_shared::app::experiment::Happening;
 
+use crate::hub::now_ms_f64;
 use crate::proxy::headers::is_event_stream;
 use crate::proxy::stage::{Direction, End, Fate, Flow, Message, Stage, Verdict};
 
@@ -22,6 +23,13 @@ struct Answer {
     by_proxy: bool,
     line: bool,
 }
+
+/// When each message on its way to the browser was read from the app, oldest first: delivered in that
+/// order, each tells how long it took. Bounded: a browser that takes nothing for long is cut anyway.
+#[derive(Debug, Default)]
+struct OnTheWay(std::collections::VecDeque<f64>);
+
+const ON_THE_WAY: usize = 1_024;
 
 impl Stage for Observe {
     fn on_request(&self, flow: &Flow, _head: &request::Parts) -> Verdict {
@@ -59,6 +67,14 @@ impl Stage for Observe {
         }
         let lab = flow.lab();
         lab.happen(&flow.channel.id, Happening::Sent { messages: 1 });
+        if fate == Fate::Passed && lab.observing() {
+            flow.with(|on_the_way: &mut OnTheWay| {
+                if on_the_way.0.len() == ON_THE_WAY {
+                    on_the_way.0.pop_front();
+                }
+                on_the_way.0.push_back(message.at_ms);
+            });
+        }
         if fate == Fate::Swallowed {
             lab.happen(
                 &flow.channel.id,
@@ -79,7 +95,8 @@ impl Stage for Observe {
             // The browser awaits what the half-open holds: closing the line now is giving up on it.
             flow.conn.awaiting.store(true, Relaxed);
         }
-        flow.lab().happen(
+        let lab = flow.lab();
+        lab.happen(
             &flow.channel.id,
             Happening::Reached {
                 exchange: flow.id,
@@ -87,6 +104,21 @@ impl Stage for Observe {
                 messages,
             },
         );
+        if messages == 0 || !lab.observing() {
+            return;
+        }
+        let now = now_ms_f64();
+        let read: Vec<f64> = flow
+            .peek_mut(|on_the_way: &mut OnTheWay| {
+                let n = (messages as usize).min(on_the_way.0.len());
+                on_the_way.0.drain(..n).collect()
+            })
+            .unwrap_or_default();
+        if reached == Reached::Delivered {
+            for at in read {
+                lab.happen(&flow.channel.id, Happening::Took { ms: now - at });
+            }
+        }
     }
 
     fn on_end(&self, flow: &Flow, how: &End) {
