@@ -2031,6 +2031,13 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
                 duration_ms: (kind == AppFaultKind::HalfOpen).then_some(30_000),
                 ..Settings::default()
             },
+            title: ExperimentKind::Fault(kind).titled(
+                &Settings {
+                    duration_ms: (kind == AppFaultKind::HalfOpen).then_some(30_000),
+                    ..Settings::default()
+                },
+                "every channel",
+            ),
             channels: vec!["all".into()],
             started_ms: now - 40_000.0,
             ended_ms: Some(now - 10_000.0),

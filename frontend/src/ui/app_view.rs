@@ -105,13 +105,15 @@ pub fn AppView(
         if id == "all" {
             return "every channel of your app".to_owned();
         }
-        report
-            .get_untracked()
-            .and_then(|r| r.channels.into_iter().find(|c| c.id == id))
-            .map_or_else(
-                || "the channel".to_owned(),
-                |c| format!("your {}", named(&c)),
-            )
+        // Read in place: the whole report is never copied for a name.
+        report.with_untracked(|r| {
+            r.as_ref()
+                .and_then(|r| r.channels.iter().find(|c| c.id == id))
+                .map_or_else(
+                    || "the channel".to_owned(),
+                    |c| format!("your {}", named(c)),
+                )
+        })
     };
     let inject = move |kind: AppFaultKind| {
         let mut body =
@@ -388,10 +390,8 @@ pub fn AppView(
                         .collect_view()}
                 </ul>
                 <div data-testid="app-experiments">
-                    {move || report.with(|r| r.as_ref().map(|r| r.experiments.clone()).unwrap_or_default())
-                        .into_iter()
-                        .map(|experiment| view! { <ExperimentView experiment=experiment/> })
-                        .collect_view()}
+                    // Read in place: an experiment's figures are never copied for the page.
+                    {move || report.with(|r| r.as_ref().map(|r| r.experiments.iter().map(experiment_view).collect_view()))}
                 </div>
                 <p class="hint">"On the swimlanes below (the last two minutes): red shading is a fault, blue tint an emulated network, a red line a connection the lab cut; hover for which."</p>
                 {move || traffic.get().map(|imported| {
@@ -424,31 +424,9 @@ fn finding_item(finding: Finding) -> impl IntoView {
 }
 
 /// One experiment: what it was, where it stands, and what it found in its window.
-#[component]
-fn ExperimentView(experiment: Experiment) -> impl IntoView {
+fn experiment_view(experiment: &Experiment) -> impl IntoView + use<> {
     let now = crate::lanes::now_ms();
-    let on = if experiment.channels.iter().any(|c| c == "all") {
-        "every channel".to_owned()
-    } else {
-        "one channel".to_owned()
-    };
-    let what = match (&experiment.settings.network, &experiment.settings.why) {
-        (Some(network), _) => format!("Network {network} on {on}"),
-        (_, Some(why)) => format!("Your app stopped answering ({why})"),
-        _ => {
-            let mut words = format!("{} on {on}", experiment.kind.title());
-            if let Some(ms) = experiment.settings.duration_ms {
-                words.push_str(&format!(" for {}", format_ms(ms as f64)));
-            }
-            if let Some(ms) = experiment.settings.idle_ms {
-                words.push_str(&format!(", idle {}", format_ms(ms as f64)));
-            }
-            if let Some(ms) = experiment.settings.delay_ms {
-                words.push_str(&format!(", +{}", format_ms(ms as f64)));
-            }
-            words
-        }
-    };
+    let what = &experiment.title;
     let state = match experiment.state {
         ExperimentState::Running => "running".to_owned(),
         ExperimentState::Observing => match experiment.window_closes_ms {
@@ -465,7 +443,7 @@ fn ExperimentView(experiment: Experiment) -> impl IntoView {
         ExperimentState::Observing => ("experiment running", "observing"),
         ExperimentState::Done => ("experiment", "done"),
     };
-    let mut findings = experiment.findings;
+    let mut findings = experiment.findings.clone();
     if findings.is_empty() {
         findings.push(Finding {
             channel: None,

@@ -532,6 +532,7 @@ impl Lab {
                 started_ms: now,
                 ended_ms: None,
                 window_closes_ms: None,
+                title: String::new(),
                 state: ExperimentState::Running,
                 superseded_by: None,
                 findings: Vec::new(),

@@ -178,6 +178,14 @@ fn experiment_findings(
     channels: &[(ChannelKey, Channel)],
     now: f64,
 ) -> Experiment {
+    let on = match experiment.channels.first().map(String::as_str) {
+        None | Some("all") => "every channel".to_owned(),
+        Some(id) => channels.iter().find(|(key, _)| key.id == id).map_or_else(
+            || "one channel".to_owned(),
+            |(key, channel)| format!("your {}", key.called(channel.kind)),
+        ),
+    };
+    experiment.title = experiment.kind.titled(&experiment.settings, &on);
     if frozen {
         return experiment;
     }

@@ -89,6 +89,30 @@ impl TryFrom<String> for ExperimentKind {
 }
 
 impl ExperimentKind {
+    /// What the page takes the kind to be: it does not read it (see [`Experiment`]).
+    pub fn unread() -> ExperimentKind {
+        ExperimentKind::Other(OtherKind::Network)
+    }
+
+    /// What it is, with its settings, on `on` (`every channel`, `your phone call (/ws)`): a heading.
+    pub fn titled(self, settings: &Settings, on: &str) -> String {
+        let mut words = match (self, &settings.network, &settings.why) {
+            (_, Some(network), _) => format!("Network {network} on {on}"),
+            (_, _, Some(why)) => format!("Your app stopped answering ({why})"),
+            _ => format!("{} on {on}", self.title()),
+        };
+        if let Some(ms) = settings.duration_ms {
+            words.push_str(&format!(" for {}", format_ms(ms as f64)));
+        }
+        if let Some(ms) = settings.idle_ms {
+            words.push_str(&format!(", idle {}", format_ms(ms as f64)));
+        }
+        if let Some(ms) = settings.delay_ms {
+            words.push_str(&format!(", +{} each", format_ms(ms as f64)));
+        }
+        words
+    }
+
     /// What a heading calls it.
     pub fn title(self) -> &'static str {
         match self {
@@ -130,15 +154,28 @@ pub struct Settings {
 
 /// One experiment, as `GET /api/app` lists them (newest first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The page reads only what it shows (its title, state, times and findings): the rest is left unread
+/// there, which spares the dashboard's bundle the code that would read it.
 pub struct Experiment {
     pub id: u64,
+    #[cfg_attr(
+        target_arch = "wasm32",
+        serde(skip_deserializing, default = "ExperimentKind::unread")
+    )]
     pub kind: ExperimentKind,
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub settings: Settings,
+    /// What it was, in words: "Half-open on your phone call (/socket.io/) for 30.0 s".
+    #[serde(default)]
+    pub title: String,
     /// The channels it aims at: `["all"]` or one channel id.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub channels: Vec<String>,
     /// Unix ms.
     pub started_ms: f64,
     /// When its fault ended; `None` while it lasts. A drop ends as it starts.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub ended_ms: Option<f64>,
     /// When its window closes (closed), if known: `None` while a fault without a set end lasts.
     pub window_closes_ms: Option<f64>,
@@ -148,8 +185,7 @@ pub struct Experiment {
     pub superseded_by: Option<u64>,
     /// What it did, in words: "so far" while it runs and observes, frozen once done.
     pub findings: Vec<Finding>,
-    /// Per channel id it touched: what happened there in its window. Not read by the page, which shows
-    /// the findings: reading it would cost the dashboard's bundle 2 kB.
+    /// Per channel id it touched: what happened there in its window.
     #[cfg_attr(target_arch = "wasm32", serde(skip))]
     pub figures: BTreeMap<String, Observation>,
 }
@@ -1084,6 +1120,7 @@ mod tests {
                 duration_ms: Some(30_000),
                 ..Settings::default()
             },
+            title: String::new(),
             channels: vec!["all".into()],
             started_ms: START,
             ended_ms: Some(START + 30_000.0),

@@ -88,7 +88,10 @@ pub struct Got {
     /// When the browser last got one (Unix ms).
     pub last_delivered_ms: Option<f64>,
     /// Messages the app sent since the browser last got one, and when the first of them was sent.
+    /// (Not read by the page, which shows the server's words about them: see [`AppReport`].)
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub undelivered: u64,
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub undelivered_since_ms: Option<f64>,
 }
 
@@ -129,6 +132,9 @@ impl Got {
 }
 
 /// What `GET /api/app` answers.
+///
+/// The page reads only what it shows: fields marked to be skipped on `wasm32` are left unread there,
+/// which spares the dashboard's bundle the code that would read them (its first-load budget).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppReport {
     /// Where the proxy forwards (`http://127.0.0.1:8080`).
@@ -136,6 +142,7 @@ pub struct AppReport {
     /// Where the person opens their app (`http://127.0.0.1:4000/`).
     pub proxy_url: String,
     /// Whether the upstream answered the last connection the proxy tried; `None` before the first.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub upstream_up: Option<bool>,
     /// What went wrong with the upstream last, in words (`nothing answers at 127.0.0.1:8080`).
     pub upstream_error: Option<String>,
@@ -163,6 +170,7 @@ pub struct AppReport {
     pub recorded: u64,
     pub dropped: u64,
     /// Requests that belong to no channel (the page, its scripts, one-off calls).
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub other_requests: u64,
 }
 
@@ -171,6 +179,7 @@ pub struct AppReport {
 pub struct AppChannel {
     pub id: String,
     pub kind: crate::har::ChannelKind,
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub method: String,
     pub path: String,
     /// Its name as the classifier gives it (`GET /api/status`, `ws://127.0.0.1:4000/socket.io/`).
@@ -195,6 +204,7 @@ pub struct AppChannel {
     pub cut_by_fault: u64,
     pub cut_by_idle_timeout: u64,
     /// The classifier's verdict in words.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub verdict: String,
 }
 
@@ -202,6 +212,7 @@ pub struct AppChannel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// The channel it is about, or `None` for the app as a whole.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub channel: Option<String>,
     pub text: String,
     /// When what it says happened (Unix ms), for the clock time beside it.
