@@ -45,6 +45,7 @@ pub mod metering;
 pub mod network;
 pub mod page;
 pub mod proxy;
+pub mod scenario;
 pub mod sources;
 pub mod takeover;
 pub mod traffic;

@@ -7,11 +7,23 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    // `switchboard-server scenario FILE …`: the lab against your app, headless, as a test.
+    let scenario = argv.get(1).is_some_and(|first| first == "scenario");
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            // A scenario's output is its verdicts: the proxy's own log only when something is wrong.
+            EnvFilter::new(if scenario { "warn" } else { "info" })
+        }))
         .init();
+    if scenario {
+        switchboard_server::listener::raise_open_file_limit();
+        let args = switchboard_server::scenario::Args::parse_from(
+            std::iter::once("switchboard-server scenario".to_owned())
+                .chain(argv.into_iter().skip(2)),
+        );
+        return switchboard_server::scenario::main(args).await;
+    }
     let config = Config::parse();
     // Every connection is a file: the soft limit (often 1,024) would stop the server long before its
     // memory or CPU do.
