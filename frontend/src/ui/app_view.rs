@@ -98,6 +98,29 @@ pub fn AppView(
     let delay_ms = RwSignal::new(1_000u64);
     let idle_ms = RwSignal::new(10_000u64);
     let said = RwSignal::new(None::<Result<String, String>>);
+    // The fault the status line announces, and when: the line ends with its fault (an instant one's
+    // after a few seconds), so it never speaks of a fault long over.
+    let announced = RwSignal::new(None::<(AppFaultKind, f64)>);
+    Effect::new(move |_| {
+        let over = report.with(|r| {
+            let (kind, at) = announced.get_untracked()?;
+            let in_effect = r
+                .as_ref()
+                .is_some_and(|r| r.faults.iter().any(|fault| fault.kind == kind));
+            // A report asked before the fault was set may still come after it: a moment's grace.
+            let age = crate::lanes::now_ms() - at;
+            let over = if kind.lasts() {
+                !in_effect && age > 2_000.0
+            } else {
+                age > 5_000.0
+            };
+            Some(over)
+        });
+        if over == Some(true) {
+            announced.set(None);
+            said.set(None);
+        }
+    });
     let token = dashboard.settings.admin_token;
     // The channel chosen, in words.
     let aimed = move || {
@@ -149,6 +172,9 @@ pub fn AppView(
         let token = token.get_untracked();
         spawn_local(async move {
             let answer = post_json::<serde_json::Value>("/api/app/faults", &body, &token).await;
+            if answer.is_ok() {
+                announced.set(Some((kind, crate::lanes::now_ms())));
+            }
             said.set(Some(answer.map(|_| words)));
         });
     };
