@@ -53,6 +53,9 @@ pub enum AppError {
     /// A channel id the proxy has not seen.
     #[error("{0}")]
     ChannelNotFound(String),
+    /// Something of its kind is already under way (a scenario running).
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// A JSON body whose refusal is an [`AppError`] (the app's JSON envelope, not axum's plain text), and a
@@ -89,6 +92,7 @@ impl AppError {
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             AppError::NotConfigured(_) => (StatusCode::NOT_FOUND, "not_configured"),
             AppError::ChannelNotFound(_) => (StatusCode::NOT_FOUND, "unknown_channel"),
+            AppError::Busy(_) => (StatusCode::CONFLICT, "busy"),
         }
     }
 }

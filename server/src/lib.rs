@@ -219,6 +219,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/app/har", get(proxy::api::har))
         .route("/api/app/reset", post(proxy::api::reset))
         .route(
+            "/api/app/scenario",
+            post(proxy::api::scenario).layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
+        )
+        .route(
             "/api/app/faults",
             post(proxy::api::faults).layer(DefaultBodyLimit::max(api::MAX_POST_BYTES)),
         )

@@ -535,3 +535,58 @@ async fn a_delay_is_measured_as_the_client_felt_it() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_scenario_sent_to_a_running_switchboard_shows_each_verdict_as_it_lands() {
+    let (_app, server, _proxy, _client) = lab(2_000, 1_000).await;
+    let http = reqwest::Client::new();
+    let send = |text: &'static str| {
+        let (http, url) = (http.clone(), server.url("/api/app/scenario"));
+        async move {
+            let answer = http.post(url).body(text).send().await.unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, body) = send(
+        "name = \"x\"\n[[step]]\nfault = \"drop\"\nfor_s = 1\nexpect = { redialed_in_s = 5 }\n",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("TOML parse error at line 5"),
+        "{body}"
+    );
+    let scenario = "name = \"redials\"\nwait_for = [\"phone\"]\n[[step]]\nfault = \"drop\"\nfor_s = 1\nexpect = { redialed_within_s = 5, recovered_within_s = 5 }\n";
+    let (status, body) = send(scenario).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["steps"], 1);
+    let (status, _) = send(scenario).await;
+    assert_eq!(status, 409, "one at a time");
+    let said = wait_for_report(&server, "the scenario's end", |report| {
+        report
+            .findings
+            .first()
+            .filter(|f| f.text.contains("1 of 1 step held"))
+            .map(|f| f.text.clone())
+    })
+    .await;
+    assert_eq!(said, "Scenario “redials”: 1 of 1 step held ✓");
+    let report = report(&server).await;
+    let verdicts: Vec<&str> = report.experiments[0]
+        .findings
+        .iter()
+        .map(|f| f.text.as_str())
+        .filter(|t| t.starts_with("Expected: "))
+        .collect();
+    assert!(
+        verdicts.iter().any(|t| t
+            .starts_with("Expected: your phone call (/socket.io/) redialed after")
+            && t.ends_with("✓ (≤ 5.0 s)")),
+        "{verdicts:#?}"
+    );
+    server.shutdown().await;
+}

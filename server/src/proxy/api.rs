@@ -128,6 +128,84 @@ pub async fn reset(
     Ok(Json(super::report::report(proxy)))
 }
 
+/// `POST /api/app/scenario`: a scenario file's text (TOML), run against the app through this proxy as
+/// `switchboard-server scenario` runs it, while the page shows each step as an experiment and each
+/// verdict as it lands (its `upstream` and `open` are not used: the app is this proxy's, the page is the
+/// person's). One at a time.
+pub async fn scenario(
+    State(state): State<AppState>,
+    _admin: crate::admin::Admin,
+    body: String,
+) -> Result<(axum::http::StatusCode, Json<serde_json::Value>), AppError> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let proxy = proxy(&state)?.clone();
+    let scenario =
+        crate::scenario::file::Scenario::parse(&body).map_err(|why| AppError::BadRequest {
+            code: "invalid_scenario",
+            message: why.0,
+        })?;
+    if proxy.scenario_running.swap(true, SeqCst) {
+        return Err(AppError::Busy(
+            "a scenario is running: wait for it to end (GET /api/app says where it stands)".into(),
+        ));
+    }
+    let answer = serde_json::json!({"name": scenario.name, "steps": scenario.steps.len()});
+    tracing::info!(
+        name = scenario.name,
+        "proxy: a scenario runs against the app"
+    );
+    let runner = proxy.clone();
+    proxy.tasks.spawn(async move {
+        let name = scenario.name.clone();
+        let tell = |text: String| {
+            *runner.scenario.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(switchboard_shared::app::Finding {
+                    channel: None,
+                    text,
+                    at_ms: Some(crate::hub::now_ms_f64()),
+                });
+        };
+        tell(format!("Scenario “{name}”: waiting for its channels."));
+        let say = |said: crate::scenario::Said<'_>| match said {
+            crate::scenario::Said::Line(line) if !line.starts_with("  ") => {
+                tell(format!("Scenario “{name}”: {}.", line.trim()))
+            }
+            crate::scenario::Said::Line(_) => {}
+            crate::scenario::Said::Verdict {
+                experiment,
+                verdict,
+                ..
+            } => runner.lab.add_verdicts(
+                experiment,
+                verdict
+                    .checks
+                    .iter()
+                    .map(|check| switchboard_shared::app::Finding {
+                        channel: None,
+                        text: format!("Expected: {}", check.text),
+                        at_ms: Some(crate::hub::now_ms_f64()),
+                    })
+                    .collect(),
+            ),
+        };
+        let outcome = crate::scenario::steps(&scenario, &runner, &say).await;
+        tell(match outcome {
+            Ok(verdicts) => {
+                let held = verdicts.iter().filter(|v| v.held()).count();
+                format!(
+                    "Scenario “{name}”: {held} of {} step{} held {}",
+                    verdicts.len(),
+                    if verdicts.len() == 1 { "" } else { "s" },
+                    if held == verdicts.len() { "✓" } else { "✗" }
+                )
+            }
+            Err(why) => format!("Scenario “{name}” could not run: {}.", why.0),
+        });
+        runner.scenario_running.store(false, SeqCst);
+    });
+    Ok((axum::http::StatusCode::ACCEPTED, Json(answer)))
+}
+
 /// `POST /api/app/network`: a preset or an explicit path, on one channel or all; `"preset":
 /// "loopback"` clears it.
 pub async fn network(

@@ -86,6 +86,8 @@ struct Kept {
     /// Its window was closed early (a later experiment on its channels), at this time.
     closed_ms: Option<f64>,
     frozen: bool,
+    /// A scenario step's verdicts on it, in words.
+    verdicts: Vec<Finding>,
 }
 
 impl Kept {
@@ -541,6 +543,7 @@ impl Lab {
             aims,
             closed_ms: None,
             frozen: false,
+            verdicts: Vec::new(),
         };
         for conn in open {
             if let Some(key) = conn.key()
@@ -601,6 +604,24 @@ impl Lab {
                 (experiment, kept.frozen)
             })
             .collect()
+    }
+
+    /// A scenario's verdicts on experiment `id`, shown after its findings.
+    pub fn add_verdicts(&self, id: u64, verdicts: Vec<Finding>) {
+        let mut state = self.lock();
+        if let Some(kept) = state.experiments.iter_mut().find(|k| k.experiment.id == id) {
+            kept.verdicts.extend(verdicts);
+        }
+    }
+
+    /// The verdicts a scenario gave experiment `id`.
+    pub fn verdicts(&self, id: u64) -> Vec<Finding> {
+        self.lock()
+            .experiments
+            .iter()
+            .find(|k| k.experiment.id == id)
+            .map(|k| k.verdicts.clone())
+            .unwrap_or_default()
     }
 
     /// Keeps a done experiment's findings for good.

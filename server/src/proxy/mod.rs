@@ -139,6 +139,9 @@ pub struct AppProxy {
     next_conn: AtomicU64,
     /// The last failure to reach the upstream, or `None` once it answered; unset before any try.
     upstream_state: Mutex<Option<Option<String>>>,
+    /// A scenario sent with `POST /api/app/scenario`: where it stands, in words (none before the first).
+    pub scenario: Mutex<Option<switchboard_shared::app::Finding>>,
+    pub scenario_running: std::sync::atomic::AtomicBool,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
 }
@@ -162,6 +165,8 @@ impl AppProxy {
             open: Mutex::default(),
             next_conn: AtomicU64::new(1),
             upstream_state: Mutex::new(None),
+            scenario: Mutex::new(None),
+            scenario_running: std::sync::atomic::AtomicBool::new(false),
             shutdown,
             tasks,
         }

@@ -67,9 +67,22 @@ pub fn report(proxy: &AppProxy) -> AppReport {
         .experiments()
         .into_iter()
         .map(|(experiment, frozen)| {
-            experiment_findings(proxy, experiment, frozen, &channels_read, now)
+            let mut experiment =
+                experiment_findings(proxy, experiment, frozen, &channels_read, now);
+            experiment
+                .findings
+                .extend(proxy.lab.verdicts(experiment.id));
+            experiment
         })
         .collect();
+    if let Some(scenario) = proxy
+        .scenario
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+    {
+        findings.insert(0, scenario);
+    }
     let upstream_state = proxy.upstream_state();
     if let Some(Some(why)) = &upstream_state {
         findings.insert(

@@ -140,7 +140,7 @@ pub async fn run(args: &Args) -> Result<Vec<StepVerdict>, Unrunnable> {
         Some(path) => Some(Browser::open(&format!("http://{proxy_addr}{path}"))?),
         None => None,
     };
-    let outcome = steps(&scenario, &proxy).await;
+    let outcome = steps(&scenario, &proxy, &|said| said.print()).await;
     drop(browser);
     if let Ok(verdicts) = &outcome {
         if let Some(path) = &args.junit {
@@ -177,7 +177,47 @@ pub async fn run(args: &Args) -> Result<Vec<StepVerdict>, Unrunnable> {
 }
 
 /// Waits for the channels, then runs each step and judges it.
-async fn steps(scenario: &Scenario, proxy: &Arc<AppProxy>) -> Result<Vec<StepVerdict>, Unrunnable> {
+/// What a run says as it goes: a line of progress, or a step's verdict.
+#[derive(Debug)]
+pub enum Said<'a> {
+    Line(String),
+    Verdict {
+        n: usize,
+        of: usize,
+        experiment: u64,
+        verdict: &'a StepVerdict,
+    },
+}
+
+impl Said<'_> {
+    /// As the command prints it.
+    pub fn print(&self) {
+        match self {
+            Said::Line(line) => println!("{line}"),
+            Said::Verdict { n, of, verdict, .. } => println!(
+                "step {n}/{of} {}: {}",
+                verdict.step.words(),
+                if verdict.checks.is_empty() {
+                    "nothing expected".to_owned()
+                } else {
+                    verdict
+                        .checks
+                        .iter()
+                        .map(|c| c.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }
+            ),
+        }
+    }
+}
+
+/// Waits for the channels, then runs each step and judges it, saying what happens through `say`.
+pub async fn steps(
+    scenario: &Scenario,
+    proxy: &Arc<AppProxy>,
+    say: &(dyn Fn(Said<'_>) + Send + Sync),
+) -> Result<Vec<StepVerdict>, Unrunnable> {
     let waited = Instant::now();
     let mut said = Instant::now();
     loop {
@@ -213,29 +253,22 @@ async fn steps(scenario: &Scenario, proxy: &Arc<AppProxy>) -> Result<Vec<StepVer
         }
         if said.elapsed() >= Duration::from_secs(5) {
             said = Instant::now();
-            println!("  waiting for {:?} …", scenario.wait_for);
+            say(Said::Line(format!(
+                "  waiting for {:?} …",
+                scenario.wait_for
+            )));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut verdicts = Vec::new();
     for (i, step) in scenario.steps.iter().enumerate() {
-        let verdict = one_step(scenario, proxy, i + 1, step).await?;
-        println!(
-            "step {}/{} {}: {}",
-            i + 1,
-            scenario.steps.len(),
-            step.words(),
-            if verdict.checks.is_empty() {
-                "nothing expected".to_owned()
-            } else {
-                verdict
-                    .checks
-                    .iter()
-                    .map(|c| c.text.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            }
-        );
+        let (experiment, verdict) = one_step(scenario, proxy, i + 1, step, say).await?;
+        say(Said::Verdict {
+            n: i + 1,
+            of: scenario.steps.len(),
+            experiment,
+            verdict: &verdict,
+        });
         verdicts.push(verdict);
     }
     Ok(verdicts)
@@ -247,7 +280,8 @@ async fn one_step(
     proxy: &Arc<AppProxy>,
     n: usize,
     step: &Step,
-) -> Result<StepVerdict, Unrunnable> {
+    say: &(dyn Fn(Said<'_>) + Send + Sync),
+) -> Result<(u64, StepVerdict), Unrunnable> {
     let began = Instant::now();
     let channel = match &step.channel {
         None => None,
@@ -288,21 +322,21 @@ async fn one_step(
         .map(|(experiment, _)| experiment.id)
         .unwrap_or_default();
     let lasts = Duration::from_secs_f64(step.for_s);
-    println!(
+    say(Said::Line(format!(
         "step {n}/{}: {} — running",
         scenario.steps.len(),
         step.words()
-    );
+    )));
     let mut told = Instant::now();
     // The fault runs its course (a network and an idle timeout are ended here).
     while began.elapsed() < lasts {
         tokio::time::sleep(Duration::from_millis(200).min(lasts - began.elapsed())).await;
         if told.elapsed() >= Duration::from_secs(5) {
             told = Instant::now();
-            println!(
+            say(Said::Line(format!(
                 "  {} left",
                 format_ms((lasts.saturating_sub(began.elapsed())).as_secs_f64() * 1000.0)
-            );
+            )));
         }
     }
     match &action {
@@ -339,19 +373,22 @@ async fn one_step(
         let checks = checks_of(scenario, step, &report, &experiment);
         let decided = checks.iter().all(|c| c.held.is_some());
         if decided || Instant::now() >= deadline {
-            return Ok(StepVerdict {
-                step: step.clone(),
-                checks: checks
-                    .into_iter()
-                    .map(|mut c| {
-                        if c.held.is_none() {
-                            c.held = Some(false);
-                        }
-                        c
-                    })
-                    .collect(),
-                seconds: began.elapsed().as_secs_f64(),
-            });
+            return Ok((
+                id,
+                StepVerdict {
+                    step: step.clone(),
+                    checks: checks
+                        .into_iter()
+                        .map(|mut c| {
+                            if c.held.is_none() {
+                                c.held = Some(false);
+                            }
+                            c
+                        })
+                        .collect(),
+                    seconds: began.elapsed().as_secs_f64(),
+                },
+            ));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
