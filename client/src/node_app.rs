@@ -1,5 +1,6 @@
 //! A real app this project did not write, run as a test's own process: the Node.js apps in `e2e/apps/`
-//! (a Socket.IO 4 chat with its own page, a `ws` server, a plain HTTP app with an EventSource feed),
+//! (a Socket.IO 4 chat with its own page and client, a graphql-ws subscription with its own page, a `ws`
+//! server, a plain HTTP app with an EventSource feed),
 //! on their packages from npm, which `./dev test` installs into `.tools/apps/`. Killed when dropped.
 //! It panics, saying how to install them, when Node.js or the packages are missing.
 
@@ -79,9 +80,15 @@ fn spawn(script: &str, args: &[&str]) -> (Child, Log, std::sync::mpsc::Receiver<
     let root = workspace();
     let modules = root.join(".tools/apps/node_modules");
     assert!(
-        ["socket.io", "socket.io-client", "ws"]
-            .iter()
-            .all(|package| modules.join(package).is_dir()),
+        [
+            "socket.io",
+            "socket.io-client",
+            "ws",
+            "graphql",
+            "graphql-ws"
+        ]
+        .iter()
+        .all(|package| modules.join(package).is_dir()),
         "the test apps' packages are missing from {}: `./dev test` installs them (npm ci in .tools/apps)",
         modules.display()
     );

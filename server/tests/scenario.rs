@@ -143,3 +143,39 @@ fn a_bad_file_or_an_app_that_does_not_answer_is_exit_2_naming_why() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Whatever it is built with: the same command against a graphql-ws app (GraphQL over WebSocket, as
+/// Apollo and urql speak it), its own page in headless Chromium. Its client retries a dropped line
+/// with a randomised back-off of a few seconds; the app's own log has the reconnect.
+#[test]
+fn a_scenario_runs_against_a_graphql_ws_app_too() {
+    let app = NodeApp::start("graphql-ws-app.cjs", &[]);
+    let redials = r#"
+name = "subscriptions come back after a drop"
+open = "/"
+wait_for = ["phone"]
+
+[[step]]
+fault = "drop"
+for_s = 1
+expect = { redialed_within_s = 10, recovered_within_s = 10 }
+"#;
+    let (code, stdout, _, dir) = scenario("graphql-ws", redials, &app.url());
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("step 1/1 drop 1.0 s: your phone call (/graphql) redialed after")
+            && stdout.contains("your phone call (/graphql) got messages again after"),
+        "{stdout}"
+    );
+    let connects = app
+        .log()
+        .iter()
+        .filter(|entry| entry["event"] == "connect")
+        .count();
+    assert!(
+        connects >= 2,
+        "the app's own log has the reconnect: {:?}",
+        app.log()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
