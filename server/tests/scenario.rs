@@ -141,6 +141,18 @@ fn a_bad_file_or_an_app_that_does_not_answer_is_exit_2_naming_why() {
         stderr.contains("your app does not answer at 127.0.0.1:9"),
         "{stderr}"
     );
+    // Channels that never appear: the wait ends, naming them and what was seen.
+    let app = NodeApp::start("http-app.cjs", &[]);
+    let (code, _, stderr, _) = scenario(
+        "never",
+        "name = \"x\"\nwait_for = [\"radio\"]\nwait_s = 1\n[[step]]\nfault = \"drop\"\nfor_s = 1\n",
+        &app.url(),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no radio appeared in 1.0 s: seen nothing (open the page through the proxy, or set `open`)"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
