@@ -502,7 +502,7 @@ async fn a_delay_is_measured_as_the_client_felt_it() {
     )
     .await;
     let (experiment, seen) = observed(&server, id, "messages after the delay", |_, seen| {
-        seen.took_after.is_some_and(|(_, n)| n >= 3)
+        seen.took_after.is_some_and(|(_, n)| n >= 7)
     })
     .await;
     let ((during, n), (after, _)) = (seen.took_during.unwrap(), seen.took_after.unwrap());
@@ -525,7 +525,11 @@ async fn a_delay_is_measured_as_the_client_felt_it() {
     let felt = felt[felt.len() / 2];
     near("the delay", during, felt);
     assert!((600.0..800.0).contains(&during), "{during} ms");
+    // The first messages after the end may still queue behind the last delayed ones (a line keeps
+    // its order): the median of seven is past them.
     assert!(after < 100.0, "{after} ms after it ended");
+    let (before, _) = seen.took_before.expect("how long messages took before it");
+    assert!(before < 100.0, "{before} ms before it");
     let said = texts(&experiment);
     assert!(
         said.iter().any(|t| t.starts_with(

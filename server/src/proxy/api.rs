@@ -232,8 +232,6 @@ pub async fn network(
     }
     object.insert("lane".into(), "all".into());
     let request = NetworkRequest::from_json(&json).map_err(|why| invalid(why.to_string()))?;
-    proxy
-        .lab
-        .set_network(channel, request.condition, &proxy.open_connections());
+    proxy.set_network(channel, request.condition);
     Ok(Json(proxy.lab.networks()))
 }

@@ -77,6 +77,15 @@ impl Figures {
         }
     }
 
+    /// Per channel id: the median time its latest messages took from the app to the browser's socket
+    /// (what an experiment that slows them compares with).
+    pub fn delivery(&self) -> std::collections::HashMap<String, (f64, usize)> {
+        self.lock()
+            .iter()
+            .filter_map(|(id, (_, tally))| Some((id.clone(), tally.delivery_ms()?)))
+            .collect()
+    }
+
     /// Starts over.
     pub fn clear(&self) {
         self.lock().clear();

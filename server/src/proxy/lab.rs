@@ -606,6 +606,34 @@ impl Lab {
             .collect()
     }
 
+    /// How long each channel's latest messages took to reach the browser before the newest experiment
+    /// began, kept on it when it slows messages (a delay, a network) to compare with.
+    pub fn note_before(&self, delivery: &HashMap<String, (f64, usize)>) {
+        let mut state = self.lock();
+        let Some(kept) = state.experiments.back_mut() else {
+            return;
+        };
+        let slows = matches!(
+            kept.experiment.kind,
+            ExperimentKind::Fault(AppFaultKind::Delay) | ExperimentKind::Other(OtherKind::Network)
+        );
+        if !slows {
+            return;
+        }
+        for (channel, median) in delivery {
+            if kept.covers(channel)
+                && (kept.experiment.figures.contains_key(channel)
+                    || kept.experiment.figures.len() < CHANNELS_PER_EXPERIMENT)
+            {
+                kept.experiment
+                    .figures
+                    .entry(channel.clone())
+                    .or_default()
+                    .took_before = Some(*median);
+            }
+        }
+    }
+
     /// A scenario's verdicts on experiment `id`, shown after its findings.
     pub fn add_verdicts(&self, id: u64, verdicts: Vec<Finding>) {
         let mut state = self.lock();

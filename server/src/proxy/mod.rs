@@ -198,8 +198,26 @@ impl AppProxy {
 
     /// Injects a fault of the lab: kept in effect, and applied by the stages to what is open now.
     pub fn inject(&self, request: &switchboard_shared::app::AppFaultRequest) {
+        let before = self.figures.delivery();
         self.lab
             .inject(request, &self.open_connections(), &self.pipeline);
+        self.lab.note_before(&before);
+    }
+
+    /// Sets (or with `None`, clears) the emulated network of a channel or of all of them: an
+    /// experiment, which knows how long messages took before it.
+    pub fn set_network(
+        &self,
+        channel: Option<String>,
+        condition: Option<switchboard_shared::network::Condition>,
+    ) {
+        let before = self.figures.delivery();
+        let setting = condition.is_some();
+        self.lab
+            .set_network(channel, condition, &self.open_connections());
+        if setting {
+            self.lab.note_before(&before);
+        }
     }
 
     /// The browser connections open now.

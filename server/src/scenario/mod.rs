@@ -308,11 +308,7 @@ async fn one_step(
             proxy.inject(&fault);
         }
         Action::Network(condition) => {
-            proxy.lab.set_network(
-                channel.clone(),
-                Some(condition.clone()),
-                &proxy.open_connections(),
-            );
+            proxy.set_network(channel.clone(), Some(condition.clone()));
         }
     }
     let id = proxy
@@ -340,11 +336,7 @@ async fn one_step(
         }
     }
     match &action {
-        Action::Network(_) => {
-            proxy
-                .lab
-                .set_network(channel.clone(), None, &proxy.open_connections())
-        }
+        Action::Network(_) => proxy.set_network(channel.clone(), None),
         Action::Fault(fault)
             if fault.kind == switchboard_shared::app::AppFaultKind::IdleTimeout =>
         {

@@ -280,6 +280,9 @@ pub struct Observation {
     /// while the fault lasted and after it ended.
     #[serde(default)]
     pub took_during: Option<Median>,
+    /// The same, for the channel's latest messages before it began.
+    #[serde(default)]
+    pub took_before: Option<Median>,
     #[serde(default)]
     pub took_after: Option<Median>,
     #[serde(skip)]
@@ -682,13 +685,16 @@ impl Told<'_> {
                     } else {
                         ""
                     };
+                    let before = seen.took_before.map_or(String::new(), |(took, _)| {
+                        format!("; before it, {}", format_ms(took))
+                    });
                     let then = seen.took_after.map_or(String::new(), |(took, _)| {
                         format!("; after it ended, {}", format_ms(took))
                     });
                     say(
                         now,
                         format!(
-                            "{what}, the messages on {your} left the proxy for the browser {} after your app sent them (median of {n}){path}{then}.",
+                            "{what}, the messages on {your} left the proxy for the browser {} after your app sent them (median of {n}){path}{before}{then}.",
                             format_ms(took)
                         ),
                     );

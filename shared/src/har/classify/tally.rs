@@ -72,6 +72,8 @@ pub struct Tally {
     longest_silence_ms: Option<f64>,
     /// What the browser got of the messages the app sent.
     got: Got,
+    /// How long the latest messages delivered waited between the app and the browser's socket.
+    delivery: VecDeque<f64>,
 }
 
 fn push<T>(ring: &mut VecDeque<T>, value: T) {
@@ -105,6 +107,7 @@ impl Tally {
             last_down_ms: None,
             longest_silence_ms: None,
             got: Got::default(),
+            delivery: VecDeque::new(),
         }
     }
 
@@ -209,7 +212,25 @@ impl Tally {
 
     /// What became of `messages` the app sent (see [`Reached`]).
     pub fn reached(&mut self, reached: Reached, messages: u64, at_ms: f64) {
+        // The oldest message not yet delivered is delivered now: its wait, for free.
+        if reached == Reached::Delivered
+            && messages > 0
+            && let Some(since) = self.got.undelivered_since_ms
+        {
+            push(&mut self.delivery, (at_ms - since).max(0.0));
+        }
         self.got.reached(reached, messages, at_ms);
+    }
+
+    /// The median time the latest delivered messages took from the app to the browser's socket, and
+    /// of how many.
+    pub fn delivery_ms(&self) -> Option<(f64, usize)> {
+        if self.delivery.is_empty() {
+            return None;
+        }
+        let mut sorted: Vec<f64> = self.delivery.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        Some((sorted[sorted.len() / 2], sorted.len()))
     }
 
     /// What the browser got of what the app sent.
