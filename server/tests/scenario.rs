@@ -128,7 +128,7 @@ fn a_bad_file_or_an_app_that_does_not_answer_is_exit_2_naming_why() {
     );
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("scenario.toml: TOML parse error at line 5, column 12: unknown field `noticed_in_s`, expected one of `noticed_within_s`"),
+        stderr.contains("scenario.toml: TOML parse error at line 5, column 12 (`expect = { noticed_in_s = 3 }`): unknown field `noticed_in_s`, expected one of `noticed_within_s`"),
         "{stderr}"
     );
     let (code, _, stderr, _) = scenario(

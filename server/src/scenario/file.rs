@@ -117,17 +117,32 @@ impl Scenario {
     /// Reads and checks a scenario file's text.
     pub fn parse(text: &str) -> Result<Scenario, FileError> {
         let scenario: Scenario = toml::from_str(text).map_err(|err| {
-            // toml names the line and column first and says what is wrong last, with the line quoted
-            // between: the two ends make one sentence.
+            // toml says where first, quotes the line (`4 | for_s = "long"`), and says what is wrong
+            // last: one sentence of the three, so the field is named even when only its value is wrong.
             let words = err.to_string();
-            let mut lines = words.lines().map(str::trim).filter(|l| !l.is_empty());
-            let first = lines.next().unwrap_or_default().to_owned();
-            match lines.next_back() {
-                Some(last) if !last.starts_with('|') && !last.contains(" | ") => {
-                    FileError(format!("{first}: {last}"))
-                }
-                _ => FileError(first),
+            let lines: Vec<&str> = words
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let quoted = lines.iter().find_map(|line| {
+                let (number, source) = line.split_once(" | ")?;
+                number.trim().parse::<u32>().ok()?;
+                Some(source.trim())
+            });
+            let first = lines.first().copied().unwrap_or_default();
+            let last = lines
+                .last()
+                .copied()
+                .filter(|l| !l.starts_with('|') && !l.contains(" | ") && *l != first);
+            let mut sentence = first.to_owned();
+            if let Some(source) = quoted {
+                sentence.push_str(&format!(" (`{source}`)"));
             }
+            if let Some(last) = last {
+                sentence.push_str(&format!(": {last}"));
+            }
+            FileError(sentence)
         })?;
         let at = |n: usize, field: &str, why: String| {
             FileError(format!(
