@@ -99,28 +99,24 @@ pub fn AppView(
     let idle_ms = RwSignal::new(10_000u64);
     let said = RwSignal::new(None::<Result<String, String>>);
     // The fault the status line announces, and when: the line ends with its fault (an instant one's
-    // after a few seconds), so it never speaks of a fault long over.
+    // after a few seconds), so it never speaks of a fault long over. Read as the report redraws.
     let announced = RwSignal::new(None::<(AppFaultKind, f64)>);
-    Effect::new(move |_| {
-        let over = report.with(|r| {
-            let (kind, at) = announced.get_untracked()?;
-            let in_effect = r
-                .as_ref()
-                .is_some_and(|r| r.faults.iter().any(|fault| fault.kind == kind));
+    let said_now = move || {
+        let over = announced.get().is_some_and(|(kind, at)| {
             // A report asked before the fault was set may still come after it: a moment's grace.
             let age = crate::lanes::now_ms() - at;
-            let over = if kind.lasts() {
+            let in_effect = report.with(|r| {
+                r.as_ref()
+                    .is_some_and(|r| r.faults.iter().any(|fault| fault.kind == kind))
+            });
+            if kind.lasts() {
                 !in_effect && age > 2_000.0
             } else {
                 age > 5_000.0
-            };
-            Some(over)
+            }
         });
-        if over == Some(true) {
-            announced.set(None);
-            said.set(None);
-        }
-    });
+        if over { None } else { said.get() }
+    };
     let token = dashboard.settings.admin_token;
     // The channel chosen, in words.
     let aimed = move || {
@@ -185,9 +181,9 @@ pub fn AppView(
             let answer =
                 post_json::<serde_json::Value>("/api/app/reset", &serde_json::json!({}), &token)
                     .await;
-            said.set(Some(answer.map(|_| {
-                "Started over: the recording, the channels' figures and the experiments are gone; every fault and network ended.".to_owned()
-            })));
+            said.set(Some(
+                answer.map(|_| "Started over: a clean slate.".to_owned()),
+            ));
         });
     };
     let custom = RwSignal::new(first_custom());
@@ -355,7 +351,7 @@ pub fn AppView(
                     }).collect_view()}
                     <button type="button" class="tool" data-testid="app-fault-clear" on:click=move |_| inject(AppFaultKind::Clear)>"Clear faults"</button>
                     <button type="button" class="tool" data-testid="app-start-over"
-                        title="Forget the recording, the figures and the experiments, and end every fault: a clean slate for the next experiment"
+                        title="Forget the recording, figures and experiments; end every fault"
                         on:click=start_over>"Start over"</button>
                     {move || {
                         // Offered only while a half-open holds connections dead: they stay dead
@@ -372,7 +368,7 @@ pub fn AppView(
                 </div>
                 <p class="har-status" role="status" data-testid="app-said"
                     class:refused=move || matches!(said.get(), Some(Err(_)))>
-                    {move || match said.get() {
+                    {move || match said_now() {
                         Some(Ok(text)) | Some(Err(text)) => text,
                         None => String::new(),
                     }}
@@ -393,7 +389,7 @@ pub fn AppView(
                             <th scope="col">"reconnects"</th>
                             <th scope="col">"heartbeat"</th>
                             <th scope="col">"longest silence"</th>
-                            <th scope="col" title="When the browser last got a message of the channel (written to its socket)">"last got"</th>
+                            <th scope="col" title="When the browser last got a message of it">"last got"</th>
                             <th scope="col" title="Connections cut by a fault, and by the idle timeout">"cut: fault / idle"</th>
                         </tr>
                     </thead>
@@ -453,7 +449,8 @@ fn finding_item(finding: Finding) -> impl IntoView {
 fn experiment_view(experiment: &Experiment) -> impl IntoView + use<> {
     let now = crate::lanes::now_ms();
     let what = &experiment.title;
-    let state = match experiment.state {
+    let state_now = experiment.state_at(now);
+    let state = match state_now {
         ExperimentState::Running => "running".to_owned(),
         ExperimentState::Observing => match experiment.window_closes_ms {
             Some(closes) => format!("observing {} more", format_ms((closes - now).max(0.0))),
@@ -464,7 +461,7 @@ fn experiment_view(experiment: &Experiment) -> impl IntoView + use<> {
             None => "done".to_owned(),
         },
     };
-    let (class, state_name) = match experiment.state {
+    let (class, state_name) = match state_now {
         ExperimentState::Running => ("experiment running", "running"),
         ExperimentState::Observing => ("experiment running", "observing"),
         ExperimentState::Done => ("experiment", "done"),
@@ -474,9 +471,9 @@ fn experiment_view(experiment: &Experiment) -> impl IntoView + use<> {
         findings.push(Finding {
             channel: None,
             text: if state_name == "done" {
-                "Nothing happened on its channels."
+                "Nothing happened."
             } else {
-                "Nothing yet: watching its channels."
+                "Nothing yet."
             }
             .to_owned(),
             at_ms: None,

@@ -124,9 +124,10 @@ impl ExperimentKind {
 }
 
 /// Where an experiment stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExperimentState {
+    #[default]
     /// Its fault is in effect.
     Running,
     /// Its fault ended; its window is still open.
@@ -175,10 +176,11 @@ pub struct Experiment {
     /// Unix ms.
     pub started_ms: f64,
     /// When its fault ended; `None` while it lasts. A drop ends as it starts.
-    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub ended_ms: Option<f64>,
     /// When its window closes (closed), if known: `None` while a fault without a set end lasts.
     pub window_closes_ms: Option<f64>,
+    /// (The page reads it from the two times above: [`Experiment::state_at`].)
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub state: ExperimentState,
     /// The experiment that closed its window early by starting on the same channels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -188,6 +190,19 @@ pub struct Experiment {
     /// Per channel id it touched: what happened there in its window.
     #[cfg_attr(target_arch = "wasm32", serde(skip))]
     pub figures: BTreeMap<String, Observation>,
+}
+
+impl Experiment {
+    /// Where it stands at `now_ms`, from its end and its window's close — as the lab says in `state`.
+    pub fn state_at(&self, now_ms: f64) -> ExperimentState {
+        if self.window_closes_ms.is_some_and(|closes| closes <= now_ms) {
+            ExperimentState::Done
+        } else if self.ended_ms.is_some() {
+            ExperimentState::Observing
+        } else {
+            ExperimentState::Running
+        }
+    }
 }
 
 /// What the proxy tells an experiment about one of its channels, in the order it happens. Connections

@@ -228,7 +228,9 @@ pub struct AppFault {
     pub channel: String,
     /// Milliseconds left; `None` for an idle timeout that holds until cleared.
     pub remaining_ms: Option<u64>,
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub delay_ms: Option<u64>,
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub idle_ms: Option<u64>,
 }
 
