@@ -99,7 +99,8 @@ pub fn AppView(
     let idle_ms = RwSignal::new(10_000u64);
     let said = RwSignal::new(None::<Result<String, String>>);
     // The fault the status line announces, and when: the line ends with its fault (an instant one's
-    // after a few seconds), so it never speaks of a fault long over. Read as the report redraws.
+    // after a few seconds), so it never speaks of a fault long over. Read as the report redraws; any
+    // other line (a network, a refusal, Start over) forgets the fault.
     let announced = RwSignal::new(None::<(AppFaultKind, f64)>);
     let said_now = move || {
         let over = announced.get().is_some_and(|(kind, at)| {
@@ -181,6 +182,7 @@ pub fn AppView(
             let answer =
                 post_json::<serde_json::Value>("/api/app/reset", &serde_json::json!({}), &token)
                     .await;
+            announced.set(None);
             said.set(Some(
                 answer.map(|_| "Started over: a clean slate.".to_owned()),
             ));
@@ -191,6 +193,7 @@ pub fn AppView(
         let token = token.get_untracked();
         spawn_local(async move {
             let answer = post_json::<serde_json::Value>("/api/app/network", &body, &token).await;
+            announced.set(None);
             said.set(Some(answer.map(|_| crate::figures::sentence(&words))));
         });
     };
@@ -206,6 +209,7 @@ pub fn AppView(
     let apply_custom = move || {
         let condition = custom.get_untracked();
         if let Err(why) = condition.validate() {
+            announced.set(None);
             said.set(Some(Err(why.to_string())));
             return;
         }
