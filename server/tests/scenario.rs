@@ -68,7 +68,7 @@ expect = { noticed_within_s = 10 }
 [[step]]
 fault = "drop"
 for_s = 1
-expect = { redialed_within_s = 5, recovered_within_s = 5 }
+expect = { redialed_within_s = 5, recovered_within_s = 5, heartbeat_at_most_s = 5 }
 "#;
     let (code, stdout, _, dir) = scenario("holds", holds, &app.url());
     assert_eq!(code, 0, "{stdout}");

@@ -92,6 +92,10 @@ pub struct Expect {
     /// Nothing the app sent was withheld, swallowed or lost on the way (`true`).
     #[serde(default)]
     pub delivered_all: Option<bool>,
+    /// The channel heartbeats at least this often (its pace as the lab reads it: a dead line can be
+    /// told only so fast, and a proxy's idle timeout must be longer).
+    #[serde(default)]
+    pub heartbeat_at_most_s: Option<f64>,
 }
 
 /// What is wrong with a scenario file, naming where.
@@ -180,6 +184,10 @@ impl Scenario {
                 ("expect.noticed_within_s", step.expect.noticed_within_s),
                 ("expect.redialed_within_s", step.expect.redialed_within_s),
                 ("expect.recovered_within_s", step.expect.recovered_within_s),
+                (
+                    "expect.heartbeat_at_most_s",
+                    step.expect.heartbeat_at_most_s,
+                ),
             ] {
                 if value.is_some_and(|s| !(0.0..=MAX_S).contains(&s)) {
                     return Err(at(n, field, format!("must be from 0 to {MAX_S} seconds")));

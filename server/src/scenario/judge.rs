@@ -136,6 +136,36 @@ pub fn judge(
             ),
         });
     }
+    if let Some(s) = expect.heartbeat_at_most_s {
+        let limit = s * 1000.0;
+        checks.push(match channel.heartbeat_ms {
+            Some(every) if every <= limit => Check {
+                held: Some(true),
+                text: format!(
+                    "{your} heartbeats every {} ✓ (≤ {})",
+                    format_ms(every),
+                    format_ms(limit)
+                ),
+            },
+            Some(every) => Check {
+                held: Some(false),
+                text: format!(
+                    "{your} heartbeats every {} ✗ (≤ {} expected: {} too slow)",
+                    format_ms(every),
+                    format_ms(limit),
+                    format_ms(every - limit)
+                ),
+            },
+            // Read from a few beats on a connection: undecided until the step's watch ends.
+            None => Check {
+                held: None,
+                text: format!(
+                    "{your} showed no heartbeat (one every ≤ {} expected)",
+                    format_ms(limit)
+                ),
+            },
+        });
+    }
     if expect.delivered_all == Some(true) {
         let got = &seen.got;
         let missed = got.withheld + got.swallowed + got.lost;
@@ -268,6 +298,26 @@ mod tests {
             "your phone call (/socket.io/) never noticed ✗ (not in 36.0 s, ≤ 5.0 s expected)"
         );
         assert_eq!(never[1].held, Some(false));
+    }
+
+    #[test]
+    fn the_heartbeat_pace_is_the_channels_own() {
+        let expect = Expect {
+            heartbeat_at_most_s: Some(10.0),
+            ..Expect::default()
+        };
+        let mut channel = phone();
+        channel.heartbeat_ms = Some(25_000.0);
+        let checks = judge(&expect, &experiment(seen(None, None)), &channel, 0.0);
+        assert_eq!(
+            checks[0].text,
+            "your phone call (/socket.io/) heartbeats every 25.0 s ✗ (≤ 10.0 s expected: 15.0 s too slow)"
+        );
+        channel.heartbeat_ms = Some(2_000.0);
+        assert_eq!(
+            judge(&expect, &experiment(seen(None, None)), &channel, 0.0)[0].held,
+            Some(true)
+        );
     }
 
     #[test]

@@ -355,6 +355,8 @@ async fn one_step(
         step.expect.noticed_within_s,
         step.expect.redialed_within_s,
         step.expect.recovered_within_s,
+        // A pace is read from a few beats.
+        step.expect.heartbeat_at_most_s.map(|s| 3.0 * s),
     ]
     .into_iter()
     .flatten()
@@ -373,7 +375,9 @@ async fn one_step(
                         .into_iter()
                         .map(|mut c| {
                             if c.held.is_none() {
+                                // Still undecided when the watch ends: it did not hold.
                                 c.held = Some(false);
+                                c.text.push_str(" ✗");
                             }
                             c
                         })
