@@ -594,3 +594,82 @@ async fn a_scenario_sent_to_a_running_switchboard_shows_each_verdict_as_it_lands
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn letters_under_503s_are_counted_as_the_poller_saw_them() {
+    let app = NodeApp::start("http-app.cjs", &[]);
+    let (server, proxy) = through(&app.url()).await;
+    // A page's polling loop: every 300 ms, whatever the answer; it notes each status it got.
+    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(f64, u16)>::new()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let poller = tokio::spawn({
+        let (statuses, stop, url) = (statuses.clone(), stop.clone(), format!("{proxy}/status"));
+        async move {
+            let http = reqwest::Client::new();
+            while !stop.is_cancelled() {
+                if let Ok(answer) = http.get(&url).send().await {
+                    let status = answer.status().as_u16();
+                    let _ = answer.bytes().await;
+                    statuses.lock().unwrap().push((now_ms(), status));
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    });
+    let id = wait_for_report(&server, "the letters' channel", |report| {
+        report
+            .channels
+            .iter()
+            .find(|c| c.path == "/status")
+            .map(|c| c.id.clone())
+    })
+    .await;
+    let experiment_id = fault(
+        &server,
+        serde_json::json!({"kind": "http_503", "channel": id, "duration_ms": 3_000}),
+    )
+    .await;
+    let said = wait_for_report(&server, "the 503s, in words, after the fault", |report| {
+        let experiment = report.experiments.iter().find(|e| e.id == experiment_id)?;
+        experiment.ended_ms?;
+        experiment
+            .findings
+            .iter()
+            .find(|f| f.text.contains("answers 503"))
+            .map(|f| f.text.clone())
+    })
+    .await;
+    stop.cancel();
+    poller.await.unwrap();
+    let (experiment, _) = read_experiment(&server, experiment_id).await;
+    let (started, ended) = (experiment.started_ms, experiment.ended_ms.unwrap());
+    let got_503 = statuses
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(at, status)| *status == 503 && *at >= started && *at <= ended + 500.0)
+        .count();
+    assert!(
+        got_503 >= 5,
+        "{got_503} 503s in 3 s of polling every 300 ms"
+    );
+    assert!(
+        said.starts_with(&format!("Your letters (/status) got {got_503} of "))
+            && said.contains(" answers 503 during the 3.")
+            && said.contains(" s; they kept asking every "),
+        "{said} (the poller got {got_503})"
+    );
+    server.shutdown().await;
+}
+
+/// The experiment `id` as the report has it now, with its figures.
+async fn read_experiment(server: &TestServer, id: u64) -> (Experiment, AppReport) {
+    let report = report(server).await;
+    let experiment = report
+        .experiments
+        .iter()
+        .find(|e| e.id == id)
+        .cloned()
+        .unwrap();
+    (experiment, report)
+}
