@@ -673,3 +673,40 @@ async fn read_experiment(server: &TestServer, id: u64) -> (Experiment, AppReport
         .unwrap();
     (experiment, report)
 }
+
+#[tokio::test]
+async fn start_over_forgets_the_recording_the_channels_and_the_experiments_and_ends_every_fault() {
+    let (_app, server, _proxy, client) = lab(2_000, 1_000).await;
+    fault(&server, serde_json::json!({"kind": "drop"})).await;
+    fault(
+        &server,
+        serde_json::json!({"kind": "hiccup", "duration_ms": 60_000}),
+    )
+    .await;
+    let before = report(&server).await;
+    assert!(before.recorded > 0 && before.experiments.len() == 2 && !before.faults.is_empty());
+    let (status, body) = server
+        .post_json("/api/app/reset", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let after: AppReport = serde_json::from_value(body).unwrap();
+    assert!(after.experiments.is_empty(), "{:#?}", after.experiments);
+    assert!(after.faults.is_empty() && after.history.is_empty() && after.cuts.is_empty());
+    assert_eq!((after.recorded, after.dropped), (0, 0));
+    // The refusals ended with it: the client, cut by the drop, gets through again.
+    let since = now_ms();
+    wait_for("the client back after the start over", || {
+        events(&client, "connect", since).first().copied()
+    })
+    .await;
+    wait_for_report(&server, "its channel counted afresh", |report| {
+        report
+            .channels
+            .iter()
+            .find(|c| c.name.ends_with("/socket.io/"))
+            .map(|c| c.requests)
+            .filter(|requests| *requests >= 1)
+    })
+    .await;
+    server.shutdown().await;
+}
