@@ -139,12 +139,9 @@ fn near(what: &str, lab_ms: f64, log_ms: f64) {
     );
 }
 
+/// This machine's one clock, as the lab reads it.
 fn now_ms() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-        * 1000.0
+    switchboard_server::hub::now_ms_f64()
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use switchboard_shared::app::experiment::{
     Experiment, ExperimentKind, ExperimentState, Happening, OtherKind, Settings, WINDOW_AFTER_MS,
+    state_of,
 };
 use switchboard_shared::app::{
     AppCut, AppFault, AppFaultKind, AppFaultRequest, AppFaultSpan, AppNetwork, AppNetworkSpan,
@@ -120,18 +121,7 @@ impl Kept {
     }
 
     fn state(&self, now: f64) -> ExperimentState {
-        let closed = self.closed_ms.is_some_and(|at| at <= now)
-            || self
-                .experiment
-                .ended_ms
-                .is_some_and(|end| end + WINDOW_AFTER_MS <= now);
-        if closed {
-            ExperimentState::Done
-        } else if self.experiment.ended_ms.is_some() {
-            ExperimentState::Observing
-        } else {
-            ExperimentState::Running
-        }
+        state_of(self.experiment.ended_ms, self.closes_ms(), now)
     }
 
     fn see(&mut self, channel: &str, what: Happening, now: f64) {

@@ -193,15 +193,26 @@ pub struct Experiment {
 }
 
 impl Experiment {
-    /// Where it stands at `now_ms`, from its end and its window's close — as the lab says in `state`.
+    /// Where it stands at `now_ms`, from its end and its window's close — the one rule the lab and the
+    /// page both read.
     pub fn state_at(&self, now_ms: f64) -> ExperimentState {
-        if self.window_closes_ms.is_some_and(|closes| closes <= now_ms) {
-            ExperimentState::Done
-        } else if self.ended_ms.is_some() {
-            ExperimentState::Observing
-        } else {
-            ExperimentState::Running
-        }
+        state_of(self.ended_ms, self.window_closes_ms, now_ms)
+    }
+}
+
+/// Where an experiment stands at `now_ms`: done once its window closed, observing once its fault ended,
+/// running before.
+pub fn state_of(
+    ended_ms: Option<f64>,
+    window_closes_ms: Option<f64>,
+    now_ms: f64,
+) -> ExperimentState {
+    if window_closes_ms.is_some_and(|closes| closes <= now_ms) {
+        ExperimentState::Done
+    } else if ended_ms.is_some() {
+        ExperimentState::Observing
+    } else {
+        ExperimentState::Running
     }
 }
 
