@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestServer, through};
+use common::{TestServer, app_report as report, through};
 use std::time::{Duration, Instant};
 use switchboard_client::node_app::NodeApp;
 use switchboard_shared::app::AppReport;
@@ -66,12 +66,6 @@ async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn report(server: &TestServer) -> AppReport {
-    let (status, body) = server.get_json("/api/app").await;
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_value(body).unwrap()
 }
 
 async fn wait_for_report<T>(

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{PATIENCE, TestServer, rss_kib, through};
+use common::{PATIENCE, TestServer, app_report as report, rss_kib, through};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,12 +15,6 @@ use switchboard_shared::har::{ChannelKind, Har, classify};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-
-async fn report(server: &TestServer) -> AppReport {
-    let (status, body) = server.get_json("/api/app").await;
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_value(body).unwrap()
-}
 
 /// Every experiment's findings, newest experiment first.
 fn found(report: &AppReport) -> Vec<String> {

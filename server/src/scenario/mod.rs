@@ -24,7 +24,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::now_ms_f64;
-use crate::metering::Meters;
 use crate::proxy::{AppProxy, Settings, Upstream};
 use file::{Action, Scenario, Step};
 use judge::Check;
@@ -117,13 +116,8 @@ pub async fn run(args: &Args) -> Result<Vec<StepVerdict>, Unrunnable> {
         .local_addr()
         .map_err(|err| Unrunnable(err.to_string()))?;
     let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
-    let settings = Settings {
-        send_timeout: Duration::from_secs(10),
-        upstream_timeout: Duration::from_secs(30),
-        tcp_per_client: None,
-        record_secrets: false,
-        meters: Arc::new(Meters::default()),
-    };
+    // The server's own defaults: a scenario has no dashboard whose flags would change them.
+    let settings = Settings::default();
     let proxy = Arc::new(AppProxy::new(
         upstream,
         proxy_addr,

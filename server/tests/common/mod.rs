@@ -400,6 +400,13 @@ pub async fn through_with(
     (server, proxy)
 }
 
+/// `GET /api/app`, read: the app's report as the page gets it.
+pub async fn app_report(server: &TestServer) -> switchboard_shared::app::AppReport {
+    let (status, body) = server.get_json("/api/app").await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_value(body).unwrap()
+}
+
 /// [`through_with`] the default configuration.
 pub async fn through(upstream: &str) -> (TestServer, String) {
     through_with(upstream, |_| {}).await
