@@ -6,7 +6,9 @@
 //   node socketio-app.cjs PORT [PING_INTERVAL_MS] [POLLING_MS]
 // prints "listening on PORT" once it accepts connections, then its own log, one JSON line each:
 //   log {"at": UNIX_MS, "event": "connect" | "disconnect", "id": SOCKET_ID, "why": REASON}
-// The page keeps its own in window.events ({at, event, why}): what the browser saw, for the tests.
+// The page keeps its own in window.events ({at, event, why, transport}): what the browser saw, for the
+// tests; a chat says the transport it arrived on, as messages on the WebSocket are what a phone call
+// delivers (before the upgrade they come as letters).
 const http = require("http");
 const { Server } = require("socket.io");
 
@@ -46,6 +48,7 @@ const page = () => `<!doctype html>
   });
   socket.on("chat", (text) => {
     window.chats += 1;
+    window.events.push({ at: Date.now(), event: "chat", transport: socket.io.engine.transport.name });
     const item = document.createElement("li");
     item.textContent = text;
     log.appendChild(item);
