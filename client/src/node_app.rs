@@ -85,7 +85,9 @@ fn spawn(script: &str, args: &[&str]) -> (Child, Log, std::sync::mpsc::Receiver<
             "socket.io-client",
             "ws",
             "graphql",
-            "graphql-ws"
+            "graphql-ws",
+            "sockjs",
+            "sockjs-client"
         ]
         .iter()
         .all(|package| modules.join(package).is_dir()),

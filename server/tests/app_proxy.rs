@@ -1139,3 +1139,81 @@ async fn a_refused_attempt_is_no_redial_and_the_redial_is_the_connection_that_go
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn one_endpoint_is_one_channel_whatever_ids_its_urls_carry_and_a_second_tab_is_a_second_client()
+ {
+    let app = NodeApp::start("ws-app.cjs", &["0"]);
+    let (server, proxy) = through(&app.url()).await;
+    // A room's socket: its first path holds no id by its look; a fault is aimed at its channel.
+    let (mut first, _) = dial(&proxy, "/rooms/general/socket").await;
+    next_message(&mut first).await;
+    let general = channel(&server, "/rooms/general/socket").await;
+    let (status, body) = app_fault(
+        &server,
+        serde_json::json!({"kind": "delay", "channel": general.id, "delay_ms": 300, "duration_ms": 60_000}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // A second room's path teaches the template; the first connection's channel is renamed to it,
+    // with the fault aimed at it.
+    let (mut second, _) = dial(&proxy, "/rooms/random/socket").await;
+    next_message(&mut second).await;
+    let rooms = channel(&server, "/rooms/{id}/socket").await;
+    assert_eq!(rooms.kind, ChannelKind::Phone);
+    assert_eq!((rooms.open, rooms.clients, rooms.reconnects), (2, 2, 0));
+    let report = report(&server).await;
+    assert_eq!(
+        report
+            .channels
+            .iter()
+            .filter(|c| c.name.contains("/rooms/"))
+            .count(),
+        1,
+        "{:#?}",
+        report.channels
+    );
+    assert_eq!(report.faults[0].channel, rooms.id, "the fault went with it");
+    let sent = Instant::now();
+    first.send(Message::text("still delayed")).await.unwrap();
+    assert_eq!(
+        next_message(&mut first).await,
+        Message::text("still delayed")
+    );
+    assert!(
+        sent.elapsed() >= Duration::from_millis(550),
+        "the first connection is still under the fault aimed at its channel"
+    );
+    // One client's reconnect is a reconnect.
+    first.close(None).await.unwrap();
+    drop(first);
+    let deadline = Instant::now() + PATIENCE;
+    while channel(&server, "/rooms/{id}/socket").await.open > 1 {
+        assert!(Instant::now() < deadline, "the first connection ends");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (mut third, _) = dial(&proxy, "/rooms/lobby/socket").await;
+    next_message(&mut third).await;
+    let rooms = channel(&server, "/rooms/{id}/socket").await;
+    assert_eq!((rooms.open, rooms.clients, rooms.reconnects), (2, 2, 1));
+
+    // SockJS's session URLs: one channel at once, whatever the session id looks like.
+    for session in ["abcdefgh", "x1y2z3w4"] {
+        let (mut socket, _) = dial(&proxy, &format!("/sockjs/123/{session}/websocket")).await;
+        next_message(&mut socket).await;
+    }
+    let sockjs = channel(&server, "/sockjs/{server}/{session}/websocket").await;
+    assert_eq!(sockjs.requests, 2);
+    // The HAR reads the same endpoints.
+    let (_, har) = server.get_json("/api/app/har").await;
+    let imported = classify(&Har::parse(&har.to_string()).unwrap());
+    let names: Vec<&str> = imported.channels.iter().map(|c| c.name.as_str()).collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("/rooms/{id}/socket"))
+            && names
+                .iter()
+                .any(|n| n.ends_with("/sockjs/{server}/{session}/websocket"))
+            && names.len() == 2,
+        "{names:?}"
+    );
+}

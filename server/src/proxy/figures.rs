@@ -21,7 +21,15 @@ const EXACT_OTHERS: usize = 100;
 /// Every channel's tally, by channel id.
 #[derive(Debug, Default)]
 pub struct Figures {
-    tallies: Mutex<Tallies>,
+    tallies: Mutex<Book>,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    tallies: Tallies,
+    /// Channels renamed to their route template: a connection that began under the old name is still
+    /// counted on the new one.
+    renamed: HashMap<String, ChannelKey>,
 }
 
 /// Looked up on every message: the ids are hashes already, so a plain FNV-1a over them is enough (the
@@ -61,19 +69,39 @@ pub struct Read {
 }
 
 impl Figures {
-    fn lock(&self) -> MutexGuard<'_, Tallies> {
+    fn lock(&self) -> MutexGuard<'_, Book> {
         self.tallies.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Changes the tally of the channel `key`, making it if it is new and there is room.
     pub fn with(&self, key: &ChannelKey, change: impl FnOnce(&mut Tally)) {
-        let mut tallies = self.lock();
-        if let Some((_, tally)) = tallies.get_mut(&key.id) {
+        let mut book = self.lock();
+        let key = match book.renamed.get(&key.id) {
+            Some(renamed) => renamed.clone(),
+            None => key.clone(),
+        };
+        if let Some((_, tally)) = book.tallies.get_mut(&key.id) {
             change(tally);
-        } else if tallies.len() < MAX_CHANNELS {
+        } else if book.tallies.len() < MAX_CHANNELS {
             let mut tally = Tally::new(key.name.clone());
             change(&mut tally);
-            tallies.insert(key.id.clone(), (key.clone(), tally));
+            book.tallies.insert(key.id.clone(), (key, tally));
+        }
+    }
+
+    /// The channel `old` is now `new` (a route template was learned): its tally goes with it.
+    pub fn rename(&self, old: &ChannelKey, new: &ChannelKey) {
+        let mut book = self.lock();
+        if let Some((_, mut tally)) = book.tallies.remove(&old.id) {
+            tally.rename(new.name.clone());
+            book.tallies.insert(new.id.clone(), (new.clone(), tally));
+        }
+        // Earlier renames to `old` now lead to `new`.
+        for renamed in book.renamed.values_mut().filter(|k| k.id == old.id) {
+            *renamed = new.clone();
+        }
+        if book.renamed.len() < MAX_CHANNELS {
+            book.renamed.insert(old.id.clone(), new.clone());
         }
     }
 
@@ -81,20 +109,23 @@ impl Figures {
     /// (what an experiment that slows them compares with).
     pub fn delivery(&self) -> std::collections::HashMap<String, (f64, usize)> {
         self.lock()
+            .tallies
             .iter()
             .filter_map(|(id, (_, tally))| Some((id.clone(), tally.delivery_ms()?)))
             .collect()
     }
 
-    /// Starts over.
+    /// Starts over (the route templates learned stay: a connection still open is counted on its
+    /// endpoint's channel).
     pub fn clear(&self) {
-        self.lock().clear();
+        self.lock().tallies.clear();
     }
 
     /// Every channel as the rules read it now (sorted by kind, then name, as the HAR import sorts),
     /// and the requests that belong to none.
     pub fn read(&self, now_ms: f64) -> (Vec<Read>, u64) {
-        let tallies = self.lock();
+        let book = self.lock();
+        let tallies = &book.tallies;
         let loops: Vec<(&String, Vec<f64>)> = tallies
             .iter()
             .map(|(id, (_, tally))| (id, tally.waits().collect::<Vec<f64>>()))
@@ -136,11 +167,25 @@ impl Figures {
     }
 
     /// The kind of every channel that is one now, by id (for the HAR's `_kind`).
+    /// Exchanges recorded before their channel was renamed carry its old id, which says the same.
     pub fn kinds(&self, now_ms: f64) -> HashMap<String, ChannelKind> {
-        self.read(now_ms)
+        let mut kinds: HashMap<String, ChannelKind> = self
+            .read(now_ms)
             .0
             .into_iter()
             .map(|read| (read.key.id, read.channel.kind))
-            .collect()
+            .collect();
+        let renamed: Vec<(String, String)> = self
+            .lock()
+            .renamed
+            .iter()
+            .map(|(old, new)| (old.clone(), new.id.clone()))
+            .collect();
+        for (old, new) in renamed {
+            if let Some(&kind) = kinds.get(&new) {
+                kinds.insert(old, kind);
+            }
+        }
+        kinds
     }
 }

@@ -31,7 +31,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::AppProxy;
-use super::conn::{ChannelKey, Conn, CutBy, ProxiedStream};
+use super::conn::{Conn, CutBy, ProxiedStream};
 use super::headers::{is_event_stream, is_websocket_upgrade, onward};
 use super::relay::{self, Events};
 use super::stage::{Direction, End, Fate, Flow, Form, Message, Verdict};
@@ -73,7 +73,7 @@ pub async fn handle(
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
-    let key = ChannelKey::new(
+    let key = proxy.channel_of(
         request.method().as_str(),
         &host,
         request.uri().path(),

@@ -62,6 +62,9 @@ struct State {
     network_log: VecDeque<AppNetworkSpan>,
     /// Every channel id seen, with its name (bounded: an app with endless distinct paths stops adding).
     seen: HashMap<String, String>,
+    /// Channels renamed to their route template, old id to new: what a connection that began under
+    /// the old name tells is told of the new one. Kept across Start over, as the templates are.
+    renamed: HashMap<String, String>,
 }
 
 /// The most distinct channels remembered as seen.
@@ -137,8 +140,14 @@ impl Kept {
 }
 
 impl State {
+    /// The channel `id` is known by now.
+    fn current<'a>(&'a self, id: &'a str) -> &'a str {
+        self.renamed.get(id).map_or(id, String::as_str)
+    }
+
     /// Counts a cut on `channel` and keeps it for the swimlanes.
     fn cut(&mut self, channel: &str, by: CutCause) {
+        let channel = &self.current(channel).to_owned();
         let counts = self.cuts.entry(channel.to_owned()).or_default();
         match by {
             CutCause::IdleTimeout => counts.1 += 1,
@@ -182,7 +191,9 @@ impl Lab {
             return None;
         }
         let now = Instant::now();
-        self.lock()
+        let state = self.lock();
+        let channel = state.current(channel);
+        state
             .faults
             .iter()
             .find(|f| f.kind == kind && f.hits(channel) && f.until.is_none_or(|until| until > now))
@@ -207,7 +218,7 @@ impl Lab {
         let state = self.lock();
         state
             .networks
-            .get(&Some(channel.to_owned()))
+            .get(&Some(state.current(channel).to_owned()))
             .or_else(|| state.networks.get(&None))
             .cloned()
     }
@@ -421,6 +432,7 @@ impl Lab {
     /// Remembers a channel a request went to, so faults may name it.
     pub fn seen(&self, id: &str, name: &str) {
         let mut state = self.lock();
+        let id = &state.current(id).to_owned();
         if state.seen.len() < SEEN && !state.seen.contains_key(id) {
             state.seen.insert(id.to_owned(), name.to_owned());
         }
@@ -428,7 +440,8 @@ impl Lab {
 
     /// Whether a request ever went to the channel `id`.
     pub fn has_seen(&self, id: &str) -> bool {
-        self.lock().seen.contains_key(id)
+        let state = self.lock();
+        state.seen.contains_key(state.current(id))
     }
 
     /// The browser closed, reset or gave up on connection `conn` (its own doing, not the lab's).
@@ -484,6 +497,7 @@ impl Lab {
     /// [`Lab::happen`] at `now` (Unix ms).
     fn happen_at(&self, channel: &str, what: Happening, now: f64) {
         let mut state = self.lock();
+        let channel = &state.current(channel).to_owned();
         if let Some(kept) = state.experiments.iter_mut().rev().find(|kept| {
             kept.covers(channel)
                 && kept.experiment.started_ms <= now
@@ -676,10 +690,62 @@ impl Lab {
     /// forgotten.
     pub fn reset(&self) {
         let mut state = self.lock();
-        *state = State::default();
+        *state = State {
+            renamed: std::mem::take(&mut state.renamed),
+            ..State::default()
+        };
         self.any_fault.store(false, Relaxed);
         self.any_network.store(false, Relaxed);
         self.observing.store(false, Relaxed);
+    }
+
+    /// The channel `old` is now `new`, called `name` (a route template was learned): what was aimed at
+    /// it, counted for it or observed on it goes with it.
+    pub fn rename(&self, old: &str, new: &str, name: &str) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let rename = |id: &mut String| {
+            if id == old {
+                *id = new.to_owned();
+            }
+        };
+        for renamed in state.renamed.values_mut() {
+            rename(renamed);
+        }
+        if state.renamed.len() < SEEN {
+            state.renamed.insert(old.to_owned(), new.to_owned());
+        }
+        if state.seen.remove(old).is_some() {
+            state.seen.insert(new.to_owned(), name.to_owned());
+        }
+        for fault in &mut state.faults {
+            if let Some(channel) = &mut fault.channel {
+                rename(channel);
+            }
+        }
+        if let Some(network) = state.networks.remove(&Some(old.to_owned())) {
+            state.networks.insert(Some(new.to_owned()), network);
+        }
+        for span in &mut state.network_log {
+            rename(&mut span.channel);
+        }
+        if let Some(counts) = state.cuts.remove(old) {
+            let into = state.cuts.entry(new.to_owned()).or_default();
+            into.0 += counts.0;
+            into.1 += counts.1;
+        }
+        for cut in &mut state.cut_log {
+            rename(&mut cut.channel);
+        }
+        for kept in &mut state.experiments {
+            if let Some(aims) = &mut kept.aims {
+                rename(aims);
+            }
+            kept.experiment.channels.iter_mut().for_each(rename);
+            if let Some(figures) = kept.experiment.figures.remove(old) {
+                kept.experiment.figures.insert(new.to_owned(), figures);
+            }
+        }
     }
 
     /// Per channel: connections cut by a fault, and by an idle timeout.

@@ -38,7 +38,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use conn::{Conn, ProxiedStream};
+use conn::{ChannelKey, Conn, ProxiedStream};
 use lab::Lab;
 use record::Recording;
 use stage::Pipeline;
@@ -135,6 +135,8 @@ pub struct AppProxy {
     /// The stages every request passes, registered once.
     pub pipeline: Pipeline,
     pub settings: Settings,
+    /// The route templates learned from the app's paths: what makes a path's channel an endpoint.
+    routes: Mutex<switchboard_shared::app::route::Routes>,
     open: Mutex<HashMap<u64, Arc<Conn>>>,
     next_conn: AtomicU64,
     /// The last failure to reach the upstream, or `None` once it answered; unset before any try.
@@ -162,6 +164,7 @@ impl AppProxy {
             lab: Lab::default(),
             pipeline: stages::standard(),
             settings,
+            routes: Mutex::default(),
             open: Mutex::default(),
             next_conn: AtomicU64::new(1),
             upstream_state: Mutex::new(None),
@@ -194,6 +197,31 @@ impl AppProxy {
                 .trim_end_matches(']')
                 .parse::<std::net::IpAddr>()
                 .is_ok()
+    }
+
+    /// The channel a request belongs to, by its route template (learning from its path). When the path
+    /// teaches a new placeholder, the channel the earlier paths were read by is renamed to the
+    /// template, with its figures, experiments, faults and open connections: one endpoint stays one
+    /// channel from its first connection on.
+    pub fn channel_of(&self, method: &str, host: &str, path: &str, socket: bool) -> ChannelKey {
+        let learned = self
+            .routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .learn(method, path, socket);
+        let key = ChannelKey::new(method, host, &learned.template, socket);
+        if let Some(before) = learned.renamed {
+            let old = ChannelKey::new(method, host, &before, socket);
+            tracing::debug!(from = %old.name, to = %key.name, "proxy: a route template learned");
+            self.figures.rename(&old, &key);
+            self.lab.rename(&old.id, &key.id, &key.name);
+            for conn in self.open_connections() {
+                if conn.key().is_some_and(|open| open.id == old.id) {
+                    conn.set_key(key.clone());
+                }
+            }
+        }
+        key
     }
 
     /// Injects a fault of the lab: kept in effect, and applied by the stages to what is open now.

@@ -51,6 +51,7 @@ pub fn report(proxy: &AppProxy) -> AppReport {
             dead,
             got: figures.got,
             reconnects: channel.reconnects,
+            clients: channel.clients,
             heartbeat_ms: channel.heartbeat_ms,
             longest_silence_ms: figures.longest_silence_ms,
             cut_by_fault,

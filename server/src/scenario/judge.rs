@@ -208,6 +208,7 @@ mod tests {
             dead: 0,
             got: Got::default(),
             reconnects: 0,
+            clients: 1,
             heartbeat_ms: None,
             longest_silence_ms: None,
             cut_by_fault: 0,

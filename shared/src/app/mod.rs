@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub mod experiment;
+pub mod route;
 
 /// The largest fault duration the proxy takes (an hour): longer is a mistake, not an experiment.
 pub const MAX_APP_FAULT_MS: u64 = 3_600_000;
@@ -198,7 +199,12 @@ pub struct AppChannel {
     /// What the browser got of the messages the app sent on the channel.
     #[serde(default)]
     pub got: Got,
+    /// Lines dialled again after one of the same client closed (see [`crate::har::Channel`]).
     pub reconnects: u64,
+    /// The most connections open at once: its clients (tabs, or the app's own test clients).
+    #[serde(default)]
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
+    pub clients: u64,
     pub heartbeat_ms: Option<f64>,
     pub longest_silence_ms: Option<f64>,
     pub cut_by_fault: u64,

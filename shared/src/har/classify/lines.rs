@@ -79,9 +79,6 @@ pub(super) fn heartbeats(channel: &mut Channel, frames: &mut [Beat]) {
 
 /// A WebSocket entry: one connection and its frames.
 pub(super) fn socket(channel: &mut Channel, entry: &Entry, start: f64, end: f64) {
-    if channel.requests > 0 {
-        channel.reconnects += 1;
-    }
     channel.requests += 1;
     channel.bytes_up += bytes_up(entry);
     channel.bytes_down += bytes_down(entry);
@@ -126,9 +123,6 @@ pub(super) fn socket(channel: &mut Channel, entry: &Entry, start: f64, end: f64)
 
 /// An event-stream entry: one connection and the events in its body, when the HAR kept it.
 pub(super) fn stream(channel: &mut Channel, entry: &Entry, start: f64, end: f64) {
-    if channel.requests > 0 {
-        channel.reconnects += 1;
-    }
     channel.requests += 1;
     channel.bytes_up += bytes_up(entry);
     channel.bytes_down += bytes_down(entry);

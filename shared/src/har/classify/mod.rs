@@ -19,6 +19,7 @@ pub use lines::heartbeat_period;
 use lines::{socket, stream};
 
 use super::model::{Entry, Har, parse_date_time};
+use crate::app::route::Routes;
 use crate::format::{format_bytes, format_ms};
 use crate::stats::{group_thousands, median};
 
@@ -134,7 +135,11 @@ pub struct Channel {
     pub frames: u64,
     pub frames_up: u64,
     pub frames_per_second: Option<f64>,
+    /// Lines dialled again after one of the same client closed: connections beyond the most open at
+    /// once (a second tab is a second client, never a reconnect).
     pub reconnects: u64,
+    /// The most connections open at once: its clients.
+    pub clients: u64,
     pub heartbeat_ms: Option<f64>,
     pub heartbeats: u64,
     /// Silences longer than 2.5 heartbeats.
@@ -177,6 +182,7 @@ impl Channel {
             frames_up: 0,
             frames_per_second: None,
             reconnects: 0,
+            clients: 0,
             heartbeat_ms: None,
             heartbeats: 0,
             silences: 0,
@@ -192,6 +198,30 @@ impl Channel {
     fn span(&mut self, start_ms: f64, end_ms: f64) {
         self.start_ms = self.start_ms.min(start_ms);
         self.end_ms = self.end_ms.max(end_ms);
+    }
+
+    /// Reads its clients from its connections' spans (a HAR's lines): the most open at once; the
+    /// rest of its connections are reconnects.
+    fn count_clients(&mut self) {
+        let mut edges: Vec<(f64, i64)> = self
+            .items
+            .iter()
+            .filter_map(|item| match *item {
+                Item::Line { start_ms, end_ms } => Some([(start_ms, 1), (end_ms, -1)]),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        // A line that ends as another begins (a redial at once) was not open beside it.
+        edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let (mut open, mut most) = (0i64, 0i64);
+        for (_, step) in &edges {
+            open += step;
+            most = most.max(open);
+        }
+        let lines = (edges.len() / 2) as u64;
+        self.clients = most.max(1) as u64;
+        self.reconnects = lines.saturating_sub(self.clients);
     }
 
     pub fn empty_percent(&self) -> Option<f64> {
@@ -314,9 +344,35 @@ fn bytes_down(entry: &Entry) -> u64 {
     }
 }
 
-/// `GET /api/poll` for `GET https://host/api/poll?after=3`: the query changes every time.
-fn endpoint(entry: &Entry) -> String {
-    format!("{} {}", entry.request.method, path_of(&entry.request.url))
+/// The route templates of a file's paths, learned from all of them (so the first connection of an
+/// endpoint is read by what its later ones teach).
+fn routes_of(entries: &[(&Entry, f64, f64)]) -> Routes {
+    let mut routes = Routes::default();
+    for (entry, ..) in entries {
+        routes.learn(
+            &entry.request.method,
+            path_of(&entry.request.url),
+            is_socket(entry),
+        );
+    }
+    routes
+}
+
+/// `GET /api/poll` for `GET https://host/api/poll?after=3` (the query changes every time), its path
+/// read by its route template; a socket by its URL, likewise.
+fn endpoint(routes: &mut Routes, entry: &Entry, socket: bool) -> String {
+    let url = &entry.request.url;
+    let path = path_of(url);
+    let template = routes.learn(&entry.request.method, path, socket).template;
+    if socket {
+        let without_query = url.split(['?', '#']).next().unwrap_or(url);
+        let origin = without_query
+            .strip_suffix(path)
+            .unwrap_or(without_query.trim_end_matches('/'));
+        format!("{origin}{template}")
+    } else {
+        format!("{} {template}", entry.request.method)
+    }
 }
 
 fn path_of(url: &str) -> &str {
@@ -451,6 +507,7 @@ pub fn classify(har: &Har) -> Imported {
         .collect();
     entries.sort_by(|a, b| a.1.total_cmp(&b.1));
 
+    let mut routes = routes_of(&entries);
     let mut channels: BTreeMap<(ChannelKind, String), Channel> = BTreeMap::new();
     let mut loops: BTreeMap<String, Vec<(&Entry, f64, f64)>> = BTreeMap::new();
     let mut forced: BTreeMap<String, ChannelKind> = BTreeMap::new();
@@ -462,25 +519,17 @@ pub fn classify(har: &Har) -> Imported {
             continue;
         }
         if let Some(kind @ (ChannelKind::Letters | ChannelKind::Held)) = hint {
-            forced.insert(endpoint(entry), kind);
-            loops
-                .entry(endpoint(entry))
-                .or_default()
-                .push((entry, start, end));
+            let name = endpoint(&mut routes, entry, false);
+            forced.insert(name.clone(), kind);
+            loops.entry(name).or_default().push((entry, start, end));
         } else if hint == Some(ChannelKind::Phone) || (hint.is_none() && is_socket(entry)) {
-            let name = entry
-                .request
-                .url
-                .split('?')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            let name = endpoint(&mut routes, entry, true);
             let channel = channels
                 .entry((ChannelKind::Phone, name.clone()))
                 .or_insert_with(|| Channel::new(ChannelKind::Phone, name));
             socket(channel, entry, start, end);
         } else if hint == Some(ChannelKind::Radio) || is_event_stream(entry) {
-            let name = endpoint(entry);
+            let name = endpoint(&mut routes, entry, false);
             let channel = channels
                 .entry((ChannelKind::Radio, name.clone()))
                 .or_insert_with(|| Channel::new(ChannelKind::Radio, name));
@@ -495,7 +544,7 @@ pub fn classify(har: &Har) -> Imported {
             stream(channel, entry, start, end);
         } else {
             loops
-                .entry(endpoint(entry))
+                .entry(endpoint(&mut routes, entry, false))
                 .or_default()
                 .push((entry, start, end));
         }
@@ -578,6 +627,11 @@ pub fn classify(har: &Har) -> Imported {
         channels.insert((kind, channel.name.clone()), channel);
     }
 
+    for channel in channels.values_mut() {
+        if matches!(channel.kind, ChannelKind::Radio | ChannelKind::Phone) {
+            channel.count_clients();
+        }
+    }
     Imported {
         channels: channels.into_values().collect(),
         other_requests,

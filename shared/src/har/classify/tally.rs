@@ -50,6 +50,9 @@ pub struct Tally {
     line: Option<Line>,
     requests: u64,
     connections: u64,
+    /// Lines open now, and the most open at once (its clients).
+    open: u64,
+    most_open: u64,
     empty: u64,
     empty_by: std::collections::BTreeMap<super::EmptyRule, u64>,
     bytes_up: u64,
@@ -84,12 +87,19 @@ fn push<T>(ring: &mut VecDeque<T>, value: T) {
 }
 
 impl Tally {
+    /// Its endpoint is now called `name` (a route template was learned).
+    pub fn rename(&mut self, name: impl Into<String>) {
+        self.name = name.into();
+    }
+
     pub fn new(name: impl Into<String>) -> Tally {
         Tally {
             name: name.into(),
             line: None,
             requests: 0,
             connections: 0,
+            open: 0,
+            most_open: 0,
             empty: 0,
             empty_by: Default::default(),
             bytes_up: 0,
@@ -171,6 +181,8 @@ impl Tally {
         self.line = Some(line);
         self.requests += 1;
         self.connections += 1;
+        self.open += 1;
+        self.most_open = self.most_open.max(self.open);
         self.bytes_up += up;
         self.bytes_down += down;
         self.span(at_ms, at_ms);
@@ -240,6 +252,7 @@ impl Tally {
 
     /// Body bytes of a line that are not its messages (a stream's bytes come as its events).
     pub fn line_ended(&mut self, at_ms: f64) {
+        self.open = self.open.saturating_sub(1);
         self.span(at_ms, at_ms);
     }
 
@@ -310,7 +323,8 @@ impl Tally {
         channel.news_answers = self.news_answers;
         channel.start_ms = self.start_ms;
         channel.end_ms = self.end_ms;
-        channel.reconnects = self.connections.saturating_sub(1);
+        channel.clients = self.most_open.max(1);
+        channel.reconnects = self.connections.saturating_sub(channel.clients);
         match kind {
             ChannelKind::Held => channel.held_ms = held,
             ChannelKind::Letters => {
@@ -404,10 +418,11 @@ mod tests {
         let channel = tally.channel(None).unwrap();
         assert_eq!(channel.kind, ChannelKind::Phone);
         assert_eq!(channel.heartbeat_ms, Some(2_000.0));
+        tally.line_ended(29_000.0);
         tally.line_opened(Line::Socket, 30_000.0, 300, 150);
         tally.message(30_100.0, false, 40, false);
         let channel = tally.channel(None).unwrap();
-        assert_eq!(channel.reconnects, 1);
+        assert_eq!((channel.reconnects, channel.clients), (1, 1));
         assert_eq!(
             channel.heartbeat_ms,
             Some(2_000.0),
@@ -415,6 +430,10 @@ mod tests {
         );
         assert_eq!(tally.longest_silence_ms(None), Some(2_000.0));
         assert_eq!(tally.longest_silence_ms(Some(40_100.0)), Some(10_000.0));
+        // A second tab while the first is open is a second client, not a reconnect.
+        tally.line_opened(Line::Socket, 30_200.0, 300, 150);
+        let channel = tally.channel(None).unwrap();
+        assert_eq!((channel.reconnects, channel.clients), (1, 2));
     }
 
     #[test]

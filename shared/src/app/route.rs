@@ -1,0 +1,295 @@
+//! Channels are endpoints, not URLs: the *route template* a request's path is read by, so that one
+//! socket whose URL carries a session id (`/sockjs/412/xk2bqmtd/websocket`) is one channel
+//! (`/sockjs/{server}/{session}/websocket`), not a new one at each reconnect.
+//!
+//! The rule, documented in docs/PROTOCOL.md ("Route templates"), in the order it is applied:
+//! 1. **Known shapes.** A SockJS URL (`…/<server>/<session>/<transport>`, the transport one of
+//!    SockJS's, the server id 1–3 digits) is `…/{server}/{session}/<transport>`.
+//! 2. **Ids by their look.** A segment of digits is `{n}`; a UUID is `{uuid}`; a segment of 8 or more
+//!    letters, digits, `-` and `_` holding both a digit and a letter, or 16 or more hex digits, is
+//!    `{id}` — except a version (`v2`, `v10`), which is a word of the API.
+//! 3. **Learned from the paths seen.** Two paths of the same method and socket-ness, with the same
+//!    number of segments (three or more), equal in every segment but one that is neither the first
+//!    nor the last, are one endpoint: that segment becomes `{id}` in the template, for the paths seen
+//!    before and after. (`/rooms/general/events` and `/rooms/random/events` are `/rooms/{id}/events`;
+//!    `/api/status` and `/api/poll` stay two endpoints.)
+//!
+//! The learner is bounded ([`MAX_TEMPLATES`]); past it, paths are read by rules 1 and 2 alone.
+
+use std::collections::HashMap;
+
+/// The most templates learned: an app of endless distinct paths stops teaching (its paths are still
+/// read by their look).
+pub const MAX_TEMPLATES: usize = 2_000;
+
+/// SockJS's transports, the last segment of its session URLs.
+const SOCKJS_TRANSPORTS: [&str; 9] = [
+    "websocket",
+    "xhr",
+    "xhr_send",
+    "xhr_streaming",
+    "eventsource",
+    "htmlfile",
+    "jsonp",
+    "jsonp_send",
+    "xhr_polling",
+];
+
+/// Whether a placeholder stands in this segment.
+fn is_placeholder(segment: &str) -> bool {
+    segment.starts_with('{') && segment.ends_with('}')
+}
+
+/// A segment as rule 2 reads it: a placeholder when it looks like an id.
+fn by_look(segment: &str) -> Option<&'static str> {
+    let bytes = segment.as_bytes();
+    if bytes.is_empty() {
+        return None;
+    }
+    if bytes.iter().all(u8::is_ascii_digit) {
+        return Some("{n}");
+    }
+    if is_uuid(segment) {
+        return Some("{uuid}");
+    }
+    if (bytes[0] | 0x20) == b'v' && bytes.len() <= 4 && bytes[1..].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let tokenish = bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    let digit = bytes.iter().any(u8::is_ascii_digit);
+    let letter = bytes.iter().any(u8::is_ascii_alphabetic);
+    let hex = bytes.len() >= 16 && bytes.iter().all(u8::is_ascii_hexdigit);
+    (tokenish && ((bytes.len() >= 8 && digit && letter) || hex)).then_some("{id}")
+}
+
+fn is_uuid(segment: &str) -> bool {
+    let bytes = segment.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(at, b)| match at {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// A path as rules 1 and 2 read it, segment by segment (the leading `/` gives an empty first one).
+fn by_rules(path: &str) -> Vec<String> {
+    let mut segments: Vec<String> = path.split('/').map(str::to_owned).collect();
+    let n = segments.len();
+    // SockJS: …/<server>/<session>/<transport>, the server id 1–3 digits.
+    if n >= 4
+        && SOCKJS_TRANSPORTS.contains(&segments[n - 1].as_str())
+        && (1..=3).contains(&segments[n - 3].len())
+        && segments[n - 3].bytes().all(|b| b.is_ascii_digit())
+        && !segments[n - 2].is_empty()
+        && !segments[n - 2].contains('.')
+    {
+        segments[n - 3] = "{server}".to_owned();
+        segments[n - 2] = "{session}".to_owned();
+    }
+    for segment in &mut segments {
+        if !is_placeholder(segment)
+            && let Some(placeholder) = by_look(segment)
+        {
+            *segment = placeholder.to_owned();
+        }
+    }
+    segments
+}
+
+/// A path's template by rules 1 and 2 alone (what a single path can tell).
+pub fn template_of(path: &str) -> String {
+    by_rules(path).join("/")
+}
+
+/// What [`Routes::learn`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learned {
+    /// The template the path is read by.
+    pub template: String,
+    /// When this path taught a new placeholder: the template the earlier paths were read by, now
+    /// read as `template` (their channel is renamed, not left behind).
+    pub renamed: Option<String>,
+}
+
+/// The templates learned so far, per method and socket-ness and number of segments.
+#[derive(Debug, Default, Clone)]
+pub struct Routes {
+    known: HashMap<(bool, String, usize), Vec<Vec<String>>>,
+    count: usize,
+}
+
+impl Routes {
+    /// The template `path` is read by, learning from it (rule 3).
+    pub fn learn(&mut self, method: &str, path: &str, socket: bool) -> Learned {
+        let segments = by_rules(path);
+        let n = segments.len();
+        let key = (socket, method.to_owned(), n);
+        let known = self.known.entry(key).or_default();
+        // A template it already fits: the one with the fewest placeholders (the most particular).
+        let fits = |template: &[String]| {
+            template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || is_placeholder(t))
+        };
+        if let Some(template) = known
+            .iter()
+            .filter(|t| fits(t))
+            .min_by_key(|t| t.iter().filter(|s| is_placeholder(s)).count())
+        {
+            return Learned {
+                template: template.join("/"),
+                renamed: None,
+            };
+        }
+        // One that differs in exactly one middle segment, both literal: that segment varies.
+        if n >= 4 {
+            let differs_in_one = known.iter().position(|template| {
+                let mut differing = template
+                    .iter()
+                    .zip(&segments)
+                    .enumerate()
+                    .filter(|(_, (t, s))| t != s);
+                match (differing.next(), differing.next()) {
+                    (Some((at, (t, _))), None) => at >= 2 && at < n - 1 && !is_placeholder(t),
+                    _ => false,
+                }
+            });
+            if let Some(index) = differs_in_one {
+                let before = known[index].join("/");
+                let template = &mut known[index];
+                for (t, s) in template.iter_mut().zip(&segments) {
+                    if t != s {
+                        *t = "{id}".to_owned();
+                    }
+                }
+                let after = template.join("/");
+                return Learned {
+                    template: after,
+                    renamed: Some(before),
+                };
+            }
+        }
+        let template = segments.join("/");
+        if self.count < MAX_TEMPLATES {
+            known.push(segments);
+            self.count += 1;
+        }
+        Learned {
+            template,
+            renamed: None,
+        }
+    }
+
+    /// Forgets every template (the lab's Start over).
+    pub fn clear(&mut self) {
+        self.known.clear();
+        self.count = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_placeholders_by_their_look_and_words_stay() {
+        assert_eq!(template_of("/api/rooms/42/events"), "/api/rooms/{n}/events");
+        assert_eq!(
+            template_of("/items/3f2b8c1e-9a4d-4e2b-8f6a-1c2d3e4f5a6b"),
+            "/items/{uuid}"
+        );
+        assert_eq!(
+            template_of("/live/u7Xk29QpLm/stream"),
+            "/live/{id}/stream",
+            "a random token"
+        );
+        assert_eq!(template_of("/cache/0123456789abcdef0"), "/cache/{id}");
+        assert_eq!(template_of("/api/v2/poll"), "/api/v2/poll", "a version");
+        assert_eq!(template_of("/socket.io/"), "/socket.io/");
+        assert_eq!(template_of("/graphql"), "/graphql");
+        assert_eq!(template_of("/"), "/");
+        assert_eq!(
+            template_of("/assets/app-3f2b.js"),
+            "/assets/app-3f2b.js",
+            "a file name is no id"
+        );
+    }
+
+    #[test]
+    fn a_sockjs_session_url_is_its_endpoint_whatever_its_session_id_looks_like() {
+        for session in ["xk2bqmtd", "abcdefgh", "a", "0tuvwxyz"] {
+            assert_eq!(
+                template_of(&format!("/sockjs/412/{session}/websocket")),
+                "/sockjs/{server}/{session}/websocket"
+            );
+        }
+        assert_eq!(
+            template_of("/chat/sockjs/7/qwertyui/xhr_streaming"),
+            "/chat/sockjs/{server}/{session}/xhr_streaming"
+        );
+        assert_eq!(template_of("/sockjs/info"), "/sockjs/info");
+    }
+
+    #[test]
+    fn a_segment_that_differs_between_otherwise_equal_paths_is_learned_and_renames_the_first() {
+        let mut routes = Routes::default();
+        let first = routes.learn("GET", "/rooms/general/events", false);
+        assert_eq!(first.template, "/rooms/general/events");
+        assert_eq!(first.renamed, None);
+        let second = routes.learn("GET", "/rooms/random/events", false);
+        assert_eq!(second.template, "/rooms/{id}/events");
+        assert_eq!(second.renamed.as_deref(), Some("/rooms/general/events"));
+        let third = routes.learn("GET", "/rooms/lobby/events", false);
+        assert_eq!(third.template, "/rooms/{id}/events");
+        assert_eq!(third.renamed, None, "learned once");
+    }
+
+    #[test]
+    fn different_endpoints_stay_apart() {
+        let mut routes = Routes::default();
+        for path in ["/api/status", "/api/poll", "/state", "/events"] {
+            assert_eq!(routes.learn("GET", path, false).template, path);
+        }
+        // The first and last segments name an endpoint: never learned as ids.
+        assert_eq!(
+            routes.learn("GET", "/api/orders/list", false).template,
+            "/api/orders/list"
+        );
+        assert_eq!(
+            routes.learn("GET", "/api/orders/poll", false).template,
+            "/api/orders/poll"
+        );
+        // Another method, or a socket, is another endpoint.
+        assert_eq!(
+            routes.learn("POST", "/rooms/a/events", false).template,
+            "/rooms/a/events"
+        );
+        assert_eq!(
+            routes.learn("GET", "/rooms/a/events", true).template,
+            "/rooms/a/events"
+        );
+        // Paths that differ in two words are not one endpoint.
+        routes.learn("GET", "/x/one/two/y", false);
+        assert_eq!(
+            routes.learn("GET", "/x/three/four/y", false).template,
+            "/x/three/four/y"
+        );
+    }
+
+    #[test]
+    fn the_learner_is_bounded() {
+        let mut routes = Routes::default();
+        for at in 0..MAX_TEMPLATES + 10 {
+            routes.learn("GET", &format!("/p{at}x/a/b/c{at}z"), false);
+        }
+        assert_eq!(routes.count, MAX_TEMPLATES);
+        assert_eq!(
+            routes.learn("GET", "/unseen/a/b/c", false).template,
+            "/unseen/a/b/c",
+            "still read by its look"
+        );
+    }
+}
