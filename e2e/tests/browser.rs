@@ -2223,3 +2223,191 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
     app_page.close().await.unwrap();
     session.close().await;
 }
+
+/// A SockJS app from npm (`e2e/apps/sockjs-app.cjs`, heartbeat every 2 s) through the lab, its page in
+/// headless Chromium on one `transport`: one channel of `kind` for its session URLs (`name_end`), its
+/// heartbeat's true pace, a drop's redial timed as the page's own `open`, and `no_heartbeat`
+/// swallowing the heartbeat only — the page's data keeps coming and the HAR marks what it did not get.
+async fn sockjs_through_the_lab(transport: &str, kind: &str, name_end: &str, beat: &str) {
+    use switchboard_client::node_app::NodeApp;
+    let app = NodeApp::start("sockjs-app.cjs", &["2000"]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = server_config(&built_dashboard());
+    config.upstream = Some(switchboard_server::proxy::Upstream::parse(&app.url()).unwrap());
+    config.proxy_addr = "127.0.0.1:0".parse().unwrap();
+    let _server = Running::spawn(listener, config);
+    let http = reqwest::Client::new();
+    let report = || async {
+        loop {
+            if let Ok(answer) = http.get(format!("{base}/api/app")).send().await
+                && answer.status() == 200
+            {
+                break answer.json::<serde_json::Value>().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let proxy_url = report().await["proxy_url"].as_str().unwrap().to_owned();
+    let driver = Driver::start().await;
+    let page = browser(&driver, false).await;
+    page.goto(&format!("{proxy_url}?transport={transport}"))
+        .await
+        .unwrap();
+    let events = || async {
+        page.execute("return window.events", vec![])
+            .await
+            .unwrap()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let messages = || async {
+        page.execute("return window.messages", vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap_or(0)
+    };
+
+    // One channel for its session URLs, of the right kind, with the heartbeat's pace (2 s ± 15 %).
+    let channel = |report: &serde_json::Value| {
+        let sessions: Vec<serde_json::Value> = report["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"].as_str().unwrap().contains("/sockjs/"))
+            .cloned()
+            .collect();
+        (sessions.len() == 1 && sessions[0]["name"].as_str().unwrap().ends_with(name_end))
+            .then(|| sessions[0].clone())
+            .ok_or(format!("{sessions:#?}"))
+    };
+    eventually("one channel of its kind, with its heartbeat", || async {
+        let found = channel(&report().await)?;
+        let pace = found["heartbeat_ms"].as_f64().unwrap_or(0.0);
+        (found["kind"] == kind && (pace - 2_000.0).abs() <= 300.0)
+            .then_some(())
+            .ok_or(format!("{found:#}"))
+    })
+    .await;
+    let id = channel(&report().await).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A drop: the page reconnects (a new session, a new URL) on the same channel; the redial is timed
+    // as the page's own open, within half a second.
+    let fault = |body: serde_json::Value| {
+        let http = http.clone();
+        let url = format!("{base}/api/app/faults");
+        async move {
+            let answer = http.post(url).json(&body).send().await.unwrap();
+            assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+        }
+    };
+    let before = events().await.len();
+    fault(serde_json::json!({"kind": "drop", "channel": id})).await;
+    let redialed = loop {
+        let report = report().await;
+        let experiment = &report["experiments"][0];
+        if let Some(ms) = experiment["figures"][&id]["redialed_ms"].as_f64() {
+            break ms;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let opened = events().await[before..]
+        .iter()
+        .find(|e| e["event"] == "open")
+        .map(|e| e["at"].as_f64().unwrap())
+        .expect("the page opened again after the drop");
+    assert!(
+        (redialed - opened).abs() <= 500.0,
+        "redialed: the lab says {redialed}, the page opened at {opened} ({:+.0} ms)",
+        redialed - opened
+    );
+    let after = channel(&report().await).unwrap();
+    assert!(after["reconnects"].as_u64().unwrap() >= 1, "{after:#}");
+    assert_eq!(after["id"], id, "the new session is the same endpoint");
+
+    // No heartbeat for 7 s: the beat is swallowed, the data keeps coming.
+    eventually("the page is open again", || async {
+        let state = text(&page, "#state").await;
+        state.starts_with("open").then_some(()).ok_or(state)
+    })
+    .await;
+    let got_before = messages().await;
+    fault(serde_json::json!({"kind": "no_heartbeat", "channel": id, "duration_ms": 7_000})).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let got = messages().await - got_before;
+    assert!(
+        got >= 5,
+        "the data kept coming while the beat was swallowed: {got} messages in 7 s"
+    );
+    let swallowed = channel(&report().await).unwrap()["got"]["swallowed"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (2..=5).contains(&swallowed),
+        "swallowed {swallowed}: the beats of 7 s"
+    );
+    // The HAR marks what the browser did not get: the heartbeats, nothing else.
+    let har: serde_json::Value = http
+        .get(format!("{base}/api/app/har"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let marked: Vec<String> = har["log"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|entry| {
+            ["_webSocketMessages", "_eventSourceMessages"]
+                .iter()
+                .filter_map(|key| entry[*key].as_array().cloned())
+                .flatten()
+                .collect::<Vec<_>>()
+        })
+        .filter(|message| message["_swallowed"] == true)
+        .map(|message| {
+            message["data"]
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        !marked.is_empty() && marked.iter().all(|data| data == beat),
+        "swallowed in the HAR: {marked:?}"
+    );
+    page.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end to end: needs the built dashboard (dist/) and Chromium; `./dev test` runs it with --ignored"]
+async fn a_sockjs_app_on_its_websocket_is_one_phone_call_with_its_true_heartbeat() {
+    // SockJS beats with WebSocket ping frames on this transport (no payload).
+    sockjs_through_the_lab(
+        "websocket",
+        "phone",
+        "/sockjs/{server}/{session}/websocket",
+        "",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end to end: needs the built dashboard (dist/) and Chromium; `./dev test` runs it with --ignored"]
+async fn a_sockjs_app_on_xhr_streaming_is_one_endless_letter_with_its_true_heartbeat() {
+    sockjs_through_the_lab(
+        "xhr-streaming",
+        "radio",
+        "/sockjs/{server}/{session}/xhr_streaming",
+        "h",
+    )
+    .await;
+}

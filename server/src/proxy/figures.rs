@@ -89,6 +89,16 @@ impl Figures {
         }
     }
 
+    /// The heartbeat learned by its pace on the channel `key`, if any (see `Tally::learned_beat`).
+    pub fn learned_beat(&self, key: &ChannelKey) -> Option<(bool, u64)> {
+        let book = self.lock();
+        let id = book
+            .renamed
+            .get(&key.id)
+            .map_or(&key.id, |renamed| &renamed.id);
+        book.tallies.get(id)?.1.learned_beat()
+    }
+
     /// The channel `old` is now `new` (a route template was learned): its tally goes with it.
     pub fn rename(&self, old: &ChannelKey, new: &ChannelKey) {
         let mut book = self.lock();

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::AppProxy;
 use super::conn::{Conn, CutBy, ProxiedStream};
-use super::headers::{is_event_stream, is_websocket_upgrade, onward};
+use super::headers::{is_websocket_upgrade, onward};
 use super::relay::{self, Events};
 use super::stage::{Direction, End, Fate, Flow, Form, Message, Verdict};
 use crate::hub::now_ms_f64;
@@ -203,7 +203,7 @@ pub async fn handle(
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let events = is_event_stream(&mime).then(|| mime.starts_with("text/event-stream"));
+    let events = switchboard_shared::har::classify::event_stream(&flow.url, &mime);
     if events.is_some() {
         // Nothing between the app and the browser may hold its events back.
         head.headers

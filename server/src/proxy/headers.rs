@@ -33,9 +33,11 @@ pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     has(header::UPGRADE, "websocket") && has(header::CONNECTION, "upgrade")
 }
 
-/// An answer whose events the proxy splits one by one: Server-Sent Events or NDJSON.
-pub fn is_event_stream(mime: &str) -> bool {
-    mime.starts_with("text/event-stream") || mime.starts_with("application/x-ndjson")
+/// An answer to `url` whose events the proxy splits one by one (see
+/// [`switchboard_shared::har::classify::event_stream`]): Server-Sent Events, NDJSON, SockJS's
+/// `xhr_streaming`.
+pub fn is_event_stream(url: &str, mime: &str) -> bool {
+    switchboard_shared::har::classify::event_stream(url, mime).is_some()
 }
 
 /// Removes the hop-by-hop headers, and those the `Connection` header names.

@@ -24,6 +24,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use switchboard_shared::app::heartbeat::Dialect;
 use switchboard_shared::app::{AppFaultRequest, Reached};
 
 use super::AppProxy;
@@ -134,6 +135,8 @@ pub struct Flow {
     pub method: Method,
     /// As the browser asked it of the proxy: `http://HOST/path?query`, `ws://…` for a socket.
     pub url: String,
+    /// What its URL says of its protocol, for the heartbeat signatures that hold only on their own.
+    pub dialect: Dialect,
     /// Whether it opens a connection of its channel: its connection's first request, or an upgrade.
     pub opens: bool,
     /// Its connection's first request.
@@ -173,6 +176,7 @@ impl Flow {
             conn,
             channel,
             method,
+            dialect: Dialect::of(&url),
             url,
             opens: first || websocket,
             first,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub mod experiment;
+pub mod heartbeat;
 pub mod route;
 
 /// The largest fault duration the proxy takes (an hour): longer is a mistake, not an experiment.

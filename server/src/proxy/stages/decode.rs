@@ -30,7 +30,7 @@ impl Stage for Decode {
             .headers
             .get(header::CONTENT_ENCODING)
             .and_then(|value| value.to_str().ok())
-            .filter(|_| !by_proxy && !flow.websocket && !is_event_stream(&mime))
+            .filter(|_| !by_proxy && !flow.websocket && !is_event_stream(&flow.url, &mime))
             .and_then(Decoder::for_encoding);
         if decoder.is_some() {
             flow.put(decoder);

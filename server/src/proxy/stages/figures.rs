@@ -4,7 +4,8 @@
 
 use axum::http::{StatusCode, header, request, response};
 use std::time::Duration;
-use switchboard_shared::app::{Reached, is_heartbeat_text};
+use switchboard_shared::app::Reached;
+use switchboard_shared::app::heartbeat::{payload_hash, signature};
 use switchboard_shared::har::classify::tally::{Letter, Line};
 
 use crate::hub::now_ms_f64;
@@ -64,7 +65,7 @@ impl Stage for Figures {
         let reason = head.status.canonical_reason().unwrap_or_default();
         let line = if flow.websocket && head.status == StatusCode::SWITCHING_PROTOCOLS {
             Some(Line::Socket)
-        } else if head.status.is_success() && is_event_stream(&mime) {
+        } else if head.status.is_success() && is_event_stream(&flow.url, &mime) {
             Some(Line::Stream {
                 sse: mime.starts_with("text/event-stream"),
             })
@@ -99,11 +100,23 @@ impl Stage for Figures {
     }
 
     fn after_message(&self, flow: &Flow, message: &Message<'_>, fate: Fate) {
-        let shaped = match message.form {
-            Form::Frame { opcode, .. } => {
-                matches!(opcode, 9 | 10) || (opcode == 1 && is_heartbeat_text(message.text))
+        let (shaped, payload) = match message.form {
+            Form::Frame { opcode, whole } => {
+                let text = opcode == 1 && whole;
+                (
+                    matches!(opcode, 9 | 10)
+                        || (text && signature(message.text, flow.dialect).is_some()),
+                    if text || matches!(opcode, 9 | 10) {
+                        payload_hash(message.text, message.size as usize)
+                    } else {
+                        0
+                    },
+                )
             }
-            Form::Event => is_heartbeat_text(message.text),
+            Form::Event => (
+                signature(message.text, flow.dialect).is_some(),
+                payload_hash(message.text, message.size as usize),
+            ),
             Form::Chunk => return,
         };
         if fate == Fate::Held {
@@ -116,6 +129,7 @@ impl Stage for Figures {
                 message.direction == Direction::Up,
                 message.size as usize,
                 shaped,
+                payload,
             );
             if fate == Fate::Swallowed && message.direction == Direction::Down {
                 tally.reached(Reached::Swallowed, 1, message.at_ms);

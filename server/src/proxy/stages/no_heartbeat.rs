@@ -1,9 +1,13 @@
-//! The `no_heartbeat` fault: the app's heartbeats on its way to the browser are swallowed — a socket's
-//! ping frames and heartbeat messages, an event stream's heartbeat events — and a letter whose whole
-//! answer is a heartbeat (an Engine.IO ping answering a held poll) is held until the fault ends, the
-//! long-polling way to miss one: a dead server would never answer it.
+//! The `no_heartbeat` fault: the app's heartbeats on their way to the browser are swallowed — exactly
+//! the channel's recognised heartbeat and nothing else: ping frames, messages known by a framework's
+//! signature (on a channel of that framework: Engine.IO's `2` only where Engine.IO runs, and never its
+//! upgrade probes), or the small payload the channel was seen repeating at a steady pace (an unknown
+//! protocol's beat). Data and handshakes pass. A letter whose whole answer is a heartbeat (an Engine.IO
+//! ping answering a held poll) is held until the fault ends, the long-polling way to miss one: a dead
+//! server would never answer it.
 
-use switchboard_shared::app::{AppFaultKind, is_heartbeat_text};
+use switchboard_shared::app::AppFaultKind;
+use switchboard_shared::app::heartbeat::{payload_hash, signature};
 
 use crate::proxy::stage::{Action, Direction, Flow, Form, Message, Stage};
 
@@ -25,6 +29,16 @@ impl Stage for NoHeartbeat {
         {
             return Action::Pass;
         }
+        let known = || signature(message.text, flow.dialect).is_some();
+        // An unknown protocol's beat: the payload its channel repeats at a steady pace, this way.
+        let learned = || {
+            flow.proxy
+                .figures
+                .learned_beat(&flow.channel)
+                .is_some_and(|(up, payload)| {
+                    !up && payload == payload_hash(message.text, message.size as usize)
+                })
+        };
         match message.form {
             Form::Frame {
                 opcode: 9,
@@ -35,13 +49,11 @@ impl Stage for NoHeartbeat {
                 whole: true,
             }
             | Form::Event
-                if is_heartbeat_text(message.text) =>
+                if known() || learned() =>
             {
                 Action::Swallow
             }
-            Form::Chunk if message.size <= HEARTBEAT_MAX && is_heartbeat_text(message.text) => {
-                Action::Hold
-            }
+            Form::Chunk if message.size <= HEARTBEAT_MAX && known() => Action::Hold,
             _ => Action::Pass,
         }
     }

@@ -48,7 +48,7 @@ impl Stage for Observe {
                     .headers
                     .get(header::CONTENT_TYPE)
                     .and_then(|value| value.to_str().ok())
-                    .is_some_and(|mime| is_event_stream(&mime.to_ascii_lowercase())),
+                    .is_some_and(|mime| is_event_stream(&flow.url, &mime.to_ascii_lowercase())),
         });
         flow.lab().happen(
             &flow.channel.id,

@@ -88,7 +88,7 @@ impl Stage for Recorder {
             headers: kept_headers(flow, &head.headers),
             head_bytes: head_bytes(12 + reason.len() + 1, &head.headers),
             at_ms: now_ms_f64(),
-            event_stream: is_event_stream(&mime),
+            event_stream: is_event_stream(&flow.url, &mime),
             mime,
         });
         Duration::ZERO

@@ -400,7 +400,21 @@ fn is_socket(entry: &Entry) -> bool {
 /// (an endless letter).
 fn is_event_stream(entry: &Entry) -> bool {
     let mime = entry.response.content.mime_type.to_ascii_lowercase();
-    mime.starts_with("text/event-stream") || mime.starts_with("application/x-ndjson")
+    event_stream(&entry.request.url, &mime).is_some()
+}
+
+/// Whether an answer to `url` of type `mime` (lower case) is a stream of events, read one by one:
+/// `Some(true)` for Server-Sent Events (events end at a blank line), `Some(false)` for lines (NDJSON,
+/// or SockJS's `xhr_streaming`, whose `application/javascript` answer is one frame a line and never
+/// ends). The proxy and the HAR import ask the same.
+pub fn event_stream(url: &str, mime: &str) -> Option<bool> {
+    if mime.starts_with("text/event-stream") {
+        return Some(true);
+    }
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    (mime.starts_with("application/x-ndjson")
+        || (path.ends_with("/xhr_streaming") && crate::app::heartbeat::Dialect::of(path).sockjs))
+        .then_some(false)
 }
 
 /// Why an answer said nothing new, if it did; `previous` is the body of the answer before it.

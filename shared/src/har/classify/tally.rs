@@ -192,8 +192,9 @@ impl Tally {
         self.last_down_ms = Some(at_ms);
     }
 
-    /// A message of a line: `len` its payload's bytes, `shaped` when it looks like a heartbeat.
-    pub fn message(&mut self, at_ms: f64, up: bool, len: usize, shaped: bool) {
+    /// A message of a line: `len` its payload's bytes, `shaped` when it is a heartbeat by its
+    /// signature, `payload` its [`crate::app::heartbeat::payload_hash`].
+    pub fn message(&mut self, at_ms: f64, up: bool, len: usize, shaped: bool, payload: u64) {
         let sse = matches!(self.line, Some(Line::Stream { .. }));
         let bytes = if sse {
             len as u64
@@ -217,6 +218,7 @@ impl Tally {
                 len,
                 up,
                 shaped,
+                payload,
                 heartbeat: false,
             },
         );
@@ -243,6 +245,17 @@ impl Tally {
         let mut sorted: Vec<f64> = self.delivery.iter().copied().collect();
         sorted.sort_by(f64::total_cmp);
         Some((sorted[sorted.len() / 2], sorted.len()))
+    }
+
+    /// The heartbeat of the current connection learned by its pace, when no signature names it: its
+    /// direction (`true` up) and payload hash (what the `no_heartbeat` fault swallows on an unknown
+    /// protocol).
+    pub fn learned_beat(&self) -> Option<(bool, u64)> {
+        let beats: Vec<Beat> = self.beats.iter().copied().collect();
+        if beats.iter().filter(|b| b.shaped).count() >= 2 {
+            return None;
+        }
+        super::lines::learned_beat(&beats)
     }
 
     /// What the browser got of what the app sent.
@@ -411,16 +424,16 @@ mod tests {
         tally.line_opened(Line::Socket, 0.0, 300, 150);
         for n in 1..=10 {
             let at = 2_000.0 * f64::from(n);
-            tally.message(at, false, 1, true);
-            tally.message(at + 3.0, true, 1, true);
-            tally.message(at + 500.0, false, 40, false);
+            tally.message(at, false, 1, true, 3);
+            tally.message(at + 3.0, true, 1, true, 5);
+            tally.message(at + 500.0, false, 40, false, 7 + 2 * n as u64);
         }
         let channel = tally.channel(None).unwrap();
         assert_eq!(channel.kind, ChannelKind::Phone);
         assert_eq!(channel.heartbeat_ms, Some(2_000.0));
         tally.line_ended(29_000.0);
         tally.line_opened(Line::Socket, 30_000.0, 300, 150);
-        tally.message(30_100.0, false, 40, false);
+        tally.message(30_100.0, false, 40, false, 9);
         let channel = tally.channel(None).unwrap();
         assert_eq!((channel.reconnects, channel.clients), (1, 1));
         assert_eq!(
@@ -441,7 +454,7 @@ mod tests {
         let mut tally = Tally::new("ws://app/socket");
         tally.line_opened(Line::Socket, 0.0, 0, 0);
         for n in 0..100_000 {
-            tally.message(f64::from(n), false, 10, false);
+            tally.message(f64::from(n), false, 10, false, 11 + 2 * n as u64);
         }
         assert_eq!(tally.beats.len(), KEPT);
         assert_eq!(tally.channel(None).unwrap().frames, 100_000);
