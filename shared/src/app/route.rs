@@ -16,8 +16,6 @@
 //!
 //! The learner is bounded ([`MAX_TEMPLATES`]); past it, paths are read by rules 1 and 2 alone.
 
-use std::collections::HashMap;
-
 /// The most templates learned: an app of endless distinct paths stops teaching (its paths are still
 /// read by their look).
 pub const MAX_TEMPLATES: usize = 2_000;
@@ -113,10 +111,11 @@ pub struct Learned {
     pub renamed: Option<String>,
 }
 
-/// The templates learned so far, per method and socket-ness and number of segments.
+/// The templates learned so far, each with its method and socket-ness (a list: at most
+/// [`MAX_TEMPLATES`], and no map for the page's WebAssembly to carry).
 #[derive(Debug, Default, Clone)]
 pub struct Routes {
-    known: HashMap<(bool, String, usize), Vec<Vec<String>>>,
+    known: Vec<(bool, String, Vec<String>)>,
     count: usize,
 }
 
@@ -125,8 +124,12 @@ impl Routes {
     pub fn learn(&mut self, method: &str, path: &str, socket: bool) -> Learned {
         let segments = by_rules(path);
         let n = segments.len();
-        let key = (socket, method.to_owned(), n);
-        let known = self.known.entry(key).or_default();
+        let mut known: Vec<&mut Vec<String>> = self
+            .known
+            .iter_mut()
+            .filter(|(s, m, t)| *s == socket && m == method && t.len() == n)
+            .map(|(_, _, t)| t)
+            .collect();
         // A template it already fits: the one with the fewest placeholders (the most particular).
         let fits = |template: &[String]| {
             template
@@ -159,7 +162,7 @@ impl Routes {
             });
             if let Some(index) = differs_in_one {
                 let before = known[index].join("/");
-                let template = &mut known[index];
+                let template = &mut *known[index];
                 for (t, s) in template.iter_mut().zip(&segments) {
                     if t != s {
                         *t = "{id}".to_owned();
@@ -174,7 +177,7 @@ impl Routes {
         }
         let template = segments.join("/");
         if self.count < MAX_TEMPLATES {
-            known.push(segments);
+            self.known.push((socket, method.to_owned(), segments));
             self.count += 1;
         }
         Learned {

@@ -47,18 +47,21 @@ pub(super) struct Beat {
 /// unknown protocol's heartbeat (the direction, `true` up, and the payload's hash). The payload
 /// repeated most wins; data whose payloads change never repeats.
 pub(super) fn learned_beat(frames: &[Beat]) -> Option<(bool, u64)> {
-    let mut groups: std::collections::HashMap<(bool, u64), Vec<f64>> = Default::default();
-    for frame in frames.iter().filter(|f| !f.shaped && f.payload != 0) {
-        groups
-            .entry((frame.up, frame.payload))
-            .or_default()
-            .push(frame.at_ms);
-    }
-    groups
-        .into_iter()
-        .filter(|(_, times)| heartbeat_period(times).is_some())
-        .max_by_key(|(key, times)| (times.len(), !key.0))
-        .map(|(key, _)| key)
+    // Grouped by sorting (no map: the page's WebAssembly pays for every kind of map it holds).
+    let mut small: Vec<(bool, u64, f64)> = frames
+        .iter()
+        .filter(|f| !f.shaped && f.payload != 0)
+        .map(|f| (f.up, f.payload, f.at_ms))
+        .collect();
+    small.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+    small
+        .chunk_by(|a, b| (a.0, a.1) == (b.0, b.1))
+        .filter(|group| {
+            let times: Vec<f64> = group.iter().map(|g| g.2).collect();
+            heartbeat_period(&times).is_some()
+        })
+        .max_by_key(|group| (group.len(), !group[0].0))
+        .map(|group| (group[0].0, group[0].1))
 }
 
 /// Marks the heartbeats of a line, reads their pace and counts the silences longer than 2.5 of them.
