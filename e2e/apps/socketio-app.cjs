@@ -7,8 +7,8 @@
 // prints "listening on PORT" once it accepts connections, then its own log, one JSON line each:
 //   log {"at": UNIX_MS, "event": "connect" | "disconnect", "id": SOCKET_ID, "why": REASON}
 // The page keeps its own in window.events ({at, event, why, transport}): what the browser saw, for the
-// tests; a chat says the transport it arrived on, as messages on the WebSocket are what a phone call
-// delivers (before the upgrade they come as letters).
+// tests; a chat says the transport it arrived on, and each packet that reaches it on a WebSocket is a
+// "frame" (before the upgrade, messages come as letters).
 const http = require("http");
 const { Server } = require("socket.io");
 
@@ -22,6 +22,19 @@ const page = () => `<!doctype html>
 <h1>Socket.IO chat</h1>
 <p id="state">connecting…</p>
 <ul id="log"></ul>
+<script>
+  // Every message that reaches the page on a WebSocket (the upgrade's probe too), as the browser saw
+  // it: what a phone call delivers. Installed before the client library takes the constructor.
+  window.events = [];
+  window.WebSocket = class extends WebSocket {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", () => {
+        window.events.push({ at: Date.now(), event: "frame", transport: "websocket" });
+      });
+    }
+  };
+</script>
 <script src="/socket.io/socket.io.js"></script>
 <script>
   const POLLING_MS = ${pollingMs};
@@ -33,7 +46,6 @@ const page = () => `<!doctype html>
   }
   window.transports = [];
   window.connects = 0;
-  window.events = [];
   window.chats = 0;
   socket.on("connect", () => {
     window.connects += 1;

@@ -1907,6 +1907,35 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
             .ok_or(format!("{kinds} · {heartbeat}"))
     })
     .await;
+    // Its page, script, handshake and uploads are no channels: said aside, in one sentence.
+    let report: serde_json::Value = http
+        .get(format!("{base}/api/app"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = report["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|name| !name.starts_with("POST ") && !name.ends_with(".js")),
+        "{names:?}"
+    );
+    let aside = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["text"].as_str())
+        .find(|text| text.starts_with("Aside from its channels: your page (2 files"))
+        .unwrap_or_else(|| panic!("no word on the page's files: {:#}", report["findings"]));
+    assert!(aside.contains("upload"), "{aside}");
     show_app(page).await;
     save_screenshot(page, "e2e-your-app.png").await;
 
@@ -2029,10 +2058,10 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     // The proxy hands a message to the browser's socket a moment before the page's handler runs.
-    eventually("the page has a chat over its WebSocket again", || async {
+    eventually("the page has a packet over its WebSocket again", || async {
         let got = app_page
             .execute(
-                "return window.events.some(e => e.event === 'chat' && e.transport === 'websocket' && e.at > arguments[0])",
+                "return window.events.some(e => e.event === 'frame' && e.transport === 'websocket' && e.at > arguments[0])",
                 vec![serde_json::json!(began + 29_000.0)],
             )
             .await
@@ -2081,23 +2110,24 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
         back - began >= 29_000.0,
         "the page got through during the half-open"
     );
-    // Messages are again on the phone call when the page's first chat comes over its WebSocket: its
-    // `connect` comes over letters first (Engine.IO opens with polling and then upgrades), and what
-    // it says back may too, so the connect itself is not the phone call's recovery.
+    // Messages are again on the phone call when the page's first packet comes over its WebSocket
+    // (the upgrade's probe, a ping or a chat): its `connect` comes over letters first (Engine.IO
+    // opens with polling and then upgrades), so the connect itself is not the phone call's recovery.
     let on_the_phone = page_events
         .as_array()
         .unwrap()
         .iter()
         .filter(|e| {
-            e["event"] == "chat"
+            e["event"] == "frame"
                 && e["transport"] == "websocket"
-                && e["at"].as_f64().unwrap() > back
+                && e["at"].as_f64().unwrap() >= back
         })
         .map(|e| e["at"].as_f64().unwrap())
         .next()
         .unwrap_or_else(|| {
-            panic!("no chat on the page's WebSocket since it reconnected: {page_events}")
+            panic!("no packet on the page's WebSocket since it reconnected: {page_events}")
         });
+    println!("the half-open's figures: {experiment:#}\nthe page's events: {page_events}");
     near(
         "recovered",
         experiment["recovered_ms"].as_f64().unwrap(),

@@ -99,6 +99,19 @@ impl Figures {
         book.tallies.get(id)?.1.learned_beat()
     }
 
+    /// Every request aside from the channels, summed by kind (`Page`, `Handshake`, `Upload`): how
+    /// many, and their bytes.
+    pub fn asides(&self) -> [(u64, u64); 3] {
+        let mut sum = [(0, 0); 3];
+        for (_, tally) in self.lock().tallies.values() {
+            for (into, (n, bytes)) in sum.iter_mut().zip(tally.asides()) {
+                into.0 += n;
+                into.1 += bytes;
+            }
+        }
+        sum
+    }
+
     /// The channel `old` is now `new` (a route template was learned): its tally goes with it.
     pub fn rename(&self, old: &ChannelKey, new: &ChannelKey) {
         let mut book = self.lock();
@@ -147,6 +160,7 @@ impl Figures {
         let mut read = Vec::new();
         let mut other = 0;
         for (id, (key, tally)) in tallies.iter() {
+            other += tally.asides().iter().map(|(n, _)| n).sum::<u64>();
             let others = match everyone {
                 Some(everyone) => everyone,
                 None => median(

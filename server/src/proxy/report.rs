@@ -6,6 +6,7 @@ use switchboard_shared::app::experiment::{Experiment, ExperimentState, Told};
 use switchboard_shared::app::{AppChannel, AppReport, Finding, Got};
 use switchboard_shared::format::{format_bytes, format_ms};
 use switchboard_shared::har::{Channel, ChannelKind};
+use switchboard_shared::stats::group_thousands;
 
 use super::AppProxy;
 use super::conn::ChannelKey;
@@ -18,6 +19,7 @@ const PROXY_IDLE_MS: f64 = 15_000.0;
 pub fn report(proxy: &AppProxy) -> AppReport {
     let now = now_ms_f64();
     let (read, other_requests) = proxy.figures.read(now);
+    let asides = proxy.figures.asides();
     let open = proxy.open_connections();
     let (recorded, dropped) = proxy.recording.counts();
     let mut channels = Vec::new();
@@ -58,6 +60,9 @@ pub fn report(proxy: &AppProxy) -> AppReport {
             cut_by_idle_timeout,
             verdict: channel.verdict(),
         });
+    }
+    if let Some(finding) = aside_finding(asides) {
+        findings.push(finding);
     }
     let channels_read: Vec<(ChannelKey, Channel)> = read
         .into_iter()
@@ -114,6 +119,44 @@ pub fn report(proxy: &AppProxy) -> AppReport {
     }
 }
 
+/// What went through the proxy aside from the channels, in one sentence (none when nothing did).
+fn aside_finding(asides: [(u64, u64); 3]) -> Option<Finding> {
+    let [
+        (files, file_bytes),
+        (handshakes, _),
+        (uploads, upload_bytes),
+    ] = asides;
+    let mut parts = Vec::new();
+    if files > 0 {
+        parts.push(format!(
+            "your page ({} file{}, {})",
+            group_thousands(files),
+            if files == 1 { "" } else { "s" },
+            format_bytes(file_bytes as f64)
+        ));
+    }
+    if handshakes > 0 {
+        parts.push(format!(
+            "{} handshake{} (a framework's open or /info)",
+            group_thousands(handshakes),
+            if handshakes == 1 { "" } else { "s" }
+        ));
+    }
+    if uploads > 0 {
+        parts.push(format!(
+            "{} upload{} of long-polling or streaming sessions ({})",
+            group_thousands(uploads),
+            if uploads == 1 { "" } else { "s" },
+            format_bytes(upload_bytes as f64)
+        ));
+    }
+    (!parts.is_empty()).then(|| Finding {
+        channel: None,
+        text: format!("Aside from its channels: {}.", parts.join(", ")),
+        at_ms: None,
+    })
+}
+
 /// The most important thing the lab can say: the app keeps sending, and the browser gets nothing.
 fn starved(key: &ChannelKey, channel: &Channel, got: &Got, now: f64) -> Finding {
     let since = got.undelivered_since_ms.unwrap_or(now);
@@ -153,8 +196,16 @@ fn channel_findings(channel: &Channel, key: &ChannelKey, now: f64) -> Vec<Findin
                 format_ms(every),
                 format_ms(PROXY_IDLE_MS)
             ))),
+            // A socket's library watches its beats (a ping timeout); an EventSource watches nothing,
+            // so only a page that checks for them can tell a dead radio.
+            Some(every) if channel.kind == ChannelKind::Phone => findings.push(say(format!(
+                "{your} heartbeats every {}: a quiet line survives a proxy's {} idle timeout, and a client that watches them can tell a dead one within {}.",
+                format_ms(every),
+                format_ms(PROXY_IDLE_MS),
+                format_ms(2.5 * every)
+            ))),
             Some(every) => findings.push(say(format!(
-                "{your} heartbeats every {}: a quiet line survives a proxy's {} idle timeout, and a dead one can be told within {}.",
+                "{your} heartbeats every {}: a quiet line survives a proxy's {} idle timeout. EventSource itself never checks them: only a page that does can tell a dead line, within {}.",
                 format_ms(every),
                 format_ms(PROXY_IDLE_MS),
                 format_ms(2.5 * every)
@@ -169,11 +220,18 @@ fn channel_findings(channel: &Channel, key: &ChannelKey, now: f64) -> Vec<Findin
         },
         ChannelKind::Letters if channel.requests >= 5 && channel.empty > 0 => {
             let total = channel.bytes_up + channel.bytes_down;
+            // Named by the rules that found them, so the words say what the figures counted.
+            let rules: Vec<String> = channel
+                .empty_by
+                .iter()
+                .map(|(rule, count)| format!("{} {count}", rule.words()))
+                .collect();
             findings.push(say(format!(
-                "{your} came back unchanged {:.0} % of the time ({} of {}): a stream would carry the same news in ≈ {} instead of {}.",
+                "{your} brought nothing new {:.0} % of the time ({} of {}: {}): a stream would carry the same news in ≈ {} instead of {}.",
                 100.0 * channel.empty as f64 / channel.requests as f64,
                 channel.empty,
                 channel.requests,
+                rules.join(", "),
                 format_bytes(channel.stream_estimate() as f64),
                 format_bytes(total as f64)
             )));
@@ -222,7 +280,8 @@ fn experiment_findings(
             findings.extend(told.findings(
                 id,
                 &key.called(channel.kind),
-                matches!(channel.kind, ChannelKind::Letters | ChannelKind::Held),
+                channel.kind,
+                channel.heartbeat_ms,
             ));
         }
     }

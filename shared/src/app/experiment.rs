@@ -484,7 +484,17 @@ pub struct Told<'a> {
 
 impl Told<'_> {
     /// The findings about one channel, in the order a person reads them.
-    pub fn findings(&self, channel: &str, called: &str, letters: bool) -> Vec<Finding> {
+    /// `heartbeat_ms` is the channel's heartbeat as its row reads it (none when none is recognised):
+    /// the words about swallowed heartbeats and idle timeouts rest on it, as the row beside them does.
+    pub fn findings(
+        &self,
+        channel: &str,
+        called: &str,
+        channel_kind: crate::har::ChannelKind,
+        heartbeat_ms: Option<f64>,
+    ) -> Vec<Finding> {
+        use crate::har::ChannelKind;
+        let letters = matches!(channel_kind, ChannelKind::Letters | ChannelKind::Held);
         let experiment = self.experiment;
         let Some(seen) = experiment.figures.get(channel) else {
             return Vec::new();
@@ -513,6 +523,20 @@ impl Told<'_> {
             ExperimentKind::Other(_) => None,
         };
         match experiment.kind {
+            // A held poll's heartbeat answer is held, not swallowed: held letters are not said to have
+            // none.
+            ExperimentKind::Fault(AppFaultKind::NoHeartbeat)
+                if seen.got.swallowed == 0
+                    && heartbeat_ms.is_none()
+                    && channel_kind != ChannelKind::Held =>
+            {
+                say(
+                    start,
+                    format!(
+                        "No heartbeat recognised on {your}: nothing to swallow, nothing changed for it."
+                    ),
+                );
+            }
             ExperimentKind::Fault(AppFaultKind::HalfOpen)
             | ExperimentKind::Fault(AppFaultKind::NoHeartbeat) => {
                 let what = if kind == Some(AppFaultKind::HalfOpen) {
@@ -656,26 +680,43 @@ impl Told<'_> {
                 );
             }
             ExperimentKind::Fault(AppFaultKind::IdleTimeout) => {
-                let idle = format_ms(experiment.settings.idle_ms.unwrap_or(0) as f64);
+                let idle_ms = experiment.settings.idle_ms.unwrap_or(0) as f64;
+                let idle = format_ms(idle_ms);
                 if seen.cuts > 0 {
+                    let why = match heartbeat_ms {
+                        _ if letters => ": a letter held longer than that is hung up on".to_owned(),
+                        Some(every) if every > idle_ms => format!(
+                            ": its heartbeat (every {}) is slower than the timeout, so a connection is cut before its next beat",
+                            format_ms(every)
+                        ),
+                        Some(every) => format!(
+                            ": its line went quiet that long in spite of its heartbeat (every {})",
+                            format_ms(every)
+                        ),
+                        None => {
+                            ": no heartbeat was seen on it to keep a quiet line open".to_owned()
+                        }
+                    };
                     say(
                         now,
                         format!(
-                            "The proxy's {idle} idle timeout cut {your} {} time{}{}.",
+                            "The proxy's {idle} idle timeout cut {your} {} time{}{why}.",
                             seen.cuts,
                             plural(seen.cuts),
-                            if letters {
-                                ": a letter held longer than that is hung up on"
-                            } else {
-                                ": its line went quiet that long"
-                            }
                         ),
                     );
                 } else if seen.open_at_start > 0 || seen.attempts > 0 {
+                    let why = match heartbeat_ms {
+                        Some(every) if every <= idle_ms && !letters => format!(
+                            "its heartbeat every {} is under the {idle} timeout",
+                            format_ms(every)
+                        ),
+                        _ => "it never went quiet that long".to_owned(),
+                    };
                     say(
                         now,
                         format!(
-                            "The proxy's {idle} idle timeout did not cut {your} in {}: it never went quiet that long.",
+                            "The proxy's {idle} idle timeout did not cut {your} in {}: {why}.",
                             format_ms(now - start)
                         ),
                     );
@@ -1177,7 +1218,12 @@ mod tests {
             now_ms: START + 60_000.0,
         };
         let texts: Vec<String> = told
-            .findings("c1", "phone call (/ws)", false)
+            .findings(
+                "c1",
+                "phone call (/ws)",
+                crate::har::ChannelKind::Phone,
+                None,
+            )
             .into_iter()
             .map(|f| f.text)
             .collect();
@@ -1233,7 +1279,12 @@ mod tests {
             experiment: &experiment,
             now_ms: START + 31_000.0,
         }
-        .findings("c1", "phone call (/ws)", false);
+        .findings(
+            "c1",
+            "phone call (/ws)",
+            crate::har::ChannelKind::Phone,
+            None,
+        );
         let texts: Vec<&str> = findings.iter().map(|f| f.text.as_str()).collect();
         assert_eq!(
             texts,

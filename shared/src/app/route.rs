@@ -193,6 +193,74 @@ impl Routes {
     }
 }
 
+/// What a request is, besides a channel's traffic: what the page loads, a framework's handshake, or a
+/// session's uploads. None of them is a channel (they are counted apart, and a page reloaded three times
+/// is no polling loop); the rule is the proxy's and the HAR import's alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Aside {
+    /// The page and what it loads: HTML, scripts, styles, images, fonts (a `GET` by its answer's type,
+    /// a script only when its path names a file).
+    Page,
+    /// A framework's handshake: SockJS's `/info`, Engine.IO's open (its first poll, no `sid` yet),
+    /// Bayeux's `/meta/handshake`.
+    Handshake,
+    /// What a long-polling or streaming session sends up: Engine.IO's `POST`s, SockJS's `xhr_send`.
+    Upload,
+}
+
+/// What `method` `url` (with its query) answered as `mime` (lower case) is, if it is aside from the
+/// channels.
+pub fn aside(method: &str, url: &str, mime: &str) -> Option<Aside> {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let param = |name: &str| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some(name))
+    };
+    let engine_io = param("EIO");
+    if engine_io && method == "POST" && param("sid") {
+        return Some(Aside::Upload);
+    }
+    if engine_io && method == "GET" && !param("sid") && param("transport") {
+        return Some(Aside::Handshake);
+    }
+    if method == "POST" && matches!(last, "xhr_send" | "jsonp_send") {
+        return Some(Aside::Upload);
+    }
+    if path.ends_with("/meta/handshake") || (last == "info" && mime.contains("json")) {
+        return Some(Aside::Handshake);
+    }
+    let file = last.rsplit_once('.').is_some_and(|(_, ext)| {
+        matches!(
+            ext,
+            "js" | "mjs"
+                | "css"
+                | "html"
+                | "htm"
+                | "png"
+                | "jpg"
+                | "jpeg"
+                | "gif"
+                | "svg"
+                | "ico"
+                | "webp"
+                | "woff"
+                | "woff2"
+                | "ttf"
+                | "wasm"
+                | "map"
+        )
+    });
+    let resource = mime.starts_with("text/html")
+        || mime.starts_with("text/css")
+        || mime.starts_with("image/")
+        || mime.starts_with("font/")
+        || mime.starts_with("application/wasm")
+        || (mime.contains("javascript") && file);
+    (method == "GET" && (resource || (file && mime.is_empty()))).then_some(Aside::Page)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +348,60 @@ mod tests {
             routes.learn("GET", "/x/three/four/y", false).template,
             "/x/three/four/y"
         );
+    }
+
+    #[test]
+    fn pages_handshakes_and_uploads_are_aside_and_a_sessions_traffic_is_not() {
+        let js = "application/javascript; charset=utf-8";
+        for (method, url, mime, aside_as) in [
+            ("GET", "/", "text/html; charset=utf-8", Some(Aside::Page)),
+            ("GET", "/socket.io/socket.io.js", js, Some(Aside::Page)),
+            ("GET", "/app.css", "", Some(Aside::Page)),
+            ("GET", "/logo.png", "image/png", Some(Aside::Page)),
+            (
+                "GET",
+                "/sockjs/info?t=1796",
+                "application/json; charset=utf-8",
+                Some(Aside::Handshake),
+            ),
+            (
+                "GET",
+                "/socket.io/?EIO=4&transport=polling&t=abc",
+                "text/plain",
+                Some(Aside::Handshake),
+            ),
+            (
+                "POST",
+                "/cometd/meta/handshake",
+                "application/json",
+                Some(Aside::Handshake),
+            ),
+            (
+                "POST",
+                "/socket.io/?EIO=4&transport=polling&sid=x1",
+                "text/html",
+                Some(Aside::Upload),
+            ),
+            (
+                "POST",
+                "/sockjs/123/abcdefgh/xhr_send?t=1",
+                "text/plain",
+                Some(Aside::Upload),
+            ),
+            // A session's own traffic, and an app's JSON, are channels' business.
+            (
+                "GET",
+                "/socket.io/?EIO=4&transport=polling&sid=x1",
+                "text/plain",
+                None,
+            ),
+            ("POST", "/sockjs/123/abcdefgh/xhr_streaming?t=1", js, None),
+            ("POST", "/sockjs/123/abcdefgh/xhr?t=1", js, None),
+            ("GET", "/status", "application/json", None),
+            ("GET", "/api/info", "text/plain", None),
+        ] {
+            assert_eq!(aside(method, url, mime), aside_as, "{method} {url}");
+        }
     }
 
     #[test]

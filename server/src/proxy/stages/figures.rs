@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header, request, response};
 use std::time::Duration;
 use switchboard_shared::app::Reached;
 use switchboard_shared::app::heartbeat::{payload_hash, signature};
+use switchboard_shared::app::route::aside;
 use switchboard_shared::har::classify::tally::{Letter, Line};
 
 use crate::hub::now_ms_f64;
@@ -27,6 +28,7 @@ struct Exchange {
     up: u64,
     down: u64,
     line: Option<Line>,
+    mime: String,
     body: Vec<u8>,
 }
 
@@ -78,6 +80,7 @@ impl Stage for Figures {
             exchange.status = head.status.as_u16();
             exchange.down += head_bytes(12 + reason.len() + 1, &head.headers);
             exchange.line = line;
+            exchange.mime.clone_from(&mime);
             if let Some(line) = line {
                 opened = Some((line, exchange.up, exchange.down));
             }
@@ -152,6 +155,11 @@ impl Stage for Figures {
         flow.proxy.figures.with(&flow.channel, |tally| {
             if exchange.line.is_some() {
                 tally.line_ended(end_ms);
+                return;
+            }
+            // The page's files, a framework's handshake, a session's uploads: counted, no letters.
+            if let Some(aside) = aside(flow.method.as_str(), &flow.url, &exchange.mime) {
+                tally.aside(aside, exchange.up + exchange.down);
                 return;
             }
             // Kept whole up to its limit, it may end mid-character: what is valid is compared.

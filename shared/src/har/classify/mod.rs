@@ -19,7 +19,7 @@ pub use lines::heartbeat_period;
 use lines::{socket, stream};
 
 use super::model::{Entry, Har, parse_date_time};
-use crate::app::route::Routes;
+use crate::app::route::{Routes, aside};
 use crate::format::{format_bytes, format_ms};
 use crate::stats::{group_thousands, median};
 
@@ -83,10 +83,10 @@ pub enum EmptyRule {
 impl EmptyRule {
     pub fn words(self) -> &'static str {
         match self {
-            EmptyRule::NoContent => "204/304",
-            EmptyRule::EmptyBody => "empty body, [] or {}",
+            EmptyRule::NoContent => "204 No Content or 304 Not Modified",
+            EmptyRule::EmptyBody => "an empty body, [], {} or null",
             EmptyRule::EmptyLists => "JSON with only empty lists",
-            EmptyRule::Repeated => "the same body as the answer before",
+            EmptyRule::Repeated => "identical to the answer before",
         }
     }
 }
@@ -375,6 +375,18 @@ fn endpoint(routes: &mut Routes, entry: &Entry, socket: bool) -> String {
     }
 }
 
+/// The path and query of a URL (`/poll?after=3` of `https://host/poll?after=3#x`).
+fn path_and_query(url: &str) -> &str {
+    let without_fragment = url.split('#').next().unwrap_or(url);
+    match without_fragment.find("://") {
+        Some(scheme) => {
+            let rest = &without_fragment[scheme + 3..];
+            rest.find('/').map_or("/", |slash| &rest[slash..])
+        }
+        None => without_fragment,
+    }
+}
+
 fn path_of(url: &str) -> &str {
     let without_query = url.split(['?', '#']).next().unwrap_or(url);
     match without_query.find("://") {
@@ -527,6 +539,19 @@ pub fn classify(har: &Har) -> Imported {
     let mut forced: BTreeMap<String, ChannelKind> = BTreeMap::new();
     let mut hinted_others = 0;
     for &(entry, start, end) in &entries {
+        // The page's files, a framework's handshake, a session's uploads: never a channel.
+        let mime = entry.response.content.mime_type.to_ascii_lowercase();
+        if !is_socket(entry)
+            && aside(
+                &entry.request.method,
+                path_and_query(&entry.request.url),
+                &mime,
+            )
+            .is_some()
+        {
+            hinted_others += 1;
+            continue;
+        }
         let hint = hinted_kind(entry);
         if hinted && hint.is_none() {
             hinted_others += 1;

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 
 use super::lines::{Beat, frame_bytes, heartbeats};
 use super::{Channel, ChannelKind, empty_rule_of, loop_kind};
+use crate::app::route::Aside;
 use crate::app::{Got, Reached};
 use crate::stats::median;
 
@@ -75,6 +76,8 @@ pub struct Tally {
     longest_silence_ms: Option<f64>,
     /// What the browser got of the messages the app sent.
     got: Got,
+    /// Requests aside from the channel (see [`Aside`]): how many of each, and their bytes.
+    asides: [(u64, u64); 3],
     /// How long the latest messages delivered waited between the app and the browser's socket.
     delivery: VecDeque<f64>,
 }
@@ -117,6 +120,7 @@ impl Tally {
             last_down_ms: None,
             longest_silence_ms: None,
             got: Got::default(),
+            asides: [(0, 0); 3],
             delivery: VecDeque::new(),
         }
     }
@@ -139,6 +143,19 @@ impl Tally {
             }
         }
         self.last_down_ms = Some(at_ms);
+    }
+
+    /// A request aside from the channels ended (a file of the page, a handshake, an upload).
+    pub fn aside(&mut self, aside: Aside, bytes: u64) {
+        let slot = &mut self.asides[aside as usize];
+        slot.0 += 1;
+        slot.1 += bytes;
+    }
+
+    /// The requests aside from the channels, by [`Aside`] (`Page`, `Handshake`, `Upload`): how many,
+    /// and their bytes.
+    pub fn asides(&self) -> [(u64, u64); 3] {
+        self.asides
     }
 
     /// A request of a loop ended.
