@@ -43,8 +43,11 @@ const page = `<!doctype html>
   window.events = [];
   window.ticks = 0;
   const state = document.getElementById("state");
+  // ?keepalive=MS: the client pings every MS (graphql-ws's keepAlive), the server answers pong.
+  const keepAlive = Number(new URLSearchParams(location.search).get("keepalive") || 0);
   const client = graphqlWs.createClient({
     url: "ws://" + location.host + "/graphql",
+    keepAlive,
     retryAttempts: Infinity,
     shouldRetry: () => true,
     on: {
@@ -61,7 +64,8 @@ const page = `<!doctype html>
 
 const browserBuild = path.join(path.dirname(require.resolve("graphql-ws/package.json")), "umd", "graphql-ws.min.js");
 const server = http.createServer((req, res) => {
-  if (req.url === "/" || req.url === "/index.html") {
+  const pathname = req.url.split("?")[0];
+  if (pathname === "/" || pathname === "/index.html") {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
     res.end(page);
   } else if (req.url === "/graphql-ws.js") {
