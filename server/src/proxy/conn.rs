@@ -64,6 +64,10 @@ pub struct Conn {
     pub asked_dead: AtomicBool,
     /// The app closed (or began closing) the socket it carries: what the browser does next answers it.
     pub app_hung_up: AtomicBool,
+    /// The plain request it carries now (a hash of its method and URL; 0 between requests and on a
+    /// socket): cut in flight, the browser may send it again on a new connection — a resend, not a
+    /// redial.
+    pub asking: std::sync::atomic::AtomicU64,
     /// Its place among the open files and its client's connections, given back when it is gone.
     _admitted: Admitted,
 }
@@ -93,6 +97,7 @@ impl Conn {
             awaiting: AtomicBool::new(false),
             app_hung_up: AtomicBool::new(false),
             asked_dead: AtomicBool::new(false),
+            asking: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -62,10 +62,17 @@ struct State {
     network_log: VecDeque<AppNetworkSpan>,
     /// Every channel id seen, with its name (bounded: an app with endless distinct paths stops adding).
     seen: HashMap<String, String>,
+    /// Requests the lab cut in flight, newest last: (channel, hash of method and URL, when).
+    cut_asking: VecDeque<(String, u64, f64)>,
     /// Channels renamed to their route template, old id to new: what a connection that began under
     /// the old name tells is told of the new one. Kept across Start over, as the templates are.
     renamed: HashMap<String, String>,
 }
+
+/// How many cut requests are remembered, and how soon after its cut a request sent again is the
+/// browser's resend (Chromium resends at once, on a new connection).
+const CUT_ASKING_KEPT: usize = 256;
+const RESEND_WITHIN_MS: f64 = 2_000.0;
 
 /// The most distinct channels remembered as seen.
 const SEEN: usize = 10_000;
@@ -427,6 +434,34 @@ impl Lab {
     pub fn count_cut(&self, channel: &str, by: CutCause) {
         self.lock().cut(channel, by);
         self.happen(channel, Happening::Cut);
+    }
+
+    /// The lab cut `conn` of `channel`: counted, and the request it carried remembered, so the
+    /// browser sending it again is not taken for the app's redial.
+    pub fn cut_conn(&self, conn: &Conn, channel: &str, by: CutCause) {
+        let asking = conn.asking.load(Relaxed);
+        if asking != 0 {
+            let mut state = self.lock();
+            if state.cut_asking.len() == CUT_ASKING_KEPT {
+                state.cut_asking.pop_front();
+            }
+            state
+                .cut_asking
+                .push_back((channel.to_owned(), asking, now_ms_f64()));
+        }
+        self.count_cut(channel, by);
+    }
+
+    /// Whether a request (`asking`: the hash of its method and URL) of `channel` is one the lab cut in
+    /// flight a moment ago, sent again: then it is the browser's resend, told once.
+    pub fn resent(&self, channel: &str, asking: u64) -> bool {
+        let mut state = self.lock();
+        let now = now_ms_f64();
+        let channel = state.current(channel).to_owned();
+        let found = state.cut_asking.iter().position(|(cut, hash, at)| {
+            *hash == asking && *cut == channel && now - at <= RESEND_WITHIN_MS
+        });
+        found.is_some_and(|at| state.cut_asking.remove(at).is_some())
     }
 
     /// Remembers a channel a request went to, so faults may name it.

@@ -238,6 +238,10 @@ pub enum Happening {
     /// The browser began an exchange that opens a connection of the channel (a socket, a stream, a
     /// letter).
     Attempt { exchange: u64 },
+    /// The browser's network stack sent again, on a new connection, a request the lab had cut in
+    /// flight (Chromium does so when a kept-alive connection fails before its answer): no attempt of
+    /// the app's, so never a redial — the app's own code has not answered the cut yet.
+    Resent { exchange: u64 },
     /// The lab refused its connection.
     Refused { exchange: u64 },
     /// Its answer's head: from the app, or made by the proxy (`by_proxy`: a 503 of the lab, a 502 when
@@ -302,6 +306,11 @@ pub struct Observation {
     /// Requests the browser sent on connections a half-open had left dead.
     #[serde(default)]
     pub asked_dead: u64,
+    /// Requests the browser's network stack sent again after the lab cut them in flight.
+    #[serde(default)]
+    pub resent: u64,
+    #[serde(skip)]
+    resent_exchanges: Vec<u64>,
     /// How long messages took from the app to the browser's socket (the median, and of how many),
     /// while the fault lasted and after it ended.
     #[serde(default)]
@@ -354,6 +363,12 @@ impl Observation {
                     self.app_closed_ms.get_or_insert(at_ms);
                 }
             }
+            Happening::Resent { exchange } => {
+                self.resent += 1;
+                if self.resent_exchanges.len() < PENDING_KEPT {
+                    self.resent_exchanges.push(exchange);
+                }
+            }
             Happening::Attempt { .. } => {
                 self.attempts += 1;
                 if ended_ms.is_none_or(|end| at_ms <= end) {
@@ -377,6 +392,8 @@ impl Observation {
                 } else if status >= 400 || by_proxy {
                     self.errors += 1;
                     self.last_error = Some((status, at_ms));
+                } else if self.resent_exchanges.contains(&exchange) {
+                    // What a resent request got is the browser's, not an answer to an attempt.
                 } else {
                     self.got_through += 1;
                     if self.redialed_ms.is_none() && self.answered.len() < PENDING_KEPT {
@@ -523,12 +540,9 @@ impl Told<'_> {
             ExperimentKind::Other(_) => None,
         };
         match experiment.kind {
-            // A held poll's heartbeat answer is held, not swallowed: held letters are not said to have
-            // none.
+            // Held letters whose answers were heartbeats have a pace too: none means none was seen.
             ExperimentKind::Fault(AppFaultKind::NoHeartbeat)
-                if seen.got.swallowed == 0
-                    && heartbeat_ms.is_none()
-                    && channel_kind != ChannelKind::Held =>
+                if seen.got.swallowed == 0 && heartbeat_ms.is_none() =>
             {
                 say(
                     start,
@@ -605,8 +619,21 @@ impl Told<'_> {
                 }
             }
             ExperimentKind::Fault(AppFaultKind::Drop) => {
+                let resent = if seen.resent > 0 {
+                    format!(
+                        "; the browser itself sent {} cut request{} again at once, which is not your app's redial",
+                        seen.resent,
+                        plural(seen.resent)
+                    )
+                } else {
+                    String::new()
+                };
                 let cut = if seen.cuts > 0 {
-                    format!(" ({} connection{} cut)", seen.cuts, plural(seen.cuts))
+                    format!(
+                        " ({} connection{} cut{resent})",
+                        seen.cuts,
+                        plural(seen.cuts)
+                    )
                 } else {
                     String::new()
                 };
@@ -1150,6 +1177,30 @@ mod tests {
             (seen.got.sent, seen.got.delivered, seen.got.withheld),
             (3, 0, 3)
         );
+    }
+
+    #[test]
+    fn a_request_the_browser_sent_again_after_its_cut_is_no_redial() {
+        let answered = |exchange| Happening::Answered {
+            exchange,
+            status: 200,
+            by_proxy: false,
+        };
+        // Cut in flight at the drop, resent by Chromium 50 ms later and answered at once; the app's
+        // own reconnect comes half a second later.
+        let seen = observe(
+            Some(0.0),
+            &[
+                (50.0, Happening::Resent { exchange: 2 }),
+                (52.0, answered(2)),
+                (53.0, Happening::Whole { exchange: 2 }),
+                (560.0, Happening::Attempt { exchange: 3 }),
+                (562.0, answered(3)),
+                (563.0, Happening::Whole { exchange: 3 }),
+            ],
+        );
+        assert_eq!((seen.resent, seen.attempts, seen.got_through), (1, 1, 1));
+        assert_eq!(seen.redialed_ms, Some(START + 562.0));
     }
 
     #[test]

@@ -18,7 +18,7 @@ impl Stage for Drop {
         for conn in hit {
             conn.cut_by(CutBy::Fault);
             if let Some(key) = conn.key() {
-                lab.count_cut(&key.id, CutCause::Drop);
+                lab.cut_conn(conn, &key.id, CutCause::Drop);
             }
         }
     }

@@ -179,6 +179,8 @@ impl Stage for Figures {
                 body,
                 up: exchange.up,
                 down: exchange.down,
+                heartbeat: exchange.status == 200
+                    && body.is_some_and(|body| signature(body, flow.dialect).is_some()),
             });
         });
     }

@@ -24,7 +24,7 @@ impl Stage for IdleTimeout {
                     && conn.silent_for_ms() >= limit
                 {
                     conn.cut_by(CutBy::IdleTimeout);
-                    lab.count_cut(&key.id, CutCause::IdleTimeout);
+                    lab.cut_conn(conn, &key.id, CutCause::IdleTimeout);
                 }
             }
         }

@@ -16,6 +16,17 @@ use crate::proxy::stage::{Direction, End, Fate, Flow, Message, Stage, Verdict};
 #[derive(Debug)]
 pub struct Observe;
 
+/// A request's method and URL, hashed (FNV-1a; never 0): what a resend repeats exactly, cache-busting
+/// query included.
+fn asking(flow: &Flow) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in flow.method.as_str().bytes().chain(flow.url.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash | 1
+}
+
 /// What the stage keeps of one exchange: its answer's status, and whether the proxy made it.
 #[derive(Debug, Default)]
 struct Answer {
@@ -33,8 +44,19 @@ const ON_THE_WAY: usize = 1_024;
 
 impl Stage for Observe {
     fn on_request(&self, flow: &Flow, _head: &request::Parts) -> Verdict {
-        flow.lab()
-            .happen(&flow.channel.id, Happening::Attempt { exchange: flow.id });
+        let asking = asking(flow);
+        // A browser resends a plain request cut in flight, never a WebSocket's handshake: a socket's
+        // next dial, however alike its URL, is the app's.
+        if !flow.websocket {
+            flow.conn.asking.store(asking, Relaxed);
+        }
+        let lab = flow.lab();
+        let what = if lab.observing() && lab.resent(&flow.channel.id, asking) {
+            Happening::Resent { exchange: flow.id }
+        } else {
+            Happening::Attempt { exchange: flow.id }
+        };
+        lab.happen(&flow.channel.id, what);
         Verdict::Pass
     }
 
@@ -122,6 +144,10 @@ impl Stage for Observe {
     }
 
     fn on_end(&self, flow: &Flow, how: &End) {
+        let _ = flow
+            .conn
+            .asking
+            .compare_exchange(asking(flow), 0, Relaxed, Relaxed);
         let answer = flow.with(std::mem::take::<Answer>);
         match how {
             End::Cancelled => {

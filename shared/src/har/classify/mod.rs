@@ -19,6 +19,7 @@ pub use lines::heartbeat_period;
 use lines::{socket, stream};
 
 use super::model::{Entry, Har, parse_date_time};
+use crate::app::heartbeat::{Dialect, signature};
 use crate::app::route::{Routes, aside};
 use crate::format::{format_bytes, format_ms};
 use crate::stats::{group_thousands, median};
@@ -628,7 +629,15 @@ pub fn classify(har: &Har) -> Imported {
         };
         let mut channel = Channel::new(kind, name);
         let mut previous: Option<String> = None;
+        let mut beats = Vec::new();
         for &(entry, start, end) in &group {
+            if entry.response.status == 200
+                && entry.response.content.text.as_deref().is_some_and(|body| {
+                    signature(body, Dialect::of(path_and_query(&entry.request.url))).is_some()
+                })
+            {
+                beats.push(end);
+            }
             let body = entry.response.content.text.as_deref().map(str::trim);
             let empty = empty_rule(entry, previous.as_deref());
             previous = body.map(str::to_owned);
@@ -660,7 +669,11 @@ pub fn classify(har: &Har) -> Imported {
             });
         }
         match kind {
-            ChannelKind::Held => channel.held_ms = Some(held),
+            ChannelKind::Held => {
+                channel.held_ms = Some(held);
+                channel.heartbeats = beats.len() as u64;
+                channel.heartbeat_ms = tally::letters_heartbeat(&beats);
+            }
             _ => channel.interval_ms = median(&mut intervals.clone()),
         }
         channels.insert((kind, channel.name.clone()), channel);
@@ -813,6 +826,8 @@ mod tests {
             "the held ones' median: {:?}",
             held.held_ms
         );
+        // The pings that answered its held polls are its heartbeat, as on the phone call after.
+        assert_eq!(held.heartbeat_ms.map(|ms| (ms / 100.0).round()), Some(20.0));
         // Its posts (pongs, chat) leave at no steady pace: other traffic.
         let phone = &imported.channels[1];
         assert_eq!(

@@ -42,6 +42,9 @@ pub struct Letter<'a> {
     /// Bytes on the wire each way, heads included.
     pub up: u64,
     pub down: u64,
+    /// Its whole answer is a heartbeat by its signature (Engine.IO's `2` answering a held poll,
+    /// SockJS's `h`).
+    pub heartbeat: bool,
 }
 
 /// An endpoint's traffic so far.
@@ -66,6 +69,8 @@ pub struct Tally {
     end_ms: f64,
     /// The latest requests of a loop: start, end, wait.
     letters: VecDeque<(f64, f64, f64)>,
+    /// When the latest answers that were heartbeats came.
+    letter_beats: VecDeque<f64>,
     previous: Option<String>,
     /// The latest messages of the current connection (of a line).
     beats: VecDeque<Beat>,
@@ -114,6 +119,7 @@ impl Tally {
             start_ms: f64::INFINITY,
             end_ms: f64::NEG_INFINITY,
             letters: VecDeque::new(),
+            letter_beats: VecDeque::new(),
             previous: None,
             beats: VecDeque::new(),
             earlier_beat: None,
@@ -190,6 +196,9 @@ impl Tally {
             &mut self.letters,
             (letter.start_ms, letter.end_ms, letter.wait_ms),
         );
+        if letter.heartbeat {
+            push(&mut self.letter_beats, letter.end_ms);
+        }
     }
 
     /// A connection of a line opened (a socket's `101`, a stream's answer head); `up` and `down` are its
@@ -356,7 +365,12 @@ impl Tally {
         channel.clients = self.most_open.max(1);
         channel.reconnects = self.connections.saturating_sub(channel.clients);
         match kind {
-            ChannelKind::Held => channel.held_ms = held,
+            ChannelKind::Held => {
+                channel.held_ms = held;
+                let beats: Vec<f64> = self.letter_beats.iter().copied().collect();
+                channel.heartbeats = beats.len() as u64;
+                channel.heartbeat_ms = letters_heartbeat(&beats);
+            }
             ChannelKind::Letters => {
                 let mut intervals: Vec<f64> = self
                     .times()
@@ -385,6 +399,11 @@ impl Tally {
     }
 }
 
+/// The pace of a loop's answers that were heartbeats (two or more, known by their signature).
+pub fn letters_heartbeat(beats: &[f64]) -> Option<f64> {
+    super::heartbeat_period(beats).or_else(|| (beats.len() == 2).then(|| beats[1] - beats[0]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,6 +417,7 @@ mod tests {
             body: Some(body),
             up: 100,
             down: 200,
+            heartbeat: false,
         }
     }
 
