@@ -2221,6 +2221,7 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
         .json()
         .await
         .unwrap();
+    findings_agree_with_their_rows(&report);
     let mut live: Vec<String> = report["channels"]
         .as_array()
         .unwrap()
@@ -2276,6 +2277,81 @@ struct Framework<'a> {
     says: &'a [&'a str],
 }
 
+/// Every pace a text states (`every 2.0 s`, `every 850 ms`), in ms.
+fn paces_in(text: &str) -> Vec<f64> {
+    text.match_indices("every ")
+        .filter_map(|(at, _)| {
+            let mut words = text[at + 6..].split_whitespace();
+            let number: f64 = words.next()?.parse().ok()?;
+            match words.next()?.trim_end_matches([',', '.', ':', ')', ';']) {
+                "ms" => Some(number),
+                "s" => Some(number * 1_000.0),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// No finding contradicts the row of its channel: a heartbeat's pace it names is the row's (the live
+/// findings exactly, an experiment's frozen words within 15 %), "no heartbeat recognised" stands beside
+/// no heartbeat, and "nothing new N of M" is the row's empty answers of its requests.
+fn findings_agree_with_their_rows(report: &serde_json::Value) {
+    let rows = report["channels"].as_array().unwrap();
+    let live = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f, true));
+    let frozen = report["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["findings"].as_array().unwrap().iter().map(|f| (f, false)));
+    for (finding, is_live) in live.chain(frozen) {
+        let Some(row) = rows.iter().find(|row| row["id"] == finding["channel"]) else {
+            continue;
+        };
+        let text = finding["text"].as_str().unwrap();
+        let beat = row["heartbeat_ms"].as_f64();
+        for pace in paces_in(text) {
+            // Letters' own pace ("kept asking every …") is not a heartbeat's.
+            if !text.contains("heartbeat") {
+                continue;
+            }
+            let beat =
+                beat.unwrap_or_else(|| panic!("{text:?} beside a row with no heartbeat: {row:#}"));
+            let agrees = if is_live {
+                switchboard_shared::format::format_ms(pace)
+                    == switchboard_shared::format::format_ms(beat)
+            } else {
+                (pace - beat).abs() <= 0.15 * beat
+            };
+            assert!(
+                agrees,
+                "{text:?} beside a heartbeat every {beat} ms: {row:#}"
+            );
+        }
+        if text.contains("No heartbeat recognised") {
+            assert!(beat.is_none(), "{text:?} beside {row:#}");
+        }
+        if is_live && let Some(at) = text.find("% of the time (") {
+            let counts: Vec<u64> = text[at + 15..]
+                .split([' ', ':', ')'])
+                .filter_map(|word| word.parse().ok())
+                .take(2)
+                .collect();
+            assert_eq!(
+                counts,
+                vec![
+                    row["empty_answers"].as_u64().unwrap(),
+                    row["requests"].as_u64().unwrap()
+                ],
+                "{text:?} beside {row:#}"
+            );
+        }
+    }
+}
+
 /// Runs `framework` through the lab, judged against its page's own events: one channel of its kind
 /// for its endpoint, the heartbeat's true pace (± 15 %), a drop's redial within half a second of the
 /// page's own reconnect, and `no_heartbeat` swallowing the heartbeat only — the page's data keeps
@@ -2289,7 +2365,12 @@ async fn through_the_lab(framework: Framework<'_>) {
     config.upstream = Some(switchboard_server::proxy::Upstream::parse(&app.url()).unwrap());
     config.proxy_addr = "127.0.0.1:0".parse().unwrap();
     let _server = Running::spawn(listener, config);
-    let http = reqwest::Client::new();
+    // Idle kept-alive connections are not reused after the test's pauses: the server may close one
+    // just as it is asked again.
+    let http = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
     let report = || async {
         loop {
             if let Ok(answer) = http.get(format!("{base}/api/app")).send().await
@@ -2481,6 +2562,7 @@ async fn through_the_lab(framework: Framework<'_>) {
             .await;
         }
     }
+    findings_agree_with_their_rows(&report().await);
     let findings = report().await["findings"].to_string();
     for said in framework.says {
         assert!(findings.contains(said), "{said:?} in {findings}");
