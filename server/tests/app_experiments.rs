@@ -701,3 +701,49 @@ async fn start_over_forgets_the_recording_the_channels_and_the_experiments_and_e
     .await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn swallowed_heartbeats_leave_engine_ios_upgrade_alone() {
+    // Engine.IO's upgrade probe (`2probe`/`3probe`) is a handshake, not a beat: with every heartbeat
+    // swallowed, a client that starts on long polling still upgrades — before, the probe was swallowed,
+    // the upgrade never completed and the client polled in a storm.
+    let app = NodeApp::start("socketio-app.cjs", &["1000"]);
+    let (server, proxy) = through(&app.url()).await;
+    let (status, body) = server
+        .post_json(
+            "/api/app/faults",
+            serde_json::json!({"kind": "no_heartbeat", "duration_ms": 8_000}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let client = NodeApp::client("socketio-client.cjs", &[&proxy, "500", "polling,websocket"]);
+    let upgraded = wait_for("the client upgrades to its WebSocket", || {
+        client
+            .log()
+            .iter()
+            .find(|entry| entry["event"] == "upgrade")
+            .map(|entry| entry["transport"].as_str().unwrap_or_default().to_owned())
+    })
+    .await;
+    assert_eq!(upgraded, "websocket");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let report = report(&server).await;
+    let polls: u64 = report
+        .channels
+        .iter()
+        .filter(|c| c.name.starts_with("GET /socket.io/"))
+        .map(|c| c.requests)
+        .sum::<u64>()
+        + report.other_requests;
+    assert!(
+        polls < 20,
+        "no polling storm: {polls} requests besides the WebSocket; {:#?}",
+        report.channels
+    );
+    let phone = report
+        .channels
+        .iter()
+        .find(|c| c.name.starts_with("ws://"))
+        .expect("the phone call");
+    assert!(phone.got.delivered >= 4, "the chat flows: {:#?}", phone.got);
+}

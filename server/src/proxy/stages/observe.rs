@@ -62,15 +62,24 @@ impl Stage for Observe {
 
     fn on_response(&self, flow: &Flow, head: &response::Parts, by_proxy: bool) -> Duration {
         let status = head.status.as_u16();
+        let line = status == 101
+            || head
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|mime| is_event_stream(&flow.url, &mime.to_ascii_lowercase()));
+        if line {
+            // A stream that began is the browser's to redial (an EventSource asks the same URL
+            // again): only a letter cut before its answer came is resent by the network stack.
+            let _ = flow
+                .conn
+                .asking
+                .compare_exchange(asking(flow), 0, Relaxed, Relaxed);
+        }
         flow.put(Answer {
             status,
             by_proxy,
-            line: status == 101
-                || head
-                    .headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|value| value.to_str().ok())
-                    .is_some_and(|mime| is_event_stream(&flow.url, &mime.to_ascii_lowercase())),
+            line,
         });
         flow.lab().happen(
             &flow.channel.id,
