@@ -1936,6 +1936,16 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
         .find(|text| text.starts_with("Aside from its channels: your page (2 files"))
         .unwrap_or_else(|| panic!("no word on the page's files: {:#}", report["findings"]));
     assert!(aside.contains("upload"), "{aside}");
+    let held = report["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "held")
+        .unwrap();
+    assert!(
+        held["uploads"].as_u64().unwrap() >= 1,
+        "its POSTs are its long-polling session's uploads: {held:#}"
+    );
     show_app(page).await;
     save_screenshot(page, "e2e-your-app.png").await;
 

@@ -1949,6 +1949,8 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
         got: Default::default(),
         reconnects: 2,
         clients: 1,
+        uploads: 0,
+        upload_bytes: 0,
         heartbeat_ms: (kind == ChannelKind::Phone).then_some(25_000.0),
         longest_silence_ms: Some(25_100.0),
         cut_by_fault: 1,

@@ -99,6 +99,19 @@ impl Figures {
         book.tallies.get(id)?.1.learned_beat()
     }
 
+    /// The uploads of sessions, by the endpoint they went to: its key, how many, their bytes.
+    pub fn uploads(&self) -> Vec<(ChannelKey, u64, u64)> {
+        self.lock()
+            .tallies
+            .values()
+            .filter_map(|(key, tally)| {
+                let (n, bytes) =
+                    tally.asides()[switchboard_shared::app::route::Aside::Upload as usize];
+                (n > 0).then(|| (key.clone(), n, bytes))
+            })
+            .collect()
+    }
+
     /// Every request aside from the channels, summed by kind (`Page`, `Handshake`, `Upload`): how
     /// many, and their bytes.
     pub fn asides(&self) -> [(u64, u64); 3] {

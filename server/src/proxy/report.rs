@@ -3,6 +3,7 @@
 //! lab's faults say about the app, in words that name their figures. Nothing here reads the recording.
 
 use switchboard_shared::app::experiment::{Experiment, ExperimentState, Told};
+use switchboard_shared::app::route::uploads_belong;
 use switchboard_shared::app::{AppChannel, AppReport, Finding, Got};
 use switchboard_shared::format::{format_bytes, format_ms};
 use switchboard_shared::har::{Channel, ChannelKind};
@@ -20,6 +21,7 @@ pub fn report(proxy: &AppProxy) -> AppReport {
     let now = now_ms_f64();
     let (read, other_requests) = proxy.figures.read(now);
     let asides = proxy.figures.asides();
+    let uploads = proxy.figures.uploads();
     let open = proxy.open_connections();
     let (recorded, dropped) = proxy.recording.counts();
     let mut channels = Vec::new();
@@ -54,6 +56,16 @@ pub fn report(proxy: &AppProxy) -> AppReport {
             got: figures.got,
             reconnects: channel.reconnects,
             clients: channel.clients,
+            uploads: uploads
+                .iter()
+                .filter(|(upload, ..)| uploads_belong(&upload.path, &key.method, &key.path))
+                .map(|(_, n, _)| n)
+                .sum(),
+            upload_bytes: uploads
+                .iter()
+                .filter(|(upload, ..)| uploads_belong(&upload.path, &key.method, &key.path))
+                .map(|(_, _, bytes)| bytes)
+                .sum(),
             heartbeat_ms: channel.heartbeat_ms,
             longest_silence_ms: figures.longest_silence_ms,
             cut_by_fault,

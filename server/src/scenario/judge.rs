@@ -209,6 +209,8 @@ mod tests {
             got: Got::default(),
             reconnects: 0,
             clients: 1,
+            uploads: 0,
+            upload_bytes: 0,
             heartbeat_ms: None,
             longest_silence_ms: None,
             cut_by_fault: 0,

@@ -206,6 +206,14 @@ pub struct AppChannel {
     #[serde(default)]
     #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub clients: u64,
+    /// What the session sent up besides its channel's own requests (Engine.IO's `POST`s, SockJS's
+    /// `xhr_send`): how many, and their bytes.
+    #[serde(default)]
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
+    pub uploads: u64,
+    #[serde(default)]
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
+    pub upload_bytes: u64,
     pub heartbeat_ms: Option<f64>,
     pub longest_silence_ms: Option<f64>,
     pub cut_by_fault: u64,

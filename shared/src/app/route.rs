@@ -208,6 +208,27 @@ pub enum Aside {
     Upload,
 }
 
+/// Whether uploads to the path `upload` (a template) belong to the session channel at `path`, of
+/// `method`: Engine.IO's `POST`s to its polling `GET`s' path; SockJS's `xhr_send` to the same
+/// session's receiving transport (`xhr_streaming`, `xhr`, `eventsource`, `htmlfile`).
+pub fn uploads_belong(upload: &str, method: &str, path: &str) -> bool {
+    match upload
+        .strip_suffix("/xhr_send")
+        .or_else(|| upload.strip_suffix("/jsonp_send"))
+    {
+        Some(session) => path
+            .strip_prefix(session)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|transport| {
+                matches!(
+                    transport,
+                    "xhr_streaming" | "xhr" | "eventsource" | "htmlfile" | "jsonp"
+                )
+            }),
+        None => method == "GET" && path == upload,
+    }
+}
+
 /// What `method` `url` (with its query) answered as `mime` (lower case) is, if it is aside from the
 /// channels.
 pub fn aside(method: &str, url: &str, mime: &str) -> Option<Aside> {
@@ -402,6 +423,29 @@ mod tests {
         ] {
             assert_eq!(aside(method, url, mime), aside_as, "{method} {url}");
         }
+    }
+
+    #[test]
+    fn uploads_belong_to_their_sessions_channel() {
+        assert!(uploads_belong("/socket.io/", "GET", "/socket.io/"));
+        assert!(!uploads_belong("/socket.io/", "POST", "/socket.io/"));
+        let send = "/sockjs/{server}/{session}/xhr_send";
+        assert!(uploads_belong(
+            send,
+            "POST",
+            "/sockjs/{server}/{session}/xhr_streaming"
+        ));
+        assert!(uploads_belong(
+            send,
+            "POST",
+            "/sockjs/{server}/{session}/xhr"
+        ));
+        assert!(!uploads_belong(
+            send,
+            "GET",
+            "/sockjs/{server}/{session}/websocket"
+        ));
+        assert!(!uploads_belong(send, "GET", "/other/xhr"));
     }
 
     #[test]
