@@ -96,9 +96,22 @@ fn by_rules(path: &str) -> Vec<String> {
     segments
 }
 
+/// Segments joined back into a path (by hand: `join` would be one more function in the page's
+/// WebAssembly).
+fn joined(segments: &[String]) -> String {
+    let mut path = String::new();
+    for (at, segment) in segments.iter().enumerate() {
+        if at > 0 {
+            path.push('/');
+        }
+        path.push_str(segment);
+    }
+    path
+}
+
 /// A path's template by rules 1 and 2 alone (what a single path can tell).
 pub fn template_of(path: &str) -> String {
-    by_rules(path).join("/")
+    joined(&by_rules(path))
 }
 
 /// What [`Routes::learn`] found.
@@ -143,7 +156,7 @@ impl Routes {
             .min_by_key(|t| t.iter().filter(|s| is_placeholder(s)).count())
         {
             return Learned {
-                template: template.join("/"),
+                template: joined(template),
                 renamed: None,
             };
         }
@@ -161,21 +174,21 @@ impl Routes {
                 }
             });
             if let Some(index) = differs_in_one {
-                let before = known[index].join("/");
+                let before = joined(known[index]);
                 let template = &mut *known[index];
                 for (t, s) in template.iter_mut().zip(&segments) {
                     if t != s {
                         *t = "{id}".to_owned();
                     }
                 }
-                let after = template.join("/");
+                let after = joined(template);
                 return Learned {
                     template: after,
                     renamed: Some(before),
                 };
             }
         }
-        let template = segments.join("/");
+        let template = joined(&segments);
         if self.count < MAX_TEMPLATES {
             self.known.push((socket, method.to_owned(), segments));
             self.count += 1;
@@ -233,7 +246,15 @@ pub fn uploads_belong(upload: &str, method: &str, path: &str) -> bool {
 /// channels.
 pub fn aside(method: &str, url: &str, mime: &str) -> Option<Aside> {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
-    let last = path.rsplit('/').next().unwrap_or_default();
+    // By bytes: a reverse string search would be one more function in the page's WebAssembly.
+    let after = |text: &str, byte: u8| {
+        text.as_bytes()
+            .iter()
+            .rposition(|b| *b == byte)
+            .map(|at| text[at + 1..].to_owned())
+    };
+    let last = after(path, b'/').unwrap_or_default();
+    let last = last.as_str();
     let param = |name: &str| {
         query
             .split('&')
@@ -252,27 +273,28 @@ pub fn aside(method: &str, url: &str, mime: &str) -> Option<Aside> {
     if path.ends_with("/meta/handshake") || (last == "info" && mime.contains("json")) {
         return Some(Aside::Handshake);
     }
-    let file = last.rsplit_once('.').is_some_and(|(_, ext)| {
-        matches!(
-            ext,
-            "js" | "mjs"
-                | "css"
-                | "html"
-                | "htm"
-                | "png"
-                | "jpg"
-                | "jpeg"
-                | "gif"
-                | "svg"
-                | "ico"
-                | "webp"
-                | "woff"
-                | "woff2"
-                | "ttf"
-                | "wasm"
-                | "map"
-        )
-    });
+    let file = last.contains('.')
+        && last.split('.').next_back().is_some_and(|ext| {
+            matches!(
+                ext,
+                "js" | "mjs"
+                    | "css"
+                    | "html"
+                    | "htm"
+                    | "png"
+                    | "jpg"
+                    | "jpeg"
+                    | "gif"
+                    | "svg"
+                    | "ico"
+                    | "webp"
+                    | "woff"
+                    | "woff2"
+                    | "ttf"
+                    | "wasm"
+                    | "map"
+            )
+        });
     let resource = mime.starts_with("text/html")
         || mime.starts_with("text/css")
         || mime.starts_with("image/")

@@ -43,25 +43,37 @@ pub(super) struct Beat {
     pub heartbeat: bool,
 }
 
+/// How many small messages the pace of an unknown protocol's beat is learned from.
+const LEARN_FROM: usize = 512;
+
 /// The small payload repeated at a steady pace, one way, among messages known by no signature: an
 /// unknown protocol's heartbeat (the direction, `true` up, and the payload's hash). The payload
 /// repeated most wins; data whose payloads change never repeats.
 pub(super) fn learned_beat(frames: &[Beat]) -> Option<(bool, u64)> {
-    // Grouped by sorting (no map: the page's WebAssembly pays for every kind of map it holds).
-    let mut small: Vec<(bool, u64, f64)> = frames
+    // Grouped by looking (no map, no sort: the page's WebAssembly pays for each kind it holds); the
+    // first small messages are enough to hear a rhythm.
+    let small: Vec<&Beat> = frames
         .iter()
         .filter(|f| !f.shaped && f.payload != 0)
-        .map(|f| (f.up, f.payload, f.at_ms))
+        .take(LEARN_FROM)
         .collect();
-    small.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
-    small
-        .chunk_by(|a, b| (a.0, a.1) == (b.0, b.1))
-        .filter(|group| {
-            let times: Vec<f64> = group.iter().map(|g| g.2).collect();
-            heartbeat_period(&times).is_some()
-        })
-        .max_by_key(|group| (group.len(), !group[0].0))
-        .map(|group| (group[0].0, group[0].1))
+    let mut best: Option<((bool, u64), usize)> = None;
+    for (at, first) in small.iter().enumerate() {
+        let key = (first.up, first.payload);
+        if small[..at].iter().any(|f| (f.up, f.payload) == key) {
+            continue;
+        }
+        let times: Vec<f64> = small[at..]
+            .iter()
+            .filter(|f| (f.up, f.payload) == key)
+            .map(|f| f.at_ms)
+            .collect();
+        let better = best.is_none_or(|(known, n)| (times.len(), !key.0) > (n, !known.0));
+        if better && heartbeat_period(&times).is_some() {
+            best = Some((key, times.len()));
+        }
+    }
+    best.map(|(key, _)| key)
 }
 
 /// Marks the heartbeats of a line, reads their pace and counts the silences longer than 2.5 of them.
