@@ -2269,3 +2269,43 @@ async fn your_app_shows_its_channels_findings_and_the_lab_aimed_at_them() {
         "jitter_ms must not be above rtt_ms (300)"
     );
 }
+
+/// A heartbeat the lab swallowed is drawn where it would have come, apart from those that came: the
+/// recording's `_swallowed` reaches the swimlane.
+#[wasm_bindgen_test]
+async fn a_swallowed_heartbeat_is_drawn_apart_on_its_swimlane() {
+    use switchboard_frontend::ui::har::HarPanel;
+    let dashboard = Dashboard::new();
+    let host = mount(dashboard, || view! { <HarPanel/> });
+    let message = |time: f64, kind: &str, data: &str, swallowed: bool| serde_json::json!({"type": kind, "time": time, "opcode": 1, "data": data, "_swallowed": swallowed});
+    let mut messages = Vec::new();
+    for n in 0..6 {
+        let at = 1_796_000_000.0 + 2.0 * f64::from(n);
+        // The fourth ping was kept from the browser, so no pong answered it.
+        messages.push(message(at, "receive", "2", n == 3));
+        if n != 3 {
+            messages.push(message(at + 0.002, "send", "3", false));
+        }
+        messages.push(message(
+            at + 0.5,
+            "receive",
+            &format!("42[\"chat\",\"{n}\"]"),
+            false,
+        ));
+    }
+    let har = serde_json::json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": [{
+        "startedDateTime": "2026-11-30T00:53:19.900Z",
+        "time": 12_000.0,
+        "request": {"method": "GET", "url": "ws://127.0.0.1:4000/socket.io/?EIO=4&transport=websocket", "headers": [], "headersSize": 300, "bodySize": 0},
+        "response": {"status": 101, "statusText": "Switching Protocols", "headers": [], "content": {"size": 0, "mimeType": ""}, "headersSize": 150, "bodySize": 0},
+        "timings": {"send": 0, "wait": 1, "receive": 0},
+        "_resourceType": "websocket",
+        "_webSocketMessages": messages,
+    }]}});
+    pick_file(&host, "swallowed.har", &har.to_string());
+    let status = har_status(&host, "").await;
+    assert!(status.contains("1 channel"), "{status}");
+    let count = |selector: &str| host.query_selector_all(selector).unwrap().length();
+    assert_eq!(count(".swimlane .frame.swallowed"), 1);
+    assert_eq!(count(".swimlane .frame.beat"), 5, "the pings that came");
+}

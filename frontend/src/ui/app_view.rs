@@ -419,7 +419,7 @@ pub fn AppView(
                     // Read in place: an experiment's figures are never copied for the page.
                     {move || report.with(|r| r.as_ref().map(|r| r.experiments.iter().map(experiment_view).collect_view()))}
                 </div>
-                <p class="hint">"On the swimlanes below (the last two minutes): red shading is a fault, blue tint an emulated network, a red line a connection the lab cut; hover for which."</p>
+                <p class="hint">"On the swimlanes below (the last two minutes): red shading is a fault, blue tint an emulated network, a red line a connection the lab cut, a red tick a heartbeat it swallowed; hover for which."</p>
                 {move || traffic.get().map(|imported| {
                     let (faults, cuts, networks) = report.with_untracked(|r| r.as_ref().map(|r| (
                         r.history.clone(),

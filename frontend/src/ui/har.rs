@@ -455,11 +455,13 @@ fn ImportedChannel(
                 }
                 .into_any()
             }
-            Item::Frame { at_ms, up, heartbeat, .. } => {
-                let (class, y, height) = match (up, heartbeat) {
-                    (true, _) => ("frame up", "6", "8"),
-                    (false, true) => ("frame beat", "17", "8"),
-                    (false, false) => ("frame down", "26", "10"),
+            Item::Frame { at_ms, up, heartbeat, swallowed, .. } => {
+                let (class, y, height) = match (up, heartbeat, swallowed) {
+                    (true, ..) => ("frame up", "6", "8"),
+                    // What the lab kept from the browser: drawn where it would have come, in red.
+                    (false, _, true) => ("frame swallowed", "17", "8"),
+                    (false, true, false) => ("frame beat", "17", "8"),
+                    (false, false, false) => ("frame down", "26", "10"),
                 };
                 view! {
                     <rect class=class x=format!("{:.1}", x(at_ms) - 0.6) y=y width="1.2" height=height></rect>

@@ -41,6 +41,8 @@ pub(super) struct Beat {
     /// Its payload's [`payload_hash`] (`0` when too large to be a heartbeat).
     pub payload: u64,
     pub heartbeat: bool,
+    /// The lab kept it from the browser (a recording's `_swallowed`).
+    pub swallowed: bool,
 }
 
 /// How many small messages the pace of an unknown protocol's beat is learned from.
@@ -153,6 +155,7 @@ pub(super) fn socket(channel: &mut Channel, entry: &Entry, start: f64, end: f64)
                 || (message.opcode == 1 && signature(&message.data, dialect).is_some()),
             payload: payload_hash(&message.data, message.len()),
             heartbeat: false,
+            swallowed: message.swallowed,
         })
         .collect();
     frames.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
@@ -176,6 +179,7 @@ pub(super) fn socket(channel: &mut Channel, entry: &Entry, start: f64, end: f64)
             at_ms: frame.at_ms,
             up: frame.up,
             heartbeat: frame.heartbeat,
+            swallowed: frame.swallowed,
             bytes,
         });
     }
@@ -206,6 +210,7 @@ pub(super) fn stream(channel: &mut Channel, entry: &Entry, start: f64, end: f64)
                 shaped: signature(&event.data, dialect).is_some(),
                 payload: payload_hash(&event.data, event.len()),
                 heartbeat: false,
+                swallowed: event.swallowed,
             })
             .collect();
         frames.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
@@ -218,6 +223,7 @@ pub(super) fn stream(channel: &mut Channel, entry: &Entry, start: f64, end: f64)
                 at_ms: frame.at_ms,
                 up: false,
                 heartbeat: frame.heartbeat,
+                swallowed: frame.swallowed,
                 bytes: frame.len as u64,
             });
         }
@@ -261,6 +267,7 @@ mod tests {
             shaped: signature(text, dialect).is_some(),
             payload: payload_hash(text, text.len()),
             heartbeat: false,
+            swallowed: false,
         }
     }
 

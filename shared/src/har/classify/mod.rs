@@ -106,11 +106,13 @@ pub enum Item {
     },
     /// A connection (a stream or a socket) open from `start_ms` to `end_ms`.
     Line { start_ms: f64, end_ms: f64 },
-    /// A frame or event: `up` from the browser, `heartbeat` when it looks like one.
+    /// A frame or event: `up` from the browser, `heartbeat` when it looks like one, `swallowed` when
+    /// the lab kept it from the browser (the recording says so).
     Frame {
         at_ms: f64,
         up: bool,
         heartbeat: bool,
+        swallowed: bool,
         bytes: u64,
     },
 }

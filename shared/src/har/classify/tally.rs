@@ -246,6 +246,7 @@ impl Tally {
                 shaped,
                 payload,
                 heartbeat: false,
+                swallowed: false,
             },
         );
     }
