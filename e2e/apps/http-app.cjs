@@ -4,6 +4,7 @@
 //   node http-app.cjs PORT
 //   GET  /events           text/event-stream: "tick" events every EVENT_MS (query ?every=MS, default
 //                          1000), a ": ping" comment every ?ping=MS (0: none)
+//   GET  /ticker           text/plain, chunked, never ending: "tick N" lines every ?every=MS (300)
 //   GET  /status           JSON that changes only every tenth request
 //   GET  /wait?ms=N        answers after N ms
 //   GET  /big?mb=N         N MB of bytes, written as the reader takes them
@@ -27,6 +28,11 @@ const server = http.createServer((req, res) => {
     const ticks = setInterval(() => { id += 1; res.write(`id: ${id}\nevent: tick\ndata: {"n":${id},"at":${Date.now()}}\n\n`); }, every);
     const pings = ping > 0 ? setInterval(() => res.write(": ping\n\n"), ping) : null;
     req.on("close", () => { clearInterval(ticks); if (pings) clearInterval(pings); });
+  } else if (url.pathname === "/ticker") {
+    res.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
+    let n = 0;
+    const ticks = setInterval(() => { n += 1; res.write(`tick ${n}\n`); }, Number(url.searchParams.get("every") || 300));
+    req.on("close", () => clearInterval(ticks));
   } else if (url.pathname === "/status") {
     statusCalls += 1;
     res.writeHead(200, { "content-type": "application/json" });

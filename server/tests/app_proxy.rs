@@ -1223,3 +1223,55 @@ async fn one_endpoint_is_one_channel_whatever_ids_its_urls_carry_and_a_second_ta
         "{names:?}"
     );
 }
+
+#[tokio::test]
+async fn an_answer_that_keeps_coming_is_an_endless_letter_whatever_its_type_and_a_download_is_not()
+{
+    let app = NodeApp::start("http-app.cjs", &[]);
+    let (server, proxy) = through(&app.url()).await;
+    // Plain text, chunked, a line every 300 ms: no type says it is a stream; its pace does.
+    let answer = server
+        .http
+        .get(format!("{proxy}/ticker"))
+        .send()
+        .await
+        .unwrap();
+    let mut body = answer.bytes_stream();
+    let mut lines = 0;
+    while lines < 8 {
+        let piece = tokio::time::timeout(PATIENCE, body.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        lines += piece.iter().filter(|b| **b == b'\n').count();
+    }
+    let ticker = channel(&server, "GET /ticker").await;
+    assert_eq!(ticker.kind, ChannelKind::Radio, "{ticker:#?}");
+    assert!(ticker.messages >= 4, "{ticker:#?}");
+    assert_eq!(ticker.got.delivered, ticker.got.sent, "{:#?}", ticker.got);
+    drop(body);
+    // A download comes in full pieces, as fast as it is read: three of them are letters, not a line.
+    for _ in 0..3 {
+        let bytes = server
+            .http
+            .get(format!("{proxy}/big?mb=2"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(bytes.len(), 2 * 1024 * 1024);
+    }
+    let report = report(&server).await;
+    assert!(
+        report
+            .channels
+            .iter()
+            .all(|c| !(c.name.contains("/big") && c.kind == ChannelKind::Radio)),
+        "{:#?}",
+        report.channels
+    );
+    server.shutdown().await;
+}

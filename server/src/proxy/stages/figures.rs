@@ -16,6 +16,14 @@ use crate::proxy::stage::{Direction, End, Fate, Flow, Form, Message, Stage, Verd
 /// How much of a letter's answer is kept to tell a repeated one.
 const BODY_KEPT: usize = 4 * 1024;
 
+/// An answer that keeps coming is an endless letter, whatever its type: pieces of at most this size
+/// (a download comes in full buffers)…
+const PIECE_MAX: u64 = 16 * 1024;
+/// …after a pause of at least this long each…
+const PAUSE_MS: f64 = 200.0;
+/// …twice or more, for at least this long since its answer began.
+const KEEPS_COMING_MS: f64 = 1_000.0;
+
 #[derive(Debug)]
 pub struct Figures;
 
@@ -28,8 +36,68 @@ struct Exchange {
     up: u64,
     down: u64,
     line: Option<Line>,
+    /// Read as a line only once its body showed it keeps coming (an endless letter of any type).
+    became_line: bool,
+    /// Its pieces so far: after a pause, and when the last came.
+    paused: u32,
+    last_piece_ms: Option<f64>,
     mime: String,
     body: Vec<u8>,
+}
+
+/// A piece of a plain answer: once the answer shows it keeps coming — small pieces after pauses, for
+/// a second or more — it is an endless letter (a stream of any type: SockJS-like or an app's own
+/// chunked text), counted from then on as a line with each piece a message.
+fn keeps_coming(flow: &Flow, message: &Message<'_>) {
+    let at = message.at_ms;
+    let mut opened = None;
+    let counting = flow.with(|exchange: &mut Exchange| {
+        if exchange.became_line {
+            return true;
+        }
+        if exchange.line.is_some() {
+            return false;
+        }
+        let paused = exchange
+            .last_piece_ms
+            .is_some_and(|last| at - last >= PAUSE_MS);
+        exchange.last_piece_ms = Some(at);
+        if message.size > PIECE_MAX {
+            exchange.paused = 0;
+            return false;
+        }
+        exchange.paused += u32::from(paused);
+        let began = exchange.first_byte_ms.unwrap_or(exchange.start_ms);
+        if exchange.paused >= 2 && at - began >= KEEPS_COMING_MS {
+            let line = Line::Stream { sse: false };
+            exchange.line = Some(line);
+            exchange.became_line = true;
+            // This piece is counted as a message below, not twice.
+            opened = Some((
+                line,
+                began,
+                exchange.up,
+                exchange.down.saturating_sub(message.size),
+            ));
+            return true;
+        }
+        false
+    });
+    if let Some((line, began, up, down)) = opened {
+        flow.proxy.figures.with(&flow.channel, |tally| {
+            tally.line_opened(line, began, up, down);
+        });
+    }
+    if counting {
+        let payload = payload_hash(message.text, message.size as usize);
+        let shaped = signature(message.text, flow.dialect).is_some();
+        flow.proxy.figures.with(&flow.channel, |tally| {
+            tally.message(at, false, message.size as usize, shaped, payload);
+            // A piece is handed to the browser's socket as it passes (the forwarding counts messages
+            // of the streams it knows by their type; this one it learned late).
+            tally.reached(Reached::Delivered, 1, at);
+        });
+    }
 }
 
 impl Stage for Figures {
@@ -120,7 +188,12 @@ impl Stage for Figures {
                 signature(message.text, flow.dialect).is_some(),
                 payload_hash(message.text, message.size as usize),
             ),
-            Form::Chunk => return,
+            Form::Chunk => {
+                if message.direction == Direction::Down && fate != Fate::Held {
+                    keeps_coming(flow, message);
+                }
+                return;
+            }
         };
         if fate == Fate::Held {
             return;
@@ -141,6 +214,7 @@ impl Stage for Figures {
     }
 
     fn on_end(&self, flow: &Flow, _how: &End) {
+        // (An answer read as an endless letter ends as a line below.)
         let mut exchange = flow.with(std::mem::take::<Exchange>);
         if let Some(mut decoded) = super::decoded(flow) {
             // What the app said, not its compressed bytes, is compared with the answer before.
