@@ -84,12 +84,16 @@ pub fn signature(text: &str, dialect: Dialect) -> Option<&'static str> {
 const WORDS: [&str; 6] = ["heartbeat", "ping", "pong", "keepalive", "keep-alive", "ka"];
 
 fn json_signature(text: &str) -> Option<&'static str> {
-    // Every signature holds one of these runs: a message that holds none is not parsed (the proxy asks
-    // this of every message it relays).
-    if !["ping", "pong", "heart", "keep", "\"ka\"", "phoenix"]
-        .iter()
-        .any(|run| contains_ignore_case(text, run))
-    {
+    // Every signature holds one of these four-byte runs: a message that holds none is not parsed (the
+    // proxy asks this of every message it relays, so it is one pass over its bytes).
+    let mentions_a_beat = text.as_bytes().windows(4).any(|run| {
+        let run = [run[0] | 0x20, run[1] | 0x20, run[2] | 0x20, run[3] | 0x20];
+        matches!(
+            &run,
+            b"ping" | b"pong" | b"hear" | b"keep" | b"\"ka\"" | b"phoe"
+        )
+    });
+    if !mentions_a_beat {
         return None;
     }
     let serde_json::Value::Object(fields) = serde_json::from_str(text).ok()? else {
@@ -146,12 +150,6 @@ fn sse_signature(block: &str) -> Option<&'static str> {
         return Some("Server-Sent Events");
     }
     (data.starts_with('{') && json_signature(&data).is_some()).then_some("Server-Sent Events")
-}
-
-fn contains_ignore_case(text: &str, run: &str) -> bool {
-    text.as_bytes()
-        .windows(run.len())
-        .any(|window| window.eq_ignore_ascii_case(run.as_bytes()))
 }
 
 /// A small message's payload, to tell one repeated (an unknown protocol's heartbeat) from data that
