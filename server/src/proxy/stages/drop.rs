@@ -16,10 +16,11 @@ impl Stage for Drop {
             return;
         }
         for conn in hit {
-            conn.cut_by(CutBy::Fault);
+            // Told before the cut: once cut, what it carried ends (and is forgotten) at once.
             if let Some(key) = conn.key() {
                 lab.cut_conn(conn, &key.id, CutCause::Drop);
             }
+            conn.cut_by(CutBy::Fault);
         }
     }
 }

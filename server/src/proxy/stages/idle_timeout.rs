@@ -23,8 +23,9 @@ impl Stage for IdleTimeout {
                     && !conn.is_half_open()
                     && conn.silent_for_ms() >= limit
                 {
-                    conn.cut_by(CutBy::IdleTimeout);
+                    // Told before the cut: once cut, what it carried ends (and is forgotten) at once.
                     lab.cut_conn(conn, &key.id, CutCause::IdleTimeout);
+                    conn.cut_by(CutBy::IdleTimeout);
                 }
             }
         }
