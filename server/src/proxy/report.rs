@@ -40,6 +40,13 @@ pub fn report(proxy: &AppProxy) -> AppReport {
         if figures.got.starved(now) {
             findings.push(starved(key, channel, &figures.got, now));
         }
+        // What its session sent up besides its own requests: how many, and their bytes.
+        let session_uploads = uploads
+            .iter()
+            .filter(|(upload, ..)| uploads_belong(&upload.path, &key.method, &key.path))
+            .fold((0, 0), |(n, bytes), (_, more, more_bytes)| {
+                (n + more, bytes + more_bytes)
+            });
         channels.push(AppChannel {
             id: id.clone(),
             kind: channel.kind,
@@ -56,16 +63,8 @@ pub fn report(proxy: &AppProxy) -> AppReport {
             got: figures.got,
             reconnects: channel.reconnects,
             clients: channel.clients,
-            uploads: uploads
-                .iter()
-                .filter(|(upload, ..)| uploads_belong(&upload.path, &key.method, &key.path))
-                .map(|(_, n, _)| n)
-                .sum(),
-            upload_bytes: uploads
-                .iter()
-                .filter(|(upload, ..)| uploads_belong(&upload.path, &key.method, &key.path))
-                .map(|(_, _, bytes)| bytes)
-                .sum(),
+            uploads: session_uploads.0,
+            upload_bytes: session_uploads.1,
             heartbeat_ms: channel.heartbeat_ms,
             longest_silence_ms: figures.longest_silence_ms,
             cut_by_fault,
