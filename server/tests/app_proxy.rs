@@ -1275,3 +1275,69 @@ async fn an_answer_that_keeps_coming_is_an_endless_letter_whatever_its_type_and_
     );
     server.shutdown().await;
 }
+
+/// One WebSocket frame from the app (unmasked), as its bytes.
+fn app_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mut frame = vec![0x80 | opcode, payload.len() as u8];
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Frames that arrive in one read are passed on as the bytes they came in, and a heartbeat the lab
+/// swallows from between them takes only itself: the browser gets every other frame whole and in order.
+#[tokio::test]
+async fn a_heartbeat_swallowed_from_between_frames_of_one_read_leaves_the_rest_whole() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://{}", listener.local_addr().unwrap());
+    let (go, when) = tokio::sync::oneshot::channel::<()>();
+    let app = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut socket = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        when.await.unwrap();
+        // Data with pings between, in one write: the proxy reads them at once.
+        let mut batch = Vec::new();
+        for n in 0..40 {
+            batch.extend(app_frame(1, format!("data {n}").as_bytes()));
+            if n % 3 == 0 {
+                batch.extend(app_frame(9, b"beat"));
+            }
+        }
+        tokio::io::AsyncWriteExt::write_all(socket.get_mut(), &batch)
+            .await
+            .unwrap();
+        // Open until the browser has read it all.
+        while socket.next().await.is_some_and(|read| read.is_ok()) {}
+    });
+    let (server, proxy) = through(&app_url).await;
+    let mut request = format!("{}/raw", proxy.replacen("http://", "ws://", 1))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", proxy.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (status, body) = app_fault(
+        &server,
+        serde_json::json!({"kind": "no_heartbeat", "duration_ms": 20_000}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    go.send(()).unwrap();
+    let mut got = Vec::new();
+    while got.len() < 40 {
+        match tokio::time::timeout(PATIENCE, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => got.push(text.to_string()),
+            Ok(Some(Ok(Message::Ping(_)))) => panic!("a ping passed after {got:?}"),
+            other => panic!("{other:?} after {got:?}"),
+        }
+    }
+    let sent: Vec<String> = (0..40).map(|n| format!("data {n}")).collect();
+    assert_eq!(got, sent);
+    // And nothing after them: every ping was swallowed.
+    let more = tokio::time::timeout(Duration::from_millis(300), socket.next()).await;
+    assert!(more.is_err(), "{more:?}");
+    socket.close(None).await.unwrap();
+    let _ = tokio::time::timeout(PATIENCE, app).await;
+    server.shutdown().await;
+}

@@ -29,7 +29,7 @@ struct Book {
     tallies: Tallies,
     /// Channels renamed to their route template: a connection that began under the old name is still
     /// counted on the new one.
-    renamed: HashMap<String, ChannelKey>,
+    renamed: HashMap<String, ChannelKey, BuildHasherDefault<Fnv>>,
 }
 
 /// Looked up on every message: the ids are hashes already, so a plain FNV-1a over them is enough (the
@@ -76,16 +76,15 @@ impl Figures {
     /// Changes the tally of the channel `key`, making it if it is new and there is room.
     pub fn with(&self, key: &ChannelKey, change: impl FnOnce(&mut Tally)) {
         let mut book = self.lock();
-        let key = match book.renamed.get(&key.id) {
-            Some(renamed) => renamed.clone(),
-            None => key.clone(),
-        };
+        let book = &mut *book;
+        // Asked twice a message: looked up in place, the key copied only for a channel's first tally.
+        let key = book.renamed.get(&key.id).unwrap_or(key);
         if let Some((_, tally)) = book.tallies.get_mut(&key.id) {
             change(tally);
         } else if book.tallies.len() < MAX_CHANNELS {
             let mut tally = Tally::new(key.name.clone());
             change(&mut tally);
-            book.tallies.insert(key.id.clone(), (key, tally));
+            book.tallies.insert(key.id.clone(), (key.clone(), tally));
         }
     }
 

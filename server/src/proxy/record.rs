@@ -44,6 +44,18 @@ pub struct Message {
     pub swallowed: bool,
 }
 
+/// A message as the recorder hears it, its text borrowed: copied once, into what is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Heard<'a> {
+    pub at_ms: f64,
+    pub up: bool,
+    pub opcode: u8,
+    pub size: u64,
+    /// At most [`MESSAGE_PREFIX`] bytes.
+    pub text: &'a str,
+    pub swallowed: bool,
+}
+
 /// One request and its answer, or one socket.
 #[derive(Debug, Clone, Default)]
 pub struct Exchange {
@@ -114,7 +126,8 @@ fn weight_of(exchange: &Exchange) -> usize {
 
 /// What a message holds.
 fn message_weight(message: &Message) -> usize {
-    message.text.len() + std::mem::size_of::<Message>()
+    // Its text's buffer, not its length: a buffer is reused for the next message's text.
+    message.text.capacity() + std::mem::size_of::<Message>()
 }
 
 /// A handle on a recorded exchange: the recorder stage writes through it as the exchange goes on.
@@ -218,20 +231,34 @@ impl Track {
     }
 
     /// Records one message of a stream or a socket.
-    pub fn message(&self, message: Message) {
+    pub fn message(&self, message: Heard<'_>) {
         self.kept(|exchange| {
             if exchange.evicted {
                 return 0;
             }
-            let weight = message_weight(&message) as isize;
             let mut freed = 0;
+            // At its bound the oldest message gives way, and its text's buffer takes the new text: a
+            // socket's every frame is recorded, and an allocation each would be most of the cost.
+            let mut text = String::new();
             if exchange.messages.len() >= MAX_MESSAGES
                 && let Some(old) = exchange.messages.pop_front()
             {
                 exchange.messages_dropped += 1;
                 freed = message_weight(&old) as isize;
+                text = old.text;
+                text.clear();
             }
-            exchange.messages.push_back(message);
+            text.push_str(message.text);
+            let kept = Message {
+                at_ms: message.at_ms,
+                up: message.up,
+                opcode: message.opcode,
+                size: message.size,
+                text,
+                swallowed: message.swallowed,
+            };
+            let weight = message_weight(&kept) as isize;
+            exchange.messages.push_back(kept);
             exchange.weight = exchange.weight.saturating_add_signed(weight - freed);
             weight - freed
         });
@@ -508,17 +535,24 @@ mod tests {
             ..exchange(0)
         });
         for n in 0..MAX_MESSAGES + 5 {
-            socket.message(Message {
+            // Texts of changing length: the oldest's buffer takes the newest's text once full.
+            socket.message(Heard {
                 at_ms: n as f64,
                 up: false,
                 opcode: 1,
                 size: 3,
-                text: "abc".into(),
+                text: &"m".repeat(n % 7 + 1),
                 swallowed: false,
             });
         }
         let kept = socket.with(|e| (e.messages.len(), e.messages_dropped));
         assert_eq!(kept, (MAX_MESSAGES, 5));
+        socket.with(|e| {
+            for (message, n) in e.messages.iter().zip(5..) {
+                assert_eq!(message.at_ms, n as f64);
+                assert_eq!(message.text, "m".repeat(n % 7 + 1), "message {n}");
+            }
+        });
     }
 
     /// A small deterministic generator (xorshift), so a failing sequence can be replayed.
@@ -577,12 +611,12 @@ mod tests {
                     }
                     3 => {
                         let track = &open[dice.next(open.len() as u64) as usize];
-                        track.message(Message {
+                        track.message(Heard {
                             at_ms: step as f64,
                             up: false,
                             opcode: 1,
                             size: 10,
-                            text: "m".repeat(dice.next(MESSAGE_PREFIX as u64) as usize),
+                            text: &"m".repeat(dice.next(MESSAGE_PREFIX as u64) as usize),
                             swallowed: false,
                         });
                     }

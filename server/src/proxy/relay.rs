@@ -10,7 +10,9 @@
 //! an error or reset on one side resets the other at once — the proxy never leaves one side of a
 //! socket open and silent when the other is gone, which would look like a half-open the app never had.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::FutureExt;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use super::conn::{CutBy, ProxiedStream};
 use super::record::MESSAGE_PREFIX;
 use super::stage::{Direction, End, Fate, Flow, Form, Message};
 use crate::hub::now_ms_f64;
+use crate::woken::Gate;
 use switchboard_shared::app::Reached;
 
 /// Frames up to this payload are held until whole (so they can be read, and swallowed).
@@ -89,7 +92,7 @@ pub async fn socket(
         // a token's look takes a lock.
         let mut relay = std::pin::pin!(futures_util::future::try_join(up, down));
         let mut cut = std::pin::pin!(flow.conn.cut.cancelled());
-        let mut gate = crate::woken::Gate::default();
+        let mut gate = Gate::default();
         std::future::poll_fn(|cx| {
             if let Poll::Ready(ended) = relay.as_mut().poll(cx) {
                 return Poll::Ready(ended.map(|_| ()));
@@ -176,30 +179,43 @@ fn header(buf: &[u8]) -> Option<Header> {
     })
 }
 
-/// The first bytes of a payload as text, unmasked.
-fn text_of(payload: &[u8], mask: Option<[u8; 4]>, opcode: u8) -> String {
+/// The first bytes of a payload as text, unmasked: read where they lie when the frame is unmasked (the
+/// app's), else unmasked into `scratch` — asked of every frame, so no allocation unless the bytes are
+/// not text (a close frame's code is written out too).
+fn text_of<'a>(
+    payload: &'a [u8],
+    mask: Option<[u8; 4]>,
+    opcode: u8,
+    scratch: &'a mut [u8; MESSAGE_PREFIX],
+) -> Cow<'a, str> {
     let shown = &payload[..payload.len().min(MESSAGE_PREFIX)];
-    let unmasked: Vec<u8>;
     let plain: &[u8] = match mask {
         Some(key) => {
-            unmasked = shown
-                .iter()
-                .enumerate()
-                .map(|(i, byte)| byte ^ key[i % 4])
-                .collect();
-            &unmasked
+            let unmasked = &mut scratch[..shown.len()];
+            for (i, (out, byte)) in unmasked.iter_mut().zip(shown).enumerate() {
+                *out = byte ^ key[i % 4];
+            }
+            unmasked
         }
-        // The app's frames come unmasked: read where they lie.
         None => shown,
     };
     if opcode == 8 && plain.len() >= 2 {
         // A close frame: its code, then its reason.
         let code = u16::from_be_bytes([plain[0], plain[1]]);
-        return format!("{code} {}", String::from_utf8_lossy(&plain[2..]))
-            .trim()
-            .to_owned();
+        return Cow::Owned(format!("{code} {}", as_text(&plain[2..])).trim().to_owned());
     }
-    String::from_utf8_lossy(plain).into_owned()
+    as_text(plain)
+}
+
+/// Bytes as text: in place when they are UTF-8 (a character cut by the prefix's end is left out).
+fn as_text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(cut) if cut.error_len().is_none() => Cow::Borrowed(
+            std::str::from_utf8(&bytes[..cut.valid_up_to()]).expect("valid up to there"),
+        ),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// Relays one direction of a socket until its reader ends in order (then ends the other side's writing
@@ -239,18 +255,24 @@ async fn frames(
         send_timeout: Duration,
     ) -> Result<(), Broke> {
         let (_, writing_side) = sides(direction);
-        match tokio::time::timeout(send_timeout, to.write_all(bytes)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(writing_side(err.to_string())),
-            Err(_) if direction == Direction::Down => Err(Broke::Stalled),
-            // The app not reading is the app's own business: its side's buffers fill, as they would.
-            Err(_) => to
-                .write_all(bytes)
-                .await
-                .map_err(|err| writing_side(err.to_string())),
-        }
+        let mut writing = std::pin::pin!(to.write_all(bytes));
+        // Most writes are done at once (the socket had room): the send timeout's timer is set only for
+        // one that has to wait (setting it took the runtime's handle, shared by every thread).
+        let written = match writing.as_mut().now_or_never() {
+            Some(written) => written,
+            None => match tokio::time::timeout(send_timeout, writing.as_mut()).await {
+                Ok(written) => written,
+                Err(_) if direction == Direction::Down => return Err(Broke::Stalled),
+                // The app not reading is the app's own business: its side's buffers fill, as they
+                // would (the same write goes on: what it wrote is not written twice).
+                Err(_) => writing.await,
+            },
+        };
+        written.map_err(|err| writing_side(err.to_string()))
     }
     let mut first = !buf.is_empty();
+    let mut out = BytesMut::with_capacity(8 * 1024);
+    let mut scratch = [0u8; MESSAGE_PREFIX];
     loop {
         if ended && delayed.is_empty() && buf.is_empty() {
             // On a half-open line the other end hears nothing, not even the end.
@@ -310,33 +332,49 @@ async fn frames(
             }
         }
         first = false;
-        // What this read lets through, in order.
-        let mut out = BytesMut::new();
+        // What this read lets through, in order: the read's own bytes while every frame passes (written
+        // from `buf` as they lie), copied into `out` (reused from read to read) only from the first
+        // frame a stage swallowed.
+        out.clear();
+        let mut copied = false;
+        // How far `buf` was read.
+        let mut at = 0;
         let mut out_messages = 0u64;
         let mut closing = false;
         let mut delay = Duration::ZERO;
         loop {
             if streaming > 0 {
-                let n = (streaming.min(buf.len() as u64)) as usize;
+                let n = (streaming.min((buf.len() - at) as u64)) as usize;
                 if n == 0 {
                     break;
                 }
-                out.extend_from_slice(&buf.split_to(n));
+                if copied {
+                    out.extend_from_slice(&buf[at..at + n]);
+                }
+                at += n;
                 streaming -= n as u64;
                 continue;
             }
-            let Some(head) = header(&buf) else { break };
+            let Some(head) = header(&buf[at..]) else {
+                break;
+            };
             let whole = head.payload_len as usize <= WHOLE_FRAME;
-            if whole && buf.len() < head.header_len + head.payload_len as usize {
+            if whole && buf.len() - at < head.header_len + head.payload_len as usize {
                 break;
             }
-            let payload_start = head.header_len;
+            let payload_start = at + head.header_len;
             let available = buf.len() - payload_start;
-            let text = text_of(
-                &buf[payload_start..payload_start + available.min(head.payload_len as usize)],
-                head.mask,
-                head.opcode,
-            );
+            // A binary frame's bytes are not text; its size says enough.
+            let text = if head.opcode == 2 {
+                Cow::Borrowed("")
+            } else {
+                text_of(
+                    &buf[payload_start..payload_start + available.min(head.payload_len as usize)],
+                    head.mask,
+                    head.opcode,
+                    &mut scratch,
+                )
+            };
             let message = Message {
                 direction,
                 form: Form::Frame {
@@ -344,8 +382,7 @@ async fn frames(
                     whole,
                 },
                 size: head.payload_len,
-                // A binary frame's bytes are not text; its size says enough.
-                text: if head.opcode == 2 { "" } else { &text },
+                text: &text,
                 at_ms: now_ms_f64(),
             };
             let decision = flow.proxy.pipeline.message(flow, &message);
@@ -358,43 +395,56 @@ async fn frames(
                 // The app closes the line: the browser's close that follows is an answer, not noticing.
                 flow.lab().app_left(conn);
             }
-            if whole {
-                let frame = buf.split_to(head.header_len + head.payload_len as usize);
-                if decision.fate != Fate::Swallowed {
-                    out.extend_from_slice(&frame);
-                    out_messages += 1;
+            let passed = if whole {
+                head.header_len + head.payload_len as usize
+            } else {
+                // Only the head now; the payload streams through as it comes.
+                streaming = head.payload_len;
+                head.header_len
+            };
+            if decision.fate == Fate::Swallowed && whole {
+                if !copied {
+                    out.extend_from_slice(&buf[..at]);
+                    copied = true;
                 }
             } else {
-                out.extend_from_slice(&buf.split_to(head.header_len));
+                if copied {
+                    out.extend_from_slice(&buf[at..at + passed]);
+                }
                 out_messages += 1;
-                streaming = head.payload_len;
             }
+            at += passed;
         }
         if ended {
             // The side ended mid-frame: what is left can never be whole. Passed on as it came.
-            out.extend_from_slice(&buf.split());
+            if copied {
+                out.extend_from_slice(&buf[at..]);
+            }
+            at = buf.len();
         }
         if direction == Direction::Up && closing {
             // A browser that sends its close frame has given up on the line.
             lab.left(conn);
         }
+        let passing: &[u8] = if copied { &out } else { &buf[..at] };
         if conn.is_half_open() {
             // Nothing passes a half-open line.
             flow.proxy
                 .pipeline
                 .delivered(flow, direction, Reached::Withheld, out_messages);
-            continue;
-        }
-        if out.is_empty() {
-            continue;
-        }
-        if delay.is_zero() && delayed.is_empty() {
-            waiting.passed(out_messages, write(to, &out, direction, send_timeout).await)?;
+        } else if passing.is_empty() {
+            // Nothing to pass now: part of a frame (it waits for the rest), or only what was swallowed.
+        } else if delay.is_zero() && delayed.is_empty() {
+            let written = write(to, passing, direction, send_timeout).await;
+            waiting.passed(out_messages, written)?;
         } else {
-            delayed_bytes += out.len();
+            delayed_bytes += passing.len();
             waiting.messages += out_messages;
-            delayed.push_back((Instant::now() + delay, out.freeze(), out_messages));
+            let piece = Bytes::copy_from_slice(passing);
+            delayed.push_back((Instant::now() + delay, piece, out_messages));
         }
+        // Advancing (never splitting) keeps `buf` one buffer its next read fills without allocating.
+        buf.advance(at);
     }
 }
 
@@ -525,10 +575,18 @@ mod tests {
             .enumerate()
             .map(|(i, b)| b ^ key[i % 4])
             .collect();
-        assert_eq!(text_of(&masked, Some(key), 1), "hello");
+        let mut scratch = [0; MESSAGE_PREFIX];
+        assert_eq!(text_of(&masked, Some(key), 1, &mut scratch), "hello");
         assert_eq!(
-            text_of(&[0x03, 0xe8, b'b', b'y', b'e'], None, 8),
+            text_of(&[0x03, 0xe8, b'b', b'y', b'e'], None, 8, &mut scratch),
             "1000 bye"
         );
+        // A character the prefix cuts in two is left out, not made a replacement character.
+        let long = format!("{}é", "a".repeat(MESSAGE_PREFIX - 1));
+        assert_eq!(
+            text_of(long.as_bytes(), None, 1, &mut scratch),
+            "a".repeat(MESSAGE_PREFIX - 1)
+        );
+        assert_eq!(text_of(&[0xff, b'a'], None, 1, &mut scratch), "\u{fffd}a");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::hub::now_ms_f64;
 use crate::proxy::headers::{head_bytes, is_event_stream, pairs};
-use crate::proxy::record::{Exchange, MESSAGE_PREFIX, Message as Kept, ResponseHead, Track};
+use crate::proxy::record::{Exchange, Heard, MESSAGE_PREFIX, ResponseHead, Track};
 use crate::proxy::stage::{Direction, End, Fate, Flow, Form, Message, Stage, Verdict};
 
 #[derive(Debug)]
@@ -38,12 +38,12 @@ fn kept_headers(flow: &Flow, headers: &axum::http::HeaderMap) -> Vec<(String, St
 }
 
 /// The first [`MESSAGE_PREFIX`] bytes of a text, cut at a character's edge.
-fn prefix(text: &str) -> String {
+fn prefix(text: &str) -> &str {
     let mut end = text.len().min(MESSAGE_PREFIX);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end].to_owned()
+    &text[..end]
 }
 
 impl Stage for Recorder {
@@ -105,7 +105,7 @@ impl Stage for Recorder {
             return;
         }
         flow.peek(|track: &Track| {
-            track.message(Kept {
+            track.message(Heard {
                 at_ms: message.at_ms,
                 up: message.direction == Direction::Up,
                 opcode,
