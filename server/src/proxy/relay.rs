@@ -32,6 +32,8 @@ use switchboard_shared::app::Reached;
 
 /// Frames up to this payload are held until whole (so they can be read, and swallowed).
 const WHOLE_FRAME: usize = 16 * 1024;
+/// The room a read always has in the relay's buffer.
+const READ_ROOM: usize = 4 * 1024;
 /// The most bytes held back by a delay per direction before reading stops.
 const MAX_DELAYED: usize = 1024 * 1024;
 
@@ -271,7 +273,8 @@ async fn frames(
         written.map_err(|err| writing_side(err.to_string()))
     }
     let mut first = !buf.is_empty();
-    let mut out = BytesMut::with_capacity(8 * 1024);
+    // Used only once a stage swallows a frame: most sockets never need it.
+    let mut out = BytesMut::new();
     let mut scratch = [0u8; MESSAGE_PREFIX];
     loop {
         if ended && delayed.is_empty() && buf.is_empty() {
@@ -443,8 +446,11 @@ async fn frames(
             let piece = Bytes::copy_from_slice(passing);
             delayed.push_back((Instant::now() + delay, piece, out_messages));
         }
-        // Advancing (never splitting) keeps `buf` one buffer its next read fills without allocating.
+        // Advancing (never splitting) keeps `buf` one buffer its next read fills without allocating;
+        // room is made at its front again before the room behind runs short, or reads would shrink
+        // until it ran out (a read that takes half a frame is a second read for the same frame).
         buf.advance(at);
+        buf.reserve(READ_ROOM);
     }
 }
 
