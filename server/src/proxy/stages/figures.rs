@@ -83,21 +83,21 @@ fn keeps_coming(flow: &Flow, message: &Message<'_>) {
         }
         false
     });
-    if let Some((line, began, up, down)) = opened {
-        flow.proxy.figures.with(&flow.channel, |tally| {
+    if !counting {
+        return;
+    }
+    let payload = payload_hash(message.text, message.size as usize);
+    let shaped = signature(message.text, flow.dialect).is_some();
+    // One look at the tally: the line it became (the first time), then this piece.
+    flow.proxy.figures.with(&flow.channel, |tally| {
+        if let Some((line, began, up, down)) = opened {
             tally.line_opened(line, began, up, down);
-        });
-    }
-    if counting {
-        let payload = payload_hash(message.text, message.size as usize);
-        let shaped = signature(message.text, flow.dialect).is_some();
-        flow.proxy.figures.with(&flow.channel, |tally| {
-            tally.message(at, false, message.size as usize, shaped, payload);
-            // A piece is handed to the browser's socket as it passes (the forwarding counts messages
-            // of the streams it knows by their type; this one it learned late).
-            tally.reached(Reached::Delivered, 1, at);
-        });
-    }
+        }
+        tally.message(at, false, message.size as usize, shaped, payload);
+        // A piece is handed to the browser's socket as it passes (the forwarding counts messages
+        // of the streams it knows by their type; this one it learned late).
+        tally.reached(Reached::Delivered, 1, at);
+    });
 }
 
 impl Stage for Figures {
