@@ -3,7 +3,9 @@
 # server plays the app (the ticker at 10 events/s); 1,000 WebSocket clients (loadgen) receive it three
 # ways in turn: direct, through Switchboard's app proxy, and through nginx with the shipped configuration.
 # The delay figures are each client's (server timestamp to arrival); the CPU is the proxy's own process
-# (Switchboard's, or nginx's one worker), so "CPU per message" compares the two proxies.
+# (Switchboard's, or nginx's one worker), so "CPU per message" compares the two proxies. One run each way
+# swings by ±20 % on a shared two-core machine (1.03× to 1.46× over the last builds): to compare the proxies'
+# CPU, or two builds, use proxy-cpu-split.sh, which alternates rounds and splits user and kernel time.
 #
 #   loadgen/bench/through-app-proxy.sh                  # 1,000 clients, 20 s each
 #   CLIENTS=500 DURATION=10 loadgen/bench/through-app-proxy.sh

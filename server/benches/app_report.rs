@@ -89,7 +89,9 @@ async fn main() {
         let mut readers = Vec::new();
         for n in 0..10 {
             readers.push(tokio::spawn(async move {
-                let url = format!("ws://{proxy_addr}/feed/{batch}/{n}");
+                // A path of its own per socket, one the route rules keep apart (`/feed/3/7` would be
+                // one channel, `/feed/{n}/{n}`): 150 channels for the report to read.
+                let url = format!("ws://{proxy_addr}/f{batch}x{n}");
                 let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
                 for _ in 0..FRAMES {
                     socket.next().await.unwrap().unwrap();
@@ -109,6 +111,7 @@ async fn main() {
 
     let mut times = Vec::new();
     let mut size = 0;
+    let mut channels = 0;
     for _ in 0..200 {
         let started = Instant::now();
         let body = http
@@ -121,10 +124,13 @@ async fn main() {
             .unwrap();
         times.push(started.elapsed().as_secs_f64() * 1000.0);
         size = body.len();
+        channels = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["channels"]
+            .as_array()
+            .map_or(0, Vec::len);
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "GET /api/app, 200 times: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({size} bytes)",
+        "GET /api/app, 200 times: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({size} bytes, {channels} channels)",
         percentile(&times, 50.0),
         percentile(&times, 99.0),
         times[times.len() - 1]

@@ -175,6 +175,37 @@ async fn a_websocket_is_relayed_frame_by_frame_with_its_subprotocol_and_close_co
 }
 
 #[tokio::test]
+async fn three_sockets_open_at_once_beat_at_each_ones_pace_not_at_their_merged_one() {
+    // The app pings each socket every 300 ms; three tabs opened 100 ms apart hear the channel's pings
+    // every ~100 ms between them. The channel's heartbeat is each socket's: 300 ms.
+    let app = NodeApp::start("ws-app.cjs", &["300"]);
+    let (server, proxy) = through(&app.url()).await;
+    let mut tabs = Vec::new();
+    for _ in 0..3 {
+        let (mut socket, _) = dial(&proxy, "/room").await;
+        tabs.push(tokio::spawn(async move {
+            // Reading answers the app's pings (tungstenite's pongs) until the tab is closed.
+            let until = tokio::time::Instant::now() + Duration::from_millis(2_400);
+            while let Ok(Some(Ok(_))) = tokio::time::timeout_at(until, socket.next()).await {}
+            let _ = socket.close(None).await;
+        }));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for tab in tabs {
+        tab.await.unwrap();
+    }
+    let room = channel(&server, "/room").await;
+    assert_eq!(room.kind, ChannelKind::Phone);
+    assert_eq!(room.clients, 3, "{room:?}");
+    let heartbeat = room.heartbeat_ms.expect("the app's pings are heartbeats");
+    assert!(
+        (250.0..=400.0).contains(&heartbeat),
+        "each socket is pinged every 300 ms; the channel says {heartbeat} ms"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_event_the_app_writes_reaches_the_browser_within_50_ms() {
     let app = NodeApp::start("http-app.cjs", &[]);
     let (server, proxy) = through(&app.url()).await;
@@ -1339,5 +1370,45 @@ async fn a_heartbeat_swallowed_from_between_frames_of_one_read_leaves_the_rest_w
     assert!(more.is_err(), "{more:?}");
     socket.close(None).await.unwrap();
     let _ = tokio::time::timeout(PATIENCE, app).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_socket_open_across_a_start_over_is_counted_afresh_and_a_rename_keeps_its_count() {
+    let app = NodeApp::start("ws-app.cjs", &["0"]);
+    let (server, proxy) = through(&app.url()).await;
+    let (mut socket, _) = dial(&proxy, "/rooms/general/socket").await;
+    next_message(&mut socket).await;
+    for n in 0..5 {
+        socket
+            .send(Message::text(format!("before {n}")))
+            .await
+            .unwrap();
+        next_message(&mut socket).await;
+    }
+    let before = channel(&server, "/rooms/general/socket").await;
+    // The welcome and five echoes down, five up.
+    assert_eq!(before.messages, 11, "{before:#?}");
+    let (status, body) = server
+        .post_json("/api/app/reset", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The socket is untouched; its next message is counted on a channel started over, not on the
+    // tally the start over threw away.
+    socket.send(Message::text("after")).await.unwrap();
+    assert_eq!(next_message(&mut socket).await, Message::text("after"));
+    let after = channel(&server, "/rooms/general/socket").await;
+    assert_eq!(after.messages, 2, "{after:#?}");
+    assert_eq!(after.got.delivered, 1, "{:#?}", after.got);
+    // A second room teaches the template: the open socket's tally goes with its channel, and what it
+    // says next is counted there.
+    let (mut second, _) = dial(&proxy, "/rooms/random/socket").await;
+    next_message(&mut second).await;
+    socket.send(Message::text("renamed")).await.unwrap();
+    next_message(&mut socket).await;
+    let rooms = channel(&server, "/rooms/{id}/socket").await;
+    // Its two, the second's welcome, and its two since.
+    assert_eq!(rooms.messages, 5, "{rooms:#?}");
+    assert_eq!(rooms.got.delivered, 3, "{:#?}", rooms.got);
     server.shutdown().await;
 }

@@ -1,8 +1,8 @@
 //! The proxy in front of an app is faithful to the last byte: a reset on either side of a socket resets
 //! the other and a clean end stays clean; an app's keep-alive close never becomes a 502; framing is
 //! re-derived both ways; an answer the app broke off reaches the browser broken; the blame for a failed
-//! request falls where it belongs (400, 408, 502, 504); the recording keeps true sizes and no secrets;
-//! and one client cannot take every connection. Apps here are raw TCP servers where the test needs a
+//! request falls where it belongs (400, 408, 502, 504); frames cut anywhere by TCP pass byte for byte;
+//! the recording keeps true sizes and no secrets; and one client cannot take every connection. Apps here are raw TCP servers where the test needs a
 //! byte-exact misbehaviour, and the real Node apps of `e2e/apps/` elsewhere.
 
 mod common;
@@ -57,6 +57,17 @@ async fn read_to_end(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
         .await
         .expect("the peer ended in time")?;
     Ok(all)
+}
+
+/// The recorded exchange whose URL holds `part`, from the HAR the dashboard serves.
+async fn recorded(server: &TestServer, part: &str) -> switchboard_shared::har::model::Entry {
+    let (_, har) = server.get_json("/api/app/har").await;
+    let har: Har = serde_json::from_value(har).unwrap();
+    har.log
+        .entries
+        .into_iter()
+        .find(|entry| entry.request.url.contains(part))
+        .unwrap_or_else(|| panic!("no recorded exchange for {part}"))
 }
 
 /// Where the app's side of a socket tells how it ended.
@@ -339,14 +350,7 @@ async fn an_answer_the_app_broke_off_reaches_the_browser_broken_with_what_came()
     );
     assert_eq!(got, 1000, "what the app did send reaches the browser");
     // The recording says so.
-    let (_, har) = server.get_json("/api/app/har").await;
-    let har: Har = serde_json::from_value(har).unwrap();
-    let entry = har
-        .log
-        .entries
-        .iter()
-        .find(|entry| entry.request.url.ends_with("/short"))
-        .unwrap();
+    let entry = recorded(&server, "/short").await;
     assert!(
         entry
             .response
@@ -459,14 +463,7 @@ async fn a_request_the_browser_gave_up_on_ends_cancelled_in_the_recording() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(stream);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, har) = server.get_json("/api/app/har").await;
-    let har: Har = serde_json::from_value(har).unwrap();
-    let entry = har
-        .log
-        .entries
-        .iter()
-        .find(|entry| entry.request.url.contains("/wait"))
-        .unwrap();
+    let entry = recorded(&server, "/wait").await;
     assert_eq!(entry.response.error.as_deref(), Some("cancelled"));
     assert!(
         entry.time < 1000.0,
@@ -611,5 +608,175 @@ async fn one_client_cannot_take_every_connection_of_the_proxy() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_browser_that_stops_reading_a_socket_is_cut_after_the_send_timeout_and_the_app_hears_it()
+{
+    // An app that sends 8 KB text frames as fast as its socket takes them, and says when it could not.
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<Duration>();
+    let ended_tx = Arc::new(std::sync::Mutex::new(Some(ended_tx)));
+    let app = raw_app(move |stream| {
+        let ended_tx = ended_tx.clone();
+        async move {
+            let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+            socket.send(Message::text("hello")).await.unwrap();
+            let frame = "x".repeat(8 * 1024);
+            let started = Instant::now();
+            while socket.send(Message::text(frame.clone())).await.is_ok() {}
+            if let Some(tx) = ended_tx.lock().unwrap().take() {
+                let _ = tx.send(started.elapsed());
+            }
+        }
+    })
+    .await;
+    let (server, proxy) = through_with(&app, |config| config.send_timeout_ms = 1000).await;
+    let mut socket = dial(&proxy, "/feed").await;
+    assert_eq!(
+        socket.next().await.unwrap().unwrap(),
+        Message::text("hello")
+    );
+    // The browser reads nothing more: the proxy's writes fill its socket and wait.
+    let browser = raw_of(socket);
+    let app_ended = tokio::time::timeout(PATIENCE, ended_rx)
+        .await
+        .expect("the app's side ends once the browser is cut")
+        .unwrap();
+    assert!(
+        app_ended >= Duration::from_millis(900) && app_ended < Duration::from_secs(6),
+        "cut after the send timeout (1 s), not before and not much later: {app_ended:?}"
+    );
+    let entry = recorded(&server, "/feed").await;
+    let error = entry.response.error.as_deref().unwrap_or_default();
+    assert!(error.contains("took nothing for 1 s"), "{error:?}");
+    drop(browser);
+    server.shutdown().await;
+}
+
+/// One WebSocket frame's bytes, as a browser (`mask`) or an app (none) writes it.
+fn frame(opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut bytes = vec![0x80 | opcode];
+    let masked = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        len @ 0..=125 => bytes.push(masked | len as u8),
+        len @ 126..=0xffff => {
+            bytes.push(masked | 126);
+            bytes.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            bytes.push(masked | 127);
+            bytes.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(key) => {
+            bytes.extend_from_slice(&key);
+            bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        }
+        None => bytes.extend_from_slice(payload),
+    }
+    bytes
+}
+
+/// Writes `bytes` in pieces of uneven sizes, each on its own (a pause between them), so that the other
+/// end reads frames cut anywhere: in a header, in a length, in a mask, in a payload.
+async fn write_in_pieces(stream: &mut TcpStream, bytes: &[u8]) {
+    stream.set_nodelay(true).unwrap();
+    let sizes = [1, 2, 5, 13, 700, 3, 4096, 1, 9000];
+    let mut at = 0;
+    for size in sizes.iter().cycle() {
+        if at == bytes.len() {
+            break;
+        }
+        let end = (at + size).min(bytes.len());
+        stream.write_all(&bytes[at..end]).await.unwrap();
+        stream.flush().await.unwrap();
+        at = end;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Reads exactly `len` bytes, within patience.
+async fn read_exactly(stream: &mut TcpStream, len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    tokio::time::timeout(PATIENCE, stream.read_exact(&mut bytes))
+        .await
+        .expect("every byte in time")
+        .expect("every byte");
+    bytes
+}
+
+#[tokio::test]
+async fn frames_cut_anywhere_by_tcp_pass_byte_for_byte_and_are_recorded_whole() {
+    // Small frames, frames of each length form, one larger than the proxy holds whole (it streams
+    // through), and two in one write: the proxy reads them in whatever pieces TCP brings.
+    let frames = |mask: Option<[u8; 4]>| {
+        let mut bytes = Vec::new();
+        bytes.extend(frame(1, b"a", mask));
+        bytes.extend(frame(1, &[b'x'; 300], mask));
+        bytes.extend(frame(2, &[7u8; 5000], mask));
+        bytes.extend(frame(1, &[b'y'; 20_000], mask));
+        bytes.extend(frame(1, b"b", mask));
+        bytes.extend(frame(1, b"c", mask));
+        bytes.extend(frame(1, b"end", mask));
+        bytes
+    };
+    let down = frames(None);
+    let up = frames(Some([0x12, 0x34, 0x56, 0x78]));
+    let (app_got, got) = tokio::sync::oneshot::channel::<Vec<u8>>();
+    let app_got = Arc::new(tokio::sync::Mutex::new(Some(app_got)));
+    let (up_len, to_send) = (up.len(), down.clone());
+    let app = raw_app(move |stream| {
+        let (app_got, to_send) = (app_got.clone(), to_send.clone());
+        async move {
+            let mut stream = tokio_tungstenite::accept_async(stream)
+                .await
+                .unwrap()
+                .into_inner();
+            // The browser's frames first (so nothing follows the upgrade's answer before the browser
+            // has its socket), then the app's.
+            let heard = read_exactly(&mut stream, up_len).await;
+            if let Some(app_got) = app_got.lock().await.take() {
+                let _ = app_got.send(heard);
+            }
+            write_in_pieces(&mut stream, &to_send).await;
+            let _ = stream.read_to_end(&mut Vec::new()).await;
+        }
+    })
+    .await;
+    let (server, proxy) = through(&app).await;
+    let mut browser = raw_of(dial(&proxy, "/pieces").await);
+    write_in_pieces(&mut browser, &up).await;
+    let heard = tokio::time::timeout(PATIENCE, got)
+        .await
+        .expect("the app heard in time")
+        .unwrap();
+    assert!(heard == up, "the app got other bytes than the browser sent");
+    let received = read_exactly(&mut browser, down.len()).await;
+    assert!(
+        received == down,
+        "the browser got other bytes than the app sent"
+    );
+
+    // Each frame recorded once, whole, at its true size, however it was cut.
+    let sizes = [1, 300, 5000, 20_000, 1, 1, 3];
+    let messages = recorded(&server, "/pieces")
+        .await
+        .web_socket_messages
+        .expect("a socket's messages");
+    for kind in ["send", "receive"] {
+        let seen: Vec<_> = messages
+            .iter()
+            .filter(|m| m.kind == kind)
+            .map(|m| (m.opcode, m.len()))
+            .collect();
+        let expected: Vec<_> = sizes
+            .iter()
+            .map(|&size| (if size == 5000 { 2 } else { 1 }, size))
+            .collect();
+        assert_eq!(seen, expected, "{kind}");
+    }
+    drop(browser);
     server.shutdown().await;
 }

@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use switchboard_shared::app::ChannelKey;
-use switchboard_shared::har::classify::tally::Tally;
+use switchboard_shared::har::classify::tally::{Line, Tally};
 use switchboard_shared::har::{Channel, ChannelKind};
 use switchboard_shared::stats::median;
 
@@ -22,6 +23,35 @@ const EXACT_OTHERS: usize = 100;
 #[derive(Debug, Default)]
 pub struct Figures {
     tallies: Mutex<Book>,
+    /// Moves on whenever a tally changes its place in the book (a clear, a rename): a [`Seat`] found
+    /// before then is found again.
+    shape: AtomicU64,
+}
+
+/// One channel's tally, shared by the book and the seats of the flows that count on it.
+type Shared = Arc<Mutex<Tally>>;
+
+/// Where one flow's figures go: its channel's tally, found in the book once and kept while the book
+/// keeps its shape. A socket tells its tally of each message twice (as it passes, as it is
+/// delivered): looking the channel up by name each time read the flow's own key (a cold cache line)
+/// and took the lock every flow of every channel shares.
+#[derive(Debug, Default)]
+pub struct Seat(Mutex<Place>);
+
+#[derive(Debug, Default)]
+struct Place {
+    /// The book's shape it was found in, and the tally (none: no room for a new channel).
+    found: Option<(u64, Option<Shared>)>,
+    /// The line the flow opened, if it is one: a start over that threw its tally away finds it open
+    /// on the new one.
+    line: Option<Line>,
+}
+
+impl Seat {
+    /// The flow is a line (a socket, a stream) from now on.
+    pub fn opened(&self, line: Line) {
+        lock(&self.0).line = Some(line);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -34,7 +64,7 @@ struct Book {
 
 /// Looked up on every message: the ids are hashes already, so a plain FNV-1a over them is enough (the
 /// default hasher cost more than the tally's own work).
-type Tallies = HashMap<String, (ChannelKey, Tally), BuildHasherDefault<Fnv>>;
+type Tallies = HashMap<String, (ChannelKey, Shared), BuildHasherDefault<Fnv>>;
 
 #[derive(Debug, Default)]
 struct Fnv(u64);
@@ -58,6 +88,28 @@ impl Hasher for Fnv {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Book {
+    /// The tally of the channel `key` (under its new name if it was renamed), made if it is new and
+    /// there is room; and whether it was made now.
+    fn find(&mut self, key: &ChannelKey) -> (Option<Shared>, bool) {
+        let key = self.renamed.get(&key.id).unwrap_or(key);
+        if let Some((_, tally)) = self.tallies.get(&key.id) {
+            return (Some(tally.clone()), false);
+        }
+        if self.tallies.len() >= MAX_CHANNELS {
+            return (None, false);
+        }
+        let tally = Arc::new(Mutex::new(Tally::new(key.name.clone())));
+        self.tallies
+            .insert(key.id.clone(), (key.clone(), tally.clone()));
+        (Some(tally), true)
+    }
+}
+
 /// A channel as the figures read it now.
 #[derive(Debug, Clone)]
 pub struct Read {
@@ -70,21 +122,30 @@ pub struct Read {
 
 impl Figures {
     fn lock(&self) -> MutexGuard<'_, Book> {
-        self.tallies.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.tallies)
     }
 
-    /// Changes the tally of the channel `key`, making it if it is new and there is room.
-    pub fn with(&self, key: &ChannelKey, change: impl FnOnce(&mut Tally)) {
-        let mut book = self.lock();
-        let book = &mut *book;
-        // Asked twice a message: looked up in place, the key copied only for a channel's first tally.
-        let key = book.renamed.get(&key.id).unwrap_or(key);
-        if let Some((_, tally)) = book.tallies.get_mut(&key.id) {
-            change(tally);
-        } else if book.tallies.len() < MAX_CHANNELS {
-            let mut tally = Tally::new(key.name.clone());
-            change(&mut tally);
-            book.tallies.insert(key.id.clone(), (key.clone(), tally));
+    /// Changes the tally of the channel `key` through a flow's `seat`, making the tally if it is new
+    /// and there is room.
+    pub fn with(&self, seat: &Seat, key: &ChannelKey, change: impl FnOnce(&mut Tally)) {
+        let mut place = lock(&seat.0);
+        let shape = self.shape.load(Ordering::Acquire);
+        if !matches!(&place.found, Some((found_in, _)) if *found_in == shape) {
+            let mut book = self.lock();
+            // Read again under the book's lock, which every change of its shape holds.
+            let shape = self.shape.load(Ordering::Acquire);
+            let (tally, made) = book.find(key);
+            if let (true, Some(_), Some(line), Some(tally)) =
+                (made, &place.found, place.line, &tally)
+            {
+                // Found before, made anew now: the book started over while the line stayed open,
+                // and the new tally counts it open (the templates learned stay, and so do the lines).
+                lock(tally).line_opened(line, crate::hub::now_ms_f64(), 0, 0);
+            }
+            place.found = Some((shape, tally));
+        }
+        if let Some((_, Some(tally))) = &place.found {
+            change(&mut lock(tally));
         }
     }
 
@@ -95,7 +156,7 @@ impl Figures {
             .renamed
             .get(&key.id)
             .map_or(&key.id, |renamed| &renamed.id);
-        book.tallies.get(id)?.1.learned_beat()
+        lock(&book.tallies.get(id)?.1).learned_beat()
     }
 
     /// The uploads of sessions, by the endpoint they went to: its key, how many, their bytes.
@@ -105,7 +166,7 @@ impl Figures {
             .values()
             .filter_map(|(key, tally)| {
                 let (n, bytes) =
-                    tally.asides()[switchboard_shared::app::route::Aside::Upload as usize];
+                    lock(tally).asides()[switchboard_shared::app::route::Aside::Upload as usize];
                 (n > 0).then(|| (key.clone(), n, bytes))
             })
             .collect()
@@ -116,7 +177,7 @@ impl Figures {
     pub fn asides(&self) -> [(u64, u64); 3] {
         let mut sum = [(0, 0); 3];
         for (_, tally) in self.lock().tallies.values() {
-            for (into, (n, bytes)) in sum.iter_mut().zip(tally.asides()) {
+            for (into, (n, bytes)) in sum.iter_mut().zip(lock(tally).asides()) {
                 into.0 += n;
                 into.1 += bytes;
             }
@@ -127,8 +188,8 @@ impl Figures {
     /// The channel `old` is now `new` (a route template was learned): its tally goes with it.
     pub fn rename(&self, old: &ChannelKey, new: &ChannelKey) {
         let mut book = self.lock();
-        if let Some((_, mut tally)) = book.tallies.remove(&old.id) {
-            tally.rename(new.name.clone());
+        if let Some((_, tally)) = book.tallies.remove(&old.id) {
+            lock(&tally).rename(new.name.clone());
             book.tallies.insert(new.id.clone(), (new.clone(), tally));
         }
         // Earlier renames to `old` now lead to `new`.
@@ -138,6 +199,8 @@ impl Figures {
         if book.renamed.len() < MAX_CHANNELS {
             book.renamed.insert(old.id.clone(), new.clone());
         }
+        // A tally another took the new name from, or a channel that found no room, is found again.
+        self.shape.fetch_add(1, Ordering::Release);
     }
 
     /// Per channel id: the median time its latest messages took from the app to the browser's socket
@@ -146,14 +209,17 @@ impl Figures {
         self.lock()
             .tallies
             .iter()
-            .filter_map(|(id, (_, tally))| Some((id.clone(), tally.delivery_ms()?)))
+            .filter_map(|(id, (_, tally))| Some((id.clone(), lock(tally).delivery_ms()?)))
             .collect()
     }
 
     /// Starts over (the route templates learned stay: a connection still open is counted on its
     /// endpoint's channel).
     pub fn clear(&self) {
-        self.lock().tallies.clear();
+        let mut book = self.lock();
+        book.tallies.clear();
+        // Open flows count on new tallies from their next message.
+        self.shape.fetch_add(1, Ordering::Release);
     }
 
     /// Every channel as the rules read it now (sorted by kind, then name, as the HAR import sorts),
@@ -163,7 +229,7 @@ impl Figures {
         let tallies = &book.tallies;
         let loops: Vec<(&String, Vec<f64>)> = tallies
             .iter()
-            .map(|(id, (_, tally))| (id, tally.waits().collect::<Vec<f64>>()))
+            .map(|(id, (_, tally))| (id, lock(tally).waits().collect::<Vec<f64>>()))
             .filter(|(_, waits)| !waits.is_empty())
             .collect();
         let all_waits = || loops.iter().flat_map(|(_, waits)| waits.iter().copied());
@@ -172,6 +238,7 @@ impl Figures {
         let mut read = Vec::new();
         let mut other = 0;
         for (id, (key, tally)) in tallies.iter() {
+            let tally = lock(tally);
             other += tally.asides().iter().map(|(n, _)| n).sum::<u64>();
             let others = match everyone {
                 Some(everyone) => everyone,

@@ -84,14 +84,24 @@ pub fn signature(text: &str, dialect: Dialect) -> Option<&'static str> {
 const WORDS: [&str; 6] = ["heartbeat", "ping", "pong", "keepalive", "keep-alive", "ka"];
 
 fn json_signature(text: &str) -> Option<&'static str> {
-    // Every signature holds one of these four-byte runs: a message that holds none is not parsed (the
-    // proxy asks this of every message it relays, so it is one pass over its bytes).
-    let mentions_a_beat = text.as_bytes().windows(4).any(|run| {
+    // Every signature's word is a JSON string's first bytes: a quote, then `ping`, `pong`, `hear`(tbeat),
+    // `keep`(alive), `ka"`, `phoe`(nix) or `push`(er:ping), in any case. A message with none of those
+    // is not parsed: the proxy asks this of every message it relays, so it looks only behind quotes.
+    let bytes = text.as_bytes();
+    let mentions_a_beat = bytes.iter().enumerate().any(|(at, &byte)| {
+        if byte != b'"' {
+            return false;
+        }
+        let Some(run) = bytes.get(at + 1..at + 5) else {
+            return false;
+        };
+        // (A quote stays a quote under the case bit.)
         let run = [run[0] | 0x20, run[1] | 0x20, run[2] | 0x20, run[3] | 0x20];
-        matches!(
-            &run,
-            b"ping" | b"pong" | b"hear" | b"keep" | b"\"ka\"" | b"phoe"
-        )
+        &run[..3] == b"ka\""
+            || matches!(
+                &run,
+                b"ping" | b"pong" | b"hear" | b"keep" | b"phoe" | b"push"
+            )
     });
     if !mentions_a_beat {
         return None;
@@ -208,6 +218,15 @@ mod tests {
             ("event: heartbeat\ndata: 1", PLAIN, "Server-Sent Events"),
             ("data: {\"type\":\"ping\"}", PLAIN, "Server-Sent Events"),
             (r#"{"op":"heartbeat","d":null}"#, PLAIN, "a JSON heartbeat"),
+            // The words in any case, with spaces where JSON allows them.
+            (r#"{ "kind" : "KeepAlive" }"#, PLAIN, "a JSON heartbeat"),
+            (r#"{"event":"Keep-Alive"}"#, PLAIN, "a JSON heartbeat"),
+            (r#"{"type":"KA"}"#, PLAIN, "subscriptions-transport-ws"),
+            (
+                r#"{"Event":"x","op":"HEARTBEAT"}"#,
+                PLAIN,
+                "a JSON heartbeat",
+            ),
         ] {
             assert_eq!(signature(text, dialect), Some(framework), "{text:?}");
         }

@@ -89,15 +89,18 @@ fn keeps_coming(flow: &Flow, message: &Message<'_>) {
     let payload = payload_hash(message.text, message.size as usize);
     let shaped = signature(message.text, flow.dialect).is_some();
     // One look at the tally: the line it became (the first time), then this piece.
-    flow.proxy.figures.with(&flow.channel, |tally| {
+    flow.proxy.figures.with(&flow.seat, &flow.channel, |tally| {
         if let Some((line, began, up, down)) = opened {
             tally.line_opened(line, began, up, down);
         }
-        tally.message(at, false, message.size as usize, shaped, payload);
+        tally.message(flow.id, at, false, message.size as usize, shaped, payload);
         // A piece is handed to the browser's socket as it passes (the forwarding counts messages
         // of the streams it knows by their type; this one it learned late).
         tally.reached(Reached::Delivered, 1, at);
     });
+    if let Some((line, ..)) = opened {
+        flow.seat.opened(line);
+    }
 }
 
 impl Stage for Figures {
@@ -154,9 +157,10 @@ impl Stage for Figures {
             }
         });
         if let Some((line, up, down)) = opened {
-            flow.proxy.figures.with(&flow.channel, |tally| {
+            flow.proxy.figures.with(&flow.seat, &flow.channel, |tally| {
                 tally.line_opened(line, at, up, down);
             });
+            flow.seat.opened(line);
         }
         Duration::ZERO
     }
@@ -164,7 +168,7 @@ impl Stage for Figures {
     fn on_delivered(&self, flow: &Flow, direction: Direction, reached: Reached, messages: u64) {
         if direction == Direction::Down {
             let at = now_ms_f64();
-            flow.proxy.figures.with(&flow.channel, |tally| {
+            flow.proxy.figures.with(&flow.seat, &flow.channel, |tally| {
                 tally.reached(reached, messages, at);
             });
         }
@@ -199,8 +203,9 @@ impl Stage for Figures {
             return;
         }
         // What the app sent, swallowed or not: its rhythm is the app's, whatever the lab did to it.
-        flow.proxy.figures.with(&flow.channel, |tally| {
+        flow.proxy.figures.with(&flow.seat, &flow.channel, |tally| {
             tally.message(
+                flow.id,
                 message.at_ms,
                 message.direction == Direction::Up,
                 message.size as usize,
@@ -226,7 +231,7 @@ impl Stage for Figures {
             return;
         }
         let end_ms = now_ms_f64();
-        flow.proxy.figures.with(&flow.channel, |tally| {
+        flow.proxy.figures.with(&flow.seat, &flow.channel, |tally| {
             if exchange.line.is_some() {
                 tally.line_ended(end_ms);
                 return;

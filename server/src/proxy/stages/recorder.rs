@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::hub::now_ms_f64;
 use crate::proxy::headers::{head_bytes, is_event_stream, pairs};
-use crate::proxy::record::{Exchange, Heard, MESSAGE_PREFIX, ResponseHead, Track};
+use crate::proxy::record::{Exchange, Heard, MESSAGE_PREFIX, ResponseHead};
 use crate::proxy::stage::{Direction, End, Fate, Flow, Form, Message, Stage, Verdict};
 
 #[derive(Debug)]
@@ -63,16 +63,18 @@ impl Stage for Recorder {
             websocket: flow.websocket,
             ..Exchange::default()
         });
-        flow.put(track);
+        let _ = flow.track.set(track);
         Verdict::Pass
     }
 
     fn on_body(&self, flow: &Flow, direction: Direction, chunk: &[u8]) {
-        flow.peek(|track: &Track| track.body(direction == Direction::Up, chunk));
+        if let Some(track) = flow.track.get() {
+            track.body(direction == Direction::Up, chunk);
+        }
     }
 
     fn on_response(&self, flow: &Flow, head: &response::Parts, _by_proxy: bool) -> Duration {
-        let Some(track) = flow.peek(Track::clone) else {
+        let Some(track) = flow.track.get() else {
             return Duration::ZERO;
         };
         let mime = head
@@ -104,7 +106,7 @@ impl Stage for Recorder {
         if fate == Fate::Held {
             return;
         }
-        flow.peek(|track: &Track| {
+        if let Some(track) = flow.track.get() {
             track.message(Heard {
                 at_ms: message.at_ms,
                 up: message.direction == Direction::Up,
@@ -113,11 +115,11 @@ impl Stage for Recorder {
                 text: prefix(message.text.trim_end()),
                 swallowed: fate == Fate::Swallowed,
             });
-        });
+        }
     }
 
     fn on_end(&self, flow: &Flow, how: &End) {
-        if let Some(track) = flow.peek(Track::clone) {
+        if let Some(track) = flow.track.get() {
             if let Some(decoded) = super::decoded(flow) {
                 track.decoded_body(decoded);
             }

@@ -43,6 +43,9 @@ pub(super) struct Beat {
     pub heartbeat: bool,
     /// The lab kept it from the browser (a recording's `_swallowed`).
     pub swallowed: bool,
+    /// The connection it came on, where several of a channel's interleave (the live figures'); a
+    /// heartbeat's pace is each connection's own.
+    pub line: u64,
 }
 
 /// How many small messages the pace of an unknown protocol's beat is learned from.
@@ -156,6 +159,7 @@ pub(super) fn socket(channel: &mut Channel, entry: &Entry, start: f64, end: f64)
             payload: payload_hash(&message.data, message.len()),
             heartbeat: false,
             swallowed: message.swallowed,
+            line: 0,
         })
         .collect();
     frames.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
@@ -211,6 +215,7 @@ pub(super) fn stream(channel: &mut Channel, entry: &Entry, start: f64, end: f64)
                 payload: payload_hash(&event.data, event.len()),
                 heartbeat: false,
                 swallowed: event.swallowed,
+                line: 0,
             })
             .collect();
         frames.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
@@ -268,6 +273,7 @@ mod tests {
             payload: payload_hash(text, text.len()),
             heartbeat: false,
             swallowed: false,
+            line: 0,
         }
     }
 

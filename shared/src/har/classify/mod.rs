@@ -266,8 +266,8 @@ impl Channel {
                 "This radio ({}) carried {} events on {} connection{}, {total}{}.",
                 self.name,
                 group_thousands(self.frames),
-                self.reconnects + 1,
-                if self.reconnects == 0 { "" } else { "s" },
+                self.connections(),
+                if self.connections() == 1 { "" } else { "s" },
                 self.heartbeat_words()
             ),
             ChannelKind::Phone => format!(
@@ -278,11 +278,17 @@ impl Channel {
                 self.frames_per_second
                     .map(|rate| format!(" ({rate:.1} a second)"))
                     .unwrap_or_default(),
-                self.reconnects + 1,
-                if self.reconnects == 0 { "" } else { "s" },
+                self.connections(),
+                if self.connections() == 1 { "" } else { "s" },
                 self.heartbeat_words()
             ),
         }
+    }
+
+    /// Every connection it had: the most open at once (its clients), and each opened after one ended.
+    /// (Counting only `reconnects + 1` said "on 1 connection" of three tabs open together.)
+    fn connections(&self) -> u64 {
+        self.clients.max(1) + self.reconnects
     }
 
     fn heartbeat_words(&self) -> String {

@@ -212,15 +212,24 @@ impl Tally {
         self.bytes_up += up;
         self.bytes_down += down;
         self.span(at_ms, at_ms);
-        // The rhythm of the connection before is read before its messages make room for these.
+        // The rhythm of the connections so far is read before their messages make room for this one's
+        // (several may be open at once: their messages are kept side by side, each told by its line).
         self.remember_beat();
-        self.beats.clear();
         self.last_down_ms = Some(at_ms);
     }
 
-    /// A message of a line: `len` its payload's bytes, `shaped` when it is a heartbeat by its
-    /// signature, `payload` its [`crate::app::heartbeat::payload_hash`].
-    pub fn message(&mut self, at_ms: f64, up: bool, len: usize, shaped: bool, payload: u64) {
+    /// A message of a line: `line` names its connection (any number unique among the channel's),
+    /// `len` its payload's bytes, `shaped` when it is a heartbeat by its signature, `payload` its
+    /// [`crate::app::heartbeat::payload_hash`].
+    pub fn message(
+        &mut self,
+        line: u64,
+        at_ms: f64,
+        up: bool,
+        len: usize,
+        shaped: bool,
+        payload: u64,
+    ) {
         let sse = matches!(self.line, Some(Line::Stream { .. }));
         let bytes = if sse {
             len as u64
@@ -247,6 +256,7 @@ impl Tally {
                 payload,
                 heartbeat: false,
                 swallowed: false,
+                line,
             },
         );
     }
@@ -278,11 +288,29 @@ impl Tally {
     /// direction (`true` up) and payload hash (what the `no_heartbeat` fault swallows on an unknown
     /// protocol).
     pub fn learned_beat(&self) -> Option<(bool, u64)> {
-        let beats: Vec<Beat> = self.beats.iter().copied().collect();
-        if beats.iter().filter(|b| b.shaped).count() >= 2 {
+        if self.beats.iter().filter(|b| b.shaped).count() >= 2 {
             return None;
         }
-        super::lines::learned_beat(&beats)
+        // The connection with the most messages kept says it best.
+        let mut lines = self.lines();
+        lines.sort_by_key(|beats| std::cmp::Reverse(beats.len()));
+        lines
+            .iter()
+            .find_map(|beats| super::lines::learned_beat(beats))
+    }
+
+    /// The messages kept, connection by connection, in order: a channel's connections interleave,
+    /// and each beats at its own pace and phase — read together, three sockets pinged every 5 s
+    /// looked like no rhythm at all.
+    fn lines(&self) -> Vec<Vec<Beat>> {
+        let mut lines: Vec<(u64, Vec<Beat>)> = Vec::new();
+        for beat in &self.beats {
+            match lines.iter_mut().find(|(line, _)| *line == beat.line) {
+                Some((_, beats)) => beats.push(*beat),
+                None => lines.push((beat.line, vec![*beat])),
+            }
+        }
+        lines.into_iter().map(|(_, beats)| beats).collect()
     }
 
     /// What the browser got of what the app sent.
@@ -298,8 +326,9 @@ impl Tally {
 
     fn remember_beat(&mut self) {
         let mut probe = Channel::new(ChannelKind::Phone, String::new());
-        let mut beats: Vec<Beat> = self.beats.iter().copied().collect();
-        heartbeats(&mut probe, &mut beats);
+        for mut beats in self.lines() {
+            heartbeats(&mut probe, &mut beats);
+        }
         if let (Some(period), Some(basis)) = (probe.heartbeat_ms, probe.heartbeat_basis)
             && self.earlier_beat.is_none_or(|(_, known)| basis > known)
         {
@@ -381,8 +410,11 @@ impl Tally {
                 channel.interval_ms = median(&mut intervals);
             }
             ChannelKind::Radio | ChannelKind::Phone => {
-                let mut beats: Vec<Beat> = self.beats.iter().copied().collect();
-                heartbeats(&mut channel, &mut beats);
+                // Each connection's beats on their own; the one whose beats say the most sets the
+                // pace, as for a HAR's entries.
+                for mut beats in self.lines() {
+                    heartbeats(&mut channel, &mut beats);
+                }
                 if let Some((period, basis)) = self.earlier_beat
                     && channel.heartbeat_basis.is_none_or(|known| basis > known)
                 {
@@ -462,16 +494,16 @@ mod tests {
         tally.line_opened(Line::Socket, 0.0, 300, 150);
         for n in 1..=10 {
             let at = 2_000.0 * f64::from(n);
-            tally.message(at, false, 1, true, 3);
-            tally.message(at + 3.0, true, 1, true, 5);
-            tally.message(at + 500.0, false, 40, false, 7 + 2 * n as u64);
+            tally.message(1, at, false, 1, true, 3);
+            tally.message(1, at + 3.0, true, 1, true, 5);
+            tally.message(1, at + 500.0, false, 40, false, 7 + 2 * n as u64);
         }
         let channel = tally.channel(None).unwrap();
         assert_eq!(channel.kind, ChannelKind::Phone);
         assert_eq!(channel.heartbeat_ms, Some(2_000.0));
         tally.line_ended(29_000.0);
         tally.line_opened(Line::Socket, 30_000.0, 300, 150);
-        tally.message(30_100.0, false, 40, false, 9);
+        tally.message(2, 30_100.0, false, 40, false, 9);
         let channel = tally.channel(None).unwrap();
         assert_eq!((channel.reconnects, channel.clients), (1, 1));
         assert_eq!(
@@ -488,11 +520,54 @@ mod tests {
     }
 
     #[test]
+    fn each_open_socket_beats_at_its_own_pace_and_together_they_keep_it() {
+        // Three tabs on one channel, each pinged every 5 s (Socket.IO's "2", answered "3") at its own
+        // phase, with chat between: merged, the pings come 1.6–1.8 s apart and irregularly; each
+        // socket's own are 5 s apart.
+        let mut tally = Tally::new("ws://app/socket.io/");
+        for tab in 0..3u64 {
+            tally.line_opened(Line::Socket, 100.0 * tab as f64, 300, 150);
+        }
+        let mut pings = 0;
+        for n in 0..12u32 {
+            for tab in 0..3u64 {
+                let at = 5_000.0 * f64::from(n) + 1_700.0 * tab as f64 + 37.0 * f64::from(n % 3);
+                tally.message(tab, at, false, 1, true, 2);
+                tally.message(tab, at + 4.0, true, 1, true, 3);
+                pings += 1;
+                tally.message(tab, at + 900.0, false, 60, false, 100 + u64::from(n));
+            }
+        }
+        let channel = tally.channel(None).unwrap();
+        let pace = channel.heartbeat_ms.expect("a heartbeat");
+        assert!((4_900.0..=5_100.0).contains(&pace), "{pace}");
+        assert_eq!(channel.heartbeats, pings);
+        assert_eq!(channel.clients, 3);
+        assert!(
+            channel.verdict().contains("on 3 connections"),
+            "{}",
+            channel.verdict()
+        );
+        // The first socket ends; a new one opens: the others' pace holds.
+        tally.line_ended(60_000.0);
+        tally.line_opened(Line::Socket, 60_100.0, 300, 150);
+        tally.message(9, 60_200.0, false, 60, false, 7);
+        let channel = tally.channel(None).unwrap();
+        let pace = channel.heartbeat_ms.expect("still a heartbeat");
+        assert!((4_900.0..=5_100.0).contains(&pace), "{pace}");
+        assert!(
+            channel.verdict().contains("on 4 connections"),
+            "{}",
+            channel.verdict()
+        );
+    }
+
+    #[test]
     fn a_tally_keeps_a_bounded_memory() {
         let mut tally = Tally::new("ws://app/socket");
         tally.line_opened(Line::Socket, 0.0, 0, 0);
         for n in 0..100_000 {
-            tally.message(f64::from(n), false, 10, false, 11 + 2 * n as u64);
+            tally.message(1, f64::from(n), false, 10, false, 11 + 2 * n as u64);
         }
         assert_eq!(tally.beats.len(), KEPT);
         assert_eq!(tally.channel(None).unwrap().frames, 100_000);
