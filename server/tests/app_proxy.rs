@@ -1026,6 +1026,37 @@ async fn a_half_open_holds_new_connections_until_it_ends_and_leaves_the_old_dead
     );
     let row = channel(&server, "/line").await;
     assert_eq!((row.open, row.dead), (2, 1));
+    // One tab whose line died and that redialed: one client, one reconnect (counting the dead line as
+    // a client, the report said two clients and no reconnect).
+    assert_eq!((row.clients, row.reconnects), (1, 1), "{row:#?}");
+    // Across a start over the dead line is still no client: both lines are counted afresh, the dead
+    // one as a connection only.
+    let (status, body) = server
+        .post_json("/api/app/reset", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    new.send(Message::text("after the start over"))
+        .await
+        .unwrap();
+    next_message(&mut new).await;
+    old.send(Message::text("anyone?")).await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    let row = loop {
+        let row = channel(&server, "/line").await;
+        if row.requests >= 2 {
+            break row;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead line is counted again: {row:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (row.clients, row.reconnects, row.dead),
+        (1, 1, 1),
+        "{row:#?}"
+    );
     // Released, it is closed: the browser hears it is gone.
     let (status, body) = app_fault(
         &server,
@@ -1045,6 +1076,15 @@ async fn a_half_open_holds_new_connections_until_it_ends_and_leaves_the_old_dead
     assert!(ended.is_ok(), "the dead connection was not released");
     let row = channel(&server, "/line").await;
     assert_eq!((row.open, row.dead), (1, 0));
+    // Its end does not count the live one out: a second tab now is a second client.
+    let (mut second, _) = dial(&proxy, "/line").await;
+    next_message(&mut second).await;
+    let row = channel(&server, "/line").await;
+    assert_eq!(
+        (row.open, row.clients, row.reconnects),
+        (2, 2, 1),
+        "{row:#?}"
+    );
     server.shutdown().await;
 }
 

@@ -122,6 +122,15 @@ pub async fn reset(
 ) -> Result<Json<AppReport>, AppError> {
     let proxy = proxy(&state)?;
     proxy.lab.reset();
+    // The channels of connections still open are still there to aim at (their rows come back with
+    // their next message): releasing a dead line after a start over must not be an unknown channel.
+    for key in proxy
+        .open_connections()
+        .iter()
+        .filter_map(|conn| conn.key())
+    {
+        proxy.lab.seen(&key.id, &key.name);
+    }
     proxy.figures.clear();
     proxy.recording.clear();
     tracing::info!("proxy: the app's lab started over");

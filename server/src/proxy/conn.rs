@@ -71,6 +71,8 @@ pub struct Conn {
     /// socket): cut in flight, the browser may send it again on a new connection — a resend, not a
     /// redial.
     pub asking: std::sync::atomic::AtomicU64,
+    /// Where the line it carries is counted, so a half-open counts it dead at once.
+    pub counted: super::figures::Counted,
     /// Its place among the open files and its client's connections, given back when it is gone.
     _admitted: Admitted,
 }
@@ -101,6 +103,7 @@ impl Conn {
             app_hung_up: AtomicBool::new(false),
             asked_dead: AtomicBool::new(false),
             asking: std::sync::atomic::AtomicU64::new(0),
+            counted: super::figures::Counted::default(),
         }
     }
 

@@ -12,6 +12,8 @@ use switchboard_shared::har::classify::tally::{Line, Tally};
 use switchboard_shared::har::{Channel, ChannelKind};
 use switchboard_shared::stats::median;
 
+use super::stage::Flow;
+
 /// The most channels tallied: an app with endless distinct paths stops adding (its later ones are
 /// counted among "other requests" by nobody: say so in the report).
 pub const MAX_CHANNELS: usize = 10_000;
@@ -47,10 +49,56 @@ struct Place {
     line: Option<Line>,
 }
 
-impl Seat {
-    /// The flow is a line (a socket, a stream) from now on.
-    pub fn opened(&self, line: Line) {
-        lock(&self.0).line = Some(line);
+/// Where a connection's open line is counted, so that a half-open can count it dead at once — before
+/// its tab redials, which is then a reconnect and not a second client — whatever tally it is counted on
+/// by then (a start over moves it to a new one).
+#[derive(Debug, Default)]
+pub struct Counted(Mutex<Counting>);
+
+#[derive(Debug, Default)]
+struct Counting {
+    /// The tally its open line is counted on; none when it carries no line.
+    on: Option<Shared>,
+    /// The connection went dead (a half-open: for good).
+    dead: bool,
+}
+
+impl Counted {
+    /// The connection went dead: its line, if it carries one now or opens one after, is counted dead,
+    /// once.
+    pub fn died(&self) {
+        let mut counting = lock(&self.0);
+        if !counting.dead {
+            counting.dead = true;
+            if let Some(tally) = &counting.on {
+                lock(tally).line_died();
+            }
+        }
+    }
+
+    /// Its line was just opened on `tally` and is counted there from now on (dead at once if a
+    /// half-open struck while it opened).
+    fn counted_on(&self, tally: &Shared) {
+        let mut counting = lock(&self.0);
+        counting.on = Some(tally.clone());
+        if counting.dead {
+            lock(tally).line_died();
+        }
+    }
+
+    /// Its line, open before `tally` began (a start over), is counted there from now on: as a client
+    /// only if alive.
+    fn carried_onto(&self, tally: &Shared, line: Line) {
+        let mut counting = lock(&self.0);
+        counting.on = Some(tally.clone());
+        lock(tally).line_carried(line, crate::hub::now_ms_f64(), !counting.dead);
+    }
+
+    /// Its line ended: whether it had been counted dead.
+    fn ended(&self) -> bool {
+        let mut counting = lock(&self.0);
+        counting.on = None;
+        counting.dead
     }
 }
 
@@ -94,19 +142,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Book {
     /// The tally of the channel `key` (under its new name if it was renamed), made if it is new and
-    /// there is room; and whether it was made now.
-    fn find(&mut self, key: &ChannelKey) -> (Option<Shared>, bool) {
+    /// there is room.
+    fn find(&mut self, key: &ChannelKey) -> Option<Shared> {
         let key = self.renamed.get(&key.id).unwrap_or(key);
         if let Some((_, tally)) = self.tallies.get(&key.id) {
-            return (Some(tally.clone()), false);
+            return Some(tally.clone());
         }
         if self.tallies.len() >= MAX_CHANNELS {
-            return (None, false);
+            return None;
         }
         let tally = Arc::new(Mutex::new(Tally::new(key.name.clone())));
         self.tallies
             .insert(key.id.clone(), (key.clone(), tally.clone()));
-        (Some(tally), true)
+        Some(tally)
     }
 }
 
@@ -125,28 +173,48 @@ impl Figures {
         lock(&self.tallies)
     }
 
-    /// Changes the tally of the channel `key` through a flow's `seat`, making the tally if it is new
-    /// and there is room.
-    pub fn with(&self, seat: &Seat, key: &ChannelKey, change: impl FnOnce(&mut Tally)) {
-        let mut place = lock(&seat.0);
+    /// Changes the tally of `flow`'s channel through its seat, making the tally if it is new and there
+    /// is room.
+    pub fn with(&self, flow: &Flow, change: impl FnOnce(&mut Tally)) {
+        let mut place = lock(&flow.seat.0);
         let shape = self.shape.load(Ordering::Acquire);
         if !matches!(&place.found, Some((found_in, _)) if *found_in == shape) {
             let mut book = self.lock();
             // Read again under the book's lock, which every change of its shape holds.
             let shape = self.shape.load(Ordering::Acquire);
-            let (tally, made) = book.find(key);
-            if let (true, Some(_), Some(line), Some(tally)) =
-                (made, &place.found, place.line, &tally)
+            let tally = book.find(&flow.channel);
+            let before = place.found.as_ref().and_then(|(_, tally)| tally.as_ref());
+            if let (Some(line), Some(tally)) = (place.line, &tally)
+                && before.is_none_or(|before| !Arc::ptr_eq(before, tally))
             {
-                // Found before, made anew now: the book started over while the line stayed open,
-                // and the new tally counts it open (the templates learned stay, and so do the lines).
-                lock(tally).line_opened(line, crate::hub::now_ms_f64(), 0, 0);
+                // A line open on another tally than the one found now: the book started over while
+                // it stayed open (or its channel's tally was replaced), and the tally found now counts
+                // it open too (the templates learned stay, and so do the lines) — dead, if it died.
+                // (Each open line carries itself: every socket of the channel, not only the first to
+                // speak after the start over.)
+                flow.conn.counted.carried_onto(tally, line);
             }
             place.found = Some((shape, tally));
         }
         if let Some((_, Some(tally))) = &place.found {
             change(&mut lock(tally));
         }
+    }
+
+    /// `flow` is a line (a socket, a stream) from now on, opened on its tally by the change `with`
+    /// just made.
+    pub fn opened(&self, flow: &Flow, line: Line) {
+        let mut place = lock(&flow.seat.0);
+        place.line = Some(line);
+        if let Some((_, Some(tally))) = &place.found {
+            flow.conn.counted.counted_on(tally);
+        }
+    }
+
+    /// `flow`'s line ended at `at_ms`.
+    pub fn line_ended(&self, flow: &Flow, at_ms: f64) {
+        let dead = flow.conn.counted.ended();
+        self.with(flow, |tally| tally.line_ended(at_ms, dead));
     }
 
     /// The heartbeat learned by its pace on the channel `key`, if any (see `Tally::learned_beat`).

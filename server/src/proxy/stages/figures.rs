@@ -3,14 +3,17 @@
 //! running figures, never the recording.
 
 use axum::http::{StatusCode, header, request, response};
+use std::sync::Arc;
 use std::time::Duration;
-use switchboard_shared::app::Reached;
 use switchboard_shared::app::heartbeat::{payload_hash, signature};
 use switchboard_shared::app::route::aside;
+use switchboard_shared::app::{AppFaultKind, AppFaultRequest, Reached};
 use switchboard_shared::har::classify::tally::{Letter, Line};
 
 use crate::hub::now_ms_f64;
+use crate::proxy::conn::Conn;
 use crate::proxy::headers::{head_bytes, is_event_stream};
+use crate::proxy::lab::Lab;
 use crate::proxy::stage::{Direction, End, Fate, Flow, Form, Message, Stage, Verdict};
 
 /// How much of a letter's answer is kept to tell a repeated one.
@@ -89,7 +92,7 @@ fn keeps_coming(flow: &Flow, message: &Message<'_>) {
     let payload = payload_hash(message.text, message.size as usize);
     let shaped = signature(message.text, flow.dialect).is_some();
     // One look at the tally: the line it became (the first time), then this piece.
-    flow.proxy.figures.with(&flow.seat, &flow.channel, |tally| {
+    flow.proxy.figures.with(flow, |tally| {
         if let Some((line, began, up, down)) = opened {
             tally.line_opened(line, began, up, down);
         }
@@ -99,7 +102,7 @@ fn keeps_coming(flow: &Flow, message: &Message<'_>) {
         tally.reached(Reached::Delivered, 1, at);
     });
     if let Some((line, ..)) = opened {
-        flow.seat.opened(line);
+        flow.proxy.figures.opened(flow, line);
     }
 }
 
@@ -157,10 +160,10 @@ impl Stage for Figures {
             }
         });
         if let Some((line, up, down)) = opened {
-            flow.proxy.figures.with(&flow.seat, &flow.channel, |tally| {
+            flow.proxy.figures.with(flow, |tally| {
                 tally.line_opened(line, at, up, down);
             });
-            flow.seat.opened(line);
+            flow.proxy.figures.opened(flow, line);
         }
         Duration::ZERO
     }
@@ -168,7 +171,7 @@ impl Stage for Figures {
     fn on_delivered(&self, flow: &Flow, direction: Direction, reached: Reached, messages: u64) {
         if direction == Direction::Down {
             let at = now_ms_f64();
-            flow.proxy.figures.with(&flow.seat, &flow.channel, |tally| {
+            flow.proxy.figures.with(flow, |tally| {
                 tally.reached(reached, messages, at);
             });
         }
@@ -203,7 +206,7 @@ impl Stage for Figures {
             return;
         }
         // What the app sent, swallowed or not: its rhythm is the app's, whatever the lab did to it.
-        flow.proxy.figures.with(&flow.seat, &flow.channel, |tally| {
+        flow.proxy.figures.with(flow, |tally| {
             tally.message(
                 flow.id,
                 message.at_ms,
@@ -216,6 +219,16 @@ impl Stage for Figures {
                 tally.reached(Reached::Swallowed, 1, message.at_ms);
             }
         });
+    }
+
+    fn on_inject(&self, _lab: &Lab, fault: &AppFaultRequest, hit: &[Arc<Conn>]) {
+        // The lines a half-open hits are dead from now on (the half-open stage makes them so): their
+        // tabs' next connections are reconnects.
+        if fault.kind == AppFaultKind::HalfOpen {
+            for conn in hit {
+                conn.counted.died();
+            }
+        }
     }
 
     fn on_end(&self, flow: &Flow, _how: &End) {
@@ -231,11 +244,11 @@ impl Stage for Figures {
             return;
         }
         let end_ms = now_ms_f64();
-        flow.proxy.figures.with(&flow.seat, &flow.channel, |tally| {
-            if exchange.line.is_some() {
-                tally.line_ended(end_ms);
-                return;
-            }
+        if exchange.line.is_some() {
+            flow.proxy.figures.line_ended(flow, end_ms);
+            return;
+        }
+        flow.proxy.figures.with(flow, |tally| {
             // The page's files, a framework's handshake, a session's uploads: counted, no letters.
             if let Some(aside) = aside(flow.method.as_str(), &flow.url, &exchange.mime) {
                 tally.aside(aside, exchange.up + exchange.down);

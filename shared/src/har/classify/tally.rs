@@ -54,7 +54,8 @@ pub struct Tally {
     line: Option<Line>,
     requests: u64,
     connections: u64,
-    /// Lines open now, and the most open at once (its clients).
+    /// Lines open now and alive, and the most at once (its clients). A line gone dead (a half-open)
+    /// is no client: its tab redials, and that is a reconnect, not a second client.
     open: u64,
     most_open: u64,
     empty: u64,
@@ -204,10 +205,20 @@ impl Tally {
     /// A connection of a line opened (a socket's `101`, a stream's answer head); `up` and `down` are its
     /// heads' bytes.
     pub fn line_opened(&mut self, line: Line, at_ms: f64, up: u64, down: u64) {
+        self.open_line(line, at_ms, up, down, true);
+    }
+
+    /// A line open before this tally began (a start over found it open): a connection, and a client
+    /// only if it is alive (not dead by a half-open).
+    pub fn line_carried(&mut self, line: Line, at_ms: f64, alive: bool) {
+        self.open_line(line, at_ms, 0, 0, alive);
+    }
+
+    fn open_line(&mut self, line: Line, at_ms: f64, up: u64, down: u64, alive: bool) {
         self.line = Some(line);
         self.requests += 1;
         self.connections += 1;
-        self.open += 1;
+        self.open += u64::from(alive);
         self.most_open = self.most_open.max(self.open);
         self.bytes_up += up;
         self.bytes_down += down;
@@ -318,10 +329,20 @@ impl Tally {
         self.got
     }
 
-    /// Body bytes of a line that are not its messages (a stream's bytes come as its events).
-    pub fn line_ended(&mut self, at_ms: f64) {
-        self.open = self.open.saturating_sub(1);
+    /// A connection of a line ended; `dead` when it was counted dead before ([`Tally::line_died`]).
+    pub fn line_ended(&mut self, at_ms: f64, dead: bool) {
+        if !dead {
+            self.open = self.open.saturating_sub(1);
+        }
         self.span(at_ms, at_ms);
+    }
+
+    /// A connection of a line went dead while open (a half-open: nothing passes, nothing closes). It
+    /// stays open until an end hears of it, but its tab is no longer there: the connection its tab
+    /// opens next is a reconnect, not a second client. (Counted as open, three tabs whose lines died
+    /// and redialed read as six clients and no reconnect.)
+    pub fn line_died(&mut self) {
+        self.open = self.open.saturating_sub(1);
     }
 
     fn remember_beat(&mut self) {
@@ -501,7 +522,7 @@ mod tests {
         let channel = tally.channel(None).unwrap();
         assert_eq!(channel.kind, ChannelKind::Phone);
         assert_eq!(channel.heartbeat_ms, Some(2_000.0));
-        tally.line_ended(29_000.0);
+        tally.line_ended(29_000.0, false);
         tally.line_opened(Line::Socket, 30_000.0, 300, 150);
         tally.message(2, 30_100.0, false, 40, false, 9);
         let channel = tally.channel(None).unwrap();
@@ -549,7 +570,7 @@ mod tests {
             channel.verdict()
         );
         // The first socket ends; a new one opens: the others' pace holds.
-        tally.line_ended(60_000.0);
+        tally.line_ended(60_000.0, false);
         tally.line_opened(Line::Socket, 60_100.0, 300, 150);
         tally.message(9, 60_200.0, false, 60, false, 7);
         let channel = tally.channel(None).unwrap();
@@ -557,6 +578,36 @@ mod tests {
         assert!((4_900.0..=5_100.0).contains(&pace), "{pace}");
         assert!(
             channel.verdict().contains("on 4 connections"),
+            "{}",
+            channel.verdict()
+        );
+    }
+
+    #[test]
+    fn tabs_whose_lines_died_and_redialed_are_as_many_clients_each_with_a_reconnect() {
+        let mut tally = Tally::new("ws://app/socket.io/");
+        for tab in 0..3u64 {
+            tally.line_opened(Line::Socket, 100.0 * tab as f64, 300, 150);
+        }
+        // A half-open: the three lines die, and stay open, silent; each tab redials.
+        for _ in 0..3 {
+            tally.line_died();
+        }
+        for tab in 0..3u64 {
+            tally.line_opened(Line::Socket, 50_000.0 + 100.0 * tab as f64, 300, 150);
+        }
+        let channel = tally.channel(None).unwrap();
+        assert_eq!((channel.clients, channel.reconnects), (3, 3));
+        // The dead ones end at last (the app's timeout): the live ones are still counted open, so a
+        // fourth tab now is a fourth client.
+        for _ in 0..3 {
+            tally.line_ended(90_000.0, true);
+        }
+        tally.line_opened(Line::Socket, 91_000.0, 300, 150);
+        let channel = tally.channel(None).unwrap();
+        assert_eq!((channel.clients, channel.reconnects), (4, 3));
+        assert!(
+            channel.verdict().contains("on 7 connections"),
             "{}",
             channel.verdict()
         );
