@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
+use switchboard_shared::app::route::aside;
 use switchboard_shared::har::model::WebSocketMessage;
 use switchboard_shared::har::write;
 
@@ -496,7 +497,11 @@ fn written(exchange: &Exchange, now_ms: f64, since_ms: Option<f64>) -> write::Ex
             })
             .collect(),
         error: exchange.error.clone(),
-        channel: Some(exchange.channel.clone()),
+        // The page's files, a framework's handshake, a session's uploads belong to no channel, as the
+        // live figures count them (asides): a reader of the file sorts them as the report did.
+        channel: (!matches!(form, write::Form::Request)
+            || aside(&exchange.method, &exchange.url, &exchange.mime).is_none())
+        .then(|| exchange.channel.clone()),
         kind: None,
     }
 }
@@ -504,6 +509,7 @@ fn written(exchange: &Exchange, now_ms: f64, since_ms: Option<f64>) -> write::Ex
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn exchange(n: usize) -> Exchange {
         Exchange {
@@ -672,6 +678,40 @@ mod tests {
             thread.join().unwrap();
         }
         check(&recording);
+    }
+
+    #[test]
+    fn the_har_puts_a_handshake_and_an_upload_in_no_channel_as_the_report_counts_them() {
+        let recording = Arc::new(Recording::default());
+        let base = "http://127.0.0.1:4000/socket.io/?EIO=4&transport=polling";
+        for (method, url) in [
+            ("GET", format!("{base}&t=a1")),
+            ("GET", format!("{base}&t=a2&sid=s1")),
+            ("POST", format!("{base}&t=a3&sid=s1")),
+        ] {
+            let recorder = recording.start(Exchange {
+                method: method.into(),
+                url,
+                channel: "c1".into(),
+                mime: "text/plain; charset=UTF-8".into(),
+                ..Exchange::default()
+            });
+            recorder.end(None);
+        }
+        let har: Vec<u8> = recording
+            .har_pieces(5_000.0, None, HashMap::new())
+            .flatten()
+            .collect();
+        let har = switchboard_shared::har::Har::parse(std::str::from_utf8(&har).unwrap()).unwrap();
+        let channels: Vec<Option<&str>> = har
+            .log
+            .entries
+            .iter()
+            .map(|entry| entry.channel.as_deref())
+            .collect();
+        // The handshake (no sid) and the upload (a POST with one) are asides; the held poll is the
+        // channel's.
+        assert_eq!(channels, [None, Some("c1"), None]);
     }
 
     #[test]
