@@ -18,7 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -28,7 +28,6 @@ use super::conn::{CutBy, ProxiedStream};
 use super::record::MESSAGE_PREFIX;
 use super::stage::{Direction, End, Fate, Flow, Form, Message};
 use crate::hub::now_ms_f64;
-use crate::woken::Gate;
 use switchboard_shared::app::Reached;
 
 /// Frames up to this payload are held until whole (so they can be read, and swallowed).
@@ -91,17 +90,25 @@ pub async fn socket(
             send_timeout,
         );
         // The connection's cut is a child of the proxy's shutdown: one token ends it either way. It is
-        // looked at only when its own waker fired (`woken::Gate`): the task wakes for every frame, and
-        // a token's look takes a lock. (Polling the browser's side only when its own waker fired too
-        // was measured: no less CPU, the gate's own look costing what it saved.)
+        // looked at only when its own waker fired (the connection is that waker, and raises a flag in
+        // the line of it every frame reads: [`Conn::cut_heard`]): the task wakes for every frame, and a
+        // token's look takes a lock. (Polling the browser's side only when its own waker fired too was
+        // measured: no less CPU, the look costing what it saved.)
         let mut relay = std::pin::pin!(futures_util::future::try_join(up, down));
         let mut cut = std::pin::pin!(flow.conn.cut.cancelled());
-        let mut gate = Gate::default();
+        let cut_waker = Waker::from(flow.conn.clone());
+        let mut task = None;
         std::future::poll_fn(|cx| {
             if let Poll::Ready(ended) = relay.as_mut().poll(cx) {
                 return Poll::Ready(ended.map(|_| ()));
             }
-            if gate.poll_with(cx, |cx| cut.as_mut().poll(cx)).is_ready() {
+            if flow.conn.cut_heard(cx, &mut task)
+                && cut
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&cut_waker))
+                    .is_ready()
+            {
+                // (Ready, the flag stays down: the relay ends now.)
                 return Poll::Ready(Ok(()));
             }
             Poll::Pending
