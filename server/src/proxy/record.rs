@@ -715,6 +715,36 @@ mod tests {
     }
 
     #[test]
+    fn bodies_past_the_budget_make_room_whichever_threads_add_them() {
+        let recording = Arc::new(Recording::default());
+        // 4 threads × 400 answers of 64 KiB kept each: 100 MiB asked of a 64 MiB budget.
+        std::thread::scope(|scope| {
+            for thread in 0..4 {
+                let recording = recording.clone();
+                scope.spawn(move || {
+                    for n in 0..400 {
+                        let recorder = recording.start(exchange(thread * 1_000 + n));
+                        for _ in 0..16 {
+                            recorder.body(false, &[b'z'; 4 * 1024]);
+                        }
+                        recorder.end(None);
+                    }
+                });
+            }
+        });
+        let held = recording.weight();
+        assert!(held <= BUDGET_BYTES, "{held} bytes held, over the budget");
+        assert!(
+            held > BUDGET_BYTES - 2 * BODY_PREFIX,
+            "only {held} bytes kept"
+        );
+        check(&recording);
+        let (recorded, dropped) = recording.counts();
+        assert_eq!(recorded, 1_600);
+        assert!(dropped >= 560, "{dropped} dropped");
+    }
+
+    #[test]
     fn a_large_body_keeps_its_first_64_kib_and_counts_the_rest() {
         let recording = Arc::new(Recording::default());
         let recorder = recording.start(exchange(0));
