@@ -166,6 +166,13 @@ async fn a_half_open_with_2_s_pings_is_noticed_by_the_ping_timeout_and_recovers_
     near("noticed", seen.noticed_ms.unwrap(), gave_up);
     // Its reconnect was held until the path came back, then reached the app: the app's log has it.
     let ended = experiment.ended_ms.unwrap();
+    // It ended when its time was up, not at the lab's next tick (up to 100 ms later, from which a
+    // recovery before it read as late).
+    let scheduled = experiment.started_ms + 10_000.0;
+    assert!(
+        (ended - scheduled).abs() <= 5.0,
+        "the half-open ended at {ended}, its time was up at {scheduled}"
+    );
     let connected = wait_for("the app's own connect", || {
         events(&app, "connect", ended - WITHIN_MS).first().copied()
     })

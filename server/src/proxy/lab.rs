@@ -139,10 +139,18 @@ impl Kept {
         if !e.figures.contains_key(channel) && e.figures.len() >= CHANNELS_PER_EXPERIMENT {
             return;
         }
+        // A fault whose time is up has ended, whether or not the tick (every 100 ms) marked it yet: a
+        // message the browser got between the two is a recovery.
+        let ended_ms = e.ended_ms.or_else(|| {
+            e.settings
+                .duration_ms
+                .map(|ms| e.started_ms + ms as f64)
+                .filter(|end| *end <= now)
+        });
         e.figures
             .entry(channel.to_owned())
             .or_default()
-            .see(now, what, e.started_ms, e.ended_ms);
+            .see(now, what, e.started_ms, ended_ms);
     }
 }
 
@@ -401,8 +409,14 @@ impl Lab {
             state
                 .faults
                 .retain(|f| f.until.is_none_or(|until| until > now));
-            let ended = now_ms_f64();
+            let now_ms = now_ms_f64();
             for fault in expired {
+                // It ended when its time was up, not at this tick (up to 100 ms later): what it held
+                // was let go then, and "reached the browser again N ms after the fault ended" is
+                // measured from then (from the tick, a recovery before it read as 124 ms late).
+                let ended = fault.until.map_or(now_ms, |until| {
+                    now_ms - now.saturating_duration_since(until).as_secs_f64() * 1000.0
+                });
                 if let Some(kept) = state.experiments.iter_mut().rev().find(|kept| {
                     kept.experiment.kind == ExperimentKind::Fault(fault.kind)
                         && kept.aims == fault.channel
