@@ -210,13 +210,13 @@ fn channel_findings(channel: &Channel, key: &ChannelKey, now: f64) -> Vec<Findin
             // A socket's library watches its beats (a ping timeout); an EventSource watches nothing,
             // so only a page that checks for them can tell a dead radio.
             Some(every) if channel.kind == ChannelKind::Phone => findings.push(say(format!(
-                "{your} heartbeats every {}: a quiet line survives a proxy's {} idle timeout, and a client that watches them can tell a dead one within {}.",
+                "{your} heartbeats every {}: a quiet line survives a proxy's {} idle timeout, and a client that gives up after 2.5 missed heartbeats tells a dead one in {}. Yours may wait longer (its library's own timeout decides): a half-open measures it.",
                 format_ms(every),
                 format_ms(PROXY_IDLE_MS),
                 format_ms(2.5 * every)
             ))),
             Some(every) => findings.push(say(format!(
-                "{your} heartbeats every {}: a quiet line survives a proxy's {} idle timeout. EventSource itself never checks them: only a page that does can tell a dead line, within {}.",
+                "{your} heartbeats every {}: a quiet line survives a proxy's {} idle timeout. EventSource itself never checks them: only a page that does can tell a dead line, in {} if it gives up after 2.5 missed heartbeats.",
                 format_ms(every),
                 format_ms(PROXY_IDLE_MS),
                 format_ms(2.5 * every)

@@ -683,6 +683,15 @@ pub fn classify(har: &Har) -> Imported {
         match kind {
             ChannelKind::Held => {
                 channel.held_ms = Some(held);
+                // The most held at once are its clients, as the live figures count them.
+                channel.clients =
+                    tally::most_at_once(channel.items.iter().filter_map(|item| match item {
+                        Item::Letter {
+                            start_ms, end_ms, ..
+                        } => Some((*start_ms, *end_ms)),
+                        _ => None,
+                    }))
+                    .max(1);
                 channel.heartbeats = beats.len() as u64;
                 channel.heartbeat_ms = tally::letters_heartbeat(&beats);
             }
@@ -754,6 +763,7 @@ mod tests {
         assert_eq!((held.requests, held.empty), (4, 3));
         assert_eq!(held.empty_by.get(&EmptyRule::NoContent), Some(&3));
         assert_eq!(held.held_ms, Some(25_000.0));
+        assert_eq!(held.clients, 1, "one tab's polls, one after the other");
 
         let radio = &imported.channels[2];
         assert_eq!(

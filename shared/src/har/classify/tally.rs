@@ -88,6 +88,21 @@ pub struct Tally {
     delivery: VecDeque<f64>,
 }
 
+/// The most of `spans` (start, end) that were out at the same moment.
+pub(super) fn most_at_once(spans: impl Iterator<Item = (f64, f64)>) -> u64 {
+    // Ends before starts at the same moment: a poll answered and the next sent at once is one client.
+    let mut moments: Vec<(f64, i64)> = spans
+        .flat_map(|(start, end)| [(start, 1), (end, -1)])
+        .collect();
+    moments.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut out, mut most) = (0i64, 0i64);
+    for (_, change) in moments {
+        out += change;
+        most = most.max(out);
+    }
+    most as u64
+}
+
 fn push<T>(ring: &mut VecDeque<T>, value: T) {
     if ring.len() == KEPT {
         ring.pop_front();
@@ -418,6 +433,9 @@ impl Tally {
         match kind {
             ChannelKind::Held => {
                 channel.held_ms = held;
+                // Each client keeps one letter held at a time: the most held at once (among the
+                // latest kept) are its clients — three tabs polling were counted as one.
+                channel.clients = most_at_once(self.times().into_iter()).max(1);
                 let beats: Vec<f64> = self.letter_beats.iter().copied().collect();
                 channel.heartbeats = beats.len() as u64;
                 channel.heartbeat_ms = letters_heartbeat(&beats);
@@ -499,6 +517,23 @@ mod tests {
         let channel = tally.channel(Some(3.0)).unwrap();
         assert_eq!(channel.kind, ChannelKind::Held);
         assert_eq!(channel.held_ms, Some(24_990.0));
+        assert_eq!(channel.clients, 1, "one poll after the other is one client");
+    }
+
+    #[test]
+    fn three_tabs_holding_letters_at_once_are_three_clients() {
+        let mut tally = Tally::new("GET /socket.io/");
+        // Each tab's poll is held up to 2 s and sent again as soon as it is answered; the tabs'
+        // polls overlap.
+        for n in 0..8u32 {
+            for tab in 0..3u32 {
+                let start = 2_000.0 * f64::from(n) + 300.0 * f64::from(tab);
+                tally.letter(letter(start, 2_000.0, "2"));
+            }
+        }
+        let channel = tally.channel(Some(3.0)).unwrap();
+        assert_eq!(channel.kind, ChannelKind::Held);
+        assert_eq!(channel.clients, 3);
     }
 
     #[test]
