@@ -1974,6 +1974,17 @@ async fn a_socket_io_app_through_the_lab_shows_its_channels_and_what_faults_do_t
         held["uploads"].as_u64().unwrap() >= 1,
         "its POSTs are its long-polling session's uploads: {held:#}"
     );
+    let phone = report["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "phone")
+        .unwrap();
+    assert_eq!(
+        phone["uploads"].as_u64(),
+        Some(0),
+        "a socket sends up on itself, not in its polling's POSTs: {phone:#}"
+    );
     show_app(page).await;
     save_screenshot(page, "e2e-your-app.png").await;
 

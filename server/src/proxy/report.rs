@@ -40,9 +40,11 @@ pub fn report(proxy: &AppProxy) -> AppReport {
         if figures.got.starved(now) {
             findings.push(starved(key, channel, &figures.got, now));
         }
-        // What its session sent up besides its own requests: how many, and their bytes.
+        // What its session sent up besides its own requests: how many, and their bytes. (A socket
+        // sends up on itself: Engine.IO's POSTs share its upgrade's path but are its polling's.)
         let session_uploads = uploads
             .iter()
+            .filter(|_| channel.kind != ChannelKind::Phone)
             .filter(|(upload, ..)| uploads_belong(&upload.path, &key.method, &key.path))
             .fold((0, 0), |(n, bytes), (_, more, more_bytes)| {
                 (n + more, bytes + more_bytes)

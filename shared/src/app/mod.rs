@@ -202,7 +202,8 @@ pub struct AppChannel {
     pub got: Got,
     /// Lines dialled again after one of the same client closed (see [`crate::har::Channel`]).
     pub reconnects: u64,
-    /// The most connections open at once: its clients (tabs, or the app's own test clients).
+    /// The most live connections open at once (held letters: the most held at once): its clients
+    /// (tabs, or the app's own test clients). A connection a half-open killed is none.
     #[serde(default)]
     #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub clients: u64,
