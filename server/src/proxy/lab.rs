@@ -131,22 +131,29 @@ impl Kept {
     }
 
     fn state(&self, now: f64) -> ExperimentState {
-        state_of(self.experiment.ended_ms, self.closes_ms(), now)
+        state_of(self.ended_ms(now), self.closes_ms(), now)
     }
 
-    fn see(&mut self, channel: &str, what: Happening, now: f64) {
-        let e = &mut self.experiment;
-        if !e.figures.contains_key(channel) && e.figures.len() >= CHANNELS_PER_EXPERIMENT {
-            return;
-        }
-        // A fault whose time is up has ended, whether or not the tick (every 100 ms) marked it yet: a
-        // message the browser got between the two is a recovery.
-        let ended_ms = e.ended_ms.or_else(|| {
+    /// When its fault ended, as of `now`: a fault whose time is up has ended, whether or not the tick
+    /// (every 100 ms) marked it yet.
+    fn ended_ms(&self, now: f64) -> Option<f64> {
+        let e = &self.experiment;
+        e.ended_ms.or_else(|| {
             e.settings
                 .duration_ms
                 .map(|ms| e.started_ms + ms as f64)
                 .filter(|end| *end <= now)
-        });
+        })
+    }
+
+    fn see(&mut self, channel: &str, what: Happening, now: f64) {
+        let e = &self.experiment;
+        if !e.figures.contains_key(channel) && e.figures.len() >= CHANNELS_PER_EXPERIMENT {
+            return;
+        }
+        // A message the browser got between a fault's end and the tick that marks it is a recovery.
+        let ended_ms = self.ended_ms(now);
+        let e = &mut self.experiment;
         e.figures
             .entry(channel.to_owned())
             .or_default()
@@ -652,6 +659,7 @@ impl Lab {
             .rev()
             .map(|kept| {
                 let mut experiment = kept.experiment.clone();
+                experiment.ended_ms = kept.ended_ms(now);
                 experiment.state = kept.state(now);
                 experiment.window_closes_ms = kept.closes_ms();
                 (experiment, kept.frozen)

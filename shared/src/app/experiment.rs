@@ -275,6 +275,12 @@ pub struct Observation {
     pub open_at_start: u64,
     /// When the browser first noticed (Unix ms), by the definition above.
     pub noticed_ms: Option<f64>,
+    /// How many of the lines open when it began the browser noticed, and when the last of them:
+    /// three tabs notice one by one, and the first alone read as all of them.
+    #[serde(default)]
+    pub noticed_lines: u64,
+    #[serde(default)]
+    pub noticed_last_ms: Option<f64>,
     /// When the app first closed a connection that was open when it began (its own heartbeat timeout,
     /// say): then the browser had nothing to notice — it was told.
     #[serde(default)]
@@ -329,6 +335,9 @@ pub struct Observation {
     attempt_times: Vec<f64>,
     #[serde(skip)]
     was_open: Vec<u64>,
+    /// Of those, the ones the browser noticed on (a close frame and then the end are one noticing).
+    #[serde(skip)]
+    noticed_on: Vec<u64>,
     /// Attempts answered with success, awaiting a delivery to count as a redial: (exchange, answered at).
     #[serde(skip)]
     answered: Vec<(u64, f64)>,
@@ -353,8 +362,11 @@ impl Observation {
                 if busy && at_ms >= started_ms && self.was_open.contains(&conn) {
                     if after_app {
                         self.closed_after_app_ms.get_or_insert(at_ms);
-                    } else {
+                    } else if !self.noticed_on.contains(&conn) {
                         self.noticed_ms.get_or_insert(at_ms);
+                        self.noticed_on.push(conn);
+                        self.noticed_lines += 1;
+                        self.noticed_last_ms = Some(at_ms);
                     }
                 }
             }
@@ -593,13 +605,27 @@ impl Told<'_> {
                 if seen.open_at_start == 0 || (app_first.is_some() && !half_open) {
                     // Nothing of it was open, or the app told the browser: nothing for it to notice.
                 } else if let Some(at) = seen.noticed_ms {
-                    say(
-                        at,
-                        format!(
+                    // With several lines open, each is noticed on its own: the first, and how many
+                    // by when.
+                    let lines = seen.open_at_start;
+                    let text = match seen.noticed_last_ms {
+                        Some(last) if lines > 1 && seen.noticed_lines >= lines => format!(
+                            "{what}, {your} noticed after {} on the first of its {lines} lines open when the fault began, and on all of them by {}: each gave up on its line.",
+                            format_ms(at - start),
+                            format_ms(last - start)
+                        ),
+                        Some(last) if lines > 1 => format!(
+                            "{what}, {your} noticed after {} on the first of its {lines} lines open when the fault began, and on {} of them by {}.",
+                            format_ms(at - start),
+                            seen.noticed_lines,
+                            format_ms(last - start)
+                        ),
+                        _ => format!(
                             "{what}, {your} noticed after {}: it gave up on a line that was open when the fault began.",
                             format_ms(at - start)
                         ),
-                    );
+                    };
+                    say(at, text);
                 } else {
                     let since = now - start;
                     say(
@@ -1284,6 +1310,54 @@ mod tests {
                 "During the 30.0 s half-open, your phone call (/ws) never noticed in 1 min: its line still looked open to it. Only a heartbeat with a timeout finds a dead line.",
                 "Not recovered: nothing reached the browser on your phone call (/ws) in the 30.0 s since the fault ended.",
             ]
+        );
+    }
+
+    #[test]
+    fn three_lines_noticed_one_by_one_are_told_first_and_last() {
+        let left = |conn| Happening::BrowserLeft {
+            conn,
+            busy: true,
+            after_app: false,
+        };
+        let told = |happenings: &[(f64, Happening)]| {
+            let experiment = experiment(
+                ExperimentKind::Fault(AppFaultKind::HalfOpen),
+                observe(Some(10_000.0), happenings),
+                ExperimentState::Observing,
+            );
+            Told {
+                experiment: &experiment,
+                now_ms: START + 20_000.0,
+            }
+            .findings(
+                "c1",
+                "phone call (/socket.io/)",
+                crate::har::ChannelKind::Phone,
+                None,
+            )[0]
+            .text
+            .clone()
+        };
+        let open = [
+            (0.0, Happening::WasOpen { conn: 1 }),
+            (0.0, Happening::WasOpen { conn: 2 }),
+            (0.0, Happening::WasOpen { conn: 3 }),
+        ];
+        // The second line's close frame and then its end are one noticing.
+        let all = [
+            (5_360.0, left(1)),
+            (5_460.0, left(2)),
+            (5_470.0, left(2)),
+            (6_810.0, left(3)),
+        ];
+        assert_eq!(
+            told(&[&open[..], &all[..]].concat()),
+            "During the 30.0 s half-open, your phone call (/socket.io/) noticed after 5.4 s on the first of its 3 lines open when the fault began, and on all of them by 6.8 s: each gave up on its line."
+        );
+        assert_eq!(
+            told(&[&open[..], &all[..3]].concat()),
+            "During the 30.0 s half-open, your phone call (/socket.io/) noticed after 5.4 s on the first of its 3 lines open when the fault began, and on 2 of them by 5.5 s."
         );
     }
 
