@@ -181,6 +181,21 @@ async fn a_half_open_with_2_s_pings_is_noticed_by_the_ping_timeout_and_recovers_
     let client_back = events(&client, "connect", ended - WITHIN_MS)[0];
     near("recovered", seen.recovered_ms.unwrap(), client_back);
     assert!(seen.attempts >= 1 && seen.got.withheld >= 1, "{seen:#?}");
+    // Both ends gave up on the old line by their ping timeouts and only wait out its closing handshake
+    // (the `ws` library's 30 s): the row counts the new line alone, nothing dead.
+    let row = wait_for_report(&server, "the phone call's row", |report| {
+        report
+            .channels
+            .iter()
+            .find(|c| c.name.ends_with("/socket.io/"))
+            .map(|c| (c.open, c.dead))
+    })
+    .await;
+    assert_eq!(
+        row,
+        (1, 0),
+        "open and dead, after both ends gave up on the old line"
+    );
     let said = texts(&experiment);
     assert!(
         said.iter().any(|t| t.starts_with(

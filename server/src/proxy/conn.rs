@@ -59,6 +59,9 @@ pub struct Conn {
     pub awaiting: AtomicBool,
     /// The browser sent a request on it after a half-open left it dead (reusing a kept-alive connection).
     pub asked_dead: AtomicBool,
+    /// The browser gave up on it (its close frame, its end, a reset): with `app_hung_up`, both ends have,
+    /// and what is left of it is their closing, not a line either believes in.
+    pub browser_left: AtomicBool,
     /// Raised when its cut (or the proxy's shutdown) may have come: its socket's relay looks at the cut
     /// only then ([`Conn::cut_heard`]). Here, in the line every frame reads anyway: a gate of its own
     /// kept the flag in a line of its own, fetched cold at every frame (1.5 % of the proxy's samples).
@@ -109,6 +112,7 @@ impl Conn {
             awaiting: AtomicBool::new(false),
             app_hung_up: AtomicBool::new(false),
             asked_dead: AtomicBool::new(false),
+            browser_left: AtomicBool::new(false),
             asking: std::sync::atomic::AtomicU64::new(0),
             counted: super::figures::Counted::default(),
             cut_woken: AtomicBool::new(true),
@@ -180,6 +184,20 @@ impl Conn {
         // Mostly down: a load, no locked write. A wake after the load raises it again (the task's waker
         // stored first) and wakes the task: nothing is lost.
         self.cut_woken.load(Acquire) && self.cut_woken.swap(false, AcqRel)
+    }
+
+    /// Both ends gave up on it: still open only while they close (a WebSocket's closing handshake
+    /// waits up to 30–60 s for an answer a dead line never brings).
+    pub fn abandoned(&self) -> bool {
+        self.browser_left.load(Relaxed) && self.app_hung_up.load(Relaxed)
+    }
+
+    /// One end gave up on it: once both have, the line it carries is no longer a live one (its tab's
+    /// next connection is a reconnect, not a second client), counted so once, as a dead one is.
+    pub fn line_given_up(&self) {
+        if self.abandoned() {
+            self.counted.died();
+        }
     }
 
     /// Whether the browser, closing it now, gives up on something in flight: a socket, or a connection

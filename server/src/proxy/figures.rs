@@ -64,8 +64,8 @@ struct Counting {
 }
 
 impl Counted {
-    /// The connection went dead: its line, if it carries one now or opens one after, is counted dead,
-    /// once.
+    /// The connection went dead (a half-open), or both its ends gave up on it: its line, if it carries
+    /// one now or opens one after, is counted so (no longer live), once.
     pub fn died(&self) {
         let mut counting = lock(&self.0);
         if !counting.dead {

@@ -502,6 +502,8 @@ impl Lab {
 
     /// The browser closed, reset or gave up on connection `conn` (its own doing, not the lab's).
     pub fn left(&self, conn: &Conn) {
+        conn.browser_left.store(true, Relaxed);
+        conn.line_given_up();
         // A connection the lab cut was not given up on: it was taken away.
         if !self.observing.load(Relaxed) || conn.was_cut_by().is_some() {
             return;
@@ -533,6 +535,7 @@ impl Lab {
 
     /// The app closed a socket (its close frame, or its end of the connection).
     pub fn app_left(&self, conn: &Conn) {
+        conn.line_given_up();
         if !self.observing.load(Relaxed) || conn.was_cut_by().is_some() {
             return;
         }

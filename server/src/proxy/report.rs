@@ -30,9 +30,15 @@ pub fn report(proxy: &AppProxy) -> AppReport {
         let (key, channel) = (&figures.key, &figures.channel);
         let id = key.id.clone();
         let (cut_by_fault, cut_by_idle_timeout) = proxy.lab.cuts(&id);
+        // Connections both ends have given up on are only closing (a dead line's closing handshake
+        // waits out its timeout, up to a minute): counted, they read as lines still wedged.
         let open_now: Vec<_> = open
             .iter()
-            .filter(|conn| conn.key().is_some_and(|key| key.id == id) && !conn.cut.is_cancelled())
+            .filter(|conn| {
+                conn.key().is_some_and(|key| key.id == id)
+                    && !conn.cut.is_cancelled()
+                    && !conn.abandoned()
+            })
             .collect();
         let dead = open_now.iter().filter(|conn| conn.is_half_open()).count() as u64;
         let open_now = open_now.len() as u64;
