@@ -575,10 +575,12 @@ impl Told<'_> {
                 };
                 let half_open = kind == Some(AppFaultKind::HalfOpen);
                 // The app's own heartbeat timeout may find the dead line first: on a half-open the
-                // browser hears nothing of it; otherwise the app's close tells the browser.
-                let app_first = seen
-                    .app_closed_ms
-                    .filter(|app| seen.noticed_ms.is_none_or(|browser| *app < browser));
+                // browser hears nothing of it, so the app finding it is told whenever it comes (the
+                // server cleaning up its side — two timeouts racing decided it by 5 ms); otherwise the
+                // app's close tells the browser.
+                let app_first = seen.app_closed_ms.filter(|app| {
+                    half_open || seen.noticed_ms.is_none_or(|browser| *app < browser)
+                });
                 if seen.open_at_start > 0
                     && let Some(at) = app_first
                 {
@@ -1359,6 +1361,55 @@ mod tests {
             told(&[&open[..], &all[..3]].concat()),
             "During the 30.0 s half-open, your phone call (/socket.io/) noticed after 5.4 s on the first of its 3 lines open when the fault began, and on 2 of them by 5.5 s."
         );
+    }
+
+    #[test]
+    fn on_a_half_open_the_app_finding_the_dead_line_is_told_whichever_timeout_fired_first() {
+        for app_at in [5_355.0, 5_365.0] {
+            let seen = observe(
+                Some(10_000.0),
+                &[
+                    (0.0, Happening::WasOpen { conn: 1 }),
+                    (
+                        5_360.0,
+                        Happening::BrowserLeft {
+                            conn: 1,
+                            busy: true,
+                            after_app: false,
+                        },
+                    ),
+                    (app_at, Happening::AppLeft { conn: 1 }),
+                ],
+            );
+            let experiment = experiment(
+                ExperimentKind::Fault(AppFaultKind::HalfOpen),
+                seen,
+                ExperimentState::Observing,
+            );
+            let texts: Vec<String> = Told {
+                experiment: &experiment,
+                now_ms: START + 20_000.0,
+            }
+            .findings(
+                "c1",
+                "phone call (/ws)",
+                crate::har::ChannelKind::Phone,
+                None,
+            )
+            .into_iter()
+            .map(|f| f.text)
+            .collect();
+            assert!(
+                texts.iter().any(|t| t.starts_with("During the 30.0 s half-open, your app hung up on your phone call (/ws) after 5.4 s: its own heartbeat timeout found the dead line")),
+                "app at {app_at}: {texts:#?}"
+            );
+            assert!(
+                texts
+                    .iter()
+                    .any(|t| t.contains("your phone call (/ws) noticed after 5.4 s")),
+                "app at {app_at}: {texts:#?}"
+            );
+        }
     }
 
     #[test]
