@@ -39,8 +39,9 @@ pub struct Message {
     pub opcode: u8,
     /// Its size on the wire (a frame's payload; an event's bytes).
     pub size: u64,
-    /// The first [`MESSAGE_PREFIX`] bytes of its text.
-    pub text: String,
+    /// The first [`MESSAGE_PREFIX`] bytes of its text: shared with the messages before it that had the
+    /// same text (see [`shared_text`]).
+    pub text: Arc<str>,
     /// Dropped on the way by a fault: the browser never got it.
     pub swallowed: bool,
 }
@@ -127,8 +128,27 @@ fn weight_of(exchange: &Exchange) -> usize {
 
 /// What a message holds.
 fn message_weight(message: &Message) -> usize {
-    // Its text's buffer, not its length: a buffer is reused for the next message's text.
-    message.text.capacity() + std::mem::size_of::<Message>()
+    // Its text counted in full though it may be shared: the count never says less than is kept.
+    message.text.len() + std::mem::size_of::<Message>()
+}
+
+thread_local! {
+    /// The latest text this thread recorded.
+    static LAST_TEXT: std::cell::RefCell<Arc<str>> = std::cell::RefCell::new(Arc::from(""));
+}
+
+/// `text`, as kept: the same allocation as the latest text this thread recorded when it is the same.
+/// An app's broadcast reaches every socket with the same text, one after another: kept once, a thousand
+/// sockets' copies cost no allocation and no new memory each (while the recording grows, its new memory
+/// — the heap's growth and first touches of each page — was most of what recording a frame cost).
+fn shared_text(text: &str) -> Arc<str> {
+    LAST_TEXT.with(|last| {
+        let mut last = last.borrow_mut();
+        if **last != *text {
+            *last = Arc::from(text);
+        }
+        last.clone()
+    })
 }
 
 /// A handle on a recorded exchange: the recorder stage writes through it as the exchange goes on.
@@ -237,19 +257,15 @@ impl Track {
             if exchange.evicted {
                 return 0;
             }
+            let text = shared_text(message.text);
             let mut freed = 0;
-            // At its bound the oldest message gives way, and its text's buffer takes the new text: a
-            // socket's every frame is recorded, and an allocation each would be most of the cost.
-            let mut text = String::new();
             if exchange.messages.len() >= MAX_MESSAGES
                 && let Some(old) = exchange.messages.pop_front()
             {
+                // At its bound the oldest message gives way.
                 exchange.messages_dropped += 1;
                 freed = message_weight(&old) as isize;
-                text = old.text;
-                text.clear();
             }
-            text.push_str(message.text);
             let kept = Message {
                 at_ms: message.at_ms,
                 up: message.up,
@@ -491,7 +507,7 @@ fn written(exchange: &Exchange, now_ms: f64, since_ms: Option<f64>) -> write::Ex
                 kind: if m.up { "send" } else { "receive" }.into(),
                 time: m.at_ms / 1000.0,
                 opcode: m.opcode,
-                data: m.text.clone(),
+                data: m.text.to_string(),
                 size: (m.size != m.text.len() as u64).then_some(m.size),
                 swallowed: m.swallowed,
             })
@@ -541,7 +557,7 @@ mod tests {
             ..exchange(0)
         });
         for n in 0..MAX_MESSAGES + 5 {
-            // Texts of changing length: the oldest's buffer takes the newest's text once full.
+            // Texts of changing length, the oldest giving way once full.
             socket.message(Heard {
                 at_ms: n as f64,
                 up: false,
@@ -556,9 +572,49 @@ mod tests {
         socket.with(|e| {
             for (message, n) in e.messages.iter().zip(5..) {
                 assert_eq!(message.at_ms, n as f64);
-                assert_eq!(message.text, "m".repeat(n % 7 + 1), "message {n}");
+                assert_eq!(
+                    &*message.text,
+                    "m".repeat(n % 7 + 1).as_str(),
+                    "message {n}"
+                );
             }
         });
+    }
+
+    #[test]
+    fn a_broadcast_reaching_many_sockets_keeps_its_text_once() {
+        let recording = Arc::new(Recording::default());
+        let sockets: Vec<Track> = (0..3).map(|n| recording.start(exchange(n))).collect();
+        for text in ["{\"tick\":1}", "{\"tick\":2}"] {
+            for socket in &sockets {
+                socket.message(Heard {
+                    at_ms: 1.0,
+                    up: false,
+                    opcode: 1,
+                    size: text.len() as u64,
+                    text,
+                    swallowed: false,
+                });
+            }
+        }
+        let texts: Vec<Vec<Arc<str>>> = sockets
+            .iter()
+            .map(|socket| socket.with(|e| e.messages.iter().map(|m| m.text.clone()).collect()))
+            .collect();
+        for kept in &texts {
+            assert_eq!(kept.len(), 2);
+            assert_eq!(&*kept[0], "{\"tick\":1}");
+            assert_eq!(&*kept[1], "{\"tick\":2}");
+            assert!(
+                Arc::ptr_eq(&kept[0], &texts[0][0]),
+                "one allocation per text"
+            );
+            assert!(Arc::ptr_eq(&kept[1], &texts[0][1]));
+        }
+        // Counted for each message that keeps it all the same: the count never says less than is kept.
+        let each = sockets[0].with(|e| e.weight);
+        assert_eq!(recording.weight(), 3 * each);
+        assert_eq!(each, sockets[0].with(|e| weight_of(e)));
     }
 
     /// A small deterministic generator (xorshift), so a failing sequence can be replayed.
