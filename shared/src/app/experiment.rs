@@ -1284,28 +1284,30 @@ mod tests {
         }
     }
 
+    /// What a half-open's experiment tells of the phone call `called` (channel `c1`), `after_ms` after it
+    /// began.
+    fn half_open_findings(
+        seen: Observation,
+        state: ExperimentState,
+        after_ms: f64,
+        called: &str,
+    ) -> Vec<Finding> {
+        let experiment = experiment(ExperimentKind::Fault(AppFaultKind::HalfOpen), seen, state);
+        Told {
+            experiment: &experiment,
+            now_ms: START + after_ms,
+        }
+        .findings("c1", called, crate::har::ChannelKind::Phone, None)
+    }
+
     #[test]
     fn a_half_open_never_noticed_says_so_and_not_recovered_is_a_finding() {
         let seen = observe(Some(30_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
-        let experiment = experiment(
-            ExperimentKind::Fault(AppFaultKind::HalfOpen),
-            seen,
-            ExperimentState::Done,
-        );
-        let told = Told {
-            experiment: &experiment,
-            now_ms: START + 60_000.0,
-        };
-        let texts: Vec<String> = told
-            .findings(
-                "c1",
-                "phone call (/ws)",
-                crate::har::ChannelKind::Phone,
-                None,
-            )
-            .into_iter()
-            .map(|f| f.text)
-            .collect();
+        let texts: Vec<String> =
+            half_open_findings(seen, ExperimentState::Done, 60_000.0, "phone call (/ws)")
+                .into_iter()
+                .map(|f| f.text)
+                .collect();
         assert_eq!(
             texts,
             [
@@ -1323,20 +1325,11 @@ mod tests {
             after_app: false,
         };
         let told = |happenings: &[(f64, Happening)]| {
-            let experiment = experiment(
-                ExperimentKind::Fault(AppFaultKind::HalfOpen),
+            half_open_findings(
                 observe(Some(10_000.0), happenings),
                 ExperimentState::Observing,
-            );
-            Told {
-                experiment: &experiment,
-                now_ms: START + 20_000.0,
-            }
-            .findings(
-                "c1",
+                20_000.0,
                 "phone call (/socket.io/)",
-                crate::har::ChannelKind::Phone,
-                None,
             )[0]
             .text
             .clone()
@@ -1381,20 +1374,11 @@ mod tests {
                     (app_at, Happening::AppLeft { conn: 1 }),
                 ],
             );
-            let experiment = experiment(
-                ExperimentKind::Fault(AppFaultKind::HalfOpen),
+            let texts: Vec<String> = half_open_findings(
                 seen,
                 ExperimentState::Observing,
-            );
-            let texts: Vec<String> = Told {
-                experiment: &experiment,
-                now_ms: START + 20_000.0,
-            }
-            .findings(
-                "c1",
+                20_000.0,
                 "phone call (/ws)",
-                crate::har::ChannelKind::Phone,
-                None,
             )
             .into_iter()
             .map(|f| f.text)
@@ -1446,20 +1430,11 @@ mod tests {
                 ),
             ],
         );
-        let experiment = experiment(
-            ExperimentKind::Fault(AppFaultKind::HalfOpen),
+        let findings = half_open_findings(
             seen,
             ExperimentState::Observing,
-        );
-        let findings = Told {
-            experiment: &experiment,
-            now_ms: START + 31_000.0,
-        }
-        .findings(
-            "c1",
+            31_000.0,
             "phone call (/ws)",
-            crate::har::ChannelKind::Phone,
-            None,
         );
         let texts: Vec<&str> = findings.iter().map(|f| f.text.as_str()).collect();
         assert_eq!(
