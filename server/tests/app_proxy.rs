@@ -399,6 +399,56 @@ async fn letters_that_come_back_unchanged_are_counted_empty_and_said_so() {
 }
 
 #[tokio::test]
+async fn open_counts_letters_awaiting_an_answer_not_kept_alive_connections_between_them() {
+    let app = NodeApp::start("http-app.cjs", &[]);
+    let (server, proxy) = through(&app.url()).await;
+    let ask = |path: &str| {
+        let (http, url) = (server.http.clone(), format!("{proxy}{path}"));
+        async move { http.get(url).send().await.unwrap().bytes().await.unwrap() }
+    };
+    // Letters the app holds (a long poll's shape; three make the loop), then one more: open while it
+    // waits.
+    for _ in 0..3 {
+        ask("/wait?ms=200").await;
+    }
+    let held = tokio::spawn(ask("/wait?ms=1500"));
+    let deadline = Instant::now() + Duration::from_millis(1200);
+    loop {
+        let report = report(&server).await;
+        let open = report
+            .channels
+            .iter()
+            .find(|c| c.path == "/wait")
+            .map(|c| c.open);
+        if open == Some(1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the held letter was not counted open while it waited: {:#?}",
+            report.channels
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    held.await.unwrap();
+    // Answered, its connection stays open for the next letter (the client's pool keeps it alive):
+    // nothing is open on the channel until the next letter is asked.
+    let answered = channel(&server, "/wait").await;
+    assert_eq!(
+        (answered.requests, answered.open),
+        (4, 0),
+        "a kept-alive connection between letters counted as open"
+    );
+    for _ in 0..4 {
+        ask("/status").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let letters = channel(&server, "/status").await;
+    assert_eq!((letters.requests, letters.open), (4, 0));
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn half_open_passes_nothing_either_way_and_closes_nothing() {
     let app = NodeApp::start("ws-app.cjs", &[]);
     let (server, proxy) = through(&app.url()).await;

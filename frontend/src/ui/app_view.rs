@@ -389,7 +389,7 @@ pub fn AppView(
                             <th scope="col">"messages"</th>
                             <th scope="col" title="Of the messages your app sent, those written to the browser's socket: not those held by a half-open, swallowed by a fault or lost with a cut">"the browser got"</th>
                             <th scope="col">"bytes ↓ / ↑"</th>
-                            <th scope="col">"open"</th>
+                            <th scope="col" title="Connections carrying the channel now: a socket or a stream open, a letter awaiting its answer. A kept-alive connection between letters is not counted.">"open"</th>
                             <th scope="col">"reconnects"</th>
                             <th scope="col">"heartbeat"</th>
                             <th scope="col">"longest silence"</th>

@@ -200,6 +200,16 @@ impl Conn {
         }
     }
 
+    /// Whether it carries something of its channel now: a line (a socket, a stream), a request awaiting
+    /// its answer, or a request the browser sent on it after a half-open left it dead. A kept-alive
+    /// connection between letters carries nothing: counted, a page polling every few seconds read as
+    /// a line held open.
+    pub fn carrying(&self) -> bool {
+        self.asking.load(Relaxed) != 0
+            || self.counted.carries()
+            || (self.is_half_open() && self.awaiting.load(Relaxed))
+    }
+
     /// Whether the browser, closing it now, gives up on something in flight: a socket, or a connection
     /// it awaits an answer on.
     pub fn busy(&self) -> bool {

@@ -94,6 +94,11 @@ impl Counted {
         lock(tally).line_carried(line, crate::hub::now_ms_f64(), !counting.dead);
     }
 
+    /// Whether it carries a line now.
+    pub fn carries(&self) -> bool {
+        lock(&self.0).on.is_some()
+    }
+
     /// Its line ended: whether it had been counted dead.
     fn ended(&self) -> bool {
         let mut counting = lock(&self.0);

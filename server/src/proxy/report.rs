@@ -31,11 +31,13 @@ pub fn report(proxy: &AppProxy) -> AppReport {
         let id = key.id.clone();
         let (cut_by_fault, cut_by_idle_timeout) = proxy.lab.cuts(&id);
         // Connections both ends have given up on are only closing (a dead line's closing handshake
-        // waits out its timeout, up to a minute): counted, they read as lines still wedged.
+        // waits out its timeout, up to a minute): counted, they read as lines still wedged. A
+        // kept-alive one between two letters carries nothing of the channel.
         let open_now: Vec<_> = open
             .iter()
             .filter(|conn| {
                 conn.key().is_some_and(|key| key.id == id)
+                    && conn.carrying()
                     && !conn.cut.is_cancelled()
                     && !conn.abandoned()
             })
