@@ -769,3 +769,73 @@ async fn swallowed_heartbeats_leave_engine_ios_upgrade_alone() {
         .expect("the phone call");
     assert!(phone.got.delivered >= 4, "the chat flows: {:#?}", phone.got);
 }
+
+#[tokio::test]
+async fn a_half_open_on_the_socket_finds_the_tab_back_over_long_polling_before_its_socket() {
+    // A browser's Socket.IO client starts on long polling and upgrades: when the lab kills its socket,
+    // it reconnects over polling at once — back for the person long before its socket is. Said as a
+    // socket that was down until the fault ended, that read as a 12 s outage.
+    let app = NodeApp::start("socketio-app.cjs", &["2000"]);
+    let (server, proxy) = through(&app.url()).await;
+    let client = NodeApp::client(
+        "socketio-client.cjs",
+        &[&proxy, "1000", "polling,websocket"],
+    );
+    wait_for("the client upgrades to its WebSocket", || {
+        client
+            .log()
+            .iter()
+            .find(|entry| entry["event"] == "upgrade")
+            .map(|_| ())
+    })
+    .await;
+    let phone = wait_for_report(&server, "the phone call's channel", |report| {
+        report
+            .channels
+            .iter()
+            .find(|c| c.name.starts_with("ws://"))
+            .map(|c| c.id.clone())
+    })
+    .await;
+    let began = now_ms();
+    let id = fault(
+        &server,
+        serde_json::json!({"kind": "half_open", "duration_ms": 12_000, "channel": phone}),
+    )
+    .await;
+    let (experiment, seen) = wait_for_report(&server, "the socket recovered", |report| {
+        let experiment = report.experiments.iter().find(|e| e.id == id)?;
+        let seen = experiment.figures.get(&phone)?;
+        seen.recovered_ms
+            .is_some()
+            .then(|| (experiment.clone(), seen.clone()))
+    })
+    .await;
+    // The client's log: it gave up on its socket (its ping timeout), connected again over polling while
+    // the fault lasted, and upgraded once it ended.
+    let gave_up = events(&client, "disconnect", began)[0];
+    let back = client
+        .log()
+        .iter()
+        .filter(|entry| entry["event"] == "connect" && entry["transport"] == "polling")
+        .filter_map(|entry| entry["at"].as_f64())
+        .find(|at| *at > gave_up)
+        .expect("the client connected again over polling");
+    let ended = experiment.ended_ms.unwrap();
+    assert!(
+        back < ended,
+        "the client was back at {back}, after the fault ended at {ended}"
+    );
+    let (over, at) = seen.fallback.clone().expect("the fallback is seen");
+    assert_eq!(over, "GET /socket.io/");
+    near("back over polling", at, back);
+    assert!(at < seen.recovered_ms.unwrap(), "{seen:#?}");
+    let said = texts(&experiment);
+    assert!(
+        said.iter().any(|t| t.starts_with(
+            "Meanwhile the browser was back over GET /socket.io/ (another transport of the same session)"
+        ) && t.ends_with("while your phone call (/socket.io/) was down.")),
+        "{said:#?}"
+    );
+    server.shutdown().await;
+}

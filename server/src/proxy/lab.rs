@@ -13,7 +13,7 @@ use switchboard_shared::app::experiment::{
 };
 use switchboard_shared::app::{
     AppCut, AppFault, AppFaultKind, AppFaultRequest, AppFaultSpan, AppNetwork, AppNetworkSpan,
-    CutCause, Finding,
+    CutCause, Finding, Reached, route,
 };
 use switchboard_shared::network::Condition;
 use tokio::time::Instant;
@@ -165,6 +165,29 @@ impl State {
     /// The channel `id` is known by now.
     fn current<'a>(&'a self, id: &'a str) -> &'a str {
         self.renamed.get(id).map_or(id, String::as_str)
+    }
+
+    /// Something reached the browser on `channel` at `now`: for every socket an open experiment watches
+    /// of which it is a fallback transport, the tab may be back there before its socket is.
+    fn fell_back(&mut self, channel: &str, now: f64) {
+        let Some(name) = self.seen.get(channel) else {
+            return;
+        };
+        for kept in &mut self.experiments {
+            if kept.experiment.started_ms > now || kept.state(now) == ExperimentState::Done {
+                continue;
+            }
+            for (socket, seen) in &mut kept.experiment.figures {
+                if socket != channel
+                    && self
+                        .seen
+                        .get(socket)
+                        .is_some_and(|socket| route::fallback_of(socket, name))
+                {
+                    seen.fell_back(name, now);
+                }
+            }
+        }
     }
 
     /// Counts a cut on `channel` and keeps it for the swimlanes.
@@ -557,12 +580,24 @@ impl Lab {
     fn happen_at(&self, channel: &str, what: Happening, now: f64) {
         let mut state = self.lock();
         let channel = &state.current(channel).to_owned();
+        let delivered = matches!(
+            what,
+            Happening::Whole { .. }
+                | Happening::Reached {
+                    reached: Reached::Delivered,
+                    messages: 1..,
+                    ..
+                }
+        );
         if let Some(kept) = state.experiments.iter_mut().rev().find(|kept| {
             kept.covers(channel)
                 && kept.experiment.started_ms <= now
                 && kept.state(now) != ExperimentState::Done
         }) {
             kept.see(channel, what, now);
+        }
+        if delivered {
+            state.fell_back(channel, now);
         }
     }
 

@@ -305,6 +305,12 @@ pub struct Observation {
     pub redialed_ms: Option<f64>,
     /// When the browser first got a message after the fault ended (Unix ms).
     pub recovered_ms: Option<f64>,
+    /// A socket's: when the browser first got something over a fallback transport of its session
+    /// (Engine.IO's long polling, SockJS's streaming) after it lost the line and before messages
+    /// reached it on the socket again, and that channel's name. The tab was back then, not when its
+    /// socket was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<(String, f64)>,
     /// What the browser got of what the app sent, in the window.
     pub got: Got,
     /// Connections the lab cut in the window.
@@ -450,6 +456,17 @@ impl Observation {
                 sorted.sort_by(f64::total_cmp);
                 *median = Some((sorted[sorted.len() / 2], kept.len()));
             }
+        }
+    }
+
+    /// Something reached the browser at `at_ms` on `channel`, a fallback transport of this socket's
+    /// session ([`crate::app::route::fallback_of`]): kept if the socket's line was lost by then (the
+    /// browser or the app gave up on it, or the lab cut it) and nothing has reached the browser on the
+    /// socket since the fault ended.
+    pub fn fell_back(&mut self, channel: &str, at_ms: f64) {
+        let lost = self.noticed_ms.is_some() || self.app_closed_ms.is_some() || self.cuts > 0;
+        if lost && self.recovered_ms.is_none() && self.fallback.is_none() {
+            self.fallback = Some((channel.to_owned(), at_ms));
         }
     }
 
@@ -916,6 +933,23 @@ impl Told<'_> {
                 ),
             );
         }
+        // The tab back over another transport before its socket: the recovery the person saw.
+        if let Some((fallback, at)) = &seen.fallback {
+            let gave_up = seen
+                .noticed_ms
+                .into_iter()
+                .chain(seen.app_closed_ms)
+                .reduce(f64::min)
+                .map(|lost| format!(", {} after the line was given up", format_ms(at - lost)))
+                .unwrap_or_default();
+            say(
+                *at,
+                format!(
+                    "Meanwhile the browser was back over {fallback} (another transport of the same session) {} after the fault began{gave_up}: messages reached it there while {your} was down.",
+                    format_ms(at - start)
+                ),
+            );
+        }
         // Recovery, counted from the fault's end: the most important line of all.
         // A network or a delay slows what passes; recovery is a question only when something did not
         // pass.
@@ -1298,6 +1332,58 @@ mod tests {
             now_ms: START + after_ms,
         }
         .findings("c1", called, crate::har::ChannelKind::Phone, None)
+    }
+
+    #[test]
+    fn a_fallback_counts_only_between_losing_the_line_and_the_sockets_recovery() {
+        let left = Happening::BrowserLeft {
+            conn: 1,
+            busy: true,
+            after_app: false,
+        };
+        let mut seen = observe(Some(10_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
+        // Before the line is given up, the other transport's traffic is the page's own business.
+        seen.fell_back("GET /socket.io/", START + 1_000.0);
+        assert_eq!(seen.fallback, None);
+        seen.see(START + 7_000.0, left, START, Some(START + 10_000.0));
+        seen.fell_back("GET /socket.io/", START + 7_800.0);
+        seen.fell_back("GET /socket.io/", START + 8_800.0);
+        assert_eq!(
+            seen.fallback,
+            Some(("GET /socket.io/".to_owned(), START + 7_800.0)),
+            "the first time counts"
+        );
+        let texts: Vec<String> = half_open_findings(
+            seen,
+            ExperimentState::Observing,
+            9_000.0,
+            "phone call (/socket.io/)",
+        )
+        .into_iter()
+        .map(|f| f.text)
+        .collect();
+        assert!(
+            texts.contains(&"Meanwhile the browser was back over GET /socket.io/ (another transport of the same session) 7.8 s after the fault began, 800 ms after the line was given up: messages reached it there while your phone call (/socket.io/) was down.".to_owned()),
+            "{texts:#?}"
+        );
+        // Once messages reached the browser on the socket again, the other transport is no fallback.
+        let mut back = observe(
+            Some(10_000.0),
+            &[
+                (0.0, Happening::WasOpen { conn: 1 }),
+                (7_000.0, left),
+                (
+                    10_100.0,
+                    Happening::Reached {
+                        exchange: 2,
+                        reached: Reached::Delivered,
+                        messages: 1,
+                    },
+                ),
+            ],
+        );
+        back.fell_back("GET /socket.io/", START + 10_200.0);
+        assert_eq!(back.fallback, None);
     }
 
     #[test]

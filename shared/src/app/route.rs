@@ -242,6 +242,42 @@ pub fn uploads_belong(upload: &str, method: &str, path: &str) -> bool {
     }
 }
 
+/// Whether the channel named `other` is a fallback transport of the socket channel named `socket`: a
+/// channel of the same session that is not a socket — Engine.IO's long polling on its socket's own
+/// path, SockJS's `xhr_streaming` (or `xhr`, `eventsource`…) beside its `websocket`. A framework that
+/// loses its socket carries on there, and the browser is back before its socket is.
+pub fn fallback_of(socket: &str, other: &str) -> bool {
+    fn session(name: &str) -> Option<(bool, &str)> {
+        let (socket, path) = match name
+            .strip_prefix("ws://")
+            .or_else(|| name.strip_prefix("wss://"))
+        {
+            Some(rest) => (true, rest.find('/').map_or("/", |at| &rest[at..])),
+            None => (false, name.split_once(' ')?.1),
+        };
+        let path = path.split_once('?').map_or(path, |(path, _)| path);
+        let root = [
+            "websocket",
+            "xhr_streaming",
+            "xhr",
+            "eventsource",
+            "htmlfile",
+            "jsonp",
+        ]
+        .iter()
+        .find_map(|transport| {
+            path.strip_suffix(transport)
+                .and_then(|rest| rest.strip_suffix('/'))
+        })
+        .unwrap_or(path);
+        Some((socket, root))
+    }
+    match (session(socket), session(other)) {
+        (Some((true, mine)), Some((false, theirs))) => mine == theirs,
+        _ => false,
+    }
+}
+
 /// What `method` `url` (with its query) answered as `mime` (lower case) is, if it is aside from the
 /// channels.
 pub fn aside(method: &str, url: &str, mime: &str) -> Option<Aside> {
@@ -307,6 +343,34 @@ pub fn aside(method: &str, url: &str, mime: &str) -> Option<Aside> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sockets_fallback_is_its_sessions_other_transport_and_nothing_else() {
+        // Engine.IO: long polling on the socket's own path.
+        assert!(fallback_of(
+            "ws://127.0.0.1:4000/socket.io/",
+            "GET /socket.io/"
+        ));
+        // SockJS: the session's streaming transport beside its websocket.
+        assert!(fallback_of(
+            "ws://app.test/echo/{n}/{id}/websocket",
+            "POST /echo/{n}/{id}/xhr_streaming"
+        ));
+        assert!(fallback_of("wss://app.test/live", "GET /live?x=1"));
+        // Another path, another socket, or a socket asked of a letter: not a fallback.
+        assert!(!fallback_of(
+            "ws://127.0.0.1:4000/socket.io/",
+            "GET /api/status"
+        ));
+        assert!(!fallback_of(
+            "ws://127.0.0.1:4000/socket.io/",
+            "ws://127.0.0.1:4000/socket.io/"
+        ));
+        assert!(!fallback_of(
+            "GET /socket.io/",
+            "ws://127.0.0.1:4000/socket.io/"
+        ));
+    }
 
     #[test]
     fn ids_are_placeholders_by_their_look_and_words_stay() {
