@@ -86,6 +86,12 @@ pub struct Expect {
     /// A message reached the browser again within this many seconds of the fault's end.
     #[serde(default)]
     pub recovered_within_s: Option<f64>,
+    /// The browser was back within this many seconds of the step's start: a connection of the channel
+    /// got through, or — a socket's — something reached it over a fallback transport of its session
+    /// (Engine.IO's long polling), whichever came first. What the person saw, where `recovered` is the
+    /// socket itself.
+    #[serde(default)]
+    pub back_within_s: Option<f64>,
     /// Exactly this many connections cut by the lab.
     #[serde(default)]
     pub cuts: Option<u64>,
@@ -184,6 +190,7 @@ impl Scenario {
                 ("expect.noticed_within_s", step.expect.noticed_within_s),
                 ("expect.redialed_within_s", step.expect.redialed_within_s),
                 ("expect.recovered_within_s", step.expect.recovered_within_s),
+                ("expect.back_within_s", step.expect.back_within_s),
                 (
                     "expect.heartbeat_at_most_s",
                     step.expect.heartbeat_at_most_s,

@@ -120,6 +120,22 @@ pub fn judge(
             s,
         ));
     }
+    if let Some(s) = expect.back_within_s {
+        // The first of: a connection of its own that got through, a message on it after the fault,
+        // a fallback transport of its session (then named).
+        let own = seen
+            .redialed_ms
+            .into_iter()
+            .chain(seen.recovered_ms)
+            .reduce(f64::min);
+        let (at, over) = match (&seen.fallback, own) {
+            (Some((over, at)), own) if own.is_none_or(|own| *at < own) => {
+                (Some(*at), format!(" over {over}"))
+            }
+            (_, own) => (own, String::new()),
+        };
+        checks.push(within(&format!("was back{over}"), at, Some(start), s));
+    }
     if let Some(cuts) = expect.cuts {
         let held = seen.cuts == cuts;
         checks.push(Check {
@@ -251,6 +267,36 @@ mod tests {
             recovered_within_s: Some(recovered),
             ..Expect::default()
         }
+    }
+
+    #[test]
+    fn back_is_the_first_way_through_a_fallback_transport_named() {
+        let back = |fallback: Option<f64>, redialed: Option<f64>| {
+            let mut seen = seen(Some(7_000.0), None);
+            seen.redialed_ms = redialed;
+            seen.fallback = fallback.map(|at| ("GET /socket.io/".to_owned(), at));
+            let expect = Expect {
+                back_within_s: Some(10.0),
+                ..Expect::default()
+            };
+            judge(&expect, &experiment(seen), &phone(), 40_000.0).remove(0)
+        };
+        assert_eq!(
+            back(Some(7_800.0), Some(30_100.0)),
+            Check {
+                held: Some(true),
+                text: "your phone call (/socket.io/) was back over GET /socket.io/ after 7.8 s ✓ (≤ 10.0 s)".into()
+            }
+        );
+        assert_eq!(
+            back(None, Some(30_100.0)).text,
+            "your phone call (/socket.io/) was back after 30.1 s ✗ (≤ 10.0 s: 20.1 s late)"
+        );
+        assert_eq!(
+            back(Some(31_000.0), Some(2_000.0)).text,
+            "your phone call (/socket.io/) was back after 2.0 s ✓ (≤ 10.0 s)",
+            "its own redial came first"
+        );
     }
 
     #[test]

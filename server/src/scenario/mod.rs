@@ -349,6 +349,7 @@ async fn one_step(
         step.expect.noticed_within_s,
         step.expect.redialed_within_s,
         step.expect.recovered_within_s,
+        step.expect.back_within_s,
         // A pace is read from a few beats.
         step.expect.heartbeat_at_most_s.map(|s| 3.0 * s),
     ]
