@@ -243,8 +243,9 @@ pub fn uploads_belong(upload: &str, method: &str, path: &str) -> bool {
 }
 
 /// Whether the channel named `other` is a fallback transport of the socket channel named `socket`: a
-/// channel of the same session that is not a socket — Engine.IO's long polling on its socket's own
-/// path, SockJS's `xhr_streaming` (or `xhr`, `eventsource`…) beside its `websocket`. A framework that
+/// channel of the same session that is not a socket — Engine.IO's and SignalR's long polling on the
+/// socket's own path, SockJS's `xhr_streaming` (or `xhr`, `eventsource`…) and Phoenix's `longpoll`
+/// beside their `websocket`. A framework that
 /// loses its socket carries on there, and the browser is back before its socket is.
 pub fn fallback_of(socket: &str, other: &str) -> bool {
     fn session(name: &str) -> Option<(bool, &str)> {
@@ -263,6 +264,7 @@ pub fn fallback_of(socket: &str, other: &str) -> bool {
             "eventsource",
             "htmlfile",
             "jsonp",
+            "longpoll",
         ]
         .iter()
         .find_map(|transport| {
@@ -357,6 +359,11 @@ mod tests {
             "POST /echo/{n}/{id}/xhr_streaming"
         ));
         assert!(fallback_of("wss://app.test/live", "GET /live?x=1"));
+        // Phoenix: `longpoll` beside `websocket` under the socket's path.
+        assert!(fallback_of(
+            "ws://app.test/socket/websocket",
+            "GET /socket/longpoll"
+        ));
         // Another path, another socket, or a socket asked of a letter: not a fallback.
         assert!(!fallback_of(
             "ws://127.0.0.1:4000/socket.io/",
