@@ -173,12 +173,17 @@ impl State {
         let Some(name) = self.seen.get(channel) else {
             return;
         };
+        if name.starts_with("ws://") || name.starts_with("wss://") {
+            // A socket's messages (the most frequent deliveries) are nobody's fallback.
+            return;
+        }
         for kept in &mut self.experiments {
             if kept.experiment.started_ms > now || kept.state(now) == ExperimentState::Done {
                 continue;
             }
             for (socket, seen) in &mut kept.experiment.figures {
                 if socket != channel
+                    && seen.awaits_fallback()
                     && self
                         .seen
                         .get(socket)

@@ -464,10 +464,16 @@ impl Observation {
     /// browser or the app gave up on it, or the lab cut it) and nothing has reached the browser on the
     /// socket since the fault ended.
     pub fn fell_back(&mut self, channel: &str, at_ms: f64) {
-        let lost = self.noticed_ms.is_some() || self.app_closed_ms.is_some() || self.cuts > 0;
-        if lost && self.recovered_ms.is_none() && self.fallback.is_none() {
+        if self.awaits_fallback() {
             self.fallback = Some((channel.to_owned(), at_ms));
         }
+    }
+
+    /// Whether a delivery on a fallback transport would be kept now (see [`Observation::fell_back`]):
+    /// asked first, since most deliveries while an experiment is open are not that.
+    pub fn awaits_fallback(&self) -> bool {
+        let lost = self.noticed_ms.is_some() || self.app_closed_ms.is_some() || self.cuts > 0;
+        lost && self.recovered_ms.is_none() && self.fallback.is_none()
     }
 
     /// Something reached the browser on `exchange`: a redial if it is an attempt that got through, a
