@@ -833,7 +833,7 @@ async fn a_half_open_on_the_socket_finds_the_tab_back_over_long_polling_before_i
     let said = texts(&experiment);
     assert!(
         said.iter().any(|t| t.starts_with(
-            "Meanwhile the browser was back over GET /socket.io/ (another transport of the same session)"
+            "Meanwhile the browser was back over GET /socket.io/ (the same endpoint's other transport)"
         ) && t.ends_with("while your phone call (/socket.io/) was down.")),
         "{said:#?}"
     );

@@ -449,6 +449,50 @@ async fn open_counts_letters_awaiting_an_answer_not_kept_alive_connections_betwe
 }
 
 #[tokio::test]
+async fn a_fault_finds_no_line_open_on_a_kept_alive_connection_idle_between_letters() {
+    let app = NodeApp::start("http-app.cjs", &[]);
+    let (server, proxy) = through(&app.url()).await;
+    for _ in 0..3 {
+        let answer = server
+            .http
+            .get(format!("{proxy}/wait?ms=200"))
+            .send()
+            .await
+            .unwrap();
+        answer.bytes().await.unwrap();
+    }
+    let held = channel(&server, "/wait").await;
+    // The client's pool keeps the connection open, idle: a half-open now strikes no line of it.
+    let (status, body) = app_fault(
+        &server,
+        serde_json::json!({"kind": "half_open", "duration_ms": 500, "channel": held.id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let report = report(&server).await;
+    let open_at_start = report.experiments[0]
+        .figures
+        .get(&held.id)
+        .map_or(0, |seen| seen.open_at_start);
+    assert_eq!(
+        open_at_start, 0,
+        "an idle kept-alive connection counted as a line open when the fault began"
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let report = crate::report(&server).await;
+    let said: Vec<&str> = report.experiments[0]
+        .findings
+        .iter()
+        .map(|f| f.text.as_str())
+        .collect();
+    assert!(
+        !said.iter().any(|t| t.contains("noticed")),
+        "nothing was open to notice: {said:#?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn half_open_passes_nothing_either_way_and_closes_nothing() {
     let app = NodeApp::start("ws-app.cjs", &[]);
     let (server, proxy) = through(&app.url()).await;

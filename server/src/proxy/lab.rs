@@ -648,10 +648,15 @@ impl Lab {
             frozen: false,
             verdicts: Vec::new(),
         };
+        // The lines open now: not a kept-alive connection idle between letters (nothing on it to
+        // notice), nor one both ends already gave up on (its closing handshake waits out a timeout,
+        // up to a minute, and its end then read as noticing this fault).
         for conn in open {
             if let Some(key) = conn.key()
                 && kept.covers(&key.id)
                 && !conn.cut.is_cancelled()
+                && conn.carrying()
+                && !conn.abandoned()
             {
                 kept.see(&key.id, Happening::WasOpen { conn: conn.id }, now);
             }

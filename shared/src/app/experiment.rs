@@ -43,6 +43,9 @@ pub type Median = (f64, usize);
 
 /// The latest delivery times kept, while a fault lasts and after.
 const TOOK_KEPT: usize = 256;
+/// A fallback transport is said only when it brought the tab back at least this long before its socket
+/// (a reconnect that opens with a poll and upgrades at once is the socket's own redial).
+const FALLBACK_AHEAD_MS: f64 = 1_000.0;
 
 /// What an experiment is: one string on the wire (`half_open`, `network`, `upstream_down`). Read
 /// through a string rather than as an untagged enum, whose buffering code would cost the page's bundle.
@@ -939,8 +942,17 @@ impl Told<'_> {
                 ),
             );
         }
-        // The tab back over another transport before its socket: the recovery the person saw.
-        if let Some((fallback, at)) = &seen.fallback {
+        // The tab back over another transport before its socket: the recovery the person saw. Not when
+        // the socket itself was back a moment later (Engine.IO's every reconnect opens with a poll,
+        // then upgrades: that poll is the redial's first step, not a fallback).
+        let own_back = seen
+            .redialed_ms
+            .into_iter()
+            .chain(seen.recovered_ms)
+            .reduce(f64::min);
+        if let Some((fallback, at)) = &seen.fallback
+            && own_back.is_none_or(|own| own - at >= FALLBACK_AHEAD_MS)
+        {
             let gave_up = seen
                 .noticed_ms
                 .into_iter()
@@ -951,7 +963,7 @@ impl Told<'_> {
             say(
                 *at,
                 format!(
-                    "Meanwhile the browser was back over {fallback} (another transport of the same session) {} after the fault began{gave_up}: messages reached it there while {your} was down.",
+                    "Meanwhile the browser was back over {fallback} (the same endpoint's other transport) {} after the fault began{gave_up}: messages reached it there while {your} was down.",
                     format_ms(at - start)
                 ),
             );
@@ -975,6 +987,18 @@ impl Told<'_> {
             && touched
         {
             match seen.recovered_ms {
+                // A connection it redialed while the fault lasted carried messages then: the first
+                // message after the end (a ping, say) is not when it came back.
+                _ if seen.redialed_ms.is_some_and(|redial| redial < end) => {
+                    let redial = seen.redialed_ms.unwrap_or(end);
+                    say(
+                        redial,
+                        format!(
+                            "Messages reached the browser on {your} again {} after the fault began, while it lasted: over a connection it redialed then.",
+                            format_ms(redial - start)
+                        ),
+                    );
+                }
                 Some(at) => say(
                     at,
                     format!(
@@ -1369,7 +1393,25 @@ mod tests {
         .map(|f| f.text)
         .collect();
         assert!(
-            texts.contains(&"Meanwhile the browser was back over GET /socket.io/ (another transport of the same session) 7.8 s after the fault began, 800 ms after the line was given up: messages reached it there while your phone call (/socket.io/) was down.".to_owned()),
+            texts.contains(&"Meanwhile the browser was back over GET /socket.io/ (the same endpoint's other transport) 7.8 s after the fault began, 800 ms after the line was given up: messages reached it there while your phone call (/socket.io/) was down.".to_owned()),
+            "{texts:#?}"
+        );
+        // A poll that only opened the socket's own redial (8 ms before it got through) is no fallback.
+        let mut handshake = observe(Some(0.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
+        handshake.see(START + 3.0, left, START, Some(START));
+        handshake.fell_back("GET /socket.io/", START + 1_282.0);
+        handshake.redialed_ms = Some(START + 1_290.0);
+        let texts: Vec<String> = half_open_findings(
+            handshake,
+            ExperimentState::Observing,
+            5_000.0,
+            "phone call (/socket.io/)",
+        )
+        .into_iter()
+        .map(|f| f.text)
+        .collect();
+        assert!(
+            !texts.iter().any(|t| t.starts_with("Meanwhile")),
             "{texts:#?}"
         );
         // Once messages reached the browser on the socket again, the other transport is no fallback.
@@ -1390,6 +1432,65 @@ mod tests {
         );
         back.fell_back("GET /socket.io/", START + 10_200.0);
         assert_eq!(back.fallback, None);
+    }
+
+    #[test]
+    fn a_redial_that_got_through_while_the_fault_lasted_is_when_it_came_back() {
+        // Its heartbeats swallowed, the client gave up at 7 s and redialed at 8.45 s, on a connection
+        // that carried messages at once: the first message after the fault's end is only its next ping.
+        let mut seen = observe(
+            Some(10_000.0),
+            &[
+                (0.0, Happening::WasOpen { conn: 1 }),
+                (8_400.0, Happening::Attempt { exchange: 2 }),
+                (
+                    8_450.0,
+                    Happening::Answered {
+                        exchange: 2,
+                        status: 101,
+                        by_proxy: false,
+                    },
+                ),
+                (
+                    8_451.0,
+                    Happening::Reached {
+                        exchange: 2,
+                        reached: Reached::Delivered,
+                        messages: 1,
+                    },
+                ),
+                (
+                    10_442.0,
+                    Happening::Reached {
+                        exchange: 2,
+                        reached: Reached::Delivered,
+                        messages: 1,
+                    },
+                ),
+            ],
+        );
+        assert_eq!(
+            (seen.redialed_ms, seen.recovered_ms),
+            (Some(START + 8_450.0), Some(START + 10_442.0))
+        );
+        seen.noticed_ms = Some(START + 7_000.0);
+        let texts: Vec<String> = half_open_findings(
+            seen,
+            ExperimentState::Observing,
+            20_000.0,
+            "phone call (/socket.io/)",
+        )
+        .into_iter()
+        .map(|f| f.text)
+        .collect();
+        assert!(
+            texts.contains(&"Messages reached the browser on your phone call (/socket.io/) again 8.4 s after the fault began, while it lasted: over a connection it redialed then.".to_owned()),
+            "{texts:#?}"
+        );
+        assert!(
+            !texts.iter().any(|t| t.contains("after the fault ended")),
+            "{texts:#?}"
+        );
     }
 
     #[test]
