@@ -3,7 +3,7 @@
 //! by how much.
 
 use switchboard_shared::app::AppChannel;
-use switchboard_shared::app::experiment::{Experiment, Observation};
+use switchboard_shared::app::experiment::{Experiment, FALLBACK_AHEAD_MS, Observation};
 use switchboard_shared::format::format_ms;
 
 use super::file::{Expect, Step};
@@ -129,7 +129,8 @@ pub fn judge(
             .chain(seen.recovered_ms)
             .reduce(f64::min);
         let (at, over) = match (&seen.fallback, own) {
-            (Some((over, at)), own) if own.is_none_or(|own| *at < own) => {
+            // (A poll that only opened the socket's own redial is that redial: as the findings say.)
+            (Some((over, at)), own) if own.is_none_or(|own| own - *at >= FALLBACK_AHEAD_MS) => {
                 (Some(*at), format!(" over {over}"))
             }
             (_, own) => (own, String::new()),
@@ -291,6 +292,11 @@ mod tests {
         assert_eq!(
             back(None, Some(30_100.0)).text,
             "your phone call (/socket.io/) was back after 30.1 s ✗ (≤ 10.0 s: 20.1 s late)"
+        );
+        assert_eq!(
+            back(Some(1_282.0), Some(1_290.0)).text,
+            "your phone call (/socket.io/) was back after 1.3 s ✓ (≤ 10.0 s)",
+            "the poll that opened its own redial"
         );
         assert_eq!(
             back(Some(31_000.0), Some(2_000.0)).text,

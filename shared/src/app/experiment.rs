@@ -45,7 +45,7 @@ pub type Median = (f64, usize);
 const TOOK_KEPT: usize = 256;
 /// A fallback transport is said only when it brought the tab back at least this long before its socket
 /// (a reconnect that opens with a poll and upgrades at once is the socket's own redial).
-const FALLBACK_AHEAD_MS: f64 = 1_000.0;
+pub const FALLBACK_AHEAD_MS: f64 = 1_000.0;
 
 /// What an experiment is: one string on the wire (`half_open`, `network`, `upstream_down`). Read
 /// through a string rather than as an untagged enum, whose buffering code would cost the page's bundle.
