@@ -175,6 +175,40 @@ async fn a_websocket_is_relayed_frame_by_frame_with_its_subprotocol_and_close_co
 }
 
 #[tokio::test]
+async fn a_close_frame_is_a_frame_on_the_wire_but_no_message_the_page_got() {
+    let app = NodeApp::start("ws-app.cjs", &["0"]);
+    let (server, proxy) = through(&app.url()).await;
+    let (mut socket, _) = dial(&proxy, "/closing").await;
+    next_message(&mut socket).await;
+    for n in 0..3 {
+        socket.send(Message::text(format!("m{n}"))).await.unwrap();
+        assert_eq!(
+            next_message(&mut socket).await,
+            Message::text(format!("m{n}"))
+        );
+    }
+    socket.send(Message::text("close:4001:bye")).await.unwrap();
+    assert!(matches!(next_message(&mut socket).await, Message::Close(_)));
+    // The app's close frame passed: a frame on the channel, as an imported HAR counts it; the page's
+    // handlers got the welcome and three echoes, no more.
+    let deadline = Instant::now() + PATIENCE;
+    let phone = loop {
+        let phone = channel(&server, "/closing").await;
+        if phone.messages >= 9 || Instant::now() > deadline {
+            break phone;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(phone.messages >= 9, "5 frames down, 4 up: {phone:#?}");
+    assert_eq!(
+        (phone.got.sent, phone.got.delivered),
+        (4, 4),
+        "the app's close frame counted as a message the browser got"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn three_sockets_open_at_once_beat_at_each_ones_pace_not_at_their_merged_one() {
     // The app pings each socket every 300 ms; three tabs opened 100 ms apart hear the channel's pings
     // every ~100 ms between them. The channel's heartbeat is each socket's: 300 ms.

@@ -431,7 +431,8 @@ async fn frames(
                 if copied {
                     out.extend_from_slice(&buf[at..at + passed]);
                 }
-                out_messages += 1;
+                // Messages the page gets: a close frame passes, but no handler of the page sees it.
+                out_messages += u64::from(head.opcode != 8);
             }
             at += passed;
         }

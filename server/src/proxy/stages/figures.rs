@@ -178,6 +178,19 @@ impl Stage for Figures {
     }
 
     fn after_message(&self, flow: &Flow, message: &Message<'_>, fate: Fate) {
+        if let Form::Frame { opcode: 8, .. } = message.form {
+            // A frame on the wire, not a message the page gets (the relay counts no delivery of it).
+            if fate != Fate::Held {
+                flow.proxy.figures.with(flow, |tally| {
+                    tally.close_frame(
+                        message.at_ms,
+                        message.direction == Direction::Up,
+                        message.size as usize,
+                    );
+                });
+            }
+            return;
+        }
         let (shaped, payload) = match message.form {
             Form::Frame { opcode, whole } => {
                 let text = opcode == 1 && whole;

@@ -11,7 +11,7 @@ use switchboard_shared::app::experiment::Happening;
 
 use crate::hub::now_ms_f64;
 use crate::proxy::headers::is_event_stream;
-use crate::proxy::stage::{Direction, End, Fate, Flow, Message, Stage, Verdict};
+use crate::proxy::stage::{Direction, End, Fate, Flow, Form, Message, Stage, Verdict};
 
 #[derive(Debug)]
 pub struct Observe;
@@ -93,7 +93,11 @@ impl Stage for Observe {
     }
 
     fn after_message(&self, flow: &Flow, message: &Message<'_>, fate: Fate) {
-        if message.direction != Direction::Down || fate == Fate::Held {
+        // A close frame is no message the page gets: neither sent nor delivered, as the relay counts.
+        if message.direction != Direction::Down
+            || fate == Fate::Held
+            || matches!(message.form, Form::Frame { opcode: 8, .. })
+        {
             return;
         }
         let lab = flow.lab();

@@ -287,6 +287,20 @@ impl Tally {
         );
     }
 
+    /// A close frame: on the wire and counted as a frame (as an imported HAR counts it), but no message
+    /// the app sent the page — a browser's WebSocket hands it to no handler — nor a beat.
+    pub fn close_frame(&mut self, at_ms: f64, up: bool, len: usize) {
+        let bytes = frame_bytes(len, up);
+        if up {
+            self.bytes_up += bytes;
+            self.frames_up += 1;
+        } else {
+            self.bytes_down += bytes;
+        }
+        self.frames += 1;
+        self.span(at_ms, at_ms);
+    }
+
     /// What became of `messages` the app sent (see [`Reached`]).
     pub fn reached(&mut self, reached: Reached, messages: u64, at_ms: f64) {
         // The oldest message not yet delivered is delivered now: its wait, for free.
