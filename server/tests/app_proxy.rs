@@ -49,6 +49,16 @@ async fn channel(server: &TestServer, suffix: &str) -> switchboard_shared::app::
         .unwrap_or_else(|| panic!("no channel {suffix} in {:#?}", report.channels))
 }
 
+/// One letter through the proxy, its answer read whole.
+fn letter(
+    server: &TestServer,
+    proxy: &str,
+    path: &str,
+) -> impl Future<Output = bytes::Bytes> + use<> {
+    let (http, url) = (server.http.clone(), format!("{proxy}{path}"));
+    async move { http.get(url).send().await.unwrap().bytes().await.unwrap() }
+}
+
 async fn app_fault(server: &TestServer, body: serde_json::Value) -> (u16, serde_json::Value) {
     server.post_json("/api/app/faults", body).await
 }
@@ -436,10 +446,7 @@ async fn letters_that_come_back_unchanged_are_counted_empty_and_said_so() {
 async fn open_counts_letters_awaiting_an_answer_not_kept_alive_connections_between_them() {
     let app = NodeApp::start("http-app.cjs", &[]);
     let (server, proxy) = through(&app.url()).await;
-    let ask = |path: &str| {
-        let (http, url) = (server.http.clone(), format!("{proxy}{path}"));
-        async move { http.get(url).send().await.unwrap().bytes().await.unwrap() }
-    };
+    let ask = |path: &str| letter(&server, &proxy, path);
     // Letters the app holds (a long poll's shape; three make the loop), then one more: open while it
     // waits.
     for _ in 0..3 {
@@ -487,13 +494,7 @@ async fn a_fault_finds_no_line_open_on_a_kept_alive_connection_idle_between_lett
     let app = NodeApp::start("http-app.cjs", &[]);
     let (server, proxy) = through(&app.url()).await;
     for _ in 0..3 {
-        let answer = server
-            .http
-            .get(format!("{proxy}/wait?ms=200"))
-            .send()
-            .await
-            .unwrap();
-        answer.bytes().await.unwrap();
+        letter(&server, &proxy, "/wait?ms=200").await;
     }
     let held = channel(&server, "/wait").await;
     // The client's pool keeps the connection open, idle: a half-open now strikes no line of it.

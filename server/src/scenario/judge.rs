@@ -3,7 +3,7 @@
 //! by how much.
 
 use switchboard_shared::app::AppChannel;
-use switchboard_shared::app::experiment::{Experiment, FALLBACK_AHEAD_MS, Observation};
+use switchboard_shared::app::experiment::{Experiment, Observation};
 use switchboard_shared::format::format_ms;
 
 use super::file::{Expect, Step};
@@ -121,19 +121,11 @@ pub fn judge(
         ));
     }
     if let Some(s) = expect.back_within_s {
-        // The first of: a connection of its own that got through, a message on it after the fault,
-        // a fallback transport of its session (then named).
-        let own = seen
-            .redialed_ms
-            .into_iter()
-            .chain(seen.recovered_ms)
-            .reduce(f64::min);
-        let (at, over) = match (&seen.fallback, own) {
-            // (A poll that only opened the socket's own redial is that redial: as the findings say.)
-            (Some((over, at)), own) if own.is_none_or(|own| own - *at >= FALLBACK_AHEAD_MS) => {
-                (Some(*at), format!(" over {over}"))
-            }
-            (_, own) => (own, String::new()),
+        // Its fallback transport (then named) when that was its way back, as the findings say; else its
+        // own connection.
+        let (at, over) = match seen.back_over_fallback() {
+            Some((over, at)) => (Some(at), format!(" over {over}")),
+            None => (seen.own_back_ms(), String::new()),
         };
         checks.push(within(&format!("was back{over}"), at, Some(start), s));
     }

@@ -45,7 +45,7 @@ pub type Median = (f64, usize);
 const TOOK_KEPT: usize = 256;
 /// A fallback transport is said only when it brought the tab back at least this long before its socket
 /// (a reconnect that opens with a poll and upgrades at once is the socket's own redial).
-pub const FALLBACK_AHEAD_MS: f64 = 1_000.0;
+const FALLBACK_AHEAD_MS: f64 = 1_000.0;
 
 /// What an experiment is: one string on the wire (`half_open`, `network`, `upstream_down`). Read
 /// through a string rather than as an untagged enum, whose buffering code would cost the page's bundle.
@@ -470,6 +470,25 @@ impl Observation {
         if self.awaits_fallback() {
             self.fallback = Some((channel.to_owned(), at_ms));
         }
+    }
+
+    /// When the channel's own connection was back: the first that got through, or its first message
+    /// after the fault.
+    pub fn own_back_ms(&self) -> Option<f64> {
+        self.redialed_ms
+            .into_iter()
+            .chain(self.recovered_ms)
+            .reduce(f64::min)
+    }
+
+    /// The fallback transport the browser was back over, and when, if that was its way back: not when
+    /// the socket itself was back a moment later (Engine.IO's every reconnect opens with a poll, then
+    /// upgrades: that poll is the redial's first step).
+    pub fn back_over_fallback(&self) -> Option<(&str, f64)> {
+        let (over, at) = self.fallback.as_ref()?;
+        self.own_back_ms()
+            .is_none_or(|own| own - at >= FALLBACK_AHEAD_MS)
+            .then_some((over.as_str(), *at))
     }
 
     /// Whether a delivery on a fallback transport would be kept now (see [`Observation::fell_back`]):
@@ -942,17 +961,8 @@ impl Told<'_> {
                 ),
             );
         }
-        // The tab back over another transport before its socket: the recovery the person saw. Not when
-        // the socket itself was back a moment later (Engine.IO's every reconnect opens with a poll,
-        // then upgrades: that poll is the redial's first step, not a fallback).
-        let own_back = seen
-            .redialed_ms
-            .into_iter()
-            .chain(seen.recovered_ms)
-            .reduce(f64::min);
-        if let Some((fallback, at)) = &seen.fallback
-            && own_back.is_none_or(|own| own - at >= FALLBACK_AHEAD_MS)
-        {
+        // The tab back over another transport before its socket: the recovery the person saw.
+        if let Some((fallback, at)) = seen.back_over_fallback() {
             let gave_up = seen
                 .noticed_ms
                 .into_iter()
@@ -961,7 +971,7 @@ impl Told<'_> {
                 .map(|lost| format!(", {} after the line was given up", format_ms(at - lost)))
                 .unwrap_or_default();
             say(
-                *at,
+                at,
                 format!(
                     "Meanwhile the browser was back over {fallback} (the same endpoint's other transport) {} after the fault began{gave_up}: messages reached it there while {your} was down.",
                     format_ms(at - start)
