@@ -7,7 +7,7 @@
 //! server would never answer it.
 
 use switchboard_shared::app::AppFaultKind;
-use switchboard_shared::app::heartbeat::{payload_hash, signature};
+use switchboard_shared::app::heartbeat::payload_hash;
 
 use crate::proxy::stage::{Action, Direction, Flow, Form, Message, Stage};
 
@@ -29,7 +29,7 @@ impl Stage for NoHeartbeat {
         {
             return Action::Pass;
         }
-        let known = || signature(message.text, flow.dialect).is_some();
+        let known = || super::figures::shaped(message.text, flow.dialect);
         // An unknown protocol's beat: the payload its channel repeats at a steady pace, this way.
         let learned = || {
             flow.proxy
