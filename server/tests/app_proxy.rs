@@ -490,6 +490,67 @@ async fn open_counts_letters_awaiting_an_answer_not_kept_alive_connections_betwe
 }
 
 #[tokio::test]
+async fn letters_waiting_on_a_channel_not_listed_yet_are_told_while_they_wait() {
+    let app = NodeApp::start("http-app.cjs", &[]);
+    let (server, proxy) = through(&app.url()).await;
+    // Two tabs' first long polls, held 7 s by the app: no channel until three letters have ended.
+    let asked = Instant::now();
+    let held = [
+        tokio::spawn(letter(&server, &proxy, "/wait?ms=7000")),
+        tokio::spawn(letter(&server, &proxy, "/wait?ms=7000")),
+    ];
+    let waiting = |report: &switchboard_shared::app::AppReport| {
+        report
+            .findings
+            .iter()
+            .find(|finding| finding.text.starts_with("Waiting: GET /wait"))
+            .cloned()
+    };
+    let finding = loop {
+        let report = report(&server).await;
+        assert!(
+            report.channels.iter().all(|c| c.path != "/wait"),
+            "a channel of one letter: {:#?}",
+            report.channels
+        );
+        if let Some(finding) = waiting(&report) {
+            break finding;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_millis(6_500),
+            "no finding on the letters in flight after {:?}: {:#?}",
+            asked.elapsed(),
+            report.findings
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Told only once they have waited the threshold, and as long as they have waited.
+    assert!(
+        asked.elapsed() >= Duration::from_millis(switchboard_server::proxy::report::WAITING_MS),
+        "told after {:?}",
+        asked.elapsed()
+    );
+    let silent: f64 = finding
+        .text
+        .split_once("has 2 requests in flight, silent for ")
+        .and_then(|(_, rest)| rest.split_once(" s so far"))
+        .and_then(|(seconds, _)| seconds.parse().ok())
+        .unwrap_or_else(|| panic!("{}", finding.text));
+    assert!(
+        (5.0..=asked.elapsed().as_secs_f64() + 0.05).contains(&silent),
+        "silent for {silent} s, asked {:?} ago",
+        asked.elapsed()
+    );
+    for letter in held {
+        assert_eq!(&letter.await.unwrap()[..], br#"{"waited":true}"#);
+    }
+    // Answered: nothing waits any more.
+    let report = report(&server).await;
+    assert!(waiting(&report).is_none(), "{:#?}", report.findings);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_fault_finds_no_line_open_on_a_kept_alive_connection_idle_between_letters() {
     let app = NodeApp::start("http-app.cjs", &[]);
     let (server, proxy) = through(&app.url()).await;

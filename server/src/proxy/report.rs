@@ -13,6 +13,67 @@ use super::AppProxy;
 use super::conn::ChannelKey;
 use crate::hub::now_ms_f64;
 
+/// A request waits this long with no answer before the report tells of it: a long poll is held 20–60 s,
+/// an API call answers in well under this.
+pub const WAITING_MS: u64 = 5_000;
+
+/// Requests waiting for their answer on a channel the table does not list yet. A channel of letters is
+/// one once three have ended (the loop's rule): an app whose long poll is held 30 s showed nothing for a
+/// minute and more, with its requests in flight all along.
+fn waiting_letters(
+    proxy: &AppProxy,
+    open: &[std::sync::Arc<super::conn::Conn>],
+    read: &[super::figures::Read],
+    now: f64,
+) -> Vec<Finding> {
+    // By channel: its key, how many wait, the longest wait (ms).
+    let mut waiting: Vec<(ChannelKey, u64, u64)> = Vec::new();
+    for conn in open {
+        let Some(key) = conn.key() else { continue };
+        let wait = conn.silent_for_ms();
+        // A letter in flight (a socket or a stream that began is a line, not a letter), silent since
+        // it was asked; one the lab holds (a half-open) is the experiment's to tell.
+        if conn.asking.load(std::sync::atomic::Ordering::Relaxed) == 0
+            || conn.upgraded.load(std::sync::atomic::Ordering::Relaxed)
+            || conn.is_half_open()
+            || conn.cut.is_cancelled()
+            || conn.abandoned()
+            || wait < WAITING_MS
+            || read.iter().any(|listed| listed.key.id == key.id)
+        {
+            continue;
+        }
+        match waiting.iter_mut().find(|(known, ..)| known.id == key.id) {
+            Some((_, n, longest)) => {
+                *n += 1;
+                *longest = (*longest).max(wait);
+            }
+            None => waiting.push((key, 1, wait)),
+        }
+    }
+    let timeout = format_ms(proxy.settings.upstream_timeout.as_secs_f64() * 1000.0);
+    waiting
+        .into_iter()
+        .map(|(key, n, longest)| Finding {
+            text: format!(
+                "Waiting: {} has {} in flight, silent for {} so far: held letters (long polling) \
+                 if your app answers late, or an app that does not answer (with no answer's head in \
+                 {timeout}, the proxy answers 504). Letters are a channel in the table once three have \
+                 ended.",
+                key.name,
+                if n == 1 {
+                    "1 request".to_owned()
+                } else {
+                    format!("{n} requests")
+                },
+                format_ms(longest as f64),
+            ),
+            channel: Some(key.id),
+            at_ms: Some(now - longest as f64),
+        })
+        .collect()
+}
+
 /// The idle timeout the findings measure heartbeats against: nginx's and most load balancers' are
 /// 60 s, many are set lower; 15 s is what `deploy/nginx` ships.
 const PROXY_IDLE_MS: f64 = 15_000.0;
@@ -82,6 +143,7 @@ pub fn report(proxy: &AppProxy) -> AppReport {
             verdict: channel.verdict(),
         });
     }
+    findings.extend(waiting_letters(proxy, &open, &read, now));
     if let Some(finding) = aside_finding(asides) {
         findings.push(finding);
     }
