@@ -35,11 +35,6 @@ fn scenario(name: &str, text: &str, upstream: &str) -> (i32, String, String, Pat
 }
 
 /// The test cases of a JUnit file: (name, failure message if it failed).
-/// Taken by each test that opens a page in headless Chromium: two browsers and two apps at once on two
-/// cores made the Socket.IO page's ping timeout late (back over polling at 10–12 s instead of 8 s) and the
-/// lab then saw no noticing in 15 s, in one run of three.
-static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn cases(xml: &str) -> Vec<(String, Option<String>)> {
     let doc = roxmltree::Document::parse(xml).unwrap();
     let suite = doc.root_element();
@@ -59,7 +54,6 @@ fn cases(xml: &str) -> Vec<(String, Option<String>)> {
 
 #[test]
 fn a_scenario_that_holds_passes_and_one_that_does_not_fails_saying_by_how_much() {
-    let _browser = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let app = NodeApp::start("socketio-app.cjs", &["2000"]);
     let holds = r#"
 name = "chat survives a half-open and a drop"
@@ -171,7 +165,6 @@ fn a_bad_file_or_an_app_that_does_not_answer_is_exit_2_naming_why() {
 /// with a randomised back-off of a few seconds; the app's own log has the reconnect.
 #[test]
 fn a_scenario_runs_against_a_graphql_ws_app_too() {
-    let _browser = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let app = NodeApp::start("graphql-ws-app.cjs", &[]);
     let redials = r#"
 name = "subscriptions come back after a drop"

@@ -206,6 +206,13 @@ impl Said<'_> {
     }
 }
 
+/// How long the channels waited for must have been there before the first step: a channel is listed
+/// as soon as its first connection is, and a page's upgrade is not done then. (A Socket.IO page's
+/// socket is listed at its probe, and its client moves onto it only with its upgrade packet, a moment
+/// later: a half-open that struck in between hit a socket the page never used, and rightly found it
+/// never noticed.)
+const SETTLE: Duration = Duration::from_secs(1);
+
 /// Waits for the channels, then runs each step and judges it, saying what happens through `say`.
 pub async fn steps(
     scenario: &Scenario,
@@ -214,6 +221,8 @@ pub async fn steps(
 ) -> Result<Vec<StepVerdict>, Unrunnable> {
     let waited = Instant::now();
     let mut said = Instant::now();
+    // Since when every channel waited for has been there.
+    let mut there_since: Option<Instant> = None;
     loop {
         let report = crate::proxy::report::report(proxy);
         let missing: Vec<&String> = scenario
@@ -222,7 +231,12 @@ pub async fn steps(
             .filter(|selector| !report.channels.iter().any(|c| judge::selects(selector, c)))
             .collect();
         if missing.is_empty() && (!scenario.wait_for.is_empty() || !report.channels.is_empty()) {
-            break;
+            let since = *there_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= SETTLE {
+                break;
+            }
+        } else {
+            there_since = None;
         }
         if waited.elapsed().as_secs_f64() > scenario.wait_s {
             let seen: Vec<String> = report
