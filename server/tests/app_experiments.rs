@@ -839,3 +839,82 @@ async fn a_half_open_on_the_socket_finds_the_tab_back_over_long_polling_before_i
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn another_tab_on_long_polling_is_no_way_back_for_the_socket_but_there_all_along() {
+    // Two tabs of one chat: one upgraded to its WebSocket, one that stays on long polling (a network
+    // that blocks sockets). A half-open on the socket: what reaches the polling tab during the fault,
+    // before the socket's tab gave up, is no tab coming back — the lab said "back over polling" at
+    // the first poll after the socket was lost (or, a socket struck mid-upgrade, after the app closed
+    // the socket its page never used).
+    let app = NodeApp::start("socketio-app.cjs", &["2000"]);
+    let (server, proxy) = through(&app.url()).await;
+    let socket_tab = NodeApp::client(
+        "socketio-client.cjs",
+        &[&proxy, "1000", "polling,websocket"],
+    );
+    let polling_tab = NodeApp::client("socketio-client.cjs", &[&proxy, "1000", "polling"]);
+    wait_for("the first tab upgrades to its WebSocket", || {
+        socket_tab
+            .log()
+            .iter()
+            .find(|entry| entry["event"] == "upgrade")
+            .map(|_| ())
+    })
+    .await;
+    let phone = wait_for_report(&server, "the phone call's channel", |report| {
+        report
+            .channels
+            .iter()
+            .find(|c| c.name.starts_with("ws://"))
+            .map(|c| c.id.clone())
+    })
+    .await;
+    let began = now_ms();
+    let id = fault(
+        &server,
+        serde_json::json!({"kind": "half_open", "duration_ms": 10_000, "channel": phone}),
+    )
+    .await;
+    let (experiment, seen) = wait_for_report(&server, "the socket recovered", |report| {
+        let experiment = report.experiments.iter().find(|e| e.id == id)?;
+        let seen = experiment.figures.get(&phone)?;
+        seen.recovered_ms
+            .is_some()
+            .then(|| (experiment.clone(), seen.clone()))
+    })
+    .await;
+    // The socket's tab gave up on its socket (its ping timeout) while the polling tab went on getting
+    // the chat: the first chat it got in the fault is what the lab saw.
+    let gave_up = events(&socket_tab, "disconnect", began)[0];
+    let polled = events(&polling_tab, "chat", began);
+    assert!(
+        polled.first().is_some_and(|first| *first < gave_up),
+        "the polling tab got nothing before the socket's tab gave up at {gave_up}: {polled:?}"
+    );
+    // Its polls or the answers to its posts (its ticks), whichever reached it first.
+    let (over, at) = seen.fallback.clone().expect("the other transport is seen");
+    assert!(
+        over == "GET /socket.io/" || over == "POST /socket.io/",
+        "{over}"
+    );
+    assert!(seen.fallback_all_along, "{seen:#?}");
+    assert!(
+        at >= began && at < gave_up && at <= polled[0] + 50.0,
+        "seen at {at}: the fault began at {began}, the polling tab's first chat came at {}, the \
+         socket's tab gave up at {gave_up}",
+        polled[0]
+    );
+    let said = texts(&experiment);
+    assert!(
+        said.iter().any(|t| t.starts_with(&format!(
+            "Meanwhile messages reached the browser over {over} (the same endpoint's other transport)"
+        )) && t.contains("a tab was on that transport all along")),
+        "{said:#?}"
+    );
+    assert!(
+        !said.iter().any(|t| t.contains("was back over")),
+        "{said:#?}"
+    );
+    server.shutdown().await;
+}

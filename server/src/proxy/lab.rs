@@ -168,7 +168,8 @@ impl State {
     }
 
     /// Something reached the browser on `channel` at `now`: for every socket an open experiment watches
-    /// of which it is a fallback transport, the tab may be back there before its socket is.
+    /// of which it is a fallback transport, the tab may be back there before its socket is (or have
+    /// been there all along, if the socket was not lost yet).
     fn fell_back(&mut self, channel: &str, now: f64) {
         let Some(name) = self.seen.get(channel) else {
             return;

@@ -88,8 +88,8 @@ pub struct Expect {
     pub recovered_within_s: Option<f64>,
     /// The browser was back within this many seconds of the step's start: a connection of the channel
     /// got through, or — a socket's — something reached it over a fallback transport of its session
-    /// (Engine.IO's long polling), whichever came first. What the person saw, where `recovered` is the
-    /// socket itself.
+    /// (Engine.IO's long polling) after the socket was lost, whichever came first. What the person saw,
+    /// where `recovered` is the socket itself.
     #[serde(default)]
     pub back_within_s: Option<f64>,
     /// Exactly this many connections cut by the lab.

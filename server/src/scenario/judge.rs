@@ -124,6 +124,9 @@ pub fn judge(
         // Its fallback transport (then named) when that was its way back, as the findings say; else its
         // own connection.
         let (at, over) = match seen.back_over_fallback() {
+            // Traffic there before the socket was lost is no way back (the page, or another tab, was
+            // on that transport all along): the step did not take the page's line away.
+            Some(_) if seen.fallback_all_along => (seen.own_back_ms(), String::new()),
             Some((over, at)) => (Some(at), format!(" over {over}")),
             None => (seen.own_back_ms(), String::new()),
         };
@@ -294,6 +297,22 @@ mod tests {
             back(Some(31_000.0), Some(2_000.0)).text,
             "your phone call (/socket.io/) was back after 2.0 s ✓ (≤ 10.0 s)",
             "its own redial came first"
+        );
+        // On the other transport before anyone gave up on the socket: no way back, the socket's own
+        // redial is.
+        let mut upgrading = seen(None, None);
+        upgrading.redialed_ms = Some(16_400.0);
+        upgrading.fallback = Some(("GET /socket.io/".to_owned(), 100.0));
+        upgrading.fallback_all_along = true;
+        let expect = Expect {
+            back_within_s: Some(10.0),
+            ..Expect::default()
+        };
+        assert_eq!(
+            judge(&expect, &experiment(upgrading), &phone(), 40_000.0)
+                .remove(0)
+                .text,
+            "your phone call (/socket.io/) was back after 16.4 s ✗ (≤ 10.0 s: 6.4 s late)"
         );
     }
 

@@ -314,6 +314,11 @@ pub struct Observation {
     /// socket was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<(String, f64)>,
+    /// That fallback carried messages to the browser while the fault lasted and before anyone gave up
+    /// on the socket: the page was on it all along, not back there (a socket struck while its page was
+    /// still upgrading onto it, or another tab).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fallback_all_along: bool,
     /// What the browser got of what the app sent, in the window.
     pub got: Got,
     /// Connections the lab cut in the window.
@@ -463,13 +468,20 @@ impl Observation {
     }
 
     /// Something reached the browser at `at_ms` on `channel`, a fallback transport of this socket's
-    /// session ([`crate::app::route::fallback_of`]): kept if the socket's line was lost by then (the
-    /// browser or the app gave up on it, or the lab cut it) and nothing has reached the browser on the
-    /// socket since the fault ended.
+    /// session ([`crate::app::route::fallback_of`]), in the experiment's window: the first such, kept
+    /// until something reached the browser on the socket after the fault ended. After the socket's
+    /// line was lost (the browser or the app gave up on it, or the lab cut it) the tab was back there;
+    /// before, it was there all along.
     pub fn fell_back(&mut self, channel: &str, at_ms: f64) {
         if self.awaits_fallback() {
+            self.fallback_all_along = !self.lost_line();
             self.fallback = Some((channel.to_owned(), at_ms));
         }
+    }
+
+    /// Whether the socket's line was lost: the browser or the app gave up on it, or the lab cut it.
+    fn lost_line(&self) -> bool {
+        self.noticed_ms.is_some() || self.app_closed_ms.is_some() || self.cuts > 0
     }
 
     /// When the channel's own connection was back: the first that got through, or its first message
@@ -494,8 +506,7 @@ impl Observation {
     /// Whether a delivery on a fallback transport would be kept now (see [`Observation::fell_back`]):
     /// asked first, since most deliveries while an experiment is open are not that.
     pub fn awaits_fallback(&self) -> bool {
-        let lost = self.noticed_ms.is_some() || self.app_closed_ms.is_some() || self.cuts > 0;
-        lost && self.recovered_ms.is_none() && self.fallback.is_none()
+        self.recovered_ms.is_none() && self.fallback.is_none()
     }
 
     /// Something reached the browser on `exchange`: a redial if it is an attempt that got through, a
@@ -962,7 +973,17 @@ impl Told<'_> {
             );
         }
         // The tab back over another transport before its socket: the recovery the person saw.
-        if let Some((fallback, at)) = seen.back_over_fallback() {
+        if let Some((fallback, at)) = seen.back_over_fallback()
+            && seen.fallback_all_along
+        {
+            say(
+                at,
+                format!(
+                    "Meanwhile messages reached the browser over {fallback} (the same endpoint's other transport) {} after the fault began, before anyone gave up on {your}: a tab was on that transport all along (another tab, or a page still upgrading onto its socket), so no way back can be told from it.",
+                    format_ms(at - start)
+                ),
+            );
+        } else if let Some((fallback, at)) = seen.back_over_fallback() {
             let gave_up = seen
                 .noticed_ms
                 .into_iter()
@@ -1382,9 +1403,6 @@ mod tests {
             after_app: false,
         };
         let mut seen = observe(Some(10_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
-        // Before the line is given up, the other transport's traffic is the page's own business.
-        seen.fell_back("GET /socket.io/", START + 1_000.0);
-        assert_eq!(seen.fallback, None);
         seen.see(START + 7_000.0, left, START, Some(START + 10_000.0));
         seen.fell_back("GET /socket.io/", START + 7_800.0);
         seen.fell_back("GET /socket.io/", START + 8_800.0);
@@ -1404,6 +1422,41 @@ mod tests {
         .collect();
         assert!(
             texts.contains(&"Meanwhile the browser was back over GET /socket.io/ (the same endpoint's other transport) 7.8 s after the fault began, 800 ms after the line was given up: messages reached it there while your phone call (/socket.io/) was down.".to_owned()),
+            "{texts:#?}"
+        );
+        assert!(!texts.iter().any(|t| t.contains("all along")), "{texts:#?}");
+        // Messages there before anyone gave up on the socket: the page was on that transport all
+        // along (struck while upgrading onto its socket: its probe answered, its upgrade never sent),
+        // and the app's closing the unused socket later is no loss it came back from.
+        let mut upgrading = observe(Some(15_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
+        upgrading.fell_back("GET /socket.io/", START + 100.0);
+        upgrading.see(
+            START + 10_000.0,
+            Happening::AppLeft { conn: 1 },
+            START,
+            Some(START + 15_000.0),
+        );
+        upgrading.fell_back("GET /socket.io/", START + 10_100.0);
+        assert!(upgrading.fallback_all_along);
+        assert_eq!(
+            upgrading.back_over_fallback(),
+            Some(("GET /socket.io/", START + 100.0))
+        );
+        let texts: Vec<String> = half_open_findings(
+            upgrading,
+            ExperimentState::Observing,
+            12_000.0,
+            "phone call (/socket.io/)",
+        )
+        .into_iter()
+        .map(|f| f.text)
+        .collect();
+        assert!(
+            texts.contains(&"Meanwhile messages reached the browser over GET /socket.io/ (the same endpoint's other transport) 100 ms after the fault began, before anyone gave up on your phone call (/socket.io/): a tab was on that transport all along (another tab, or a page still upgrading onto its socket), so no way back can be told from it.".to_owned()),
+            "{texts:#?}"
+        );
+        assert!(
+            !texts.iter().any(|t| t.contains("was back over")),
             "{texts:#?}"
         );
         // A poll that only opened the socket's own redial (8 ms before it got through) is no fallback.
