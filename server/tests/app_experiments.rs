@@ -908,8 +908,8 @@ async fn another_tab_on_long_polling_is_no_way_back_for_the_socket_but_there_all
     let said = texts(&experiment);
     assert!(
         said.iter().any(|t| t.starts_with(&format!(
-            "Meanwhile messages reached the browser over {over} (the same endpoint's other transport)"
-        )) && t.contains("a tab was on that transport all along")),
+            "Meanwhile the browser got answers over {over} (the same endpoint's other transport)"
+        )) && t.contains("a client was on that transport all along")),
         "{said:#?}"
     );
     assert!(

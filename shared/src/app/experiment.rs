@@ -480,7 +480,7 @@ impl Observation {
     }
 
     /// Whether the socket's line was lost: the browser or the app gave up on it, or the lab cut it.
-    fn lost_line(&self) -> bool {
+    pub fn lost_line(&self) -> bool {
         self.noticed_ms.is_some() || self.app_closed_ms.is_some() || self.cuts > 0
     }
 
@@ -975,11 +975,12 @@ impl Told<'_> {
         // The tab back over another transport before its socket: the recovery the person saw.
         if let Some((fallback, at)) = seen.back_over_fallback()
             && seen.fallback_all_along
+            && seen.lost_line()
         {
             say(
                 at,
                 format!(
-                    "Meanwhile messages reached the browser over {fallback} (the same endpoint's other transport) {} after the fault began, before anyone gave up on {your}: a tab was on that transport all along (another tab, or a page still upgrading onto its socket), so no way back can be told from it.",
+                    "Meanwhile the browser got answers over {fallback} (the same endpoint's other transport) {} after the fault began, before anyone gave up on {your}: a client was on that transport all along (another tab or client, or a page still upgrading onto its socket), so no way back can be told from it.",
                     format_ms(at - start)
                 ),
             );
@@ -1452,7 +1453,7 @@ mod tests {
         .map(|f| f.text)
         .collect();
         assert!(
-            texts.contains(&"Meanwhile messages reached the browser over GET /socket.io/ (the same endpoint's other transport) 100 ms after the fault began, before anyone gave up on your phone call (/socket.io/): a tab was on that transport all along (another tab, or a page still upgrading onto its socket), so no way back can be told from it.".to_owned()),
+            texts.contains(&"Meanwhile the browser got answers over GET /socket.io/ (the same endpoint's other transport) 100 ms after the fault began, before anyone gave up on your phone call (/socket.io/): a client was on that transport all along (another tab or client, or a page still upgrading onto its socket), so no way back can be told from it.".to_owned()),
             "{texts:#?}"
         );
         assert!(
