@@ -973,17 +973,20 @@ impl Told<'_> {
             );
         }
         // The tab back over another transport before its socket: the recovery the person saw.
+        // Traffic there before the socket was lost is a client there all along, told only once the
+        // socket was lost (a way back is a question only then), and never as the tab coming back.
         if let Some((fallback, at)) = seen.back_over_fallback()
             && seen.fallback_all_along
-            && seen.lost_line()
         {
-            say(
-                at,
-                format!(
-                    "Meanwhile the browser got answers over {fallback} (the same endpoint's other transport) {} after the fault began, before anyone gave up on {your}: a client was on that transport all along (another tab or client, or a page still upgrading onto its socket), so no way back can be told from it.",
-                    format_ms(at - start)
-                ),
-            );
+            if seen.lost_line() {
+                say(
+                    at,
+                    format!(
+                        "Meanwhile the browser got answers over {fallback} (the same endpoint's other transport) {} after the fault began, before anyone gave up on {your}: a client was on that transport all along (another tab or client, or a page still upgrading onto its socket), so no way back can be told from it.",
+                        format_ms(at - start)
+                    ),
+                );
+            }
         } else if let Some((fallback, at)) = seen.back_over_fallback() {
             let gave_up = seen
                 .noticed_ms
@@ -1458,6 +1461,23 @@ mod tests {
         );
         assert!(
             !texts.iter().any(|t| t.contains("was back over")),
+            "{texts:#?}"
+        );
+        // A socket never lost (a delay, or a half-open nobody noticed): no way back is a question.
+        let mut kept = observe(Some(15_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
+        kept.fell_back("GET /socket.io/", START + 100.0);
+        assert!(kept.fallback_all_along);
+        let texts: Vec<String> = half_open_findings(
+            kept,
+            ExperimentState::Observing,
+            12_000.0,
+            "phone call (/socket.io/)",
+        )
+        .into_iter()
+        .map(|f| f.text)
+        .collect();
+        assert!(
+            !texts.iter().any(|t| t.starts_with("Meanwhile")),
             "{texts:#?}"
         );
         // A poll that only opened the socket's own redial (8 ms before it got through) is no fallback.
