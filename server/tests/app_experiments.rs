@@ -770,19 +770,30 @@ async fn swallowed_heartbeats_leave_engine_ios_upgrade_alone() {
     assert!(phone.got.delivered >= 4, "the chat flows: {:#?}", phone.got);
 }
 
-#[tokio::test]
-async fn a_half_open_on_the_socket_finds_the_tab_back_over_long_polling_before_its_socket() {
-    // A browser's Socket.IO client starts on long polling and upgrades: when the lab kills its socket,
-    // it reconnects over polling at once — back for the person long before its socket is. Said as a
-    // socket that was down until the fault ended, that read as a 12 s outage.
+/// A Socket.IO chat through the lab, a client on it that upgrades to its WebSocket (as a browser's
+/// does) and one more on long polling alone if asked: a half-open of `ms` on the socket, watched until
+/// messages reached the socket again.
+struct HalfOpened {
+    _app: NodeApp,
+    server: TestServer,
+    socket_tab: NodeApp,
+    polling_tab: Option<NodeApp>,
+    began: f64,
+    experiment: Experiment,
+    seen: Observation,
+}
+
+async fn half_open_on_an_upgraded_socket(with_a_polling_tab: bool, ms: u64) -> HalfOpened {
     let app = NodeApp::start("socketio-app.cjs", &["2000"]);
     let (server, proxy) = through(&app.url()).await;
-    let client = NodeApp::client(
+    let socket_tab = NodeApp::client(
         "socketio-client.cjs",
         &[&proxy, "1000", "polling,websocket"],
     );
+    let polling_tab = with_a_polling_tab
+        .then(|| NodeApp::client("socketio-client.cjs", &[&proxy, "1000", "polling"]));
     wait_for("the client upgrades to its WebSocket", || {
-        client
+        socket_tab
             .log()
             .iter()
             .find(|entry| entry["event"] == "upgrade")
@@ -800,7 +811,7 @@ async fn a_half_open_on_the_socket_finds_the_tab_back_over_long_polling_before_i
     let began = now_ms();
     let id = fault(
         &server,
-        serde_json::json!({"kind": "half_open", "duration_ms": 12_000, "channel": phone}),
+        serde_json::json!({"kind": "half_open", "duration_ms": ms, "channel": phone}),
     )
     .await;
     let (experiment, seen) = wait_for_report(&server, "the socket recovered", |report| {
@@ -811,6 +822,30 @@ async fn a_half_open_on_the_socket_finds_the_tab_back_over_long_polling_before_i
             .then(|| (experiment.clone(), seen.clone()))
     })
     .await;
+    HalfOpened {
+        _app: app,
+        server,
+        socket_tab,
+        polling_tab,
+        began,
+        experiment,
+        seen,
+    }
+}
+
+#[tokio::test]
+async fn a_half_open_on_the_socket_finds_the_tab_back_over_long_polling_before_its_socket() {
+    // A browser's Socket.IO client starts on long polling and upgrades: when the lab kills its socket,
+    // it reconnects over polling at once — back for the person long before its socket is. Said as a
+    // socket that was down until the fault ended, that read as a 12 s outage.
+    let HalfOpened {
+        server,
+        socket_tab: client,
+        began,
+        experiment,
+        seen,
+        ..
+    } = half_open_on_an_upgraded_socket(false, 12_000).await;
     // The client's log: it gave up on its socket (its ping timeout), connected again over polling while
     // the fault lasted, and upgraded once it ended.
     let gave_up = events(&client, "disconnect", began)[0];
@@ -847,43 +882,16 @@ async fn another_tab_on_long_polling_is_no_way_back_for_the_socket_but_there_all
     // before the socket's tab gave up, is no tab coming back — the lab said "back over polling" at
     // the first poll after the socket was lost (or, a socket struck mid-upgrade, after the app closed
     // the socket its page never used).
-    let app = NodeApp::start("socketio-app.cjs", &["2000"]);
-    let (server, proxy) = through(&app.url()).await;
-    let socket_tab = NodeApp::client(
-        "socketio-client.cjs",
-        &[&proxy, "1000", "polling,websocket"],
-    );
-    let polling_tab = NodeApp::client("socketio-client.cjs", &[&proxy, "1000", "polling"]);
-    wait_for("the first tab upgrades to its WebSocket", || {
-        socket_tab
-            .log()
-            .iter()
-            .find(|entry| entry["event"] == "upgrade")
-            .map(|_| ())
-    })
-    .await;
-    let phone = wait_for_report(&server, "the phone call's channel", |report| {
-        report
-            .channels
-            .iter()
-            .find(|c| c.name.starts_with("ws://"))
-            .map(|c| c.id.clone())
-    })
-    .await;
-    let began = now_ms();
-    let id = fault(
-        &server,
-        serde_json::json!({"kind": "half_open", "duration_ms": 10_000, "channel": phone}),
-    )
-    .await;
-    let (experiment, seen) = wait_for_report(&server, "the socket recovered", |report| {
-        let experiment = report.experiments.iter().find(|e| e.id == id)?;
-        let seen = experiment.figures.get(&phone)?;
-        seen.recovered_ms
-            .is_some()
-            .then(|| (experiment.clone(), seen.clone()))
-    })
-    .await;
+    let HalfOpened {
+        server,
+        socket_tab,
+        polling_tab,
+        began,
+        experiment,
+        seen,
+        ..
+    } = half_open_on_an_upgraded_socket(true, 10_000).await;
+    let polling_tab = polling_tab.expect("asked for");
     // The socket's tab gave up on its socket (its ping timeout) while the polling tab went on getting
     // the chat: the first chat it got in the fault is what the lab saw.
     let gave_up = events(&socket_tab, "disconnect", began)[0];

@@ -1385,6 +1385,19 @@ mod tests {
 
     /// What a half-open's experiment tells of the phone call `called` (channel `c1`), `after_ms` after it
     /// began.
+    /// The texts of a half-open's findings on a Socket.IO socket, `after_ms` into it, while it observes.
+    fn socket_io_texts(seen: Observation, after_ms: f64) -> Vec<String> {
+        half_open_findings(
+            seen,
+            ExperimentState::Observing,
+            after_ms,
+            "phone call (/socket.io/)",
+        )
+        .into_iter()
+        .map(|f| f.text)
+        .collect()
+    }
+
     fn half_open_findings(
         seen: Observation,
         state: ExperimentState,
@@ -1415,15 +1428,7 @@ mod tests {
             Some(("GET /socket.io/".to_owned(), START + 7_800.0)),
             "the first time counts"
         );
-        let texts: Vec<String> = half_open_findings(
-            seen,
-            ExperimentState::Observing,
-            9_000.0,
-            "phone call (/socket.io/)",
-        )
-        .into_iter()
-        .map(|f| f.text)
-        .collect();
+        let texts = socket_io_texts(seen, 9_000.0);
         assert!(
             texts.contains(&"Meanwhile the browser was back over GET /socket.io/ (the same endpoint's other transport) 7.8 s after the fault began, 800 ms after the line was given up: messages reached it there while your phone call (/socket.io/) was down.".to_owned()),
             "{texts:#?}"
@@ -1446,15 +1451,7 @@ mod tests {
             upgrading.back_over_fallback(),
             Some(("GET /socket.io/", START + 100.0))
         );
-        let texts: Vec<String> = half_open_findings(
-            upgrading,
-            ExperimentState::Observing,
-            12_000.0,
-            "phone call (/socket.io/)",
-        )
-        .into_iter()
-        .map(|f| f.text)
-        .collect();
+        let texts = socket_io_texts(upgrading, 12_000.0);
         assert!(
             texts.contains(&"Meanwhile the browser got answers over GET /socket.io/ (the same endpoint's other transport) 100 ms after the fault began, before anyone gave up on your phone call (/socket.io/): a client was on that transport all along (another tab or client, or a page still upgrading onto its socket), so no way back can be told from it.".to_owned()),
             "{texts:#?}"
@@ -1467,15 +1464,7 @@ mod tests {
         let mut kept = observe(Some(15_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
         kept.fell_back("GET /socket.io/", START + 100.0);
         assert!(kept.fallback_all_along);
-        let texts: Vec<String> = half_open_findings(
-            kept,
-            ExperimentState::Observing,
-            12_000.0,
-            "phone call (/socket.io/)",
-        )
-        .into_iter()
-        .map(|f| f.text)
-        .collect();
+        let texts = socket_io_texts(kept, 12_000.0);
         assert!(
             !texts.iter().any(|t| t.starts_with("Meanwhile")),
             "{texts:#?}"
@@ -1485,15 +1474,7 @@ mod tests {
         handshake.see(START + 3.0, left, START, Some(START));
         handshake.fell_back("GET /socket.io/", START + 1_282.0);
         handshake.redialed_ms = Some(START + 1_290.0);
-        let texts: Vec<String> = half_open_findings(
-            handshake,
-            ExperimentState::Observing,
-            5_000.0,
-            "phone call (/socket.io/)",
-        )
-        .into_iter()
-        .map(|f| f.text)
-        .collect();
+        let texts = socket_io_texts(handshake, 5_000.0);
         assert!(
             !texts.iter().any(|t| t.starts_with("Meanwhile")),
             "{texts:#?}"
@@ -1558,15 +1539,7 @@ mod tests {
             (Some(START + 8_450.0), Some(START + 10_442.0))
         );
         seen.noticed_ms = Some(START + 7_000.0);
-        let texts: Vec<String> = half_open_findings(
-            seen,
-            ExperimentState::Observing,
-            20_000.0,
-            "phone call (/socket.io/)",
-        )
-        .into_iter()
-        .map(|f| f.text)
-        .collect();
+        let texts = socket_io_texts(seen, 20_000.0);
         assert!(
             texts.contains(&"Messages reached the browser on your phone call (/socket.io/) again 8.4 s after the fault began, while it lasted: over a connection it redialed then.".to_owned()),
             "{texts:#?}"
