@@ -29,18 +29,21 @@ fn waiting_letters(
     // By channel: its key, how many wait, the longest wait (ms).
     let mut waiting: Vec<(ChannelKey, u64, u64)> = Vec::new();
     for conn in open {
-        let Some(key) = conn.key() else { continue };
         let wait = conn.silent_for_ms();
         // A letter in flight (a socket or a stream that began is a line, not a letter), silent since
-        // it was asked; one the lab holds (a half-open) is the experiment's to tell.
+        // it was asked; one the lab holds (a half-open) is the experiment's to tell. (Its key is read,
+        // a copy, only for one: every socket of a busy app is open here.)
         if conn.asking.load(std::sync::atomic::Ordering::Relaxed) == 0
             || conn.upgraded.load(std::sync::atomic::Ordering::Relaxed)
             || conn.is_half_open()
             || conn.cut.is_cancelled()
             || conn.abandoned()
             || wait < WAITING_MS
-            || read.iter().any(|listed| listed.key.id == key.id)
         {
+            continue;
+        }
+        let Some(key) = conn.key() else { continue };
+        if read.iter().any(|listed| listed.key.id == key.id) {
             continue;
         }
         match waiting.iter_mut().find(|(known, ..)| known.id == key.id) {
