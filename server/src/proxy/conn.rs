@@ -129,6 +129,25 @@ impl Conn {
         self.key.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The id of its channel (a copy of the id only).
+    pub fn channel_id(&self) -> Option<String> {
+        self.key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|key| key.id.clone())
+    }
+
+    /// Whether its channel is `id`, read in place: asked of every open connection for every channel,
+    /// a copy of the key each time was most of what `GET /api/app` cost.
+    pub fn in_channel_id(&self, id: &str) -> bool {
+        self.key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|key| key.id == id)
+    }
+
     pub fn set_key(&self, key: ChannelKey) {
         *self.key.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
     }
@@ -137,7 +156,7 @@ impl Conn {
     pub fn in_channel(&self, channel: Option<&str>) -> bool {
         match channel {
             None => true,
-            Some(id) => self.key().is_some_and(|key| key.id == id),
+            Some(id) => self.in_channel_id(id),
         }
     }
 

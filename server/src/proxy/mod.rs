@@ -216,7 +216,7 @@ impl AppProxy {
             self.figures.rename(&old, &key);
             self.lab.rename(&old.id, &key.id, &key.name);
             for conn in self.open_connections() {
-                if conn.key().is_some_and(|open| open.id == old.id) {
+                if conn.in_channel_id(&old.id) {
                     conn.set_key(key.clone());
                 }
             }
