@@ -876,12 +876,15 @@ async fn a_half_open_on_the_socket_finds_the_tab_back_over_long_polling_before_i
 }
 
 #[tokio::test]
-async fn another_tab_on_long_polling_is_no_way_back_for_the_socket_but_there_all_along() {
+async fn another_tab_on_long_polling_is_there_all_along_and_the_socket_tab_back_in_a_session_of_its_own()
+ {
     // Two tabs of one chat: one upgraded to its WebSocket, one that stays on long polling (a network
     // that blocks sockets). A half-open on the socket: what reaches the polling tab during the fault,
     // before the socket's tab gave up, is no tab coming back — the lab said "back over polling" at
     // the first poll after the socket was lost (or, a socket struck mid-upgrade, after the app closed
-    // the socket its page never used).
+    // the socket its page never used). The socket's tab then starts over on polling, in a session of
+    // its own: that is its way back, and the lab tells it apart from the other tab's polls by their
+    // session ids.
     let HalfOpened {
         server,
         socket_tab,
@@ -890,7 +893,7 @@ async fn another_tab_on_long_polling_is_no_way_back_for_the_socket_but_there_all
         experiment,
         seen,
         ..
-    } = half_open_on_an_upgraded_socket(true, 10_000).await;
+    } = half_open_on_an_upgraded_socket(true, 12_000).await;
     let polling_tab = polling_tab.expect("asked for");
     // The socket's tab gave up on its socket (its ping timeout) while the polling tab went on getting
     // the chat: the first chat it got in the fault is what the lab saw.
@@ -901,7 +904,7 @@ async fn another_tab_on_long_polling_is_no_way_back_for_the_socket_but_there_all
         "the polling tab got nothing before the socket's tab gave up at {gave_up}: {polled:?}"
     );
     // Its polls or the answers to its posts (its ticks), whichever reached it first.
-    let (over, at) = seen.fallback.clone().expect("the other transport is seen");
+    let (over, at) = seen.all_along.clone().expect("the other transport is seen");
     assert!(
         over == "GET /socket.io/" || over == "POST /socket.io/",
         "{over}"
@@ -920,8 +923,27 @@ async fn another_tab_on_long_polling_is_no_way_back_for_the_socket_but_there_all
         )) && t.contains("a client was on that transport all along")),
         "{said:#?}"
     );
+    // The socket's tab back over polling, by its own log: its first connect after it gave up, while
+    // the fault lasted.
+    let back = socket_tab
+        .log()
+        .iter()
+        .filter(|entry| entry["event"] == "connect" && entry["transport"] == "polling")
+        .filter_map(|entry| entry["at"].as_f64())
+        .find(|at| *at > gave_up)
+        .expect("the socket's tab connected again over polling");
+    let ended = experiment.ended_ms.unwrap();
     assert!(
-        !said.iter().any(|t| t.contains("was back over")),
+        back < ended,
+        "the socket's tab was back at {back}, after the fault ended at {ended}"
+    );
+    let (over, at) = seen.fallback.clone().expect("its way back is seen");
+    assert_eq!(over, "GET /socket.io/");
+    near("the socket's tab back over polling", at, back);
+    assert!(
+        said.iter().any(|t| t.starts_with(
+            "Meanwhile the browser was back over GET /socket.io/ (the same endpoint's other transport)"
+        )),
         "{said:#?}"
     );
     server.shutdown().await;

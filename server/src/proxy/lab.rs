@@ -170,7 +170,7 @@ impl State {
     /// Something reached the browser on `channel` at `now`: for every socket an open experiment watches
     /// of which it is a fallback transport, the tab may be back there before its socket is (or have
     /// been there all along, if the socket was not lost yet).
-    fn fell_back(&mut self, channel: &str, now: f64) {
+    fn fell_back(&mut self, channel: &str, now: f64, session: u64) {
         let Some(name) = self.seen.get(channel) else {
             return;
         };
@@ -190,7 +190,7 @@ impl State {
                         .get(socket)
                         .is_some_and(|socket| route::fallback_of(socket, name))
                 {
-                    seen.fell_back(name, now);
+                    seen.fell_back(name, now, session);
                 }
             }
         }
@@ -577,13 +577,20 @@ impl Lab {
     /// open one aimed at it (a later one on the same channels closes an earlier one's window, so there
     /// is at most one).
     pub fn happen(&self, channel: &str, what: Happening) {
+        self.happen_in(channel, what, 0);
+    }
+
+    /// [`Lab::happen`] to an exchange of the session `session` (the hash of its id, 0 for none: see
+    /// [`route::session_of`]): what tells a client starting over on a socket's fallback transport from
+    /// one that was there all along.
+    pub fn happen_in(&self, channel: &str, what: Happening, session: u64) {
         if self.observing.load(Relaxed) {
-            self.happen_at(channel, what, now_ms_f64());
+            self.happen_at(channel, what, now_ms_f64(), session);
         }
     }
 
-    /// [`Lab::happen`] at `now` (Unix ms).
-    fn happen_at(&self, channel: &str, what: Happening, now: f64) {
+    /// [`Lab::happen_in`] at `now` (Unix ms).
+    fn happen_at(&self, channel: &str, what: Happening, now: f64, session: u64) {
         let mut state = self.lock();
         let channel = &state.current(channel).to_owned();
         let delivered = matches!(
@@ -603,7 +610,7 @@ impl Lab {
             kept.see(channel, what, now);
         }
         if delivered {
-            state.fell_back(channel, now);
+            state.fell_back(channel, now, session);
         }
     }
 
@@ -921,8 +928,8 @@ mod tests {
         let started = at(&lab, 1, now_ms_f64()).started_ms;
         let closes = started + WINDOW_AFTER_MS;
         assert_eq!(at(&lab, 1, started).window_closes_ms, Some(closes));
-        lab.happen_at("c1", delivered(), closes - 1.0);
-        lab.happen_at("c1", delivered(), closes + 1.0);
+        lab.happen_at("c1", delivered(), closes - 1.0, 0);
+        lab.happen_at("c1", delivered(), closes + 1.0, 0);
         let done = at(&lab, 1, closes + 1.0);
         assert_eq!(done.state, ExperimentState::Done);
         assert_eq!(
@@ -944,12 +951,12 @@ mod tests {
         lab.inject(&fault(AppFaultKind::Drop, Some("c2"), None), &[], &pipeline);
         let now = now_ms_f64();
         assert_eq!(at(&lab, 1, now).state, ExperimentState::Running);
-        lab.happen_at("c1", delivered(), now);
+        lab.happen_at("c1", delivered(), now, 0);
         // On every channel: it closes the first's window, and takes what happens next.
         lab.inject(&fault(AppFaultKind::Drop, None, None), &[], &pipeline);
         let later = now_ms_f64() + 1.0;
-        lab.happen_at("c1", delivered(), later);
-        lab.happen_at("c2", delivered(), later);
+        lab.happen_at("c1", delivered(), later, 0);
+        lab.happen_at("c2", delivered(), later, 0);
         let first = at(&lab, 1, later);
         assert_eq!(
             (first.state, first.superseded_by),

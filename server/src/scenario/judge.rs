@@ -123,10 +123,9 @@ pub fn judge(
     if let Some(s) = expect.back_within_s {
         // Its fallback transport (then named) when that was its way back, as the findings say; else its
         // own connection.
+        // (A client there all along, before the socket was lost, is never its way back: the
+        // observation keeps a fallback only for a session begun since.)
         let (at, over) = match seen.back_over_fallback() {
-            // Traffic there before the socket was lost is no way back (the page, or another tab, was
-            // on that transport all along): the step did not take the page's line away.
-            Some(_) if seen.fallback_all_along => (seen.own_back_ms(), String::new()),
             Some((over, at)) => (Some(at), format!(" over {over}")),
             None => (seen.own_back_ms(), String::new()),
         };
@@ -302,7 +301,7 @@ mod tests {
         // redial is.
         let mut upgrading = seen(None, None);
         upgrading.redialed_ms = Some(16_400.0);
-        upgrading.fallback = Some(("GET /socket.io/".to_owned(), 100.0));
+        upgrading.all_along = Some(("GET /socket.io/".to_owned(), 100.0));
         upgrading.fallback_all_along = true;
         let expect = Expect {
             back_within_s: Some(10.0),

@@ -38,6 +38,9 @@ const IN_FLIGHT_KEPT: usize = 1_024;
 /// The most attempts remembered per channel awaiting their first delivery, and attempt times kept.
 const PENDING_KEPT: usize = 64;
 const ATTEMPTS_KEPT: usize = 512;
+/// The most sessions remembered on a socket's fallback transport before the socket was lost (other
+/// tabs, other clients); past it, no answer there is told as a way back.
+const SESSIONS_KEPT: usize = 64;
 /// A median, and how many values it is the median of.
 pub type Median = (f64, usize);
 
@@ -310,15 +313,23 @@ pub struct Observation {
     pub recovered_ms: Option<f64>,
     /// A socket's: when the browser first got something over a fallback transport of its session
     /// (Engine.IO's long polling, SockJS's streaming) after it lost the line and before messages
-    /// reached it on the socket again, and that channel's name. The tab was back then, not when its
-    /// socket was.
+    /// reached it on the socket again, on a session no client was on before (a client starting over),
+    /// and that channel's name. The tab was back then, not when its socket was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<(String, f64)>,
-    /// That fallback carried messages to the browser while the fault lasted and before anyone gave up
-    /// on the socket: the page was on it all along, not back there (a socket struck while its page was
-    /// still upgrading onto it, or another tab).
+    /// A fallback transport carried messages to the browser while the fault lasted and before anyone
+    /// gave up on the socket: a client was on it all along (a page struck while still upgrading onto
+    /// its socket, another tab, another client), not back there.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fallback_all_along: bool,
+    /// When that client there all along first got something, and over which channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_along: Option<(String, f64)>,
+    /// The sessions of the clients there all along (see [`crate::app::route::session_of`]; their ids'
+    /// hashes, 0 for a request that names none): what they get later is no way back. `None` once more
+    /// than [`SESSIONS_KEPT`] were: then nothing there can be told apart.
+    #[serde(skip)]
+    sessions_all_along: Option<Vec<u64>>,
     /// What the browser got of what the app sent, in the window.
     pub got: Got,
     /// Connections the lab cut in the window.
@@ -468,13 +479,40 @@ impl Observation {
     }
 
     /// Something reached the browser at `at_ms` on `channel`, a fallback transport of this socket's
-    /// session ([`crate::app::route::fallback_of`]), in the experiment's window: the first such, kept
-    /// until something reached the browser on the socket after the fault ended. After the socket's
-    /// line was lost (the browser or the app gave up on it, or the lab cut it) the tab was back there;
-    /// before, it was there all along.
-    pub fn fell_back(&mut self, channel: &str, at_ms: f64) {
-        if self.awaits_fallback() {
-            self.fallback_all_along = !self.lost_line();
+    /// session ([`crate::app::route::fallback_of`]), for the session `session` (its id's hash, 0 for a
+    /// request that names none), in the experiment's window. Before the socket's line was lost (the
+    /// browser or the app gave up on it, or the lab cut it), a client was there all along, and its
+    /// session is remembered. After, the first for a session not remembered is the tab back there (its
+    /// client starting over: a handshake, then a new session), kept until something reached the browser
+    /// on the socket after the fault ended. Without sessions, another tab polling all along read as
+    /// the socket's tab back at its first poll after the loss.
+    pub fn fell_back(&mut self, channel: &str, at_ms: f64, session: u64) {
+        if !self.awaits_fallback() {
+            return;
+        }
+        if !self.lost_line() {
+            if !self.fallback_all_along {
+                self.fallback_all_along = true;
+                self.all_along = Some((channel.to_owned(), at_ms));
+                self.sessions_all_along = Some(Vec::new());
+            }
+            if let Some(sessions) = &mut self.sessions_all_along
+                && !sessions.contains(&session)
+            {
+                if sessions.len() == SESSIONS_KEPT {
+                    self.sessions_all_along = None;
+                } else {
+                    sessions.push(session);
+                }
+            }
+            return;
+        }
+        let anew = !self.fallback_all_along
+            || self
+                .sessions_all_along
+                .as_ref()
+                .is_some_and(|sessions| !sessions.contains(&session));
+        if anew {
             self.fallback = Some((channel.to_owned(), at_ms));
         }
     }
@@ -972,22 +1010,23 @@ impl Told<'_> {
                 ),
             );
         }
-        // The tab back over another transport before its socket: the recovery the person saw.
-        // Traffic there before the socket was lost is a client there all along, told only once the
-        // socket was lost (a way back is a question only then), and never as the tab coming back.
-        if let Some((fallback, at)) = seen.back_over_fallback()
-            && seen.fallback_all_along
+        // Traffic over another transport before the socket was lost is a client there all along, told
+        // only once the socket was lost (a way back is a question only then), and never as the tab
+        // coming back.
+        if let Some((over, at)) = &seen.all_along
+            && seen.lost_line()
         {
-            if seen.lost_line() {
-                say(
-                    at,
-                    format!(
-                        "Meanwhile the browser got answers over {fallback} (the same endpoint's other transport) {} after the fault began, before anyone gave up on {your}: a client was on that transport all along (another tab or client, or a page still upgrading onto its socket), so no way back can be told from it.",
-                        format_ms(at - start)
-                    ),
-                );
-            }
-        } else if let Some((fallback, at)) = seen.back_over_fallback() {
+            say(
+                *at,
+                format!(
+                    "Meanwhile the browser got answers over {over} (the same endpoint's other transport) {} after the fault began, before anyone gave up on {your}: a client was on that transport all along (another tab or client, or a page still upgrading onto its socket), and what its session gets there is no way back.",
+                    format_ms(at - start)
+                ),
+            );
+        }
+        // The tab back over another transport before its socket, on a session of its own: the recovery
+        // the person saw.
+        if let Some((fallback, at)) = seen.back_over_fallback() {
             let gave_up = seen
                 .noticed_ms
                 .into_iter()
@@ -1421,8 +1460,8 @@ mod tests {
         };
         let mut seen = observe(Some(10_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
         seen.see(START + 7_000.0, left, START, Some(START + 10_000.0));
-        seen.fell_back("GET /socket.io/", START + 7_800.0);
-        seen.fell_back("GET /socket.io/", START + 8_800.0);
+        seen.fell_back("GET /socket.io/", START + 7_800.0, 0);
+        seen.fell_back("GET /socket.io/", START + 8_800.0, 7);
         assert_eq!(
             seen.fallback,
             Some(("GET /socket.io/".to_owned(), START + 7_800.0)),
@@ -1438,31 +1477,66 @@ mod tests {
         // along (struck while upgrading onto its socket: its probe answered, its upgrade never sent),
         // and the app's closing the unused socket later is no loss it came back from.
         let mut upgrading = observe(Some(15_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
-        upgrading.fell_back("GET /socket.io/", START + 100.0);
+        upgrading.fell_back("GET /socket.io/", START + 100.0, 1);
         upgrading.see(
             START + 10_000.0,
             Happening::AppLeft { conn: 1 },
             START,
             Some(START + 15_000.0),
         );
-        upgrading.fell_back("GET /socket.io/", START + 10_100.0);
+        // Its polls go on in the session it was in all along: none of them is a way back.
+        upgrading.fell_back("GET /socket.io/", START + 10_100.0, 1);
         assert!(upgrading.fallback_all_along);
         assert_eq!(
-            upgrading.back_over_fallback(),
-            Some(("GET /socket.io/", START + 100.0))
+            upgrading.all_along,
+            Some(("GET /socket.io/".to_owned(), START + 100.0))
         );
+        assert_eq!(upgrading.back_over_fallback(), None);
         let texts = socket_io_texts(upgrading, 12_000.0);
         assert!(
-            texts.contains(&"Meanwhile the browser got answers over GET /socket.io/ (the same endpoint's other transport) 100 ms after the fault began, before anyone gave up on your phone call (/socket.io/): a client was on that transport all along (another tab or client, or a page still upgrading onto its socket), so no way back can be told from it.".to_owned()),
+            texts.contains(&"Meanwhile the browser got answers over GET /socket.io/ (the same endpoint's other transport) 100 ms after the fault began, before anyone gave up on your phone call (/socket.io/): a client was on that transport all along (another tab or client, or a page still upgrading onto its socket), and what its session gets there is no way back.".to_owned()),
             "{texts:#?}"
         );
         assert!(
             !texts.iter().any(|t| t.contains("was back over")),
             "{texts:#?}"
         );
+        // Another tab polling all along, and the socket's tab starting over beside it: its handshake
+        // (naming no session) after it gave up is its way back; the other tab's polls are not.
+        let mut two = observe(Some(15_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
+        two.fell_back("GET /socket.io/", START + 100.0, 1);
+        two.see(START + 7_000.0, left, START, Some(START + 15_000.0));
+        two.fell_back("GET /socket.io/", START + 7_500.0, 1);
+        assert_eq!(two.back_over_fallback(), None, "the other tab's poll");
+        two.fell_back("GET /socket.io/", START + 8_200.0, 0);
+        two.fell_back("GET /socket.io/", START + 8_300.0, 2);
+        assert_eq!(
+            two.back_over_fallback(),
+            Some(("GET /socket.io/", START + 8_200.0))
+        );
+        let texts = socket_io_texts(two, 12_000.0);
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains("a client was on that transport all along")),
+            "{texts:#?}"
+        );
+        assert!(
+            texts.contains(&"Meanwhile the browser was back over GET /socket.io/ (the same endpoint's other transport) 8.2 s after the fault began, 1.2 s after the line was given up: messages reached it there while your phone call (/socket.io/) was down.".to_owned()),
+            "{texts:#?}"
+        );
+        // More clients there all along than are remembered: none can be told from a tab starting over.
+        let mut crowd = observe(Some(15_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
+        for session in 1..=SESSIONS_KEPT as u64 + 1 {
+            crowd.fell_back("GET /socket.io/", START + 100.0, session);
+        }
+        crowd.see(START + 7_000.0, left, START, Some(START + 15_000.0));
+        crowd.fell_back("GET /socket.io/", START + 8_200.0, 0);
+        assert!(crowd.fallback_all_along);
+        assert_eq!(crowd.back_over_fallback(), None);
         // A socket never lost (a delay, or a half-open nobody noticed): no way back is a question.
         let mut kept = observe(Some(15_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
-        kept.fell_back("GET /socket.io/", START + 100.0);
+        kept.fell_back("GET /socket.io/", START + 100.0, 1);
         assert!(kept.fallback_all_along);
         let texts = socket_io_texts(kept, 12_000.0);
         assert!(
@@ -1472,7 +1546,7 @@ mod tests {
         // A poll that only opened the socket's own redial (8 ms before it got through) is no fallback.
         let mut handshake = observe(Some(0.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
         handshake.see(START + 3.0, left, START, Some(START));
-        handshake.fell_back("GET /socket.io/", START + 1_282.0);
+        handshake.fell_back("GET /socket.io/", START + 1_282.0, 0);
         handshake.redialed_ms = Some(START + 1_290.0);
         let texts = socket_io_texts(handshake, 5_000.0);
         assert!(
@@ -1495,7 +1569,7 @@ mod tests {
                 ),
             ],
         );
-        back.fell_back("GET /socket.io/", START + 10_200.0);
+        back.fell_back("GET /socket.io/", START + 10_200.0, 0);
         assert_eq!(back.fallback, None);
     }
 

@@ -280,6 +280,36 @@ pub fn fallback_of(socket: &str, other: &str) -> bool {
     }
 }
 
+/// The session a request on a socket's fallback transport belongs to, as its URL names it: Engine.IO's
+/// `sid`, SignalR's `id` and Phoenix's `token` in the query, SockJS's session segment before its
+/// transport (`/echo/123/f4k3/xhr`). None for a request that names none — a session's first, its
+/// handshake, which is how a client that starts over begins.
+pub fn session_of(url: &str) -> Option<&str> {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let named = query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        (matches!(name, "sid" | "id" | "token") && !value.is_empty()).then_some(value)
+    });
+    named.or_else(|| {
+        let mut segments = path.rsplit('/');
+        let transport = segments.next()?;
+        let sockjs = [
+            "xhr",
+            "xhr_send",
+            "xhr_streaming",
+            "eventsource",
+            "htmlfile",
+            "jsonp",
+            "jsonp_send",
+        ];
+        sockjs
+            .contains(&transport)
+            .then(|| segments.next())
+            .flatten()
+            .filter(|session| !session.is_empty())
+    })
+}
+
 /// What `method` `url` (with its query) answered as `mime` (lower case) is, if it is aside from the
 /// channels.
 pub fn aside(method: &str, url: &str, mime: &str) -> Option<Aside> {
@@ -345,6 +375,35 @@ pub fn aside(method: &str, url: &str, mime: &str) -> Option<Aside> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fallback_request_names_its_session_and_a_handshake_none() {
+        for (url, session) in [
+            // Engine.IO: the handshake names none; its polls and posts name the sid it got.
+            (
+                "http://app.test/socket.io/?EIO=4&transport=polling&t=PbX1",
+                None,
+            ),
+            (
+                "http://app.test/socket.io/?EIO=4&transport=polling&t=PbX2&sid=k3Y_AAAB",
+                Some("k3Y_AAAB"),
+            ),
+            // SockJS: the segment before its transport.
+            ("http://app.test/echo/123/f4k3ab/xhr", Some("f4k3ab")),
+            ("http://app.test/echo/123/f4k3ab/xhr_send", Some("f4k3ab")),
+            ("http://app.test/echo/info?t=1", None),
+            // SignalR and Phoenix.
+            ("http://app.test/hub?id=Qm9i&_=1", Some("Qm9i")),
+            (
+                "http://app.test/socket/longpoll?token=SFM&vsn=2.0.0",
+                Some("SFM"),
+            ),
+            ("http://app.test/socket/longpoll?vsn=2.0.0", None),
+            ("http://app.test/poll?sid=", None),
+        ] {
+            assert_eq!(session_of(url), session, "{url}");
+        }
+    }
 
     #[test]
     fn a_sockets_fallback_is_its_sessions_other_transport_and_nothing_else() {

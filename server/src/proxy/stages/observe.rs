@@ -4,10 +4,12 @@
 //! it only while an experiment's window is open (one atomic load otherwise).
 
 use axum::http::{header, request, response};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use switchboard_shared::app::Reached;
 use switchboard_shared::app::experiment::Happening;
+use switchboard_shared::app::route::session_of;
 
 use crate::hub::now_ms_f64;
 use crate::proxy::headers::is_event_stream;
@@ -131,15 +133,19 @@ impl Stage for Observe {
             flow.conn.awaiting.store(true, Relaxed);
         }
         let lab = flow.lab();
-        lab.happen(
+        if !lab.observing() {
+            return;
+        }
+        lab.happen_in(
             &flow.channel.id,
             Happening::Reached {
                 exchange: flow.id,
                 reached,
                 messages,
             },
+            session(flow),
         );
-        if messages == 0 || !lab.observing() {
+        if messages == 0 {
             return;
         }
         let now = now_ms_f64();
@@ -175,10 +181,26 @@ impl Stage for Observe {
                     && (200..400).contains(&answer.status)
                     && !flow.conn.is_half_open() =>
             {
-                flow.lab()
-                    .happen(&flow.channel.id, Happening::Whole { exchange: flow.id });
+                flow.lab().happen_in(
+                    &flow.channel.id,
+                    Happening::Whole { exchange: flow.id },
+                    session(flow),
+                );
             }
             _ => {}
         }
     }
+}
+
+/// The session `flow` belongs to, as the lab tells clients on a socket's fallback transport apart: the
+/// hash of the id its URL names, 0 for none (a socket is nobody's fallback).
+fn session(flow: &Flow) -> u64 {
+    if flow.websocket {
+        return 0;
+    }
+    session_of(&flow.url).map_or(0, |id| {
+        let mut hasher = DefaultHasher::new();
+        id.hash(&mut hasher);
+        hasher.finish()
+    })
 }
