@@ -425,6 +425,59 @@ async fn swallowed_heartbeats_are_found_by_whichever_side_times_out_first_as_its
 }
 
 #[tokio::test]
+async fn a_socket_redialed_while_its_heartbeats_were_swallowed_drops_again_after_the_end() {
+    // Heartbeats swallowed for 11.5 s, Engine.IO pinging every 2 s with a 5 s timeout: the client gives
+    // up on its socket 5–7 s in and redials within 1.5 s; its new socket's first ping, 2 s after it
+    // opened, is swallowed too, and Engine.IO pings again only once answered — so the new socket's
+    // timeout runs out 7 s after it opened, after the fault's end. Told as recovered and nothing more,
+    // the app looked well while its line was about to drop.
+    let (app, server, _proxy, client) = lab(2_000, 1_000).await;
+    let began = now_ms();
+    let id = fault(
+        &server,
+        serde_json::json!({"kind": "no_heartbeat", "duration_ms": 11_500}),
+    )
+    .await;
+    let (experiment, seen) = observed(&server, id, "the redialed line dropped again", |_, seen| {
+        seen.dropped_again.is_some()
+    })
+    .await;
+    let ended = experiment.ended_ms.unwrap();
+    let (at, by_app) = seen.dropped_again.unwrap();
+    // The logs: one line given up on and one redialed while the fault lasted, and the redialed one's
+    // end after it — whichever side's timer fired first (they fire within milliseconds).
+    let redialed = events(&client, "connect", began);
+    assert!(
+        events(&client, "disconnect", began)
+            .first()
+            .is_some_and(|first| *first < ended)
+            && redialed.first().is_some_and(|first| *first < ended),
+        "the client's log: {:?}",
+        client.log()
+    );
+    let gone = wait_for("the redialed line's end in both logs", || {
+        let client_gone = events(&client, "disconnect", ended).first().copied()?;
+        let app_gone = events(&app, "disconnect", ended).first().copied()?;
+        Some(client_gone.min(app_gone))
+    })
+    .await;
+    near("dropped again", at, gone);
+    let said = texts(&experiment);
+    assert!(
+        said.iter().any(|t| t.starts_with(&format!(
+            "Then your phone call (/socket.io/) dropped again {} after the ",
+            switchboard_shared::format::format_ms(at - ended)
+        )) && t.contains(if by_app {
+            ": your app hung up on a line it had opened while the fault lasted, whose heartbeats the fault swallowed"
+        } else {
+            ": the browser gave up on a line it had opened while the fault lasted, whose heartbeats the fault swallowed"
+        })),
+        "{said:#?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_idle_timeout_shorter_than_the_ping_interval_cuts_as_often_as_the_client_says() {
     let (_app, server, _proxy, client) = lab(2_000, 0).await;
     let began = now_ms();

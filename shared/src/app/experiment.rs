@@ -242,8 +242,8 @@ pub enum Happening {
     /// The app closed a connection (a socket's close frame, or its end of it).
     AppLeft { conn: u64 },
     /// The browser began an exchange that opens a connection of the channel (a socket, a stream, a
-    /// letter).
-    Attempt { exchange: u64 },
+    /// letter), on connection `conn`.
+    Attempt { exchange: u64, conn: u64 },
     /// The browser's network stack sent again, on a new connection, a request the lab had cut in
     /// flight (Chromium does so when a kept-alive connection fails before its answer): no attempt of
     /// the app's, so never a redial — the app's own code has not answered the cut yet.
@@ -332,6 +332,11 @@ pub struct Observation {
     sessions_all_along: Option<Vec<u64>>,
     /// What the browser got of what the app sent, in the window.
     pub got: Got,
+    /// When a line opened while the fault lasted (a redial) was given up on after the fault ended, and
+    /// whether the app hung up on it (else the browser gave up): what the fault did to it outlived the
+    /// fault (a heartbeat swallowed in the fault still ran out its timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_again: Option<(f64, bool)>,
     /// Connections the lab cut in the window.
     pub cuts: u64,
     /// Requests the browser sent on connections a half-open had left dead.
@@ -360,6 +365,9 @@ pub struct Observation {
     attempt_times: Vec<f64>,
     #[serde(skip)]
     was_open: Vec<u64>,
+    /// Connections opened while the fault lasted.
+    #[serde(skip)]
+    opened_during: Vec<u64>,
     /// Of those, the ones the browser noticed on (a close frame and then the end are one noticing).
     #[serde(skip)]
     noticed_on: Vec<u64>,
@@ -393,11 +401,15 @@ impl Observation {
                         self.noticed_lines += 1;
                         self.noticed_last_ms = Some(at_ms);
                     }
+                } else if busy {
+                    self.dropped_after_the_end(conn, at_ms, ended_ms, after_app);
                 }
             }
             Happening::AppLeft { conn } => {
                 if at_ms >= started_ms && self.was_open.contains(&conn) {
                     self.app_closed_ms.get_or_insert(at_ms);
+                } else {
+                    self.dropped_after_the_end(conn, at_ms, ended_ms, true);
                 }
             }
             Happening::Resent { exchange } => {
@@ -406,10 +418,15 @@ impl Observation {
                     self.resent_exchanges.push(exchange);
                 }
             }
-            Happening::Attempt { .. } => {
+            Happening::Attempt { conn, .. } => {
                 self.attempts += 1;
                 if ended_ms.is_none_or(|end| at_ms <= end) {
                     self.attempts_during_fault += 1;
+                    if !self.opened_during.contains(&conn)
+                        && self.opened_during.len() < PENDING_KEPT
+                    {
+                        self.opened_during.push(conn);
+                    }
                 }
                 if self.attempt_times.len() == ATTEMPTS_KEPT {
                     // The pace is read from the first attempts and the latest: the middle goes.
@@ -514,6 +531,23 @@ impl Observation {
                 .is_some_and(|sessions| !sessions.contains(&session));
         if anew {
             self.fallback = Some((channel.to_owned(), at_ms));
+        }
+    }
+
+    /// A line was given up on at `at_ms` (by the app, or the browser): if it was opened while the fault
+    /// lasted and this is after the fault's end, it dropped again — the first such is kept.
+    fn dropped_after_the_end(
+        &mut self,
+        conn: u64,
+        at_ms: f64,
+        ended_ms: Option<f64>,
+        by_app: bool,
+    ) {
+        if self.dropped_again.is_none()
+            && ended_ms.is_some_and(|end| at_ms > end)
+            && self.opened_during.contains(&conn)
+        {
+            self.dropped_again = Some((at_ms, by_app));
         }
     }
 
@@ -1019,7 +1053,7 @@ impl Told<'_> {
             say(
                 *at,
                 format!(
-                    "Meanwhile the browser got answers over {over} (the same endpoint's other transport) {} after the fault began, before anyone gave up on {your}: a client was on that transport all along (another tab or client, or a page still upgrading onto its socket), and what its session gets there is no way back.",
+                    "Meanwhile the browser got answers over {over} (the same endpoint's other transport) {} after the fault began, before anyone gave up on {your}: a client was on that transport all along (another tab or client, or a page still upgrading onto its socket): what reaches that client there is not your tab coming back.",
                     format_ms(at - start)
                 ),
             );
@@ -1091,6 +1125,30 @@ impl Told<'_> {
                     ),
                 ),
                 None => {}
+            }
+            // A line it redialed while the fault lasted, given up on after the end: "recovered" was
+            // not the end of it.
+            if let Some((at, by_app)) = seen.dropped_again
+                && !letters
+            {
+                let who = if by_app {
+                    "your app hung up on"
+                } else {
+                    "the browser gave up on"
+                };
+                let why = if experiment.kind == ExperimentKind::Fault(AppFaultKind::NoHeartbeat) {
+                    ", whose heartbeats the fault swallowed: a timeout begun in the fault ran out after it"
+                } else {
+                    ": what the fault did to that line outlived the fault"
+                };
+                say(
+                    at,
+                    format!(
+                        "Then {your} dropped again {} after the {}: {who} a line it had opened while the fault lasted{why}.",
+                        format_ms(at - end),
+                        ended_what(experiment.kind),
+                    ),
+                );
             }
         }
         out
@@ -1209,7 +1267,13 @@ mod tests {
                 (0.0, Happening::WasOpen { conn: 1 }),
                 (0.0, Happening::WasOpen { conn: 2 }),
                 // The next letter on its schedule, on a fresh connection: an attempt, nothing noticed.
-                (1_300.0, Happening::Attempt { exchange: 40 }),
+                (
+                    1_300.0,
+                    Happening::Attempt {
+                        exchange: 40,
+                        conn: 40,
+                    },
+                ),
                 // An idle keep-alive connection closed with nothing in flight.
                 (
                     5_000.0,
@@ -1264,9 +1328,21 @@ mod tests {
         let seen = observe(
             Some(0.0),
             &[
-                (100.0, Happening::Attempt { exchange: 1 }),
+                (
+                    100.0,
+                    Happening::Attempt {
+                        exchange: 1,
+                        conn: 1,
+                    },
+                ),
                 (100.0, Happening::Refused { exchange: 1 }),
-                (1_100.0, Happening::Attempt { exchange: 2 }),
+                (
+                    1_100.0,
+                    Happening::Attempt {
+                        exchange: 2,
+                        conn: 2,
+                    },
+                ),
                 (
                     1_100.0,
                     Happening::Answered {
@@ -1275,7 +1351,13 @@ mod tests {
                         by_proxy: true,
                     },
                 ),
-                (2_100.0, Happening::Attempt { exchange: 3 }),
+                (
+                    2_100.0,
+                    Happening::Attempt {
+                        exchange: 3,
+                        conn: 3,
+                    },
+                ),
                 (
                     2_150.0,
                     Happening::Answered {
@@ -1325,7 +1407,13 @@ mod tests {
                         messages: 2,
                     },
                 ),
-                (10_000.0, Happening::Attempt { exchange: 2 }),
+                (
+                    10_000.0,
+                    Happening::Attempt {
+                        exchange: 2,
+                        conn: 2,
+                    },
+                ),
                 (31_000.0, Happening::Sent { messages: 1 }),
                 (
                     31_000.0,
@@ -1360,7 +1448,13 @@ mod tests {
                 (50.0, Happening::Resent { exchange: 2 }),
                 (52.0, answered(2)),
                 (53.0, Happening::Whole { exchange: 2 }),
-                (560.0, Happening::Attempt { exchange: 3 }),
+                (
+                    560.0,
+                    Happening::Attempt {
+                        exchange: 3,
+                        conn: 3,
+                    },
+                ),
                 (562.0, answered(3)),
                 (563.0, Happening::Whole { exchange: 3 }),
             ],
@@ -1395,11 +1489,123 @@ mod tests {
         let attempts: Vec<(f64, Happening)> = times
             .drain(..)
             .enumerate()
-            .map(|(n, at)| (at, Happening::Attempt { exchange: n as u64 }))
+            .map(|(n, at)| {
+                (
+                    at,
+                    Happening::Attempt {
+                        exchange: n as u64,
+                        conn: n as u64,
+                    },
+                )
+            })
             .collect();
         let seen = observe(None, &attempts);
         assert_eq!(seen.pace(None), Some((1_000.0, 4_000.0)));
         assert_eq!(seen.pace(Some(START + 3_500.0)), Some((1_000.0, 1_000.0)));
+    }
+
+    #[test]
+    fn a_line_redialed_in_the_fault_and_given_up_on_after_its_end_dropped_again() {
+        // Heartbeats swallowed for 30 s: the line open at the start was given up on at 7 s, redialed at
+        // 8 s; the redialed line's first ping was swallowed too, and its timeout ran out at 33 s.
+        let left = |conn, at| {
+            (
+                at,
+                Happening::BrowserLeft {
+                    conn,
+                    busy: true,
+                    after_app: false,
+                },
+            )
+        };
+        let mut happenings = vec![
+            (0.0, Happening::WasOpen { conn: 1 }),
+            left(1, 7_000.0),
+            (
+                8_000.0,
+                Happening::Attempt {
+                    exchange: 2,
+                    conn: 2,
+                },
+            ),
+            (
+                8_010.0,
+                Happening::Answered {
+                    exchange: 2,
+                    status: 101,
+                    by_proxy: false,
+                },
+            ),
+            (
+                8_020.0,
+                Happening::Reached {
+                    exchange: 2,
+                    reached: Reached::Delivered,
+                    messages: 1,
+                },
+            ),
+        ];
+        // Given up on while the fault lasted: the fault's own doing, no "again".
+        let during = observe(
+            Some(30_000.0),
+            &[&happenings[..], &[left(2, 20_000.0)]].concat(),
+        );
+        assert_eq!(during.dropped_again, None);
+        // A line opened after the end and given up on later is no line the fault touched.
+        let later = observe(
+            Some(30_000.0),
+            &[
+                &happenings[..],
+                &[
+                    (
+                        31_000.0,
+                        Happening::Attempt {
+                            exchange: 3,
+                            conn: 3,
+                        },
+                    ),
+                    left(3, 34_000.0),
+                ],
+            ]
+            .concat(),
+        );
+        assert_eq!(later.dropped_again, None);
+        // The app hung up on the redialed line 3 s after the end, the browser closing after it.
+        happenings.push((33_000.0, Happening::AppLeft { conn: 2 }));
+        happenings.push((
+            33_005.0,
+            Happening::BrowserLeft {
+                conn: 2,
+                busy: true,
+                after_app: true,
+            },
+        ));
+        let seen = observe(Some(30_000.0), &happenings);
+        assert_eq!(seen.dropped_again, Some((START + 33_000.0, true)));
+        let experiment = experiment(
+            ExperimentKind::Fault(AppFaultKind::NoHeartbeat),
+            seen,
+            ExperimentState::Observing,
+        );
+        let texts: Vec<String> = Told {
+            experiment: &experiment,
+            now_ms: START + 40_000.0,
+        }
+        .findings(
+            "c1",
+            "phone call (/socket.io/)",
+            crate::har::ChannelKind::Phone,
+            None,
+        )
+        .into_iter()
+        .map(|f| f.text)
+        .collect();
+        assert!(
+            texts.iter().any(|t| t.starts_with(
+                "Then your phone call (/socket.io/) dropped again 3.0 s after the "
+            ) && t.ends_with(": your app hung up on a line it had opened while the fault lasted, whose heartbeats the fault swallowed: a timeout begun in the fault ran out after it.")),
+            "{texts:#?}"
+        );
     }
 
     fn experiment(kind: ExperimentKind, seen: Observation, state: ExperimentState) -> Experiment {
@@ -1494,7 +1700,7 @@ mod tests {
         assert_eq!(upgrading.back_over_fallback(), None);
         let texts = socket_io_texts(upgrading, 12_000.0);
         assert!(
-            texts.contains(&"Meanwhile the browser got answers over GET /socket.io/ (the same endpoint's other transport) 100 ms after the fault began, before anyone gave up on your phone call (/socket.io/): a client was on that transport all along (another tab or client, or a page still upgrading onto its socket), and what its session gets there is no way back.".to_owned()),
+            texts.contains(&"Meanwhile the browser got answers over GET /socket.io/ (the same endpoint's other transport) 100 ms after the fault began, before anyone gave up on your phone call (/socket.io/): a client was on that transport all along (another tab or client, or a page still upgrading onto its socket): what reaches that client there is not your tab coming back.".to_owned()),
             "{texts:#?}"
         );
         assert!(
@@ -1581,7 +1787,13 @@ mod tests {
             Some(10_000.0),
             &[
                 (0.0, Happening::WasOpen { conn: 1 }),
-                (8_400.0, Happening::Attempt { exchange: 2 }),
+                (
+                    8_400.0,
+                    Happening::Attempt {
+                        exchange: 2,
+                        conn: 2,
+                    },
+                ),
                 (
                     8_450.0,
                     Happening::Answered {
@@ -1734,7 +1946,13 @@ mod tests {
                         after_app: false,
                     },
                 ),
-                (8_000.0, Happening::Attempt { exchange: 5 }),
+                (
+                    8_000.0,
+                    Happening::Attempt {
+                        exchange: 5,
+                        conn: 5,
+                    },
+                ),
                 (
                     30_010.0,
                     Happening::Answered {

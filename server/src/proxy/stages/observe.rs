@@ -56,7 +56,10 @@ impl Stage for Observe {
         let what = if lab.observing() && lab.resent(&flow.channel.id, asking) {
             Happening::Resent { exchange: flow.id }
         } else {
-            Happening::Attempt { exchange: flow.id }
+            Happening::Attempt {
+                exchange: flow.id,
+                conn: flow.conn.id,
+            }
         };
         lab.happen(&flow.channel.id, what);
         Verdict::Pass
