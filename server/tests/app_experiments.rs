@@ -972,8 +972,8 @@ async fn another_tab_on_long_polling_is_there_all_along_and_the_socket_tab_back_
     let said = texts(&experiment);
     assert!(
         said.iter().any(|t| t.starts_with(&format!(
-            "Meanwhile the browser got answers over {over} (the same endpoint's other transport)"
-        )) && t.contains("a client was on that transport all along")),
+            "A client was on {over} (the same endpoint's other transport) all along: it got answers there"
+        ))),
         "{said:#?}"
     );
     // The socket's tab back over polling, by its own log: its first connect after it gave up, while
@@ -993,6 +993,13 @@ async fn another_tab_on_long_polling_is_there_all_along_and_the_socket_tab_back_
     let (over, at) = seen.fallback.clone().expect("its way back is seen");
     assert_eq!(over, "GET /socket.io/");
     near("the socket's tab back over polling", at, back);
+    // Told in the order it happened: the client there all along first, though its rule comes late.
+    let times: Vec<f64> = experiment.findings.iter().filter_map(|f| f.at_ms).collect();
+    assert!(
+        times.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{:#?}",
+        experiment.findings
+    );
     assert!(
         said.iter().any(|t| t.starts_with(
             "Meanwhile the browser was back over GET /socket.io/ (the same endpoint's other transport)"

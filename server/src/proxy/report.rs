@@ -375,6 +375,13 @@ fn experiment_findings(
             ));
         }
     }
+    // In the order it happened, each with the time of what it says: the experiment's story read from
+    // its start (the rules' own order put a client there all along, 0.3 s in, after a summary written
+    // at the window's close).
+    findings.sort_by(|a, b| {
+        let at = |finding: &Finding| finding.at_ms.unwrap_or(f64::INFINITY);
+        at(a).total_cmp(&at(b))
+    });
     if done {
         proxy.lab.freeze(experiment.id, findings.clone());
     }

@@ -1053,7 +1053,7 @@ impl Told<'_> {
             say(
                 *at,
                 format!(
-                    "Meanwhile the browser got answers over {over} (the same endpoint's other transport) {} after the fault began, before anyone gave up on {your}: a client was on that transport all along (another tab or client, or a page still upgrading onto its socket): what reaches that client there is not your tab coming back.",
+                    "A client was on {over} (the same endpoint's other transport) all along: it got answers there {} after the fault began, before anyone gave up on {your} — another tab or client, or a page still upgrading onto its socket. What reaches it there is not your tab coming back.",
                     format_ms(at - start)
                 ),
             );
@@ -1700,7 +1700,7 @@ mod tests {
         assert_eq!(upgrading.back_over_fallback(), None);
         let texts = socket_io_texts(upgrading, 12_000.0);
         assert!(
-            texts.contains(&"Meanwhile the browser got answers over GET /socket.io/ (the same endpoint's other transport) 100 ms after the fault began, before anyone gave up on your phone call (/socket.io/): a client was on that transport all along (another tab or client, or a page still upgrading onto its socket): what reaches that client there is not your tab coming back.".to_owned()),
+            texts.contains(&"A client was on GET /socket.io/ (the same endpoint's other transport) all along: it got answers there 100 ms after the fault began, before anyone gave up on your phone call (/socket.io/) — another tab or client, or a page still upgrading onto its socket. What reaches it there is not your tab coming back.".to_owned()),
             "{texts:#?}"
         );
         assert!(
@@ -1722,9 +1722,9 @@ mod tests {
         );
         let texts = socket_io_texts(two, 12_000.0);
         assert!(
-            texts
-                .iter()
-                .any(|t| t.contains("a client was on that transport all along")),
+            texts.iter().any(|t| t.starts_with(
+                "A client was on GET /socket.io/ (the same endpoint's other transport) all along"
+            )),
             "{texts:#?}"
         );
         assert!(
@@ -1746,7 +1746,9 @@ mod tests {
         assert!(kept.fallback_all_along);
         let texts = socket_io_texts(kept, 12_000.0);
         assert!(
-            !texts.iter().any(|t| t.starts_with("Meanwhile")),
+            !texts
+                .iter()
+                .any(|t| t.starts_with("Meanwhile") || t.starts_with("A client was on")),
             "{texts:#?}"
         );
         // A poll that only opened the socket's own redial (8 ms before it got through) is no fallback.
@@ -1756,7 +1758,9 @@ mod tests {
         handshake.redialed_ms = Some(START + 1_290.0);
         let texts = socket_io_texts(handshake, 5_000.0);
         assert!(
-            !texts.iter().any(|t| t.starts_with("Meanwhile")),
+            !texts
+                .iter()
+                .any(|t| t.starts_with("Meanwhile") || t.starts_with("A client was on")),
             "{texts:#?}"
         );
         // Once messages reached the browser on the socket again, the other transport is no fallback.
