@@ -293,16 +293,7 @@ pub fn session_of(url: &str) -> Option<&str> {
     named.or_else(|| {
         let mut segments = path.rsplit('/');
         let transport = segments.next()?;
-        let sockjs = [
-            "xhr",
-            "xhr_send",
-            "xhr_streaming",
-            "eventsource",
-            "htmlfile",
-            "jsonp",
-            "jsonp_send",
-        ];
-        sockjs
+        SOCKJS_TRANSPORTS
             .contains(&transport)
             .then(|| segments.next())
             .flatten()
