@@ -1003,7 +1003,7 @@ async fn another_tab_on_long_polling_is_there_all_along_and_the_socket_tab_back_
     assert!(
         said.iter().any(|t| t.starts_with(
             "Meanwhile the browser was back over GET /socket.io/ (the same endpoint's other transport)"
-        )),
+        ) && t.contains(", in a session of its own: ")),
         "{said:#?}"
     );
     server.shutdown().await;

@@ -458,7 +458,15 @@ impl Lab {
                         && kept.aims == fault.channel
                         && kept.experiment.ended_ms.is_none()
                 }) {
-                    kept.experiment.ended_ms = Some(ended);
+                    // Its start and its length, on the one clock its start was read on: an end read
+                    // across the wall clock and the monotonic one moves with any step of the wall
+                    // clock while the fault lasts (a virtual machine's clock is stepped now and then).
+                    let e = &mut kept.experiment;
+                    e.ended_ms = Some(
+                        e.settings
+                            .duration_ms
+                            .map_or(ended, |ms| e.started_ms + ms as f64),
+                    );
                 }
             }
         }

@@ -1068,10 +1068,17 @@ impl Told<'_> {
                 .reduce(f64::min)
                 .map(|lost| format!(", {} after the line was given up", format_ms(at - lost)))
                 .unwrap_or_default();
+            // Beside a client there all along, whose session it is not (two clients, not one told
+            // twice).
+            let own = if seen.fallback_all_along {
+                ", in a session of its own"
+            } else {
+                ""
+            };
             say(
                 at,
                 format!(
-                    "Meanwhile the browser was back over {fallback} (the same endpoint's other transport) {} after the fault began{gave_up}: messages reached it there while {your} was down.",
+                    "Meanwhile the browser was back over {fallback} (the same endpoint's other transport) {} after the fault began{gave_up}{own}: messages reached it there while {your} was down.",
                     format_ms(at - start)
                 ),
             );
@@ -1728,7 +1735,7 @@ mod tests {
             "{texts:#?}"
         );
         assert!(
-            texts.contains(&"Meanwhile the browser was back over GET /socket.io/ (the same endpoint's other transport) 8.2 s after the fault began, 1.2 s after the line was given up: messages reached it there while your phone call (/socket.io/) was down.".to_owned()),
+            texts.contains(&"Meanwhile the browser was back over GET /socket.io/ (the same endpoint's other transport) 8.2 s after the fault began, 1.2 s after the line was given up, in a session of its own: messages reached it there while your phone call (/socket.io/) was down.".to_owned()),
             "{texts:#?}"
         );
         // More clients there all along than are remembered: none can be told from a tab starting over.
