@@ -392,7 +392,7 @@ pub fn AppView(
                             <th scope="col" title="Connections carrying the channel now: a socket or a stream open, a letter awaiting its answer. A kept-alive connection between letters is not counted.">"open"</th>
                             <th scope="col">"reconnects"</th>
                             <th scope="col">"heartbeat"</th>
-                            <th scope="col">"longest silence"</th>
+                            <th scope="col" title="The longest your app sent nothing on the channel: what it sent, not what the browser got (see 'last got')">"longest silence"</th>
                             <th scope="col" title="When the browser last got a message of it">"last got"</th>
                             <th scope="col" title="Connections cut by a fault, and by the idle timeout">"cut: fault / idle"</th>
                         </tr>
