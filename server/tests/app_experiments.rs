@@ -962,7 +962,7 @@ async fn another_tab_on_long_polling_is_there_all_along_and_the_socket_tab_back_
         over == "GET /socket.io/" || over == "POST /socket.io/",
         "{over}"
     );
-    assert!(seen.fallback_all_along, "{seen:#?}");
+    assert!(seen.fallback_all_along(), "{seen:#?}");
     assert!(
         at >= began && at < gave_up && at <= polled[0] + 50.0,
         "seen at {at}: the fault began at {began}, the polling tab's first chat came at {}, the \

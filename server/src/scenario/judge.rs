@@ -302,7 +302,6 @@ mod tests {
         let mut upgrading = seen(None, None);
         upgrading.redialed_ms = Some(16_400.0);
         upgrading.all_along = Some(("GET /socket.io/".to_owned(), 100.0));
-        upgrading.fallback_all_along = true;
         let expect = Expect {
             back_within_s: Some(10.0),
             ..Expect::default()

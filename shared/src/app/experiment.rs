@@ -319,10 +319,8 @@ pub struct Observation {
     pub fallback: Option<(String, f64)>,
     /// A fallback transport carried messages to the browser while the fault lasted and before anyone
     /// gave up on the socket: a client was on it all along (a page struck while still upgrading onto
-    /// its socket, another tab, another client), not back there.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub fallback_all_along: bool,
-    /// When that client there all along first got something, and over which channel.
+    /// its socket, another tab, another client), not back there. When that client first got something,
+    /// and over which channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_along: Option<(String, f64)>,
     /// The sessions of the clients there all along (see [`crate::app::route::session_of`]; their ids'
@@ -508,8 +506,7 @@ impl Observation {
             return;
         }
         if !self.lost_line() {
-            if !self.fallback_all_along {
-                self.fallback_all_along = true;
+            if self.all_along.is_none() {
                 self.all_along = Some((channel.to_owned(), at_ms));
                 self.sessions_all_along = Some(Vec::new());
             }
@@ -524,7 +521,7 @@ impl Observation {
             }
             return;
         }
-        let anew = !self.fallback_all_along
+        let anew = !self.fallback_all_along()
             || self
                 .sessions_all_along
                 .as_ref()
@@ -549,6 +546,11 @@ impl Observation {
         {
             self.dropped_again = Some((at_ms, by_app));
         }
+    }
+
+    /// Whether a client was on a fallback transport all along (see [`Observation::all_along`]).
+    pub fn fallback_all_along(&self) -> bool {
+        self.all_along.is_some()
     }
 
     /// Whether the socket's line was lost: the browser or the app gave up on it, or the lab cut it.
@@ -1070,7 +1072,7 @@ impl Told<'_> {
                 .unwrap_or_default();
             // Beside a client there all along, whose session it is not (two clients, not one told
             // twice).
-            let own = if seen.fallback_all_along {
+            let own = if seen.fallback_all_along() {
                 ", in a session of its own"
             } else {
                 ""
@@ -1699,7 +1701,7 @@ mod tests {
         );
         // Its polls go on in the session it was in all along: none of them is a way back.
         upgrading.fell_back("GET /socket.io/", START + 10_100.0, 1);
-        assert!(upgrading.fallback_all_along);
+        assert!(upgrading.fallback_all_along());
         assert_eq!(
             upgrading.all_along,
             Some(("GET /socket.io/".to_owned(), START + 100.0))
@@ -1745,12 +1747,12 @@ mod tests {
         }
         crowd.see(START + 7_000.0, left, START, Some(START + 15_000.0));
         crowd.fell_back("GET /socket.io/", START + 8_200.0, 0);
-        assert!(crowd.fallback_all_along);
+        assert!(crowd.fallback_all_along());
         assert_eq!(crowd.back_over_fallback(), None);
         // A socket never lost (a delay, or a half-open nobody noticed): no way back is a question.
         let mut kept = observe(Some(15_000.0), &[(0.0, Happening::WasOpen { conn: 1 })]);
         kept.fell_back("GET /socket.io/", START + 100.0, 1);
-        assert!(kept.fallback_all_along);
+        assert!(kept.fallback_all_along());
         let texts = socket_io_texts(kept, 12_000.0);
         assert!(
             !texts

@@ -146,7 +146,12 @@ impl Stage for Observe {
                 reached,
                 messages,
             },
-            session(flow),
+            // (Read only for what was delivered: nothing else is a way back.)
+            if reached == Reached::Delivered {
+                session(flow)
+            } else {
+                0
+            },
         );
         if messages == 0 {
             return;
